@@ -1,0 +1,189 @@
+"""The service's one error hierarchy, rendered as RFC 9457 problem+json in one place.
+
+Handlers and the store raise these; the app factory turns every one of them, and every
+unexpected exception, into a response. ``code`` is the stable machine-readable word that
+api.md's error table promises the frontend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from starlette.responses import Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error the client is told about: an HTTP status, a stable code and a readable detail."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extra: dict[str, Any] = dict(extra or {})
+
+    def to_problem(self) -> dict[str, Any]:
+        """The problem+json body: RFC 9457 members plus ``code`` and any extension members."""
+        return {
+            "type": f"/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+
+
+class InvalidRequest(ApiError):
+    """The request could not be read: bad JSON, a bad query parameter, a bad cursor."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Invalid request"
+
+
+class InvalidId(ApiError):
+    """A conversation or message id outside the allowed alphabet or length."""
+
+    status = 400
+    code = "invalid_id"
+    title = "Invalid id"
+
+
+class IdMismatch(ApiError):
+    """The body names another id than the path."""
+
+    status = 400
+    code = "id_mismatch"
+    title = "Id mismatch"
+
+
+class Unauthorized(ApiError):
+    """No usable bearer token. Always carries ``WWW-Authenticate: Bearer``."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        # RFC 6750 section 3: a request without credentials gets no error attribute.
+        challenge = "Bearer" if error == "" else f'Bearer error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class NotFound(ApiError):
+    """Absent, expired, or another user's: the three are indistinguishable on purpose."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    """The path exists but not with this method."""
+
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(ApiError):
+    """The write contradicts what is stored (same message id, other content)."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(ApiError):
+    """``If-Match`` named a version that is no longer the stored one."""
+
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(ApiError):
+    """The body, or something in it, is over a configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ApiError):
+    """A body that is not ``application/json``."""
+
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(ApiError):
+    """JSON that does not fit the model; ``errors`` lists each field's location and problem."""
+
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(self, detail: str, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(detail, extra={"errors": list(errors)})
+
+
+class RateLimited(ApiError):
+    """Too many requests; the headers say how many are left and when the window resets."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, limit: int, remaining: int, reset_seconds: int) -> None:
+        retry_after = str(max(1, reset_seconds))
+        super().__init__(
+            detail,
+            headers={
+                "Retry-After": retry_after,
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": retry_after,
+            },
+        )
+
+
+class StoreUnavailable(ApiError):
+    """Upstash did not answer, timed out or answered nonsense; nothing was half-written."""
+
+    status = 503
+    code = "store_unavailable"
+    title = "Store unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class InternalError(ApiError):
+    """A bug: logged with its stack trace, reported to the client without one."""
+
+
+def problem_response(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
+    """Render ``error`` as an ``application/problem+json`` response."""
+    body = json.dumps(error.to_problem(), ensure_ascii=False, separators=(",", ":"))
+    return Response(
+        body,
+        status_code=error.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers={**error.headers, **(headers or {})},
+    )

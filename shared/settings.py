@@ -1,0 +1,97 @@
+"""Every setting the service reads, in one typed model, read and validated once per container.
+
+Environment variable names are the field names in upper case (``KEY_PREFIX`` -> ``key_prefix``).
+The Upstash pair keeps the names every Upstash SDK reads.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DAY = 86_400
+
+
+class Settings(BaseSettings):
+    """The service's configuration. Invalid values stop the container at start, not mid-request."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # Upstash REST endpoint and token, as the Upstash console shows them.
+    upstash_redis_rest_url: str
+    upstash_redis_rest_token: SecretStr
+    # The SDK's defaults are no timeout and a 3 s sleep before its retry; a Lambda needs both bounded.
+    upstash_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    upstash_retries: int = Field(default=1, ge=0, le=5)
+    upstash_retry_interval_seconds: float = Field(default=0.05, ge=0, le=5)
+    # Health checks must answer before an uptime monitor gives up, even when Upstash hangs.
+    health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+
+    # Identity.
+    auth_jwt_secret: SecretStr | None = None
+    auth_jwks_url: str | None = None
+    auth_jwt_issuer: str | None = None
+    auth_jwt_audience: str | None = None
+    anonymous_token_secret: SecretStr | None = None
+    anonymous_token_ttl_seconds: int = Field(default=30 * DAY, gt=0)
+
+    # HTTP.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+
+    # Storage layout and retention.
+    key_prefix: str = Field(default="chat", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    conversation_ttl_seconds: int = Field(default=90 * DAY, ge=0)
+    session_ttl_seconds: int = Field(default=7 * DAY, ge=0)
+
+    # Limits from api.md.
+    max_message_chars: int = Field(default=200_000, gt=0)
+    max_messages_per_conversation: int = Field(default=10_000, gt=0)
+    max_title_chars: int = Field(default=200, gt=0)
+    max_conversations_per_user: int = Field(default=500, gt=0)
+
+    # Rate limits (sliding windows). 0 requests turns a limit off.
+    rate_limit_user_requests: int = Field(default=600, ge=0)
+    rate_limit_user_window_seconds: int = Field(default=60, gt=0)
+    rate_limit_anonymous_requests: int = Field(default=20, ge=0)
+    rate_limit_anonymous_window_seconds: int = Field(default=3600, gt=0)
+
+    # Reported by the health endpoint and in logs.
+    app_version: str = "0.1.0"
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("upstash_redis_rest_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            msg = "UPSTASH_REDIS_REST_URL must start with https:// (or http:// for a local stand-in)"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_identity(self) -> Self:
+        if self.auth_jwt_secret is None and self.auth_jwks_url is None and (
+            self.anonymous_token_secret is None
+        ):
+            msg = (
+                "no way to authenticate: set AUTH_JWT_SECRET, AUTH_JWKS_URL or "
+                "ANONYMOUS_TOKEN_SECRET"
+            )
+            raise ValueError(msg)
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The container's settings, read from the environment on first use and then kept."""
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
