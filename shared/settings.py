@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # Upstash REST endpoint and token, as the Upstash console shows them.
     upstash_redis_rest_url: str
     upstash_redis_rest_token: SecretStr
-    # The SDK's defaults are no timeout and a 3 s sleep before its retry; a Lambda needs both bounded.
+    # The SDK defaults to no timeout and a 3 s sleep before its retry; Lambda needs both bounded.
     upstash_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     upstash_retries: int = Field(default=1, ge=0, le=5)
     upstash_retry_interval_seconds: float = Field(default=0.05, ge=0, le=5)
@@ -74,14 +74,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
-            msg = "UPSTASH_REDIS_REST_URL must start with https:// (or http:// for a local stand-in)"
+            msg = "UPSTASH_REDIS_REST_URL must start with https:// (http:// for a local stand-in)"
             raise ValueError(msg)
         return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check_identity(self) -> Self:
-        if self.auth_jwt_secret is None and self.auth_jwks_url is None and (
-            self.anonymous_token_secret is None
+        if (
+            self.auth_jwt_secret is None
+            and self.auth_jwks_url is None
+            and (self.anonymous_token_secret is None)
         ):
             msg = (
                 "no way to authenticate: set AUTH_JWT_SECRET, AUTH_JWKS_URL or "
@@ -94,4 +96,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The container's settings, read from the environment on first use and then kept."""
-    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    return Settings()  # required fields come from the environment

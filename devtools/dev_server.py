@@ -1,0 +1,96 @@
+"""The local dev server: every function in one app, on an embedded Upstash stand-in.
+
+``make dev`` (``python -m devtools.dev_server``) serves the API at http://127.0.0.1:8000 with no
+Upstash account and no Redis install: the stand-in speaks Upstash's REST protocol at
+``/__upstash`` on the same port, in front of an in-process fakeredis (or a real Redis when
+``REDIS_URL`` is set). With ``UPSTASH_REDIS_REST_URL`` set, it talks to that database instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+FUNCTION_MODULES = (
+    "health",
+    "issue_anonymous_token",
+    "list_conversations",
+    "get_conversation",
+    "put_conversation",
+    "delete_conversation",
+)
+STANDIN_PATH = "/__upstash"
+
+
+def _load_dotenv(path: Path) -> None:
+    # KEY=VALUE lines; the real environment wins over the file.
+    if not path.is_file():
+        return
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Configure the environment, build the app and serve it with uvicorn."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    _load_dotenv(Path(".env"))
+    embedded = not os.environ.get("UPSTASH_REDIS_REST_URL")
+    token = secrets.token_urlsafe(24)
+    if embedded:
+        os.environ["UPSTASH_REDIS_REST_URL"] = f"http://{args.host}:{args.port}{STANDIN_PATH}"
+        os.environ["UPSTASH_REDIS_REST_TOKEN"] = token
+    os.environ.setdefault("ANONYMOUS_TOKEN_SECRET", secrets.token_urlsafe(32))
+    os.environ.setdefault("CORS_ALLOW_ORIGINS", "http://localhost:3000")
+
+    import uvicorn
+    from starlette.routing import Mount
+
+    from devtools import upstash_local
+    from shared.app import create_app, get_services
+
+    routes = []
+    for name in FUNCTION_MODULES:
+        routes.extend(importlib.import_module(f"functions.{name}").routes)
+    if embedded:
+        standin = upstash_local.create_app(token=token, redis_url=os.environ.get("REDIS_URL"))
+        routes.append(Mount(STANDIN_PATH, app=standin))
+    app = create_app(routes)
+
+    issued = get_services().identity.issue_anonymous_token()
+    base = f"http://{args.host}:{args.port}"
+    redis = os.environ.get("REDIS_URL") or "in-process fakeredis"
+    backend = (
+        f"the embedded Upstash stand-in on {redis}"
+        if embedded
+        else os.environ["UPSTASH_REDIS_REST_URL"]
+    )
+    print(
+        f"\nChat store API on {base}/api, storing in {backend}.\n"
+        f"An anonymous token, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC:\n\n"
+        f"  export TOKEN={issued.token}\n\n"
+        f"Try:\n"
+        f"  curl -s {base}/api/health\n"
+        f'  curl -s -X PUT {base}/api/conversations/hello -H "Authorization: Bearer $TOKEN" '
+        f'-H \'Content-Type: application/json\' -d \'{{"id":"hello","title":"Hello",'
+        f'"messages":[],"createdAt":"2025-01-01T00:00:00.000Z",'
+        f'"updatedAt":"2025-01-01T00:00:00.000Z","totalTokens":0}}\'\n'
+        f'  curl -s {base}/api/conversations -H "Authorization: Bearer $TOKEN"\n',
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

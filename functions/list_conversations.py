@@ -1,0 +1,30 @@
+"""``GET /api/conversations``: the user's conversations, most recently updated first."""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import authenticate, create_app, services
+from shared.http import json_response, query_int
+from shared.models import dump
+
+
+async def list_conversations(request: Request) -> Response:
+    """One page of summaries; ``nextCursor`` fetches the next."""
+    user_id = await authenticate(request)
+    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
+    page = await services(request).store.list_conversations(
+        user_id, limit=limit, cursor=request.query_params.get("cursor") or None
+    )
+    return json_response(
+        {
+            "conversations": [dump(summary) for summary in page.conversations],
+            "nextCursor": page.next_cursor,
+        }
+    )
+
+
+routes = [Route("/api/conversations", list_conversations, methods=["GET"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")

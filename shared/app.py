@@ -1,0 +1,253 @@
+"""The app factory every function is built with, and the per-container services it serves.
+
+``create_app(routes)`` installs the same error rendering, CORS, request ids and request log on
+every function, so functions cannot drift apart. ``get_services()`` builds the settings, the
+Upstash client, the store, identity and rate limits once per container (Lambda reuses a warm
+container for many invocations), at import, so a misconfiguration fails the cold start loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import ApiError, InternalError, MethodNotAllowed, NotFound, problem_response
+from shared.identity import Identity
+from shared.rate_limit import RateLimits
+from shared.settings import Settings, get_settings
+from shared.store import ConversationStore
+from shared.upstash import Upstash
+
+logger = logging.getLogger("chat_store")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What a container builds once and every request shares."""
+
+    settings: Settings
+    upstash: Upstash
+    store: ConversationStore
+    identity: Identity
+    rate_limits: RateLimits
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        """Build every service from ``settings`` (no network I/O happens here)."""
+        upstash = Upstash(settings)
+        return cls(
+            settings=settings,
+            upstash=upstash,
+            store=ConversationStore(upstash, settings),
+            identity=Identity.from_settings(settings),
+            rate_limits=RateLimits(upstash, settings),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_services() -> Services:
+    """The container's services, built from the environment on first use."""
+    return Services.from_settings(get_settings())
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving ``request``."""
+    found: Services = request.app.state.services
+    return found
+
+
+async def authenticate(request: Request) -> str:
+    """The caller's user id from its bearer token, after counting the request against its limit.
+
+    Raises 401 for a missing or bad token and 429 when the user is over its rate limit.
+    """
+    svc = services(request)
+    user_id = svc.identity.resolve(request.headers.get("authorization"))
+    request.state.user_id = user_id
+    quota = await svc.rate_limits.check_user(user_id)
+    if quota is not None:
+        request.state.response_headers = quota.headers()
+    return user_id
+
+
+def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None) -> Starlette:
+    """A Starlette app serving ``routes`` with the service's shared behaviour installed."""
+    svc = services or get_services()
+    _configure_logging(svc.settings.log_level)
+    app = Starlette(
+        routes=list(routes),
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=svc.settings.cors_allow_origins,
+                allow_methods=["GET", "PUT", "POST", "PATCH", "DELETE"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "If-Match",
+                    "If-None-Match",
+                    "X-Request-Id",
+                ],
+                expose_headers=[
+                    "ETag",
+                    "Retry-After",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                    "X-Request-Id",
+                ],
+                max_age=600,
+            ),
+            Middleware(RequestContext, upstash=svc.upstash, log_key=_log_key(svc.settings)),
+        ],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.services = svc
+    return app
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    request.state.error_code = exc.code
+    return problem_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404 (no such route) and 405 (route exists, method does not).
+    assert isinstance(exc, HTTPException)
+    error: ApiError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        error = NotFound(f"there is no endpoint at {request.method} {request.url.path}")
+    request.state.error_code = error.code
+    return problem_response(error, headers=exc.headers)
+
+
+class RequestContext:
+    """Request ids, the one-line JSON request log, and a problem+json 500 for any bug.
+
+    A pure ASGI middleware rather than BaseHTTPMiddleware: it adds nothing to the hot path but a
+    header and a log line.
+    """
+
+    def __init__(self, app: ASGIApp, *, upstash: Upstash, log_key: bytes) -> None:
+        self.app = app
+        self.upstash = upstash
+        self.log_key = log_key
+        self.function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request with its id, its log line and a 500 for anything unexpected."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        requests_before = self.upstash.requests
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                for name, value in state.get("response_headers", {}).items():
+                    headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error (request %s)", request_id)
+            state["error_code"] = InternalError.code
+            if not response_started:
+                error = InternalError(f"an unexpected error occurred; request id {request_id}")
+                await problem_response(error)(scope, receive, send_with_headers)
+        finally:
+            self._log(scope, state, request_id, status, started, requests_before)
+
+    def _log(  # noqa: PLR0917  (one call site, every value a field of the line)
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        request_id: str,
+        status: int,
+        started: float,
+        requests_before: int,
+    ) -> None:
+        route = scope.get("route")
+        user_id = state.get("user_id")
+        record: dict[str, Any] = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "ERROR" if status >= 500 else "INFO",
+            "requestId": request_id,
+            "function": self.function,
+            "method": scope["method"],
+            "route": getattr(route, "path", scope["path"]),
+            "status": status,
+            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+            "upstashRequests": self.upstash.requests - requests_before,
+        }
+        if user_id is not None:
+            record["userHash"] = hashlib.blake2b(
+                user_id.encode(), key=self.log_key, digest_size=8
+            ).hexdigest()
+        if "error_code" in state:
+            record["errorCode"] = state["error_code"]
+        logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def _request_id(scope: Scope) -> str:
+    # API Gateway's own id when behind it, so logs line up with its access logs.
+    event = scope.get("aws.event") or {}
+    context_id = event.get("requestContext", {}).get("requestId")
+    if isinstance(context_id, str) and context_id:
+        return context_id
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            supplied = bytes(value).decode("latin-1")
+            if 0 < len(supplied) <= 128 and supplied.isprintable():
+                return supplied
+    return uuid.uuid4().hex
+
+
+def _log_key(settings: Settings) -> bytes:
+    # User ids are hashed with a key only the deployment knows, so log readers cannot reverse
+    # a hash by hashing guessed ids (emails, say).
+    secret = settings.upstash_redis_rest_token.get_secret_value().encode()
+    return hashlib.blake2b(b"log-user-hash", key=secret[:64]).digest()
+
+
+def _configure_logging(level: str) -> None:
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False

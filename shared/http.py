@@ -1,0 +1,133 @@
+"""Reading requests and writing responses the same way in every function.
+
+Bodies are read against a size limit before they are parsed, parsed straight from bytes into
+the frontend's models, and every way they can be wrong maps to its api.md code: bad JSON is
+400 ``invalid_request``, a bad id is 400 ``invalid_id``, anything else that does not fit the
+model is 422 ``validation_failed`` with each field's location.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.errors import (
+    InvalidId,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from shared.models import ID_ALPHABET, check_id
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _IdSegment(Convertor[str]):
+    # Like Starlette's default, but matching the empty segment too, so that
+    # /api/conversations/ reaches the handler and gets 400 invalid_id instead of a redirect
+    # to the list endpoint or a bare 404.
+    regex = "[^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", _IdSegment())
+
+
+async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) -> ModelT:
+    """The request body as ``model``, or the 4xx error that says what is wrong with it."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"expected a JSON body with Content-Type: application/json, "
+            f"got {media_type or 'no Content-Type'}"
+        )
+    body = await _read_body(request, max_bytes)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise _body_error(exc) from None
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    too_large = PayloadTooLarge(
+        f"request body is over the {max_bytes:,} byte limit (MAX_BODY_BYTES)"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_error(exc: ValidationError) -> InvalidRequest | InvalidId | ValidationFailed:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    for error in errors:
+        if error["type"] == "json_invalid":
+            return InvalidRequest(f"request body is not valid JSON: {error['msg']}")
+        if error["type"] == "model_type" and not error["loc"]:
+            return ValidationFailed("request body must be a JSON object", [])
+    problems = [
+        {"location": _location(error["loc"]), "type": error["type"], "problem": error["msg"]}
+        for error in errors
+    ]
+    for problem, error in zip(problems, errors, strict=True):
+        if error["loc"] and error["loc"][-1] == "id" and error["type"] == "value_error":
+            return InvalidId(
+                f"{problem['location']} is not a valid id: expected 1-128 characters of "
+                f"{ID_ALPHABET}, and not 'undefined', 'null' or 'NaN'"
+            )
+    summary = "; ".join(f"{p['location']}: {p['problem']}" for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return ValidationFailed(f"request body does not fit the model: {summary}{more}", problems)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    # messages.3.type -> messages[3].type, as a frontend developer would write it.
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def path_id(request: Request, name: str = "id", what: str = "conversation id") -> str:
+    """A validated id from the path."""
+    return check_id(request.path_params[name], what)
+
+
+def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """An integer query parameter within bounds, or 400 ``invalid_request``."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise InvalidRequest(
+            f"query parameter {name}={raw[:40]!r} is not valid: "
+            f"expected a whole number from {minimum} to {maximum}"
+        )
+    return int(raw)
+
+
+def json_response(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it)."""
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status_code, headers=dict(headers or {}), media_type="application/json")

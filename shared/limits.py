@@ -1,0 +1,51 @@
+"""The size limits of api.md, each an environment setting, checked before anything is stored.
+
+Each limit answers 413 ``payload_too_large`` and names the setting that raises it.
+"""
+
+from __future__ import annotations
+
+from shared.errors import PayloadTooLarge, ValidationFailed
+from shared.models import Conversation, ConversationMessage
+from shared.settings import Settings
+
+
+def check_title(title: str, settings: Settings) -> None:
+    """A title within ``MAX_TITLE_CHARS``."""
+    if len(title) > settings.max_title_chars:
+        raise PayloadTooLarge(
+            f"title has {len(title):,} characters; at most {settings.max_title_chars:,} are "
+            "allowed (MAX_TITLE_CHARS)"
+        )
+
+
+def check_message(message: ConversationMessage, settings: Settings, where: str = "message") -> None:
+    """Message content within ``MAX_MESSAGE_CHARS``."""
+    if len(message.content) > settings.max_message_chars:
+        raise PayloadTooLarge(
+            f"{where} {message.id!r} has {len(message.content):,} characters of content; at "
+            f"most {settings.max_message_chars:,} are allowed (MAX_MESSAGE_CHARS)"
+        )
+
+
+def check_conversation(conversation: Conversation, settings: Settings) -> None:
+    """Every limit a whole conversation is subject to, and unique message ids."""
+    check_title(conversation.title, settings)
+    count = len(conversation.messages)
+    if count > settings.max_messages_per_conversation:
+        raise PayloadTooLarge(
+            f"conversation has {count:,} messages; at most "
+            f"{settings.max_messages_per_conversation:,} are allowed "
+            "(MAX_MESSAGES_PER_CONVERSATION)"
+        )
+    seen: dict[str, int] = {}
+    for index, message in enumerate(conversation.messages):
+        check_message(message, settings, where=f"messages[{index}]")
+        if message.id in seen:
+            location = f"messages[{index}].id"
+            raise ValidationFailed(
+                f"{location}: message id {message.id!r} is already used by "
+                f"messages[{seen[message.id]}]; message ids must be unique in a conversation",
+                [{"location": location, "type": "duplicate_id", "problem": "duplicate id"}],
+            )
+        seen[message.id] = index

@@ -1,0 +1,122 @@
+"""The frontend's own models (api.md), field for field, plus the ids and query parameters.
+
+Field names are the frontend's camelCase so that bodies pass through unchanged. Timestamps stay
+the exact strings the client sent (validated as ISO 8601 with a timezone) so a conversation
+reads back byte for byte. Unknown fields and wrong types are refused, not coerced.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.errors import InvalidId
+
+ID_ALPHABET = "A-Z a-z 0-9 . _ : -"
+_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Strings a JavaScript client produces by accident; each is a valid id by alphabet alone.
+_ACCIDENTAL_IDS = frozenset({"undefined", "null", "NaN"})
+
+
+def check_id(value: str, what: str = "conversation id") -> str:
+    """Return ``value`` if it is a valid client-chosen id, else raise ``InvalidId``."""
+    if _ID_RE.fullmatch(value) is None or value in _ACCIDENTAL_IDS:
+        shown = value if len(value) <= 140 else value[:140] + "..."
+        raise InvalidId(
+            f"{what} {shown!r} is not valid: expected 1-128 characters of {ID_ALPHABET}"
+            + (" (and not 'undefined', 'null' or 'NaN')" if value in _ACCIDENTAL_IDS else "")
+        )
+    return value
+
+
+def _valid_id(value: str) -> str:
+    if _ID_RE.fullmatch(value) is None or value in _ACCIDENTAL_IDS:
+        msg = f"expected 1-128 characters of {ID_ALPHABET}, not 'undefined', 'null' or 'NaN'"
+        raise ValueError(msg)
+    return value
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp that carries a timezone, as ``JSON.stringify(new Date())``."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        msg = "timestamp needs a timezone, e.g. 2024-05-01T12:00:00.000Z"
+        raise ValueError(msg)
+    return parsed
+
+
+def timestamp_ms(value: str) -> int:
+    """Milliseconds since the epoch of a timestamp already validated by ``parse_timestamp``."""
+    return int(parse_timestamp(value).timestamp() * 1000)
+
+
+def _valid_timestamp(value: str) -> str:
+    try:
+        parse_timestamp(value)
+    except ValueError as exc:
+        msg = f"expected an ISO 8601 timestamp with a timezone: {exc}"
+        raise ValueError(msg) from None
+    return value
+
+
+Id = Annotated[str, AfterValidator(_valid_id)]
+Timestamp = Annotated[str, AfterValidator(_valid_timestamp)]
+Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+MessageType = Literal["user", "assistant", "system"]
+
+
+class _Model(BaseModel):
+    # strict: "5" is not 5 and 1 is not true; forbid: a misspelt field is an error, not lost data.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class TokenUsage(_Model):
+    """Token counts of one message."""
+
+    input: Count
+    output: Count
+    total: Count
+
+
+class ConversationMessage(_Model):
+    """One message, as the frontend's ``ConversationMessage``."""
+
+    id: Id
+    type: MessageType
+    content: str
+    timestamp: Timestamp
+    streaming: bool | None = None
+    tokens: TokenUsage | None = None
+    editable: bool | None = None
+
+
+class Conversation(_Model):
+    """A whole conversation, as the frontend's ``Conversation``."""
+
+    id: Id
+    title: str
+    messages: list[ConversationMessage]
+    createdAt: Timestamp  # noqa: N815  (the frontend's field name)
+    updatedAt: Timestamp  # noqa: N815
+    totalTokens: Count  # noqa: N815
+    mcpServers: dict[str, Any] | None = None  # noqa: N815
+
+
+class ConversationSummary(_Model):
+    """A conversation without its messages, plus how many it has."""
+
+    id: str
+    title: str
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+    totalTokens: int  # noqa: N815
+    messageCount: int  # noqa: N815
+    mcpServers: dict[str, Any] | None = None  # noqa: N815
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as the frontend's JSON: optional fields it never set are left out, not null."""
+    return model.model_dump(exclude_none=True)

@@ -1,0 +1,88 @@
+"""Rate limits: a sliding window per signed-in user and one per client IP for anonymous sign-up.
+
+upstash-ratelimit keeps the windows in the same Upstash database, under the user's hash tag.
+The decision about what a limiter's answer means for the response is a pure function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from upstash_ratelimit.asyncio import Ratelimit
+from upstash_ratelimit.limiter import Response, SlidingWindow
+
+from shared.errors import RateLimited
+from shared.keys import ip_rate_limit_identifier, user_tag
+from shared.settings import Settings
+from shared.upstash import Upstash, guard
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What is left of a window, for the ``RateLimit-*`` response headers."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+    """Seconds until the window resets."""
+
+    def headers(self) -> dict[str, str]:
+        """The IETF draft ``RateLimit-*`` headers describing this quota."""
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+def decide(response: Response, *, now: float, what: str) -> Quota:
+    """The quota a limiter's answer leaves, or ``RateLimited`` when the request may not pass."""
+    reset_seconds = max(1, math.ceil(response.reset - now))
+    if not response.allowed:
+        raise RateLimited(
+            f"too many {what}: at most {response.limit} per window; retry after {reset_seconds} s",
+            limit=response.limit,
+            remaining=0,
+            reset_seconds=reset_seconds,
+        )
+    return Quota(response.limit, response.remaining, reset_seconds)
+
+
+class RateLimits:
+    """The service's limiters, built once per container."""
+
+    def __init__(self, upstash: Upstash, settings: Settings) -> None:
+        self._upstash = upstash
+        self._prefix = f"{settings.key_prefix}:rl"
+        self._user = _limiter(
+            settings.rate_limit_user_requests, settings.rate_limit_user_window_seconds
+        )
+        self._anonymous = _limiter(
+            settings.rate_limit_anonymous_requests, settings.rate_limit_anonymous_window_seconds
+        )
+
+    async def check_user(self, user_id: str) -> Quota | None:
+        """Count one request of ``user_id``; None when user limits are off."""
+        return await self._check(self._user, user_tag(user_id), "requests")
+
+    async def check_anonymous_signup(self, client_ip: str) -> Quota | None:
+        """Count one anonymous-token request from ``client_ip``; None when that limit is off."""
+        return await self._check(
+            self._anonymous, ip_rate_limit_identifier(client_ip), "anonymous sign-ups"
+        )
+
+    async def _check(
+        self, limiter: SlidingWindow | None, identifier: str, what: str
+    ) -> Quota | None:
+        if limiter is None:
+            return None
+        ratelimit = Ratelimit(redis=self._upstash.redis, limiter=limiter, prefix=self._prefix)
+        async with guard("rate limit"):
+            response = await ratelimit.limit(identifier)
+        return decide(response, now=time.time(), what=what)
+
+
+def _limiter(requests: int, window_seconds: int) -> SlidingWindow | None:
+    return SlidingWindow(max_requests=requests, window=window_seconds) if requests else None

@@ -1,0 +1,209 @@
+"""The four conversation endpoints through the real chain.
+
+app -> upstash-redis -> HTTP -> local Upstash stand-in -> Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.conftest import ClientFactory, auth
+
+
+def conversation(
+    cid: str = "c1",
+    *,
+    messages: int = 2,
+    updated: str = "2025-03-01T10:00:00.000Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A conversation as the frontend's JSON.stringify writes it."""
+    body: dict[str, Any] = {
+        "id": cid,
+        "title": f"Title of {cid}",
+        "messages": [
+            {
+                "id": f"m{i}",
+                "type": "user" if i % 2 == 0 else "assistant",
+                "content": f"message {i}",
+                "timestamp": "2025-03-01T09:00:00.000Z",
+            }
+            for i in range(messages)
+        ],
+        "createdAt": "2025-03-01T09:00:00.000Z",
+        "updatedAt": updated,
+        "totalTokens": 0,
+    }
+    body.update(extra)
+    return body
+
+
+def put(client: TestClient, body: dict[str, Any], user: str = "alice", **headers: str) -> Any:
+    return client.put(
+        f"/api/conversations/{body['id']}", json=body, headers={**auth(user), **headers}
+    )
+
+
+def test_put_creates_then_replaces(client: TestClient) -> None:
+    first = put(client, conversation())
+    assert first.status_code == 201
+    assert first.json() == {
+        "id": "c1",
+        "title": "Title of c1",
+        "createdAt": "2025-03-01T09:00:00.000Z",
+        "updatedAt": "2025-03-01T10:00:00.000Z",
+        "totalTokens": 0,
+        "messageCount": 2,
+        "evicted": [],
+    }
+    assert first.headers["etag"]
+
+    second = put(client, conversation(messages=1, title="Renamed"))
+    assert second.status_code == 200
+    assert second.json()["messageCount"] == 1
+    assert second.headers["etag"] != first.headers["etag"]
+
+    got = client.get("/api/conversations/c1", headers=auth()).json()
+    assert got["title"] == "Renamed"
+    assert [m["id"] for m in got["messages"]] == ["m0"]
+    assert got["messageCount"] == 1
+
+
+def test_round_trip_is_exact(client: TestClient) -> None:
+    body = conversation(
+        "telegram:123",
+        title='Ünïcödé 😀 "quoted" \\ back\nslash',
+        totalTokens=1234,
+        mcpServers={
+            "files": {"command": "npx", "args": ["-y", "srv"], "env": {}, "enabled": True},
+            "empty": [],
+            "nested": {"n": None, "f": 1.5, "big": 9007199254740991},
+        },
+    )
+    body["messages"][0].update(
+        content="emoji 👩‍👩‍👧 and 中文 and \u0000 nul", streaming=False, editable=True
+    )
+    body["messages"][1].update(streaming=True, tokens={"input": 10, "output": 20, "total": 30})
+    body["updatedAt"] = "2025-03-01T10:00:00+02:00"
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+    response = client.put(
+        "/api/conversations/telegram:123",
+        content=raw.encode(),
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+
+    got = client.get("/api/conversations/telegram:123", headers=auth())
+    assert got.status_code == 200
+    echoed = got.json()
+    assert echoed.pop("messageCount") == 2
+    assert echoed.pop("nextCursor") is None
+    # Same members in the same order, every string identical: the frontend's JSON, unchanged.
+    assert json.dumps(echoed, ensure_ascii=False, separators=(",", ":")) == raw
+    assert got.text.startswith(raw[:-1])
+
+
+def test_get_pages_messages_backwards(client: TestClient) -> None:
+    put(client, conversation(messages=7))
+    seen: list[str] = []
+    before = None
+    pages = 0
+    while True:
+        params = {"limit": "3", **({"before": before} if before else {})}
+        page = client.get("/api/conversations/c1", params=params, headers=auth()).json()
+        assert page["messageCount"] == 7
+        seen = [m["id"] for m in page["messages"]] + seen
+        pages += 1
+        before = page["nextCursor"]
+        if before is None:
+            break
+    assert pages == 3
+    assert seen == [f"m{i}" for i in range(7)]
+
+
+def test_get_default_page_is_newest_fifty_oldest_first(client: TestClient) -> None:
+    put(client, conversation(messages=60))
+    page = client.get("/api/conversations/c1", headers=auth()).json()
+    assert [m["id"] for m in page["messages"]] == [f"m{i}" for i in range(10, 60)]
+    assert page["nextCursor"] is not None
+
+
+def test_list_orders_by_updated_at_and_pages(client: TestClient) -> None:
+    for i in range(5):
+        put(client, conversation(f"c{i}", updated=f"2025-03-0{i + 1}T10:00:00.000Z"))
+    first = client.get("/api/conversations?limit=2", headers=auth()).json()
+    assert [c["id"] for c in first["conversations"]] == ["c4", "c3"]
+    assert first["conversations"][0]["messageCount"] == 2
+    assert "messages" not in first["conversations"][0]
+    second = client.get(
+        "/api/conversations", params={"limit": 2, "cursor": first["nextCursor"]}, headers=auth()
+    ).json()
+    assert [c["id"] for c in second["conversations"]] == ["c2", "c1"]
+    third = client.get(
+        "/api/conversations", params={"limit": 2, "cursor": second["nextCursor"]}, headers=auth()
+    ).json()
+    assert [c["id"] for c in third["conversations"]] == ["c0"]
+    assert third["nextCursor"] is None
+
+
+def test_list_cursor_is_stable_across_ties(client: TestClient) -> None:
+    # Conversations updated in the same millisecond (an import, say) still page exactly once.
+    ids = [f"same-{i}" for i in range(7)]
+    for cid in ids:
+        put(client, conversation(cid, updated="2025-03-01T10:00:00.000Z"))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/conversations", params=params, headers=auth()).json()
+        seen += [c["id"] for c in page["conversations"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    assert len(seen) == len(ids)
+
+
+def test_list_when_empty(client: TestClient) -> None:
+    response = client.get("/api/conversations", headers=auth("nobody-yet"))
+    assert response.status_code == 200
+    assert response.json() == {"conversations": [], "nextCursor": None}
+
+
+def test_delete(client: TestClient) -> None:
+    put(client, conversation())
+    assert client.delete("/api/conversations/c1", headers=auth()).status_code == 204
+    assert client.get("/api/conversations/c1", headers=auth()).status_code == 404
+    assert client.delete("/api/conversations/c1", headers=auth()).status_code == 404
+    assert client.get("/api/conversations", headers=auth()).json()["conversations"] == []
+
+
+def test_if_match_guards_replacement(client: TestClient) -> None:
+    etag = put(client, conversation()).headers["etag"]
+    stale = put(client, conversation(title="from tab A"), **{"If-Match": etag})
+    assert stale.status_code == 200
+    lost = put(client, conversation(title="from tab B"), **{"If-Match": etag})
+    assert lost.status_code == 412
+    assert lost.json()["code"] == "precondition_failed"
+    assert client.get("/api/conversations/c1", headers=auth()).json()["title"] == "from tab A"
+    assert put(client, conversation("new"), **{"If-None-Match": "*"}).status_code == 201
+    assert put(client, conversation("new"), **{"If-None-Match": "*"}).status_code == 412
+    assert put(client, conversation("absent"), **{"If-Match": "*"}).status_code == 412
+
+
+def test_cap_evicts_least_recently_updated(make_client: ClientFactory) -> None:
+    client = make_client(max_conversations_per_user=3)
+    for i in range(3):
+        put(client, conversation(f"c{i}", updated=f"2025-03-0{i + 1}T10:00:00.000Z"))
+    response = put(client, conversation("c9", updated="2025-03-09T10:00:00.000Z"))
+    assert response.json()["evicted"] == ["c0"]
+    listed = client.get("/api/conversations", headers=auth()).json()["conversations"]
+    assert [c["id"] for c in listed] == ["c9", "c2", "c1"]
+    assert client.get("/api/conversations/c0", headers=auth()).status_code == 404
+    # An old conversation written now is kept; the least recently updated other one goes.
+    old = put(client, conversation("old", updated="2020-01-01T00:00:00.000Z"))
+    assert old.json()["evicted"] == ["c1"]

@@ -1,0 +1,226 @@
+"""Every bad input gets its api.md status and stable code, as problem+json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.api.test_conversations import conversation, put
+from tests.conftest import ClientFactory, auth
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"/problems/{code}"
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+@pytest.mark.parametrize("bad", ["undefined", "null", "NaN", "a" * 129, "has space", "é", "a/b"])
+def test_invalid_path_ids(client: TestClient, bad: str) -> None:
+    response = client.get(f"/api/conversations/{bad}", headers=auth())
+    if bad == "a/b":
+        # A slash splits the path: no such route.
+        assert_problem(response, 404, "not_found")
+        return
+    body = assert_problem(response, 400, "invalid_id")
+    assert "expected 1-128 characters of A-Z a-z 0-9 . _ : -" in body["detail"]
+
+
+def test_empty_id(client: TestClient) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = client.request(method, "/api/conversations/", headers=auth())
+        assert_problem(response, 400, "invalid_id")
+
+
+def test_invalid_id_detail_names_the_value(client: TestClient) -> None:
+    body = assert_problem(
+        client.delete("/api/conversations/undefined", headers=auth()), 400, "invalid_id"
+    )
+    assert "'undefined'" in body["detail"]
+
+
+def test_invalid_message_id_in_body(client: TestClient) -> None:
+    body = conversation()
+    body["messages"][1]["id"] = "undefined"
+    problem = assert_problem(put(client, body), 400, "invalid_id")
+    assert "messages[1].id" in problem["detail"]
+
+
+def test_id_mismatch(client: TestClient) -> None:
+    response = client.put("/api/conversations/other", json=conversation("c1"), headers=auth())
+    body = assert_problem(response, 400, "id_mismatch")
+    assert "'c1'" in body["detail"]
+    assert "'other'" in body["detail"]
+
+
+def test_bad_json(client: TestClient) -> None:
+    response = client.put(
+        "/api/conversations/c1",
+        content=b'{"id": "c1",',
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+    assert_problem(response, 400, "invalid_request")
+
+
+def test_wrong_content_type(client: TestClient) -> None:
+    response = client.put(
+        "/api/conversations/c1",
+        content=json.dumps(conversation()).encode(),
+        headers={**auth(), "Content-Type": "text/plain"},
+    )
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+def test_unknown_fields_and_wrong_types(client: TestClient) -> None:
+    body = conversation()
+    body["colour"] = "blue"
+    body["totalTokens"] = "12"
+    body["messages"][0]["type"] = "robot"
+    problem = assert_problem(put(client, body), 422, "validation_failed")
+    locations = {error["location"]: error for error in problem["errors"]}
+    assert set(locations) == {"colour", "totalTokens", "messages[0].type"}
+    assert all(error["problem"] and error["type"] for error in problem["errors"])
+    # Locations and problems only: the values sent are not echoed back.
+    assert "blue" not in json.dumps(problem)
+    assert "robot" not in json.dumps(problem)
+
+
+def test_missing_fields_and_non_object(client: TestClient) -> None:
+    problem = assert_problem(put(client, {"id": "c1"}), 422, "validation_failed")
+    assert {e["location"] for e in problem["errors"]} >= {"title", "messages", "createdAt"}
+    response = client.put("/api/conversations/c1", json=[1, 2], headers=auth())
+    assert_problem(response, 422, "validation_failed")
+
+
+def test_timestamp_needs_a_timezone(client: TestClient) -> None:
+    problem = assert_problem(
+        put(client, conversation(updated="2025-03-01T10:00:00")), 422, "validation_failed"
+    )
+    assert problem["errors"][0]["location"] == "updatedAt"
+
+
+def test_duplicate_message_ids(client: TestClient) -> None:
+    body = conversation(messages=3)
+    body["messages"][2]["id"] = "m0"
+    problem = assert_problem(put(client, body), 422, "validation_failed")
+    assert problem["errors"][0]["location"] == "messages[2].id"
+
+
+def test_body_too_large(make_client: ClientFactory) -> None:
+    client = make_client(max_body_bytes=1000)
+    body = conversation()
+    body["messages"][0]["content"] = "x" * 2000
+    problem = assert_problem(put(client, body), 413, "payload_too_large")
+    assert "MAX_BODY_BYTES" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "mutate", "named"),
+    [
+        (
+            "max_message_chars",
+            lambda b: b["messages"][0].update(content="x" * 11),
+            "MAX_MESSAGE_CHARS",
+        ),
+        ("max_title_chars", lambda b: b.update(title="t" * 11), "MAX_TITLE_CHARS"),
+        (
+            "max_messages_per_conversation",
+            lambda b: b["messages"].extend(
+                [{**b["messages"][0], "id": f"x{i}"} for i in range(10)]
+            ),
+            "MAX_MESSAGES_PER_CONVERSATION",
+        ),
+    ],
+)
+def test_configured_limits(
+    make_client: ClientFactory, setting: str, mutate: Any, named: str
+) -> None:
+    client = make_client(**{setting: 10})
+    body = conversation()
+    mutate(body)
+    problem = assert_problem(put(client, body), 413, "payload_too_large")
+    assert named in problem["detail"]
+    assert client.get("/api/conversations/c1", headers=auth()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "cursor=zzz", "cursor=bTox"]
+)
+def test_bad_list_query(client: TestClient, query: str) -> None:
+    assert_problem(
+        client.get(f"/api/conversations?{query}", headers=auth()), 400, "invalid_request"
+    )
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "before=nope", "before=Yzox"])
+def test_bad_get_query(client: TestClient, query: str) -> None:
+    put(client, conversation())
+    assert_problem(
+        client.get(f"/api/conversations/c1?{query}", headers=auth()), 400, "invalid_request"
+    )
+
+
+def test_not_found(client: TestClient) -> None:
+    body = assert_problem(client.get("/api/conversations/nope", headers=auth()), 404, "not_found")
+    assert "'nope'" in body["detail"]
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    assert_problem(client.get("/api/nothing-here"), 404, "not_found")
+    response = client.post("/api/conversations", headers=auth())
+    assert_problem(response, 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer a.b.c"],
+)
+def test_unauthorized(client: TestClient, header: str | None) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = client.get("/api/conversations", headers=headers)
+    body = assert_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    if header:
+        assert header.split(" ")[-1] not in body["detail"] or header.split(" ")[-1] == "Bearer"
+
+
+def test_forged_and_expired_tokens(client: TestClient) -> None:
+    import jwt
+
+    forged = jwt.encode({"sub": "alice"}, "another-secret-that-is-long-enough-0123456", "HS256")
+    expired = jwt.encode(
+        {"sub": "alice", "exp": 1_000_000},
+        __import__("tests.conftest", fromlist=["JWT_SECRET"]).JWT_SECRET,
+        "HS256",
+    )
+    for token in (forged, expired):
+        response = client.get("/api/conversations", headers={"Authorization": f"Bearer {token}"})
+        body = assert_problem(response, 401, "unauthorized")
+        assert token not in json.dumps(body)
+
+
+def test_rate_limited(make_client: ClientFactory) -> None:
+    client = make_client(rate_limit_user_requests=3, rate_limit_user_window_seconds=60)
+    for _ in range(3):
+        ok = client.get("/api/conversations", headers=auth("busy"))
+        assert ok.status_code == 200
+        assert ok.headers["ratelimit-limit"] == "3"
+    response = client.get("/api/conversations", headers=auth("busy"))
+    assert_problem(response, 429, "rate_limited")
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["ratelimit-limit"] == "3"
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert int(response.headers["ratelimit-reset"]) >= 1
+    # Another user has a window of its own.
+    assert client.get("/api/conversations", headers=auth("calm")).status_code == 200

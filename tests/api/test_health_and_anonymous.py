@@ -1,0 +1,100 @@
+"""The two endpoints that need no token: health for uptime monitors, and anonymous sign-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import respx
+from starlette.testclient import TestClient
+
+from tests.api.test_conversations import conversation
+from tests.conftest import ClientFactory
+
+
+def test_health_reports_latency_and_version(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "healthy"
+    assert body["redis"]["latencyMs"] > 0
+    assert body["version"]
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_health_unhealthy_when_upstash_fails(make_client: ClientFactory) -> None:
+    with respx.mock(base_url="https://down.test") as router:
+        router.post(url__regex=".*").mock(return_value=httpx.Response(503, text="down"))
+        client = make_client(upstash_redis_rest_url="https://down.test")
+        response = client.get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["error"]
+    assert "down.test" not in body["error"]
+    assert response.headers["retry-after"]
+
+
+def test_anonymous_token_works_end_to_end(client: TestClient) -> None:
+    response = client.post("/api/auth/anonymous")
+    assert response.status_code == 201
+    issued = response.json()
+    assert set(issued) == {"token", "userId", "expiresAt"}
+    assert issued["userId"].startswith("anon_")
+    assert datetime.fromisoformat(issued["expiresAt"]) > datetime.now(UTC)
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    body = conversation()
+    assert client.put("/api/conversations/c1", json=body, headers=headers).status_code == 201
+    listed = client.get("/api/conversations", headers=headers).json()["conversations"]
+    assert [c["id"] for c in listed] == ["c1"]
+    # A second visitor is a different user.
+    other = client.post("/api/auth/anonymous").json()
+    assert other["userId"] != issued["userId"]
+    other_headers = {"Authorization": f"Bearer {other['token']}"}
+    assert client.get("/api/conversations/c1", headers=other_headers).status_code == 404
+
+
+def test_anonymous_disabled_is_404(make_client: ClientFactory) -> None:
+    client = make_client(anonymous_token_secret=None)
+    response = client.post("/api/auth/anonymous")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_anonymous_sign_up_is_rate_limited_per_ip(make_client: ClientFactory) -> None:
+    client = make_client(rate_limit_anonymous_requests=2)
+    assert [client.post("/api/auth/anonymous").status_code for _ in range(3)] == [201, 201, 429]
+    limited = client.post("/api/auth/anonymous")
+    assert limited.json()["code"] == "rate_limited"
+    assert limited.headers["retry-after"]
+
+
+def test_cors_preflight_and_simple_requests(make_client: ClientFactory) -> None:
+    client = make_client(cors_allow_origins=["http://localhost:3000"])
+    for path, method in [
+        ("/api/conversations", "GET"),
+        ("/api/conversations/c1", "PUT"),
+        ("/api/conversations/c1", "DELETE"),
+        ("/api/auth/anonymous", "POST"),
+        ("/api/health", "GET"),
+    ]:
+        preflight = client.options(
+            path,
+            headers={
+                "Origin": "http://localhost:3000",
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": "authorization,content-type,if-match",
+            },
+        )
+        assert preflight.status_code == 200, (path, method)
+        assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert method in preflight.headers["access-control-allow-methods"]
+    refused = client.options(
+        "/api/conversations",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert refused.status_code == 400
+    simple = client.get("/api/health", headers={"Origin": "http://localhost:3000"})
+    assert simple.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "etag" in simple.headers["access-control-expose-headers"].lower()

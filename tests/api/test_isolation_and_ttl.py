@@ -1,0 +1,130 @@
+"""Isolation between users and ids, and the TTL policy.
+
+Users never see each other's data; ids never share keys; every key expires; expired
+conversations leave no ghost behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+from upstash_redis import Redis
+
+from shared.app import Services, create_app
+from shared.settings import Settings
+from shared.store import ConversationStore
+from tests.api.test_conversations import conversation, put
+from tests.conftest import Standin, all_routes, auth
+
+
+@pytest.fixture
+def raw(standin: Standin) -> Iterator[Redis]:
+    """A plain Upstash client on the stand-in, to look at keys directly."""
+    with Redis(standin.url, standin.token, rest_retries=0, allow_telemetry=False) as redis:
+        yield redis
+
+
+def keys_of(raw: Redis, settings: Settings) -> list[str]:
+    return sorted(raw.keys(f"{settings.key_prefix}:*"))
+
+
+def test_other_users_cannot_read_list_overwrite_or_delete(client: TestClient) -> None:
+    put(client, conversation("secret", title="Alice's"), user="alice")
+    bob = auth("bob")
+    assert client.get("/api/conversations/secret", headers=bob).status_code == 404
+    assert client.get("/api/conversations", headers=bob).json()["conversations"] == []
+    assert client.delete("/api/conversations/secret", headers=bob).status_code == 404
+    # Bob writing the same id creates Bob's own conversation; Alice's is untouched.
+    assert put(client, conversation("secret", title="Bob's"), user="bob").status_code == 201
+    alice_view = client.get("/api/conversations/secret", headers=auth("alice")).json()
+    assert alice_view["title"] == "Alice's"
+    assert client.delete("/api/conversations/secret", headers=bob).status_code == 204
+    assert client.get("/api/conversations/secret", headers=auth("alice")).status_code == 200
+
+
+def test_user_ids_that_look_like_key_syntax_stay_apart(client: TestClient) -> None:
+    tricky = ["a}", "a", "{u:a}", "a:idx", "a%7D", "a b"]
+    for user in tricky:
+        put(client, conversation("same", title=user), user=user)
+    for user in tricky:
+        assert client.get("/api/conversations/same", headers=auth(user)).json()["title"] == user
+
+
+def test_ids_a_and_a_colon_m_never_collide(
+    client: TestClient, raw: Redis, settings: Settings
+) -> None:
+    put(client, conversation("a", messages=3))
+    put(client, conversation("a:m", messages=1))
+    put(client, conversation("m", messages=2))
+    assert client.get("/api/conversations/a", headers=auth()).json()["messageCount"] == 3
+    assert client.get("/api/conversations/a:m", headers=auth()).json()["messageCount"] == 1
+    assert client.delete("/api/conversations/a", headers=auth()).status_code == 204
+    assert client.get("/api/conversations/a:m", headers=auth()).json()["messageCount"] == 1
+    assert client.get("/api/conversations/m", headers=auth()).json()["messageCount"] == 2
+    assert not any(key.endswith(":a") for key in keys_of(raw, settings))
+
+
+def test_every_key_has_a_ttl_after_every_write(
+    client: TestClient, raw: Redis, settings: Settings
+) -> None:
+    def assert_all_expire() -> None:
+        keys = keys_of(raw, settings)
+        assert keys
+        for key in keys:
+            ttl = raw.pttl(key)
+            assert 0 < ttl <= (settings.conversation_ttl_seconds + 60) * 1000, key
+
+    put(client, conversation("c1"))
+    assert_all_expire()
+    put(client, conversation("c2", messages=0))
+    assert_all_expire()
+    put(client, conversation("c1", messages=5))
+    assert_all_expire()
+    client.delete("/api/conversations/c2", headers=auth())
+    assert_all_expire()
+    client.get("/api/conversations", headers=auth())  # rate-limit windows are keys too
+    assert_all_expire()
+
+
+def test_ttl_zero_means_keys_never_expire(
+    make_client: object, raw: Redis, settings: Settings
+) -> None:
+    client = make_client(conversation_ttl_seconds=0)  # type: ignore[operator]
+    put(client, conversation())
+    data_keys = [k for k in keys_of(raw, settings) if ":rl:" not in k]
+    assert data_keys
+    assert all(raw.pttl(key) == -1 for key in data_keys)
+
+
+def test_expired_conversations_leave_no_ghost(settings: Settings) -> None:
+    now = [int(time.time() * 1000)]
+    ttl_settings = settings.model_copy(update={"conversation_ttl_seconds": 60})
+    svc = Services.from_settings(ttl_settings)
+    svc = dataclasses.replace(
+        svc, store=ConversationStore(svc.upstash, ttl_settings, clock_ms=lambda: now[0])
+    )
+    with TestClient(create_app(all_routes(), services=svc)) as client:
+        put(client, conversation("old"))
+        now[0] += 50_000
+        put(client, conversation("new"))
+        now[0] += 11_000  # "old" was last written 61 s ago
+        listed = client.get("/api/conversations", headers=auth()).json()
+        assert [c["id"] for c in listed["conversations"]] == ["new"]
+        assert client.get("/api/conversations/old", headers=auth()).status_code == 404
+        assert client.delete("/api/conversations/old", headers=auth()).status_code == 404
+        # Writing it again starts it afresh.
+        assert put(client, conversation("old")).status_code == 201
+        client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+
+
+def test_redis_expiry_removes_the_keys(make_client: object, raw: Redis, settings: Settings) -> None:
+    client = make_client(conversation_ttl_seconds=1, rate_limit_user_requests=0)  # type: ignore[operator]
+    put(client, conversation())
+    assert keys_of(raw, settings)
+    time.sleep(1.3)  # 1 s TTL plus its 100 ms grace
+    assert keys_of(raw, settings) == []
+    assert client.get("/api/conversations", headers=auth()).json()["conversations"] == []

@@ -1,0 +1,180 @@
+"""Each function's own ``handler``, invoked as Lambda invokes it.
+
+API Gateway HTTP API v2 events, against the real stand-in.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.app import Services
+from shared.settings import Settings
+from tests.api.test_conversations import conversation
+from tests.conftest import FUNCTION_MODULES, token_for
+
+
+def http_api_v2_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it."""
+    raw = b"" if body is None else json.dumps(body).encode()
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "test",
+            },
+            "requestId": f"req-{method}-{path}",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "01/Mar/2025:10:00:00 +0000",
+            "timeEpoch": 1740823200000,
+        },
+        "pathParameters": path_parameters or {},
+        "body": base64.b64encode(raw).decode() if raw else None,
+        "isBase64Encoded": bool(raw),
+    }
+
+
+class LambdaContext:
+    function_name = "test"
+    aws_request_id = "lambda-request"
+
+
+@pytest.fixture
+def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every function module's handler, its app wired to the stand-in."""
+    svc = Services.from_settings(settings)
+    modules = {name: importlib.import_module(f"functions.{name}") for name in FUNCTION_MODULES}
+    saved = {name: module.app.state.services for name, module in modules.items()}
+    for module in modules.values():
+        module.app.state.services = svc
+    yield {name: module.handler for name, module in modules.items()}
+    for name, module in modules.items():
+        module.app.state.services = saved[name]
+
+
+def invoke(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = handler(event, LambdaContext())
+    return result
+
+
+def test_every_function_through_mangum(handlers: dict[str, Any]) -> None:
+    token = {"authorization": f"Bearer {token_for('lambda-user')}"}
+
+    health = invoke(
+        handlers["health"], http_api_v2_event("GET", "/api/health", route_key="GET /api/health")
+    )
+    assert health["statusCode"] == 200
+    assert json.loads(health["body"])["status"] == "healthy"
+    assert health["headers"]["x-request-id"] == "req-GET-/api/health"
+
+    anonymous = invoke(
+        handlers["issue_anonymous_token"],
+        http_api_v2_event("POST", "/api/auth/anonymous", route_key="POST /api/auth/anonymous"),
+    )
+    assert anonymous["statusCode"] == 201
+    assert json.loads(anonymous["body"])["userId"].startswith("anon_")
+
+    item = "/api/conversations/c1"
+    put = invoke(
+        handlers["put_conversation"],
+        http_api_v2_event(
+            "PUT",
+            item,
+            route_key="PUT /api/conversations/{id}",
+            body=conversation(),
+            headers=token,
+            path_parameters={"id": "c1"},
+        ),
+    )
+    assert put["statusCode"] == 201, put["body"]
+    assert put["headers"]["etag"]
+
+    listed = invoke(
+        handlers["list_conversations"],
+        http_api_v2_event(
+            "GET",
+            "/api/conversations",
+            route_key="GET /api/conversations",
+            query="limit=5",
+            headers=token,
+        ),
+    )
+    assert listed["statusCode"] == 200
+    assert [c["id"] for c in json.loads(listed["body"])["conversations"]] == ["c1"]
+
+    got = invoke(
+        handlers["get_conversation"],
+        http_api_v2_event(
+            "GET",
+            item,
+            route_key="GET /api/conversations/{id}",
+            headers=token,
+            path_parameters={"id": "c1"},
+        ),
+    )
+    assert got["statusCode"] == 200
+    assert json.loads(got["body"])["messageCount"] == 2
+
+    deleted = invoke(
+        handlers["delete_conversation"],
+        http_api_v2_event(
+            "DELETE",
+            item,
+            route_key="DELETE /api/conversations/{id}",
+            headers=token,
+            path_parameters={"id": "c1"},
+        ),
+    )
+    assert deleted["statusCode"] == 204
+
+    missing = invoke(
+        handlers["get_conversation"],
+        http_api_v2_event(
+            "GET",
+            item,
+            route_key="GET /api/conversations/{id}",
+            headers=token,
+            path_parameters={"id": "c1"},
+        ),
+    )
+    assert missing["statusCode"] == 404
+    assert missing["headers"]["content-type"] == "application/problem+json"
+
+
+def test_unauthorized_through_mangum(handlers: dict[str, Any]) -> None:
+    response = invoke(
+        handlers["list_conversations"],
+        http_api_v2_event("GET", "/api/conversations", route_key="GET /api/conversations"),
+    )
+    assert response["statusCode"] == 401
+    assert response["headers"]["www-authenticate"].startswith("Bearer")
