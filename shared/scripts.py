@@ -23,8 +23,8 @@ MESSAGE_ATTRS = ("t", "ts", "c", "s", "k", "e")
 # How many expired conversations one call clears at most; the rest are filtered, then cleared
 # by later calls, so no call pays for a long absence all at once.
 PURGE_BATCH = 100
-# Redis's Lua stack takes about 8,000 arguments per call; bulk writes go in chunks below that.
-CHUNK = 4000
+# Lua's unpack() is bounded by its C stack (a few thousand values): bulk writes go in chunks.
+CHUNK = 1000
 
 _PRELUDE = f"""
 local IDX, EXP, SUM = KEYS[1], KEYS[2], KEYS[3]

@@ -1,0 +1,175 @@
+"""What each conversation endpoint costs on Upstash, and that reads cost the page, not the history.
+
+Measured on the real chain (store -> upstash-redis -> HTTP -> stand-in -> Redis): HTTP requests
+sent to Upstash, and -- where a real redis-server is behind the stand-in -- the Redis commands
+executed, which is what Upstash bills (an EVALSHA counts itself plus every call inside it).
+The table is printed with the test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis
+
+from shared.models import Conversation, ConversationMessage
+from shared.settings import Settings
+from shared.store import ConversationStore
+from shared.upstash import Upstash
+from tests.conftest import Standin, make_settings
+
+# Small enough to be cheap, big enough to have a second page of 20.
+SMALL_CONVERSATIONS, LARGE_CONVERSATIONS = 25, 2_000
+SMALL_MESSAGES, LARGE_MESSAGES = 50, 10_000
+
+
+def _conversation(cid: str, messages: int, updated_ms: int) -> Conversation:
+    stamp = f"2025-01-01T00:00:{updated_ms // 1000 % 60:02d}.{updated_ms % 1000:03d}Z"
+    return Conversation(
+        id=cid,
+        title=f"Conversation {cid}",
+        messages=[
+            ConversationMessage(
+                id=f"m{i}",
+                type="user" if i % 2 == 0 else "assistant",
+                content=f"message number {i} " * 5,
+                timestamp="2025-01-01T00:00:00.000Z",
+            )
+            for i in range(messages)
+        ],
+        createdAt="2025-01-01T00:00:00.000Z",
+        updatedAt=stamp,
+        totalTokens=0,
+    )
+
+
+class Meter:
+    """Counts Upstash HTTP requests and (with redis-server) billed Redis commands."""
+
+    def __init__(self, upstash: Upstash, redis_url: str | None) -> None:
+        self.upstash = upstash
+        self.redis = redis.Redis.from_url(redis_url, protocol=2) if redis_url else None
+
+    def _commands(self) -> int | None:
+        if self.redis is None:
+            return None
+        stats: dict[str, Any] = self.redis.info("commandstats")
+        # Leave out the meter's own INFO calls.
+        return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+    async def measure(self, call: Callable[[], Awaitable[Any]]) -> tuple[int, int | None]:
+        requests, commands = self.upstash.requests, self._commands()
+        await call()
+        after = self._commands()
+        return (
+            self.upstash.requests - requests,
+            None if commands is None or after is None else after - commands,
+        )
+
+
+async def _populate(store: ConversationStore, user: str, conversations: int, messages: int) -> None:
+    # The conversation under test has the long history; the others make the index long.
+    await store.put_conversation(user, _conversation("target", messages, 0))
+    for i in range(conversations - 1):
+        await store.put_conversation(user, _conversation(f"c{i}", 2, i + 1))
+
+
+async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[str, Any]]:
+    upstash = Upstash(settings)
+    store = ConversationStore(upstash, settings)
+    meter = Meter(upstash, redis_url)
+    sizes = {
+        "small": (SMALL_CONVERSATIONS, SMALL_MESSAGES),
+        "large": (LARGE_CONVERSATIONS, LARGE_MESSAGES),
+    }
+    table: dict[str, dict[str, Any]] = {}
+    try:
+        # A warm container on a database that has seen every script: EVALSHA hits.
+        await store.put_conversation("warm-up", _conversation("w", 1, 0))
+        await store.list_conversations("warm-up", limit=20, cursor=None)
+        await store.get_conversation("warm-up", "w", limit=50, before=None)
+        await store.delete_conversation("warm-up", "w")
+        for size, (conversations, messages) in sizes.items():
+            user = f"user-{size}"
+            await _populate(store, user, conversations, messages)
+            first = await store.list_conversations(user, limit=20, cursor=None)
+            view = await store.get_conversation(user, "target", limit=50, before=None)
+            calls: dict[str, Callable[[], Awaitable[Any]]] = {
+                "list (page of 20)": lambda u=user: store.list_conversations(
+                    u, limit=20, cursor=None
+                ),
+                "list (next page)": lambda u=user, c=first.next_cursor: store.list_conversations(
+                    u, limit=20, cursor=c
+                ),
+                "get (newest 50)": lambda u=user: store.get_conversation(
+                    u, "target", limit=50, before=None
+                ),
+                "get (page back)": lambda u=user, b=view.next_cursor: store.get_conversation(
+                    u, "target", limit=50, before=b
+                ),
+                "put (2 messages)": lambda u=user: store.put_conversation(
+                    u, _conversation("c0", 2, 10**6)
+                ),
+                "delete": lambda u=user: store.delete_conversation(u, "c1"),
+            }
+            for name, call in calls.items():
+                requests, commands = await meter.measure(call)
+                table.setdefault(name, {})[size] = (requests, commands)
+    finally:
+        await upstash.aclose()
+    return table
+
+
+@pytest.fixture(scope="module")
+def costs(standin: Standin) -> dict[str, dict[str, Any]]:
+    """The cost table, measured once for the module."""
+    settings = make_settings(standin, max_conversations_per_user=LARGE_CONVERSATIONS)
+    return asyncio.run(_costs(settings, standin.redis_url))
+
+
+def test_prints_cost_table(
+    costs: dict[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = (
+        f"{'call':<20} {'requests':>9} {'commands':>9}  |  {'requests':>9} {'commands':>9}\n"
+        f"{'':<20} {f'{SMALL_CONVERSATIONS} convs, {SMALL_MESSAGES} msgs':>19}  |  "
+        f"{f'{LARGE_CONVERSATIONS:,} convs, {LARGE_MESSAGES:,} msgs':>19}"
+    )
+    rows = [
+        f"{name:<20} {s[0]:>9} {s[1]!s:>9}  |  {b[0]:>9} {b[1]!s:>9}"
+        for name, cells in costs.items()
+        for s, b in [(cells["small"], cells["large"])]
+    ]
+    with capsys.disabled():
+        print("\n\nUpstash cost per store call (commands: billed Redis commands)\n" + header)
+        print("\n".join(rows) + "\n")
+    assert rows
+
+
+def test_every_call_is_one_upstash_request(costs: dict[str, dict[str, Any]]) -> None:
+    for name, cells in costs.items():
+        for size, (requests, _) in cells.items():
+            assert requests == 1, (name, size)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "list (page of 20)",
+        "list (next page)",
+        "get (newest 50)",
+        "get (page back)",
+        "put (2 messages)",
+        "delete",
+    ],
+)
+def test_cost_does_not_grow_with_history(
+    costs: dict[str, dict[str, Any]], name: str, standin: Standin
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    small, large = costs[name]["small"][1], costs[name]["large"][1]
+    assert small == large, f"{name}: {small} commands with a small history, {large} with a large"
