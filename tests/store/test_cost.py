@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -58,7 +59,7 @@ class Meter:
             return None
         stats: dict[str, Any] = self.redis.info("commandstats")
         # Leave out the meter's own INFO calls.
-        return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+        return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
     async def measure(self, call: Callable[[], Awaitable[Any]]) -> tuple[int, int | None]:
         requests, commands = self.upstash.requests, self._commands()
@@ -98,22 +99,20 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             first = await store.list_conversations(user, limit=20, cursor=None)
             view = await store.get_conversation(user, "target", limit=50, before=None)
             calls: dict[str, Callable[[], Awaitable[Any]]] = {
-                "list (page of 20)": lambda u=user: store.list_conversations(
-                    u, limit=20, cursor=None
+                "list (page of 20)": partial(store.list_conversations, user, limit=20, cursor=None),
+                "list (next page)": partial(
+                    store.list_conversations, user, limit=20, cursor=first.next_cursor
                 ),
-                "list (next page)": lambda u=user, c=first.next_cursor: store.list_conversations(
-                    u, limit=20, cursor=c
+                "get (newest 50)": partial(
+                    store.get_conversation, user, "target", limit=50, before=None
                 ),
-                "get (newest 50)": lambda u=user: store.get_conversation(
-                    u, "target", limit=50, before=None
+                "get (page back)": partial(
+                    store.get_conversation, user, "target", limit=50, before=view.next_cursor
                 ),
-                "get (page back)": lambda u=user, b=view.next_cursor: store.get_conversation(
-                    u, "target", limit=50, before=b
+                "put (2 messages)": partial(
+                    store.put_conversation, user, _conversation("c0", 2, 10**6)
                 ),
-                "put (2 messages)": lambda u=user: store.put_conversation(
-                    u, _conversation("c0", 2, 10**6)
-                ),
-                "delete": lambda u=user: store.delete_conversation(u, "c1"),
+                "delete": partial(store.delete_conversation, user, "c1"),
             }
             for name, call in calls.items():
                 requests, commands = await meter.measure(call)
