@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from pydantic import ValidationError
 from upstash_ratelimit.limiter import Response
