@@ -15,6 +15,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 FUNCTION_MODULES = (
     "health",
     "issue_anonymous_token",
@@ -37,6 +39,19 @@ def _load_dotenv(path: Path) -> None:
             os.environ.setdefault(key.strip(), value.strip().strip("'\""))
 
 
+def _with_standin(api: ASGIApp, standin: ASGIApp) -> ASGIApp:
+    # The stand-in sits beside the API, not inside it: no API middleware (request log, CORS)
+    # and no Starlette slash redirect between the service and its store.
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == STANDIN_PATH or path.startswith(STANDIN_PATH + "/"):
+            await standin({**scope, "root_path": STANDIN_PATH}, receive, send)
+        else:
+            await api(scope, receive, send)
+
+    return dispatch
+
+
 def main(argv: list[str] | None = None) -> None:
     """Configure the environment, build the app and serve it with uvicorn."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,7 +69,6 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("CORS_ALLOW_ORIGINS", "http://localhost:3000")
 
     import uvicorn
-    from starlette.routing import Mount
 
     from devtools import upstash_local
     from shared.app import create_app, get_services
@@ -62,10 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     routes = []
     for name in FUNCTION_MODULES:
         routes.extend(importlib.import_module(f"functions.{name}").routes)
+    app: ASGIApp = create_app(routes)
     if embedded:
         standin = upstash_local.create_app(token=token, redis_url=os.environ.get("REDIS_URL"))
-        routes.append(Mount(STANDIN_PATH, app=standin))
-    app = create_app(routes)
+        app = _with_standin(app, standin)
 
     issued = get_services().identity.issue_anonymous_token()
     base = f"http://{args.host}:{args.port}"
