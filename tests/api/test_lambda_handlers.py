@@ -5,9 +5,11 @@ API Gateway HTTP API v2 events, against the real stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib
 import json
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,9 +79,30 @@ def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
     saved = {name: module.app.state.services for name, module in modules.items()}
     for module in modules.values():
         module.app.state.services = svc
+    # Mangum runs every invocation on the thread's current event loop, which on Lambda lives as
+    # long as the container. Here each test gets its own, closed (with the Upstash client on
+    # it) afterwards, so no loop is left for the garbage collector to complain about.
+    _close_current_loop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     yield {name: module.handler for name, module in modules.items()}
+    loop.run_until_complete(svc.upstash.aclose())
+    loop.close()
+    asyncio.set_event_loop(None)
     for name, module in modules.items():
         module.app.state.services = saved[name]
+
+
+def _close_current_loop() -> None:
+    # The loop Mangum made current when the function modules were imported, if it is still set.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running():
+        loop.close()
 
 
 def invoke(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
