@@ -17,14 +17,8 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FUNCTION_MODULES = (
-    "health",
-    "issue_anonymous_token",
-    "list_conversations",
-    "get_conversation",
-    "put_conversation",
-    "delete_conversation",
-)
+from functions import MODULES
+
 STANDIN_PATH = "/__upstash"
 
 
@@ -74,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     from shared.app import create_app, get_services
 
     routes = []
-    for name in FUNCTION_MODULES:
+    for name in MODULES:
         routes.extend(importlib.import_module(f"functions.{name}").routes)
     app: ASGIApp = create_app(routes)
     if embedded:

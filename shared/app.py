@@ -75,15 +75,16 @@ def services(request: Request) -> Services:
     return found
 
 
-async def authenticate(request: Request) -> str:
+async def authenticate(request: Request, *, streaming: bool = False) -> str:
     """The caller's user id from its bearer token, after counting the request against its limit.
 
-    Raises 401 for a missing or bad token and 429 when the user is over its rate limit.
+    ``streaming`` counts it against the budget for streamed updates instead. Raises 401 for a
+    missing or bad token and 429 when the user is over its rate limit.
     """
     svc = services(request)
     user_id = svc.identity.resolve(request.headers.get("authorization"))
     request.state.user_id = user_id
-    quota = await svc.rate_limits.check_user(user_id)
+    quota = await svc.rate_limits.check_user(user_id, streaming=streaming)
     if quota is not None:
         request.state.response_headers = quota.headers()
     return user_id
@@ -102,6 +103,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                 allow_methods=["GET", "PUT", "POST", "PATCH", "DELETE"],
                 allow_headers=[
                     "Authorization",
+                    "Prefer",
                     "Content-Type",
                     "If-Match",
                     "If-None-Match",
@@ -114,6 +116,8 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                     "RateLimit-Remaining",
                     "RateLimit-Reset",
                     "X-Request-Id",
+                    "Evicted-Conversations",
+                    "Preference-Applied",
                 ],
                 max_age=600,
             ),

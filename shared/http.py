@@ -89,7 +89,7 @@ def _body_error(exc: ValidationError) -> InvalidRequest | InvalidId | Validation
         for error in errors
     ]
     for problem, error in zip(problems, errors, strict=True):
-        if error["loc"] and error["loc"][-1] == "id" and error["type"] == "value_error":
+        if error["type"] == "invalid_id":
             return InvalidId(
                 f"{problem['location']} is not a valid id: expected 1-128 characters of "
                 f"{ID_ALPHABET}, and not 'undefined', 'null' or 'NaN'"

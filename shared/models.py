@@ -11,7 +11,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidId
 
@@ -34,8 +35,12 @@ def check_id(value: str, what: str = "conversation id") -> str:
 
 def _valid_id(value: str) -> str:
     if _ID_RE.fullmatch(value) is None or value in _ACCIDENTAL_IDS:
-        msg = f"expected 1-128 characters of {ID_ALPHABET}, not 'undefined', 'null' or 'NaN'"
-        raise ValueError(msg)
+        # Its own error type, so that a bad id anywhere in a body answers 400 invalid_id.
+        raise PydanticCustomError(
+            "invalid_id",
+            "expected 1-128 characters of {alphabet}, not 'undefined', 'null' or 'NaN'",
+            {"alphabet": ID_ALPHABET},
+        )
     return value
 
 
@@ -81,8 +86,23 @@ class TokenUsage(_Model):
     total: Count
 
 
+class ToolExecution(_Model):
+    """One tool call shown under a message, replaced whole when updated by its id."""
+
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    status: Literal["running", "completed", "failed"]
+    input: JsonValue = None
+    output: JsonValue = None
+    error: str | None = None
+
+
 class ConversationMessage(_Model):
-    """One message, as the frontend's ``ConversationMessage``."""
+    """One message, as the frontend's ``ConversationMessage``.
+
+    ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
+    when a reply stopped streaming without being completed (the generator went away).
+    """
 
     id: Id
     type: MessageType
@@ -91,6 +111,38 @@ class ConversationMessage(_Model):
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
+    toolExecutions: list[ToolExecution] | None = None  # noqa: N815
+    interrupted: bool | None = None
+
+
+class MessagePatch(_Model):
+    """A change to one message; every field is optional, at least one is required.
+
+    ``appendContent`` is a streamed delta appended to the stored text. Number deltas with
+    ``sequence`` (1, 2, 3, ...) to make them safe to retry: a delta whose number was already
+    applied is not appended again, and one that skips a number is refused with 409.
+    """
+
+    content: str | None = None
+    appendContent: str | None = None  # noqa: N815
+    sequence: Annotated[int, Field(ge=1, le=2**31)] | None = None
+    streaming: bool | None = None
+    tokens: TokenUsage | None = None
+    editable: bool | None = None
+    toolExecutions: list[ToolExecution] | None = None  # noqa: N815
+
+
+class ConversationPatch(_Model):
+    """A change to a conversation's metadata; ``mcpServers: null`` removes them."""
+
+    title: str | None = None
+    mcpServers: dict[str, Any] | None = None  # noqa: N815
+
+
+class CurrentConversation(_Model):
+    """The body of ``PUT /api/me/current-conversation``."""
+
+    conversationId: Id | None  # noqa: N815
 
 
 class Conversation(_Model):
@@ -115,6 +167,21 @@ class ConversationSummary(_Model):
     totalTokens: int  # noqa: N815
     messageCount: int  # noqa: N815
     mcpServers: dict[str, Any] | None = None  # noqa: N815
+
+
+DEFAULT_TITLE = "New conversation"
+_TITLE_CHARS = 60
+
+
+def title_from(content: str) -> str:
+    """A conversation title from its first user message: at most 60 characters, cut at a word."""
+    text = " ".join(content.split())
+    if len(text) <= _TITLE_CHARS:
+        return text or DEFAULT_TITLE
+    cut = text[: _TITLE_CHARS - 1]
+    if " " in cut and text[_TITLE_CHARS - 1] != " ":
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Rate limits: a sliding window per signed-in user and one per client IP for anonymous sign-up.
+"""Rate limits: sliding windows per user and per client IP.
+
+Each user has one window for requests and one for streamed message updates; anonymous sign-up
+has one per client IP.
 
 upstash-ratelimit keeps the windows in the same Upstash database, under the user's hash tag.
 The decision about what a limiter's answer means for the response is a pure function.
@@ -59,12 +62,22 @@ class RateLimits:
         self._user = _limiter(
             settings.rate_limit_user_requests, settings.rate_limit_user_window_seconds
         )
+        self._stream = _limiter(
+            settings.rate_limit_stream_requests, settings.rate_limit_stream_window_seconds
+        )
         self._anonymous = _limiter(
             settings.rate_limit_anonymous_requests, settings.rate_limit_anonymous_window_seconds
         )
 
-    async def check_user(self, user_id: str) -> Quota | None:
-        """Count one request of ``user_id``; None when user limits are off."""
+    async def check_user(self, user_id: str, *, streaming: bool = False) -> Quota | None:
+        """Count one request of ``user_id`` (a streamed delta when ``streaming``).
+
+        None when that limit is off.
+        """
+        if streaming:
+            return await self._check(
+                self._stream, user_tag(user_id) + ":stream", "streamed updates"
+            )
         return await self._check(self._user, user_tag(user_id), "requests")
 
     async def check_anonymous_signup(self, client_ip: str) -> Quota | None:

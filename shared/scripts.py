@@ -1,41 +1,61 @@
 """The Lua scripts behind every API call: each runs as one atomic EVALSHA, one HTTP request.
 
 Conventions shared by every script (see ``shared/keys.py`` for the layout):
-- KEYS[1..3] are the user's index, expiry and summary keys; conversation keys come after.
+- KEYS[1..4] are the user's index, expiry, summary and session keys; a conversation's message
+  hash and order set follow as KEYS[5] and KEYS[6] where the script needs them.
 - ARGV[1] is the caller's clock in ms, ARGV[2] the instant at or before which a conversation's
   last write means it has expired ('' when nothing expires), ARGV[3] the absolute expiry to set
   on every key written ('' for none), ARGV[4] the user's key base, from which the keys of
-  conversations found in the index are derived (all under the user's hash tag).
+  conversations found in the index are derived (all under the user's hash tag), ARGV[5] the
+  caller's clock as an ISO 8601 string, for ``updatedAt``. Script arguments start at ARGV[6].
 - Scripts never parse JSON: values are stored as the fragments Python produced, so what the
   client sent reads back unchanged.
-- Outcomes the client must hear about (not found, precondition failed) are returned, not raised:
-  a raised error means the store failed.
+- Outcomes the client must hear about (not found, conflict, precondition failed) are returned,
+  not raised: a raised error means the store failed.
+- Every script reads or writes a constant number of fields, whatever the history's length;
+  only PUT, which replaces a whole message list, writes in proportion to what it is given.
 """
 
 from __future__ import annotations
 
 from shared.upstash import Script
 
-# Summary attributes kept per conversation in the user's summary hash, as "<attr>|<id>".
-SUMMARY_ATTRS = ("t", "c", "u", "n", "k", "p", "v")
-# Message attributes kept per message in the conversation's message hash, as "<attr>|<id>".
-MESSAGE_ATTRS = ("t", "ts", "c", "s", "k", "e")
+# Summary attributes kept per conversation in the user's summary hash, as "<attr>|<id>":
+# title, createdAt, updatedAt, message count, total tokens, mcpServers JSON, version, and
+# "a", set while the title is the default one a first user message should replace.
+SUMMARY_ATTRS = ("t", "c", "u", "n", "k", "p", "v", "a")
+# Message attributes read per message from the conversation's message hash, "<attr>|<id>":
+# type, timestamp, content, streaming, tokens JSON, editable, last update (ms), interrupted,
+# and the space-separated ids of its tool executions (each kept as "x|<message>|<tool>").
+MESSAGE_ATTRS = ("t", "ts", "c", "s", "k", "e", "u", "i", "xo")
+# Written but not read back: token total, content length, last streamed delta's sequence.
+MESSAGE_BOOKKEEPING = ("kt", "l", "q")
 # How many expired conversations one call clears at most; the rest are filtered, then cleared
 # by later calls, so no call pays for a long absence all at once.
 PURGE_BATCH = 100
-# Lua's unpack() is bounded by its C stack (a few thousand values): bulk writes go in chunks.
+# Lua's unpack() is bounded by its C stack (8,000 values): bulk calls go in chunks.
 CHUNK = 1000
 
 _PRELUDE = f"""
-local IDX, EXP, SUM = KEYS[1], KEYS[2], KEYS[3]
-local NOW, EXPIRED_BEFORE, EXPIRE_AT, BASE = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local IDX, EXP, SUM, SES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local NOW, EXPIRED_BEFORE, EXPIRE_AT, BASE, NOW_ISO = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local SUMMARY_ATTRS = {{'{"', '".join(SUMMARY_ATTRS)}'}}
 local MESSAGE_ATTRS = {{'{"', '".join(MESSAGE_ATTRS)}'}}
+local MESSAGE_BOOKKEEPING = {{'{"', '".join(MESSAGE_BOOKKEEPING)}'}}
 
 local function summary_fields(cid)
   local fields = {{}}
   for i, attr in ipairs(SUMMARY_ATTRS) do fields[i] = attr .. '|' .. cid end
   return fields
+end
+
+local function hmget(key, fields)
+  local values = {{}}
+  for i = 1, #fields, {CHUNK} do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + {CHUNK} - 1, #fields)))
+    for j = 1, #part do values[#values + 1] = part[j] end
+  end
+  return values
 end
 
 -- Remove one conversation entirely and take its counts off the user's totals.
@@ -48,6 +68,7 @@ local function drop(cid)
   redis.call('ZREM', IDX, cid)
   redis.call('ZREM', EXP, cid)
   redis.call('DEL', BASE .. 'm:' .. cid, BASE .. 'o:' .. cid)
+  if redis.call('HGET', SES, 'current') == cid then redis.call('HDEL', SES, 'current') end
 end
 
 -- Clear up to {PURGE_BATCH} expired conversations; returns true when there may be more.
@@ -58,20 +79,71 @@ local function purge_expired()
   return #ids == {PURGE_BATCH}
 end
 
--- The conversation's last write, or nil when it is absent or expired (then it is cleared).
+-- Whether the conversation exists and has not expired (an expired one is cleared).
 local function live(cid)
   local written = redis.call('ZSCORE', EXP, cid)
-  if not written then return nil end
+  if not written then return false end
   if EXPIRED_BEFORE ~= '' and tonumber(written) <= tonumber(EXPIRED_BEFORE) then
     drop(cid)
-    return nil
+    return false
   end
-  return written
+  return true
 end
 
 local function touch(...)
   if EXPIRE_AT == '' then return end
   for _, key in ipairs({{...}}) do redis.call('PEXPIREAT', key, EXPIRE_AT) end
+end
+
+-- Record a write to the conversation: newest in the list, expiry restarted, version bumped.
+local function bump(cid, score, updated_at)
+  redis.call('HSET', SUM, 'u|' .. cid, updated_at)
+  redis.call('HINCRBY', SUM, 'v|' .. cid, 1)
+  redis.call('ZADD', IDX, score, cid)
+  redis.call('ZADD', EXP, NOW, cid)
+end
+
+-- Remove the least recently updated conversations beyond the cap, never `keep`.
+local function evict(cap, keep, result)
+  local over = redis.call('ZCARD', IDX) - cap
+  if over <= 0 then return end
+  for _, victim in ipairs(redis.call('ZRANGE', IDX, 0, over)) do
+    if over > 0 and victim ~= keep then
+      drop(victim)
+      result[#result + 1] = victim
+      over = over - 1
+    end
+  end
+end
+
+-- {{attribute values (#MESSAGE_ATTRS per message), tool execution JSON (in xo order)}}.
+local function read_messages(M, ids)
+  local fields = {{}}
+  for _, mid in ipairs(ids) do
+    for _, attr in ipairs(MESSAGE_ATTRS) do fields[#fields + 1] = attr .. '|' .. mid end
+  end
+  if #fields == 0 then return {{{{}}, {{}}}} end
+  local values = hmget(M, fields)
+  local tool_fields = {{}}
+  for i, mid in ipairs(ids) do
+    local order = values[i * #MESSAGE_ATTRS]
+    if order then
+      for tid in string.gmatch(order, '%S+') do
+        tool_fields[#tool_fields + 1] = 'x|' .. mid .. '|' .. tid
+      end
+    end
+  end
+  local tools = {{}}
+  if #tool_fields > 0 then tools = hmget(M, tool_fields) end
+  return {{values, tools}}
+end
+
+-- Set message fields from ARGV[first .. first + count - 1] (field, value pairs).
+local function hset_args(M, first, count)
+  local last = first + count - 1
+  for i = first, last, {CHUNK} do
+    redis.call('HSET', M, unpack(ARGV, i, math.min(i + {CHUNK} - 1, last)))
+  end
 end
 """
 
@@ -80,20 +152,20 @@ def _script(name: str, body: str) -> Script:
     return Script(name, _PRELUDE + body)
 
 
-# ARGV[5] limit, ARGV[6] cursor score ('' for the first page), ARGV[7] cursor id.
-# Returns {ids-with-scores (up to limit+1 pairs), summary values (limit * #SUMMARY_ATTRS)}.
+# ARGV[6] limit, ARGV[7] cursor score ('' for the first page), ARGV[8] cursor id.
+# Returns {ids-with-scores (up to limit+1 pairs), summary values (#SUMMARY_ATTRS per id)}.
 LIST_CONVERSATIONS = _script(
     "list_conversations",
     """
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
 local more_expired = purge_expired()
 local page = {}
-if ARGV[6] == '' then
+if ARGV[7] == '' then
   page = redis.call('ZREVRANGE', IDX, 0, limit, 'WITHSCORES')
 else
   -- Same-millisecond neighbours of the cursor first (reverse id order, as ZREVRANGE sorts
   -- them), then everything strictly older: a page never repeats or skips a conversation.
-  local score, after = ARGV[6], ARGV[7]
+  local score, after = ARGV[7], ARGV[8]
   for _, cid in ipairs(redis.call('ZREVRANGEBYSCORE', IDX, score, score)) do
     if cid < after and #page < 2 * (limit + 1) then
       page[#page + 1] = cid
@@ -123,74 +195,65 @@ local fields = {}
 for i = 1, math.min(#page, 2 * limit), 2 do
   for _, f in ipairs(summary_fields(page[i])) do fields[#fields + 1] = f end
 end
-local values = {}
-if #fields > 0 then values = redis.call('HMGET', SUM, unpack(fields)) end
-return {page, values}
+return {page, hmget(SUM, fields)}
 """,
 )
 
-# KEYS[4] message hash, KEYS[5] message order. ARGV[5] conversation id, ARGV[6] limit,
-# ARGV[7] exclusive upper sequence bound ('' for the newest page).
-# Returns {0} when absent, else {1, summary values, ids-with-seqs (up to limit+1 pairs),
-# message values (limit * #MESSAGE_ATTRS), newest-first}.
+# KEYS[5] message hash, KEYS[6] message order. ARGV[6] conversation id, ARGV[7] limit,
+# ARGV[8] exclusive upper sequence bound ('' for the newest page).
+# Returns {0} when absent, else {1, summary values, ids-with-seqs (up to limit+1 pairs, newest
+# first), {message values, tool values} for the first `limit` of them}.
 GET_CONVERSATION = _script(
     "get_conversation",
     """
-local cid, limit = ARGV[5], tonumber(ARGV[6])
+local cid, limit = ARGV[6], tonumber(ARGV[7])
 if not live(cid) then return {0} end
 local summary = redis.call('HMGET', SUM, unpack(summary_fields(cid)))
 local upper = '+inf'
-if ARGV[7] ~= '' then upper = '(' .. ARGV[7] end
-local page = redis.call('ZREVRANGEBYSCORE', KEYS[5], upper, '-inf', 'WITHSCORES',
+if ARGV[8] ~= '' then upper = '(' .. ARGV[8] end
+local page = redis.call('ZREVRANGEBYSCORE', KEYS[6], upper, '-inf', 'WITHSCORES',
   'LIMIT', 0, limit + 1)
-local fields = {}
-for i = 1, math.min(#page, 2 * limit), 2 do
-  for _, attr in ipairs(MESSAGE_ATTRS) do fields[#fields + 1] = attr .. '|' .. page[i] end
-end
-local values = {}
-if #fields > 0 then values = redis.call('HMGET', KEYS[4], unpack(fields)) end
-return {1, summary, page, values}
+local ids = {}
+for i = 1, math.min(#page, 2 * limit), 2 do ids[#ids + 1] = page[i] end
+return {1, summary, page, read_messages(KEYS[5], ids)}
 """,
 )
 
-# KEYS[4] message hash, KEYS[5] message order.
-# ARGV[5] id, [6] updatedAt score, [7] If-Match ('' none, '*' any version, else a version),
-# [8] If-None-Match ('' or '*'), [9] conversation cap, [10] title, [11] createdAt,
-# [12] updatedAt, [13] totalTokens, [14] message count, [15] mcpServers JSON ('' when absent),
-# [16] F, the number of message-hash arguments that follow (fields and values alternating),
+# KEYS[5] message hash, KEYS[6] message order.
+# ARGV[6] id, [7] updatedAt score, [8] If-Match ('' none, '*' any version, else a version),
+# [9] If-None-Match ('' or '*'), [10] conversation cap, [11] title, [12] createdAt,
+# [13] updatedAt, [14] totalTokens, [15] message count, [16] mcpServers JSON ('' when absent),
+# [17] F, the number of message-hash arguments that follow (fields and values alternating),
 # then the N message ids in order.
 # Returns {'precondition_failed'} or {'ok', created 1/0, version, evicted ids...}.
 PUT_CONVERSATION = _script(
     "put_conversation",
     f"""
-local cid, cap = ARGV[5], tonumber(ARGV[9])
+local cid, cap = ARGV[6], tonumber(ARGV[10])
 purge_expired()
-local exists = live(cid) ~= nil
+local exists = live(cid)
 local version = 0
 if exists then version = tonumber(redis.call('HGET', SUM, 'v|' .. cid)) or 0 end
-local if_match, if_none_match = ARGV[7], ARGV[8]
+local if_match, if_none_match = ARGV[8], ARGV[9]
 if (if_match == '*' and not exists)
   or (if_match ~= '' and if_match ~= '*' and (not exists or tostring(version) ~= if_match))
   or (if_none_match == '*' and exists) then
   return {{'precondition_failed'}}
 end
 
-local n_new, k_new = tonumber(ARGV[14]), tonumber(ARGV[13])
+local n_new, k_new = tonumber(ARGV[15]), tonumber(ARGV[14])
 local n_old, k_old = 0, 0
 if exists then
   local counts = redis.call('HMGET', SUM, 'n|' .. cid, 'k|' .. cid)
   n_old, k_old = tonumber(counts[1]) or 0, tonumber(counts[2]) or 0
 end
 
-local M, O = KEYS[4], KEYS[5]
+local M, O = KEYS[5], KEYS[6]
 redis.call('DEL', M, O)
-local nvals = tonumber(ARGV[16])
-local first, last = 17, 16 + nvals
-for i = first, last, {CHUNK} do
-  redis.call('HSET', M, unpack(ARGV, i, math.min(i + {CHUNK} - 1, last)))
-end
+local nvals = tonumber(ARGV[17])
+hset_args(M, 18, nvals)
 redis.call('HSET', M, '#seq', n_new)
-local ids_first = last + 1
+local ids_first = 18 + nvals
 for i = ids_first, #ARGV, {CHUNK} do
   local batch = {{}}
   for j = i, math.min(i + {CHUNK} - 1, #ARGV) do
@@ -200,45 +263,251 @@ for i = ids_first, #ARGV, {CHUNK} do
   redis.call('ZADD', O, unpack(batch))
 end
 
-version = version + 1
-redis.call('HSET', SUM, 't|' .. cid, ARGV[10], 'c|' .. cid, ARGV[11], 'u|' .. cid, ARGV[12],
+redis.call('HSET', SUM, 't|' .. cid, ARGV[11], 'c|' .. cid, ARGV[12],
   'k|' .. cid, k_new, 'n|' .. cid, n_new, 'v|' .. cid, version)
-if ARGV[15] == '' then
+redis.call('HDEL', SUM, 'a|' .. cid)
+if ARGV[16] == '' then
   redis.call('HDEL', SUM, 'p|' .. cid)
 else
-  redis.call('HSET', SUM, 'p|' .. cid, ARGV[15])
+  redis.call('HSET', SUM, 'p|' .. cid, ARGV[16])
 end
 if n_new ~= n_old then redis.call('HINCRBY', SUM, '#m', n_new - n_old) end
 if k_new ~= k_old then redis.call('HINCRBY', SUM, '#k', k_new - k_old) end
-redis.call('ZADD', IDX, ARGV[6], cid)
-redis.call('ZADD', EXP, NOW, cid)
+bump(cid, ARGV[7], ARGV[13])
 
-local result = {{'ok', exists and 0 or 1, version}}
-local over = redis.call('ZCARD', IDX) - cap
-if over > 0 then
-  -- Least recently updated first; never the conversation this call just wrote.
-  for _, victim in ipairs(redis.call('ZRANGE', IDX, 0, over)) do
-    if over > 0 and victim ~= cid then
-      drop(victim)
-      result[#result + 1] = victim
-      over = over - 1
-    end
-  end
-end
+local result = {{'ok', exists and 0 or 1, version + 1}}
+evict(cap, cid, result)
 touch(IDX, EXP, SUM, M, O)
 return result
 """,
 )
 
-# ARGV[5] conversation id. Returns 1 when deleted, 0 when there was nothing to delete.
+# ARGV[6] conversation id. Returns 1 when deleted, 0 when there was nothing to delete.
 DELETE_CONVERSATION = _script(
     "delete_conversation",
     """
-local cid = ARGV[5]
+local cid = ARGV[6]
 purge_expired()
 if not live(cid) then return 0 end
 drop(cid)
 touch(IDX, EXP, SUM)
+return 1
+""",
+)
+
+# KEYS[5] message hash, KEYS[6] message order.
+# ARGV[6] conversation id, [7] message id, [8] type, [9] content, [10] title to use if this
+# creates the conversation or is its first user message ('' when it is not a user message),
+# [11] default title, [12] token total, [13] message cap, [14] conversation cap,
+# [15] F, then F message-hash arguments (field, value pairs).
+# Returns {'duplicate', {message values, tool values}} for a retry, {'conflict'},
+# {'too_many'}, or {'created', conversation created 1/0, evicted ids...}.
+APPEND_MESSAGE = _script(
+    "append_message",
+    """
+local cid, mid, kind, content = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local title, default_title = ARGV[10], ARGV[11]
+local tokens, max_messages, cap = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local M, O = KEYS[5], KEYS[6]
+purge_expired()
+local exists = live(cid)
+if exists and redis.call('ZSCORE', O, mid) then
+  local stored = redis.call('HMGET', M, 't|' .. mid, 'c|' .. mid)
+  if stored[1] == kind and stored[2] == content then
+    return {'duplicate', read_messages(M, {mid})}
+  end
+  return {'conflict'}
+end
+if exists then
+  local count = tonumber(redis.call('HGET', SUM, 'n|' .. cid)) or 0
+  if count >= max_messages then return {'too_many'} end
+  if title ~= '' and redis.call('HGET', SUM, 'a|' .. cid) then
+    redis.call('HSET', SUM, 't|' .. cid, title)
+    redis.call('HDEL', SUM, 'a|' .. cid)
+  end
+else
+  redis.call('DEL', M, O)
+  local fields = {'c|' .. cid, NOW_ISO, 'n|' .. cid, 0, 'k|' .. cid, 0, 'v|' .. cid, 0}
+  if title ~= '' then
+    fields[#fields + 1], fields[#fields + 2] = 't|' .. cid, title
+  else
+    fields[#fields + 1], fields[#fields + 2] = 't|' .. cid, default_title
+    fields[#fields + 1], fields[#fields + 2] = 'a|' .. cid, 1
+  end
+  redis.call('HSET', SUM, unpack(fields))
+end
+local seq = redis.call('HINCRBY', M, '#seq', 1)
+redis.call('ZADD', O, seq, mid)
+hset_args(M, 16, tonumber(ARGV[15]))
+redis.call('HINCRBY', SUM, 'n|' .. cid, 1)
+redis.call('HINCRBY', SUM, '#m', 1)
+if tokens ~= 0 then
+  redis.call('HINCRBY', SUM, 'k|' .. cid, tokens)
+  redis.call('HINCRBY', SUM, '#k', tokens)
+end
+bump(cid, NOW, NOW_ISO)
+local result = {'created', exists and 0 or 1}
+if not exists then evict(cap, cid, result) end
+touch(IDX, EXP, SUM, M, O)
+return result
+""",
+)
+
+# KEYS[5] message hash, KEYS[6] message order.
+# ARGV[6] conversation id, [7] message id, [8] new content, [9] '1' when [8] replaces the
+# content, [10] its length, [11] delta to append ('' for none), [12] its length, [13] its
+# sequence number ('' when the client does not number deltas), [14] content cap in characters,
+# [15] streaming ('', '0', '1'), [16] editable ('', '0', '1'), [17] tokens JSON ('' to keep),
+# [18] token total, [19] '1' to return the message, [20] T, then T tool (id, JSON) pairs.
+# Returns {'not_found'}, {'too_large'}, {'out_of_order', last applied sequence},
+# {'ok', {message values, tool values} or {}}.
+UPDATE_MESSAGE = _script(
+    "update_message",
+    """
+local cid, mid = ARGV[6], ARGV[7]
+local M, O = KEYS[5], KEYS[6]
+if not live(cid) or not redis.call('ZSCORE', O, mid) then return {'not_found'} end
+local max_chars = tonumber(ARGV[14])
+local length = nil
+if ARGV[9] == '1' then
+  length = tonumber(ARGV[10])
+  if length > max_chars then return {'too_large'} end
+end
+local delta, sequence = ARGV[11], ARGV[13]
+local append = delta ~= ''
+if append and sequence ~= '' then
+  local last = tonumber(redis.call('HGET', M, 'q|' .. mid)) or 0
+  if tonumber(sequence) <= last then
+    append = false  -- a retry of a delta already appended: append nothing
+  elseif tonumber(sequence) ~= last + 1 then
+    return {'out_of_order', last}
+  end
+end
+if append then
+  local before = length or tonumber(redis.call('HGET', M, 'l|' .. mid)) or 0
+  local text = ARGV[8]
+  if not length then text = redis.call('HGET', M, 'c|' .. mid) or '' end
+  length = before + tonumber(ARGV[12])
+  if length > max_chars then return {'too_large'} end
+  redis.call('HSET', M, 'c|' .. mid, text .. delta, 'l|' .. mid, length)
+  if sequence ~= '' then redis.call('HSET', M, 'q|' .. mid, sequence) end
+elseif ARGV[9] == '1' then
+  redis.call('HSET', M, 'c|' .. mid, ARGV[8], 'l|' .. mid, length)
+end
+if ARGV[15] ~= '' then redis.call('HSET', M, 's|' .. mid, ARGV[15]) end
+if ARGV[15] == '1' then redis.call('HDEL', M, 'i|' .. mid) end
+if ARGV[16] ~= '' then redis.call('HSET', M, 'e|' .. mid, ARGV[16]) end
+if ARGV[17] ~= '' then
+  local total = tonumber(ARGV[18])
+  local old = tonumber(redis.call('HGET', M, 'kt|' .. mid)) or 0
+  redis.call('HSET', M, 'k|' .. mid, ARGV[17], 'kt|' .. mid, total)
+  if total ~= old then
+    redis.call('HINCRBY', SUM, 'k|' .. cid, total - old)
+    redis.call('HINCRBY', SUM, '#k', total - old)
+  end
+end
+local ntools = tonumber(ARGV[20])
+if ntools > 0 then
+  local order = redis.call('HGET', M, 'xo|' .. mid) or ''
+  local known = {}
+  for tid in string.gmatch(order, '%S+') do known[tid] = true end
+  for i = 21, 20 + 2 * ntools, 2 do
+    local tid = ARGV[i]
+    if not known[tid] then
+      order = (order == '' and tid) or (order .. ' ' .. tid)
+      known[tid] = true
+    end
+    redis.call('HSET', M, 'x|' .. mid .. '|' .. tid, ARGV[i + 1])
+  end
+  redis.call('HSET', M, 'xo|' .. mid, order)
+end
+redis.call('HSET', M, 'u|' .. mid, NOW)
+bump(cid, NOW, NOW_ISO)
+touch(IDX, EXP, SUM, M, O)
+if ARGV[19] == '1' then return {'ok', read_messages(M, {mid})} end
+return {'ok', {}}
+""",
+)
+
+# KEYS[5] message hash, KEYS[6] message order. ARGV[6] conversation id, [7] message id.
+# Returns 1 when deleted, 0 when there was no such message.
+DELETE_MESSAGE = _script(
+    "delete_message",
+    f"""
+local cid, mid = ARGV[6], ARGV[7]
+local M, O = KEYS[5], KEYS[6]
+if not live(cid) or redis.call('ZREM', O, mid) == 0 then return 0 end
+local info = redis.call('HMGET', M, 'kt|' .. mid, 'xo|' .. mid)
+local fields = {{}}
+for _, attr in ipairs(MESSAGE_ATTRS) do fields[#fields + 1] = attr .. '|' .. mid end
+for _, attr in ipairs(MESSAGE_BOOKKEEPING) do fields[#fields + 1] = attr .. '|' .. mid end
+for tid in string.gmatch(info[2] or '', '%S+') do
+  fields[#fields + 1] = 'x|' .. mid .. '|' .. tid
+end
+for i = 1, #fields, {CHUNK} do
+  redis.call('HDEL', M, unpack(fields, i, math.min(i + {CHUNK} - 1, #fields)))
+end
+redis.call('HINCRBY', SUM, 'n|' .. cid, -1)
+redis.call('HINCRBY', SUM, '#m', -1)
+local tokens = tonumber(info[1]) or 0
+if tokens ~= 0 then
+  redis.call('HINCRBY', SUM, 'k|' .. cid, -tokens)
+  redis.call('HINCRBY', SUM, '#k', -tokens)
+end
+bump(cid, NOW, NOW_ISO)
+touch(IDX, EXP, SUM, M, O)
+return 1
+""",
+)
+
+# KEYS[5] message hash, KEYS[6] message order (their expiry restarts with the write).
+# ARGV[6] conversation id, [7] '1' to set the title, [8] title, [9] '1' to set mcpServers,
+# [10] mcpServers JSON ('' to remove). Returns {0} when absent, else {1, summary values}.
+UPDATE_CONVERSATION = _script(
+    "update_conversation",
+    """
+local cid = ARGV[6]
+if not live(cid) then return {0} end
+if ARGV[7] == '1' then
+  redis.call('HSET', SUM, 't|' .. cid, ARGV[8])
+  redis.call('HDEL', SUM, 'a|' .. cid)
+end
+if ARGV[9] == '1' then
+  if ARGV[10] == '' then
+    redis.call('HDEL', SUM, 'p|' .. cid)
+  else
+    redis.call('HSET', SUM, 'p|' .. cid, ARGV[10])
+  end
+end
+bump(cid, NOW, NOW_ISO)
+touch(IDX, EXP, SUM, KEYS[5], KEYS[6])
+return {1, redis.call('HMGET', SUM, unpack(summary_fields(cid)))}
+""",
+)
+
+# Returns {conversation count, message total, token total, current conversation id or nil}.
+GET_ME = _script(
+    "get_me",
+    """
+local more = purge_expired()
+local count = redis.call('ZCARD', IDX)
+if more then count = redis.call('ZCOUNT', EXP, '(' .. EXPIRED_BEFORE, '+inf') end
+local totals = redis.call('HMGET', SUM, '#m', '#k')
+return {count, tonumber(totals[1]) or 0, tonumber(totals[2]) or 0,
+  redis.call('HGET', SES, 'current')}
+""",
+)
+
+# ARGV[6] conversation id ('' to clear), ARGV[7] session TTL in ms ('' for none).
+SET_CURRENT_CONVERSATION = _script(
+    "set_current_conversation",
+    """
+if ARGV[6] == '' then
+  redis.call('HDEL', SES, 'current')
+else
+  redis.call('HSET', SES, 'current', ARGV[6])
+  if ARGV[7] ~= '' then redis.call('PEXPIRE', SES, ARGV[7]) end
+end
 return 1
 """,
 )

@@ -53,9 +53,16 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(default=200, gt=0)
     max_conversations_per_user: int = Field(default=500, gt=0)
 
+    # A reply still marked streaming after this long without an update reads as interrupted.
+    streaming_stale_seconds: int = Field(default=120, gt=0)
+
     # Rate limits (sliding windows). 0 requests turns a limit off.
     rate_limit_user_requests: int = Field(default=600, ge=0)
     rate_limit_user_window_seconds: int = Field(default=60, gt=0)
+    # Streamed deltas (PATCH of a message) have a budget of their own: a reply streamed at 20
+    # deltas a second for a minute must pass, and must not eat the rest of the user's budget.
+    rate_limit_stream_requests: int = Field(default=1500, ge=0)
+    rate_limit_stream_window_seconds: int = Field(default=60, gt=0)
     rate_limit_anonymous_requests: int = Field(default=20, ge=0)
     rate_limit_anonymous_window_seconds: int = Field(default=3600, gt=0)
 

@@ -11,21 +11,34 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from shared import scripts
-from shared.errors import InvalidId, InvalidRequest, NotFound, PreconditionFailed
+from shared.errors import (
+    Conflict,
+    InvalidId,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
 from shared.keys import UserKeys
 from shared.models import (
+    DEFAULT_TITLE,
     Conversation,
     ConversationMessage,
+    ConversationPatch,
     ConversationSummary,
+    MessagePatch,
     MessageType,
     TokenUsage,
+    ToolExecution,
     check_id,
     timestamp_ms,
+    title_from,
 )
 from shared.settings import Settings
 from shared.ttl_policy import TtlPolicy
@@ -64,6 +77,28 @@ class PutResult:
     etag: str
 
 
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The outcome of appending a message."""
+
+    message: ConversationMessage
+    """The stored message (for a retry, as stored, with any updates since)."""
+    created: bool
+    """False when the same message had already been appended (a safe retry)."""
+    conversation_created: bool
+    evicted: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotals:
+    """What ``GET /api/me`` reports, kept up to date by every write."""
+
+    conversation_count: int
+    message_count: int
+    total_tokens: int
+    current_conversation_id: str | None
+
+
 class ConversationStore:
     """Conversations of every user, each user's data under its own keys."""
 
@@ -75,23 +110,17 @@ class ConversationStore:
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self._upstash = upstash
+        self._settings = settings
         self._prefix = settings.key_prefix
         self._ttl = TtlPolicy.from_settings(settings)
-        self._cap = settings.max_conversations_per_user
         self._clock_ms = clock_ms
 
     async def list_conversations(
         self, user_id: str, *, limit: int, cursor: str | None
     ) -> ConversationPage:
         """A page of the user's conversations, most recently updated first."""
-        after = _decode_list_cursor(cursor) if cursor else None
-        keys = UserKeys(self._prefix, user_id)
-        page, values = await self._run(
-            scripts.LIST_CONVERSATIONS,
-            keys,
-            [],
-            [limit, *(after or ("", ""))],
-        )
+        after = _decode_list_cursor(cursor) if cursor else ("", "")
+        page, values = await self._run(scripts.LIST_CONVERSATIONS, user_id, None, [limit, *after])
         pairs = _pairs(page)
         width = len(scripts.SUMMARY_ATTRS)
         summaries = [
@@ -109,31 +138,27 @@ class ConversationStore:
     ) -> ConversationView:
         """The conversation's summary and the newest ``limit`` messages before ``before``."""
         upper = _decode_message_cursor(before) if before else ""
-        keys = UserKeys(self._prefix, user_id)
+        now = self._clock_ms()
         result = await self._run(
             scripts.GET_CONVERSATION,
-            keys,
-            [keys.messages(conversation_id), keys.order(conversation_id)],
+            user_id,
+            conversation_id,
             [conversation_id, limit, upper],
+            now=now,
         )
         if result[0] == 0:
             raise _not_found(conversation_id)
-        _, summary_values, page, values = result
-        summary = _summary(conversation_id, summary_values)
-        pairs = _pairs(page)
-        width = len(scripts.MESSAGE_ATTRS)
-        newest_first = [
-            _message(mid, values[i * width : (i + 1) * width])
-            for i, (mid, _) in enumerate(pairs[:limit])
-        ]
+        _, summary_values, page, (values, tools) = result
+        pairs = _pairs(page)[:limit]
+        newest_first = self._messages([mid for mid, _ in pairs], values, tools, now)
         next_cursor = None
-        if len(pairs) > limit:
-            next_cursor = _encode_cursor(f"m:{_score(pairs[limit - 1][1])}")
+        if len(page) > 2 * limit:
+            next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
         return ConversationView(
-            summary=summary,
+            summary=_summary(conversation_id, summary_values),
             messages=newest_first[::-1],
             next_cursor=next_cursor,
-            etag=_etag(summary_values[-1]),
+            etag=_etag(summary_values[scripts.SUMMARY_ATTRS.index("v")]),
         )
 
     async def put_conversation(
@@ -145,37 +170,31 @@ class ConversationStore:
         if_none_match: str | None = None,
     ) -> PutResult:
         """Replace (or create) a conversation with its whole message list, atomically."""
-        keys = UserKeys(self._prefix, user_id)
         cid = conversation.id
-        fields: list[str] = []
-        for message in conversation.messages:
-            fields.extend(_message_fields(message))
-        mcp = (
-            ""
-            if conversation.mcpServers is None
-            else json.dumps(conversation.mcpServers, ensure_ascii=False, separators=(",", ":"))
-        )
+        now = self._clock_ms()
+        fields = [f for message in conversation.messages for f in _message_fields(message, now)]
         count = len(conversation.messages)
         result = await self._run(
             scripts.PUT_CONVERSATION,
-            keys,
-            [keys.messages(cid), keys.order(cid)],
+            user_id,
+            cid,
             [
                 cid,
                 timestamp_ms(conversation.updatedAt),
                 if_match or "",
                 if_none_match or "",
-                self._cap,
+                self._settings.max_conversations_per_user,
                 conversation.title,
                 conversation.createdAt,
                 conversation.updatedAt,
                 conversation.totalTokens,
                 count,
-                mcp,
+                _json_or_empty(conversation.mcpServers),
                 len(fields),
                 *fields,
                 *(message.id for message in conversation.messages),
             ],
+            now=now,
         )
         if result[0] == "precondition_failed":
             raise PreconditionFailed(
@@ -196,29 +215,211 @@ class ConversationStore:
 
     async def delete_conversation(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation and all its messages; ``NotFound`` when there is none."""
-        keys = UserKeys(self._prefix, user_id)
-        deleted = await self._run(scripts.DELETE_CONVERSATION, keys, [], [conversation_id])
+        deleted = await self._run(scripts.DELETE_CONVERSATION, user_id, None, [conversation_id])
         if not deleted:
             raise _not_found(conversation_id)
+
+    async def update_conversation(
+        self, user_id: str, conversation_id: str, patch: ConversationPatch
+    ) -> ConversationSummary:
+        """Change the title and/or mcpServers; the conversation becomes the most recent."""
+        given = patch.model_fields_set
+        result = await self._run(
+            scripts.UPDATE_CONVERSATION,
+            user_id,
+            conversation_id,
+            [
+                conversation_id,
+                "1" if "title" in given and patch.title is not None else "",
+                patch.title or "",
+                "1" if "mcpServers" in given else "",
+                _json_or_empty(patch.mcpServers),
+            ],
+        )
+        if result[0] == 0:
+            raise _not_found(conversation_id)
+        return _summary(conversation_id, result[1])
+
+    async def append_message(
+        self, user_id: str, conversation_id: str, message: ConversationMessage
+    ) -> AppendResult:
+        """Append one message, creating the conversation when absent; safe to retry."""
+        now = self._clock_ms()
+        fields = _message_fields(message, now)
+        title = title_from(message.content) if message.type == "user" else ""
+        tokens = message.tokens.total if message.tokens else 0
+        result = await self._run(
+            scripts.APPEND_MESSAGE,
+            user_id,
+            conversation_id,
+            [
+                conversation_id,
+                message.id,
+                message.type,
+                message.content,
+                title,
+                DEFAULT_TITLE,
+                tokens,
+                self._settings.max_messages_per_conversation,
+                self._settings.max_conversations_per_user,
+                len(fields),
+                *fields,
+            ],
+            now=now,
+        )
+        status = result[0]
+        if status == "conflict":
+            raise Conflict(
+                f"message {message.id!r} already exists in conversation {conversation_id!r} "
+                "with other content; use a new message id, or PATCH the message to change it"
+            )
+        if status == "too_many":
+            raise PayloadTooLarge(
+                f"conversation {conversation_id!r} already has "
+                f"{self._settings.max_messages_per_conversation:,} messages, the most allowed "
+                "(MAX_MESSAGES_PER_CONVERSATION)"
+            )
+        if status == "duplicate":
+            values, tools = result[1]
+            (stored,) = self._messages([message.id], values, tools, now)
+            return AppendResult(stored, created=False, conversation_created=False, evicted=[])
+        _, conversation_created, *evicted = result
+        return AppendResult(
+            message,
+            created=True,
+            conversation_created=bool(conversation_created),
+            evicted=list(evicted),
+        )
+
+    async def update_message(
+        self,
+        user_id: str,
+        conversation_id: str,
+        message_id: str,
+        patch: MessagePatch,
+        *,
+        return_message: bool = True,
+    ) -> ConversationMessage | None:
+        """Apply ``patch`` to one message; the message as stored afterwards, if asked for."""
+        now = self._clock_ms()
+        content = patch.content
+        delta = patch.appendContent or ""
+        tools = patch.toolExecutions or []
+        result = await self._run(
+            scripts.UPDATE_MESSAGE,
+            user_id,
+            conversation_id,
+            [
+                conversation_id,
+                message_id,
+                content or "",
+                "1" if content is not None else "",
+                len(content or ""),
+                delta,
+                len(delta),
+                "" if patch.sequence is None else patch.sequence,
+                self._settings.max_message_chars,
+                _flag(patch.streaming),
+                _flag(patch.editable),
+                "" if patch.tokens is None else patch.tokens.model_dump_json(),
+                patch.tokens.total if patch.tokens else 0,
+                "1" if return_message else "",
+                len(tools),
+                *(part for tool in tools for part in (tool.id, _tool_json(tool))),
+            ],
+            now=now,
+        )
+        status = result[0]
+        if status == "not_found":
+            raise NotFound(
+                f"message {message_id!r} does not exist in conversation {conversation_id!r}"
+            )
+        if status == "too_large":
+            raise PayloadTooLarge(
+                f"message {message_id!r} would have more than "
+                f"{self._settings.max_message_chars:,} characters (MAX_MESSAGE_CHARS)"
+            )
+        if status == "out_of_order":
+            raise Conflict(
+                f"delta sequence {patch.sequence} does not follow the last applied delta "
+                f"({result[1]}) of message {message_id!r}; resend the missing deltas in order"
+            )
+        if not return_message:
+            return None
+        values, tool_values = result[1]
+        (stored,) = self._messages([message_id], values, tool_values, now)
+        return stored
+
+    async def delete_message(self, user_id: str, conversation_id: str, message_id: str) -> None:
+        """Delete one message; ``NotFound`` when the conversation or message is absent."""
+        deleted = await self._run(
+            scripts.DELETE_MESSAGE, user_id, conversation_id, [conversation_id, message_id]
+        )
+        if not deleted:
+            raise NotFound(
+                f"message {message_id!r} does not exist in conversation {conversation_id!r}"
+            )
+
+    async def user_totals(self, user_id: str) -> UserTotals:
+        """Counts and totals of everything the user has, and the current conversation."""
+        count, messages, tokens, current = await self._run(scripts.GET_ME, user_id, None, [])
+        return UserTotals(int(count), int(messages), int(tokens), current)
+
+    async def set_current_conversation(self, user_id: str, conversation_id: str | None) -> None:
+        """Point the user's session at a conversation (None clears it); session-data TTL."""
+        session_ttl = self._ttl.session_key_ttl_ms()
+        await self._run(
+            scripts.SET_CURRENT_CONVERSATION,
+            user_id,
+            None,
+            [conversation_id or "", "" if session_ttl is None else session_ttl],
+        )
+
+    def _messages(
+        self,
+        ids: Sequence[str],
+        values: Sequence[str | None],
+        tools: Sequence[str | None],
+        now_ms: int,
+    ) -> list[ConversationMessage]:
+        width = len(scripts.MESSAGE_ATTRS)
+        tool_values = iter(tools)
+        return [
+            _message(mid, values[i * width : (i + 1) * width], tool_values, self._stale(now_ms))
+            for i, mid in enumerate(ids)
+        ]
+
+    def _stale(self, now_ms: int) -> Callable[[int], bool]:
+        stale_ms = self._settings.streaming_stale_seconds * 1000
+        return lambda updated_ms: now_ms - updated_ms > stale_ms
 
     async def _run(
         self,
         script: Script,
-        keys: UserKeys,
-        extra_keys: Sequence[str],
+        user_id: str,
+        conversation_id: str | None,
         args: Sequence[str | int],
+        *,
+        now: int | None = None,
     ) -> Any:
-        now = self._clock_ms()
+        keys = UserKeys(self._prefix, user_id)
+        now = self._clock_ms() if now is None else now
         expired_before = self._ttl.expired_before_ms(now)
         expire_at = self._ttl.conversation_key_expire_at_ms(now)
+        conversation_keys = (
+            []
+            if conversation_id is None
+            else [keys.messages(conversation_id), keys.order(conversation_id)]
+        )
         return await self._upstash.run(
             script,
-            [keys.index, keys.expiry, keys.summaries, *extra_keys],
+            [keys.index, keys.expiry, keys.summaries, keys.session, *conversation_keys],
             [
                 now,
                 "" if expired_before is None else expired_before,
                 "" if expire_at is None else expire_at,
                 keys.conversation_key_prefix(),
+                _iso(now),
                 *args,
             ],
         )
@@ -232,12 +433,32 @@ def _etag(version: object) -> str:
     return f'"{version}"'
 
 
+def _iso(ms: int) -> str:
+    # As JavaScript's Date.prototype.toISOString() writes it.
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("1" if value else "0")
+
+
+def _json_or_empty(value: object) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _tool_json(tool: ToolExecution) -> str:
+    return json.dumps(tool.model_dump(exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+
+
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
-    title, created, updated, count, tokens, mcp, _version = values
+    title, created, updated, count, tokens, mcp, _version, _auto_title = values
     return ConversationSummary.model_construct(
         id=cid,
         title=title or "",
@@ -249,28 +470,62 @@ def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
     )
 
 
-def _message_fields(message: ConversationMessage) -> list[str]:
+def _message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
+    """The message-hash fields and values storing ``message`` (see ``scripts.MESSAGE_ATTRS``)."""
     mid = message.id
-    fields = [f"t|{mid}", message.type, f"ts|{mid}", message.timestamp, f"c|{mid}", message.content]
+    fields = [
+        f"t|{mid}", message.type,
+        f"ts|{mid}", message.timestamp,
+        f"c|{mid}", message.content,
+        f"l|{mid}", str(len(message.content)),
+        f"u|{mid}", str(now_ms),
+    ]  # fmt: skip
     if message.streaming is not None:
-        fields += [f"s|{mid}", "1" if message.streaming else "0"]
+        fields += [f"s|{mid}", _flag(message.streaming)]
     if message.tokens is not None:
         fields += [f"k|{mid}", message.tokens.model_dump_json()]
+        fields += [f"kt|{mid}", str(message.tokens.total)]
     if message.editable is not None:
-        fields += [f"e|{mid}", "1" if message.editable else "0"]
+        fields += [f"e|{mid}", _flag(message.editable)]
+    if message.interrupted is not None:
+        fields += [f"i|{mid}", _flag(message.interrupted)]
+    if message.toolExecutions:
+        fields += [f"xo|{mid}", " ".join(tool.id for tool in message.toolExecutions)]
+        for tool in message.toolExecutions:
+            fields += [f"x|{mid}|{tool.id}", _tool_json(tool)]
     return fields
 
 
-def _message(mid: str, values: Sequence[str | None]) -> ConversationMessage:
-    kind, stamp, content, streaming, tokens, editable = values
+def _message(
+    mid: str,
+    values: Sequence[str | None],
+    tools: Iterator[str | None],
+    is_stale: Callable[[int], bool],
+) -> ConversationMessage:
+    kind, stamp, content, streaming, tokens, editable, updated, interrupted, order = values
+    tool_list = None
+    if order:
+        tool_list = [
+            ToolExecution.model_construct(**json.loads(raw))
+            for raw in (next(tools) for _ in order.split())
+            if raw is not None
+        ]
+    is_streaming = None if streaming is None else streaming == "1"
+    was_interrupted = None if interrupted is None else interrupted == "1"
+    if is_streaming and updated is not None and is_stale(int(updated)):
+        # The generator stopped sending deltas long ago: show the reply as interrupted rather
+        # than spinning forever.
+        is_streaming, was_interrupted = False, True
     return ConversationMessage.model_construct(
         id=mid,
         type=cast(MessageType, kind),
         content=content or "",
         timestamp=stamp or "",
-        streaming=None if streaming is None else streaming == "1",
+        streaming=is_streaming,
         tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
         editable=None if editable is None else editable == "1",
+        toolExecutions=tool_list,
+        interrupted=was_interrupted,
     )
 
 

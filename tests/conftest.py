@@ -25,6 +25,7 @@ os.environ.update(
 )
 
 from devtools import redis_backend, serve, upstash_local
+from functions import MODULES
 from shared.app import Services, create_app
 from shared.settings import Settings
 
@@ -32,14 +33,7 @@ JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
 ANONYMOUS_SECRET = "test-anonymous-secret-that-is-long-enough-012345"
 STANDIN_TOKEN = "standin-token"
 
-FUNCTION_MODULES = (
-    "health",
-    "issue_anonymous_token",
-    "list_conversations",
-    "get_conversation",
-    "put_conversation",
-    "delete_conversation",
-)
+FUNCTION_MODULES = MODULES
 
 
 @dataclass(frozen=True)

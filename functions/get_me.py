@@ -1,0 +1,29 @@
+"""``GET /api/me``: the caller's id, counts and totals, and current conversation."""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import authenticate, create_app, services
+from shared.http import json_response
+
+
+async def get_me(request: Request) -> Response:
+    """Totals kept up to date by every write: reading them scans nothing."""
+    user_id = await authenticate(request)
+    totals = await services(request).store.user_totals(user_id)
+    return json_response(
+        {
+            "userId": user_id,
+            "conversationCount": totals.conversation_count,
+            "messageCount": totals.message_count,
+            "totalTokens": totals.total_tokens,
+            "currentConversationId": totals.current_conversation_id,
+        }
+    )
+
+
+routes = [Route("/api/me", get_me, methods=["GET"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")

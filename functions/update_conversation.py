@@ -1,0 +1,36 @@
+"""``PATCH /api/conversations/{id}``: rename a conversation or change its MCP servers."""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import authenticate, create_app, services
+from shared.errors import ValidationFailed
+from shared.http import json_response, path_id, read_json
+from shared.limits import check_title
+from shared.models import ConversationPatch, dump
+
+
+async def update_conversation(request: Request) -> Response:
+    """200 with the conversation's summary; ``mcpServers: null`` removes them."""
+    user_id = await authenticate(request)
+    conversation_id = path_id(request)
+    svc = services(request)
+    patch = await read_json(request, ConversationPatch, max_bytes=svc.settings.max_body_bytes)
+    if not patch.model_fields_set:
+        raise ValidationFailed("the patch changes nothing: send title and/or mcpServers", [])
+    if "title" in patch.model_fields_set and patch.title is None:
+        raise ValidationFailed(
+            "title cannot be null: send a string",
+            [{"location": "title", "type": "string_type", "problem": "title cannot be null"}],
+        )
+    if patch.title is not None:
+        check_title(patch.title, svc.settings)
+    summary = await svc.store.update_conversation(user_id, conversation_id, patch)
+    return json_response(dump(summary))
+
+
+routes = [Route("/api/conversations/{id:id}", update_conversation, methods=["PATCH"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")
