@@ -111,7 +111,7 @@ class ConversationMessage(_Model):
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
-    toolExecutions: list[ToolExecution] | None = None  # noqa: N815
+    toolExecutions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None  # noqa: N815
     interrupted: bool | None = None
 
 
@@ -129,7 +129,7 @@ class MessagePatch(_Model):
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
-    toolExecutions: list[ToolExecution] | None = None  # noqa: N815
+    toolExecutions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None  # noqa: N815
 
 
 class ConversationPatch(_Model):

@@ -383,24 +383,34 @@ if append and sequence ~= '' then
     return {'out_of_order', last}
   end
 end
+-- Every field this patch sets goes into one HSET at the end.
+local set = {'u|' .. mid, NOW}
+local function put(attr, value)
+  set[#set + 1] = attr .. '|' .. mid
+  set[#set + 1] = value
+end
 if append then
-  local before = length or tonumber(redis.call('HGET', M, 'l|' .. mid)) or 0
+  local stored = redis.call('HMGET', M, 'l|' .. mid, 'c|' .. mid)
+  local before = length or tonumber(stored[1]) or 0
   local text = ARGV[8]
-  if not length then text = redis.call('HGET', M, 'c|' .. mid) or '' end
+  if not length then text = stored[2] or '' end
   length = before + tonumber(ARGV[12])
   if length > max_chars then return {'too_large'} end
-  redis.call('HSET', M, 'c|' .. mid, text .. delta, 'l|' .. mid, length)
-  if sequence ~= '' then redis.call('HSET', M, 'q|' .. mid, sequence) end
+  put('c', text .. delta)
+  put('l', length)
+  if sequence ~= '' then put('q', sequence) end
 elseif ARGV[9] == '1' then
-  redis.call('HSET', M, 'c|' .. mid, ARGV[8], 'l|' .. mid, length)
+  put('c', ARGV[8])
+  put('l', length)
 end
-if ARGV[15] ~= '' then redis.call('HSET', M, 's|' .. mid, ARGV[15]) end
+if ARGV[15] ~= '' then put('s', ARGV[15]) end
 if ARGV[15] == '1' then redis.call('HDEL', M, 'i|' .. mid) end
-if ARGV[16] ~= '' then redis.call('HSET', M, 'e|' .. mid, ARGV[16]) end
+if ARGV[16] ~= '' then put('e', ARGV[16]) end
 if ARGV[17] ~= '' then
   local total = tonumber(ARGV[18])
   local old = tonumber(redis.call('HGET', M, 'kt|' .. mid)) or 0
-  redis.call('HSET', M, 'k|' .. mid, ARGV[17], 'kt|' .. mid, total)
+  put('k', ARGV[17])
+  put('kt', total)
   if total ~= old then
     redis.call('HINCRBY', SUM, 'k|' .. cid, total - old)
     redis.call('HINCRBY', SUM, '#k', total - old)
@@ -417,11 +427,12 @@ if ntools > 0 then
       order = (order == '' and tid) or (order .. ' ' .. tid)
       known[tid] = true
     end
-    redis.call('HSET', M, 'x|' .. mid .. '|' .. tid, ARGV[i + 1])
+    set[#set + 1] = 'x|' .. mid .. '|' .. tid
+    set[#set + 1] = ARGV[i + 1]
   end
-  redis.call('HSET', M, 'xo|' .. mid, order)
+  put('xo', order)
 end
-redis.call('HSET', M, 'u|' .. mid, NOW)
+redis.call('HSET', M, unpack(set))
 bump(cid, NOW, NOW_ISO)
 touch(IDX, EXP, SUM, M, O)
 if ARGV[19] == '1' then return {'ok', read_messages(M, {mid})} end

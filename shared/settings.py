@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     upstash_redis_rest_url: str
     upstash_redis_rest_token: SecretStr
     # The SDK defaults to no timeout and a 3 s sleep before its retry; Lambda needs both bounded.
-    upstash_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    upstash_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     upstash_retries: int = Field(default=1, ge=0, le=5)
     upstash_retry_interval_seconds: float = Field(default=0.05, ge=0, le=5)
     # Health checks must answer before an uptime monitor gives up, even when Upstash hangs.

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 import redis
 
-from shared.models import Conversation, ConversationMessage
+from shared.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationPatch,
+    MessagePatch,
+    TokenUsage,
+)
 from shared.settings import Settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
@@ -92,6 +98,13 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
         await store.put_conversation("warm-up", _conversation("w", 1, 0))
         await store.list_conversations("warm-up", limit=20, cursor=None)
         await store.get_conversation("warm-up", "w", limit=50, before=None)
+        extra = _conversation("w", 1, 0).messages[0].model_copy(update={"id": "x"})
+        await store.append_message("warm-up", "w", extra)
+        await store.update_message("warm-up", "w", "x", MessagePatch(streaming=False))
+        await store.delete_message("warm-up", "w", "x")
+        await store.update_conversation("warm-up", "w", ConversationPatch(title="w"))
+        await store.user_totals("warm-up")
+        await store.set_current_conversation("warm-up", "w")
         await store.delete_conversation("warm-up", "w")
         for size, (conversations, messages) in sizes.items():
             user = f"user-{size}"
@@ -115,8 +128,51 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
                 "delete": partial(store.delete_conversation, user, "c1"),
             }
             for name, call in calls.items():
-                requests, commands = await meter.measure(call)
-                table.setdefault(name, {})[size] = (requests, commands)
+                table.setdefault(name, {})[size] = await meter.measure(call)
+
+            # A streamed reply: what the first and the 200th delta cost.
+            reply = ConversationMessage(
+                id="reply",
+                type="assistant",
+                content="",
+                timestamp="2025-01-01T00:00:00.000Z",
+                streaming=True,
+            )
+            table.setdefault("append message", {})[size] = await meter.measure(
+                partial(store.append_message, user, "target", reply)
+            )
+            table.setdefault("append (retry)", {})[size] = await meter.measure(
+                partial(store.append_message, user, "target", reply)
+            )
+            for sequence in range(1, 201):
+                delta = partial(
+                    store.update_message,
+                    user,
+                    "target",
+                    "reply",
+                    MessagePatch(appendContent=f"token {sequence} " * 4, sequence=sequence),
+                    return_message=False,
+                )
+                if sequence in (1, 200):
+                    table.setdefault(f"patch: delta {sequence}", {})[size] = await meter.measure(
+                        delta
+                    )
+                else:
+                    await delta()
+            finish = MessagePatch(
+                streaming=False, tokens=TokenUsage(input=10, output=800, total=810)
+            )
+            later: dict[str, Callable[[], Awaitable[Any]]] = {
+                "patch: finish": partial(store.update_message, user, "target", "reply", finish),
+                "delete message": partial(store.delete_message, user, "target", "m0"),
+                "patch conversation": partial(
+                    store.update_conversation, user, "target", ConversationPatch(title="New")
+                ),
+                "me": partial(store.user_totals, user),
+                "set current": partial(store.set_current_conversation, user, "target"),
+            }
+            for name, call in later.items():
+                table.setdefault(name, {})[size] = await meter.measure(call)
     finally:
         await upstash.aclose()
     return table
@@ -125,7 +181,11 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
 @pytest.fixture(scope="module")
 def costs(standin: Standin) -> dict[str, dict[str, Any]]:
     """The cost table, measured once for the module."""
-    settings = make_settings(standin, max_conversations_per_user=LARGE_CONVERSATIONS)
+    settings = make_settings(
+        standin,
+        max_conversations_per_user=LARGE_CONVERSATIONS,
+        max_messages_per_conversation=2 * LARGE_MESSAGES,
+    )
     return asyncio.run(_costs(settings, standin.redis_url))
 
 
@@ -154,17 +214,16 @@ def test_every_call_is_one_upstash_request(costs: dict[str, dict[str, Any]]) -> 
             assert requests == 1, (name, size)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "list (page of 20)",
-        "list (next page)",
-        "get (newest 50)",
-        "get (page back)",
-        "put (2 messages)",
-        "delete",
-    ],
-)
+# Every call but PUT, whose cost is what it is sent, not what is stored.
+CONSTANT = [
+    "list (page of 20)", "list (next page)", "get (newest 50)", "get (page back)",
+    "put (2 messages)", "delete", "append message", "append (retry)", "patch: delta 1",
+    "patch: delta 200", "patch: finish", "delete message", "patch conversation", "me",
+    "set current",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONSTANT)
 def test_cost_does_not_grow_with_history(
     costs: dict[str, dict[str, Any]], name: str, standin: Standin
 ) -> None:
@@ -172,3 +231,12 @@ def test_cost_does_not_grow_with_history(
         pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
     small, large = costs[name]["small"][1], costs[name]["large"][1]
     assert small == large, f"{name}: {small} commands with a small history, {large} with a large"
+
+
+def test_the_200th_delta_costs_what_the_first_does(
+    costs: dict[str, dict[str, Any]], standin: Standin
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    for size in ("small", "large"):
+        assert costs["patch: delta 1"][size] == costs["patch: delta 200"][size]
