@@ -15,4 +15,7 @@ MODULES = (
     "delete_message",
     "get_me",
     "set_current_conversation",
+    "erase_user",
+    "import_conversations",
+    "export_conversations",
 )

@@ -28,6 +28,20 @@ def check_message(message: ConversationMessage, settings: Settings, where: str =
         )
 
 
+def check_dump(conversations: list[Conversation], settings: Settings) -> None:
+    """Every conversation of an import within its limits, and no id twice."""
+    seen: set[str] = set()
+    for index, conversation in enumerate(conversations):
+        if conversation.id in seen:
+            location = f"conversations[{index}].id"
+            raise ValidationFailed(
+                f"{location}: conversation id {conversation.id!r} appears twice in the import",
+                [{"location": location, "type": "duplicate_id", "problem": "duplicate id"}],
+            )
+        seen.add(conversation.id)
+        check_conversation(conversation, settings)
+
+
 def check_conversation(conversation: Conversation, settings: Settings) -> None:
     """Every limit a whole conversation is subject to, and unique message ids."""
     check_title(conversation.title, settings)

@@ -139,6 +139,13 @@ class ConversationPatch(_Model):
     mcpServers: dict[str, Any] | None = None  # noqa: N815
 
 
+class LocalStorageDump(_Model):
+    """The body of ``POST /api/import``: what the frontend kept in localStorage."""
+
+    conversations: list[Conversation]
+    currentConversationId: Id | None = None  # noqa: N815
+
+
 class CurrentConversation(_Model):
     """The body of ``PUT /api/me/current-conversation``."""
 

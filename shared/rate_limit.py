@@ -80,6 +80,22 @@ class RateLimits:
             )
         return await self._check(self._user, user_tag(user_id), "requests")
 
+    def user_window_keys(self, user_id: str, now_ms: int) -> list[str]:
+        """The keys of the user's current and previous windows, so erasing a user erases them.
+
+        upstash-ratelimit names a sliding window ``<prefix>:<identifier>:<window number>``.
+        """
+        keys = []
+        for limiter, identifier in (
+            (self._user, user_tag(user_id)),
+            (self._stream, user_tag(user_id) + ":stream"),
+        ):
+            if limiter is not None:
+                window_ms = limiter._window  # the library keeps it private
+                current = now_ms // window_ms
+                keys += [f"{self._prefix}:{identifier}:{w}" for w in (current - 1, current)]
+        return keys
+
     async def check_anonymous_signup(self, client_ip: str) -> Quota | None:
         """Count one anonymous-token request from ``client_ip``; None when that limit is off."""
         return await self._check(

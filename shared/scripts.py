@@ -145,6 +145,87 @@ local function hset_args(M, first, count)
     redis.call('HSET', M, unpack(ARGV, i, math.min(i + {CHUNK} - 1, last)))
   end
 end
+
+-- The position of the conversation record after the one at ARGV[p] (see RECORD in Python).
+local function next_record(p)
+  return p + 9 + tonumber(ARGV[p + 8]) + tonumber(ARGV[p + 6])
+end
+
+-- Replace a whole conversation with the record at ARGV[p]: id, updatedAt score, title,
+-- createdAt, updatedAt, totalTokens, message count N, mcpServers JSON, F; then F message-hash
+-- arguments (field, value pairs) and the N message ids in order.
+local function write_conversation(p, exists)
+  local cid, count = ARGV[p], tonumber(ARGV[p + 6])
+  local tokens, nvals = tonumber(ARGV[p + 5]), tonumber(ARGV[p + 8])
+  local M, O = BASE .. 'm:' .. cid, BASE .. 'o:' .. cid
+  local n_old, k_old = 0, 0
+  if exists then
+    local counts = redis.call('HMGET', SUM, 'n|' .. cid, 'k|' .. cid)
+    n_old, k_old = tonumber(counts[1]) or 0, tonumber(counts[2]) or 0
+  end
+  redis.call('DEL', M, O)
+  hset_args(M, p + 9, nvals)
+  redis.call('HSET', M, '#seq', count)
+  local ids_first = p + 9 + nvals
+  local ids_last = ids_first + count - 1
+  for i = ids_first, ids_last, {CHUNK} do
+    local batch = {{}}
+    for j = i, math.min(i + {CHUNK} - 1, ids_last) do
+      batch[#batch + 1] = j - ids_first + 1
+      batch[#batch + 1] = ARGV[j]
+    end
+    redis.call('ZADD', O, unpack(batch))
+  end
+  redis.call('HSET', SUM, 't|' .. cid, ARGV[p + 2], 'c|' .. cid, ARGV[p + 3],
+    'k|' .. cid, tokens, 'n|' .. cid, count)
+  if ARGV[p + 7] == '' then
+    redis.call('HDEL', SUM, 'a|' .. cid, 'p|' .. cid)
+  else
+    redis.call('HDEL', SUM, 'a|' .. cid)
+    redis.call('HSET', SUM, 'p|' .. cid, ARGV[p + 7])
+  end
+  if count ~= n_old then redis.call('HINCRBY', SUM, '#m', count - n_old) end
+  if tokens ~= k_old then redis.call('HINCRBY', SUM, '#k', tokens - k_old) end
+  bump(cid, ARGV[p + 1], ARGV[p + 4])
+  touch(M, O)
+  return next_record(p)
+end
+
+-- Up to limit+1 (id, score) pairs of the list, newest first, after the cursor (score, id).
+local function page_of_conversations(limit, score, after)
+  if score == '' then
+    return redis.call('ZREVRANGE', IDX, 0, limit, 'WITHSCORES')
+  end
+  -- Same-millisecond neighbours of the cursor first (reverse id order, as ZREVRANGE sorts
+  -- them), then everything strictly older: a page never repeats or skips a conversation.
+  local page = {{}}
+  for _, cid in ipairs(redis.call('ZREVRANGEBYSCORE', IDX, score, score)) do
+    if cid < after and #page < 2 * (limit + 1) then
+      page[#page + 1] = cid
+      page[#page + 1] = score
+    end
+  end
+  local wanted = limit + 1 - #page / 2
+  if wanted > 0 then
+    local older = redis.call('ZREVRANGEBYSCORE', IDX, '(' .. score, '-inf', 'WITHSCORES',
+      'LIMIT', 0, wanted)
+    for _, v in ipairs(older) do page[#page + 1] = v end
+  end
+  return page
+end
+
+-- Leave out of a page the conversations a purge that hit its batch size did not clear.
+local function only_live(page)
+  local kept = {{}}
+  for i = 1, #page, 2 do
+    local written = redis.call('ZSCORE', EXP, page[i])
+    if written and tonumber(written) > tonumber(EXPIRED_BEFORE) then
+      kept[#kept + 1] = page[i]
+      kept[#kept + 1] = page[i + 1]
+    end
+  end
+  return kept
+end
 """
 
 
@@ -159,38 +240,8 @@ LIST_CONVERSATIONS = _script(
     """
 local limit = tonumber(ARGV[6])
 local more_expired = purge_expired()
-local page = {}
-if ARGV[7] == '' then
-  page = redis.call('ZREVRANGE', IDX, 0, limit, 'WITHSCORES')
-else
-  -- Same-millisecond neighbours of the cursor first (reverse id order, as ZREVRANGE sorts
-  -- them), then everything strictly older: a page never repeats or skips a conversation.
-  local score, after = ARGV[7], ARGV[8]
-  for _, cid in ipairs(redis.call('ZREVRANGEBYSCORE', IDX, score, score)) do
-    if cid < after and #page < 2 * (limit + 1) then
-      page[#page + 1] = cid
-      page[#page + 1] = score
-    end
-  end
-  local wanted = limit + 1 - #page / 2
-  if wanted > 0 then
-    local older = redis.call('ZREVRANGEBYSCORE', IDX, '(' .. score, '-inf', 'WITHSCORES',
-      'LIMIT', 0, wanted)
-    for _, v in ipairs(older) do page[#page + 1] = v end
-  end
-end
-if more_expired then
-  -- This call did not clear every expired conversation: keep the rest out of the page.
-  local kept = {}
-  for i = 1, #page, 2 do
-    local written = redis.call('ZSCORE', EXP, page[i])
-    if written and tonumber(written) > tonumber(EXPIRED_BEFORE) then
-      kept[#kept + 1] = page[i]
-      kept[#kept + 1] = page[i + 1]
-    end
-  end
-  page = kept
-end
+local page = page_of_conversations(limit, ARGV[7], ARGV[8])
+if more_expired then page = only_live(page) end
 local fields = {}
 for i = 1, math.min(#page, 2 * limit), 2 do
   for _, f in ipairs(summary_fields(page[i])) do fields[#fields + 1] = f end
@@ -219,17 +270,13 @@ return {1, summary, page, read_messages(KEYS[5], ids)}
 """,
 )
 
-# KEYS[5] message hash, KEYS[6] message order.
-# ARGV[6] id, [7] updatedAt score, [8] If-Match ('' none, '*' any version, else a version),
-# [9] If-None-Match ('' or '*'), [10] conversation cap, [11] title, [12] createdAt,
-# [13] updatedAt, [14] totalTokens, [15] message count, [16] mcpServers JSON ('' when absent),
-# [17] F, the number of message-hash arguments that follow (fields and values alternating),
-# then the N message ids in order.
+# ARGV[6] id, [7] conversation cap, [8] If-Match ('' none, '*' any version, else a version),
+# [9] If-None-Match ('' or '*'), then the conversation's record (see write_conversation).
 # Returns {'precondition_failed'} or {'ok', created 1/0, version, evicted ids...}.
 PUT_CONVERSATION = _script(
     "put_conversation",
-    f"""
-local cid, cap = ARGV[6], tonumber(ARGV[10])
+    """
+local cid, cap = ARGV[6], tonumber(ARGV[7])
 purge_expired()
 local exists = live(cid)
 local version = 0
@@ -238,47 +285,103 @@ local if_match, if_none_match = ARGV[8], ARGV[9]
 if (if_match == '*' and not exists)
   or (if_match ~= '' and if_match ~= '*' and (not exists or tostring(version) ~= if_match))
   or (if_none_match == '*' and exists) then
-  return {{'precondition_failed'}}
+  return {'precondition_failed'}
 end
-
-local n_new, k_new = tonumber(ARGV[15]), tonumber(ARGV[14])
-local n_old, k_old = 0, 0
-if exists then
-  local counts = redis.call('HMGET', SUM, 'n|' .. cid, 'k|' .. cid)
-  n_old, k_old = tonumber(counts[1]) or 0, tonumber(counts[2]) or 0
-end
-
-local M, O = KEYS[5], KEYS[6]
-redis.call('DEL', M, O)
-local nvals = tonumber(ARGV[17])
-hset_args(M, 18, nvals)
-redis.call('HSET', M, '#seq', n_new)
-local ids_first = 18 + nvals
-for i = ids_first, #ARGV, {CHUNK} do
-  local batch = {{}}
-  for j = i, math.min(i + {CHUNK} - 1, #ARGV) do
-    batch[#batch + 1] = j - ids_first + 1
-    batch[#batch + 1] = ARGV[j]
-  end
-  redis.call('ZADD', O, unpack(batch))
-end
-
-redis.call('HSET', SUM, 't|' .. cid, ARGV[11], 'c|' .. cid, ARGV[12],
-  'k|' .. cid, k_new, 'n|' .. cid, n_new, 'v|' .. cid, version)
-redis.call('HDEL', SUM, 'a|' .. cid)
-if ARGV[16] == '' then
-  redis.call('HDEL', SUM, 'p|' .. cid)
-else
-  redis.call('HSET', SUM, 'p|' .. cid, ARGV[16])
-end
-if n_new ~= n_old then redis.call('HINCRBY', SUM, '#m', n_new - n_old) end
-if k_new ~= k_old then redis.call('HINCRBY', SUM, '#k', k_new - k_old) end
-bump(cid, ARGV[7], ARGV[13])
-
-local result = {{'ok', exists and 0 or 1, version + 1}}
+write_conversation(10, exists)
+local result = {'ok', exists and 0 or 1, version + 1}
 evict(cap, cid, result)
-touch(IDX, EXP, SUM, M, O)
+touch(IDX, EXP, SUM)
 return result
+""",
+)
+
+# ARGV[6] conversation cap, [7] current conversation id ('' to leave it), [8] session TTL in
+# ms ('' for none), [9] N, then N conversation records, newest first.
+# A conversation already stored is replaced only when the imported one is newer; one older
+# than everything kept at the cap is not written at all. Importing twice changes nothing.
+# Returns {imported, updated, skipped, evicted ids...}.
+IMPORT_CONVERSATIONS = _script(
+    "import_conversations",
+    """
+local cap = tonumber(ARGV[6])
+purge_expired()
+local imported, updated, skipped = 0, 0, 0
+local evicted = {}
+local p = 10
+for _ = 1, tonumber(ARGV[9]) do
+  local cid, score = ARGV[p], tonumber(ARGV[p + 1])
+  if live(cid) then
+    if score > tonumber(redis.call('ZSCORE', IDX, cid)) then
+      p = write_conversation(p, true)
+      updated = updated + 1
+    else
+      p = next_record(p)
+      skipped = skipped + 1
+    end
+  else
+    local oldest = redis.call('ZRANGE', IDX, 0, 0, 'WITHSCORES')
+    if redis.call('ZCARD', IDX) >= cap and oldest[2] and score <= tonumber(oldest[2]) then
+      -- It would be the first evicted: name it, write nothing.
+      evicted[#evicted + 1] = cid
+      p = next_record(p)
+    else
+      p = write_conversation(p, false)
+      imported = imported + 1
+    end
+  end
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', SES, 'current', ARGV[7])
+  if ARGV[8] ~= '' then redis.call('PEXPIRE', SES, ARGV[8]) end
+end
+local result = {imported, updated, skipped}
+evict(cap, '', evicted)
+for _, cid in ipairs(evicted) do result[#result + 1] = cid end
+touch(IDX, EXP, SUM)
+return result
+""",
+)
+
+# ARGV[6] limit, ARGV[7] cursor score ('' for the first page), ARGV[8] cursor id.
+# Returns {ids-with-scores (up to limit+1 pairs), current conversation id or nil, then per
+# conversation of the page: {summary values, message ids (in order), {message values,
+# tool values}}}.
+EXPORT_CONVERSATIONS = _script(
+    "export_conversations",
+    """
+local limit = tonumber(ARGV[6])
+local more_expired = purge_expired()
+local page = page_of_conversations(limit, ARGV[7], ARGV[8])
+if more_expired then page = only_live(page) end
+local result = {page, redis.call('HGET', SES, 'current')}
+for i = 1, math.min(#page, 2 * limit), 2 do
+  local cid = page[i]
+  local ids = redis.call('ZRANGE', BASE .. 'o:' .. cid, 0, -1)
+  result[#result + 1] = {redis.call('HMGET', SUM, unpack(summary_fields(cid))), ids,
+    read_messages(BASE .. 'm:' .. cid, ids)}
+end
+return result
+""",
+)
+
+# KEYS[5...] the user's rate-limit windows. Deletes every key of the user.
+# Returns the number of conversations erased.
+ERASE_USER = _script(
+    "erase_user",
+    f"""
+local count = redis.call('ZCARD', EXP)
+local ids = redis.call('ZRANGE', EXP, 0, -1)
+for _, cid in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do ids[#ids + 1] = cid end
+local keys = {{}}
+for _, cid in ipairs(ids) do
+  keys[#keys + 1] = BASE .. 'm:' .. cid
+  keys[#keys + 1] = BASE .. 'o:' .. cid
+end
+for i = 1, #KEYS do keys[#keys + 1] = KEYS[i] end
+for i = 1, #keys, {CHUNK} do
+  redis.call('DEL', unpack(keys, i, math.min(i + {CHUNK} - 1, #keys)))
+end
+return count
 """,
 )
 

@@ -90,6 +90,29 @@ class AppendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did, conversation by conversation."""
+
+    imported: int
+    """Conversations that were not stored before."""
+    updated: int
+    """Stored conversations replaced by a newer imported version."""
+    skipped: int
+    """Imported conversations no newer than the stored ones."""
+    evicted: list[str]
+    """Conversations removed, or not imported, because of the per-user cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    """A page of whole conversations."""
+
+    conversations: list[tuple[ConversationSummary, list[ConversationMessage]]]
+    current_conversation_id: str | None
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class UserTotals:
     """What ``GET /api/me`` reports, kept up to date by every write."""
 
@@ -172,27 +195,16 @@ class ConversationStore:
         """Replace (or create) a conversation with its whole message list, atomically."""
         cid = conversation.id
         now = self._clock_ms()
-        fields = [f for message in conversation.messages for f in _message_fields(message, now)]
-        count = len(conversation.messages)
         result = await self._run(
             scripts.PUT_CONVERSATION,
             user_id,
-            cid,
+            None,
             [
                 cid,
-                timestamp_ms(conversation.updatedAt),
+                self._settings.max_conversations_per_user,
                 if_match or "",
                 if_none_match or "",
-                self._settings.max_conversations_per_user,
-                conversation.title,
-                conversation.createdAt,
-                conversation.updatedAt,
-                conversation.totalTokens,
-                count,
-                _json_or_empty(conversation.mcpServers),
-                len(fields),
-                *fields,
-                *(message.id for message in conversation.messages),
+                *_record(conversation, now),
             ],
             now=now,
         )
@@ -208,7 +220,7 @@ class ConversationStore:
             createdAt=conversation.createdAt,
             updatedAt=conversation.updatedAt,
             totalTokens=conversation.totalTokens,
-            messageCount=count,
+            messageCount=len(conversation.messages),
             mcpServers=conversation.mcpServers,
         )
         return PutResult(bool(created), summary, list(evicted), _etag(version))
@@ -375,6 +387,69 @@ class ConversationStore:
             [conversation_id or "", "" if session_ttl is None else session_ttl],
         )
 
+    async def import_conversations(
+        self,
+        user_id: str,
+        conversations: Sequence[Conversation],
+        current_conversation_id: str | None,
+    ) -> ImportResult:
+        """Store a localStorage dump: new conversations added, newer ones replaced.
+
+        Importing the same dump twice changes nothing the second time.
+        """
+        now = self._clock_ms()
+        # Newest first, so that over the cap the oldest are the ones left out.
+        ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
+        session_ttl = self._ttl.session_key_ttl_ms()
+        imported, updated, skipped, *evicted = await self._run(
+            scripts.IMPORT_CONVERSATIONS,
+            user_id,
+            None,
+            [
+                self._settings.max_conversations_per_user,
+                current_conversation_id or "",
+                "" if session_ttl is None else session_ttl,
+                len(ordered),
+                *(value for conversation in ordered for value in _record(conversation, now)),
+            ],
+            now=now,
+        )
+        return ImportResult(int(imported), int(updated), int(skipped), list(evicted))
+
+    async def export_conversations(
+        self, user_id: str, *, limit: int, cursor: str | None
+    ) -> ExportPage:
+        """A page of whole conversations, every message included, most recent first."""
+        after = _decode_list_cursor(cursor) if cursor else ("", "")
+        now = self._clock_ms()
+        page, current, *conversations = await self._run(
+            scripts.EXPORT_CONVERSATIONS, user_id, None, [limit, *after], now=now
+        )
+        pairs = _pairs(page)
+        exported = []
+        for (cid, _), (summary_values, ids, (values, tools)) in zip(
+            pairs, conversations, strict=False
+        ):
+            exported.append(
+                (_summary(cid, summary_values), self._messages(ids, values, tools, now))
+            )
+        next_cursor = None
+        if len(pairs) > limit:
+            last_id, last_score = pairs[limit - 1]
+            next_cursor = _encode_cursor(f"c:{_score(last_score)}:{last_id}")
+        return ExportPage(exported, current, next_cursor)
+
+    async def erase_user(self, user_id: str, extra_keys: Sequence[str] = ()) -> int:
+        """Delete every key of the user (and ``extra_keys``); the number of conversations."""
+        keys = UserKeys(self._prefix, user_id)
+        now = self._clock_ms()
+        erased = await self._upstash.run(
+            scripts.ERASE_USER,
+            [keys.index, keys.expiry, keys.summaries, keys.session, *extra_keys],
+            [now, "", "", keys.conversation_key_prefix(), _iso(now)],
+        )
+        return int(erased)
+
     def _messages(
         self,
         ids: Sequence[str],
@@ -468,6 +543,24 @@ def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
         messageCount=int(count or 0),
         mcpServers=None if mcp is None else json.loads(mcp),
     )
+
+
+def _record(conversation: Conversation, now_ms: int) -> list[str | int]:
+    """A whole conversation as the scripts' conversation record (see ``write_conversation``)."""
+    fields = [f for message in conversation.messages for f in _message_fields(message, now_ms)]
+    return [
+        conversation.id,
+        timestamp_ms(conversation.updatedAt),
+        conversation.title,
+        conversation.createdAt,
+        conversation.updatedAt,
+        conversation.totalTokens,
+        len(conversation.messages),
+        _json_or_empty(conversation.mcpServers),
+        len(fields),
+        *fields,
+        *(message.id for message in conversation.messages),
+    ]
 
 
 def _message_fields(message: ConversationMessage, now_ms: int) -> list[str]:

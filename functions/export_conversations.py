@@ -1,0 +1,48 @@
+"""``GET /api/me/export``: everything the user has, whole conversations a page at a time."""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import authenticate, create_app, services
+from shared.http import json_response, query_int
+from shared.models import dump
+
+
+async def export_conversations(request: Request) -> Response:
+    """The localStorage shape ``{conversations, currentConversationId}``, plus ``nextCursor``.
+
+    Conversations come most recently updated first, every message included; while
+    ``nextCursor`` is not null, pass it as ``cursor`` for the rest. The body is what
+    ``POST /api/import`` takes.
+    """
+    user_id = await authenticate(request)
+    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
+    page = await services(request).store.export_conversations(
+        user_id, limit=limit, cursor=request.query_params.get("cursor") or None
+    )
+    conversations = []
+    for summary, messages in page.conversations:
+        fields = dump(summary)
+        del fields["messageCount"]
+        conversations.append(
+            {
+                "id": fields.pop("id"),
+                "title": fields.pop("title"),
+                "messages": [dump(message) for message in messages],
+                **fields,
+            }
+        )
+    return json_response(
+        {
+            "conversations": conversations,
+            "currentConversationId": page.current_conversation_id,
+            "nextCursor": page.next_cursor,
+        }
+    )
+
+
+routes = [Route("/api/me/export", export_conversations, methods=["GET"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")
