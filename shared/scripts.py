@@ -251,13 +251,14 @@ return {page, hmget(SUM, fields)}
 )
 
 # KEYS[5] message hash, KEYS[6] message order. ARGV[6] conversation id, ARGV[7] limit,
-# ARGV[8] exclusive upper sequence bound ('' for the newest page).
-# Returns {0} when absent, else {1, summary values, ids-with-seqs (up to limit+1 pairs, newest
-# first), {message values, tool values} for the first `limit` of them}.
+# ARGV[8] exclusive upper sequence bound ('' for the newest page), ARGV[9] the most characters
+# of content one page may carry (a Lambda response holds at most 6 MB).
+# Returns {0} when absent, else {1, summary values, the page's ids-with-seqs (newest first),
+# 1 when older messages remain, {message values, tool values}}.
 GET_CONVERSATION = _script(
     "get_conversation",
     """
-local cid, limit = ARGV[6], tonumber(ARGV[7])
+local cid, limit, budget = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[9])
 if not live(cid) then return {0} end
 local summary = redis.call('HMGET', SUM, unpack(summary_fields(cid)))
 local upper = '+inf'
@@ -266,7 +267,25 @@ local page = redis.call('ZREVRANGEBYSCORE', KEYS[6], upper, '-inf', 'WITHSCORES'
   'LIMIT', 0, limit + 1)
 local ids = {}
 for i = 1, math.min(#page, 2 * limit), 2 do ids[#ids + 1] = page[i] end
-return {1, summary, page, read_messages(KEYS[5], ids)}
+local more = #page > 2 * limit
+if #ids > 1 then
+  -- Stop before the message that would take the page over its budget (never at the first).
+  local length_fields = {}
+  for i, mid in ipairs(ids) do length_fields[i] = 'l|' .. mid end
+  local lengths = redis.call('HMGET', KEYS[5], unpack(length_fields))
+  local total = 0
+  for i = 1, #ids do
+    total = total + (tonumber(lengths[i]) or 0)
+    if i > 1 and total > budget then
+      for j = #ids, i, -1 do ids[j] = nil end
+      more = true
+      break
+    end
+  end
+end
+local kept = {}
+for i = 1, 2 * #ids do kept[i] = page[i] end
+return {1, summary, kept, more and 1 or 0, read_messages(KEYS[5], ids)}
 """,
 )
 

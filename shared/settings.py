@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(default=200, gt=0)
     max_conversations_per_user: int = Field(default=500, gt=0)
 
+    # Characters of message content one page of GET /api/conversations/{id} carries at most:
+    # a Lambda response holds 6 MB. A page stops early (with a nextCursor) rather than fail.
+    max_page_chars: int = Field(default=1_000_000, gt=0)
+
     # A reply still marked streaming after this long without an update reads as interrupted.
     streaming_stale_seconds: int = Field(default=120, gt=0)
 

@@ -166,16 +166,16 @@ class ConversationStore:
             scripts.GET_CONVERSATION,
             user_id,
             conversation_id,
-            [conversation_id, limit, upper],
+            [conversation_id, limit, upper, self._settings.max_page_chars],
             now=now,
         )
         if result[0] == 0:
             raise _not_found(conversation_id)
-        _, summary_values, page, (values, tools) = result
-        pairs = _pairs(page)[:limit]
+        _, summary_values, page, more, (values, tools) = result
+        pairs = _pairs(page)
         newest_first = self._messages([mid for mid, _ in pairs], values, tools, now)
         next_cursor = None
-        if len(page) > 2 * limit:
+        if more:
             next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
         return ConversationView(
             summary=_summary(conversation_id, summary_values),

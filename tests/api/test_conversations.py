@@ -207,3 +207,24 @@ def test_cap_evicts_least_recently_updated(make_client: ClientFactory) -> None:
     # An old conversation written now is kept; the least recently updated other one goes.
     old = put(client, conversation("old", updated="2020-01-01T00:00:00.000Z"))
     assert old.json()["evicted"] == ["c1"]
+
+
+def test_a_page_stops_early_rather_than_outgrow_a_lambda_response(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(max_page_chars=25)
+    body = conversation(messages=6)
+    for i, text in enumerate(["a" * 30, "b" * 10, "c" * 10, "d" * 10, "e" * 10, "f" * 30]):
+        body["messages"][i]["content"] = text
+    put(client, body)
+    pages = []
+    before = None
+    while True:
+        params = {"limit": "50", **({"before": before} if before else {})}
+        page = client.get("/api/conversations/c1", params=params, headers=auth()).json()
+        pages.append([m["content"][0] for m in page["messages"]])
+        before = page["nextCursor"]
+        if before is None:
+            break
+    # Never more than the budget, except a single message larger than it on its own.
+    assert pages == [["f"], ["d", "e"], ["b", "c"], ["a"]]
