@@ -214,8 +214,12 @@ local function page_of_conversations(limit, score, after)
   return page
 end
 
--- Leave out of a page the conversations a purge that hit its batch size did not clear.
-local function only_live(page)
+-- The page of live conversations after the cursor, clearing expired ones on the way.
+local function live_page(limit, score, after)
+  local more_expired = purge_expired()
+  local page = page_of_conversations(limit, score, after)
+  if not more_expired then return page end
+  -- The purge hit its batch size: leave out of the page what it did not clear.
   local kept = {{}}
   for i = 1, #page, 2 do
     local written = redis.call('ZSCORE', EXP, page[i])
@@ -239,9 +243,7 @@ LIST_CONVERSATIONS = _script(
     "list_conversations",
     """
 local limit = tonumber(ARGV[6])
-local more_expired = purge_expired()
-local page = page_of_conversations(limit, ARGV[7], ARGV[8])
-if more_expired then page = only_live(page) end
+local page = live_page(limit, ARGV[7], ARGV[8])
 local fields = {}
 for i = 1, math.min(#page, 2 * limit), 2 do
   for _, f in ipairs(summary_fields(page[i])) do fields[#fields + 1] = f end
@@ -369,9 +371,7 @@ EXPORT_CONVERSATIONS = _script(
     "export_conversations",
     """
 local limit = tonumber(ARGV[6])
-local more_expired = purge_expired()
-local page = page_of_conversations(limit, ARGV[7], ARGV[8])
-if more_expired then page = only_live(page) end
+local page = live_page(limit, ARGV[7], ARGV[8])
 local result = {page, redis.call('HGET', SES, 'current')}
 for i = 1, math.min(#page, 2 * limit), 2 do
   local cid = page[i]

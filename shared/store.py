@@ -150,11 +150,7 @@ class ConversationStore:
             _summary(cid, values[i * width : (i + 1) * width])
             for i, (cid, _) in enumerate(pairs[:limit])
         ]
-        next_cursor = None
-        if len(pairs) > limit:
-            last_id, last_score = pairs[limit - 1]
-            next_cursor = _encode_cursor(f"c:{_score(last_score)}:{last_id}")
-        return ConversationPage(summaries, next_cursor)
+        return ConversationPage(summaries, _list_cursor(pairs, limit))
 
     async def get_conversation(
         self, user_id: str, conversation_id: str, *, limit: int, before: str | None
@@ -433,11 +429,7 @@ class ConversationStore:
             exported.append(
                 (_summary(cid, summary_values), self._messages(ids, values, tools, now))
             )
-        next_cursor = None
-        if len(pairs) > limit:
-            last_id, last_score = pairs[limit - 1]
-            next_cursor = _encode_cursor(f"c:{_score(last_score)}:{last_id}")
-        return ExportPage(exported, current, next_cursor)
+        return ExportPage(exported, current, _list_cursor(pairs, limit))
 
     async def erase_user(self, user_id: str, extra_keys: Sequence[str] = ()) -> int:
         """Delete every key of the user (and ``extra_keys``); the number of conversations."""
@@ -625,6 +617,14 @@ def _message(
 # Cursors are opaque to clients: base64url of a kind letter and the position it stands for.
 def _encode_cursor(position: str) -> str:
     return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def _list_cursor(pairs: Sequence[tuple[str, str]], limit: int) -> str | None:
+    # The script fetched limit + 1 entries: a last one means there is a next page.
+    if len(pairs) <= limit:
+        return None
+    last_id, last_score = pairs[limit - 1]
+    return _encode_cursor(f"c:{_score(last_score)}:{last_id}")
 
 
 def _bad_cursor(cursor: str) -> InvalidRequest:

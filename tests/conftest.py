@@ -6,7 +6,9 @@ apps wired to it exactly as a Lambda container wires itself.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from devtools import redis_backend, serve, upstash_local
 from functions import MODULES
 from shared.app import Services, create_app
 from shared.settings import Settings
+from shared.store import ConversationStore
 
 JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
 ANONYMOUS_SECRET = "test-anonymous-secret-that-is-long-enough-012345"
@@ -92,6 +95,7 @@ def all_routes() -> list[Any]:
 
 
 ClientFactory = Callable[..., TestClient]
+ClockedClientFactory = Callable[..., "tuple[TestClient, Clock]"]
 
 
 @pytest.fixture
@@ -116,6 +120,42 @@ def make_client(settings: Settings) -> Iterator[ClientFactory]:
 def client(make_client: ClientFactory) -> TestClient:
     """A client for an app with every route and the default test settings."""
     return make_client()
+
+
+class Clock:
+    """A settable clock in ms for the store, starting at the real time (Redis expiry is real)."""
+
+    def __init__(self) -> None:
+        self.now = time.time_ns() // 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+@pytest.fixture
+def clocked_client(settings: Settings) -> Iterator[Callable[..., tuple[TestClient, Clock]]]:
+    """Build a client whose store reads ``Clock``; keyword arguments override settings."""
+    built: list[tuple[TestClient, Services]] = []
+
+    def factory(**overrides: Any) -> tuple[TestClient, Clock]:
+        clock = Clock()
+        changed = settings.model_copy(update=overrides)
+        svc = Services.from_settings(changed)
+        svc = dataclasses.replace(
+            svc, store=ConversationStore(svc.upstash, changed, clock_ms=clock)
+        )
+        client = TestClient(create_app(all_routes(), services=svc))
+        client.__enter__()
+        built.append((client, svc))
+        return client, clock
+
+    yield factory
+    for client, svc in built:
+        client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+        client.__exit__(None, None, None)
 
 
 def token_for(user_id: str, **claims: Any) -> str:

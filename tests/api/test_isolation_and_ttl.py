@@ -6,7 +6,6 @@ conversations leave no ghost behind.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -14,11 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 from upstash_redis import Redis
 
-from shared.app import Services, create_app
 from shared.settings import Settings
-from shared.store import ConversationStore
 from tests.api.test_conversations import conversation, put
-from tests.conftest import Standin, all_routes, auth
+from tests.conftest import ClockedClientFactory, Standin, auth
 
 
 @pytest.fixture
@@ -100,25 +97,19 @@ def test_ttl_zero_means_keys_never_expire(
     assert all(raw.pttl(key) == -1 for key in data_keys)
 
 
-def test_expired_conversations_leave_no_ghost(settings: Settings) -> None:
-    now = [int(time.time() * 1000)]
-    ttl_settings = settings.model_copy(update={"conversation_ttl_seconds": 60})
-    svc = Services.from_settings(ttl_settings)
-    svc = dataclasses.replace(
-        svc, store=ConversationStore(svc.upstash, ttl_settings, clock_ms=lambda: now[0])
-    )
-    with TestClient(create_app(all_routes(), services=svc)) as client:
-        put(client, conversation("old"))
-        now[0] += 50_000
-        put(client, conversation("new"))
-        now[0] += 11_000  # "old" was last written 61 s ago
-        listed = client.get("/api/conversations", headers=auth()).json()
-        assert [c["id"] for c in listed["conversations"]] == ["new"]
-        assert client.get("/api/conversations/old", headers=auth()).status_code == 404
-        assert client.delete("/api/conversations/old", headers=auth()).status_code == 404
-        # Writing it again starts it afresh.
-        assert put(client, conversation("old")).status_code == 201
-        client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+def test_expired_conversations_leave_no_ghost(clocked_client: ClockedClientFactory) -> None:
+    client, clock = clocked_client(conversation_ttl_seconds=60)
+    put(client, conversation("old"))
+    clock.advance(50)
+    put(client, conversation("new"))
+    clock.advance(11)  # "old" was last written 61 s ago
+    listed = client.get("/api/conversations", headers=auth()).json()
+    assert [c["id"] for c in listed["conversations"]] == ["new"]
+    assert client.get("/api/conversations/old", headers=auth()).status_code == 404
+    assert client.delete("/api/conversations/old", headers=auth()).status_code == 404
+    assert client.get("/api/me", headers=auth()).json()["conversationCount"] == 1
+    # Writing it again starts it afresh.
+    assert put(client, conversation("old")).status_code == 201
 
 
 def test_redis_expiry_removes_the_keys(make_client: object, raw: Redis, settings: Settings) -> None:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 from upstash_redis import Redis
 
-from shared.app import Services, create_app
 from shared.settings import Settings
-from shared.store import ConversationStore
 from tests.api.test_conversations import conversation, put
-from tests.conftest import ClientFactory, Standin, all_routes, auth
+from tests.conftest import ClientFactory, ClockedClientFactory, Standin, auth
 
 
 def message(
@@ -209,28 +205,21 @@ def test_patch_validation(client: TestClient) -> None:
     assert patch(client, {"streaming": True}, mid="undefined").json()["code"] == "invalid_id"
 
 
-def test_stale_streaming_reads_as_interrupted(settings: Settings) -> None:
-    now = [int(time.time() * 1000)]
-    stale_settings = settings.model_copy(update={"streaming_stale_seconds": 120})
-    svc = Services.from_settings(stale_settings)
-    svc = dataclasses.replace(
-        svc, store=ConversationStore(svc.upstash, stale_settings, clock_ms=lambda: now[0])
-    )
-    with TestClient(create_app(all_routes(), services=svc)) as client:
-        post(client, message("r1", "partial", kind="assistant", streaming=True))
-        patch(client, {"appendContent": " answer"}, mid="r1")
-        now[0] += 119_000
-        assert get(client)["messages"][0]["streaming"] is True
-        now[0] += 2_000
-        shown = get(client)["messages"][0]
-        assert shown["streaming"] is False
-        assert shown["interrupted"] is True
-        assert shown["content"] == "partial answer"
-        # A generator that comes back resumes the reply.
-        resumed = patch(client, {"appendContent": "!", "streaming": True}, mid="r1").json()
-        assert resumed["streaming"] is True
-        assert "interrupted" not in resumed
-        client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+def test_stale_streaming_reads_as_interrupted(clocked_client: ClockedClientFactory) -> None:
+    client, clock = clocked_client(streaming_stale_seconds=120)
+    post(client, message("r1", "partial", kind="assistant", streaming=True))
+    patch(client, {"appendContent": " answer"}, mid="r1")
+    clock.advance(119)
+    assert get(client)["messages"][0]["streaming"] is True
+    clock.advance(2)
+    shown = get(client)["messages"][0]
+    assert shown["streaming"] is False
+    assert shown["interrupted"] is True
+    assert shown["content"] == "partial answer"
+    # A generator that comes back resumes the reply.
+    resumed = patch(client, {"appendContent": "!", "streaming": True}, mid="r1").json()
+    assert resumed["streaming"] is True
+    assert "interrupted" not in resumed
 
 
 def test_delete_message(client: TestClient) -> None:
