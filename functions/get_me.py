@@ -5,17 +5,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import authenticate, create_app, services
+from shared.app import authenticated_read, create_app, services
 from shared.http import json_response
 
 
 async def get_me(request: Request) -> Response:
     """Totals kept up to date by every write: reading them scans nothing."""
-    user_id = await authenticate(request)
-    totals = await services(request).store.user_totals(user_id)
+    totals = await authenticated_read(request, services(request).store.user_totals)
     return json_response(
         {
-            "userId": user_id,
+            "userId": request.state.user_id,
             "conversationCount": totals.conversation_count,
             "messageCount": totals.message_count,
             "totalTokens": totals.total_tokens,

@@ -224,3 +224,11 @@ def test_rate_limited(make_client: ClientFactory) -> None:
     assert int(response.headers["ratelimit-reset"]) >= 1
     # Another user has a window of its own.
     assert client.get("/api/conversations", headers=auth("calm")).status_code == 200
+
+
+def test_the_limit_decides_even_when_the_read_fails(make_client: ClientFactory) -> None:
+    # Reads run beside their rate-limit check; over the limit, 429 wins over the read's 404.
+    client = make_client(rate_limit_user_requests=1)
+    assert client.get("/api/conversations/none", headers=auth("r")).status_code == 404
+    assert_problem(client.get("/api/conversations/none", headers=auth("r")), 429, "rate_limited")
+    assert_problem(client.get("/api/me", headers=auth("r")), 429, "rate_limited")
