@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -85,6 +86,26 @@ def test_every_key_has_a_ttl_after_every_write(
     assert_all_expire()
     client.get("/api/conversations", headers=auth())  # rate-limit windows are keys too
     assert_all_expire()
+    writes: list[tuple[str, str, Any]] = [
+        (
+            "POST",
+            "/api/conversations/c3/messages",
+            {"id": "x", "type": "user", "content": "hi", "timestamp": "2025-01-01T00:00:00Z"},
+        ),
+        ("PATCH", "/api/conversations/c3/messages/x", {"appendContent": "!"}),
+        ("PATCH", "/api/conversations/c3", {"title": "t"}),
+        ("PUT", "/api/me/current-conversation", {"conversationId": "c3"}),
+        ("DELETE", "/api/conversations/c3/messages/x", None),
+        (
+            "POST",
+            "/api/import",
+            {"conversations": [conversation("c4")], "currentConversationId": "c4"},
+        ),
+    ]
+    for method, path, body in writes:
+        response = client.request(method, path, json=body, headers=auth())
+        assert response.status_code < 300, (path, response.text)
+        assert_all_expire()
 
 
 def test_ttl_zero_means_keys_never_expire(
