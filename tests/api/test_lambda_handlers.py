@@ -201,3 +201,80 @@ def test_unauthorized_through_mangum(handlers: dict[str, Any]) -> None:
     )
     assert response["statusCode"] == 401
     assert response["headers"]["www-authenticate"].startswith("Bearer")
+
+
+def test_message_and_account_functions_through_mangum(handlers: dict[str, Any]) -> None:
+    token = {"authorization": f"Bearer {token_for('lambda-user-2')}"}
+    ids = {"id": "c9"}
+    message = {"id": "m1", "type": "user", "content": "Hi", "timestamp": "2025-01-01T00:00:00Z"}
+    calls: list[tuple[str, str, str, str, Any, dict[str, str], int]] = [
+        (
+            "append_message",
+            "POST",
+            "/api/conversations/c9/messages",
+            "POST /api/conversations/{id}/messages",
+            message,
+            ids,
+            201,
+        ),
+        (
+            "update_message",
+            "PATCH",
+            "/api/conversations/c9/messages/m1",
+            "PATCH /api/conversations/{id}/messages/{messageId}",
+            {"appendContent": "!"},
+            {**ids, "messageId": "m1"},
+            200,
+        ),
+        (
+            "update_conversation",
+            "PATCH",
+            "/api/conversations/c9",
+            "PATCH /api/conversations/{id}",
+            {"title": "Renamed"},
+            ids,
+            200,
+        ),
+        (
+            "set_current_conversation",
+            "PUT",
+            "/api/me/current-conversation",
+            "PUT /api/me/current-conversation",
+            {"conversationId": "c9"},
+            {},
+            204,
+        ),
+        ("get_me", "GET", "/api/me", "GET /api/me", None, {}, 200),
+        ("export_conversations", "GET", "/api/me/export", "GET /api/me/export", None, {}, 200),
+        (
+            "import_conversations",
+            "POST",
+            "/api/import",
+            "POST /api/import",
+            {"conversations": [conversation("c8")]},
+            {},
+            200,
+        ),
+        (
+            "delete_message",
+            "DELETE",
+            "/api/conversations/c9/messages/m1",
+            "DELETE /api/conversations/{id}/messages/{messageId}",
+            None,
+            {**ids, "messageId": "m1"},
+            204,
+        ),
+        ("erase_user", "DELETE", "/api/me", "DELETE /api/me", None, {}, 204),
+    ]
+    for name, method, path, route, body, params, status in calls:
+        response = invoke(
+            handlers[name],
+            http_api_v2_event(
+                method, path, route_key=route, body=body, headers=token, path_parameters=params
+            ),
+        )
+        assert response["statusCode"] == status, (name, response["body"])
+        if name == "export_conversations":
+            exported = json.loads(response["body"])
+            assert exported["currentConversationId"] == "c9"
+            assert exported["conversations"][0]["messages"][0]["content"] == "Hi!"
