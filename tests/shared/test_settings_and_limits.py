@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from upstash_ratelimit.limiter import Response
 
 from shared.errors import InvalidId, RateLimited
-from shared.models import check_id
+from shared.models import check_id, title_from
 from shared.rate_limit import decide
 from shared.settings import Settings
 
@@ -110,3 +110,24 @@ def test_valid_ids(good: str) -> None:
 def test_invalid_ids(bad: str) -> None:
     with pytest.raises(InvalidId, match="expected 1-128 characters"):
         check_id(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        ("Plan a trip to Lisbon", "Plan a trip to Lisbon"),
+        ("  Plan   a\ntrip  ", "Plan a trip"),
+        ("", "New conversation"),
+        ("   \n ", "New conversation"),
+        ("x" * 100, "x" * 59 + "…"),
+        (
+            "How do I deploy Python functions to AWS Lambda with the Serverless Framework?",
+            "How do I deploy Python functions to AWS Lambda with the…",
+        ),
+        ("word " * 12 + "end", "word word word word word word word word word word word word…"),
+    ],
+)
+def test_titles_from_the_first_user_message(content: str, title: str) -> None:
+    made = title_from(content)
+    assert made == title
+    assert len(made) <= 60
