@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev test lint format all clean
+.PHONY: help install dev test lint format all clean bench
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,6 +40,17 @@ $(STAMP): pyproject.toml
 
 dev: install ## Serve every function at http://127.0.0.1:8000 on an embedded Upstash stand-in.
 	$(BIN)/python -m devtools.dev_server
+
+# The bench extra (the peers it measures) on top of the project's install; again only when
+# pyproject.toml is newer.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP) ## Benchmarks: cost, speed, growth, peers (BENCHMARKS.md); ARGS="--quick".
+	$(BIN)/python -m devtools.bench $(ARGS)
 
 test: install ## Run the tests (a private redis-server when installed, else fakeredis).
 	$(BIN)/pytest $(ARGS)

@@ -1,0 +1,5 @@
+"""Entry point of ``python -m devtools.bench`` (``make bench``)."""
+
+from devtools.bench.cli import main
+
+main()
