@@ -75,7 +75,9 @@ MessageType = Literal["user", "assistant", "system"]
 
 class _Model(BaseModel):
     # strict: "5" is not 5 and 1 is not true; forbid: a misspelt field is an error, not lost data.
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # defer_build: a function builds the validators of the models it uses on first use, not at
+    # import, so a cold start pays only for its own.
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
 
 class TokenUsage(_Model):
