@@ -1,7 +1,9 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev test lint format all clean bench
+.PHONY: help install dev test lint format all clean bench package report
+# A recipe that fails leaves no half-built target behind to look up to date next time.
+.DELETE_ON_ERROR:
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -52,7 +54,41 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) ## Benchmarks: cost, speed, growth, peers (BENCHMARKS.md); ARGS="--quick".
 	$(BIN)/python -m devtools.bench $(ARGS)
 
-test: install ## Run the tests (a private redis-server when installed, else fakeredis).
+# --- The Lambda artifact ---------------------------------------------------------------------
+# The pinned Serverless Framework v3 CLI (the community `osls` fork: v4 downloads a binary and
+# wants a login at first run). Install scripts are skipped: packaging needs none of them.
+OSLS := node_modules/.bin/osls
+NPM_STAMP := node_modules/.installed
+DEPS_STAMP := .build/deps.installed
+ARTIFACT := .serverless/chat-store.zip
+# Packaging resolves every ${param:...}; the required ones get placeholders, since the zip
+# holds no configuration. A deploy gives the real values (README, "Deploying").
+PACKAGE_STAGE ?= ci
+PACKAGE_PARAMS := --param="upstashRedisRestUrl=https://packaging-only.invalid" \
+	--param="upstashRedisRestToken=packaging-only"
+export SLS_TELEMETRY_DISABLED := 1
+export SLS_NOTIFICATIONS_MODE := off
+SOURCES := $(shell find functions shared -type f \( -name '*.py' -o -name '*.lua' \) 2>/dev/null)
+
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20.19+ with npm is needed to package" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(DEPS_STAMP): $(STAMP) pyproject.toml devtools/package.py
+	$(BIN)/python -m devtools.package deps
+	@touch $@
+
+$(ARTIFACT): $(NPM_STAMP) $(DEPS_STAMP) serverless.yml $(SOURCES)
+	$(OSLS) package --stage $(PACKAGE_STAGE) $(PACKAGE_PARAMS)
+	$(BIN)/python -m devtools.package check
+
+package: $(ARTIFACT) ## Validate serverless.yml and build the Lambda zip (.serverless/).
+
+report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS="--compare".
+	$(BIN)/python -m devtools.package report $(ARGS)
+
+test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis).
 	$(BIN)/pytest $(ARGS)
 
 lint: install ## ruff check, ruff format --check and mypy (strict).
@@ -66,6 +102,6 @@ format: install ## Apply ruff's fixes and formatting.
 
 all: lint test ## lint, then test.
 
-clean: ## Remove caches and build output (keeps .venv; `rm -rf .venv` for a fresh install).
-	rm -rf .build .serverless .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove caches, build output and node_modules (keeps .venv; `rm -rf .venv` for a fresh install).
+	rm -rf .build .serverless node_modules .pytest_cache .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
