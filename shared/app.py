@@ -239,7 +239,7 @@ class RequestContext:
             "requestId": request_id,
             "function": self.function,
             "method": scope["method"],
-            "route": getattr(route, "path", scope["path"]),
+            "route": getattr(route, "path_format", scope["path"]),
             "status": status,
             "durationMs": round((time.perf_counter() - started) * 1000, 2),
             "upstashRequests": self.upstash.requests - requests_before,

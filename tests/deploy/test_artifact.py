@@ -1,0 +1,499 @@
+"""The deploy artifact itself: every function served from the unzipped zip alone.
+
+``make package`` (which ``make test`` runs first) builds ``.serverless/chat-store.zip`` and the
+CloudFormation template beside it. These tests unzip the zip into an empty folder and run each
+function as Lambda would: its own process of CPython 3.12 (the runtime's version, so the
+manylinux wheels load) started with ``-I -S``, so neither the work tree, the virtualenv nor
+site-packages is on its path; ``sys.path`` built from the task root and the template's
+``PYTHONPATH``; the handler named by the template; the template's environment. Requests are
+API Gateway HTTP API v2 events for the routes the template wires to that function, served by
+the local Upstash stand-in.
+
+Each reply carries the files of every module the process has loaded, and the tests require all
+of them to sit in the artifact or the interpreter's standard library: the artifact, not the
+work tree, served the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import subprocess
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from devtools import package
+from functions import MODULES
+from tests.api.test_conversations import conversation
+from tests.conftest import ANONYMOUS_SECRET, JWT_SECRET, Standin, token_for
+
+IN_CI = bool(os.environ.get("CI"))
+TEMPLATE = package.ROOT / ".serverless" / "cloudformation-template-update-stack.json"
+ORIGIN = "https://chat.example.com"
+REPLY_TIMEOUT_SECONDS = 60
+
+# Runs in the function's own process: argv is the task root, the handler setting, the fd to
+# reply on. Lambda's bootstrap puts the task root first on sys.path, then PYTHONPATH.
+_WORKER = r"""
+import importlib, json, os, sys, sysconfig
+task, handler_setting, reply_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+deps = [
+    entry.replace("/var/task", task, 1)
+    for entry in os.environ.get("PYTHONPATH", "").split(":")
+    if entry == "/var/task" or entry.startswith("/var/task/")
+]
+sys.path[:0] = [task, *deps]
+module_name, _, attribute = handler_setting.rpartition(".")
+module = importlib.import_module(module_name.replace("/", "."))
+handler = getattr(module, attribute)
+allowed = tuple(
+    os.path.realpath(folder) + os.sep
+    for folder in (task, sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib"))
+)
+
+def foreign():
+    files = (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+    return sorted(
+        f for f in files if isinstance(f, str) and not os.path.realpath(f).startswith(allowed)
+    )
+
+class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    memory_limit_in_mb = 256
+    aws_request_id = "artifact-smoke"
+    def get_remaining_time_in_millis(self):
+        return 20_000
+
+replies = os.fdopen(reply_fd, "w")
+def reply(**fields):
+    replies.write(json.dumps(fields) + "\n")
+    replies.flush()
+
+reply(module=module.__file__, path=sys.path, foreign=foreign())
+for line in sys.stdin:
+    reply(response=handler(json.loads(line), Context()), foreign=foreign())
+"""
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """One function as the packaged CloudFormation template defines it."""
+
+    logical_id: str
+    name: str
+    handler: str
+    runtime: str
+    environment: dict[str, str]
+    routes: frozenset[str]
+
+
+@dataclass
+class Invocation:
+    """What one invocation returned, and the log lines it wrote."""
+
+    response: dict[str, Any]
+    logs: list[str]
+
+    @property
+    def status(self) -> int:
+        status: int = self.response["statusCode"]
+        return status
+
+    def json(self) -> Any:
+        body = self.response.get("body") or ""
+        if self.response.get("isBase64Encoded"):  # Mangum's choice for application/problem+json
+            body = base64.b64decode(body).decode()
+        return json.loads(body) if body else None
+
+
+@dataclass
+class Worker:
+    """A function's own process, as one warm Lambda container."""
+
+    process: subprocess.Popen[str]
+    replies: IO[str]
+    log: Path
+    hello: dict[str, Any]
+    log_offset: int = 0
+
+    def read_reply(self) -> dict[str, Any]:
+        ready, _, _ = select.select([self.replies], [], [], REPLY_TIMEOUT_SECONDS)
+        line = self.replies.readline() if ready else ""
+        if not line:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"the function process gave no reply (exit {self.process.returncode}):\n"
+                + self.log.with_suffix(".stderr").read_text()
+            )
+        reply: dict[str, Any] = json.loads(line)
+        assert reply["foreign"] == [], "modules loaded from outside the artifact"
+        return reply
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        reply = self.read_reply()
+        with self.log.open() as file:
+            file.seek(self.log_offset)
+            written = file.read()
+            self.log_offset = file.tell()
+        return Invocation(reply["response"], written.splitlines())
+
+
+@dataclass
+class Artifact:
+    """The unzipped artifact and the template's functions, started on first use."""
+
+    python: str
+    task: Path
+    functions: dict[str, DeployedFunction]
+    environment: dict[str, str]
+    scratch: Path
+    workers: dict[str, Worker] = field(default_factory=dict)
+    invoked: set[str] = field(default_factory=set)
+
+    def function_for(self, route_key: str) -> DeployedFunction:
+        serving = [f for f in self.functions.values() if route_key in f.routes]
+        assert len(serving) == 1, f"{route_key} is served by {len(serving)} functions"
+        return serving[0]
+
+    def worker(self, function: DeployedFunction) -> Worker:
+        if function.logical_id not in self.workers:
+            self.workers[function.logical_id] = self._start(function)
+        return self.workers[function.logical_id]
+
+    def _start(self, function: DeployedFunction) -> Worker:
+        read_fd, write_fd = os.pipe()
+        log = self.scratch / f"{function.logical_id}.log"
+        environment = {
+            **function.environment,
+            **self.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "LAMBDA_TASK_ROOT": str(self.task),
+        }
+        # -I -S: no PYTHON* variables, no site-packages, no script folder on the path.
+        command = [self.python, "-I", "-S", "-B", "-c", _WORKER, str(self.task)]
+        with log.open("w") as stdout, log.with_suffix(".stderr").open("w") as stderr:
+            process = subprocess.Popen(
+                [*command, function.handler, str(write_fd)],
+                stdin=subprocess.PIPE,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=self.task,
+                env=environment,
+                pass_fds=(write_fd,),
+                text=True,
+            )
+        os.close(write_fd)
+        worker = Worker(process, os.fdopen(read_fd), log, hello={})
+        worker.hello = worker.read_reply()
+        return worker
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: str = "",
+    ) -> Invocation:
+        """Invoke the function the template routes ``method route`` to."""
+        route_key = f"{method} {route}"
+        function = self.function_for(route_key)
+        path = route.format(**(params or {}))
+        invocation = self.worker(function).invoke(
+            event(method, path, route_key, params, body, headers, query)
+        )
+        self.invoked.add(function.logical_id)
+        return invocation
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            if worker.process.stdin is not None:
+                worker.process.stdin.close()
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            worker.replies.close()
+
+
+def event(  # noqa: PLR0917  (one call site; every argument a part of the event)
+    method: str,
+    path: str,
+    route_key: str,
+    params: dict[str, str] | None,
+    body: Any,
+    headers: dict[str, str] | None,
+    query: str,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event, with a fresh request id."""
+    raw = b"" if body is None else json.dumps(body).encode()
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "artifact-smoke",
+            },
+            "requestId": f"apigw-{uuid.uuid4().hex}",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "21/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795255200000,
+        },
+        "pathParameters": params or {},
+        "body": base64.b64encode(raw).decode() if raw else None,
+        "isBase64Encoded": bool(raw),
+    }
+
+
+def _unavailable(reason: str) -> None:
+    # Locally a developer may run pytest without `make package`; CI must never skip these.
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def artifact_zip() -> Path:
+    """The packaged zip, checked to be built from the work tree as it is now."""
+    path = package.artifact_path()
+    if not path.exists() or not TEMPLATE.exists():
+        _unavailable(f"{path} is missing: run `make package`")
+    stale = package.stale_files(path)
+    assert not stale, f"the artifact is older than the work tree, run `make package`: {stale}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def lambda_python() -> str:
+    """A CPython 3.12 interpreter, the Lambda runtime's version."""
+    python = package.lambda_python()
+    if python is None:
+        _unavailable("no CPython 3.12 to run the artifact with (set LAMBDA_PYTHON)")
+    assert python is not None
+    return python
+
+
+@pytest.fixture(scope="session")
+def deployed_functions(artifact_zip: Path) -> dict[str, DeployedFunction]:
+    """The template's Lambda functions and the HTTP API routes wired to each."""
+    resources: dict[str, Any] = json.loads(TEMPLATE.read_text())["Resources"]
+    integrations = {
+        logical_id: resource["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::ApiGatewayV2::Integration"
+    }
+    routes: dict[str, set[str]] = {}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGatewayV2::Route":
+            integration = resource["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+            routes.setdefault(integrations[integration], set()).add(
+                resource["Properties"]["RouteKey"]
+            )
+    functions = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            properties = resource["Properties"]
+            functions[logical_id] = DeployedFunction(
+                logical_id=logical_id,
+                name=properties["FunctionName"],
+                handler=properties["Handler"],
+                runtime=properties["Runtime"],
+                environment=properties["Environment"]["Variables"],
+                routes=frozenset(routes.get(logical_id, ())),
+            )
+    return functions
+
+
+@pytest.fixture(scope="module")
+def artifact(
+    artifact_zip: Path,
+    lambda_python: str,
+    deployed_functions: dict[str, DeployedFunction],
+    standin: Standin,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Artifact]:
+    """The zip unzipped into an empty folder, its functions run on the stand-in."""
+    task = package.unzip(artifact_zip, tmp_path_factory.mktemp("artifact") / "task").resolve()
+    # The deployment's own settings, but for the values a deploy gives as parameters.
+    environment = {
+        "UPSTASH_REDIS_REST_URL": standin.url,
+        "UPSTASH_REDIS_REST_TOKEN": standin.token,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "ANONYMOUS_TOKEN_SECRET": ANONYMOUS_SECRET,
+        "KEY_PREFIX": "artifact" + uuid.uuid4().hex[:8],
+        "CORS_ALLOW_ORIGINS": ORIGIN,
+        "APP_VERSION": "artifact-smoke",
+    }
+    for function in deployed_functions.values():
+        assert environment.keys() <= function.environment.keys(), function.name
+    running = Artifact(
+        python=lambda_python,
+        task=task,
+        functions=deployed_functions,
+        environment=environment,
+        scratch=tmp_path_factory.mktemp("artifact-logs"),
+    )
+    yield running
+    running.close()
+
+
+def test_artifact_is_complete_and_lean(artifact_zip: Path) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = archive.namelist()
+    assert package.zip_problems(artifact_zip) == []
+    assert package.missing_bytecode(names) == []
+    assert not [n for n in names if n.startswith(("tests/", "devtools/", "node_modules/"))]
+
+
+def test_template_has_one_function_per_module(
+    deployed_functions: dict[str, DeployedFunction],
+) -> None:
+    handlers = sorted(f.handler for f in deployed_functions.values())
+    assert handlers == sorted(f"functions/{module}.handler" for module in MODULES)
+    assert {f.runtime for f in deployed_functions.values()} == {"python3.12"}
+    assert all(f.routes for f in deployed_functions.values())
+
+
+def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
+    health = artifact.call("GET", "/api/health")
+    assert health.status == 200, health.response
+    assert health.json()["status"] == "healthy"
+    assert health.json()["version"] == "artifact-smoke"
+    assert isinstance(health.json()["redis"]["latencyMs"], int | float)
+
+    anonymous = artifact.call("POST", "/api/auth/anonymous")
+    assert anonymous.status == 201, anonymous.response
+    token = {"authorization": f"Bearer {anonymous.json()['token']}"}
+
+    item = "/api/conversations/{id}"
+    c1 = {"id": "c1"}
+    put = artifact.call("PUT", item, params=c1, body=conversation("c1"), headers=token)
+    assert put.status == 201, put.response
+    listed = artifact.call("GET", "/api/conversations", query="limit=5", headers=token)
+    assert listed.status == 200, listed.response
+    assert [c["id"] for c in listed.json()["conversations"]] == ["c1"]
+    got = artifact.call("GET", item, params=c1, headers=token)
+    assert got.status == 200, got.response
+    assert [m["content"] for m in got.json()["messages"]] == ["message 0", "message 1"]
+
+    messages = "/api/conversations/{id}/messages"
+    message = "/api/conversations/{id}/messages/{messageId}"
+    m9 = {"id": "c1", "messageId": "m9"}
+    text = {"id": "m9", "type": "user", "content": "Hi", "timestamp": "2026-11-21T10:00:00Z"}
+    assert artifact.call("POST", messages, params=c1, body=text, headers=token).status == 201
+    patched = artifact.call("PATCH", message, params=m9, body={"appendContent": "!"}, headers=token)
+    assert patched.status == 200, patched.response
+    renamed = artifact.call("PATCH", item, params=c1, body={"title": "Renamed"}, headers=token)
+    assert renamed.status == 200, renamed.response
+    current = artifact.call(
+        "PUT", "/api/me/current-conversation", body={"conversationId": "c1"}, headers=token
+    )
+    assert current.status == 204, current.response
+    me = artifact.call("GET", "/api/me", headers=token)
+    assert me.status == 200, me.response
+    assert me.json()["conversationCount"] == 1
+
+    exported = artifact.call("GET", "/api/me/export", headers=token)
+    assert exported.status == 200, exported.response
+    [c1_exported] = exported.json()["conversations"]
+    assert c1_exported["title"] == "Renamed"
+    assert c1_exported["messages"][-1]["content"] == "Hi!"
+    imported = artifact.call(
+        "POST", "/api/import", body={"conversations": [conversation("c2")]}, headers=token
+    )
+    assert imported.status == 200, imported.response
+
+    assert artifact.call("DELETE", message, params=m9, headers=token).status == 204
+    assert artifact.call("DELETE", item, params=c1, headers=token).status == 204
+    gone = artifact.call("GET", item, params=c1, headers=token)
+    assert gone.status == 404
+    assert gone.response["headers"]["content-type"] == "application/problem+json"
+    assert gone.json()["code"] == "not_found"
+    assert artifact.call("DELETE", "/api/me", headers=token).status == 204
+    left = artifact.call("GET", "/api/conversations", headers=token)
+    assert left.json()["conversations"] == []
+
+    assert artifact.invoked == set(artifact.functions), "every function is invoked"
+    for worker in artifact.workers.values():
+        assert Path(worker.hello["module"]).is_relative_to(artifact.task)
+        assert worker.hello["path"][:2] == [str(artifact.task), f"{artifact.task}/.build/deps"]
+
+
+def test_every_preflight_route_answers_from_the_artifact(artifact: Artifact) -> None:
+    preflights = sorted(
+        route for f in artifact.functions.values() for route in f.routes if route[:8] == "OPTIONS "
+    )
+    assert preflights
+    for route_key in preflights:
+        route = route_key.removeprefix("OPTIONS ")
+        params = {"id": "c1", "messageId": "m1"}
+        answer = artifact.call(
+            "OPTIONS",
+            route,
+            params=params,
+            headers={"origin": ORIGIN, "access-control-request-method": "GET"},
+        )
+        assert answer.status in {200, 204}, (route_key, answer.response)
+        assert answer.response["headers"]["access-control-allow-origin"] == ORIGIN
+
+
+def test_artifact_logs_one_json_line_per_request_without_secrets(artifact: Artifact) -> None:
+    user = f"log-user-{uuid.uuid4().hex[:6]}"
+    token = token_for(user)
+    content = f"private-words-{uuid.uuid4().hex[:6]}"
+    headers = {"authorization": f"Bearer {token}", "x-request-id": "client-chosen-id"}
+    body = {"id": "m1", "type": "user", "content": content, "timestamp": "2026-11-21T10:00:00Z"}
+    posted = artifact.call(
+        "POST", "/api/conversations/{id}/messages", params={"id": "c5"}, body=body, headers=headers
+    )
+    assert posted.status == 201, posted.response
+    assert len(posted.logs) == 1, posted.logs
+    line = json.loads(posted.logs[0])
+    function = artifact.function_for("POST /api/conversations/{id}/messages")
+    request_id = posted.response["headers"]["x-request-id"]
+    assert request_id.startswith("apigw-"), "API Gateway's id wins over the client's"
+    assert line["requestId"] == request_id
+    assert line["function"] == function.name
+    assert line["route"] == "/api/conversations/{id}/messages"
+    assert (line["method"], line["status"], line["level"]) == ("POST", 201, "INFO")
+    assert line["upstashRequests"] == 2  # the rate-limit check and the append
+    assert len(line["userHash"]) == 16
+    secrets = (token, token.split(".")[2], content, user, JWT_SECRET, ANONYMOUS_SECRET)
+    for secret in (*secrets, artifact.environment["UPSTASH_REDIS_REST_TOKEN"]):
+        assert secret not in posted.logs[0]
+
+    denied = artifact.call("GET", "/api/me", headers={"authorization": "Bearer not-a-token"})
+    assert denied.status == 401
+    [denied_line] = [json.loads(text) for text in denied.logs]
+    assert denied_line["errorCode"] == denied.json()["code"]
+    assert "not-a-token" not in denied.logs[0]
