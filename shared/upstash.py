@@ -74,6 +74,7 @@ class Upstash:
             # The SDK offers no timeout setting and builds its httpx client without one.
             client._http._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
+                transport=_Deadline(self._timeout),
                 event_hooks={"request": [self._count_request]},
             )
             self._client, self._loop = client, loop
@@ -109,6 +110,39 @@ class Upstash:
             raise StoreUnavailable(
                 f"Upstash answered PING with {answer!r}", retry_after=RETRY_AFTER_SECONDS
             )
+
+
+class _Deadline(httpx.AsyncBaseTransport):
+    """Ends each HTTP request, its whole response body read, within ``seconds``.
+
+    httpx's own timeouts bound each connect, write and read, not a request: an Upstash that
+    keeps sending a little could hold one attempt, and the function, far past the timeout. The
+    SDK retries a ``TimeoutException`` like any failure, so a call takes at most
+    ``seconds x (retries + 1)`` plus its sleeps between attempts.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._transport = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its whole response before the deadline."""
+        try:
+            async with asyncio.timeout(self._seconds):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    await response.aread()
+                except BaseException:
+                    await response.aclose()
+                    raise
+        except TimeoutError:
+            msg = f"no complete answer within {self._seconds} s"
+            raise httpx.TimeoutException(msg, request=request) from None
+        return response
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._transport.aclose()
 
 
 # What the SDK raises when Upstash is down, slow, or answers something that is not its JSON.

@@ -1,0 +1,332 @@
+"""Timeouts that nest: a slow Upstash gives the client a 503, never a Lambda or gateway timeout.
+
+The numbers come from the real files -- ``serverless.yml`` (the function timeouts and the
+environment it gives each function), the defaults of ``shared/settings.py`` and
+``shared.identity.JWKS_TIMEOUT_SECONDS`` -- never from copies here. The assumptions the sum rests
+on are checked against the running code too: how many Upstash calls a request can chain, that
+the SDK makes ``UPSTASH_RETRIES + 1`` attempts, and that one attempt ends within
+``UPSTASH_TIMEOUT_SECONDS`` however slowly Upstash answers.
+
+The worst case of one request, when Upstash hangs::
+
+    JWKS fetch                      2 x JWKS_TIMEOUT_SECONDS (see JWKS_SOCKET_WAITS)
+  + SEQUENTIAL_UPSTASH_CALLS x (     3: the rate-limit check, EVALSHA, EVAL after NOSCRIPT
+        UPSTASH_TIMEOUT_SECONDS x (UPSTASH_RETRIES + 1)      every attempt, cut off
+      + UPSTASH_RETRY_INTERVAL_SECONDS x UPSTASH_RETRIES)    the SDK's sleeps between them
+
+That must stay under each function's timeout, which must stay under API Gateway's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from mangum import Mangum
+from starlette.testclient import TestClient
+
+from devtools import serve
+from functions import MODULES
+from shared import scripts
+from shared.app import Services, create_app
+from shared.errors import StoreUnavailable
+from shared.identity import JWKS_TIMEOUT_SECONDS
+from shared.settings import Settings
+from shared.upstash import Script, Upstash
+from tests.api.test_conversations import conversation
+from tests.api.test_lambda_handlers import _close_current_loop
+from tests.conftest import Standin, all_routes, auth, make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERLESS_YML = ROOT / "serverless.yml"
+
+#: API Gateway HTTP API's integration timeout: it answers 503 itself after this many seconds.
+API_GATEWAY_LIMIT_SECONDS = 30
+#: Upstash calls one request can make one after the other (shared/app.py, shared/upstash.py):
+#: ``authenticate`` awaits the rate-limit check (upstash-ratelimit sends one EVAL) before the
+#: handler makes its one store call, ``Upstash.run``: EVALSHA and, only when Upstash answers
+#: NOSCRIPT, EVAL with the source. A read (``authenticated_read``) runs its rate-limit check
+#: beside EVALSHA, so it chains two; health sends one PING; the anonymous sign-up one EVAL.
+#: ``test_no_request_makes_more_upstash_calls`` counts them on the running app.
+SEQUENTIAL_UPSTASH_CALLS = 3
+#: PyJWKClient fetches with urllib, whose timeout bounds each blocking socket operation, not the
+#: fetch: a key server can take the whole timeout to accept the connection and again to answer.
+#: (One fetch per request at most: PyJWT refetches for an unknown kid only when the set came
+#: from its cache, and never within its cooldown of the last fetch.)
+JWKS_SOCKET_WAITS = 2
+#: What a health check does besides its bounded PING: the handler, Mangum, the log line.
+HEALTH_MARGIN_SECONDS = 1.0
+
+#: serverless.yml spells "the setting's default" as a stage parameter with an empty fallback.
+_PARAMETER = re.compile(r"\$\{param:\w+(?:,\s*'(?P<fallback>[^']*)')?\}")
+
+
+def load_serverless() -> dict[str, Any]:
+    config = yaml.safe_load(SERVERLESS_YML.read_text())
+    assert isinstance(config, dict)
+    return config
+
+
+def function_settings(
+    config: dict[str, Any], function: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings ``function`` starts with when deployed without stage parameters.
+
+    Its environment as the template gives it (the provider's, then the function's own), each
+    ``${param:name, 'fallback'}`` replaced by its fallback, read by the real settings model. (A
+    stage parameter can still raise a timeout at deploy; README's "Timeouts" says to redo the
+    sum then.)
+    """
+    environment = {
+        **config["provider"].get("environment", {}),
+        **config["functions"][function].get("environment", {}),
+    }
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, raw in environment.items():
+        value = str(raw)
+        if (match := _PARAMETER.fullmatch(value)) is not None:
+            value = match["fallback"] or ""
+        assert "${" not in value, f"{name}: cannot tell what {raw!r} resolves to"
+        monkeypatch.setenv(name, value)
+    # The two settings no deploy can leave out, and one way to authenticate: values unrelated
+    # to timing, only so that the model validates.
+    for name, placeholder in {
+        "UPSTASH_REDIS_REST_URL": "https://example.upstash.io",
+        "UPSTASH_REDIS_REST_TOKEN": "placeholder",
+        "ANONYMOUS_TOKEN_SECRET": "placeholder-secret-that-is-32-bytes-long",
+    }.items():
+        if not environment.get(name) or "${" in str(environment[name]):
+            monkeypatch.setenv(name, placeholder)
+    return Settings()
+
+
+def upstash_call_worst_case(settings: Settings) -> float:
+    """Seconds one Upstash call can take: every attempt cut off, and the sleeps between them."""
+    attempts = settings.upstash_retries + 1
+    return (
+        settings.upstash_timeout_seconds * attempts
+        + settings.upstash_retry_interval_seconds * settings.upstash_retries
+    )
+
+
+def request_worst_case(settings: Settings) -> float:
+    """Seconds one request can take when Upstash (and the JWKS endpoint) hang."""
+    return (
+        JWKS_SOCKET_WAITS * JWKS_TIMEOUT_SECONDS
+        + SEQUENTIAL_UPSTASH_CALLS * upstash_call_worst_case(settings)
+    )
+
+
+def function_timeout(config: dict[str, Any], function: str) -> float:
+    timeout = config["functions"][function].get("timeout", config["provider"]["timeout"])
+    assert isinstance(timeout, int | float), f"{function}: timeout {timeout!r} is not a number"
+    return float(timeout)
+
+
+def test_every_module_is_a_function_and_every_function_a_module() -> None:
+    config = load_serverless()
+    functions = config["functions"]
+    assert set(functions) == set(MODULES)
+    try:
+        for name, function in functions.items():
+            assert function["handler"] == f"functions/{name}.handler"
+            module = importlib.import_module(f"functions.{name}")
+            assert isinstance(module.handler, Mangum)
+    finally:
+        # Mangum made an event loop current at import, as on Lambda; close it, not leak it.
+        _close_current_loop()
+        asyncio.set_event_loop(None)
+
+
+def test_runtime_is_python_3_12() -> None:
+    config = load_serverless()
+    assert config["provider"]["runtime"] == "python3.12"
+    for name, function in config["functions"].items():
+        assert function.get("runtime", "python3.12") == "python3.12", name
+
+
+def test_request_worst_case_fits_the_function_timeout_which_fits_api_gateway(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_serverless()
+    provider_timeout = config["provider"]["timeout"]
+    assert isinstance(provider_timeout, int | float)
+    assert provider_timeout < API_GATEWAY_LIMIT_SECONDS
+    for function in config["functions"]:
+        settings = function_settings(config, function, monkeypatch)
+        worst = request_worst_case(settings)
+        timeout = function_timeout(config, function)
+        assert worst < timeout < API_GATEWAY_LIMIT_SECONDS, (function, worst, timeout)
+
+
+def test_health_answers_before_the_function_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_serverless()
+    settings = function_settings(config, "health", monkeypatch)
+    # The PING is cut off at the health timeout whatever the Upstash timeout and retries are.
+    assert (
+        settings.health_timeout_seconds + HEALTH_MARGIN_SECONDS
+        < function_timeout(config, "health")
+        < API_GATEWAY_LIMIT_SECONDS
+    )
+
+
+# What the sum assumes, checked on the running code.
+
+
+def _standin_command(standin: Standin, *command: str) -> Any:
+    answer = httpx.post(
+        standin.url, json=list(command), headers={"Authorization": f"Bearer {standin.token}"}
+    )
+    answer.raise_for_status()
+    return answer.json()["result"]
+
+
+def _load_every_script(standin: Standin) -> None:
+    for script in vars(scripts).values():
+        if isinstance(script, Script):
+            assert _standin_command(standin, "SCRIPT", "LOAD", script.source) == script.sha
+
+
+MESSAGE = {"id": "m1", "type": "user", "content": "Hi", "timestamp": "2025-03-01T09:00:00.000Z"}
+# One request per function, in an order in which each succeeds.
+REQUESTS: list[tuple[str, str, str, Any]] = [
+    ("health", "GET", "/api/health", None),
+    ("issue_anonymous_token", "POST", "/api/auth/anonymous", None),
+    ("put_conversation", "PUT", "/api/conversations/c1", conversation()),
+    ("list_conversations", "GET", "/api/conversations", None),
+    ("get_conversation", "GET", "/api/conversations/c1", None),
+    ("update_conversation", "PATCH", "/api/conversations/c1", {"title": "Renamed"}),
+    ("append_message", "POST", "/api/conversations/c1/messages", {**MESSAGE, "id": "m9"}),
+    ("update_message", "PATCH", "/api/conversations/c1/messages/m9", {"appendContent": "!"}),
+    ("delete_message", "DELETE", "/api/conversations/c1/messages/m9", None),
+    ("get_me", "GET", "/api/me", None),
+    ("set_current_conversation", "PUT", "/api/me/current-conversation", {"conversationId": "c1"}),
+    ("export_conversations", "GET", "/api/me/export", None),
+    ("import_conversations", "POST", "/api/import", {"conversations": [conversation("c8")]}),
+    ("delete_conversation", "DELETE", "/api/conversations/c1", None),
+    ("erase_user", "DELETE", "/api/me", None),
+]
+
+
+def test_no_request_makes_more_upstash_calls(standin: Standin) -> None:
+    # Worst case for the count: a database that has forgotten every script (a restarted or new
+    # Upstash), so each store call is EVALSHA, NOSCRIPT, then EVAL.
+    assert {name for name, *_ in REQUESTS} == set(MODULES)
+    svc = Services.from_settings(make_settings(standin))
+    counts: dict[str, int] = {}
+    try:
+        with TestClient(create_app(all_routes(), services=svc)) as client:
+            for name, method, path, body in REQUESTS:
+                assert _standin_command(standin, "SCRIPT", "FLUSH") == "OK"
+                before = svc.upstash.requests
+                response = client.request(method, path, json=body, headers=auth("timeouts"))
+                assert response.status_code < 300, (name, response.text)
+                counts[name] = svc.upstash.requests - before
+            client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+    finally:
+        _load_every_script(standin)  # leave the database as warm as other tests expect it
+    assert max(counts.values()) == SEQUENTIAL_UPSTASH_CALLS, counts
+    assert counts["put_conversation"] == SEQUENTIAL_UPSTASH_CALLS  # limit, EVALSHA, EVAL
+    assert counts["health"] == counts["issue_anonymous_token"] == 1
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """An http:// URL on a loopback port that is bound but not listening: connections fail."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_an_upstash_call_makes_retries_plus_one_attempts(
+    standin: Standin, refused_url: str, retries: int
+) -> None:
+    settings = make_settings(
+        standin,
+        upstash_redis_rest_url=refused_url,
+        upstash_retries=retries,
+        upstash_retry_interval_seconds=0.001,
+    )
+    upstash = Upstash(settings)
+
+    async def ping() -> None:
+        try:
+            with pytest.raises(StoreUnavailable):
+                await upstash.ping()
+        finally:
+            await upstash.aclose()
+
+    asyncio.run(ping())
+    assert upstash.requests == retries + 1
+
+
+class TricklingUpstash:
+    """An Upstash that answers PONG, one byte of padding at a time, for a few seconds.
+
+    Each byte comes well within any per-read timeout, so only a deadline on the whole attempt
+    ends the call early. Stops at once when told to, so the server can shut down.
+    """
+
+    def __init__(self, *, seconds: float = 3.0, tick: float = 0.02) -> None:
+        self.ticks = int(seconds / tick)
+        self.tick = tick
+        self.stop = threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        for _ in range(self.ticks):
+            if self.stop.is_set():
+                break
+            await send({"type": "http.response.body", "body": b" ", "more_body": True})
+            await asyncio.sleep(self.tick)
+        # "PONG" as the SDK asks for every answer: base64 (Upstash-Encoding: base64).
+        await send({"type": "http.response.body", "body": b'{"result":"UE9ORw=="}'})
+
+
+def test_one_attempt_ends_within_the_upstash_timeout(standin: Standin) -> None:
+    # httpx's timeouts bound each connect, write and read, not a request: an Upstash that keeps
+    # sending a little would hold an attempt (and the function) far past UPSTASH_TIMEOUT_SECONDS.
+    # The formula above needs the whole attempt bounded, so this must fail rather than succeed
+    # after the slow answer has arrived.
+    trickle = TricklingUpstash()
+    with serve.serve_in_thread(trickle) as url:
+        settings = make_settings(
+            standin, upstash_redis_rest_url=url, upstash_timeout_seconds=0.3, upstash_retries=0
+        )
+        upstash = Upstash(settings)
+
+        async def ping() -> StoreUnavailable:
+            try:
+                with pytest.raises(StoreUnavailable) as caught:
+                    await upstash.ping()
+                return caught.value
+            finally:
+                await upstash.aclose()
+
+        try:
+            error = asyncio.run(ping())
+        finally:
+            trickle.stop.set()
+    assert "timed out" in error.detail
+    assert upstash.requests == 1
