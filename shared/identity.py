@@ -14,7 +14,9 @@ that same algorithm, and nothing else (``none`` included) is accepted. That rule
 confusion attack where an HS256 token is "verified" with a public key used as an HMAC secret.
 
 Everything here is pure except the JWKS fetch, which ``PyJWKClient`` does with ``urllib`` and
-caches for the container's life (the set for :data:`JWKS_CACHE_SECONDS`).
+caches for the container's life (the set for :data:`JWKS_CACHE_SECONDS`). urllib's timeout bounds
+each socket operation, not a fetch (nor its DNS lookup), so the fetch runs on a worker thread and
+the request stops waiting after :data:`JWKS_TIMEOUT_SECONDS` in all.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,7 +53,8 @@ LEEWAY_SECONDS = 30
 MAX_SUBJECT_CHARS = 256
 #: RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output (32 bytes).
 MIN_SECRET_BYTES = 32
-#: A JWKS endpoint must answer well inside a Lambda's and API Gateway's time budget.
+#: A JWKS endpoint must answer well inside a Lambda's and API Gateway's time budget: the most a
+#: request waits for a key set, connecting, resolving and reading included.
 JWKS_TIMEOUT_SECONDS = 3.0
 #: How long a fetched key set is trusted before it is fetched again. An unknown ``kid`` also
 #: triggers a refetch (rate-limited by PyJWT), so a rotated-in key is picked up sooner.
@@ -136,11 +141,15 @@ class Identity:
         self._issuer = issuer
         self._audience = audience
         self._jwks: jwt.PyJWKClient | None = None
+        self._jwks_fetcher: ThreadPoolExecutor | None = None
         if jwks_url is not None:
             # urllib would also open file:// and ftp:// URLs; a key set only ever comes over HTTP.
             if not jwks_url.startswith(("https://", "http://")):
                 msg = "AUTH_JWKS_URL must start with https:// (or http:// for a local stand-in)"
                 raise ValueError(msg)
+            # A fetch left behind by its deadline still holds a worker until urllib gives up,
+            # so there are a few: a stuck one does not make the next request wait behind it.
+            self._jwks_fetcher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jwks")
             self._jwks = jwt.PyJWKClient(
                 jwks_url, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS
             )
@@ -254,10 +263,16 @@ class Identity:
     def _jwks_key(self, kid: object, algorithm: str) -> Any:
         """The public key for ``kid``, which must be a key for exactly ``algorithm``."""
         assert self._jwks is not None
+        assert self._jwks_fetcher is not None
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("the token names no signing key (kid)")
         try:
-            signing_key = self._jwks.get_signing_key(kid)
+            fetch = self._jwks_fetcher.submit(self._jwks.get_signing_key, kid)
+            signing_key = fetch.result(timeout=JWKS_TIMEOUT_SECONDS)
+        except FutureTimeout:
+            logger.warning("JWKS fetch took longer than %s s", JWKS_TIMEOUT_SECONDS)
+            detail = "the identity provider's signing keys could not be fetched in time"
+            raise IdentityProviderUnavailable(detail) from None
         except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as error:
             # Unreachable, an HTTP error, or a body that is not a usable key set (ValueError:
             # PyJWT lets a JSON parse error through). The token may be fine: 503, not 401.

@@ -9,7 +9,7 @@ the SDK makes ``UPSTASH_RETRIES + 1`` attempts, and that one attempt ends within
 
 The worst case of one request, when Upstash hangs::
 
-    JWKS fetch                      2 x JWKS_TIMEOUT_SECONDS (see JWKS_SOCKET_WAITS)
+    JWKS fetch                      JWKS_TIMEOUT_SECONDS, a deadline on the whole fetch
   + SEQUENTIAL_UPSTASH_CALLS x (     3: the rate-limit check, EVALSHA, EVAL after NOSCRIPT
         UPSTASH_TIMEOUT_SECONDS x (UPSTASH_RETRIES + 1)      every attempt, cut off
       + UPSTASH_RETRY_INTERVAL_SECONDS x UPSTASH_RETRIES)    the SDK's sleeps between them
@@ -58,11 +58,10 @@ API_GATEWAY_LIMIT_SECONDS = 30
 #: beside EVALSHA, so it chains two; health sends one PING; the anonymous sign-up one EVAL.
 #: ``test_no_request_makes_more_upstash_calls`` counts them on the running app.
 SEQUENTIAL_UPSTASH_CALLS = 3
-#: PyJWKClient fetches with urllib, whose timeout bounds each blocking socket operation, not the
-#: fetch: a key server can take the whole timeout to accept the connection and again to answer.
-#: (One fetch per request at most: PyJWT refetches for an unknown kid only when the set came
-#: from its cache, and never within its cooldown of the last fetch.)
-JWKS_SOCKET_WAITS = 2
+#: One wait for a key set per request at most: PyJWT refetches for an unknown kid only when the
+#: set came from its cache, and the request stops waiting after JWKS_TIMEOUT_SECONDS in all
+#: (tests/shared/test_identity.py::test_jwks_fetch_has_one_deadline).
+JWKS_WAITS = 1
 #: What a health check does besides its bounded PING: the handler, Mangum, the log line.
 HEALTH_MARGIN_SECONDS = 1.0
 
@@ -121,9 +120,8 @@ def upstash_call_worst_case(settings: Settings) -> float:
 
 def request_worst_case(settings: Settings) -> float:
     """Seconds one request can take when Upstash (and the JWKS endpoint) hang."""
-    return (
-        JWKS_SOCKET_WAITS * JWKS_TIMEOUT_SECONDS
-        + SEQUENTIAL_UPSTASH_CALLS * upstash_call_worst_case(settings)
+    return JWKS_WAITS * JWKS_TIMEOUT_SECONDS + SEQUENTIAL_UPSTASH_CALLS * upstash_call_worst_case(
+        settings
     )
 
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from shared import identity as identity_module
 from shared.errors import Unauthorized
 from shared.identity import (
     ANONYMOUS_ISSUER,
@@ -342,6 +343,9 @@ def test_bad_configuration_fails_at_start(kwargs: dict[str, Any]) -> None:
 # --- RS256 / ES256 through a JWKS endpoint -----------------------------------------------------
 
 
+TRICKLED_BYTES = 10
+
+
 @dataclass
 class JwksServer:
     """A local JWKS endpoint: PyJWKClient fetches with urllib, which respx cannot intercept."""
@@ -351,6 +355,8 @@ class JwksServer:
     body: bytes = b'{"keys": []}'
     requests: int = 0
     keys: list[dict[str, Any]] = field(default_factory=list)
+    #: Pause before each of the body's first ``TRICKLED_BYTES`` bytes, each sent on its own.
+    trickle_seconds: float = 0.0
 
     def publish(self, *jwks: dict[str, Any]) -> None:
         self.keys.extend(jwks)
@@ -368,7 +374,14 @@ def jwks_server() -> Iterator[JwksServer]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(state.body)))
             self.end_headers()
-            self.wfile.write(state.body)
+            body = state.body
+            if state.trickle_seconds:
+                for index in range(TRICKLED_BYTES):
+                    time.sleep(state.trickle_seconds)
+                    self.wfile.write(body[index : index + 1])
+                    self.wfile.flush()
+                body = body[TRICKLED_BYTES:]
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -546,3 +559,19 @@ def test_jwks_endpoint_answering_nonsense_is_503(
     with pytest.raises(IdentityProviderUnavailable):
         Identity(jwks_url=jwks_server.url).resolve(bearer(token))
     assert jwks_server.requests >= 1
+
+
+def test_jwks_fetch_has_one_deadline(
+    jwks_server: JwksServer, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every byte arrives well within urllib's per-read timeout, so only a deadline on the whole
+    # fetch stops it; without one the key set arrives after a second and the token is accepted.
+    monkeypatch.setattr(identity_module, "JWKS_TIMEOUT_SECONDS", 0.25)
+    jwks_server.publish(rsa_jwk(rsa_key, "rsa-1", alg="RS256"))
+    jwks_server.trickle_seconds = 0.1
+    slow = Identity(jwks_url=jwks_server.url)
+    token = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
+
+    with pytest.raises(IdentityProviderUnavailable) as caught:
+        slow.resolve(bearer(token))
+    assert "in time" in caught.value.detail
