@@ -33,6 +33,7 @@ import pytest
 from devtools import package
 from functions import MODULES
 from tests.api.test_conversations import conversation
+from tests.api.test_lambda_handlers import http_api_v2_event
 from tests.conftest import ANONYMOUS_SECRET, JWT_SECRET, Standin, token_for
 
 IN_CI = bool(os.environ.get("CI"))
@@ -241,38 +242,17 @@ def event(  # noqa: PLR0917  (one call site; every argument a part of the event)
     query: str,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload 2.0 event, with a fresh request id."""
-    raw = b"" if body is None else json.dumps(body).encode()
-    return {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {
-            "host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "content-type": "application/json",
-            **(headers or {}),
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9",
-                "userAgent": "artifact-smoke",
-            },
-            "requestId": f"apigw-{uuid.uuid4().hex}",
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "21/Nov/2026:10:00:00 +0000",
-            "timeEpoch": 1795255200000,
-        },
-        "pathParameters": params or {},
-        "body": base64.b64encode(raw).decode() if raw else None,
-        "isBase64Encoded": bool(raw),
-    }
+    built = http_api_v2_event(
+        method,
+        path,
+        route_key=route_key,
+        body=body,
+        headers=headers,
+        query=query,
+        path_parameters=params,
+    )
+    built["requestContext"]["requestId"] = f"apigw-{uuid.uuid4().hex}"
+    return built
 
 
 def _unavailable(reason: str) -> None:
