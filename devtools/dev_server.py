@@ -9,7 +9,6 @@ Upstash account and no Redis install: the stand-in speaks Upstash's REST protoco
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import secrets
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from functions import MODULES
+from functions import all_routes
 
 STANDIN_PATH = "/__upstash"
 
@@ -67,10 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     from devtools import upstash_local
     from shared.app import create_app, get_services
 
-    routes = []
-    for name in MODULES:
-        routes.extend(importlib.import_module(f"functions.{name}").routes)
-    app: ASGIApp = create_app(routes)
+    app: ASGIApp = create_app(all_routes())
     if embedded:
         standin = upstash_local.create_app(token=token, redis_url=os.environ.get("REDIS_URL"))
         app = _with_standin(app, standin)

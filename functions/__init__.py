@@ -1,5 +1,13 @@
 """One module per Lambda function; each exposes ``routes``, ``app`` and ``handler``."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
 # Every function module, for the dev server (which serves them all in one app) and the tests.
 # Names only: importing this package must stay free for a Lambda cold start.
 MODULES = (
@@ -19,3 +27,16 @@ MODULES = (
     "import_conversations",
     "export_conversations",
 )
+
+
+def all_routes() -> list[BaseRoute]:
+    """Every function's routes in ``MODULES`` order, as the dev server serves them in one app.
+
+    The modules are imported here, on the first call, not when this package is: a Lambda
+    imports only its own function's module. Each builds its app (and reads its settings) at
+    import, so the environment must be configured first.
+    """
+    routes: list[BaseRoute] = []
+    for name in MODULES:
+        routes.extend(importlib.import_module(f"{__name__}.{name}").routes)
+    return routes

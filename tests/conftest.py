@@ -27,7 +27,7 @@ os.environ.update(
 )
 
 from devtools import redis_backend, serve, upstash_local
-from functions import MODULES
+from functions import all_routes
 from shared.app import Services, create_app
 from shared.settings import Settings
 from shared.store import ConversationStore
@@ -35,8 +35,6 @@ from shared.store import ConversationStore
 JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
 ANONYMOUS_SECRET = "test-anonymous-secret-that-is-long-enough-012345"
 STANDIN_TOKEN = "standin-token"
-
-FUNCTION_MODULES = MODULES
 
 
 @dataclass(frozen=True)
@@ -82,16 +80,6 @@ def make_settings(standin: Standin, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
-
-
-def all_routes() -> list[Any]:
-    """Every function's routes, as the dev server serves them."""
-    import importlib
-
-    routes: list[Any] = []
-    for name in FUNCTION_MODULES:
-        routes.extend(importlib.import_module(f"functions.{name}").routes)
-    return routes
 
 
 ClientFactory = Callable[..., TestClient]

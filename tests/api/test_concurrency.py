@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
+from functions import all_routes
 from shared.app import Services, create_app
 from shared.settings import Settings
 from tests.api.test_conversations import conversation
-from tests.conftest import all_routes, auth
+from tests.conftest import auth
 
 HEADERS = auth("concurrent-user")
 

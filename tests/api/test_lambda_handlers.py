@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from functions import MODULES
 from shared.app import Services
 from shared.settings import Settings
 from tests.api.test_conversations import conversation
-from tests.conftest import FUNCTION_MODULES, token_for
+from tests.conftest import token_for
 
 
 def http_api_v2_event(
@@ -75,7 +76,7 @@ class LambdaContext:
 def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
     """Every function module's handler, its app wired to the stand-in."""
     svc = Services.from_settings(settings)
-    modules = {name: importlib.import_module(f"functions.{name}") for name in FUNCTION_MODULES}
+    modules = {name: importlib.import_module(f"functions.{name}") for name in MODULES}
     saved = {name: module.app.state.services for name, module in modules.items()}
     for module in modules.values():
         module.app.state.services = svc

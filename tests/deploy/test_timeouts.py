@@ -35,7 +35,7 @@ from mangum import Mangum
 from starlette.testclient import TestClient
 
 from devtools import serve
-from functions import MODULES
+from functions import MODULES, all_routes
 from shared import scripts
 from shared.app import Services, create_app
 from shared.errors import StoreUnavailable
@@ -44,7 +44,7 @@ from shared.settings import Settings
 from shared.upstash import Script, Upstash
 from tests.api.test_conversations import conversation
 from tests.api.test_lambda_handlers import _close_current_loop
-from tests.conftest import Standin, all_routes, auth, make_settings
+from tests.conftest import Standin, auth, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERLESS_YML = ROOT / "serverless.yml"
