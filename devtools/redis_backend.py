@@ -6,8 +6,9 @@ persistence off, in a temporary directory, and stops it afterwards. When it is n
 same test or benchmark runs on any machine.
 
 Upstash bills per command, including every ``redis.call`` inside a Lua script. Redis's
-``INFO commandstats`` counts exactly those, so :func:`redis_command_total` is how benchmarks
-measure cost. fakeredis keeps no such statistics: the helpers return ``None`` / do nothing there.
+``INFO commandstats`` counts exactly those, so :func:`redis_command_total` is how benchmarks and
+tests/store/test_cost.py measure cost. fakeredis keeps no such statistics: the helpers return
+``None`` / do nothing there.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-import redis
 
+from devtools import redis_backend
 from shared.models import (
     Conversation,
     ConversationMessage,
@@ -58,19 +58,13 @@ class Meter:
 
     def __init__(self, upstash: Upstash, redis_url: str | None) -> None:
         self.upstash = upstash
-        self.redis = redis.Redis.from_url(redis_url, protocol=2) if redis_url else None
-
-    def _commands(self) -> int | None:
-        if self.redis is None:
-            return None
-        stats: dict[str, Any] = self.redis.info("commandstats")
-        # Leave out the meter's own INFO calls.
-        return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+        self.redis_url = redis_url
 
     async def measure(self, call: Callable[[], Awaitable[Any]]) -> tuple[int, int | None]:
-        requests, commands = self.upstash.requests, self._commands()
+        requests = self.upstash.requests
+        commands = redis_backend.redis_command_total(self.redis_url)
         await call()
-        after = self._commands()
+        after = redis_backend.redis_command_total(self.redis_url)
         return (
             self.upstash.requests - requests,
             None if commands is None or after is None else after - commands,
