@@ -16,8 +16,7 @@ import httpx
 from functions import all_routes
 from shared.app import Services, create_app
 from shared.settings import Settings
-from tests.api.test_conversations import conversation
-from tests.conftest import auth
+from tests.factories import auth, conversation, message
 
 HEADERS = auth("concurrent-user")
 
@@ -32,16 +31,6 @@ async def device(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.As
     ) as client:
         yield client
     await svc.upstash.aclose()
-
-
-def message(mid: str, content: str, kind: str = "user", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": mid,
-        "type": kind,
-        "content": content,
-        "timestamp": "2025-03-01T09:00:00.000Z",
-        **extra,
-    }
 
 
 def test_two_devices_appending_concurrently_lose_nothing(settings: Settings) -> None:

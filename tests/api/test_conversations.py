@@ -10,41 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.conftest import ClientFactory, auth
-
-
-def conversation(
-    cid: str = "c1",
-    *,
-    messages: int = 2,
-    updated: str = "2025-03-01T10:00:00.000Z",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A conversation as the frontend's JSON.stringify writes it."""
-    body: dict[str, Any] = {
-        "id": cid,
-        "title": f"Title of {cid}",
-        "messages": [
-            {
-                "id": f"m{i}",
-                "type": "user" if i % 2 == 0 else "assistant",
-                "content": f"message {i}",
-                "timestamp": "2025-03-01T09:00:00.000Z",
-            }
-            for i in range(messages)
-        ],
-        "createdAt": "2025-03-01T09:00:00.000Z",
-        "updatedAt": updated,
-        "totalTokens": 0,
-    }
-    body.update(extra)
-    return body
-
-
-def put(client: TestClient, body: dict[str, Any], user: str = "alice", **headers: str) -> Any:
-    return client.put(
-        f"/api/conversations/{body['id']}", json=body, headers={**auth(user), **headers}
-    )
+from tests.factories import ClientFactory, auth, conversation, put
 
 
 def test_put_creates_then_replaces(client: TestClient) -> None:

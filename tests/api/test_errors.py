@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.test_conversations import conversation, put
-from tests.conftest import ClientFactory, auth
+from tests.factories import JWT_SECRET, ClientFactory, auth, conversation, put
 
 PROBLEM = "application/problem+json"
 
@@ -146,7 +145,8 @@ def test_body_too_large(make_client: ClientFactory) -> None:
 def test_configured_limits(
     make_client: ClientFactory, setting: str, mutate: Any, named: str
 ) -> None:
-    client = make_client(**{setting: 10})
+    limit: dict[str, Any] = {setting: 10}
+    client = make_client(**limit)
     body = conversation()
     mutate(body)
     problem = assert_problem(put(client, body), 413, "payload_too_large")
@@ -201,7 +201,7 @@ def test_forged_and_expired_tokens(client: TestClient) -> None:
     forged = jwt.encode({"sub": "alice"}, "another-secret-that-is-long-enough-0123456", "HS256")
     expired = jwt.encode(
         {"sub": "alice", "exp": 1_000_000},
-        __import__("tests.conftest", fromlist=["JWT_SECRET"]).JWT_SECRET,
+        JWT_SECRET,
         "HS256",
     )
     for token in (forged, expired):

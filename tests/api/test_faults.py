@@ -16,8 +16,7 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
-from tests.api.test_conversations import conversation
-from tests.conftest import ClientFactory, auth
+from tests.factories import ClientFactory, auth, conversation
 
 FAKE_UPSTASH = "https://fake-upstash.test"
 

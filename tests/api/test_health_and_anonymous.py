@@ -8,8 +8,7 @@ import httpx
 import respx
 from starlette.testclient import TestClient
 
-from tests.api.test_conversations import conversation
-from tests.conftest import ClientFactory
+from tests.factories import ClientFactory, conversation
 
 
 def test_health_reports_latency_and_version(client: TestClient) -> None:

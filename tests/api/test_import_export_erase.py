@@ -8,9 +8,7 @@ from starlette.testclient import TestClient
 from upstash_redis import Redis
 
 from shared.settings import Settings
-from tests.api.test_conversations import conversation, put
-from tests.api.test_messages import me, message, post
-from tests.conftest import ClientFactory, Standin, auth
+from tests.factories import ClientFactory, Standin, auth, conversation, me, message, post, put
 
 
 def dump(*conversations: dict[str, Any], current: str | None = None) -> dict[str, Any]:

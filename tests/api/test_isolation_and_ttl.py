@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 from upstash_redis import Redis
 
 from shared.settings import Settings
-from tests.api.test_conversations import conversation, put
-from tests.conftest import ClockedClientFactory, Standin, auth
+from tests.factories import ClientFactory, Clock, Standin, auth, conversation, put
 
 
 @pytest.fixture
@@ -109,17 +108,18 @@ def test_every_key_has_a_ttl_after_every_write(
 
 
 def test_ttl_zero_means_keys_never_expire(
-    make_client: object, raw: Redis, settings: Settings
+    make_client: ClientFactory, raw: Redis, settings: Settings
 ) -> None:
-    client = make_client(conversation_ttl_seconds=0)  # type: ignore[operator]
+    client = make_client(conversation_ttl_seconds=0)
     put(client, conversation())
     data_keys = [k for k in keys_of(raw, settings) if ":rl:" not in k]
     assert data_keys
     assert all(raw.pttl(key) == -1 for key in data_keys)
 
 
-def test_expired_conversations_leave_no_ghost(clocked_client: ClockedClientFactory) -> None:
-    client, clock = clocked_client(conversation_ttl_seconds=60)
+def test_expired_conversations_leave_no_ghost(make_client: ClientFactory) -> None:
+    clock = Clock()
+    client = make_client(clock=clock, conversation_ttl_seconds=60)
     put(client, conversation("old"))
     clock.advance(50)
     put(client, conversation("new"))
@@ -133,8 +133,10 @@ def test_expired_conversations_leave_no_ghost(clocked_client: ClockedClientFacto
     assert put(client, conversation("old")).status_code == 201
 
 
-def test_redis_expiry_removes_the_keys(make_client: object, raw: Redis, settings: Settings) -> None:
-    client = make_client(conversation_ttl_seconds=1, rate_limit_user_requests=0)  # type: ignore[operator]
+def test_redis_expiry_removes_the_keys(
+    make_client: ClientFactory, raw: Redis, settings: Settings
+) -> None:
+    client = make_client(conversation_ttl_seconds=1, rate_limit_user_requests=0)
     put(client, conversation())
     assert keys_of(raw, settings)
     time.sleep(1.3)  # 1 s TTL plus its 100 ms grace

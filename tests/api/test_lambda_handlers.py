@@ -6,10 +6,8 @@ API Gateway HTTP API v2 events, against the real stand-in.
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,58 +16,13 @@ import pytest
 from functions import MODULES
 from shared.app import Services
 from shared.settings import Settings
-from tests.api.test_conversations import conversation
-from tests.conftest import token_for
-
-
-def http_api_v2_event(
-    method: str,
-    path: str,
-    *,
-    route_key: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    query: str = "",
-    path_parameters: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it."""
-    raw = b"" if body is None else json.dumps(body).encode()
-    return {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {
-            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "content-type": "application/json",
-            **(headers or {}),
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "test",
-            },
-            "requestId": f"req-{method}-{path}",
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": "01/Mar/2025:10:00:00 +0000",
-            "timeEpoch": 1740823200000,
-        },
-        "pathParameters": path_parameters or {},
-        "body": base64.b64encode(raw).decode() if raw else None,
-        "isBase64Encoded": bool(raw),
-    }
-
-
-class LambdaContext:
-    function_name = "test"
-    aws_request_id = "lambda-request"
+from tests.factories import (
+    LambdaContext,
+    close_current_loop,
+    conversation,
+    http_api_v2_event,
+    token_for,
+)
 
 
 @pytest.fixture
@@ -83,7 +36,7 @@ def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
     # Mangum runs every invocation on the thread's current event loop, which on Lambda lives as
     # long as the container. Here each test gets its own, closed (with the Upstash client on
     # it) afterwards, so no loop is left for the garbage collector to complain about.
-    _close_current_loop()
+    close_current_loop()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     yield {name: module.handler for name, module in modules.items()}
@@ -92,18 +45,6 @@ def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
     asyncio.set_event_loop(None)
     for name, module in modules.items():
         module.app.state.services = saved[name]
-
-
-def _close_current_loop() -> None:
-    # The loop Mangum made current when the function modules were imported, if it is still set.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            loop = asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
-            return
-    if not loop.is_running():
-        loop.close()
 
 
 def invoke(handler: Any, event: dict[str, Any]) -> dict[str, Any]:

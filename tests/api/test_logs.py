@@ -32,14 +32,16 @@ from shared import scripts
 from shared.app import Services, create_app
 from shared.settings import Settings
 from shared.upstash import Script
-from tests.api.test_conversations import conversation
-from tests.api.test_lambda_handlers import LambdaContext, _close_current_loop, http_api_v2_event
-from tests.conftest import (
+from tests.factories import (
     ANONYMOUS_SECRET,
     JWT_SECRET,
     ClientFactory,
+    LambdaContext,
     Standin,
     auth,
+    close_current_loop,
+    conversation,
+    http_api_v2_event,
     token_for,
 )
 
@@ -386,7 +388,7 @@ def lambda_function(
     """
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chat-store-test-fn")
     svc = Services.from_settings(settings)
-    _close_current_loop()
+    close_current_loop()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     handlers: dict[str, Any] = {}

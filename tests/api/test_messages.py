@@ -9,24 +9,17 @@ from starlette.testclient import TestClient
 from upstash_redis import Redis
 
 from shared.settings import Settings
-from tests.api.test_conversations import conversation, put
-from tests.conftest import ClientFactory, ClockedClientFactory, Standin, auth
-
-
-def message(
-    mid: str = "m1", content: str = "Hello there", kind: str = "user", **extra: Any
-) -> dict[str, Any]:
-    return {
-        "id": mid,
-        "type": kind,
-        "content": content,
-        "timestamp": "2025-03-01T09:00:00.000Z",
-        **extra,
-    }
-
-
-def post(client: TestClient, body: dict[str, Any], cid: str = "c1", user: str = "alice") -> Any:
-    return client.post(f"/api/conversations/{cid}/messages", json=body, headers=auth(user))
+from tests.factories import (
+    ClientFactory,
+    Clock,
+    Standin,
+    auth,
+    conversation,
+    me,
+    message,
+    post,
+    put,
+)
 
 
 def patch(
@@ -41,11 +34,6 @@ def get(client: TestClient, cid: str = "c1", **params: Any) -> dict[str, Any]:
     response = client.get(f"/api/conversations/{cid}", params=params, headers=auth())
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    return body
-
-
-def me(client: TestClient, user: str = "alice") -> dict[str, Any]:
-    body: dict[str, Any] = client.get("/api/me", headers=auth(user)).json()
     return body
 
 
@@ -205,8 +193,9 @@ def test_patch_validation(client: TestClient) -> None:
     assert patch(client, {"streaming": True}, mid="undefined").json()["code"] == "invalid_id"
 
 
-def test_stale_streaming_reads_as_interrupted(clocked_client: ClockedClientFactory) -> None:
-    client, clock = clocked_client(streaming_stale_seconds=120)
+def test_stale_streaming_reads_as_interrupted(make_client: ClientFactory) -> None:
+    clock = Clock()
+    client = make_client(clock=clock, streaming_stale_seconds=120)
     post(client, message("r1", "partial", kind="assistant", streaming=True))
     patch(client, {"appendContent": " answer"}, mid="r1")
     clock.advance(119)

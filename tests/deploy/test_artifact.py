@@ -32,9 +32,14 @@ import pytest
 
 from devtools import package
 from functions import MODULES
-from tests.api.test_conversations import conversation
-from tests.api.test_lambda_handlers import http_api_v2_event
-from tests.conftest import ANONYMOUS_SECRET, JWT_SECRET, Standin, token_for
+from tests.factories import (
+    ANONYMOUS_SECRET,
+    JWT_SECRET,
+    Standin,
+    conversation,
+    http_api_v2_event,
+    token_for,
+)
 
 IN_CI = bool(os.environ.get("CI"))
 TEMPLATE = package.ROOT / ".serverless" / "cloudformation-template-update-stack.json"

@@ -42,9 +42,7 @@ from shared.errors import StoreUnavailable
 from shared.identity import JWKS_TIMEOUT_SECONDS
 from shared.settings import Settings
 from shared.upstash import Script, Upstash
-from tests.api.test_conversations import conversation
-from tests.api.test_lambda_handlers import _close_current_loop
-from tests.conftest import Standin, auth, make_settings
+from tests.factories import Standin, auth, close_current_loop, conversation, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERLESS_YML = ROOT / "serverless.yml"
@@ -142,7 +140,7 @@ def test_every_module_is_a_function_and_every_function_a_module() -> None:
             assert isinstance(module.handler, Mangum)
     finally:
         # Mangum made an event loop current at import, as on Lambda; close it, not leak it.
-        _close_current_loop()
+        close_current_loop()
         asyncio.set_event_loop(None)
 
 

@@ -26,7 +26,7 @@ from shared.models import (
 from shared.settings import Settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
-from tests.conftest import Standin, make_settings
+from tests.factories import Standin, make_settings
 
 # Small enough to be cheap, big enough to have a second page of 20.
 SMALL_CONVERSATIONS, LARGE_CONVERSATIONS = 25, 2_000

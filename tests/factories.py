@@ -1,0 +1,227 @@
+"""Builders every test shares: settings, tokens, request bodies, Lambda events, a clock.
+
+Fixtures live in ``tests/conftest.py``; what a test calls or annotates with lives here, so no
+test module imports another's helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+from starlette.testclient import TestClient
+
+from shared.settings import Settings
+
+JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
+ANONYMOUS_SECRET = "test-anonymous-secret-that-is-long-enough-012345"
+
+
+@dataclass(frozen=True)
+class Standin:
+    """The local Upstash endpoint the tests talk to, and the Redis behind it."""
+
+    url: str
+    token: str
+    app: Any
+    redis_url: str | None
+
+
+def make_settings(standin: Standin, **overrides: Any) -> Settings:
+    """Settings for a test app on ``standin``, with a key prefix no other test uses.
+
+    ``overrides`` are field values.
+    """
+    values: dict[str, Any] = {
+        "upstash_redis_rest_url": standin.url,
+        "upstash_redis_rest_token": standin.token,
+        "auth_jwt_secret": JWT_SECRET,
+        "anonymous_token_secret": ANONYMOUS_SECRET,
+        "key_prefix": "t" + uuid.uuid4().hex[:12],
+        "upstash_retries": 0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+class Clock:
+    """A settable clock in ms for the store, starting at the real time (Redis expiry is real)."""
+
+    def __init__(self) -> None:
+        self.now = time.time_ns() // 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward."""
+        self.now += int(seconds * 1000)
+
+
+class ClientFactory(Protocol):
+    """The ``make_client`` fixture: a TestClient for an app with every route.
+
+    The store reads ``clock`` when one is given (the real time otherwise); keyword arguments
+    override settings.
+    """
+
+    def __call__(self, *, clock: Clock | None = None, **overrides: Any) -> TestClient: ...
+
+
+# ------------------------------------------------------------------------------ identity
+
+
+def token_for(user_id: str, **claims: Any) -> str:
+    """A sign-in token for ``user_id``, HS256 with the test secret."""
+    return jwt.encode({"sub": user_id, **claims}, JWT_SECRET, algorithm="HS256")
+
+
+def auth(user_id: str = "alice") -> dict[str, str]:
+    """The Authorization header of ``user_id``."""
+    return {"Authorization": f"Bearer {token_for(user_id)}"}
+
+
+# ------------------------------------------------------------------------------ bodies
+
+
+def conversation(
+    cid: str = "c1",
+    *,
+    messages: int = 2,
+    updated: str = "2025-03-01T10:00:00.000Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A conversation as the frontend's JSON.stringify writes it."""
+    body: dict[str, Any] = {
+        "id": cid,
+        "title": f"Title of {cid}",
+        "messages": [
+            {
+                "id": f"m{i}",
+                "type": "user" if i % 2 == 0 else "assistant",
+                "content": f"message {i}",
+                "timestamp": "2025-03-01T09:00:00.000Z",
+            }
+            for i in range(messages)
+        ],
+        "createdAt": "2025-03-01T09:00:00.000Z",
+        "updatedAt": updated,
+        "totalTokens": 0,
+    }
+    body.update(extra)
+    return body
+
+
+def message(
+    mid: str = "m1", content: str = "Hello there", kind: str = "user", **extra: Any
+) -> dict[str, Any]:
+    """A message as the frontend sends it."""
+    return {
+        "id": mid,
+        "type": kind,
+        "content": content,
+        "timestamp": "2025-03-01T09:00:00.000Z",
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+def put(client: TestClient, body: dict[str, Any], user: str = "alice", **headers: str) -> Any:
+    """``PUT`` the conversation ``body`` as ``user``; the response."""
+    return client.put(
+        f"/api/conversations/{body['id']}", json=body, headers={**auth(user), **headers}
+    )
+
+
+def post(client: TestClient, body: dict[str, Any], cid: str = "c1", user: str = "alice") -> Any:
+    """Append the message ``body`` to conversation ``cid`` as ``user``; the response."""
+    return client.post(f"/api/conversations/{cid}/messages", json=body, headers=auth(user))
+
+
+def me(client: TestClient, user: str = "alice") -> dict[str, Any]:
+    """``GET /api/me`` as ``user``: the JSON body."""
+    body: dict[str, Any] = client.get("/api/me", headers=auth(user)).json()
+    return body
+
+
+# ------------------------------------------------------------------------------ Lambda
+
+
+def http_api_v2_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it."""
+    raw = b"" if body is None else json.dumps(body).encode()
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "test",
+            },
+            "requestId": f"req-{method}-{path}",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "01/Mar/2025:10:00:00 +0000",
+            "timeEpoch": 1740823200000,
+        },
+        "pathParameters": path_parameters or {},
+        "body": base64.b64encode(raw).decode() if raw else None,
+        "isBase64Encoded": bool(raw),
+    }
+
+
+class LambdaContext:
+    """The parts of Lambda's context object a handler reads."""
+
+    function_name = "test"
+    aws_request_id = "lambda-request"
+
+
+def close_current_loop() -> None:
+    """Close the loop Mangum made current when the function modules were imported, if still set.
+
+    A test that invokes handlers sets its own loop; the old one would otherwise be left for the
+    garbage collector, which warns about it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if not loop.is_running():
+        loop.close()
