@@ -46,7 +46,6 @@ DEPS_IN_ZIP = ".build/deps"
 LICENSES = "_licenses"
 
 #: The python3.12 runtime on x86_64: what the wheels in .build/deps are chosen for.
-LAMBDA_PYTHON_VERSION = (3, 12)
 PIP_PLATFORM_ARGS = (
     "--implementation",
     "cp",
