@@ -1,8 +1,8 @@
 """The service's one error hierarchy, rendered as RFC 9457 problem+json in one place.
 
 Handlers and the store raise these; the app factory turns every one of them, and every
-unexpected exception, into a response. ``code`` is the stable machine-readable word that
-api.md's error table promises the frontend.
+unexpected exception, into a response. ``code`` is the stable machine-readable word that the
+README's error table ("Errors") promises the frontend.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Who is calling: the bearer token in ``Authorization`` turned into a user id, or a 401.
 
-Two kinds of token are accepted (api.md, "Identity"):
+Two kinds of token are accepted (README, "Calling it from the frontend"):
 
 * **Sign-in tokens** minted by the app's own sign-in: HS256 with ``AUTH_JWT_SECRET``, or RS256 /
   ES256 checked against the keys published at ``AUTH_JWKS_URL``. ``iss`` and ``aud`` are checked
@@ -307,8 +307,9 @@ class Identity:
                 leeway=LEEWAY_SECONDS,
                 options={
                     "require": required,
-                    # PyJWT rejects any token with 'aud' when no audience is expected; api.md
-                    # says an unset AUTH_JWT_AUDIENCE means the audience is not checked.
+                    # PyJWT rejects any token with 'aud' when no audience is expected; the README
+                    # ("Calling it from the frontend") promises an unset AUTH_JWT_AUDIENCE means
+                    # the audience is not checked.
                     "verify_aud": audience is not None,
                     # Checked by _checked_subject with a clearer detail (and on every PyJWT 2.x).
                     "verify_sub": False,

@@ -1,4 +1,4 @@
-"""The frontend's own models (api.md), field for field, plus the ids and query parameters.
+"""The frontend's own models, field for field, plus the ids and query parameters.
 
 Field names are the frontend's camelCase so that bodies pass through unchanged. Timestamps stay
 the exact strings the client sent (validated as ISO 8601 with a timezone) so a conversation

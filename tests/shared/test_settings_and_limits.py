@@ -28,7 +28,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_defaults_match_api_md(env: pytest.MonkeyPatch) -> None:
+def test_defaults_match_the_readme(env: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.max_body_bytes == 4 * 1024 * 1024
     assert settings.max_message_chars == 200_000
