@@ -44,9 +44,12 @@ shebang), so line numbers in error messages still match the client's script; on 
 raised by the guard are reshaped into redis-server's ``<error> script: <sha1>, on
 @user_script:<line>.``. Clients always see the SHA1 of the text they sent.
 
-What fakeredis cannot do: it keeps no command statistics (billing is measured on redis-server
-only), and a script that caches ``redis.call`` in a local and keeps calling it after catching an
-error raised through it gets ``cannot resume dead coroutine`` (on both backends, from the guard).
+Scripts queued in /multi-exec are checked the same way, although Upstash runs them under the global
+lock (``Stats`` counts them so). Known gaps: a key-locked script that keeps ``redis.call`` in a
+local and calls it again after catching an error raised through it gets ``cannot resume dead
+coroutine``; keys built in a script without the flag are not measured. What fakeredis cannot do:
+it keeps no command statistics (billing is measured on redis-server only), it has no COMMAND
+GETKEYS (see above), and its errors for commands failing inside a script carry no line number.
 
 Typical use::
 
@@ -275,6 +278,7 @@ _SCRIPT_RUNNERS = frozenset({"EVAL", "EVAL_RO", "EVALSHA", "EVALSHA_RO"})
 
 
 def _positions(names: str, first: int, last: int, step: int) -> dict[str, tuple[int, int, int]]:
+    """Give every command in ``names`` (whitespace-separated) the same key positions."""
     return dict.fromkeys(names.split(), (first, last, step))
 
 
@@ -391,6 +395,7 @@ end)(redis, KEYS, @LOCK@, @CHECK_WRITES@, @TABLE_ERRORS@, @GETKEYS@);
 
 
 def _lua_table(entries: dict[str, str]) -> str:
+    """Render a Lua table literal from names and Lua values (sorted, so the text is stable)."""
     return "{" + ",".join(f'["{name}"]={value}' for name, value in sorted(entries.items())) + "}"
 
 
@@ -553,6 +558,8 @@ def backend_script(script: bytes, *, keep_shebang: bool, read_only: bool = False
 
 
 def _guard(*, lock: bool, check_writes: bool, redis_server: bool) -> bytes:
+    """Fill in the guard's switches; the read-only table is only sent where it is used."""
+
     def lua_bool(value: bool) -> str:
         return "true" if value else "false"
 
@@ -596,6 +603,7 @@ _FAKE_SCRIPT_ERROR = re.compile(
 
 
 def _tidy_fake_script_error(text: str) -> str:
+    """Reshape fakeredis's report of a guard error into redis-server's, if it is one."""
     match = _FAKE_SCRIPT_ERROR.match(text)
     if match is None:
         return text
@@ -874,6 +882,7 @@ class UpstashLocal:
         return _Command(name, (backend_name, backend_sha, *args[2:]), sha_swap=swap)
 
     def _remember_script(self, text: bytes) -> _Script:
+        """Return what is known of a client's script, noting it first if it is new."""
         client_sha = _sha1_hex(text)
         script = self._scripts.get(client_sha)
         if script is None:
@@ -891,6 +900,7 @@ class UpstashLocal:
         return body
 
     def _backend_sha(self, client_sha: bytes) -> bytes:
+        """Map a client's SHA1 to the backend's (itself for scripts the stand-in never saw)."""
         script = self._scripts.get(client_sha)
         return client_sha if script is None else self._backend(script, read_only=False)[1]
 
