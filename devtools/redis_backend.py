@@ -29,9 +29,13 @@ _START_ATTEMPTS = 3
 _START_TIMEOUT_S = 10.0
 
 # Commands the tooling itself sends, which a client of Upstash would never be billed for: our own
-# INFO and CONFIG RESETSTAT, redis-py's connection handshake, and the MULTI/EXEC pair the
-# stand-in wraps around /multi-exec requests (clients cannot send those themselves).
-_TOOLING_COMMANDS = frozenset({"info", "config|resetstat", "client|setinfo", "multi", "exec"})
+# INFO and CONFIG RESETSTAT, redis-py's connection handshake, the MULTI/EXEC pair the stand-in
+# wraps around /multi-exec requests (clients cannot send those themselves), and the COMMAND
+# GETKEYS its script guard asks to find the keys of a command outside its key table (a client
+# sending COMMAND GETKEYS itself, which nothing here does, would go uncounted too).
+_TOOLING_COMMANDS = frozenset(
+    {"info", "config|resetstat", "client|setinfo", "multi", "exec", "command|getkeys"}
+)
 
 
 def _free_port() -> int:

@@ -1,7 +1,13 @@
 """The local Upstash stand-in, checked with the real SDKs and at the byte level.
 
 The SDK tests show that ``upstash_redis`` (sync and asyncio) and ``upstash_ratelimit`` work
-unchanged against it; the raw HTTP tests pin the wire format described in upstash-rest.md.
+unchanged against it; the raw HTTP tests pin the wire format of Upstash's REST API and the limits
+Upstash enforces (request and key size, key-locked and read-only scripts).
+
+Every test runs on redis-server and on fakeredis, except where fakeredis cannot: it keeps no
+command statistics (the billed-command tests only assert ``None`` there), and it ignores shebang
+flags (``test_redis_flags_survive_the_rewrite`` is skipped; the stand-in's own guard enforces
+``no-writes`` there instead, which the read-only tests check on both backends).
 """
 
 from __future__ import annotations
@@ -516,7 +522,7 @@ def test_script_errors_name_the_client_sha(backend_url: str | None, http: httpx.
     post(http, ["SET", "k", "not a number"])
     error = post(http, ["EVAL", script, 1, "k"]).json()["error"]
     assert error.startswith("ERR ")
-    rewritten = upstash_local.rewrite_script(script.encode(), keep_shebang=backend_url is not None)
+    rewritten = upstash_local.backend_script(script.encode(), keep_shebang=backend_url is not None)
     assert hashlib.sha1(rewritten).hexdigest() not in error  # noqa: S324
 
 
@@ -550,6 +556,229 @@ def test_rewrite_script(script: bytes, keep: bool, expected: bytes) -> None:
     assert upstash_local.rewrite_script(script, keep_shebang=keep) == expected
 
 
+# ------------------------------------------------------------------------- key-locked scripts
+
+KEY_LOCKED = "#!lua flags=allow-key-locking\n"
+
+
+def dynamic_key_error(key: str) -> str:
+    return upstash_local.DYNAMIC_KEY_ERROR + key
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return redis.call('GET', 'other')",
+        "return redis.call('SET', 'other', 'x')",
+        "return redis.call('MGET', KEYS[1], 'other')",
+        "return redis.call('DEL', KEYS[1], 'other')",
+        "return redis.call('HSET', 'other', 'f', 'v')",
+        "return redis.call('RENAME', KEYS[1], 'other')",
+        "return redis.call('GET', 'oth' .. 'er')",
+    ],
+    ids=["get", "set", "mget", "del", "hset", "rename", "built"],
+)
+def test_undeclared_key_refused_by_call(http: httpx.Client, body: str) -> None:
+    post(http, ["SET", "declared", "v"])
+    response = post(http, ["EVAL", KEY_LOCKED + body, 1, "declared"])
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(dynamic_key_error("other") + " script: ")
+    # Nothing ran: neither the write nor the rename.
+    assert post(http, ["MGET", "declared", "other"]).json() == {"result": ["v", None]}
+
+
+def test_undeclared_key_refused_by_pcall(http: httpx.Client) -> None:
+    script = KEY_LOCKED + (
+        "local read = redis.pcall('GET', 'other')\n"
+        "local write = redis.pcall('SET', 'other', 'x')\n"
+        "return {read.err, write.err, redis.pcall('SET', KEYS[1], 'ok')}"
+    )
+    response = post(http, ["EVAL", script, 1, "declared"])
+    assert response.json() == {
+        "result": [dynamic_key_error("other"), dynamic_key_error("other"), "OK"]
+    }
+    assert post(http, ["EXISTS", "other"]).json() == {"result": 0}
+
+
+def test_declared_keys_are_allowed(http: httpx.Client) -> None:
+    script = KEY_LOCKED + (
+        "redis.call('SET', KEYS[1], ARGV[1])\n"
+        "redis.call('HSET', KEYS[2], 'f', ARGV[1])\n"
+        "local call = redis.call\n"
+        "call('ZADD', KEYS[3], 1, 'm')\n"
+        "call('EXPIRE', KEYS[1], 100)\n"
+        "return {redis.call('MGET', KEYS[1], 'a' .. 'b'), redis.call('HGET', KEYS[2], 'f'),\n"
+        "  redis.call('ZCARD', KEYS[3]), redis.call('PING'), redis.pcall('DEL', KEYS[3])}"
+    )
+    # A key built inside the script is fine when it equals a declared one.
+    response = post(http, ["EVAL", script, 3, "ab", "h", "z", "v"])
+    assert response.json() == {"result": [["v", "v"], "v", 1, "PONG", 1]}
+
+
+def test_unflagged_script_may_touch_any_key(http: httpx.Client) -> None:
+    script = "redis.call('SET', 'anywhere', 'x')\nreturn redis.call('GET', 'anywhere')"
+    assert post(http, ["EVAL", script, 0]).json() == {"result": "x"}
+    no_flag = "#!lua\nreturn redis.call('GET', 'anywhere')"
+    assert post(http, ["EVAL", no_flag, 0]).json() == {"result": "x"}
+
+
+def test_key_locked_scripts_refuse_flushing(http: httpx.Client) -> None:
+    response = post(http, ["EVAL", KEY_LOCKED + "return redis.call('FLUSHALL')", 0])
+    assert response.json()["error"].startswith(
+        "ERR FLUSHALL is not allowed in Lua scripts when 'allow-key-locking' flag is set"
+    )
+
+
+def test_commands_outside_the_key_table(backend_url: str | None, http: httpx.Client) -> None:
+    declared = KEY_LOCKED + "return redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[2])"
+    undeclared = KEY_LOCKED + "return redis.call('ZUNIONSTORE', KEYS[1], 1, 'other')"
+    post(http, ["ZADD", "src", 1, "m"])
+    if backend_url is None:  # no COMMAND GETKEYS: refused, whatever the keys
+        error = post(http, ["EVAL", declared, 2, "dst", "src"]).json()["error"]
+        assert error.startswith(
+            "ERR the local Upstash stand-in cannot find the keys of 'ZUNIONSTORE'"
+        )
+    else:  # redis-server: COMMAND GETKEYS finds them
+        assert post(http, ["EVAL", declared, 2, "dst", "src"]).json() == {"result": 1}
+        error = post(http, ["EVAL", undeclared, 1, "dst"]).json()["error"]
+        assert error.startswith(dynamic_key_error("other"))
+
+
+def test_guard_keeps_line_numbers(backend_url: str | None, http: httpx.Client) -> None:
+    # The guard shares a line with the script: every line number below is the client's.
+    script = (
+        KEY_LOCKED + "local v = redis.call('GET', KEYS[1])\n\nreturn redis.call('GET', 'other')"
+    )
+    error = post(http, ["EVAL", script, 1, "k"]).json()["error"]
+    assert error == f"{dynamic_key_error('other')} script: {sha1(script)}, on @user_script:4."
+
+    # A command failing inside the guard, in a tail call too (fakeredis reports no line for it).
+    post(http, ["SET", "k", "not a number"])
+    for line, body in [
+        (3, "\nlocal n = redis.call('INCR', KEYS[1])\nreturn n"),
+        (4, "\n\nreturn redis.call('INCR', KEYS[1])"),
+    ]:
+        failing = KEY_LOCKED + body
+        error = post(http, ["EVAL", failing, 1, "k"]).json()["error"]
+        if backend_url is None:
+            assert error == "ERR value is not an integer or out of range"
+        else:
+            assert error == (
+                "ERR value is not an integer or out of range "
+                f"script: {sha1(failing)}, on @user_script:{line}."
+            )
+
+    broken = KEY_LOCKED + "local x = 1\n\nreturn x +"
+    error = post(http, ["EVAL", broken, 0]).json()["error"]
+    assert re.search(r"\]?:4: unexpected symbol near '<eof>'", error), error
+
+    raising = KEY_LOCKED + "\n\nerror('boom')"
+    error = post(http, ["EVAL", raising, 0]).json()["error"]
+    assert ":4: boom" in error, error
+
+
+def test_upstash_ratelimit_scripts_declare_their_keys(sdk: Redis) -> None:
+    # The limiters' scripts are key-locked; a dynamic key in them would fail here.
+    for kind, make in LIMITERS.items():
+        limiter = Ratelimit(redis=sdk, limiter=make(), prefix=f"locked-{kind}")
+        assert limiter.limit("someone").allowed
+
+
+# ---------------------------------------------------------------------------- read-only scripts
+
+READ_ONLY = "#!lua flags=no-writes,allow-key-locking\n"
+
+
+def test_eval_ro_refuses_a_script_without_no_writes(http: httpx.Client) -> None:
+    for script in [LOCKING_SCRIPT, "#!lua\nreturn 1"]:
+        response = post(http, ["EVAL_RO", script, 1, "k"])
+        assert response.status_code == 400
+        assert response.json() == {"error": upstash_local.READ_ONLY_SCRIPT_ERROR}
+        sha = post(http, ["SCRIPT", "LOAD", script]).json()["result"]
+        assert sha == sha1(script)
+        assert post(http, ["EVALSHA_RO", sha, 1, "k"]).json() == {
+            "error": upstash_local.READ_ONLY_SCRIPT_ERROR
+        }
+    # Inside a pipeline the refusal takes its slot.
+    pipeline = post(http, [["EVAL_RO", LOCKING_SCRIPT, 1, "k"], ["PING"]], "/pipeline")
+    assert pipeline.json() == [{"error": upstash_local.READ_ONLY_SCRIPT_ERROR}, {"result": "PONG"}]
+
+
+def test_read_only_script_that_writes_fails(http: httpx.Client) -> None:
+    writes = READ_ONLY + "\nreturn redis.call('SET', KEYS[1], 'x')"
+    for command in (["EVAL_RO", writes, 1, "k"], ["EVAL", writes, 1, "k"]):
+        error = post(http, command).json()["error"]
+        assert error.startswith(upstash_local.WRITE_IN_READ_ONLY_SCRIPT_ERROR), error
+        assert error.endswith("@user_script:3."), error
+    # A script without a shebang may run read-only (Upstash's own EVAL_RO example); its writes fail.
+    assert post(http, ["EVAL_RO", "return ARGV[1]", 0, "hello"]).json() == {"result": "hello"}
+    error = post(http, ["EVAL_RO", "return redis.call('SET', 'k', 'x')", 0]).json()["error"]
+    assert error.startswith(upstash_local.WRITE_IN_READ_ONLY_SCRIPT_ERROR), error
+    assert post(http, ["EXISTS", "k"]).json() == {"result": 0}
+
+
+def test_evalsha_ro_runs_a_loaded_no_writes_script(http: httpx.Client, sdk: Redis) -> None:
+    post(http, ["SET", "k", "v"])
+    script = READ_ONLY + "return redis.call('GET', KEYS[1])"
+    loaded = post(http, ["SCRIPT", "LOAD", script]).json()
+    assert loaded == {"result": sha1(script)}  # the client's SHA, not the rewrite's
+    assert post(http, ["EVALSHA_RO", sha1(script), 1, "k"]).json() == {"result": "v"}
+    assert post(http, ["EVAL_RO", script, 1, "k"]).json() == {"result": "v"}
+    assert sdk.evalsha_ro(sha1(script), ["k"]) == "v"
+    assert sdk.eval_ro(script, ["k"]) == "v"
+    dynamic = READ_ONLY + "return redis.call('GET', 'k')"
+    error = post(http, ["EVAL_RO", dynamic, 1, "other"]).json()["error"]
+    assert error.startswith(dynamic_key_error("k"))
+    # A loaded script without a shebang runs read-only too, and cannot write.
+    plain = "return redis.call('GET', KEYS[1])"
+    post(http, ["SCRIPT", "LOAD", plain])
+    assert post(http, ["EVALSHA_RO", sha1(plain), 1, "k"]).json() == {"result": "v"}
+    post(http, ["SCRIPT", "FLUSH"])
+    assert post(http, ["EVALSHA_RO", sha1(script), 1, "k"]).json() == {"error": NOSCRIPT}
+
+
+# --------------------------------------------------------------------------------- size limits
+
+TOO_LONG_KEY = "k" * (upstash_local.MAX_KEY_BYTES + 1)
+KEY_SIZE_ERROR = (
+    f"ERR max key size exceeded. Limit: {upstash_local.MAX_KEY_BYTES} bytes, "
+    f"Actual: {upstash_local.MAX_KEY_BYTES + 1} bytes"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["SET", TOO_LONG_KEY, "v"],
+        ["GET", TOO_LONG_KEY],
+        ["MGET", "a", TOO_LONG_KEY],
+        ["MSET", "a", "1", TOO_LONG_KEY, "2"],
+        ["HSET", TOO_LONG_KEY, "f", "v"],
+        ["RENAME", "a", TOO_LONG_KEY],
+        ["EVAL", "return 1", 2, "a", TOO_LONG_KEY],
+        ["EVAL", LOCKING_SCRIPT, 1, TOO_LONG_KEY],
+        ["EVALSHA", "0" * 40, 1, TOO_LONG_KEY],
+    ],
+    ids=["set", "get", "mget", "mset", "hset", "rename", "eval", "eval-locked", "evalsha"],
+)
+def test_key_over_32_kb_refused(http: httpx.Client, command: list[Any]) -> None:
+    response = post(http, command)
+    assert response.status_code == 400
+    assert response.json() == {"error": KEY_SIZE_ERROR}
+
+
+def test_key_of_32_kb_and_long_values_allowed(http: httpx.Client) -> None:
+    longest = "k" * upstash_local.MAX_KEY_BYTES
+    assert post(http, ["SET", longest, TOO_LONG_KEY]).json() == {"result": "OK"}
+    assert post(http, ["STRLEN", longest]).json() == {"result": len(TOO_LONG_KEY)}
+    # Only key positions are measured: a long value or script argument is fine.
+    assert post(http, ["EVAL", "return #ARGV[1]", 1, longest, TOO_LONG_KEY]).json() == {
+        "result": len(TOO_LONG_KEY)
+    }
+    refused = post(http, [["SET", TOO_LONG_KEY, "v"], ["GET", longest]], "/pipeline")
+    assert refused.json() == [{"error": KEY_SIZE_ERROR}, {"result": TOO_LONG_KEY}]
+
+
 # ---------------------------------------------------------------------- stats and counting
 
 
@@ -576,6 +805,43 @@ def test_stats(
     assert stats.bytes_out == sum(map(len, received))
     stats.reset()
     assert (stats.requests, stats.commands, stats.bytes_in, stats.bytes_out) == (0, 0, 0, 0)
+
+
+def test_lock_counters(standin_app: upstash_local.UpstashLocal, http: httpx.Client) -> None:
+    stats = standin_app.stats
+    plain = "return 1"
+    post(http, ["EVAL", LOCKING_SCRIPT, 1, "k"])
+    post(http, ["EVAL", plain, 0])
+    post(http, ["EVAL_RO", READ_ONLY + "return 1", 0])
+    post(http, ["EVAL_RO", LOCKING_SCRIPT, 1, "k"])  # refused, but received
+    post(http, ["EVALSHA", sha1(LOCKING_SCRIPT), 1, "k"])
+    post(http, ["EVALSHA_RO", sha1(plain), 0])
+    post(http, [["EVAL", LOCKING_SCRIPT, 1, "k"], ["EVALSHA", sha1(plain), 0]], "/pipeline")
+    # Upstash runs every script of a transaction under the global lock.
+    post(http, [["EVAL", LOCKING_SCRIPT, 1, "k"]], "/multi-exec")
+    post(http, ["EVALSHA", "0" * 40, 0])  # unknown: NOSCRIPT, counted in neither
+    post(http, ["GET", "k"])
+    assert (stats.key_locked_scripts, stats.global_lock_scripts) == (5, 4)
+    stats.reset()
+    assert (stats.key_locked_scripts, stats.global_lock_scripts) == (0, 0)
+
+
+def test_guard_adds_no_billed_commands(backend_url: str | None, http: httpx.Client) -> None:
+    if backend_url is None:
+        pytest.skip("fakeredis keeps no command statistics")
+    script = KEY_LOCKED + (
+        "redis.call('SET', KEYS[1], 1)\nredis.call('INCR', KEYS[1])\n"
+        "return redis.call('ZCARD', KEYS[2])"
+    )
+    for command in (["EVAL", script, 2, "a", "b"], ["EVALSHA", sha1(script), 2, "a", "b"]):
+        redis_backend.reset_stats(backend_url)
+        assert post(http, command).json() == {"result": 0}
+        assert redis_backend.redis_command_total(backend_url) == 1 + 3
+    # Commands outside the key table are checked with COMMAND GETKEYS, which is not billed either.
+    outside = KEY_LOCKED + "return redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[2])"
+    redis_backend.reset_stats(backend_url)
+    assert post(http, ["EVAL", outside, 2, "a", "b"]).json() == {"result": 0}
+    assert redis_backend.redis_command_total(backend_url) == 1 + 1
 
 
 def test_billed_commands(backend_url: str | None, http: httpx.Client) -> None:
