@@ -13,12 +13,12 @@ from shared.models import ConversationMessage, dump
 
 async def append_message(request: Request) -> Response:
     """201 with the message; 200 when the same message was already appended (a safe retry)."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
     message = await read_json(request, ConversationMessage, max_bytes=svc.settings.max_body_bytes)
     check_message(message, svc.settings)
-    result = await svc.store.append_message(user_id, conversation_id, message)
+    result = await svc.store.append_message(caller, conversation_id, message)
     headers = {}
     if result.evicted:
         # The body is the message itself; conversations evicted over the cap are named here.

@@ -11,9 +11,9 @@ from shared.http import path_id
 
 async def delete_conversation(request: Request) -> Response:
     """204 when deleted; 404 when there was no such conversation."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     conversation_id = path_id(request)
-    await services(request).store.delete_conversation(user_id, conversation_id)
+    await services(request).store.delete_conversation(caller, conversation_id)
     return Response(status_code=204)
 
 

@@ -11,10 +11,10 @@ from shared.http import path_id
 
 async def delete_message(request: Request) -> Response:
     """204 when deleted; 404 when the conversation or the message does not exist."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
-    await services(request).store.delete_message(user_id, conversation_id, message_id)
+    await services(request).store.delete_message(caller, conversation_id, message_id)
     return Response(status_code=204)
 
 

@@ -1,6 +1,4 @@
-"""``DELETE /api/me``: erase every key of the user, conversations, session and rate limits."""
-
-import time
+"""``DELETE /api/me``: erase every key of the user: conversations, session, rate limits."""
 
 from mangum import Mangum
 from starlette.requests import Request
@@ -12,10 +10,8 @@ from shared.app import authenticate, create_app, services
 
 async def erase_user(request: Request) -> Response:
     """204 once everything is gone (also when there was nothing to erase)."""
-    user_id = await authenticate(request)
-    svc = services(request)
-    windows = svc.rate_limits.user_window_keys(user_id, time.time_ns() // 1_000_000)
-    await svc.store.erase_user(user_id, windows)
+    caller = authenticate(request)
+    await services(request).store.erase_user(caller)
     return Response(status_code=204)
 
 

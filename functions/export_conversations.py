@@ -5,7 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import authenticated_read, create_app, services
+from shared.app import authenticate, create_app, services
 from shared.http import json_response, query_int
 from shared.models import dump
 
@@ -19,10 +19,8 @@ async def export_conversations(request: Request) -> Response:
     """
     limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
     cursor = request.query_params.get("cursor") or None
-    store = services(request).store
-    page = await authenticated_read(
-        request, lambda user_id: store.export_conversations(user_id, limit=limit, cursor=cursor)
-    )
+    caller = authenticate(request)
+    page = await services(request).store.export_conversations(caller, limit=limit, cursor=cursor)
     conversations = []
     for summary, messages in page.conversations:
         fields = dump(summary)

@@ -5,7 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import authenticated_read, create_app, services
+from shared.app import authenticate, create_app, services
 from shared.http import json_response, path_id, query_int
 from shared.models import dump
 
@@ -15,12 +15,9 @@ async def get_conversation(request: Request) -> Response:
     conversation_id = path_id(request)
     limit = query_int(request, "limit", default=50, minimum=1, maximum=500)
     before = request.query_params.get("before") or None
-    store = services(request).store
-    view = await authenticated_read(
-        request,
-        lambda user_id: store.get_conversation(
-            user_id, conversation_id, limit=limit, before=before
-        ),
+    caller = authenticate(request)
+    view = await services(request).store.get_conversation(
+        caller, conversation_id, limit=limit, before=before
     )
     summary = dump(view.summary)
     message_count = summary.pop("messageCount")

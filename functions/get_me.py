@@ -5,16 +5,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import authenticated_read, create_app, services
+from shared.app import authenticate, create_app, services
 from shared.http import json_response
 
 
 async def get_me(request: Request) -> Response:
     """Totals kept up to date by every write: reading them scans nothing."""
-    totals = await authenticated_read(request, services(request).store.user_totals)
+    caller = authenticate(request)
+    totals = await services(request).store.user_totals(caller)
     return json_response(
         {
-            "userId": request.state.user_id,
+            "userId": caller.user_id,
             "conversationCount": totals.conversation_count,
             "messageCount": totals.message_count,
             "totalTokens": totals.total_tokens,

@@ -13,12 +13,12 @@ from shared.models import LocalStorageDump
 
 async def import_conversations(request: Request) -> Response:
     """200 ``{imported, updated, skipped, evicted}``; importing the same dump twice is a no-op."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     svc = services(request)
     dump = await read_json(request, LocalStorageDump, max_bytes=svc.settings.max_body_bytes)
     check_dump(dump.conversations, svc.settings)
     result = await svc.store.import_conversations(
-        user_id, dump.conversations, dump.currentConversationId
+        caller, dump.conversations, dump.currentConversationId
     )
     return json_response(
         {

@@ -1,5 +1,7 @@
 """``POST /api/auth/anonymous``: a token for a visitor who has not signed in."""
 
+import time
+
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +18,7 @@ async def issue_anonymous_token(request: Request) -> Response:
     if not svc.identity.anonymous_enabled:
         raise NotFound("anonymous tokens are not enabled on this deployment")
     client_ip = request.client.host if request.client else "unknown"
-    quota = await svc.rate_limits.check_anonymous_signup(client_ip)
+    quota = await svc.rate_limits.check_anonymous_signup(client_ip, time.time_ns() // 1_000_000)
     issued = svc.identity.issue_anonymous_token()
     return json_response(
         {

@@ -5,7 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import authenticated_read, create_app, services
+from shared.app import authenticate, create_app, services
 from shared.http import json_response, query_int
 from shared.models import dump
 
@@ -14,10 +14,8 @@ async def list_conversations(request: Request) -> Response:
     """One page of summaries; ``nextCursor`` fetches the next."""
     limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
     cursor = request.query_params.get("cursor") or None
-    store = services(request).store
-    page = await authenticated_read(
-        request, lambda user_id: store.list_conversations(user_id, limit=limit, cursor=cursor)
-    )
+    caller = authenticate(request)
+    page = await services(request).store.list_conversations(caller, limit=limit, cursor=cursor)
     return json_response(
         {
             "conversations": [dump(summary) for summary in page.conversations],

@@ -14,7 +14,7 @@ from shared.models import Conversation, dump
 
 async def put_conversation(request: Request) -> Response:
     """201 when created, 200 when replaced; ``evicted`` names conversations over the cap."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
     conversation = await read_json(request, Conversation, max_bytes=svc.settings.max_body_bytes)
@@ -25,7 +25,7 @@ async def put_conversation(request: Request) -> Response:
         )
     check_conversation(conversation, svc.settings)
     result = await svc.store.put_conversation(
-        user_id,
+        caller,
         conversation,
         if_match=_etag_value(request.headers.get("if-match")),
         if_none_match=_etag_value(request.headers.get("if-none-match")),

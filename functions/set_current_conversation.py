@@ -12,10 +12,10 @@ from shared.models import CurrentConversation
 
 async def set_current_conversation(request: Request) -> Response:
     """204; ``{"conversationId": null}`` clears it. Kept for the session-data TTL."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     svc = services(request)
     body = await read_json(request, CurrentConversation, max_bytes=svc.settings.max_body_bytes)
-    await svc.store.set_current_conversation(user_id, body.conversationId)
+    await svc.store.set_current_conversation(caller, body.conversationId)
     return Response(status_code=204)
 
 

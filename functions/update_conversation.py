@@ -14,7 +14,7 @@ from shared.models import ConversationPatch, dump
 
 async def update_conversation(request: Request) -> Response:
     """200 with the conversation's summary; ``mcpServers: null`` removes them."""
-    user_id = await authenticate(request)
+    caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
     patch = await read_json(request, ConversationPatch, max_bytes=svc.settings.max_body_bytes)
@@ -27,7 +27,7 @@ async def update_conversation(request: Request) -> Response:
         )
     if patch.title is not None:
         check_title(patch.title, svc.settings)
-    summary = await svc.store.update_conversation(user_id, conversation_id, patch)
+    summary = await svc.store.update_conversation(caller, conversation_id, patch)
     return json_response(dump(summary))
 
 

@@ -17,7 +17,7 @@ from shared.models import MessagePatch, dump
 
 async def update_message(request: Request) -> Response:
     """200 with the message as stored afterwards (204 with ``Prefer: return=minimal``)."""
-    user_id = await authenticate(request, streaming=True)
+    caller = authenticate(request, streaming=True)
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
     svc = services(request)
@@ -30,7 +30,7 @@ async def update_message(request: Request) -> Response:
         )
     minimal = "return=minimal" in request.headers.get("prefer", "")
     message = await svc.store.update_message(
-        user_id, conversation_id, message_id, patch, return_message=not minimal
+        caller, conversation_id, message_id, patch, return_message=not minimal
     )
     if message is None:
         return Response(status_code=204, headers={"Preference-Applied": "return=minimal"})

@@ -8,7 +8,6 @@ container for many invocations), at import, so a misconfiguration fails the cold
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -16,11 +15,11 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,14 +32,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import ApiError, InternalError, MethodNotAllowed, NotFound, problem_response
 from shared.identity import Identity
-from shared.rate_limit import RateLimits
+from shared.rate_limit import Caller, RateLimits
 from shared.settings import Settings, get_settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
 
 logger = logging.getLogger("chat_store")
-
-ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,43 +75,18 @@ def services(request: Request) -> Services:
     return found
 
 
-async def authenticate(request: Request, *, streaming: bool = False) -> str:
-    """The caller's user id from its bearer token, after counting the request against its limit.
+def authenticate(request: Request, *, streaming: bool = False) -> Caller:
+    """The caller of ``request``, from its bearer token; 401 for a missing or bad token.
 
-    ``streaming`` counts it against the budget for streamed updates instead. Raises 401 for a
-    missing or bad token and 429 when the user is over its rate limit.
+    The call is counted against the caller's rate limit (the streamed-delta budget when
+    ``streaming``) by the store, inside the call's own script: a 429 costs no write, and the
+    check no request of its own.
     """
     svc = services(request)
     user_id = svc.identity.resolve(request.headers.get("authorization"))
-    request.state.user_id = user_id
-    quota = await svc.rate_limits.check_user(user_id, streaming=streaming)
-    if quota is not None:
-        request.state.response_headers = quota.headers()
-    return user_id
-
-
-async def authenticated_read(
-    request: Request, read: Callable[[str], Awaitable[ResultT]]
-) -> ResultT:
-    """``read(user_id)`` for the caller, run at the same time as its rate-limit check.
-
-    A read changes nothing, so it need not wait for the limiter's answer: the two Upstash
-    round trips overlap and a read costs one round trip of latency instead of two. The limit
-    still decides the answer: over it, the read's result is dropped and the caller gets 429.
-    """
-    svc = services(request)
-    user_id = svc.identity.resolve(request.headers.get("authorization"))
-    request.state.user_id = user_id
-    quota, result = await asyncio.gather(
-        svc.rate_limits.check_user(user_id), read(user_id), return_exceptions=True
-    )
-    if isinstance(quota, BaseException):
-        raise quota
-    if quota is not None:
-        request.state.response_headers = quota.headers()
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    caller = svc.rate_limits.caller(user_id, streaming=streaming)
+    request.state.caller = caller
+    return caller
 
 
 def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None) -> Starlette:
@@ -206,7 +178,10 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                for name, value in state.get("response_headers", {}).items():
+                caller = state.get("caller")
+                quota = caller.quota if caller is not None else None
+                extra = quota.headers() if quota is not None else {}
+                for name, value in extra.items():
                     headers.append((name.lower().encode(), value.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -232,7 +207,8 @@ class RequestContext:
         requests_before: int,
     ) -> None:
         route = scope.get("route")
-        user_id = state.get("user_id")
+        caller = state.get("caller")
+        user_id = caller.user_id if caller is not None else None
         record: dict[str, Any] = {
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "ERROR" if status >= 500 else "INFO",

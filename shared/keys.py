@@ -2,22 +2,31 @@
 
 Layout, for prefix ``chat`` and user ``alice``::
 
-    chat:{u:alice}:idx          sorted set  conversation id -> updatedAt (ms)   list order
-    chat:{u:alice}:exp          sorted set  conversation id -> last write (ms)  expiry
+    chat:{u:alice}:idx          sorted set  conversation id -> updatedAt (ms)      list order
+    chat:{u:alice}:exp          sorted set  conversation id -> write epoch (ms)    expiry
     chat:{u:alice}:sum          hash        "<attr>|<conversation id>" -> summary attribute,
-                                            plus the user's running totals
+                                            "#..." -> the user's totals, session pointer,
+                                            rate-limit windows, applied expiry
+    chat:{u:alice}:gy           sorted set  conversation id -> when its keys expire
+                                            (removed conversations whose keys remain)
     chat:{u:alice}:m:<conv id>  hash        "<attr>|<message id>" -> message attribute
-    chat:{u:alice}:o:<conv id>  sorted set  message id -> sequence number        message order
-    chat:rl:{u:alice}:...       strings     rate-limit windows (upstash-ratelimit)
+    chat:{u:alice}:o:<conv id>  sorted set  message id -> sequence number           message order
+    chat:rl:{ip:<address>}      string      anonymous sign-ups' rate-limit window
 
 Why this shape:
 - Every key of a user sits under one Redis Cluster hash tag, ``{u:<user>}``, so one Lua script
   may touch all of them on a clustered database.
+- Scripts take Upstash's key locks, which lock only the keys a script is given: so a script's
+  keys are always derivable from the request (the user, the conversation in the path), never
+  found in the data. A conversation removed by another conversation's call (evicted by the cap,
+  or expired) is removed from the user's keys at once; its own keys stay until their Redis
+  expiry, listed in the graveyard so that erasing the user finds them.
 - The user id is percent-encoded (``{``, ``}``, ``:`` and ``%`` included), so no user id can
   close the hash tag early or look like another user's keys.
 - Conversation keys put their kind before the id (``m:<id>``); kinds hold no colon, so the id is
   everything after the kind and ids ``a`` and ``a:m`` can never share a key.
-- Hash fields put the attribute before the id, split by ``|``, which no id may contain.
+- Hash fields put the attribute before the id, split by ``|``, which no id may contain; the
+  user's own fields start with ``#``, which no attribute does.
 """
 
 from __future__ import annotations
@@ -50,23 +59,18 @@ class UserKeys:
 
     @property
     def expiry(self) -> str:
-        """Sorted set of conversation ids scored by their last write: what has expired."""
+        """Sorted set of conversation ids scored by their write epoch: what has expired."""
         return f"{self.base}:exp"
 
     @property
     def summaries(self) -> str:
-        """Hash of every conversation's summary attributes and the user's totals."""
+        """Hash of every conversation's summary attributes and the user's own fields."""
         return f"{self.base}:sum"
 
     @property
-    def session(self) -> str:
-        """Hash of session data (the current-conversation pointer)."""
-        return f"{self.base}:ses"
-
-    @property
-    def rate_limit_prefix(self) -> str:
-        """Prefix under which upstash-ratelimit keeps this user's windows."""
-        return f"{self.prefix}:rl:{user_tag(self.user_id)}"
+    def graveyard(self) -> str:
+        """Sorted set of removed conversations whose keys remain, scored by their expiry."""
+        return f"{self.base}:gy"
 
     def messages(self, conversation_id: str) -> str:
         """Hash of one conversation's message attributes."""
@@ -76,11 +80,20 @@ class UserKeys:
         """Sorted set of one conversation's message ids by sequence number."""
         return f"{self.base}:o:{conversation_id}"
 
-    def conversation_key_prefix(self) -> str:
-        """What Lua prepends to ``m:<id>`` / ``o:<id>`` to reach a conversation's keys."""
-        return f"{self.base}:"
+    def user(self) -> dict[str, str]:
+        """The user-level keys by the names scripts give them."""
+        return {
+            "idx": self.index,
+            "exp": self.expiry,
+            "sum": self.summaries,
+            "gy": self.graveyard,
+        }
+
+    def conversation(self, conversation_id: str) -> dict[str, str]:
+        """One conversation's keys by the names scripts give them."""
+        return {"msgs": self.messages(conversation_id), "order": self.order(conversation_id)}
 
 
-def ip_rate_limit_identifier(client_ip: str) -> str:
-    """The identifier of an anonymous caller's rate-limit window, by client IP."""
-    return "{ip:" + quote(client_ip, safe="") + "}"
+def ip_rate_limit_key(prefix: str, client_ip: str) -> str:
+    """The key of an anonymous caller's rate-limit window, by client IP."""
+    return f"{prefix}:rl:" + "{ip:" + quote(client_ip, safe="") + "}"

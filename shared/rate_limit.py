@@ -1,25 +1,26 @@
-"""Rate limits: sliding windows per user and per client IP.
+"""Rate limits: sliding windows per user (requests, streamed deltas) and per client IP.
 
-Each user has one window for requests and one for streamed message updates; anonymous sign-up
-has one per client IP.
-
-upstash-ratelimit keeps the windows in the same Upstash database, under the user's hash tag.
-The decision about what a limiter's answer means for the response is a pure function.
+A user's windows are checked inside the script of the call they limit (``rate_limit`` in
+``shared/lua/common.lua``), before it writes anything, so a limited call is still one Upstash
+request. The windows make the same decisions as upstash-ratelimit's ``SlidingWindow``. This
+module holds what is decided without I/O: which budget a call counts against, the arguments
+that tell a script about it, and what the script's answer means for the response.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
-from upstash_ratelimit.asyncio import Ratelimit
-from upstash_ratelimit.limiter import Response, SlidingWindow
-
 from shared.errors import RateLimited
-from shared.keys import ip_rate_limit_identifier, user_tag
+from shared.keys import ip_rate_limit_key
+from shared.scripts import RATE_LIMIT
 from shared.settings import Settings
-from shared.upstash import Upstash, guard
+from shared.upstash import Upstash
+
+# What a script answers instead of a quota: the call may not pass, or the budget is off.
+DENIED = -1
+OFF = -2
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,78 +41,93 @@ class Quota:
         }
 
 
-def decide(response: Response, *, now: float, what: str) -> Quota:
-    """The quota a limiter's answer leaves, or ``RateLimited`` when the request may not pass."""
-    reset_seconds = max(1, math.ceil(response.reset - now))
-    if not response.allowed:
-        raise RateLimited(
-            f"too many {what}: at most {response.limit} per window; retry after {reset_seconds} s",
-            limit=response.limit,
-            remaining=0,
-            reset_seconds=reset_seconds,
-        )
-    return Quota(response.limit, response.remaining, reset_seconds)
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One sliding window: at most ``requests`` per ``window_ms``; 0 requests turns it off."""
+
+    requests: int
+    window_ms: int
+    what: str
+    """What it counts, for the 429's detail ("requests", "streamed updates")."""
+    field: str
+    """Where a user's window is kept in the user's summary hash."""
+
+    @property
+    def off(self) -> bool:
+        """Whether this budget limits nothing."""
+        return self.requests == 0
+
+    def script_args(self) -> dict[str, str | int]:
+        """The ``rl_*`` arguments that tell a script to check this budget."""
+        return {"rl_max": self.requests, "rl_window": self.window_ms, "rl_field": self.field}
+
+    def decide(self, answer: int, now_ms: int) -> Quota | None:
+        """The quota a script's answer leaves (None when off); ``RateLimited`` when denied."""
+        if answer == OFF:
+            return None
+        window_end = (now_ms // self.window_ms + 1) * self.window_ms
+        reset_seconds = max(1, math.ceil((window_end - now_ms) / 1000))
+        if answer == DENIED:
+            raise RateLimited(
+                f"too many {self.what}: at most {self.requests} per window; retry after "
+                f"{reset_seconds} s",
+                limit=self.requests,
+                remaining=0,
+                reset_seconds=reset_seconds,
+            )
+        return Quota(self.requests, max(0, answer), reset_seconds)
+
+
+@dataclass(slots=True)
+class Caller:
+    """The authenticated user of a request and the budget the request counts against.
+
+    The store checks the budget in the call's own script and leaves what is left of it in
+    ``quota``, which the app factory turns into response headers.
+    """
+
+    user_id: str
+    budget: Budget
+    quota: Quota | None = None
 
 
 class RateLimits:
-    """The service's limiters, built once per container."""
+    """The service's budgets, built once per container from the settings."""
 
     def __init__(self, upstash: Upstash, settings: Settings) -> None:
         self._upstash = upstash
-        self._prefix = f"{settings.key_prefix}:rl"
-        self._user = _limiter(
-            settings.rate_limit_user_requests, settings.rate_limit_user_window_seconds
+        self._prefix = settings.key_prefix
+        self.requests = Budget(
+            settings.rate_limit_user_requests,
+            settings.rate_limit_user_window_seconds * 1000,
+            "requests",
+            "#rq",
         )
-        self._stream = _limiter(
-            settings.rate_limit_stream_requests, settings.rate_limit_stream_window_seconds
+        self.stream = Budget(
+            settings.rate_limit_stream_requests,
+            settings.rate_limit_stream_window_seconds * 1000,
+            "streamed updates",
+            "#rs",
         )
-        self._anonymous = _limiter(
-            settings.rate_limit_anonymous_requests, settings.rate_limit_anonymous_window_seconds
+        self.anonymous = Budget(
+            settings.rate_limit_anonymous_requests,
+            settings.rate_limit_anonymous_window_seconds * 1000,
+            "anonymous sign-ups",
+            "",
         )
 
-    async def check_user(self, user_id: str, *, streaming: bool = False) -> Quota | None:
-        """Count one request of ``user_id`` (a streamed delta when ``streaming``).
+    def caller(self, user_id: str, *, streaming: bool = False) -> Caller:
+        """``user_id``'s call, counted against the streamed-delta budget when ``streaming``."""
+        return Caller(user_id, self.stream if streaming else self.requests)
 
-        None when that limit is off.
-        """
-        if streaming:
-            return await self._check(
-                self._stream, user_tag(user_id) + ":stream", "streamed updates"
-            )
-        return await self._check(self._user, user_tag(user_id), "requests")
-
-    def user_window_keys(self, user_id: str, now_ms: int) -> list[str]:
-        """The keys of the user's current and previous windows, so erasing a user erases them.
-
-        upstash-ratelimit names a sliding window ``<prefix>:<identifier>:<window number>``.
-        """
-        keys = []
-        for limiter, identifier in (
-            (self._user, user_tag(user_id)),
-            (self._stream, user_tag(user_id) + ":stream"),
-        ):
-            if limiter is not None:
-                window_ms = limiter._window  # the library keeps it private
-                current = now_ms // window_ms
-                keys += [f"{self._prefix}:{identifier}:{w}" for w in (current - 1, current)]
-        return keys
-
-    async def check_anonymous_signup(self, client_ip: str) -> Quota | None:
+    async def check_anonymous_signup(self, client_ip: str, now_ms: int) -> Quota | None:
         """Count one anonymous-token request from ``client_ip``; None when that limit is off."""
-        return await self._check(
-            self._anonymous, ip_rate_limit_identifier(client_ip), "anonymous sign-ups"
-        )
-
-    async def _check(
-        self, limiter: SlidingWindow | None, identifier: str, what: str
-    ) -> Quota | None:
-        if limiter is None:
+        budget = self.anonymous
+        if budget.off:
             return None
-        ratelimit = Ratelimit(redis=self._upstash.redis, limiter=limiter, prefix=self._prefix)
-        async with guard("rate limit"):
-            response = await ratelimit.limit(identifier)
-        return decide(response, now=time.time(), what=what)
-
-
-def _limiter(requests: int, window_seconds: int) -> SlidingWindow | None:
-    return SlidingWindow(max_requests=requests, window=window_seconds) if requests else None
+        call = RATE_LIMIT.call(
+            {"window": ip_rate_limit_key(self._prefix, client_ip)},
+            {"now": now_ms, "rl_max": budget.requests, "rl_window": budget.window_ms},
+        )
+        (answer,) = await self._upstash.run(call)
+        return budget.decide(int(answer), now_ms)

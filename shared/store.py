@@ -1,8 +1,10 @@
 """The conversation store: the typed interface handlers use, over one Lua script per call.
 
 Only this module (with ``keys``, ``scripts`` and ``upstash``) knows how conversations sit in
-Redis. Every method is one atomic script, one Upstash HTTP request, whose cost depends on the
-page asked for, never on how much history the user has.
+Redis. Every method is one atomic script, one Upstash HTTP request (export and erase, which
+must first learn which conversations' keys to name, take two), whose cost depends on the page
+asked for, never on how much history the user has. The caller's rate limit is part of the
+same script.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,6 +26,7 @@ from shared.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    StoreUnavailable,
 )
 from shared.keys import UserKeys
 from shared.models import (
@@ -40,9 +43,11 @@ from shared.models import (
     timestamp_ms,
     title_from,
 )
+from shared.rate_limit import Caller
+from shared.scripts import ScriptSpec
 from shared.settings import Settings
 from shared.ttl_policy import TtlPolicy
-from shared.upstash import Script, Upstash
+from shared.upstash import Upstash
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,13 @@ class UserTotals:
 
 
 class ConversationStore:
-    """Conversations of every user, each user's data under its own keys."""
+    """Conversations of every user, each user's data under its own keys.
+
+    Each method builds one script call (what to send), has the runner send it as one Upstash
+    request, and decodes the answer into a domain result. The caller's rate limit is checked
+    by the same script, before it writes anything; what is left of it lands in
+    ``caller.quota``.
+    """
 
     def __init__(
         self,
@@ -139,13 +150,13 @@ class ConversationStore:
         self._clock_ms = clock_ms
 
     async def list_conversations(
-        self, user_id: str, *, limit: int, cursor: str | None
+        self, caller: Caller, *, limit: int, cursor: str | None
     ) -> ConversationPage:
         """A page of the user's conversations, most recently updated first."""
         after = _decode_list_cursor(cursor) if cursor else ("", "")
-        page, values = await self._run(scripts.LIST_CONVERSATIONS, user_id, None, [limit, *after])
+        page, values = await self._list(caller, limit, after, self._clock_ms())
         pairs = _pairs(page)
-        width = len(scripts.SUMMARY_ATTRS)
+        width = scripts.SUMMARY_WIDTH
         summaries = [
             _summary(cid, values[i * width : (i + 1) * width])
             for i, (cid, _) in enumerate(pairs[:limit])
@@ -153,23 +164,29 @@ class ConversationStore:
         return ConversationPage(summaries, _list_cursor(pairs, limit))
 
     async def get_conversation(
-        self, user_id: str, conversation_id: str, *, limit: int, before: str | None
+        self, caller: Caller, conversation_id: str, *, limit: int, before: str | None
     ) -> ConversationView:
         """The conversation's summary and the newest ``limit`` messages before ``before``."""
         upper = _decode_message_cursor(before) if before else ""
         now = self._clock_ms()
+        keys = UserKeys(self._prefix, caller.user_id)
         result = await self._run(
             scripts.GET_CONVERSATION,
-            user_id,
-            conversation_id,
-            [conversation_id, limit, upper, self._settings.max_page_chars],
+            caller,
+            {"sum": keys.summaries, **keys.conversation(conversation_id)},
+            {
+                "cid": conversation_id,
+                "limit": limit,
+                "before": upper,
+                "budget": self._settings.max_page_chars,
+            },
             now=now,
         )
         if result[0] == 0:
             raise _not_found(conversation_id)
-        _, summary_values, page, more, (values, tools) = result
+        _, summary_values, page, more, (values, contents) = result
         pairs = _pairs(page)
-        newest_first = self._messages([mid for mid, _ in pairs], values, tools, now)
+        newest_first = self._messages([mid for mid, _ in pairs], values, contents, now)
         next_cursor = None
         if more:
             next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
@@ -177,12 +194,12 @@ class ConversationStore:
             summary=_summary(conversation_id, summary_values),
             messages=newest_first[::-1],
             next_cursor=next_cursor,
-            etag=_etag(summary_values[scripts.SUMMARY_ATTRS.index("v")]),
+            etag=_etag(summary_values[_VERSION]),
         )
 
     async def put_conversation(
         self,
-        user_id: str,
+        caller: Caller,
         conversation: Conversation,
         *,
         if_match: str | None = None,
@@ -191,17 +208,17 @@ class ConversationStore:
         """Replace (or create) a conversation with its whole message list, atomically."""
         cid = conversation.id
         now = self._clock_ms()
+        keys = UserKeys(self._prefix, caller.user_id)
         result = await self._run(
             scripts.PUT_CONVERSATION,
-            user_id,
-            None,
-            [
-                cid,
-                self._settings.max_conversations_per_user,
-                if_match or "",
-                if_none_match or "",
-                *_record(conversation, now),
-            ],
+            caller,
+            {**keys.user(), **keys.conversation(cid)},
+            {
+                "cap": self._settings.max_conversations_per_user,
+                "if_match": if_match or "",
+                "if_none_match": if_none_match or "",
+            },
+            rest_args=_record(conversation, now),
             now=now,
         )
         if result[0] == "precondition_failed":
@@ -221,58 +238,61 @@ class ConversationStore:
         )
         return PutResult(bool(created), summary, list(evicted), _etag(version))
 
-    async def delete_conversation(self, user_id: str, conversation_id: str) -> None:
+    async def delete_conversation(self, caller: Caller, conversation_id: str) -> None:
         """Delete the conversation and all its messages; ``NotFound`` when there is none."""
-        deleted = await self._run(scripts.DELETE_CONVERSATION, user_id, None, [conversation_id])
+        keys = UserKeys(self._prefix, caller.user_id)
+        (deleted,) = await self._run(
+            scripts.DELETE_CONVERSATION,
+            caller,
+            {**keys.user(), **keys.conversation(conversation_id)},
+            {"cid": conversation_id},
+        )
         if not deleted:
             raise _not_found(conversation_id)
 
     async def update_conversation(
-        self, user_id: str, conversation_id: str, patch: ConversationPatch
+        self, caller: Caller, conversation_id: str, patch: ConversationPatch
     ) -> ConversationSummary:
         """Change the title and/or mcpServers; the conversation becomes the most recent."""
         given = patch.model_fields_set
         result = await self._run(
             scripts.UPDATE_CONVERSATION,
-            user_id,
-            conversation_id,
-            [
-                conversation_id,
-                "1" if "title" in given and patch.title is not None else "",
-                patch.title or "",
-                "1" if "mcpServers" in given else "",
-                _json_or_empty(patch.mcpServers),
-            ],
+            caller,
+            self._conversation_keys(caller, conversation_id),
+            {
+                "cid": conversation_id,
+                "set_title": "1" if "title" in given and patch.title is not None else "",
+                "title": patch.title or "",
+                "set_mcp": "1" if "mcpServers" in given else "",
+                "mcp": _json_or_empty(patch.mcpServers),
+            },
         )
         if result[0] == 0:
             raise _not_found(conversation_id)
         return _summary(conversation_id, result[1])
 
     async def append_message(
-        self, user_id: str, conversation_id: str, message: ConversationMessage
+        self, caller: Caller, conversation_id: str, message: ConversationMessage
     ) -> AppendResult:
         """Append one message, creating the conversation when absent; safe to retry."""
         now = self._clock_ms()
-        fields = _message_fields(message, now)
-        title = title_from(message.content) if message.type == "user" else ""
-        tokens = message.tokens.total if message.tokens else 0
+        keys = UserKeys(self._prefix, caller.user_id)
         result = await self._run(
             scripts.APPEND_MESSAGE,
-            user_id,
-            conversation_id,
-            [
-                conversation_id,
-                message.id,
-                message.type,
-                message.content,
-                title,
-                DEFAULT_TITLE,
-                tokens,
-                self._settings.max_messages_per_conversation,
-                self._settings.max_conversations_per_user,
-                len(fields),
-                *fields,
-            ],
+            caller,
+            {**keys.user(), **keys.conversation(conversation_id)},
+            {
+                "cid": conversation_id,
+                "mid": message.id,
+                "type": message.type,
+                "content": message.content,
+                "title": title_from(message.content) if message.type == "user" else "",
+                "default_title": DEFAULT_TITLE,
+                "tokens": message.tokens.total if message.tokens else 0,
+                "max_messages": self._settings.max_messages_per_conversation,
+                "cap": self._settings.max_conversations_per_user,
+            },
+            rest_args=_message_fields(message, now),
             now=now,
         )
         status = result[0]
@@ -288,8 +308,8 @@ class ConversationStore:
                 "(MAX_MESSAGES_PER_CONVERSATION)"
             )
         if status == "duplicate":
-            values, tools = result[1]
-            (stored,) = self._messages([message.id], values, tools, now)
+            values, contents = result[1]
+            (stored,) = self._messages([message.id], values, contents, now)
             return AppendResult(stored, created=False, conversation_created=False, evicted=[])
         _, conversation_created, *evicted = result
         return AppendResult(
@@ -301,7 +321,7 @@ class ConversationStore:
 
     async def update_message(
         self,
-        user_id: str,
+        caller: Caller,
         conversation_id: str,
         message_id: str,
         patch: MessagePatch,
@@ -315,26 +335,25 @@ class ConversationStore:
         tools = patch.toolExecutions or []
         result = await self._run(
             scripts.UPDATE_MESSAGE,
-            user_id,
-            conversation_id,
-            [
-                conversation_id,
-                message_id,
-                content or "",
-                "1" if content is not None else "",
-                len(content or ""),
-                delta,
-                len(delta),
-                "" if patch.sequence is None else patch.sequence,
-                self._settings.max_message_chars,
-                _flag(patch.streaming),
-                _flag(patch.editable),
-                "" if patch.tokens is None else patch.tokens.model_dump_json(),
-                patch.tokens.total if patch.tokens else 0,
-                "1" if return_message else "",
-                len(tools),
-                *(part for tool in tools for part in (tool.id, _tool_json(tool))),
-            ],
+            caller,
+            self._conversation_keys(caller, conversation_id),
+            {
+                "cid": conversation_id,
+                "mid": message_id,
+                "content": content or "",
+                "set_content": "1" if content is not None else "",
+                "content_length": len(content or ""),
+                "delta": delta,
+                "delta_length": len(delta),
+                "sequence": "" if patch.sequence is None else patch.sequence,
+                "max_chars": self._settings.max_message_chars,
+                "streaming": _flag(patch.streaming),
+                "editable": _flag(patch.editable),
+                "tokens": "" if patch.tokens is None else patch.tokens.model_dump_json(),
+                "token_total": patch.tokens.total if patch.tokens else 0,
+                "return_message": "1" if return_message else "",
+            },
+            rest_args=[part for tool in tools for part in (tool.id, _tool_json(tool))],
             now=now,
         )
         status = result[0]
@@ -354,38 +373,46 @@ class ConversationStore:
             )
         if not return_message:
             return None
-        values, tool_values = result[1]
-        (stored,) = self._messages([message_id], values, tool_values, now)
+        values, contents = result[1]
+        (stored,) = self._messages([message_id], values, contents, now)
         return stored
 
-    async def delete_message(self, user_id: str, conversation_id: str, message_id: str) -> None:
+    async def delete_message(self, caller: Caller, conversation_id: str, message_id: str) -> None:
         """Delete one message; ``NotFound`` when the conversation or message is absent."""
-        deleted = await self._run(
-            scripts.DELETE_MESSAGE, user_id, conversation_id, [conversation_id, message_id]
+        (deleted,) = await self._run(
+            scripts.DELETE_MESSAGE,
+            caller,
+            self._conversation_keys(caller, conversation_id),
+            {"cid": conversation_id, "mid": message_id},
         )
         if not deleted:
             raise NotFound(
                 f"message {message_id!r} does not exist in conversation {conversation_id!r}"
             )
 
-    async def user_totals(self, user_id: str) -> UserTotals:
+    async def user_totals(self, caller: Caller) -> UserTotals:
         """Counts and totals of everything the user has, and the current conversation."""
-        count, messages, tokens, current = await self._run(scripts.GET_ME, user_id, None, [])
-        return UserTotals(int(count), int(messages), int(tokens), current)
+        keys = UserKeys(self._prefix, caller.user_id)
+        count, messages, tokens, current = await self._run(
+            scripts.GET_ME, caller, {"exp": keys.expiry, "sum": keys.summaries}, {}
+        )
+        return UserTotals(int(count), int(messages), int(tokens), current or None)
 
-    async def set_current_conversation(self, user_id: str, conversation_id: str | None) -> None:
-        """Point the user's session at a conversation (None clears it); session-data TTL."""
-        session_ttl = self._ttl.session_key_ttl_ms()
+    async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> None:
+        """Point the user's session at a conversation (None clears it) for the session TTL."""
+        now = self._clock_ms()
+        until = self._ttl.session_until_ms(now)
         await self._run(
             scripts.SET_CURRENT_CONVERSATION,
-            user_id,
-            None,
-            [conversation_id or "", "" if session_ttl is None else session_ttl],
+            caller,
+            self._user_keys(caller),
+            {"cid": conversation_id or "", "until_ms": "" if until is None else until},
+            now=now,
         )
 
     async def import_conversations(
         self,
-        user_id: str,
+        caller: Caller,
         conversations: Sequence[Conversation],
         current_conversation_id: str | None,
     ) -> ImportResult:
@@ -394,65 +421,115 @@ class ConversationStore:
         Importing the same dump twice changes nothing the second time.
         """
         now = self._clock_ms()
+        keys = UserKeys(self._prefix, caller.user_id)
         # Newest first, so that over the cap the oldest are the ones left out.
         ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
-        session_ttl = self._ttl.session_key_ttl_ms()
+        until = self._ttl.session_until_ms(now)
         imported, updated, skipped, *evicted = await self._run(
             scripts.IMPORT_CONVERSATIONS,
-            user_id,
-            None,
-            [
-                self._settings.max_conversations_per_user,
-                current_conversation_id or "",
-                "" if session_ttl is None else session_ttl,
-                len(ordered),
-                *(value for conversation in ordered for value in _record(conversation, now)),
-            ],
+            caller,
+            keys.user(),
+            {
+                "cap": self._settings.max_conversations_per_user,
+                "current": current_conversation_id or "",
+                "until_ms": "" if until is None else until,
+                "records": len(ordered),
+            },
+            rest_keys=[k for c in ordered for k in (keys.messages(c.id), keys.order(c.id))],
+            rest_args=[value for c in ordered for value in _record(c, now)],
             now=now,
         )
         return ImportResult(int(imported), int(updated), int(skipped), list(evicted))
 
     async def export_conversations(
-        self, user_id: str, *, limit: int, cursor: str | None
+        self, caller: Caller, *, limit: int, cursor: str | None
     ) -> ExportPage:
-        """A page of whole conversations, every message included, most recent first."""
+        """A page of whole conversations, every message included, most recent first.
+
+        Two requests: the page's ids (counted against the caller's limit), then those
+        conversations, whose keys the second script can only reach once they are named.
+        """
         after = _decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
-        page, current, *conversations = await self._run(
-            scripts.EXPORT_CONVERSATIONS, user_id, None, [limit, *after], now=now
-        )
+        page, _ = await self._list(caller, limit, after, now)
         pairs = _pairs(page)
-        exported = []
-        for (cid, _), (summary_values, ids, (values, tools)) in zip(
-            pairs, conversations, strict=False
-        ):
-            exported.append(
-                (_summary(cid, summary_values), self._messages(ids, values, tools, now))
-            )
-        return ExportPage(exported, current, _list_cursor(pairs, limit))
-
-    async def erase_user(self, user_id: str, extra_keys: Sequence[str] = ()) -> int:
-        """Delete every key of the user (and ``extra_keys``); the number of conversations."""
-        keys = UserKeys(self._prefix, user_id)
-        now = self._clock_ms()
-        erased = await self._upstash.run(
-            scripts.ERASE_USER,
-            [keys.index, keys.expiry, keys.summaries, keys.session, *extra_keys],
-            [now, "", "", keys.conversation_key_prefix(), _iso(now)],
+        ids = [cid for cid, _ in pairs[:limit]]
+        keys = UserKeys(self._prefix, caller.user_id)
+        current, *conversations = await self._run(
+            scripts.EXPORT_CONVERSATIONS,
+            None,
+            {"exp": keys.expiry, "sum": keys.summaries},
+            {},
+            rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
+            rest_args=ids,
+            now=now,
         )
-        return int(erased)
+        exported = [
+            (_summary(cid, summary_values), self._messages(mids, values, contents, now))
+            for cid, summary_values, mids, (values, contents) in conversations
+        ]
+        return ExportPage(exported, current or None, _list_cursor(pairs, limit))
+
+    async def erase_user(self, caller: Caller) -> int:
+        """Delete every key of the user; the number of conversations it had.
+
+        The conversations' keys are found first, then deleted by a script that names them all
+        (a conversation created in between sends it round again with the new list).
+        """
+        keys = UserKeys(self._prefix, caller.user_id)
+        listing = scripts.LIST_CONVERSATION_KEYS.call(
+            {"idx": keys.index, "exp": keys.expiry, "gy": keys.graveyard}, {}
+        )
+        _, *ids = await self._upstash.run(listing)
+        for _ in range(_ERASE_ATTEMPTS):
+            status, *rest = await self._run(
+                scripts.ERASE_USER,
+                caller,
+                keys.user(),
+                {},
+                rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
+                rest_args=ids,
+            )
+            if status == "erased":
+                return int(rest[0])
+            ids = rest
+        raise StoreUnavailable(
+            "the user's conversations kept changing while they were being erased; retry",
+            retry_after=1,
+        )
+
+    async def _list(
+        self, caller: Caller, limit: int, after: tuple[str, str], now: int
+    ) -> tuple[list[str], list[str | None]]:
+        keys = UserKeys(self._prefix, caller.user_id)
+        page, values = await self._run(
+            scripts.LIST_CONVERSATIONS,
+            caller,
+            {"idx": keys.index, "sum": keys.summaries},
+            {"limit": limit, "cursor_score": after[0], "cursor_id": after[1]},
+            now=now,
+        )
+        return page, values
+
+    def _user_keys(self, caller: Caller) -> dict[str, str]:
+        keys = UserKeys(self._prefix, caller.user_id)
+        return {"idx": keys.index, "exp": keys.expiry, "sum": keys.summaries}
+
+    def _conversation_keys(self, caller: Caller, conversation_id: str) -> dict[str, str]:
+        keys = UserKeys(self._prefix, caller.user_id)
+        return {**self._user_keys(caller), **keys.conversation(conversation_id)}
 
     def _messages(
         self,
         ids: Sequence[str],
         values: Sequence[str | None],
-        tools: Sequence[str | None],
+        contents: Sequence[str | None],
         now_ms: int,
     ) -> list[ConversationMessage]:
-        width = len(scripts.MESSAGE_ATTRS)
-        tool_values = iter(tools)
+        width = scripts.MESSAGE_WIDTH
+        rest = iter(contents)
         return [
-            _message(mid, values[i * width : (i + 1) * width], tool_values, self._stale(now_ms))
+            _message(mid, values[i * width : (i + 1) * width], rest, self._stale(now_ms))
             for i, mid in enumerate(ids)
         ]
 
@@ -462,34 +539,52 @@ class ConversationStore:
 
     async def _run(
         self,
-        script: Script,
-        user_id: str,
-        conversation_id: str | None,
-        args: Sequence[str | int],
+        spec: ScriptSpec,
+        caller: Caller | None,
+        keys: Mapping[str, str],
+        args: Mapping[str, str | int],
         *,
+        rest_keys: Sequence[str] = (),
+        rest_args: Sequence[str | int] = (),
         now: int | None = None,
-    ) -> Any:
-        keys = UserKeys(self._prefix, user_id)
+    ) -> list[Any]:
+        """Send one script of a user's data; its answer after the caller's rate limit.
+
+        ``caller`` None: the call is not counted (the request was counted by its first call).
+        """
         now = self._clock_ms() if now is None else now
         expired_before = self._ttl.expired_before_ms(now)
-        expire_at = self._ttl.conversation_key_expire_at_ms(now)
-        conversation_keys = (
-            []
-            if conversation_id is None
-            else [keys.messages(conversation_id), keys.order(conversation_id)]
+        expire_at = self._ttl.key_expire_at_ms(now)
+        budget = caller.budget if caller is not None else None
+        limit_args = budget.script_args() if budget else _UNCOUNTED
+        call = spec.call(
+            keys,
+            {
+                "now": now,
+                "now_iso": _iso(now),
+                "expired_before": "" if expired_before is None else expired_before,
+                "epoch": self._ttl.write_epoch(now),
+                "expire_at": "" if expire_at is None else expire_at,
+                **limit_args,
+                **args,
+            },
+            rest_keys=rest_keys,
+            rest_args=rest_args,
+            read_only=budget is None or budget.off,
         )
-        return await self._upstash.run(
-            script,
-            [keys.index, keys.expiry, keys.summaries, keys.session, *conversation_keys],
-            [
-                now,
-                "" if expired_before is None else expired_before,
-                "" if expire_at is None else expire_at,
-                keys.conversation_key_prefix(),
-                _iso(now),
-                *args,
-            ],
-        )
+        quota, *result = await self._upstash.run(call)
+        if caller is not None and budget is not None:
+            caller.quota = budget.decide(int(quota), now)
+        return list(result)
+
+
+# Erasing lists the conversations' keys, then deletes them: again, once, when a conversation
+# appeared in between (tests/deploy/test_timeouts.py counts on it).
+_ERASE_ATTEMPTS = 2
+# The rate-limit arguments of a call that is not counted.
+_UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
+# Where the version sits among a summary's values (SUMMARY in shared/lua/common.lua).
+_VERSION = 6
 
 
 def _not_found(conversation_id: str) -> NotFound:
@@ -525,7 +620,7 @@ def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
-    title, created, updated, count, tokens, mcp, _version, _auto_title = values
+    title, created, updated, count, tokens, mcp = values[:6]
     return ConversationSummary.model_construct(
         id=cid,
         title=title or "",
@@ -538,7 +633,7 @@ def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
 
 
 def _record(conversation: Conversation, now_ms: int) -> list[str | int]:
-    """A whole conversation as the scripts' conversation record (see ``write_conversation``)."""
+    """A whole conversation as a script's record (``write_conversation`` in common.lua)."""
     fields = [f for message in conversation.messages for f in _message_fields(message, now_ms)]
     return [
         conversation.id,
@@ -556,7 +651,7 @@ def _record(conversation: Conversation, now_ms: int) -> list[str | int]:
 
 
 def _message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
-    """The message-hash fields and values storing ``message`` (see ``scripts.MESSAGE_ATTRS``)."""
+    """The message-hash fields and values storing ``message`` (MESSAGE in common.lua)."""
     mid = message.id
     fields = [
         f"t|{mid}", message.type,
@@ -584,15 +679,17 @@ def _message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
 def _message(
     mid: str,
     values: Sequence[str | None],
-    tools: Iterator[str | None],
+    contents: Iterator[str | None],
     is_stale: Callable[[int], bool],
 ) -> ConversationMessage:
-    kind, stamp, content, streaming, tokens, editable, updated, interrupted, order = values
+    # MESSAGE in shared/lua/common.lua; the content, then each tool's JSON, follow in `contents`.
+    kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length = values
+    content = next(contents)
     tool_list = None
     if order:
         tool_list = [
             ToolExecution.model_construct(**json.loads(raw))
-            for raw in (next(tools) for _ in order.split())
+            for raw in (next(contents) for _ in order.split())
             if raw is not None
         ]
     is_streaming = None if streaming is None else streaming == "1"

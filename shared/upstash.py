@@ -31,14 +31,28 @@ RETRY_AFTER_SECONDS = 1
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """A Lua script and the SHA1 that EVALSHA names it by."""
+    """A Lua script and the SHA1 that EVALSHA names it by.
+
+    ``read_only`` scripts declare ``no-writes`` and go as ``EVALSHA_RO``: Upstash may answer
+    them from a replica, and refuses them any write.
+    """
 
     name: str
     source: str
+    read_only: bool = False
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324  (Redis names scripts by SHA1)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script call, ready to send: the script, its ``KEYS`` and its ``ARGV``."""
+
+    script: Script
+    keys: list[str]
+    args: list[str]
 
 
 class Upstash:
@@ -57,11 +71,15 @@ class Upstash:
         self._retry_interval = settings.upstash_retry_interval_seconds
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # After a NOSCRIPT, Upstash has lost its scripts (a restart): until each script has been
+        # sent whole once, send it whole, so that a request that runs several scripts pays
+        # one extra round trip, not one per script. None: no script is known to be lost.
+        self._sent_whole: set[str] | None = None
         self.requests = 0  # HTTP requests sent, for logs and benchmarks
 
     @property
     def redis(self) -> Redis:
-        """The SDK client for the running event loop (upstash-ratelimit takes it too)."""
+        """The SDK client for the running event loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             client = Redis(
@@ -89,18 +107,26 @@ class Upstash:
     async def _count_request(self, _request: httpx.Request) -> None:
         self.requests += 1
 
-    async def run(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
-        """Run ``script`` by its SHA, sending its source only when Upstash does not have it."""
+    async def run(self, call: Call) -> Any:
+        """Send ``call`` as one request: by SHA, with the source only when Upstash lacks it."""
         redis = self.redis
-        argv = [str(arg) for arg in args]
+        script = call.script
+        suffix = "_RO" if script.read_only else ""
+        arguments = [len(call.keys), *call.keys, *call.args]
+        whole = [f"EVAL{suffix}", script.source, *arguments]
         async with guard(script.name):
+            if self._sent_whole is not None and script.sha not in self._sent_whole:
+                result = await redis.execute(whole)
+                self._sent_whole.add(script.sha)
+                return result
             try:
-                return await redis.evalsha(script.sha, keys, argv)
+                return await redis.execute([f"EVALSHA{suffix}", script.sha, *arguments])
             except UpstashError as exc:
                 # Upstash forgets loaded scripts on restart, and a new database never had them.
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                return await redis.eval(script.source, keys, argv)
+            self._sent_whole = {script.sha}
+            return await redis.execute(whole)
 
     async def ping(self) -> None:
         """One PING round trip; raises ``StoreUnavailable`` when Upstash does not answer PONG."""

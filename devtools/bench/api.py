@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
@@ -33,6 +33,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from devtools.bench import fixtures
 from devtools.bench.report import median, percentile
 from devtools.bench.standin import Reading, Standin
+
+if TYPE_CHECKING:
+    from shared.rate_limit import Caller
 
 JWT_SECRET = "bench-sign-in-secret-that-is-long-enough-0123456789"  # noqa: S105  (local only)
 ANONYMOUS_SECRET = "bench-anonymous-secret-that-is-long-enough-012345"  # noqa: S105
@@ -91,8 +94,9 @@ class UpstashCall:
     """Response body bytes."""
 
 
-# Every upstash-ratelimit script starts with this Upstash-only flag; none of the store's does.
-RATE_LIMIT_MARK = b"allow-key-locking"
+# A line of upstash-ratelimit's sliding-window script, which it sends whole on every check. The
+# service checks its rate limits inside its own scripts, so only the peers' calls carry it.
+RATE_LIMIT_MARK = b"requests_in_previous_window"
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -288,18 +292,10 @@ class ApiBench:
         self._tokens: dict[str, str] = {}
 
     async def start(self) -> None:
-        """Instrument the Upstash client (made for the running loop) and price a rate check."""
+        """Instrument the Upstash client (made for the running loop) and time a round trip."""
         http = self.services.upstash.redis._http._client
         self.recorder = RecordingTransport(http._transport)
         http._transport = self.recorder
-        await self.services.rate_limits.check_user("rate-limit-probe")  # its window exists
-        before = self.standin.read()
-        probes = 10
-        for _ in range(probes):
-            await self.services.rate_limits.check_user("rate-limit-probe")
-        spent = self.standin.read() - before
-        if spent.billed is not None:
-            self.rate_limit_commands = spent.billed / probes
         pings = []
         for _ in range(50):
             started = time.perf_counter()
@@ -311,6 +307,10 @@ class ApiBench:
         """Close the API client and the Upstash client."""
         await self.client.aclose()
         await self.services.upstash.aclose()
+
+    def caller(self, user: str) -> Caller:
+        """``user`` as the store's caller (counted against the bench's unlimited budget)."""
+        return self.services.rate_limits.caller(user)
 
     def auth(self, user: str) -> dict[str, str]:
         """The Authorization header of ``user`` (a sign-in token)."""
@@ -413,16 +413,16 @@ class ApiBench:
                 fixtures.conversation(f"c{i}", 4, updated_ms=fixtures.EPOCH_MS + i * 1000)
                 for i in range(first, min(first + IMPORT_BATCH, others))
             ]
-            imported = await self.store.import_conversations(user, batch, None)
+            imported = await self.store.import_conversations(self.caller(user), batch, None)
             if imported.imported != len(batch):
                 raise RuntimeError(f"populating {user}: {imported}")
         await self.store.put_conversation(
-            user,
+            self.caller(user),
             fixtures.conversation(
                 TARGET, messages, updated_ms=fixtures.EPOCH_MS + conversations * 1000
             ),
         )
-        totals = await self.store.user_totals(user)
+        totals = await self.store.user_totals(self.caller(user))
         if totals.conversation_count != conversations:
             raise RuntimeError(f"populating {user}: {totals}")
 
@@ -477,7 +477,7 @@ async def write_ops(bench: ApiBench, user: str, label: str) -> list[Op]:
 
     reply = f"reply-{label}"
     await bench.store.append_message(
-        user,
+        bench.caller(user),
         TARGET,
         fixtures.message(1, prefix="r").model_copy(
             update={"id": reply, "content": "", "streaming": True}
@@ -496,7 +496,9 @@ async def write_ops(bench: ApiBench, user: str, label: str) -> list[Op]:
         if not appended:
             mid = f"a{next(counter)}"
             await bench.store.append_message(
-                user, TARGET, fixtures.message(0, prefix="x").model_copy(update={"id": mid})
+                bench.caller(user),
+                TARGET,
+                fixtures.message(0, prefix="x").model_copy(update={"id": mid}),
             )
             appended.append(mid)
 
@@ -513,7 +515,7 @@ async def write_ops(bench: ApiBench, user: str, label: str) -> list[Op]:
     async def make_doomed() -> None:
         cid = f"tmp{next(doomed)}"
         await bench.store.put_conversation(
-            user, fixtures.conversation(cid, 4, updated_ms=fixtures.EPOCH_MS)
+            bench.caller(user), fixtures.conversation(cid, 4, updated_ms=fixtures.EPOCH_MS)
         )
         doomed_ids.append(cid)
 
@@ -564,7 +566,7 @@ async def account_ops(bench: ApiBench, label: str) -> list[Op]:
         batch = [
             fixtures.conversation(f"c{i}", 4, updated_ms=fixtures.EPOCH_MS + i) for i in range(2)
         ]
-        await bench.store.import_conversations(user, batch, None)
+        await bench.store.import_conversations(bench.caller(user), batch, None)
         victims.append(user)
 
     async def erase() -> httpx.Response:

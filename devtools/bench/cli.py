@@ -207,9 +207,9 @@ async def endpoints_section(run: Run, bench: api.ApiBench) -> None:
                 "Requests and bytes are per call; bytes are HTTP bodies. Billed commands come "
                 "from redis-server's INFO commandstats (an EVALSHA counts itself plus every "
                 "redis.call inside it), which is what Upstash bills.",
-                f"Rate limit: the upstash-ratelimit sliding-window check every authenticated "
-                f"call makes (reads run it at the same time as their data request; writes wait "
-                f"for it), {count(bench.rate_limit_commands)} billed commands each.",
+                "Rate limit: every authenticated call checks its sliding window inside its own "
+                "script, before it writes: no request of its own, and its commands are part of "
+                "the call's.",
                 f"One Upstash request (PING through the service's client) takes "
                 f"{bench.ping_ms:.2f} ms p50 here: the {run.args.latency_ms:g} ms the stand-in "
                 "sleeps per request (asyncio timer and wake-up included) plus loopback HTTP.",

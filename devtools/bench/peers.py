@@ -323,18 +323,19 @@ async def ours(bench: ApiBench, sizes: list[int], iterations: int) -> list[PeerR
         # Every conversation holds `size` messages; TARGET is the most recent.
         for i, cid in enumerate([*(f"c{i}" for i in range(LIST_CHATS - 1)), TARGET]):
             await bench.store.put_conversation(
-                user, fixtures.conversation(cid, size, updated_ms=fixtures.EPOCH_MS + i)
+                bench.caller(user),
+                fixtures.conversation(cid, size, updated_ms=fixtures.EPOCH_MS + i),
             )
 
         async def append(u: str = user) -> None:
             message = fixtures.message(0, prefix="x").model_copy(update={"id": f"n{next(counter)}"})
-            await bench.store.append_message(u, TARGET, message)
+            await bench.store.append_message(bench.caller(u), TARGET, message)
 
         async def newest(u: str = user) -> None:
-            await bench.store.get_conversation(u, TARGET, limit=50, before=None)
+            await bench.store.get_conversation(bench.caller(u), TARGET, limit=50, before=None)
 
         async def listing(u: str = user) -> None:
-            await bench.store.list_conversations(u, limit=LIST_CHATS, cursor=None)
+            await bench.store.list_conversations(bench.caller(u), limit=LIST_CHATS, cursor=None)
 
         api_ops = _api_ops(bench, user)
         for name, call in (("list 20 conversations", listing), ("read newest 50", newest)):

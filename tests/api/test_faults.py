@@ -77,26 +77,34 @@ def test_rate_limit_check_failure_is_503(make_client: ClientFactory) -> None:
     assert response.json()["code"] == "store_unavailable"
 
 
-def test_noscript_falls_back_to_eval(make_client: ClientFactory) -> None:
-    # A fresh (or restarted) Upstash has no scripts loaded: EVALSHA fails, EVAL follows.
+@pytest.mark.parametrize(
+    ("user_limit", "commands"),
+    [(0, ["EVALSHA_RO", "EVAL_RO"]), (600, ["EVALSHA", "EVAL"])],
+    ids=["read-only-without-a-limit", "counting-the-limit"],
+)
+def test_noscript_falls_back_to_eval(
+    make_client: ClientFactory, user_limit: int, commands: list[str]
+) -> None:
+    # A fresh (or restarted) Upstash has no scripts loaded: EVALSHA fails, EVAL follows. A
+    # read that writes nothing (no rate limit to count) goes read-only both times.
     sent: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         command = json.loads(request.content)
         sent.append(command[0])
-        if command[0] == "EVALSHA":
+        if command[0].startswith("EVALSHA"):
             return httpx.Response(400, json={"error": "NOSCRIPT No matching script."})
-        return httpx.Response(200, json={"result": [[], []]})
+        return httpx.Response(200, json={"result": [-2 if user_limit == 0 else 599, [], []]})
 
     with respx.mock(base_url=FAKE_UPSTASH) as router:
         router.post(url__regex=".*").mock(side_effect=answer)
         client = make_client(
             upstash_redis_rest_url=FAKE_UPSTASH,
-            rate_limit_user_requests=0,
+            rate_limit_user_requests=user_limit,
         )
         response = client.get("/api/conversations", headers=auth())
     assert response.status_code == 200, response.text
-    assert sent == ["EVALSHA", "EVAL"]
+    assert sent == commands
 
 
 def test_timeouts_are_bounded(make_client: ClientFactory) -> None:

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from upstash_redis import Redis
 
 from shared.settings import Settings
+from shared.ttl_policy import TtlPolicy
 from tests.factories import ClientFactory, Clock, Standin, auth, conversation, put
 
 
@@ -68,12 +69,17 @@ def test_ids_a_and_a_colon_m_never_collide(
 def test_every_key_has_a_ttl_after_every_write(
     client: TestClient, raw: Redis, settings: Settings
 ) -> None:
+    # A key's expiry follows the write epoch (the clock rounded up to the epoch step), a grace
+    # period after the conversation's logical expiry.
+    policy = TtlPolicy.from_settings(settings)
+    longest = policy.conversation_ttl_ms + policy.step_ms + policy.grace_ms
+
     def assert_all_expire() -> None:
         keys = keys_of(raw, settings)
         assert keys
         for key in keys:
             ttl = raw.pttl(key)
-            assert 0 < ttl <= (settings.conversation_ttl_seconds + 60) * 1000, key
+            assert 0 < ttl <= longest, key
 
     put(client, conversation("c1"))
     assert_all_expire()
@@ -123,7 +129,12 @@ def test_expired_conversations_leave_no_ghost(make_client: ClientFactory) -> Non
     put(client, conversation("old"))
     clock.advance(50)
     put(client, conversation("new"))
-    clock.advance(11)  # "old" was last written 61 s ago
+    clock.advance(9)  # "old" was last written 59 s ago: within its TTL
+    listed = client.get("/api/conversations", headers=auth()).json()
+    assert sorted(c["id"] for c in listed["conversations"]) == ["new", "old"]
+    # A conversation lives its TTL plus at most one epoch step (6 s, a tenth of 60 s) after
+    # its last write: "old" was last written 67 s ago.
+    clock.advance(8)
     listed = client.get("/api/conversations", headers=auth()).json()
     assert [c["id"] for c in listed["conversations"]] == ["new"]
     assert client.get("/api/conversations/old", headers=auth()).status_code == 404

@@ -199,8 +199,8 @@ def test_one_line_per_request_with_every_field(client: TestClient, log: LogCaptu
     assert line["method"] == "PUT"
     assert line["route"] == "/api/conversations/{id}"
     assert "c1" not in line["route"]
-    # The rate-limit check (upstash-ratelimit's EVAL), then the write (EVALSHA, script loaded).
-    assert line["upstashRequests"] == 2
+    # One script does the rate-limit check and the write (EVALSHA, script loaded).
+    assert line["upstashRequests"] == 1
     assert USER_HASH.fullmatch(line["userHash"])
 
     started = datetime.now(UTC)
@@ -215,15 +215,15 @@ def test_one_line_per_request_with_every_field(client: TestClient, log: LogCaptu
     assert appended.status_code == 201, appended.text
     check_common(line, appended, started)
     assert (line["method"], line["route"]) == ("POST", "/api/conversations/{id}/messages")
-    assert line["upstashRequests"] == 2
+    assert line["upstashRequests"] == 1
 
     started = datetime.now(UTC)
     got, line = logged(log, lambda: client.get("/api/conversations/c1", headers=auth(user)))
     assert got.status_code == 200
     check_common(line, got, started)
     assert line["route"] == "/api/conversations/{id}"
-    # A read runs beside its rate-limit check: still two requests, one round trip of latency.
-    assert line["upstashRequests"] == 2
+    # A read counts its rate limit in its own script too: one request.
+    assert line["upstashRequests"] == 1
 
 
 def test_error_lines_carry_the_problem_code(client: TestClient, log: LogCapture) -> None:
@@ -236,7 +236,7 @@ def test_error_lines_carry_the_problem_code(client: TestClient, log: LogCapture)
     assert line["level"] == "INFO"
     assert line["route"] == "/api/conversations/{id}"
     assert USER_HASH.fullmatch(line["userHash"])
-    assert line["upstashRequests"] == 2
+    assert line["upstashRequests"] == 1
 
     # No token at all: refused before any Upstash request, and no user to hash.
     started = datetime.now(UTC)
@@ -292,7 +292,7 @@ def test_store_unavailable_is_an_error_line(
     assert line["level"] == "ERROR"
     assert line["errorCode"] == "store_unavailable"
     assert USER_HASH.fullmatch(line["userHash"])
-    assert line["upstashRequests"] == 1  # the rate-limit check failed; nothing was written
+    assert line["upstashRequests"] == 1  # the one script failed; nothing was written
 
 
 def test_a_bug_is_a_500_with_one_line_and_a_traceback(settings: Settings, log: LogCapture) -> None:
@@ -432,7 +432,7 @@ def test_api_gateway_request_id_wins_through_mangum(
         201,
     )
     assert line["level"] == "INFO"
-    assert line["upstashRequests"] == 2
+    assert line["upstashRequests"] == 1
     assert USER_HASH.fullmatch(line["userHash"])
     assert "errorCode" not in line
 

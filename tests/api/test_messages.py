@@ -6,13 +6,10 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from upstash_redis import Redis
 
-from shared.settings import Settings
 from tests.factories import (
     ClientFactory,
     Clock,
-    Standin,
     auth,
     conversation,
     me,
@@ -254,9 +251,9 @@ def test_patch_conversation(client: TestClient) -> None:
     assert too_long.status_code == 413
 
 
-def test_me_totals_and_current_conversation(
-    client: TestClient, standin: Standin, settings: Settings
-) -> None:
+def test_me_totals_and_current_conversation(make_client: ClientFactory) -> None:
+    clock = Clock()
+    client = make_client(clock=clock, session_ttl_seconds=3600)
     assert me(client) == {
         "userId": "alice",
         "conversationCount": 0,
@@ -282,9 +279,13 @@ def test_me_totals_and_current_conversation(
     )
     assert set_current.status_code == 204
     assert me(client)["currentConversationId"] == "a"
-    with Redis(standin.url, standin.token, rest_retries=0, allow_telemetry=False) as raw:
-        session_key = next(k for k in raw.keys(f"{settings.key_prefix}:*") if k.endswith(":ses"))
-        assert 0 < raw.pttl(session_key) <= settings.session_ttl_seconds * 1000
+    # The pointer is session data: it lapses SESSION_TTL_SECONDS after it was set.
+    clock.advance(3599)
+    assert me(client)["currentConversationId"] == "a"
+    clock.advance(1)
+    assert me(client)["currentConversationId"] is None
+    client.put("/api/me/current-conversation", json={"conversationId": "a"}, headers=auth())
+    assert me(client)["currentConversationId"] == "a"
     client.delete("/api/conversations/a", headers=auth())
     assert me(client) == {
         "userId": "alice",

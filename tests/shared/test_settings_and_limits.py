@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from upstash_ratelimit.limiter import Response
 
 from shared.errors import InvalidId, RateLimited
 from shared.models import check_id, title_from
-from shared.rate_limit import decide
+from shared.rate_limit import DENIED, OFF, Budget
 from shared.settings import Settings
 
 REQUIRED = {
@@ -81,20 +80,22 @@ def test_missing_upstash_url_stops_the_start(env: pytest.MonkeyPatch) -> None:
 
 
 def test_rate_limit_decision() -> None:
-    quota = decide(
-        Response(allowed=True, limit=10, remaining=7, reset=1000.2), now=990.0, what="requests"
-    )
+    budget = Budget(10, 60_000, "requests", "#rq")
+    # 990.0 s into the epoch: the window (of 60 s) resets at 1,020 s.
+    quota = budget.decide(7, now_ms=990_000)
+    assert quota is not None
     assert quota.headers() == {
         "RateLimit-Limit": "10",
         "RateLimit-Remaining": "7",
-        "RateLimit-Reset": "11",
+        "RateLimit-Reset": "30",
     }
     with pytest.raises(RateLimited) as refused:
-        decide(
-            Response(allowed=False, limit=10, remaining=0, reset=1000.0), now=999.9, what="requests"
-        )
+        budget.decide(DENIED, now_ms=1_019_900)
+    assert "at most 10 per window" in refused.value.detail
     assert refused.value.headers["Retry-After"] == "1"
     assert refused.value.headers["RateLimit-Remaining"] == "0"
+    assert budget.decide(OFF, now_ms=990_000) is None
+    assert budget.script_args() == {"rl_max": 10, "rl_window": 60_000, "rl_field": "#rq"}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ The table is printed with the test run.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from shared.models import (
     MessagePatch,
     TokenUsage,
 )
+from shared.rate_limit import Caller, RateLimits
 from shared.settings import Settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
@@ -71,7 +73,9 @@ class Meter:
         )
 
 
-async def _populate(store: ConversationStore, user: str, conversations: int, messages: int) -> None:
+async def _populate(
+    store: ConversationStore, user: Caller, conversations: int, messages: int
+) -> None:
     # The conversation under test has the long history; the others make the index long.
     await store.put_conversation(user, _conversation("target", messages, 0))
     for i in range(conversations - 1):
@@ -80,8 +84,13 @@ async def _populate(store: ConversationStore, user: str, conversations: int, mes
 
 async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[str, Any]]:
     upstash = Upstash(settings)
-    store = ConversationStore(upstash, settings)
+    # One instant for the whole table: a write re-sends expiries only when the rounded epoch
+    # moves on (about once an hour), and no measured call may straddle that.
+    now = time.time_ns() // 1_000_000
+    store = ConversationStore(upstash, settings, clock_ms=lambda: now)
+    limits = RateLimits(upstash, settings)
     meter = Meter(upstash, redis_url)
+    warm_up = limits.caller("warm-up")
     sizes = {
         "small": (SMALL_CONVERSATIONS, SMALL_MESSAGES),
         "large": (LARGE_CONVERSATIONS, LARGE_MESSAGES),
@@ -89,19 +98,20 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
     table: dict[str, dict[str, Any]] = {}
     try:
         # A warm container on a database that has seen every script: EVALSHA hits.
-        await store.put_conversation("warm-up", _conversation("w", 1, 0))
-        await store.list_conversations("warm-up", limit=20, cursor=None)
-        await store.get_conversation("warm-up", "w", limit=50, before=None)
+        await store.put_conversation(warm_up, _conversation("w", 1, 0))
+        await store.list_conversations(warm_up, limit=20, cursor=None)
+        await store.get_conversation(warm_up, "w", limit=50, before=None)
         extra = _conversation("w", 1, 0).messages[0].model_copy(update={"id": "x"})
-        await store.append_message("warm-up", "w", extra)
-        await store.update_message("warm-up", "w", "x", MessagePatch(streaming=False))
-        await store.delete_message("warm-up", "w", "x")
-        await store.update_conversation("warm-up", "w", ConversationPatch(title="w"))
-        await store.user_totals("warm-up")
-        await store.set_current_conversation("warm-up", "w")
-        await store.delete_conversation("warm-up", "w")
+        await store.append_message(warm_up, "w", extra)
+        await store.update_message(warm_up, "w", "x", MessagePatch(streaming=False))
+        await store.delete_message(warm_up, "w", "x")
+        await store.update_conversation(warm_up, "w", ConversationPatch(title="w"))
+        await store.user_totals(warm_up)
+        await store.set_current_conversation(warm_up, "w")
+        await store.delete_conversation(warm_up, "w")
         for size, (conversations, messages) in sizes.items():
-            user = f"user-{size}"
+            user = limits.caller(f"user-{size}")
+            stream = limits.caller(f"user-{size}", streaming=True)
             await _populate(store, user, conversations, messages)
             first = await store.list_conversations(user, limit=20, cursor=None)
             view = await store.get_conversation(user, "target", limit=50, before=None)
@@ -141,7 +151,7 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             for sequence in range(1, 201):
                 delta = partial(
                     store.update_message,
-                    user,
+                    stream,
                     "target",
                     "reply",
                     MessagePatch(appendContent=f"token {sequence} " * 4, sequence=sequence),
@@ -157,7 +167,7 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
                 streaming=False, tokens=TokenUsage(input=10, output=800, total=810)
             )
             later: dict[str, Callable[[], Awaitable[Any]]] = {
-                "patch: finish": partial(store.update_message, user, "target", "reply", finish),
+                "patch: finish": partial(store.update_message, stream, "target", "reply", finish),
                 "delete message": partial(store.delete_message, user, "target", "m0"),
                 "patch conversation": partial(
                     store.update_conversation, user, "target", ConversationPatch(title="New")
@@ -179,6 +189,9 @@ def costs(standin: Standin) -> dict[str, dict[str, Any]]:
         standin,
         max_conversations_per_user=LARGE_CONVERSATIONS,
         max_messages_per_conversation=2 * LARGE_MESSAGES,
+        # Every call counts its rate limit (part of its cost), and none is refused.
+        rate_limit_user_requests=10**9,
+        rate_limit_stream_requests=10**9,
     )
     return asyncio.run(_costs(settings, standin.redis_url))
 
@@ -234,3 +247,29 @@ def test_the_200th_delta_costs_what_the_first_does(
         pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
     for size in ("small", "large"):
         assert costs["patch: delta 1"][size] == costs["patch: delta 200"][size]
+
+
+# Billed commands per call, rate limit included, at most (a call whose rounded expiry moved on
+# re-sends it, about once an hour per user and conversation: not measured here).
+TARGETS = {
+    "patch: delta 1": 6,
+    "patch: delta 200": 6,
+    "append message": 10,
+    "patch: finish": 10,
+    "list (page of 20)": 6,
+    "list (next page)": 6,
+    "get (newest 50)": 8,
+    "get (page back)": 8,
+    "me": 5,
+}
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_commands_per_call_meet_their_target(
+    costs: dict[str, dict[str, Any]], name: str, standin: Standin
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    for size in ("small", "large"):
+        commands = costs[name][size][1]
+        assert commands <= TARGETS[name], f"{name} ({size}): {commands} commands"

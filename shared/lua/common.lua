@@ -1,0 +1,390 @@
+-- What every script of a user's data shares; shared/scripts.py puts it after the generated
+-- prelude (K: the script's keys by name, A: its arguments by name, REST: the index of its first
+-- variadic argument) and before the script's own body.
+--
+-- Rules every script follows:
+-- * It touches only keys passed in KEYS (Upstash's key locking refuses any other).
+-- * Everything that can refuse the call (rate limit, not found, conflict, limits) is decided
+--   before the first write; the writes then cannot fail, so a call does all of its work or none.
+-- * Writes are collected and sent at the end, one HSET (and at most one HDEL) per hash.
+-- * An expiry is sent only when it changes: writes record the rounded expiry they last applied
+--   ('#e' for the user's keys, 'e|<id>' for a conversation's) and re-send it about once an hour.
+-- * Values are the strings Python produced; scripts never parse JSON.
+-- * The first value returned is the caller's rate-limit quota: what is left of the window,
+--   -1 when the call was refused (then nothing else is returned or written), or -2 when the
+--   limit is off.
+
+-- Per-conversation summary attributes, each kept as '<attr>|<conversation id>' in the summary
+-- hash: title, createdAt, updatedAt, message count, token total, mcpServers JSON, version,
+-- auto-title flag (set while the title is the default one a first user message replaces),
+-- write epoch (the rounded instant of the last write: what expiry counts from) and the expiry
+-- last applied to the conversation's own keys. Python decodes the first eight in this order.
+local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e'}
+-- Per-message attributes read back for a page, '<attr>|<message id>' in the message hash:
+-- type, timestamp, streaming, tokens JSON, editable, last update (ms), interrupted, tool
+-- execution ids (space-separated; each tool is 'x|<message id>|<tool id>') and content length.
+-- The content itself ('c') is read separately, once the page's length budget is known.
+local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l'}
+-- Written but never read back for a page: token total, last applied delta sequence.
+local MESSAGE_BOOKKEEPING = {'kt', 'q'}
+-- The user's own fields in the summary hash: conversation count (index entries, expired ones
+-- not yet removed included), message and token totals, the expiry last applied to the user's
+-- keys, and the current conversation with the instant its pointer lapses ('' never).
+local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx'}
+-- Lua's unpack() is bounded by its C stack (8,000 values): bulk calls go in chunks.
+local CHUNK = 1000
+
+local function attr_fields(attrs, id)
+  local fields = {}
+  for i, attr in ipairs(attrs) do fields[i] = attr .. '|' .. id end
+  return fields
+end
+
+local function append_all(list, more)
+  for _, v in ipairs(more) do list[#list + 1] = v end
+  return list
+end
+
+-- HMGET as a table from field name to value (absent fields are nil), in chunks.
+local function hmget(key, fields)
+  local map = {}
+  for i = 1, #fields, CHUNK do
+    local last = math.min(i + CHUNK - 1, #fields)
+    local part = redis.call('HMGET', key, unpack(fields, i, last))
+    for j = 1, #part do
+      if part[j] then map[fields[i + j - 1]] = part[j] end
+    end
+  end
+  return map
+end
+
+-- Values of `fields` from `map` in order, false for absent ones (a Lua table cannot hold nil
+-- in a list; Python reads false as None).
+local function values_of(map, fields)
+  local values = {}
+  for i, field in ipairs(fields) do
+    local v = map[field]
+    if v == nil then v = false end
+    values[i] = v
+  end
+  return values
+end
+
+-- ---------------------------------------------------------------- pending writes
+
+local pending = {order = {}, by_key = {}}
+
+local function pending_for(key)
+  local p = pending.by_key[key]
+  if not p then
+    p = {set = {}, set_order = {}, del = {}, del_order = {}}
+    pending.by_key[key] = p
+    pending.order[#pending.order + 1] = key
+  end
+  return p
+end
+
+local function hset(key, field, value)
+  local p = pending_for(key)
+  if p.set[field] == nil then p.set_order[#p.set_order + 1] = field end
+  p.set[field] = tostring(value)
+  p.del[field] = nil
+end
+
+local function hdel(key, field)
+  local p = pending_for(key)
+  if not p.del[field] then p.del_order[#p.del_order + 1] = field end
+  p.del[field] = true
+  p.set[field] = nil
+end
+
+local function chunked(command, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(command, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
+
+-- Send every pending hash write: at most one HDEL and one HSET per hash (more only in chunks).
+local function flush()
+  for _, key in ipairs(pending.order) do
+    local p = pending.by_key[key]
+    local dels = {}
+    for _, field in ipairs(p.del_order) do
+      if p.del[field] then dels[#dels + 1] = field end
+    end
+    if #dels > 0 then chunked('HDEL', key, dels) end
+    local sets = {}
+    for _, field in ipairs(p.set_order) do
+      local value = p.set[field]
+      if value ~= nil then
+        sets[#sets + 1] = field
+        sets[#sets + 1] = value
+      end
+    end
+    if #sets > 0 then chunked('HSET', key, sets) end
+  end
+  pending = {order = {}, by_key = {}}
+end
+
+-- ---------------------------------------------------------------- the user's summary hash
+
+-- One HMGET of the user's fields, the rate-limit window and `extra`: most scripts read
+-- everything they need from the summary hash with this one command.
+local function read_user(extra)
+  local fields = {unpack(USER)}
+  if A.rl_max ~= '0' then fields[#fields + 1] = A.rl_field end
+  return hmget(K.sum, append_all(fields, extra or {}))
+end
+
+-- The summary fields of every conversation in `ids`.
+local function summary_fields(ids)
+  local fields = {}
+  for _, id in ipairs(ids) do append_all(fields, attr_fields(SUMMARY, id)) end
+  return fields
+end
+
+-- Whether conversation `id` exists and has not expired, by its write epoch in `S`.
+local function is_live(S, id)
+  local epoch = S['w|' .. id]
+  if not epoch then return false end
+  return A.expired_before == '' or tonumber(epoch) > tonumber(A.expired_before)
+end
+
+local function num(value)
+  return tonumber(value) or 0
+end
+
+-- ---------------------------------------------------------------- rate limit
+
+-- The sliding window of upstash-ratelimit's SlidingWindow, decision for decision: requests in
+-- the current window plus the previous window's, weighted by how much of it still overlaps.
+-- Its state is one string, '<window number> <count> <previous window's count>' (false when
+-- there is none). Returns what is left of the window and the new state, or -1 when the request
+-- may not pass (the state is then unchanged).
+local function sliding_window(state, limit, window, now)
+  local current_window = math.floor(now / window)
+  local current, previous = 0, 0
+  if state then
+    local w, c, p = string.match(state, '^(%d+) (%d+) (%d+)$')
+    w = tonumber(w)
+    if w == current_window then
+      current, previous = tonumber(c), tonumber(p)
+    elseif w == current_window - 1 then
+      previous = tonumber(c)
+    end
+  end
+  local weighted = math.floor((1 - (now % window) / window) * previous)
+  if weighted + current >= limit then return -1, state end
+  current = current + 1
+  return limit - (current + weighted), current_window .. ' ' .. current .. ' ' .. previous
+end
+
+-- The user's limit for this call (requests, or streamed deltas): its window is a field of the
+-- summary hash, so the check costs no command of its own: it is read with the user's fields
+-- and written with the script's other summary writes. Returns what is left of the window, -1
+-- when the call may not pass (nothing is written then), -2 when the limit is off.
+local function rate_limit(S)
+  local limit = tonumber(A.rl_max)
+  if limit == 0 then return -2 end
+  local remaining, state = sliding_window(S[A.rl_field], limit, tonumber(A.rl_window),
+    tonumber(A.now))
+  if remaining >= 0 then hset(K.sum, A.rl_field, state) end
+  return remaining
+end
+
+-- ---------------------------------------------------------------- expiry
+
+local function apply_expiry(keys)
+  for _, key in ipairs(keys) do
+    if A.expire_at == '' then
+      redis.call('PERSIST', key)
+    else
+      redis.call('PEXPIREAT', key, A.expire_at)
+    end
+  end
+end
+
+-- Before the flush: queue the user's rounded expiry when it moved on, and return the keys to
+-- send it to once written. `count` is the number of index entries after the call; `fresh` is
+-- true when the index was just created (it needs the expiry even when '#e' is current).
+local function user_expiry(S, count, fresh)
+  local keys = {}
+  if S['#e'] ~= A.expire_at then
+    keys[1] = K.sum
+    if count > 0 then append_all(keys, {K.idx, K.exp}) end
+    hset(K.sum, '#e', A.expire_at)
+  elseif fresh and count > 0 then
+    keys = {K.idx, K.exp}
+  end
+  return keys
+end
+
+-- The end of a script that wrote nothing but the rate-limit window: write it, and give the
+-- summary hash an expiry when this created it.
+local function finish_read(S, quota)
+  if quota < 0 then return end
+  local keys = {}
+  if not S['#e'] then
+    hset(K.sum, '#e', A.expire_at)
+    keys = {K.sum}
+  end
+  flush()
+  apply_expiry(keys)
+end
+
+-- ---------------------------------------------------------------- conversations
+
+-- Record a write to conversation `id` in the pending summary writes: updatedAt, list order,
+-- version, write epoch (and its entry in the expiry index when the epoch moved on). Returns
+-- true when the conversation's own keys need their expiry re-sent.
+local function touch_conversation(S, id, score, updated_at)
+  hset(K.sum, 'u|' .. id, updated_at)
+  hset(K.sum, 'v|' .. id, num(S['v|' .. id]) + 1)
+  redis.call('ZADD', K.idx, score, id)
+  if S['w|' .. id] ~= A.epoch then
+    hset(K.sum, 'w|' .. id, A.epoch)
+    redis.call('ZADD', K.exp, A.epoch, id)
+  end
+  if S['e|' .. id] ~= A.expire_at then
+    hset(K.sum, 'e|' .. id, A.expire_at)
+    return true
+  end
+  return false
+end
+
+-- Conversations whose write epoch says they have expired (all of them: at most the cap).
+local function expired_ids()
+  if A.expired_before == '' then return {} end
+  return redis.call('ZRANGEBYSCORE', K.exp, '-inf', A.expired_before)
+end
+
+-- The conversations the cap removes: the `over` least recently updated index entries that are
+-- neither in `skip` (a set: already being removed) nor `keep`.
+local function eviction_victims(over, skip, keep)
+  if over <= 0 then return {} end
+  local skipped = 0
+  for _ in pairs(skip) do skipped = skipped + 1 end
+  local victims = {}
+  for _, id in ipairs(redis.call('ZRANGE', K.idx, 0, over + skipped)) do
+    if #victims < over and not skip[id] and id ~= keep then victims[#victims + 1] = id end
+  end
+  return victims
+end
+
+-- Remove conversations from the user's keys (index, expiry index, summary fields; the caller
+-- updates the totals with what this returns). Their message keys are not declared here, so
+-- they stay until their own Redis expiry, remembered in the graveyard meanwhile so that erasing
+-- the user deletes them at once; all but `deleted_now`, whose keys the caller deletes. `S` must
+-- hold their 'n', 'k' and 'e' fields (read_for_drop). Returns the messages and tokens removed.
+local function drop_conversations(S, ids, deleted_now)
+  local messages, tokens = 0, 0
+  local graveyard = {}
+  for _, id in ipairs(ids) do
+    messages = messages + num(S['n|' .. id])
+    tokens = tokens + num(S['k|' .. id])
+    for _, field in ipairs(attr_fields(SUMMARY, id)) do hdel(K.sum, field) end
+    if S['#cur'] == id then
+      hdel(K.sum, '#cur')
+      hdel(K.sum, '#curx')
+    end
+    if id ~= deleted_now then
+      graveyard[#graveyard + 1] = S['e|' .. id] or '0'
+      graveyard[#graveyard + 1] = id
+    end
+  end
+  if #ids == 0 then return messages, tokens end
+  chunked('ZREM', K.idx, ids)
+  chunked('ZREM', K.exp, ids)
+  if #graveyard > 0 then
+    chunked('ZADD', K.gy, graveyard)
+    -- Entries whose keys have expired by now are no longer worth remembering ('0': never).
+    redis.call('ZREMRANGEBYSCORE', K.gy, 1, '(' .. A.now)
+    apply_expiry({K.gy})
+  end
+  return messages, tokens
+end
+
+-- The current conversation pointer, unless it has lapsed.
+local function current_conversation(S)
+  local until_ms = S['#curx']
+  if not S['#cur'] or (until_ms and until_ms ~= '' and tonumber(until_ms) <= tonumber(A.now)) then
+    return false
+  end
+  return S['#cur']
+end
+
+-- The messages `ids` of message hash `key`, as {attribute values (#MESSAGE per message),
+-- {content, then tool execution JSON in 'xo' order, per message}}. With `budget`, only the
+-- first messages whose content lengths add up to at most `budget` characters are read (never
+-- fewer than one); the second value is how many were.
+local function read_messages(key, ids, budget)
+  local fields = {}
+  for _, mid in ipairs(ids) do append_all(fields, attr_fields(MESSAGE, mid)) end
+  local meta = hmget(key, fields)
+  local kept = #ids
+  if budget then
+    local total = 0
+    for i, mid in ipairs(ids) do
+      total = total + num(meta['l|' .. mid])
+      if i > 1 and total > budget then
+        kept = i - 1
+        break
+      end
+    end
+  end
+  local rest = {}
+  for i = 1, kept do
+    local mid = ids[i]
+    rest[#rest + 1] = 'c|' .. mid
+    for tid in string.gmatch(meta['xo|' .. mid] or '', '%S+') do
+      rest[#rest + 1] = 'x|' .. mid .. '|' .. tid
+    end
+  end
+  local contents = {}
+  if #rest > 0 then contents = hmget(key, rest) end
+  local kept_fields = {unpack(fields, 1, kept * #MESSAGE)}
+  return {values_of(meta, kept_fields), values_of(contents, rest)}, kept
+end
+
+-- The totals and expiry that removing conversations `ids` needs, read into `S`.
+local function read_for_drop(S, ids)
+  if #ids == 0 then return end
+  local fields = {}
+  for _, id in ipairs(ids) do append_all(fields, attr_fields({'n', 'k', 'e'}, id)) end
+  for field, value in pairs(hmget(K.sum, fields)) do S[field] = value end
+end
+
+-- Write a whole conversation from a record of arguments starting at ARGV[p]: id, list score
+-- (updatedAt in ms), title, createdAt, updatedAt, totalTokens, message count N, mcpServers
+-- JSON ('' for none), F; then F message-hash arguments (field, value pairs) and the N message
+-- ids in order. Replaces whatever the conversation's keys held. Returns the position of the
+-- next record and whether the conversation's keys need their expiry sent.
+local function write_conversation(S, p, msgs, order)
+  local id, count = ARGV[p], tonumber(ARGV[p + 6])
+  local nvals = tonumber(ARGV[p + 8])
+  redis.call('DEL', msgs, order)
+  for i = p + 9, p + 8 + nvals, CHUNK do
+    redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 8 + nvals)))
+  end
+  redis.call('HSET', msgs, '#seq', count)
+  local first = p + 9 + nvals
+  local batch = {}
+  for j = first, first + count - 1 do
+    batch[#batch + 1] = j - first + 1
+    batch[#batch + 1] = ARGV[j]
+  end
+  if #batch > 0 then chunked('ZADD', order, batch) end
+  hset(K.sum, 't|' .. id, ARGV[p + 2])
+  hset(K.sum, 'c|' .. id, ARGV[p + 3])
+  hset(K.sum, 'k|' .. id, ARGV[p + 5])
+  hset(K.sum, 'n|' .. id, count)
+  hdel(K.sum, 'a|' .. id)
+  if ARGV[p + 7] == '' then hdel(K.sum, 'p|' .. id) else hset(K.sum, 'p|' .. id, ARGV[p + 7]) end
+  touch_conversation(S, id, ARGV[p + 1], ARGV[p + 4])
+  return first + count
+end
+
+-- The position of the conversation record after the one at ARGV[p] (see write_conversation).
+local function next_record(p)
+  return p + 9 + tonumber(ARGV[p + 8]) + tonumber(ARGV[p + 6])
+end

@@ -1,0 +1,34 @@
+-- Delete every key of the user: the summary hash (rate-limit windows and session included),
+-- the indexes, the graveyard, and every conversation's keys, declared here.
+-- KEYS: idx, exp, sum, gy, then KREST: the message hash and message order of each conversation
+-- ARGV: REST: the ids of those conversations (list_conversation_keys)
+-- Returns {quota, 'retry', ids...} when a conversation appeared since the ids were listed
+-- (nothing is deleted: call again with these ids), else {quota, 'erased', index entries}.
+local S = read_user()
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+local declared = {}
+for i = REST, #ARGV do declared[ARGV[i]] = true end
+local missing = false
+local ids = {}
+local seen = {}
+for _, key in ipairs({K.idx, K.exp, K.gy}) do
+  for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = id
+      if not declared[id] then missing = true end
+    end
+  end
+end
+if missing then
+  finish_read(S, quota)
+  local result = {quota, 'retry'}
+  return append_all(result, ids)
+end
+
+-- Nothing below refuses the call.
+local keys = {}
+for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
+chunked('DEL', KEYS[1], keys)
+return {quota, 'erased', num(S['#c'])}

@@ -1,0 +1,27 @@
+-- A conversation's summary and one page of its messages, newest first, before a sequence.
+-- KEYS: sum, msgs, order
+-- ARGV: cid, limit, before ('' for the newest page), budget (characters of content at most)
+-- Returns {quota, 0} when absent or expired, else {quota, 1, summary values,
+--   {message id, sequence, ...} of the page (newest first), 1 when older messages remain,
+--   messages (see read_messages)}.
+local cid, limit = A.cid, tonumber(A.limit)
+local S = read_user(attr_fields(SUMMARY, cid))
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+if not is_live(S, cid) then
+  finish_read(S, quota)
+  return {quota, 0}
+end
+local upper = '+inf'
+if A.before ~= '' then upper = '(' .. A.before end
+local page = redis.call('ZREVRANGEBYSCORE', K.order, upper, '-inf', 'WITHSCORES',
+  'LIMIT', 0, limit + 1)
+local ids = {}
+for i = 1, math.min(#page, 2 * limit), 2 do ids[#ids + 1] = page[i] end
+local more = #page > 2 * limit
+local messages, kept = {{}, {}}, 0
+if #ids > 0 then messages, kept = read_messages(K.msgs, ids, tonumber(A.budget)) end
+if kept < #ids then more = true end
+local pairs_kept = {unpack(page, 1, 2 * kept)}
+finish_read(S, quota)
+return {quota, 1, values_of(S, attr_fields(SUMMARY, cid)), pairs_kept, more and 1 or 0, messages}

@@ -1,0 +1,118 @@
+-- Store a localStorage dump: new conversations added, stored ones replaced only by a newer
+-- updatedAt, and the per-user cap applied to the result. Importing twice changes nothing.
+-- KEYS: idx, exp, sum, gy, then KREST: the message hash and message order of each record
+-- ARGV: cap, current ('' to leave the pointer), until_ms (when it lapses; '' never),
+--   records (how many), then REST: the records, newest first (see write_conversation)
+-- Returns {quota, imported, updated, skipped, evicted ids...}.
+local records = {}
+local p = REST
+for i = 1, tonumber(A.records) do
+  records[i] = {id = ARGV[p], score = tonumber(ARGV[p + 1]), p = p,
+    msgs = KEYS[KREST + 2 * i - 2], order = KEYS[KREST + 2 * i - 1]}
+  p = next_record(p)
+end
+local ids = {}
+for i, r in ipairs(records) do ids[i] = r.id end
+local S = read_user(summary_fields(ids))
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+
+-- Nothing below refuses the call. Plan first: what is replaced, added, skipped and evicted.
+local expired = expired_ids()
+local gone = {}
+for _, id in ipairs(expired) do gone[id] = true end
+local stored = {}
+if #ids > 0 then
+  local scores = {}
+  for i = 1, #ids, CHUNK do
+    append_all(scores, redis.call('ZMSCORE', K.idx, unpack(ids, i, math.min(i + CHUNK - 1, #ids))))
+  end
+  for i, r in ipairs(records) do
+    if is_live(S, r.id) then stored[r.id] = tonumber(scores[i]) or 0 end
+  end
+end
+local updated, skipped, fresh = {}, 0, {}
+for _, r in ipairs(records) do
+  if stored[r.id] then
+    if r.score > stored[r.id] then updated[r.id] = r else skipped = skipped + 1 end
+  else
+    fresh[#fresh + 1] = r
+  end
+end
+local count = num(S['#c']) - #expired + #fresh
+local evicted, victims, not_written = {}, {}, {}
+local over = count - tonumber(A.cap)
+if over > 0 then
+  -- The `over` least recently updated of what would be kept: stored conversations (at their
+  -- new score when replaced) and new ones; a new one loses a tie.
+  local candidates = {}
+  local window = over + #expired
+  for _ in pairs(updated) do window = window + 1 end
+  local oldest = redis.call('ZRANGE', K.idx, 0, window, 'WITHSCORES')
+  for i = 1, #oldest, 2 do
+    local id = oldest[i]
+    if not gone[id] then
+      local score = tonumber(oldest[i + 1])
+      if updated[id] then score = updated[id].score end
+      candidates[#candidates + 1] = {id = id, score = score, new = false}
+    end
+  end
+  for _, r in ipairs(fresh) do
+    candidates[#candidates + 1] = {id = r.id, score = r.score, new = true}
+  end
+  table.sort(candidates, function(a, b)
+    if a.score ~= b.score then return a.score < b.score end
+    if a.new ~= b.new then return a.new end
+    return a.id < b.id
+  end)
+  for i = 1, math.min(over, #candidates) do
+    local c = candidates[i]
+    evicted[#evicted + 1] = c.id
+    if c.new then not_written[c.id] = true else victims[#victims + 1] = c.id end
+    updated[c.id] = nil
+  end
+  count = count - #evicted
+  -- Named newest first, as the records come.
+  for i = 1, math.floor(#evicted / 2) do
+    evicted[i], evicted[#evicted + 1 - i] = evicted[#evicted + 1 - i], evicted[i]
+  end
+end
+
+local removed = append_all(append_all({}, expired), victims)
+read_for_drop(S, removed)
+local fresh_index = num(S['#c']) - #removed == 0
+local messages, tokens = drop_conversations(S, removed)
+messages, tokens = -messages, -tokens
+local imported, replaced = 0, 0
+local expire = {}
+for _, r in ipairs(records) do
+  local replace = updated[r.id] ~= nil
+  local add = not stored[r.id] and not not_written[r.id]
+  if replace or add then
+    if replace then
+      messages = messages - num(S['n|' .. r.id])
+      tokens = tokens - num(S['k|' .. r.id])
+      replaced = replaced + 1
+    else
+      for _, attr in ipairs(SUMMARY) do S[attr .. '|' .. r.id] = nil end
+      imported = imported + 1
+    end
+    S['e|' .. r.id] = nil  -- the keys are written anew: they need their expiry
+    write_conversation(S, r.p, r.msgs, r.order)
+    messages = messages + tonumber(ARGV[r.p + 6])
+    tokens = tokens + tonumber(ARGV[r.p + 5])
+    append_all(expire, {r.msgs, r.order})
+  end
+end
+if A.current ~= '' then
+  hset(K.sum, '#cur', A.current)
+  hset(K.sum, '#curx', A.until_ms)
+end
+if messages ~= 0 then hset(K.sum, '#m', math.max(0, num(S['#m']) + messages)) end
+if tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) + tokens)) end
+if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
+append_all(expire, user_expiry(S, count, fresh_index))
+flush()
+apply_expiry(expire)
+local result = {quota, imported, replaced, skipped}
+return append_all(result, evicted)

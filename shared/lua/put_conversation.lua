@@ -1,0 +1,51 @@
+-- Replace (or create) a whole conversation, with preconditions on its version.
+-- KEYS: idx, exp, sum, gy, msgs, order
+-- ARGV: cap, if_match ('' none, '*' any version, else a version), if_none_match ('' or '*'),
+--   then REST: the conversation's record (see write_conversation in common.lua)
+-- Returns {quota, 'precondition_failed'} or {quota, 'ok', created 1/0, version, evicted ids...}.
+local cid = ARGV[REST]
+local S = read_user(attr_fields(SUMMARY, cid))
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+local exists = is_live(S, cid)
+local version = exists and num(S['v|' .. cid]) or 0
+local if_match, if_none_match = A.if_match, A.if_none_match
+if (if_match == '*' and not exists)
+  or (if_match ~= '' and if_match ~= '*' and (not exists or tostring(version) ~= if_match))
+  or (if_none_match == '*' and exists) then
+  finish_read(S, quota)
+  return {quota, 'precondition_failed'}
+end
+
+-- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
+local expired = expired_ids()
+local gone = {}
+for _, id in ipairs(expired) do gone[id] = true end
+local count = num(S['#c']) - #expired
+local victims = {}
+if not exists then
+  count = count + 1
+  victims = eviction_victims(count - tonumber(A.cap), gone, cid)
+  count = count - #victims
+end
+local removed = append_all(append_all({}, expired), victims)
+read_for_drop(S, removed)
+local fresh_index = num(S['#c']) - #removed == 0
+local dropped_messages, dropped_tokens = drop_conversations(S, removed, cid)
+local old_messages, old_tokens = 0, 0
+if exists then old_messages, old_tokens = num(S['n|' .. cid]), num(S['k|' .. cid]) end
+if not exists then
+  for _, attr in ipairs(SUMMARY) do S[attr .. '|' .. cid] = nil end
+end
+S['e|' .. cid] = nil  -- the keys are written anew: they need their expiry
+write_conversation(S, REST, K.msgs, K.order)
+local messages, tokens = tonumber(ARGV[REST + 6]), tonumber(ARGV[REST + 5])
+hset(K.sum, '#m', math.max(0, num(S['#m']) - dropped_messages - old_messages + messages))
+hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped_tokens - old_tokens + tokens))
+if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
+local expire = user_expiry(S, count, fresh_index)
+flush()
+append_all(expire, {K.msgs, K.order})
+apply_expiry(expire)
+local result = {quota, 'ok', exists and 0 or 1, version + 1}
+return append_all(result, victims)

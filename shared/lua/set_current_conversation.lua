@@ -1,0 +1,18 @@
+-- Point the user's session at a conversation, or clear the pointer.
+-- KEYS: idx, exp, sum
+-- ARGV: cid ('' to clear), until_ms (when the pointer lapses; '' never)
+-- Returns {quota}.
+local S = read_user()
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+if A.cid == '' then
+  hdel(K.sum, '#cur')
+  hdel(K.sum, '#curx')
+else
+  hset(K.sum, '#cur', A.cid)
+  hset(K.sum, '#curx', A.until_ms)
+end
+local expire = user_expiry(S, num(S['#c']), false)
+flush()
+apply_expiry(expire)
+return {quota}

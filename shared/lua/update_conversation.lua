@@ -1,0 +1,37 @@
+-- Rename a conversation and/or change its mcpServers; it becomes the most recently updated.
+-- KEYS: idx, exp, sum, msgs, order (their expiry follows the conversation's last write)
+-- ARGV: set_title ('1' to set it), title, set_mcp ('1' to set them), mcp ('' to remove), cid
+-- Returns {quota, 0} when absent, else {quota, 1, summary values}.
+local cid = A.cid
+local S = read_user(attr_fields(SUMMARY, cid))
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+if not is_live(S, cid) then
+  finish_read(S, quota)
+  return {quota, 0}
+end
+
+-- Nothing below refuses the call.
+if A.set_title == '1' then
+  hset(K.sum, 't|' .. cid, A.title)
+  hdel(K.sum, 'a|' .. cid)
+  S['t|' .. cid], S['a|' .. cid] = A.title, nil
+end
+if A.set_mcp == '1' then
+  if A.mcp == '' then
+    hdel(K.sum, 'p|' .. cid)
+    S['p|' .. cid] = nil
+  else
+    hset(K.sum, 'p|' .. cid, A.mcp)
+    S['p|' .. cid] = A.mcp
+  end
+end
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+local summary = values_of(S, attr_fields(SUMMARY, cid))
+summary[3] = A.now_iso
+summary[7] = tostring(num(S['v|' .. cid]) + 1)
+local expire = user_expiry(S, num(S['#c']), false)
+flush()
+if expire_conversation then append_all(expire, {K.msgs, K.order}) end
+apply_expiry(expire)
+return {quota, 1, summary}

@@ -1,0 +1,94 @@
+-- Change one message: replace or append to its content (a streamed delta), its streaming,
+-- editable and token fields, and its tool executions (each replaced by id, new ids appended).
+-- KEYS: idx, exp, sum, msgs, order
+-- ARGV: cid, mid, content, set_content ('1' when `content` replaces the content),
+--   content_length, delta ('' for none), delta_length, sequence ('' when deltas are not
+--   numbered), max_chars, streaming ('', '0', '1'), editable ('', '0', '1'), tokens ('' to
+--   keep, else the tokens JSON), token_total, return_message ('1' to return the message),
+--   then REST: tool id / tool JSON pairs
+-- Returns {quota, 'not_found'}, {quota, 'too_large'}, {quota, 'out_of_order', last applied
+--   sequence}, or {quota, 'ok', message (see read_messages) or {}}.
+local cid, mid = A.cid, A.mid
+local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid})
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+local refuse = nil
+local M = {}
+if is_live(S, cid) then
+  local fields = {'t|' .. mid, 'l|' .. mid, 'q|' .. mid, 'kt|' .. mid, 'xo|' .. mid}
+  if A.delta ~= '' and A.set_content ~= '1' then fields[#fields + 1] = 'c|' .. mid end
+  M = hmget(K.msgs, fields)
+end
+if not M['t|' .. mid] then refuse = {quota, 'not_found'} end
+
+local max_chars = tonumber(A.max_chars)
+local content, length = nil, nil
+if not refuse and A.set_content == '1' then
+  content, length = A.content, tonumber(A.content_length)
+  if length > max_chars then refuse = {quota, 'too_large'} end
+end
+local delta, sequence = A.delta, A.sequence
+local applied_sequence = nil
+if not refuse and delta ~= '' then
+  local append = true
+  if sequence ~= '' then
+    local last = num(M['q|' .. mid])
+    if tonumber(sequence) <= last then
+      append = false  -- a retry of a delta already appended: append nothing
+    elseif tonumber(sequence) ~= last + 1 then
+      refuse = {quota, 'out_of_order', last}
+    end
+  end
+  if not refuse and append then
+    if not content then content, length = M['c|' .. mid] or '', num(M['l|' .. mid]) end
+    content = content .. delta
+    length = length + tonumber(A.delta_length)
+    if length > max_chars then refuse = {quota, 'too_large'} end
+    if sequence ~= '' then applied_sequence = sequence end
+  end
+end
+if refuse then
+  finish_read(S, quota)
+  return refuse
+end
+
+-- Nothing below refuses the call.
+hset(K.msgs, 'u|' .. mid, A.now)
+if applied_sequence then hset(K.msgs, 'q|' .. mid, applied_sequence) end
+if content then
+  hset(K.msgs, 'c|' .. mid, content)
+  hset(K.msgs, 'l|' .. mid, length)
+end
+if A.streaming ~= '' then hset(K.msgs, 's|' .. mid, A.streaming) end
+if A.streaming == '1' then hdel(K.msgs, 'i|' .. mid) end
+if A.editable ~= '' then hset(K.msgs, 'e|' .. mid, A.editable) end
+if A.tokens ~= '' then
+  local total, old = tonumber(A.token_total), num(M['kt|' .. mid])
+  hset(K.msgs, 'k|' .. mid, A.tokens)
+  hset(K.msgs, 'kt|' .. mid, total)
+  if total ~= old then
+    hset(K.sum, 'k|' .. cid, num(S['k|' .. cid]) + total - old)
+    hset(K.sum, '#k', num(S['#k']) + total - old)
+  end
+end
+if REST <= #ARGV then
+  local order = M['xo|' .. mid] or ''
+  local known = {}
+  for tid in string.gmatch(order, '%S+') do known[tid] = true end
+  for i = REST, #ARGV, 2 do
+    local tid = ARGV[i]
+    if not known[tid] then
+      order = (order == '' and tid) or (order .. ' ' .. tid)
+      known[tid] = true
+    end
+    hset(K.msgs, 'x|' .. mid .. '|' .. tid, ARGV[i + 1])
+  end
+  hset(K.msgs, 'xo|' .. mid, order)
+end
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+local expire = user_expiry(S, num(S['#c']), false)
+flush()
+if expire_conversation then append_all(expire, {K.msgs, K.order}) end
+apply_expiry(expire)
+if A.return_message == '1' then return {quota, 'ok', (read_messages(K.msgs, {mid}))} end
+return {quota, 'ok', {}}
