@@ -29,8 +29,9 @@ local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l'}
 local MESSAGE_BOOKKEEPING = {'kt', 'q'}
 -- The user's own fields in the summary hash: conversation count (index entries, expired ones
 -- not yet removed included), message and token totals, the expiry last applied to the user's
--- keys, and the current conversation with the instant its pointer lapses ('' never).
-local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx'}
+-- keys, the current conversation with the instant its pointer lapses ('' never), and the most
+-- recent conversation with its index score (touch_conversation).
+local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx', '#top', '#tops'}
 -- Lua's unpack() is bounded by its C stack (8,000 values): bulk calls go in chunks.
 local CHUNK = 1000
 
@@ -237,10 +238,25 @@ end
 -- Record a write to conversation `id` in the pending summary writes: updatedAt, list order,
 -- version, write epoch (and its entry in the expiry index when the epoch moved on). Returns
 -- true when the conversation's own keys need their expiry re-sent.
+--
+-- '#top' names the conversation with the highest score in the index and '#tops' that score:
+-- while a reply streams into the most recent conversation, a write at the caller's clock leaves
+-- its order unchanged, and its ZADD is skipped. Every index write goes through here, so the
+-- pair stays true: whatever scores higher takes it over, and a top conversation written with a
+-- lower score (a PUT of an older updatedAt) or removed gives it up.
 local function touch_conversation(S, id, score, updated_at)
   hset(K.sum, 'u|' .. id, updated_at)
   hset(K.sum, 'v|' .. id, num(S['v|' .. id]) + 1)
-  redis.call('ZADD', K.idx, score, id)
+  local top_score = tonumber(S['#tops'])
+  if not (S['#top'] == id and score == A.now) then
+    redis.call('ZADD', K.idx, score, id)
+    if not top_score or tonumber(score) >= top_score then
+      hset(K.sum, '#top', id)
+      hset(K.sum, '#tops', score)
+    elseif S['#top'] == id then
+      hdel(K.sum, '#top')
+    end
+  end
   if S['w|' .. id] ~= A.epoch then
     hset(K.sum, 'w|' .. id, A.epoch)
     redis.call('ZADD', K.exp, A.epoch, id)
@@ -286,6 +302,10 @@ local function drop_conversations(S, ids, deleted_now)
     if S['#cur'] == id then
       hdel(K.sum, '#cur')
       hdel(K.sum, '#curx')
+    end
+    if S['#top'] == id then
+      hdel(K.sum, '#top')
+      S['#top'] = nil
     end
     if id ~= deleted_now then
       graveyard[#graveyard + 1] = S['e|' .. id] or '0'

@@ -1,0 +1,354 @@
+"""The script boundary as a unit: declarations, key locks, the rate limit, the top-of-list rule.
+
+Scripts run through the runner (``Upstash.run``) against the local Upstash stand-in, which
+enforces Upstash's rules (a key-locked script may touch only its declared keys, a read-only
+script may not write), in front of a real redis-server (fakeredis where there is none). Each
+test takes milliseconds; the HTTP tests in tests/api test the wiring on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import upstash_ratelimit.limiter
+from upstash_ratelimit.asyncio import Ratelimit
+from upstash_ratelimit.limiter import SlidingWindow
+from upstash_redis import Redis
+
+from shared import scripts
+from shared.errors import RateLimited
+from shared.models import Conversation, ConversationMessage, ConversationPatch, MessagePatch
+from shared.rate_limit import Caller, RateLimits
+from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
+from shared.settings import Settings
+from shared.store import ConversationStore
+from shared.upstash import Upstash
+from tests.factories import Clock, Standin, make_settings
+
+T = TypeVar("T")
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def raw(standin: Standin) -> Iterator[Redis]:
+    """A plain client of the stand-in, to look at what the scripts left."""
+    with Redis(standin.url, standin.token, rest_retries=0, allow_telemetry=False) as client:
+        yield client
+
+
+def user_state(raw: Redis, settings: Settings, user: str) -> dict[str, Any]:
+    """Every key of ``user`` with its whole value, to compare before and after a call."""
+    state: dict[str, Any] = {}
+    for key in raw.keys(f"{settings.key_prefix}:*"):
+        kind = raw.type(key)
+        if kind == "hash":
+            state[key] = raw.hgetall(key)
+        elif kind == "zset":
+            state[key] = raw.zrange(key, 0, -1, withscores=True)
+        else:
+            state[key] = raw.get(key)
+    return state
+
+
+def conversation(cid: str, updated: str = "2025-01-01T00:00:00.000Z") -> Conversation:
+    return Conversation(
+        id=cid,
+        title=cid,
+        messages=[
+            ConversationMessage(id="m1", type="user", content="hi", timestamp=updated),
+        ],
+        createdAt=updated,
+        updatedAt=updated,
+        totalTokens=0,
+    )
+
+
+# ------------------------------------------------------------------------------ declarations
+
+
+def test_every_script_takes_key_locks_and_reads_declare_no_writes() -> None:
+    assert len(scripts.ALL) == len({spec.name for spec in scripts.ALL})
+    for spec in scripts.ALL:
+        first_line = spec.write.source.split("\n", 1)[0]
+        if spec.mode == "read":
+            assert first_line == READ_SHEBANG, spec.name
+            assert spec.write.read_only
+        else:
+            assert first_line == WRITE_SHEBANG, spec.name
+            assert not spec.write.read_only
+        if spec.mode == "counted_read":
+            assert spec.read is not None
+            assert spec.read.source.split("\n", 1)[0] == READ_SHEBANG
+            assert spec.read.read_only
+
+
+def test_a_declaration_that_does_not_match_its_lua_fails_at_import() -> None:
+    with pytest.raises(ValueError, match=r"uses undeclared \['A.limit'"):
+        ScriptSpec("list_conversations", keys=("idx", "sum"), args=("cursor_score", "cursor_id"))
+    with pytest.raises(ValueError, match=r"declares unused \['K.extra'\]"):
+        ScriptSpec(
+            "list_conversations",
+            keys=("idx", "sum", "extra"),
+            args=("limit", "cursor_score", "cursor_id"),
+        )
+    with pytest.raises(ValueError, match="does not declare rest_args"):
+        ScriptSpec(
+            "put_conversation",
+            keys=scripts.PUT_CONVERSATION.keys,
+            args=scripts.PUT_CONVERSATION.args,
+        )
+
+
+def test_a_call_with_other_names_than_declared_is_refused() -> None:
+    spec = scripts.GET_ME
+    args = dict.fromkeys(scripts.USER_ARGS, "0")
+    assert spec.call({"exp": "e", "sum": "s"}, args).keys == ["e", "s"]
+    with pytest.raises(ValueError, match="declared"):
+        spec.call({"exp": "e"}, args)
+    with pytest.raises(ValueError, match="declared"):
+        spec.call({"exp": "e", "sum": "s"}, {**args, "extra": 1})
+    with pytest.raises(ValueError, match="no further"):
+        spec.call({"exp": "e", "sum": "s"}, args, rest_args=["x"])
+
+
+def test_a_call_sends_its_arguments_in_declared_order() -> None:
+    spec = scripts.LIST_CONVERSATIONS
+    args: dict[str, str | int] = {name: name for name in spec.all_args}
+    call = spec.call({"sum": "S", "idx": "I"}, args)
+    assert call.keys == ["I", "S"]
+    assert call.args == list(spec.all_args)
+    assert call.script is spec.write
+    assert spec.call({"sum": "S", "idx": "I"}, args, read_only=True).script is spec.read
+
+
+# ------------------------------------------------------------------------------ the store
+
+
+class Harness:
+    """A store on the stand-in with a settable clock, and its callers."""
+
+    def __init__(self, standin: Standin, **overrides: Any) -> None:
+        self.settings = make_settings(standin, **overrides)
+        self.upstash = Upstash(self.settings)
+        self.clock = Clock()
+        self.store = ConversationStore(self.upstash, self.settings, clock_ms=self.clock)
+        self.limits = RateLimits(self.upstash, self.settings)
+
+    def caller(self, user: str = "u", *, streaming: bool = False) -> Caller:
+        return self.limits.caller(user, streaming=streaming)
+
+    def run(self, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+        async def main() -> list[Any]:
+            try:
+                return [await call() for call in calls]
+            finally:
+                await self.upstash.aclose()
+
+        return asyncio.run(main())
+
+
+def test_no_script_takes_the_global_lock(standin: Standin) -> None:
+    h = Harness(standin)
+    alice = h.caller("alice")
+    stream = h.caller("alice", streaming=True)
+    reply = ConversationMessage(
+        id="r", type="assistant", content="", timestamp="2025-01-01T00:00:00Z", streaming=True
+    )
+    stats = standin.app.stats
+    global_before, locked_before = stats.global_lock_scripts, stats.key_locked_scripts
+    h.run(
+        lambda: h.store.put_conversation(alice, conversation("a")),
+        lambda: h.store.append_message(alice, "b", reply),
+        lambda: h.store.update_message(stream, "b", "r", MessagePatch(appendContent="x")),
+        lambda: h.store.update_conversation(alice, "a", _title("A")),
+        lambda: h.store.list_conversations(alice, limit=10, cursor=None),
+        lambda: h.store.get_conversation(alice, "b", limit=10, before=None),
+        lambda: h.store.user_totals(alice),
+        lambda: h.store.set_current_conversation(alice, "a"),
+        lambda: h.store.export_conversations(alice, limit=10, cursor=None),
+        lambda: h.store.import_conversations(alice, [conversation("c")], "c"),
+        lambda: h.store.delete_message(alice, "b", "r"),
+        lambda: h.store.delete_conversation(alice, "a"),
+        lambda: h.limits.check_anonymous_signup("192.0.2.1", h.clock()),
+        lambda: h.store.erase_user(alice),
+    )
+    assert stats.global_lock_scripts == global_before
+    assert stats.key_locked_scripts - locked_before >= 16
+
+
+def _title(title: str) -> ConversationPatch:
+    return ConversationPatch(title=title)
+
+
+def test_a_read_without_a_rate_limit_writes_nothing(standin: Standin, raw: Redis) -> None:
+    h = Harness(standin, rate_limit_user_requests=0)
+    alice = h.caller("alice")
+    h.run(lambda: h.store.put_conversation(alice, conversation("a")))
+    before = user_state(raw, h.settings, "alice")
+    h.run(
+        lambda: h.store.list_conversations(alice, limit=10, cursor=None),
+        lambda: h.store.get_conversation(alice, "a", limit=10, before=None),
+        lambda: h.store.user_totals(alice),
+    )
+    assert user_state(raw, h.settings, "alice") == before
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["put", "append", "delta", "rename", "delete", "import", "current", "erase", "list"],
+)
+def test_a_call_over_its_rate_limit_writes_nothing(standin: Standin, raw: Redis, call: str) -> None:
+    h = Harness(standin, rate_limit_user_requests=2, rate_limit_stream_requests=2)
+    alice = h.caller("alice")
+    stream = h.caller("alice", streaming=True)
+    reply = ConversationMessage(
+        id="r", type="assistant", content="", timestamp="2025-01-01T00:00:00Z", streaming=True
+    )
+    h.run(
+        lambda: h.store.append_message(alice, "a", reply),
+        lambda: h.store.put_conversation(alice, conversation("b")),
+        lambda: h.store.update_message(stream, "a", "r", MessagePatch(appendContent="x")),
+        lambda: h.store.update_message(stream, "a", "r", MessagePatch(appendContent="y")),
+    )
+    before = user_state(raw, h.settings, "alice")
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "put": lambda: h.store.put_conversation(alice, conversation("c")),
+        "append": lambda: h.store.append_message(alice, "a", reply.model_copy(update={"id": "s"})),
+        "delta": lambda: h.store.update_message(stream, "a", "r", MessagePatch(appendContent="z")),
+        "rename": lambda: h.store.update_conversation(alice, "a", _title("A")),
+        "delete": lambda: h.store.delete_conversation(alice, "a"),
+        "import": lambda: h.store.import_conversations(alice, [conversation("d")], "d"),
+        "current": lambda: h.store.set_current_conversation(alice, "a"),
+        "erase": lambda: h.store.erase_user(alice),
+        "list": lambda: h.store.list_conversations(alice, limit=10, cursor=None),
+    }
+    with pytest.raises(RateLimited):
+        h.run(calls[call])
+    assert user_state(raw, h.settings, "alice") == before
+
+
+def test_the_most_recent_conversation_keeps_its_place_without_a_zadd(standin: Standin) -> None:
+    # A delta into the conversation at the top of the list skips its index write; whatever
+    # writes a higher score takes the top over, and a top written lower gives it up.
+    h = Harness(standin)
+    alice = h.caller("alice")
+    stream = h.caller("alice", streaming=True)
+    reply = ConversationMessage(
+        id="r", type="assistant", content="", timestamp="2025-01-01T00:00:00Z", streaming=True
+    )
+
+    def order() -> list[str]:
+        page = h.run(lambda: h.store.list_conversations(alice, limit=10, cursor=None))[0]
+        return [c.id for c in page.conversations]
+
+    def step(call: Callable[[], Awaitable[Any]]) -> None:
+        h.clock.advance(1)
+        h.run(call)
+
+    def delta(cid: str) -> Callable[[], Awaitable[Any]]:
+        return lambda: h.store.update_message(stream, cid, "r", MessagePatch(appendContent="x"))
+
+    step(lambda: h.store.append_message(alice, "a", reply))
+    step(lambda: h.store.append_message(alice, "b", reply))
+    step(delta("b"))
+    step(delta("b"))
+    assert order() == ["b", "a"]
+    step(delta("a"))
+    assert order() == ["a", "b"]
+    # A PUT of the top conversation with an older updatedAt moves it down...
+    step(lambda: h.store.put_conversation(alice, conversation("a", "2020-01-01T00:00:00.000Z")))
+    assert order() == ["b", "a"]
+    # ... and a later write to it brings it back up.
+    step(lambda: h.store.update_message(alice, "a", "m1", MessagePatch(editable=True)))
+    assert order() == ["a", "b"]
+    # The top deleted and created again is listed again.
+    step(lambda: h.store.delete_conversation(alice, "a"))
+    assert order() == ["b"]
+    step(lambda: h.store.append_message(alice, "a", reply))
+    step(delta("a"))
+    assert order() == ["a", "b"]
+
+
+# ------------------------------------------------------------------------------ rate limits
+
+
+def _trace(seed: int, requests: int, window_ms: int) -> list[int]:
+    """Request times from now on: bursts within a window, pauses across one or more windows.
+
+    (From the real time: the keys a call writes get a real Redis expiry computed from it.)
+    """
+    rng = random.Random(seed)
+    now = time.time_ns() // 1_000_000 + rng.randrange(window_ms)
+    times = []
+    for _ in range(requests):
+        gap = rng.choice([0, 1, 7, 50, window_ms // 10, window_ms // 2, window_ms, 3 * window_ms])
+        now += gap
+        times.append(now)
+    return times
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sliding_windows_decide_as_upstash_ratelimit_does(
+    standin: Standin, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # One random trace through upstash-ratelimit's SlidingWindow, through the anonymous
+    # sign-up limit (a string key) and through a user's limit (a field of the summary hash,
+    # checked inside GET /api/me's script): every allow/deny and remaining count agrees.
+    limit, window_ms = 5, 1000
+    times = _trace(seed, 300, window_ms)
+    h = Harness(
+        standin,
+        rate_limit_user_requests=limit,
+        rate_limit_user_window_seconds=window_ms // 1000,
+        rate_limit_anonymous_requests=limit,
+        rate_limit_anonymous_window_seconds=window_ms // 1000,
+    )
+    user = h.caller("trace-user")
+    clock: dict[str, int] = {}
+    monkeypatch.setattr(upstash_ratelimit.limiter, "now_ms", lambda: clock["now"])
+
+    async def replay() -> list[tuple[int, tuple[bool, int], tuple[bool, int], tuple[bool, int]]]:
+        reference = Ratelimit(
+            redis=h.upstash.redis,
+            limiter=SlidingWindow(max_requests=limit, window=window_ms, unit="ms"),
+            prefix=h.settings.key_prefix + ":reference",
+        )
+        rows = []
+        try:
+            for now in times:
+                clock["now"] = now
+                h.clock.now = now
+                expected = await reference.limit("trace")
+                try:
+                    quota = await h.limits.check_anonymous_signup("198.51.100.7", now)
+                    assert quota is not None
+                    ip = (True, quota.remaining)
+                except RateLimited:
+                    ip = (False, 0)
+                try:
+                    await h.store.user_totals(user)
+                    assert user.quota is not None
+                    own = (True, user.quota.remaining)
+                except RateLimited:
+                    own = (False, 0)
+                rows.append((now, (expected.allowed, expected.remaining), ip, own))
+        finally:
+            await h.upstash.aclose()
+        return rows
+
+    rows = asyncio.run(replay())
+    assert {allowed for _, (allowed, _), _, _ in rows} == {True, False}, "the trace never hits"
+    for now, expected, ip, own in rows:
+        assert ip == expected, now
+        assert own == expected, now
