@@ -604,10 +604,12 @@ def _of(total: float | None, part: float | None, fmt: Callable[[float | None], s
 
 
 def _per_million(commands: float | None) -> str:
+    """USD per million sessions of ``commands`` billed commands each."""
     return "n/a" if commands is None else f"{commands * USD_PER_COMMAND * 1_000_000:,.0f}"
 
 
 def _locks(tally: session.Tally) -> str:
+    """``key-locked / global lock`` script runs; n/a when the stand-in does not count them."""
     if tally.key_locked_scripts is None or tally.global_lock_scripts is None:
         return "n/a"
     return f"{tally.key_locked_scripts:,} / {tally.global_lock_scripts:,}"
@@ -646,6 +648,7 @@ async def session_section(run: Run, bench: api.ApiBench) -> None:
 def _session_table(
     run: Run, results: list[session.SessionResult], failures: dict[str, str]
 ) -> None:
+    """The session table: every implementation's whole session."""
     columns = [
         "implementation",
         "API / library calls",
@@ -727,6 +730,7 @@ def _session_table(
 
 
 def _session_parts_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Requests and billed commands of each part of the session."""
     table = Table(
         "The session in parts: Upstash requests / billed commands",
         [
@@ -762,6 +766,7 @@ def _session_parts_table(run: Run, results: list[session.SessionResult]) -> None
 
 
 def _capacity_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Users in a turn at once and sessions an hour at the commands-per-second limit."""
     table = Table(
         f"Capacity at Upstash pay-as-you-go's {COMMANDS_PER_SECOND_LIMIT:,} commands a second "
         "(from the session above)",
@@ -818,6 +823,7 @@ def _capacity_table(run: Run, results: list[session.SessionResult]) -> None:
 
 
 def _cost_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Monthly cost for a few user counts, regional and global."""
     table = Table(
         f"Monthly cost at pay-as-you-go ({SESSIONS_PER_USER_MONTH} sessions per monthly active "
         "user)",

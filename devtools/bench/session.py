@@ -288,6 +288,7 @@ def off_path(tally: Tally) -> Tally:
 
 
 def _reply_text() -> str:
+    """The whole reply: the deltas' text, joined."""
     return DELTA_TEXT * DELTAS
 
 
@@ -304,6 +305,7 @@ async def ours(bench: ApiBench, classifier: Classifier, *, streamed: bool) -> Se
 async def _ours_once(
     bench: ApiBench, classifier: Classifier, user: str, *, streamed: bool, name: str = ""
 ) -> SessionResult:
+    """One session of ``user``, populated first; ``name`` labels the result."""
     assert bench.recorder is not None, "start() first"
     recorder = bench.recorder
     await bench.populate(user, conversations=CONVERSATIONS, messages=HISTORY)
@@ -367,6 +369,7 @@ async def _ours_once(
 
 
 def _expect(response: httpx.Response, status: int) -> None:
+    """Stop the session on an unexpected answer: its figures would be of something else."""
     if response.status_code != status:
         raise RuntimeError(
             f"{response.request.method} {response.request.url.path}: HTTP "

@@ -105,6 +105,7 @@ class Reading:
 
 
 def _minus(a: int | None, b: int | None) -> int | None:
+    """``a - b``; None when either was not counted."""
     return None if a is None or b is None else a - b
 
 
