@@ -1,4 +1,4 @@
-"""Benchmarks: cost and speed per endpoint, how they grow, and how they compare.
+"""Benchmarks: cost and speed per endpoint, how they grow, how they compare, and a whole session.
 
 ``python -m devtools.bench`` (``make bench``) runs everything on this machine: the Upstash
 stand-in (``devtools.upstash_local``, in a child process behind real HTTP, with a simulated

@@ -14,11 +14,13 @@ stand-in exactly as a Lambda container wires itself to Upstash. Three instrument
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import itertools
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -32,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from devtools.bench import fixtures
 from devtools.bench.report import median, percentile
-from devtools.bench.standin import Reading, Standin
+from devtools.bench.standin import Reading, Standin, lock_kind
 
 if TYPE_CHECKING:
     from shared.rate_limit import Caller
@@ -81,22 +83,112 @@ def all_routes() -> list[BaseRoute]:
 # ------------------------------------------------------------------------------ instruments
 
 
+def _ratelimit_shas() -> frozenset[str]:
+    """SHA1s of the scripts upstash-ratelimit sends whole (EVAL) on every check."""
+    try:
+        from upstash_ratelimit import limiter
+    except ImportError:  # a store that limits inside its own scripts need not install it
+        return frozenset()
+    scripts = (getattr(value, "SCRIPT", None) for value in vars(limiter).values())
+    return frozenset(sha1(s) for s in scripts if isinstance(s, str))
+
+
+def sha1(text: str) -> str:
+    """The SHA1 Redis names a script by."""
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+# The rate-limit request is told apart by its script, not by the `allow-key-locking` flag it
+# carries: the store's own scripts may carry that flag too, and may do the limiting themselves.
+RATE_LIMIT_SHAS = _ratelimit_shas()
+_FIRST_COMMAND = re.compile(rb'\[\s*"([A-Za-z_.|-]+)"\s*,?\s*')
+# Kept of a request body that sends a script whole: enough for any script, and not the megabytes
+# of arguments that can follow it (a whole conversation).
+_SCRIPT_HEAD_BYTES = 256 * 1024
+_SHA_HEAD_BYTES = 48
+
+
 @dataclass(frozen=True, slots=True)
 class UpstashCall:
-    """One HTTP request to Upstash, as the handler's client saw it."""
+    """One HTTP request to Upstash, as the handler's client saw it.
+
+    What the request ran is kept raw (``command``, ``head``) and decoded only when asked for,
+    so that recording costs the measured handler next to nothing.
+    """
 
     start: float
     end: float
-    rate_limit: bool
     sent: int
     """Request body bytes."""
     received: int
     """Response body bytes."""
+    command: str = ""
+    """The command's name (``EVALSHA``, ``GET``, ...); ``PIPELINE`` / ``MULTI-EXEC`` for batches."""
+    head: bytes = b""
+    """For a script command (and SCRIPT LOAD): the JSON after its name, the script or SHA first."""
+
+    @property
+    def script_text(self) -> str | None:
+        """The script's text when the request sent it whole (EVAL, EVAL_RO, SCRIPT LOAD)."""
+        head = self.head
+        if self.command == "SCRIPT":
+            found = _FIRST_COMMAND.match(head)  # the subcommand
+            if found is None or found.group(1).upper() != b"LOAD":
+                return None
+            head = head[found.end() :]
+        elif self.command not in {"EVAL", "EVAL_RO"}:
+            return None
+        try:
+            text, _ = json.JSONDecoder().raw_decode(head.decode(errors="replace"))
+        except ValueError:
+            return None
+        return text if isinstance(text, str) else None
+
+    @property
+    def script(self) -> str | None:
+        """SHA1 of the script an ``EVAL*`` / ``EVALSHA*`` ran; None for other commands."""
+        if self.command in {"EVALSHA", "EVALSHA_RO"}:
+            try:
+                sha, _ = json.JSONDecoder().raw_decode(self.head.decode(errors="replace"))
+            except ValueError:
+                return None
+            return str(sha).lower()
+        if self.command in {"EVAL", "EVAL_RO"}:
+            text = self.script_text
+            return None if text is None else sha1(text)
+        return None
+
+    @property
+    def rate_limit(self) -> bool:
+        """Whether it ran one of upstash-ratelimit's own scripts (a separate limiter request)."""
+        return self.command in {"EVAL", "EVALSHA"} and self.script in RATE_LIMIT_SHAS
 
 
-# A line of upstash-ratelimit's sliding-window script, which it sends whole on every check. The
-# service checks its rate limits inside its own scripts, so only the peers' calls carry it.
-RATE_LIMIT_MARK = b"requests_in_previous_window"
+def _identify(path: str, body: bytes) -> tuple[str, bytes]:
+    """The command's name and, for a script, the part of the body naming it (see UpstashCall)."""
+    if path.rstrip("/").endswith("/pipeline"):
+        return "PIPELINE", b""
+    if path.rstrip("/").endswith("/multi-exec"):
+        return "MULTI-EXEC", b""
+    found = _FIRST_COMMAND.match(body)
+    if found is None:
+        return "?", b""
+    name = found.group(1).decode().upper()
+    if name in {"EVALSHA", "EVALSHA_RO"}:
+        return name, body[found.end() : found.end() + _SHA_HEAD_BYTES]
+    if name in {"EVAL", "EVAL_RO", "SCRIPT"}:
+        return name, body[found.end() : found.end() + _SCRIPT_HEAD_BYTES]
+    return name, b""
+
+
+def scripts_seen(calls: Iterable[UpstashCall]) -> dict[str, str]:
+    """Script text by SHA1, of every script ``calls`` sent whole (EVAL, SCRIPT LOAD)."""
+    out: dict[str, str] = {}
+    for call in calls:
+        text = call.script_text
+        if text is not None:
+            out[sha1(text)] = text
+    return out
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -107,16 +199,14 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self.calls: list[UpstashCall] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request``, read the whole reply, and note when and how big."""
+        """Send ``request``, read the whole reply, and note when, how big and what it ran."""
         start = time.perf_counter()
         body = request.content
         response = await self._inner.handle_async_request(request)
         content = await response.aread()
-        self.calls.append(
-            UpstashCall(
-                start, time.perf_counter(), RATE_LIMIT_MARK in body, len(body), len(content)
-            )
-        )
+        end = time.perf_counter()
+        command, head = _identify(request.url.path, body)
+        self.calls.append(UpstashCall(start, end, len(body), len(content), command, head))
         return httpx.Response(
             response.status_code,
             headers=response.headers,
@@ -228,6 +318,8 @@ class OpResult:
         rl_requests = self.client_mean(lambda _: 1, rate_limit=True)
         billed = self.mean(lambda r: r.billed)
         rl_billed = None if rate_limit_commands is None else rl_requests * rate_limit_commands
+        key_locked = self.mean(lambda r: r.key_locked_scripts)
+        global_lock = self.mean(lambda r: r.global_lock_scripts)
         return {
             "name": self.name,
             "read": self.read,
@@ -247,6 +339,9 @@ class OpResult:
             "overhead_p50_ms": median(self.overhead) * 1000,
             "overhead_p99_ms": percentile(self.overhead, 99) * 1000,
             "cpu_p50_ms": median(self.cpu) * 1000,
+            "key_locked_scripts": key_locked,
+            "global_lock_scripts": global_lock,
+            "locks": lock_kind(key_locked, global_lock),
         }
 
 

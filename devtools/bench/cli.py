@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools import redis_backend
-from devtools.bench import api, coldstart, peers
+from devtools.bench import api, coldstart, peers, session
 from devtools.bench.report import Table, count, ms, ratio, size
 from devtools.bench.standin import standin_process
 
@@ -28,7 +28,16 @@ READ_GROWTH_TARGET = 1.2
 OVERHEAD_TARGET_MS = 1.0
 COLD_START_TARGET = 1.15
 USD_PER_COMMAND = 0.20 / 100_000  # Upstash pay-as-you-go
-SECTIONS = ("endpoints", "growth", "overhead", "coldstart", "peers")
+# Upstash pay-as-you-go's ceiling, and the free plan's monthly allowance.
+COMMANDS_PER_SECOND_LIMIT = 10_000
+FREE_COMMANDS_PER_MONTH = 500_000
+# A global database bills each write once in the primary and once per read region.
+READ_REGIONS = 2
+# The usage the monthly costs assume: a monthly active user opens this many sessions a month.
+SESSIONS_PER_USER_MONTH = 10
+MONTHLY_USERS = (1_000, 10_000, 100_000)
+ROUND_TRIPS_MS = (5, 20)
+SECTIONS = ("endpoints", "growth", "overhead", "coldstart", "peers", "session")
 PEER_PACKAGES = {
     peers.LANGCHAIN: ("langchain-community", "langchain-core"),
     peers.LLAMAINDEX: ("llama-index-storage-chat-store-upstash", "llama-index-core"),
@@ -150,6 +159,7 @@ def endpoint_table(title: str, rows: list[dict[str, Any]], notes: list[str]) -> 
             "USD per million calls",
             "p50 ms",
             "p99 ms",
+            "script locks",
         ],
         notes=notes,
     )
@@ -170,6 +180,7 @@ def endpoint_table(title: str, rows: list[dict[str, Any]], notes: list[str]) -> 
             _usd(row["billed_commands"]),
             f"{row['p50_ms']:.2f}",
             f"{row['p99_ms']:.2f}",
+            row["locks"],
         )
     return table
 
@@ -215,6 +226,11 @@ async def endpoints_section(run: Run, bench: api.ApiBench) -> None:
                 "sleeps per request (asyncio timer and wake-up included) plus loopback HTTP.",
                 f"p50/p99 over {run.args.iterations} calls after 2 warm-up calls (fewer when a "
                 "call is slow); measured by the caller, so they include the app's own time.",
+                "Script locks: what the call's scripts (EVAL/EVALSHA/EVAL_RO/EVALSHA_RO, the "
+                "rate limiter's included) lock on Upstash, counted by the stand-in: key (every "
+                "script's shebang has allow-key-locking: only its KEYS are locked), global (no "
+                "script has it: Upstash runs it under the database-wide lock), mixed (both "
+                "kinds), none (no script); n/a when the stand-in does not count them.",
             ],
         )
     )
@@ -570,6 +586,291 @@ def _peer_notes(operation: str, failures: dict[str, str]) -> list[str]:
     return notes
 
 
+# ------------------------------------------------------------------------------ session
+
+
+def _global_commands(tally: session.Tally) -> int | None:
+    """What a global database with ``READ_REGIONS`` read regions bills for ``tally``."""
+    if tally.writes is None or tally.reads is None:
+        return None
+    return (1 + READ_REGIONS) * tally.writes + tally.reads
+
+
+def _of(total: float | None, part: float | None, fmt: Callable[[float | None], str]) -> str:
+    """``total (part)``, or just ``total`` when there is no such part."""
+    if not part:
+        return fmt(total)
+    return f"{fmt(total)} ({fmt(part)})"
+
+
+def _per_million(commands: float | None) -> str:
+    """USD per million sessions of ``commands`` billed commands each."""
+    return "n/a" if commands is None else f"{commands * USD_PER_COMMAND * 1_000_000:,.0f}"
+
+
+def _locks(tally: session.Tally) -> str:
+    """``key-locked / global lock`` script runs; n/a when the stand-in does not count them."""
+    if tally.key_locked_scripts is None or tally.global_lock_scripts is None:
+        return "n/a"
+    return f"{tally.key_locked_scripts:,} / {tally.global_lock_scripts:,}"
+
+
+async def session_section(run: Run, bench: api.ApiBench) -> None:
+    """Section 5: one realistic session on this project and its peers; capacity and cost."""
+    progress(
+        f"session: open, {session.TURNS} turns of {session.DELTAS} deltas, "
+        f"{session.RELISTS} re-lists; this project streamed and final-reply-only, then peers"
+    )
+    results, failures = await session.run_all(bench)
+    run.data["session"] = {
+        "assumptions": {
+            "conversations": session.CONVERSATIONS,
+            "history_messages": session.HISTORY,
+            "turns": session.TURNS,
+            "deltas_per_reply": session.DELTAS,
+            "turn_seconds": session.TURN_S,
+            "session_seconds": session.SESSION_S,
+            "relist_every_seconds": session.RELIST_EVERY_S,
+            "relists": session.RELISTS,
+            "read_regions": READ_REGIONS,
+            "sessions_per_user_month": SESSIONS_PER_USER_MONTH,
+        },
+        "rows": [r.summary() for r in results],
+        "failures": failures,
+    }
+    _session_table(run, results, failures)
+    _session_parts_table(run, results)
+    ours = [r for r in results if r.name in {session.OURS_STREAMED, session.OURS_FINAL}]
+    _capacity_table(run, ours)
+    _cost_table(run, ours)
+
+
+def _session_table(
+    run: Run, results: list[session.SessionResult], failures: dict[str, str]
+) -> None:
+    """The session table: every implementation's whole session."""
+    columns = [
+        "implementation",
+        "API / library calls",
+        "Upstash requests (rate limit)",
+        "billed commands",
+        "writes / reads",
+        "bytes sent (rate limit)",
+        "bytes received",
+        "Upstash waits",
+        *(f"waits at {ms_:g} ms, s" for ms_ in ROUND_TRIPS_MS),
+        "scripts key-locked / global lock",
+        "USD per million sessions",
+        f"USD per million sessions, global ({READ_REGIONS} read regions)",
+    ]
+    table = Table(
+        f"A realistic session: open the app, {session.TURNS} turns, device B re-listing every "
+        f"{session.RELIST_EVERY_S:g} s ({run.args.latency_ms:g} ms simulated round trip)",
+        columns,
+    )
+    for result in results:
+        total = result.total
+        writes = "n/a" if total.writes is None else f"{total.writes:,} / {total.reads:,}"
+        table.add(
+            result.name,
+            count(total.calls),
+            _of(total.requests, total.rate_limit_requests, count),
+            count(total.billed),
+            writes,
+            _of(total.sent, total.rate_limit_sent, size),
+            size(total.received),
+            count(total.waits),
+            *(f"{total.waits * ms_ / 1000:.2f}" for ms_ in ROUND_TRIPS_MS),
+            _locks(total),
+            _per_million(total.billed),
+            _per_million(_global_commands(total)),
+        )
+    unknown = sum(r.unknown_scripts for r in results)
+    table.notes = [
+        f"The session: the user has {session.CONVERSATIONS} conversations, the current one of "
+        f"{session.HISTORY} messages. Device A opens the app (GET /api/me and GET "
+        "/api/conversations?limit=20 together, then GET /api/conversations/{current}?limit=50), "
+        f"then {session.TURNS} turns of {session.TURN_S:g} s each: append the user's message; "
+        f"append the reply with streaming: true and empty content, {session.DELTAS} deltas "
+        f"(appendContent, sequence 1..{session.DELTAS}, Prefer: return=minimal) one every "
+        f"{session.DELTA_INTERVAL_S:g} s, then PATCH {{streaming: false, tokens}}. Final reply "
+        "only: the finished reply appended once instead. Device B re-lists (GET "
+        f"/api/conversations?limit=20) every {session.RELIST_EVERY_S:g} s of the "
+        f"{session.SESSION_S:g} s session: {session.RELISTS} times.",
+        "Peers, the same conversation their way (they stream nothing): LangChain as "
+        "RunnableWithMessageHistory uses it (open: read the history; each turn: read it, then "
+        "add_messages of the pair, one LPUSH each); LlamaIndex as ChatMemoryBuffer uses it "
+        "(open: get_messages; each turn: add the user's message, get_messages, add the reply); "
+        "the Vercel pattern (open: getChats and getChat together; each turn: saveChat of the "
+        "whole chat; device B: getChats). LangChain and LlamaIndex cannot list, so their "
+        "device B does nothing.",
+        "Requests: Upstash HTTP requests; in brackets the ones running upstash-ratelimit's own "
+        "script (a separate rate-limit request; none when the store limits inside its "
+        "scripts). Billed commands: redis-server's INFO commandstats, every redis.call of a "
+        "script included. Bytes: HTTP bodies to and from Upstash.",
+        "Writes / reads: a command is a write when Redis flags it write; a script run (EVAL, "
+        "EVALSHA) counts as one write command when its text can call any write command, else "
+        "as a read (EVAL_RO / EVALSHA_RO always read). A global database bills (1 + read "
+        "regions) x writes + reads."
+        + (f" {unknown} script runs of unseen text were counted as writes." if unknown else ""),
+        "Upstash waits: sequential Upstash round trips on device A's critical path. Per API "
+        "call, its Upstash requests whose time in flight overlaps count once (a read's data "
+        "and rate-limit requests are sent together; a write's wait for each other); calls the "
+        "frontend sends together (me and list on open) count as the longer one; device B's "
+        "re-lists are on another device and count nothing. A peer sends one request at a "
+        "time, so each of its requests is a wait. Times: waits x 5 ms and x 20 ms, a round "
+        "trip to Upstash from the same region and from further away.",
+        "Scripts key-locked / global lock: script runs whose shebang carries "
+        "allow-key-locking (Upstash locks only their KEYS) / that do not (Upstash's "
+        "database-wide lock), counted by the stand-in; n/a when it does not count them.",
+        f"USD at Upstash pay-as-you-go, ${USD_PER_COMMAND * 100_000:.2f} per 100,000 commands.",
+    ]
+    table.notes += [f"{name}: {reason}" for name, reason in failures.items()]
+    run.show(table)
+
+
+def _session_parts_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Requests and billed commands of each part of the session."""
+    table = Table(
+        "The session in parts: Upstash requests / billed commands",
+        [
+            "implementation",
+            "open",
+            "one turn (mean)",
+            f"{session.TURNS} turns",
+            "one re-list by device B",
+            "whole session",
+        ],
+        notes=[
+            "A turn of this project streamed: append the user's message, append the empty "
+            f"reply, {session.DELTAS} deltas, finish it.",
+        ],
+    )
+
+    def cell(tally: session.Tally, per: int = 1) -> str:
+        if not tally.calls:
+            return "-"
+        billed = None if tally.billed is None else tally.billed / per
+        return f"{count(tally.requests / per)} / {count(billed)}"
+
+    for result in results:
+        table.add(
+            result.name,
+            cell(result.open),
+            cell(result.turns, session.TURNS),
+            cell(result.turns),
+            cell(result.relists, max(1, result.relists.calls)),
+            cell(result.total),
+        )
+    run.show(table)
+
+
+def _capacity_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Users in a turn at once and sessions an hour at the commands-per-second limit."""
+    table = Table(
+        f"Capacity at Upstash pay-as-you-go's {COMMANDS_PER_SECOND_LIMIT:,} commands a second "
+        "(from the session above)",
+        [
+            "session",
+            "billed commands per turn",
+            f"commands/s of one user in a turn ({session.TURN_S:g} s)",
+            "users in a turn at once",
+            "Upstash requests/s at that load",
+            "billed commands per session",
+            "sessions an hour",
+        ],
+    )
+    rows = {}
+    for result in results:
+        turns, total = result.turns, result.total
+        if turns.billed is None or total.billed is None:
+            table.add(result.name, *["n/a"] * 6)
+            continue
+        per_turn = turns.billed / session.TURNS
+        per_user = per_turn / session.TURN_S
+        users = COMMANDS_PER_SECOND_LIMIT / per_user
+        requests_per_user = turns.requests / session.TURNS / session.TURN_S
+        sessions_hour = COMMANDS_PER_SECOND_LIMIT * 3600 / total.billed
+        rows[result.name] = {
+            "commands_per_turn": per_turn,
+            "commands_per_second_per_user": per_user,
+            "users_in_a_turn_at_once": users,
+            "upstash_requests_per_second_then": users * requests_per_user,
+            "sessions_per_hour": sessions_hour,
+        }
+        table.add(
+            result.name,
+            count(per_turn),
+            f"{per_user:,.1f}",
+            f"{users:,.0f}",
+            f"{users * requests_per_user:,.0f}",
+            count(total.billed),
+            f"{sessions_hour:,.0f}",
+        )
+    table.notes = [
+        f"A user in a turn spends the turn's billed commands over its {session.TURN_S:g} s "
+        f"({session.DELTAS} deltas at one per {session.DELTA_INTERVAL_S:g} s, then "
+        f"{session.READ_AND_TYPE_S:g} s to read and type); users in a turn at once = "
+        f"{COMMANDS_PER_SECOND_LIMIT:,} / that rate. While the reply streams the rate is "
+        "higher (the deltas come in its first part), so bursts reach the limit sooner.",
+        f"Sessions an hour = {COMMANDS_PER_SECOND_LIMIT:,} x 3,600 / billed commands per "
+        "session (device B's re-lists included), spread evenly over the hour.",
+        "The limit is per database; a global database's read regions serve reads, but every "
+        "write runs in the primary.",
+    ]
+    run.data["session"]["capacity"] = rows
+    run.show(table)
+
+
+def _cost_table(run: Run, results: list[session.SessionResult]) -> None:
+    """Monthly cost for a few user counts, regional and global."""
+    table = Table(
+        f"Monthly cost at pay-as-you-go ({SESSIONS_PER_USER_MONTH} sessions per monthly active "
+        "user)",
+        [
+            "session",
+            "database",
+            "billed commands per session",
+            *(f"{users:,} users: USD a month" for users in MONTHLY_USERS),
+            "sessions a month in the free plan",
+        ],
+    )
+    costs = []
+    for result in results:
+        total = result.total
+        for database, commands in (
+            ("regional", total.billed),
+            (f"global, {READ_REGIONS} read regions", _global_commands(total)),
+        ):
+            if commands is None:
+                table.add(result.name, database, *["n/a"] * (len(MONTHLY_USERS) + 2))
+                continue
+            monthly = [
+                users * SESSIONS_PER_USER_MONTH * commands * USD_PER_COMMAND
+                for users in MONTHLY_USERS
+            ]
+            costs.append({"session": result.name, "database": database, "usd": monthly})
+            table.add(
+                result.name,
+                database,
+                count(commands),
+                *(f"{usd:,.2f}" for usd in monthly),
+                f"{FREE_COMMANDS_PER_MONTH // commands:,}",
+            )
+    table.notes = [
+        f"Assumed usage: each monthly active user has {SESSIONS_PER_USER_MONTH} sessions a "
+        "month like the one above (and nothing else); commands only, storage and bandwidth "
+        f"not included; ${USD_PER_COMMAND * 100_000:.2f} per 100,000 commands.",
+        f"Global: (1 + {READ_REGIONS}) x write commands + read commands, with the session's "
+        "write/read split above.",
+        f"Free plan: {FREE_COMMANDS_PER_MONTH:,} commands a month (and the same "
+        f"{COMMANDS_PER_SECOND_LIMIT:,} commands a second); its last column is how many such "
+        "sessions that covers.",
+    ]
+    run.data["session"]["monthly_cost"] = costs
+    run.show(table)
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -577,7 +878,7 @@ async def run_async(run: Run, redis_url: str | None) -> None:
     """Every section that needs the stand-in."""
     only = run.args.only
     token = "bench-standin-token"  # noqa: S105  (the local stand-in's)
-    if {"endpoints", "growth", "peers"} & set(only):
+    if {"endpoints", "growth", "peers", "session"} & set(only):
         with standin_process(
             token=token, redis_url=redis_url, latency_ms=run.args.latency_ms
         ) as standin:
@@ -590,6 +891,8 @@ async def run_async(run: Run, redis_url: str | None) -> None:
                     await growth_section(run, bench)
                 if "peers" in only:
                     await peers_section(run, bench)
+                if "session" in only:
+                    await session_section(run, bench)
             finally:
                 await bench.aclose()
     if "overhead" in only:

@@ -105,7 +105,8 @@ async def measure(
 # ----------------------------------------------------------------------------- LangChain
 
 
-def _langchain_messages(count: int) -> list[str]:
+def langchain_messages(count: int) -> list[str]:
+    """``count`` messages as LangChain's history stores them (JSON of ``message_to_dict``)."""
     from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
 
     out = []
@@ -131,7 +132,7 @@ async def langchain(standin: Standin, sizes: list[int], iterations: int) -> list
                 session_id=f"lc-{size}", url=standin.url, token=standin.token
             )
             # Bulk-loaded in the library's own format (LPUSH order: newest first).
-            await seed.lpush(history.key, *_langchain_messages(size))
+            await seed.lpush(history.key, *langchain_messages(size))
             text = fixtures.message_dict(0)["content"]
 
             async def append(h: Any = history, t: str = text) -> None:
@@ -159,6 +160,23 @@ async def langchain(standin: Standin, sizes: list[int], iterations: int) -> list
 # ----------------------------------------------------------------------------- LlamaIndex
 
 
+def llamaindex_messages(count: int) -> list[str]:
+    """``count`` messages as LlamaIndex's Upstash store keeps them (JSON of ``ChatMessage``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ChatMessage.dict() is deprecated in pydantic 2
+        from llama_index.core.llms import ChatMessage
+
+        return [
+            json.dumps(
+                ChatMessage(
+                    role="user" if i % 2 == 0 else "assistant",
+                    content=fixtures.message_dict(i)["content"],
+                ).dict()
+            )
+            for i in range(count)
+        ]
+
+
 async def llamaindex(standin: Standin, sizes: list[int], iterations: int) -> list[PeerResult]:
     """Append one message and read the newest 50 with LlamaIndex's Upstash chat store."""
     with warnings.catch_warnings():
@@ -172,18 +190,7 @@ async def llamaindex(standin: Standin, sizes: list[int], iterations: int) -> lis
     try:
         for size in sizes:
             key = f"li-{size}"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # ChatMessage.dict() is deprecated in pydantic 2
-                rows = [
-                    json.dumps(
-                        ChatMessage(
-                            role="user" if i % 2 == 0 else "assistant",
-                            content=fixtures.message_dict(i)["content"],
-                        ).dict()
-                    )
-                    for i in range(size)
-                ]
-            await seed.rpush(key, *rows)
+            await seed.rpush(key, *llamaindex_messages(size))
             text = fixtures.message_dict(0)["content"]
 
             async def append(k: str = key, t: str = text) -> None:
@@ -214,7 +221,8 @@ async def llamaindex(standin: Standin, sizes: list[int], iterations: int) -> lis
 # ----------------------------------------------------------------------------- Vercel KV
 
 
-def _vercel_messages(count: int) -> list[dict[str, str]]:
+def vercel_messages(count: int) -> list[dict[str, str]]:
+    """``count`` messages as the Vercel chatbot keeps them in a chat's ``messages`` field."""
     return [
         {
             "id": f"m{i}",
@@ -280,7 +288,7 @@ async def vercel(standin: Standin, sizes: list[int], iterations: int) -> list[Pe
     try:
         for size in sizes:
             kv = VercelKv(redis, f"vercel-{size}")
-            history = _vercel_messages(size)
+            history = vercel_messages(size)
             for i in range(LIST_CHATS):
                 await kv.save_chat(f"{size}-{i}", history)
             chat = f"{size}-0"

@@ -4,7 +4,9 @@ The stand-in runs in its own process (served by ``devtools.serve.serve_in_thread
 work -- parsing commands, base64-encoding replies -- neither shares this process's GIL nor is
 counted as the handler's own time, as on AWS where Upstash is another machine. Beside the
 Upstash routes it answers ``GET /__bench/stats`` (its ``Stats`` counters as JSON) and
-``POST /__bench/reset``; those two are not counted.
+``POST /__bench/reset``; those two are not counted. Its stats include, once the stand-in
+counts them, how many scripts it received with and without Upstash's ``allow-key-locking``
+flag (``Reading.key_locked_scripts`` / ``global_lock_scripts``; None while it does not).
 
 Run as ``python -m devtools.bench.standin --token T [--redis-url URL] [--latency-ms MS]``: it
 prints its base URL on one line, then serves until its standard input closes.
@@ -23,11 +25,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import redis
 
 from devtools import redis_backend, serve, upstash_local
 
 STATS_PATH = "/__bench/stats"
 RESET_PATH = "/__bench/reset"
+# Script counters the stand-in may or may not keep (per EVAL/EVALSHA/EVAL_RO/EVALSHA_RO: whether
+# the script's shebang carries `allow-key-locking`); read with a default so that the bench runs
+# on a stand-in with or without them.
+# What redis_backend.redis_command_total leaves out (the tooling's own commands, which no client
+# of Upstash is billed for), shared so that the split by name adds up to the same total.
+TOOLING_COMMANDS = redis_backend._TOOLING_COMMANDS
+LOCK_COUNTERS = ("key_locked_scripts", "global_lock_scripts")
 
 
 def _with_stats(app: upstash_local.UpstashLocal) -> Any:
@@ -40,7 +50,10 @@ def _with_stats(app: upstash_local.UpstashLocal) -> Any:
             return
         if path == RESET_PATH:
             app.stats.reset()
-        body = json.dumps(dataclasses.asdict(app.stats)).encode()
+        stats = dataclasses.asdict(app.stats)
+        for name in LOCK_COUNTERS:
+            stats[name] = getattr(app.stats, name, None)
+        body = json.dumps(stats).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -74,18 +87,35 @@ class Reading:
     bytes_out: int
     billed: int | None
     """Commands Redis executed, every ``redis.call`` of a script included (None: fakeredis)."""
+    key_locked_scripts: int | None = None
+    """Scripts received whose shebang has ``allow-key-locking`` (None: not counted)."""
+    global_lock_scripts: int | None = None
+    """Scripts received without that flag: Upstash runs them under its global lock."""
 
     def __sub__(self, other: Reading) -> Reading:
-        billed = None
-        if self.billed is not None and other.billed is not None:
-            billed = self.billed - other.billed
         return Reading(
             self.requests - other.requests,
             self.commands - other.commands,
             self.bytes_in - other.bytes_in,
             self.bytes_out - other.bytes_out,
-            billed,
+            _minus(self.billed, other.billed),
+            _minus(self.key_locked_scripts, other.key_locked_scripts),
+            _minus(self.global_lock_scripts, other.global_lock_scripts),
         )
+
+
+def _minus(a: int | None, b: int | None) -> int | None:
+    """``a - b``; None when either was not counted."""
+    return None if a is None or b is None else a - b
+
+
+def lock_kind(key_locked: float | None, global_lock: float | None) -> str:
+    """What the scripts of a call lock on Upstash: global, key, mixed, none; n/a if not counted."""
+    if key_locked is None or global_lock is None:
+        return "n/a"
+    if key_locked and global_lock:
+        return "mixed"
+    return "global" if global_lock else "key" if key_locked else "none"
 
 
 class Standin:
@@ -107,7 +137,22 @@ class Standin:
             stats["bytes_in"],
             stats["bytes_out"],
             redis_backend.redis_command_total(self.redis_url),
+            stats.get("key_locked_scripts"),
+            stats.get("global_lock_scripts"),
         )
+
+    def commands_by_name(self) -> dict[str, int] | None:
+        """Redis's executed commands per name since its last reset (None: fakeredis).
+
+        The same count as ``Reading.billed``, split by command (``evalsha``, ``hset``, ...), for
+        telling writes from reads. Subcommands keep Redis's ``name|sub`` form.
+        """
+        if self.redis_url is None:
+            return None
+        with redis.Redis.from_url(self.redis_url, protocol=2) as client:
+            stats = client.info("commandstats")
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+        return {name: n for name, n in calls.items() if name not in TOOLING_COMMANDS}
 
     def close(self) -> None:
         """Stop the child process (it exits when its standard input closes)."""
