@@ -305,19 +305,10 @@ class OpResult:
             return None
         return sum(known) / len(known)
 
-    def client_mean(self, pick: Callable[[UpstashCall], float], *, rate_limit: bool) -> float:
-        """The mean per call of ``pick`` over the Upstash requests of one kind."""
-        if not self.calls:
-            return float("nan")
-        totals = [sum(pick(c) for c in calls if c.rate_limit == rate_limit) for calls in self.calls]
-        return sum(totals) / len(totals)
-
-    def summary(self, rate_limit_commands: float | None) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """Per-call figures, for tables and the results file."""
         requests = self.mean(lambda r: r.requests)
-        rl_requests = self.client_mean(lambda _: 1, rate_limit=True)
         billed = self.mean(lambda r: r.billed)
-        rl_billed = None if rate_limit_commands is None else rl_requests * rate_limit_commands
         key_locked = self.mean(lambda r: r.key_locked_scripts)
         global_lock = self.mean(lambda r: r.global_lock_scripts)
         return {
@@ -327,13 +318,9 @@ class OpResult:
             "p50_ms": percentile(self.latency, 50) * 1000,
             "p99_ms": percentile(self.latency, 99) * 1000,
             "requests": requests,
-            "rate_limit_requests": rl_requests,
             "billed_commands": billed,
-            "rate_limit_commands": rl_billed,
             "bytes_sent": self.mean(lambda r: r.bytes_in),
             "bytes_received": self.mean(lambda r: r.bytes_out),
-            "rate_limit_bytes_sent": self.client_mean(lambda c: c.sent, rate_limit=True),
-            "rate_limit_bytes_received": self.client_mean(lambda c: c.received, rate_limit=True),
             "in_app_p50_ms": median(self.in_app) * 1000,
             "upstash_wait_p50_ms": median(self.upstash_wait) * 1000,
             "overhead_p50_ms": median(self.overhead) * 1000,
@@ -381,7 +368,6 @@ class ApiBench:
             transport=httpx.ASGITransport(app=self.app), base_url="http://api.bench", timeout=60
         )
         self.recorder: RecordingTransport | None = None
-        self.rate_limit_commands: float | None = None
         self.ping_ms = float("nan")
         """p50 of one PING through the Upstash client: what one round trip costs here."""
         self._tokens: dict[str, str] = {}

@@ -140,22 +140,16 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------------------ endpoints
 
 
-def _split(total: float | None, part: float | None, fmt: Callable[[float | None], str]) -> str:
-    if total is None or part is None or math.isnan(part):
-        return fmt(total)
-    return f"{fmt(total - part)} + {fmt(part)}"
-
-
 def endpoint_table(title: str, rows: list[dict[str, Any]], notes: list[str]) -> Table:
-    """Per-endpoint cost and latency; ``data + rate limit`` where a call made both."""
+    """Per-endpoint cost and latency."""
     table = Table(
         title,
         [
             "endpoint",
-            "Upstash requests (data + rate limit)",
-            "billed commands (data + rate limit)",
-            "bytes sent (data + rate limit)",
-            "bytes received (data + rate limit)",
+            "Upstash requests",
+            "billed commands",
+            "bytes sent",
+            "bytes received",
             "USD per million calls",
             "p50 ms",
             "p99 ms",
@@ -164,19 +158,12 @@ def endpoint_table(title: str, rows: list[dict[str, Any]], notes: list[str]) -> 
         notes=notes,
     )
     for row in rows:
-        rl = row["rate_limit_requests"]
         table.add(
             row["name"],
-            _split(row["requests"], rl, count) if rl else count(row["requests"]),
-            _split(row["billed_commands"], row["rate_limit_commands"], count)
-            if rl
-            else count(row["billed_commands"]),
-            _split(row["bytes_sent"], row["rate_limit_bytes_sent"], size)
-            if rl
-            else size(row["bytes_sent"]),
-            _split(row["bytes_received"], row["rate_limit_bytes_received"], size)
-            if rl
-            else size(row["bytes_received"]),
+            count(row["requests"]),
+            count(row["billed_commands"]),
+            size(row["bytes_sent"]),
+            size(row["bytes_received"]),
             _usd(row["billed_commands"]),
             f"{row['p50_ms']:.2f}",
             f"{row['p99_ms']:.2f}",
@@ -204,7 +191,7 @@ async def endpoints_section(run: Run, bench: api.ApiBench) -> None:
         *await api.account_ops(bench, "endpoints"),
     ]
     results = await api.measure_all(bench, ops, run.args.iterations)
-    rows = [r.summary(bench.rate_limit_commands) for r in results]
+    rows = [r.summary() for r in results]
     run.data["endpoints"] = {"conversations": conversations, "messages": messages, "rows": rows}
     run.show(
         endpoint_table(
@@ -279,7 +266,7 @@ async def growth_section(run: Run, bench: api.ApiBench) -> None:
                 [op for _, op in present], run.args.growth_iterations
             )
             for (n, _), result in zip(present, results, strict=True):
-                growth[axis][n].append(result.summary(bench.rate_limit_commands))
+                growth[axis][n].append(result.summary())
     run.data["growth"] = {
         axis: {str(n): rows for n, rows in by.items()} for axis, by in growth.items()
     }
@@ -388,7 +375,7 @@ async def overhead_section(run: Run, bench: api.ApiBench) -> None:
     ]
     progress("overhead: measuring with no simulated round trip")
     results = await api.measure_all(bench, ops, run.args.overhead_iterations, meter=False)
-    rows = [r.summary(None) for r in results]
+    rows = [r.summary() for r in results]
     run.data["overhead"] = rows
     table = Table(
         "Handler overhead: time in the handler not spent waiting for Upstash "
