@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.factories import JWT_SECRET, ClientFactory, auth, conversation, put
+from functions import all_routes
+from shared.app import Services, create_app
+from shared.settings import Settings
+from tests.factories import JWT_SECRET, ClientFactory, asgi_request, auth, conversation, put
 
 PROBLEM = "application/problem+json"
 
@@ -232,3 +235,62 @@ def test_the_limit_decides_even_when_the_read_fails(make_client: ClientFactory) 
     assert client.get("/api/conversations/none", headers=auth("r")).status_code == 404
     assert_problem(client.get("/api/conversations/none", headers=auth("r")), 429, "rate_limited")
     assert_problem(client.get("/api/me", headers=auth("r")), 429, "rate_limited")
+
+
+PAGED_PATHS = ["/api/conversations", "/api/conversations/c1", "/api/me/export"]
+
+
+@pytest.mark.parametrize("path", PAGED_PATHS)
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "²",  # a digit to str.isdigit, not to int()
+        "٣",  # Arabic-Indic three: int() reads it as 3
+        "\uff13",  # fullwidth three
+        "1²",
+        " 5",
+        "+5",
+        "5.0",
+        "1" * 5000,  # over int()'s own digit limit
+        "0" * 30 + "5",
+    ],
+)
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_query_integers_are_ascii_digits_only(
+    client: TestClient, path: str, limit: str, signed_in: bool
+) -> None:
+    # The query is read before the token: a bad one is 400 with or without a valid token.
+    put(client, conversation())
+    response = client.get(path, params={"limit": limit}, headers=auth() if signed_in else {})
+    assert_problem(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("path", PAGED_PATHS)
+def test_ascii_limit_still_works(client: TestClient, path: str) -> None:
+    put(client, conversation())
+    assert client.get(path, params={"limit": "3"}, headers=auth()).status_code == 200
+    assert client.get(path, params={"limit": "003"}, headers=auth()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [(b"\xb2", 422), (b"\xb9\xb2", 422), (b"1" * 5000, 413)]
+)
+def test_unparsable_content_length_is_not_a_500(
+    settings: Settings, length: bytes, status: int
+) -> None:
+    # Servers in front usually refuse these first (a test client cannot even send them); the
+    # service must not crash if one does not. Latin-1 superscripts are digits to isdigit().
+    # The body does not validate, so the request ends before the store.
+    exchange = asgi_request(
+        create_app(all_routes(), services=Services.from_settings(settings)),
+        "PUT",
+        "/api/conversations/c1",
+        headers=[
+            (b"authorization", auth()["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", length),
+        ],
+        chunks=[b'{"id": "c1"}'],
+    )
+    assert exchange.status == status, exchange.body
+    assert exchange.headers["content-type"] == PROBLEM
