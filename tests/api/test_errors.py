@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -294,3 +295,115 @@ def test_unparsable_content_length_is_not_a_500(
     )
     assert exchange.status == status, exchange.body
     assert exchange.headers["content-type"] == PROBLEM
+
+
+def cursor_of(text: str | bytes) -> str:
+    """``text`` encoded as this API encodes its cursors (base64url, no padding)."""
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Cursors a client could send that no call of this API issued. Each must be a 400 before any
+# Redis call: Redis would refuse most of them as a script error, a 503 no retry can fix.
+HOSTILE_POSITIONS = [
+    "²",  # a digit to str.isdigit, "not a float" to Redis
+    "\u0663",  # Arabic-Indic three
+    "\uff13",  # fullwidth three
+    "1²",
+    "9007199254740992",  # 2^53: past what a double and JavaScript hold exactly
+    "99999999999999999999",
+    "9" * 400,
+    "",
+    "+5",
+    " 5",
+    "5 ",
+    "5.0",
+    "1e5",
+    "inf",
+    "-inf",
+    "nan",
+    "0x10",
+    "007",
+    "(5",
+]
+HOSTILE_CURSORS = [
+    *(cursor_of(f"c:{position}:f-1") for position in HOSTILE_POSITIONS),
+    cursor_of("c:-:f-1"),
+    cursor_of("c:--5:f-1"),
+    cursor_of("c:-0:f-1"),
+    cursor_of("c:-9007199254740992:f-1"),
+    cursor_of("c:5:"),  # empty id
+    cursor_of("c:5"),
+    cursor_of("c:"),
+    cursor_of("c"),
+    cursor_of(":"),
+    cursor_of("c:5:undefined"),
+    cursor_of("c:5:has space"),
+    cursor_of("c:5:" + "a" * 129),
+    cursor_of("c:5:f-1\x00"),
+    cursor_of("m:5"),  # a message cursor where a list cursor goes
+    cursor_of(b"\xff\xfe\xfd"),  # valid base64 of bytes that are not UTF-8
+    cursor_of(b"\x00\x00\x00"),
+    cursor_of("garbage that is not a cursor"),
+    cursor_of("c:5:f-1") + "=",  # padding this API never sends
+    cursor_of("c:5:f-1")[:-1],  # truncated
+    "YzoxOmYtMR",  # "c:1:f-1" with stray low bits in its last character
+    "Yzox!OmYtMQ",  # a character outside the alphabet, which decoding would skip
+    "YzoxOmYtMQ==",
+    "Yz+xOmYtMQ",
+    "Yz/xOmYtMQ",
+    "!!!!",
+    "zzz",
+    "é",
+    "%00",
+    "a" * 5000,
+]
+HOSTILE_BEFORE = [
+    "bTrCsg",  # m:²
+    *(cursor_of(f"m:{position}") for position in HOSTILE_POSITIONS),
+    cursor_of("m:-1"),  # sequence numbers are never negative
+    cursor_of("m:-0"),
+    cursor_of("m:"),
+    cursor_of("m"),
+    cursor_of("m:5:6"),
+    cursor_of("c:5:f-1"),  # a list cursor where a message cursor goes
+    cursor_of(b"\xff\xfe\xfd"),
+    cursor_of("m:5") + "=",
+    "bTo1!",
+    "bTo2Nh",  # "m:66" (bTo2Ng) with stray low bits
+    "!!!!",
+    "a" * 5000,
+]
+
+
+@pytest.mark.parametrize("path", ["/api/conversations", "/api/me/export"])
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
+def test_hostile_list_cursors_are_400(client: TestClient, path: str, cursor: str) -> None:
+    put(client, conversation())
+    response = client.get(path, params={"cursor": cursor}, headers=auth())
+    assert_problem(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("before", HOSTILE_BEFORE)
+def test_hostile_message_cursors_are_400(client: TestClient, before: str) -> None:
+    put(client, conversation())
+    response = client.get("/api/conversations/c1", params={"before": before}, headers=auth())
+    assert_problem(response, 400, "invalid_request")
+
+
+def test_issued_cursors_are_taken_back(client: TestClient) -> None:
+    # The checks refuse what was not issued, not what was: both kinds of cursor still page.
+    for i in range(3):
+        put(client, conversation(f"c{i}", messages=3, updated=f"2025-03-0{i + 1}T10:00:00.000Z"))
+    listed = client.get("/api/conversations?limit=1", headers=auth()).json()
+    assert listed["nextCursor"] == cursor_of(f"c:{1740823200000 + 2 * 86_400_000}:c2")
+    page = client.get(
+        "/api/conversations", params={"limit": 1, "cursor": listed["nextCursor"]}, headers=auth()
+    )
+    assert [c["id"] for c in page.json()["conversations"]] == ["c1"]
+    newest = client.get("/api/conversations/c1?limit=1", headers=auth()).json()
+    assert newest["nextCursor"] == cursor_of("m:3")
+    older = client.get(
+        "/api/conversations/c1", params={"limit": 5, "before": newest["nextCursor"]}, headers=auth()
+    )
+    assert [m["id"] for m in older.json()["messages"]] == ["m0", "m1"]
