@@ -180,7 +180,10 @@ class InternalError(ApiError):
 
 def problem_response(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
     """Render ``error`` as an ``application/problem+json`` response."""
-    body = json.dumps(error.to_problem(), ensure_ascii=False, separators=(",", ":"))
+    # allow_nan=False: as for every response, a bare NaN would be a body JSON.parse refuses.
+    body = json.dumps(
+        error.to_problem(), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
     return Response(
         body,
         status_code=error.status,

@@ -147,6 +147,12 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
 def json_response(
     content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it)."""
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it).
+
+    ``NaN`` and ``Infinity`` raise ``ValueError`` instead of being written: ``JSON.parse``
+    refuses them, so a response holding one (stored before the models refused them, or written
+    around the API) becomes a logged 500 with its traceback, never a body the frontend
+    cannot read.
+    """
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(body, status_code, headers=dict(headers or {}), media_type="application/json")

@@ -12,7 +12,15 @@ from starlette.testclient import TestClient
 from functions import all_routes
 from shared.app import Services, create_app
 from shared.settings import Settings
-from tests.factories import JWT_SECRET, ClientFactory, asgi_request, auth, conversation, put
+from tests.factories import (
+    JWT_SECRET,
+    ClientFactory,
+    asgi_request,
+    auth,
+    conversation,
+    message,
+    put,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -407,3 +415,110 @@ def test_issued_cursors_are_taken_back(client: TestClient) -> None:
         "/api/conversations/c1", params={"limit": 5, "before": newest["nextCursor"]}, headers=auth()
     )
     assert [m["id"] for m in older.json()["messages"]] == ["m0", "m1"]
+
+
+# Numbers the JSON parser takes that JSON.parse would refuse (NaN, Infinity, 1e400 read as
+# infinity) or read back as another number (integers beyond 2^53 - 1).
+UNPORTABLE_NUMBERS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "9007199254740992",
+    "-9007199254740992",
+    "1" + "0" * 400,
+]
+BAD = "__unportable__"
+
+
+def tool(**extra: Any) -> dict[str, Any]:
+    """A tool execution as the frontend sends it."""
+    return {"id": "t1", "name": "search", "status": "completed", **extra}
+
+
+def send_raw(client: TestClient, method: str, path: str, body: Any, number: str) -> Any:
+    """Send ``body`` as JSON with the literal ``number`` wherever it holds ``BAD``."""
+    text = json.dumps(body).replace(json.dumps(BAD), number)
+    return client.request(
+        method, path, content=text.encode(), headers={**auth(), "Content-Type": "application/json"}
+    )
+
+
+# Every place a body takes arbitrary JSON or a number: (method, path, body).
+NUMBER_PLACES: list[tuple[str, str, Any]] = [
+    ("PUT", "/api/conversations/c1", conversation(mcpServers={"s": {"port": BAD}})),
+    ("PUT", "/api/conversations/c1", conversation(totalTokens=BAD)),
+    (
+        "PUT",
+        "/api/conversations/c1",
+        {
+            **conversation(),
+            "messages": [message("m9", toolExecutions=[tool(input={"q": [BAD]})])],
+        },
+    ),
+    ("PATCH", "/api/conversations/c1", {"mcpServers": {"s": [1, {"x": BAD}]}}),
+    ("PATCH", "/api/conversations/c1", {"mcpServers": {"s": BAD}}),
+    ("POST", "/api/conversations/c1/messages", message("m9", toolExecutions=[tool(output=BAD)])),
+    (
+        "POST",
+        "/api/conversations/c1/messages",
+        message("m9", tokens={"input": BAD, "output": 0, "total": 0}),
+    ),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"toolExecutions": [tool(input=BAD)]}),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"toolExecutions": [tool(output=[[BAD]])]}),
+    (
+        "PATCH",
+        "/api/conversations/c1/messages/m0",
+        {"tokens": {"input": 0, "output": 0, "total": BAD}},
+    ),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"sequence": BAD, "appendContent": "x"}),
+    ("POST", "/api/import", {"conversations": [conversation("c2", mcpServers={"s": BAD})]}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NUMBER_PLACES)
+@pytest.mark.parametrize("number", UNPORTABLE_NUMBERS)
+def test_numbers_json_parse_cannot_read_back_are_refused(
+    client: TestClient, method: str, path: str, body: Any, number: str
+) -> None:
+    put(client, conversation(messages=1))
+    before = client.get("/api/conversations/c1", headers=auth()).text
+    problem = assert_problem(send_raw(client, method, path, body, number), 422, "validation_failed")
+    assert problem["errors"]
+    # Nothing was stored, and what is stored still reads as strict JSON.
+    after = client.get("/api/conversations/c1", headers=auth()).text
+    assert json.loads(after, parse_constant=_refuse_constant) == json.loads(before)
+    assert client.get("/api/conversations/c2", headers=auth()).status_code == 404
+
+
+def _refuse_constant(name: str) -> Any:
+    raise AssertionError(f"{name} in a response: JSON.parse refuses it")
+
+
+def test_unportable_number_problem_names_where(client: TestClient) -> None:
+    body = {"mcpServers": {"files": {"args": [1, "Infinity"], "timeout": BAD}}}
+    problem = assert_problem(
+        send_raw(client, "PATCH", "/api/conversations/c1", body, "Infinity"),
+        422,
+        "validation_failed",
+    )
+    (error,) = problem["errors"]
+    assert error["location"] == "mcpServers"
+    assert error["type"] == "non_finite_number"
+    assert "files.timeout" in error["problem"]
+    assert "JSON" in error["problem"]
+
+
+def test_portable_numbers_read_back_as_sent(client: TestClient) -> None:
+    numbers = [9007199254740991, -9007199254740991, 1e300, -0.5, 0, 1.5e-300, True, None]
+    body = conversation(
+        messages=1, mcpServers={"s": {"numbers": numbers}}, totalTokens=9007199254740991
+    )
+    body["messages"][0]["toolExecutions"] = [tool(input={"n": numbers}, output=numbers)]
+    assert put(client, body).status_code == 201
+    text = client.get("/api/conversations/c1", headers=auth()).text
+    stored = json.loads(text, parse_constant=_refuse_constant)
+    assert stored["mcpServers"] == {"s": {"numbers": numbers}}
+    assert stored["totalTokens"] == 9007199254740991
+    assert stored["messages"][0]["toolExecutions"][0]["output"] == numbers
