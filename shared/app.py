@@ -25,12 +25,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import ApiError, InternalError, MethodNotAllowed, NotFound, problem_response
+from shared.errors import (
+    ApiError,
+    ClientDisconnected,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    problem_response,
+)
 from shared.identity import Identity
 from shared.rate_limit import Caller, RateLimits
 from shared.settings import Settings, get_settings
@@ -122,7 +129,11 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
             ),
             Middleware(RequestContext, upstash=svc.upstash, log_key=_log_key(svc.settings)),
         ],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_disconnected,
+        },
     )
     app.state.services = svc
     return app
@@ -144,6 +155,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = NotFound(f"there is no endpoint at {request.method} {request.url.path}")
     request.state.error_code = error.code
     return problem_response(error, headers=exc.headers)
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    # Starlette raises ClientDisconnect when the client hangs up mid-body (a closed tab, a
+    # dropped connection). Nothing of ours failed, so no 500 and no traceback: one 499 line.
+    assert isinstance(exc, ClientDisconnect)
+    error = ClientDisconnected(
+        f"the client disconnected before the request body of {request.method} "
+        f"{request.url.path} was complete"
+    )
+    request.state.error_code = error.code
+    return problem_response(error)
 
 
 class RequestContext:

@@ -143,6 +143,18 @@ class ValidationFailed(ApiError):
         super().__init__(detail, extra={"errors": list(errors)})
 
 
+class ClientDisconnected(ApiError):
+    """The client hung up before its request body arrived: its doing, not a failure of ours.
+
+    No client ever reads this response (there is no one left to send it to); 499, nginx's
+    "client closed request", is what the request log records, as an ordinary 4xx line.
+    """
+
+    status = 499
+    code = "client_disconnected"
+    title = "Client disconnected"
+
+
 class RateLimited(ApiError):
     """Too many requests; the headers say how many are left and when the window resets."""
 

@@ -40,6 +40,7 @@ from tests.factories import (
     ClientFactory,
     LambdaContext,
     Standin,
+    asgi_request,
     auth,
     close_current_loop,
     conversation,
@@ -345,6 +346,51 @@ def test_a_stored_nan_is_a_logged_500_never_invalid_json(
         assert response.json()["code"] == "internal_error"
     assert len([record for record in log.records if record.exc_info]) == 2
     assert [line["level"] for line in log.json_lines()] == ["ERROR", "ERROR"]
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "PUT /api/conversations/c1",
+        "POST /api/conversations/c1/messages",
+        "PATCH /api/conversations/c1/messages/m1",
+        "POST /api/import",
+    ],
+)
+@pytest.mark.parametrize("chunks", [[], [b'{"id": "c1", "ti'], [b'{"id":', b' "c1"']])
+def test_a_client_hanging_up_mid_body_is_its_doing_not_a_500(
+    settings: Settings,
+    log: LogCapture,
+    caplog: pytest.LogCaptureFixture,
+    request_line: str,
+    chunks: list[bytes],
+) -> None:
+    # receive() answers http.disconnect before the body is complete, as when a tab closes.
+    method, path = request_line.split(" ")
+    svc = Services.from_settings(settings)
+    app = create_app(all_routes(), services=svc)
+    log.records.clear()
+    exchange = asgi_request(
+        app,
+        method,
+        path,
+        headers=[
+            (b"authorization", auth()["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"4000"),
+        ],
+        chunks=chunks,
+        disconnect=True,
+    )
+    assert exchange.status == 499
+    assert json.loads(exchange.body)["code"] == "client_disconnected"
+    assert not [record for record in log.records if record.exc_info]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    line = log.only_line()
+    assert line["status"] == 499
+    assert line["level"] == "INFO"
+    assert line["errorCode"] == "client_disconnected"
+    assert line["upstashRequests"] == 0
 
 
 def test_function_name_comes_from_lambda_environment(
