@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import (
     ApiError,
     ClientDisconnected,
+    CorsRefused,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -104,7 +106,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
         routes=list(routes),
         middleware=[
             Middleware(
-                CORSMiddleware,
+                _Cors,
                 allow_origins=svc.settings.cors_allow_origins,
                 allow_methods=["GET", "PUT", "POST", "PATCH", "DELETE"],
                 allow_headers=[
@@ -137,6 +139,47 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
     )
     app.state.services = svc
     return app
+
+
+class _Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as problem+json like every error.
+
+    Starlette answers it 400 ``text/plain``; here it is 403 ``cors_refused``, naming what was
+    refused and what to configure. A browser shows the frontend only a failed fetch either
+    way, but a developer reading the network panel, or a test, gets the service's own shape.
+    """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's answer when it allows the preflight; a ``cors_refused`` problem if not."""
+        allowed = super().preflight_response(request_headers)
+        if allowed.status_code < 400:
+            return allowed
+        refused = []
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin=origin):
+            refused.append(f"origin {origin[:100]!r} is not in CORS_ALLOW_ORIGINS")
+        method = request_headers["access-control-request-method"]
+        if method not in self.allow_methods:
+            refused.append(
+                f"method {method[:20]!r} is not one of {', '.join(sorted(self.allow_methods))}"
+            )
+        requested = request_headers.get("access-control-request-headers") or ""
+        headers = [h.strip() for h in requested.lower().split(",") if h.strip()]
+        if not_allowed := [h for h in headers if h not in self.allow_headers]:
+            refused.append(f"headers {', '.join(not_allowed)[:200]} are not allowed")
+        if "access-control-request-private-network" in request_headers:
+            refused.append("private network access is not allowed")
+        # The preflight headers Starlette would send (allowed methods and headers) stay: they
+        # tell the developer what is allowed. Its text/plain body and type do not.
+        kept = {
+            name: value
+            for name, value in allowed.headers.items()
+            if name.lower() not in {"content-type", "content-length"}
+        }
+        error = CorsRefused(
+            "CORS preflight refused: " + "; ".join(refused or ["not allowed by the CORS policy"])
+        )
+        return problem_response(error, headers=kept)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

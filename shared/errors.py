@@ -100,6 +100,14 @@ class MethodNotAllowed(ApiError):
     title = "Method not allowed"
 
 
+class CorsRefused(ApiError):
+    """A CORS preflight the policy refuses: an origin, method or header it does not allow."""
+
+    status = 403
+    code = "cors_refused"
+    title = "CORS preflight refused"
+
+
 class Conflict(ApiError):
     """The write contradicts what is stored (same message id, other content)."""
 

@@ -522,3 +522,48 @@ def test_portable_numbers_read_back_as_sent(client: TestClient) -> None:
     assert stored["mcpServers"] == {"s": {"numbers": numbers}}
     assert stored["totalTokens"] == 9007199254740991
     assert stored["messages"][0]["toolExecutions"][0]["output"] == numbers
+
+
+@pytest.mark.parametrize(
+    ("origin", "method", "headers", "named"),
+    [
+        ("https://evil.example", "GET", None, ["origin 'https://evil.example'"]),
+        ("http://localhost:3000", "TRACE", None, ["method 'TRACE'"]),
+        ("http://localhost:3000", "PUT", "authorization, x-secret", ["headers x-secret"]),
+        (
+            "https://evil.example",
+            "CONNECT",
+            "content-type,x-one,x-two",
+            ["origin 'https://evil.example'", "method 'CONNECT'", "headers x-one, x-two"],
+        ),
+    ],
+)
+def test_refused_cors_preflight_is_a_problem(
+    make_client: ClientFactory, origin: str, method: str, headers: str | None, named: list[str]
+) -> None:
+    client = make_client(cors_allow_origins=["http://localhost:3000"])
+    request_headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers is not None:
+        request_headers["Access-Control-Request-Headers"] = headers
+    response = client.options("/api/conversations/c1", headers=request_headers)
+    problem = assert_problem(response, 403, "cors_refused")
+    for part in named:
+        assert part in problem["detail"]
+    # What is allowed is still said; an origin that is not allowed is never echoed as allowed.
+    assert "PATCH" in response.headers["access-control-allow-methods"]
+    if "origin" in problem["detail"]:
+        assert "access-control-allow-origin" not in response.headers
+
+
+def test_allowed_cors_preflight_is_unchanged(make_client: ClientFactory) -> None:
+    client = make_client(cors_allow_origins=["http://localhost:3000"])
+    response = client.options(
+        "/api/conversations/c1",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, Prefer",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
