@@ -110,7 +110,9 @@ class DevData:
             return False
         self._make_folder()
         partial = self.snapshot_path.with_name(self.snapshot_path.name + ".partial")
-        with partial.open("wb") as file:
+        # Owner-only, like the secret: the snapshot holds the developer's chats.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())

@@ -74,6 +74,7 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         run(client, ["HSET", "h", "late", "2"])
     first.save()  # what the dev server does once uvicorn has stopped
     assert (folder / ".gitignore").read_text() == "*\n"
+    assert stat.S_IMODE(first.snapshot_path.stat().st_mode) == 0o600
 
     time.sleep(0.06)  # "gone" expires while the server is stopped
     second = DevData(folder)
