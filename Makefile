@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev test lint format all clean bench package report
+.PHONY: help install dev dev-reset test lint format all clean bench package report
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -16,7 +16,7 @@ PYTHON_CANDIDATES := python3.12 python3
 ARGS ?=
 
 help: ## List the targets.
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv (if missing) and install the project with its test tools.
 
@@ -40,8 +40,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-dev: install ## Serve every function at http://127.0.0.1:8000 on an embedded Upstash stand-in.
+dev: install ## Serve every function at http://127.0.0.1:8000; data kept in .dev-data/.
 	$(BIN)/python -m devtools.dev_server
+
+dev-reset: ## Forget make dev's data and anonymous-token secret (rm -rf .dev-data).
+	rm -rf .dev-data
 
 # The bench extra (the peers it measures) on top of the project's install; again only when
 # pyproject.toml is newer.

@@ -4,6 +4,9 @@
 Upstash account and no Redis install: the stand-in speaks Upstash's REST protocol at
 ``/__upstash`` on the same port, in front of an in-process fakeredis (or a real Redis when
 ``REDIS_URL`` is set). With ``UPSTASH_REDIS_REST_URL`` set, it talks to that database instead.
+
+The fakeredis data and the anonymous-token secret persist in ``.dev-data/`` (``--data-dir``;
+``devtools.dev_data``), so tokens and chats survive a restart; ``make dev-reset`` starts afresh.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from devtools.dev_data import DEFAULT_FOLDER, DevData
 from functions import all_routes
 
 STANDIN_PATH = "/__upstash"
@@ -50,15 +54,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_FOLDER,
+        help="where data and the anonymous-token secret persist (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
 
     _load_dotenv(Path(".env"))
+    data = DevData(args.data_dir)
     embedded = not os.environ.get("UPSTASH_REDIS_REST_URL")
     token = secrets.token_urlsafe(24)
     if embedded:
         os.environ["UPSTASH_REDIS_REST_URL"] = f"http://{args.host}:{args.port}{STANDIN_PATH}"
         os.environ["UPSTASH_REDIS_REST_TOKEN"] = token
-    os.environ.setdefault("ANONYMOUS_TOKEN_SECRET", secrets.token_urlsafe(32))
+    # An empty value counts as unset, as in the settings.
+    if not os.environ.get("ANONYMOUS_TOKEN_SECRET"):
+        os.environ["ANONYMOUS_TOKEN_SECRET"] = data.anonymous_token_secret()
     os.environ.setdefault("CORS_ALLOW_ORIGINS", "http://localhost:3000")
 
     import uvicorn
@@ -67,13 +80,21 @@ def main(argv: list[str] | None = None) -> None:
     from shared.app import create_app, get_services
 
     app: ASGIApp = create_app(all_routes())
+    redis_url = os.environ.get("REDIS_URL") or None
+    persisted = embedded and redis_url is None
     if embedded:
-        standin = upstash_local.create_app(token=token, redis_url=os.environ.get("REDIS_URL"))
+        standin: ASGIApp
+        if persisted:
+            standin = data.autosave(
+                upstash_local.create_app(token=token, fake_server=data.open_fakeredis())
+            )
+        else:
+            standin = upstash_local.create_app(token=token, redis_url=redis_url)
         app = _with_standin(app, standin)
 
     issued = get_services().identity.issue_anonymous_token()
     base = f"http://{args.host}:{args.port}"
-    redis = os.environ.get("REDIS_URL") or "in-process fakeredis"
+    redis = redis_url or f"in-process fakeredis, kept in {data.snapshot_path}"
     backend = (
         f"the embedded Upstash stand-in on {redis}"
         if embedded
@@ -93,7 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        if persisted:
+            # What changed in the last moment before Ctrl+C, not yet saved by the autosave.
+            data.save()
 
 
 if __name__ == "__main__":

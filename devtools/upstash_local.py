@@ -62,7 +62,8 @@ point the SDK at ``http://host/__upstash/`` (with the trailing slash, since Star
 ``POST /__upstash`` and the SDK does not follow redirects) and close it from the parent's lifespan,
 e.g. ``Starlette(routes=[...], lifespan=app.lifespan)``.
 
-It is a development tool: one process, no persistence of its own, no TLS, no rate limits.
+It is a development tool: one process, no persistence of its own (``devtools.dev_data`` keeps the
+dev server's fakeredis in a file), no TLS, no rate limits.
 """
 
 from __future__ import annotations
@@ -482,15 +483,24 @@ class _Script:
 
 
 def create_app(
-    *, token: str, redis_url: str | None = None, latency_ms: float = 0.0
+    *,
+    token: str,
+    redis_url: str | None = None,
+    latency_ms: float = 0.0,
+    fake_server: Any = None,
 ) -> UpstashLocal:
     """Build the stand-in.
 
     :param token: the bearer token clients must send (``UPSTASH_REDIS_REST_TOKEN``).
     :param redis_url: a ``redis://`` URL of the backend; ``None`` uses an in-process fakeredis.
     :param latency_ms: extra delay per HTTP request, to simulate the network round trip to Upstash.
+    :param fake_server: with ``redis_url`` ``None``, the ``fakeredis.FakeServer`` to serve (the
+        dev server's, restored from its data folder by ``devtools.dev_data``); a new empty one
+        when ``None``.
     """
-    return UpstashLocal(token=token, redis_url=redis_url, latency_ms=latency_ms)
+    return UpstashLocal(
+        token=token, redis_url=redis_url, latency_ms=latency_ms, fake_server=fake_server
+    )
 
 
 def rewrite_script(script: bytes, *, keep_shebang: bool) -> bytes:
@@ -728,7 +738,9 @@ class UpstashLocal:
     and reconnects lazily, which lets one app be served by several short-lived servers in turn.
     """
 
-    def __init__(self, *, token: str, redis_url: str | None, latency_ms: float) -> None:
+    def __init__(
+        self, *, token: str, redis_url: str | None, latency_ms: float, fake_server: Any = None
+    ) -> None:
         """See :func:`create_app`."""
         if not token:
             raise ValueError("token must not be empty")
@@ -736,8 +748,8 @@ class UpstashLocal:
         self._token = token.encode()
         self._redis_url = redis_url
         self._latency_s = latency_ms / 1000
-        self._fake_server: Any = None
-        if redis_url is None:
+        self._fake_server: Any = fake_server
+        if redis_url is None and fake_server is None:
             import fakeredis  # a dev extra, only needed for this backend
 
             # One server per app: its data outlives the per-loop clients below.

@@ -22,15 +22,24 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import ApiError, InternalError, MethodNotAllowed, NotFound, problem_response
+from shared.errors import (
+    ApiError,
+    ClientDisconnected,
+    CorsRefused,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    problem_response,
+)
 from shared.identity import Identity
 from shared.rate_limit import Caller, RateLimits
 from shared.settings import Settings, get_settings
@@ -97,7 +106,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
         routes=list(routes),
         middleware=[
             Middleware(
-                CORSMiddleware,
+                _Cors,
                 allow_origins=svc.settings.cors_allow_origins,
                 allow_methods=["GET", "PUT", "POST", "PATCH", "DELETE"],
                 allow_headers=[
@@ -122,10 +131,55 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
             ),
             Middleware(RequestContext, upstash=svc.upstash, log_key=_log_key(svc.settings)),
         ],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_disconnected,
+        },
     )
     app.state.services = svc
     return app
+
+
+class _Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as problem+json like every error.
+
+    Starlette answers it 400 ``text/plain``; here it is 403 ``cors_refused``, naming what was
+    refused and what to configure. A browser shows the frontend only a failed fetch either
+    way, but a developer reading the network panel, or a test, gets the service's own shape.
+    """
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        """Starlette's answer when it allows the preflight; a ``cors_refused`` problem if not."""
+        allowed = super().preflight_response(request_headers)
+        if allowed.status_code < 400:
+            return allowed
+        refused = []
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin=origin):
+            refused.append(f"origin {origin[:100]!r} is not in CORS_ALLOW_ORIGINS")
+        method = request_headers["access-control-request-method"]
+        if method not in self.allow_methods:
+            refused.append(
+                f"method {method[:20]!r} is not one of {', '.join(sorted(self.allow_methods))}"
+            )
+        requested = request_headers.get("access-control-request-headers") or ""
+        headers = [h.strip() for h in requested.lower().split(",") if h.strip()]
+        if not_allowed := [h for h in headers if h not in self.allow_headers]:
+            refused.append(f"headers {', '.join(not_allowed)[:200]} are not allowed")
+        if "access-control-request-private-network" in request_headers:
+            refused.append("private network access is not allowed")
+        # The preflight headers Starlette would send (allowed methods and headers) stay: they
+        # tell the developer what is allowed. Its text/plain body and type do not.
+        kept = {
+            name: value
+            for name, value in allowed.headers.items()
+            if name.lower() not in {"content-type", "content-length"}
+        }
+        error = CorsRefused(
+            "CORS preflight refused: " + "; ".join(refused or ["not allowed by the CORS policy"])
+        )
+        return problem_response(error, headers=kept)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -144,6 +198,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = NotFound(f"there is no endpoint at {request.method} {request.url.path}")
     request.state.error_code = error.code
     return problem_response(error, headers=exc.headers)
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Response:
+    # Starlette raises ClientDisconnect when the client hangs up mid-body (a closed tab, a
+    # dropped connection). Nothing of ours failed, so no 500 and no traceback: one 499 line.
+    assert isinstance(exc, ClientDisconnect)
+    error = ClientDisconnected(
+        f"the client disconnected before the request body of {request.method} "
+        f"{request.url.path} was complete"
+    )
+    request.state.error_code = error.code
+    return problem_response(error)
 
 
 class RequestContext:

@@ -100,6 +100,14 @@ class MethodNotAllowed(ApiError):
     title = "Method not allowed"
 
 
+class CorsRefused(ApiError):
+    """A CORS preflight the policy refuses: an origin, method or header it does not allow."""
+
+    status = 403
+    code = "cors_refused"
+    title = "CORS preflight refused"
+
+
 class Conflict(ApiError):
     """The write contradicts what is stored (same message id, other content)."""
 
@@ -143,6 +151,18 @@ class ValidationFailed(ApiError):
         super().__init__(detail, extra={"errors": list(errors)})
 
 
+class ClientDisconnected(ApiError):
+    """The client hung up before its request body arrived: its doing, not a failure of ours.
+
+    No client ever reads this response (there is no one left to send it to); 499, nginx's
+    "client closed request", is what the request log records, as an ordinary 4xx line.
+    """
+
+    status = 499
+    code = "client_disconnected"
+    title = "Client disconnected"
+
+
 class RateLimited(ApiError):
     """Too many requests; the headers say how many are left and when the window resets."""
 
@@ -180,7 +200,10 @@ class InternalError(ApiError):
 
 def problem_response(error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
     """Render ``error`` as an ``application/problem+json`` response."""
-    body = json.dumps(error.to_problem(), ensure_ascii=False, separators=(",", ":"))
+    # allow_nan=False: as for every response, a bare NaN would be a body JSON.parse refuses.
+    body = json.dumps(
+        error.to_problem(), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
     return Response(
         body,
         status_code=error.status,

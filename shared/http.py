@@ -44,6 +44,20 @@ class _IdSegment(Convertor[str]):
 
 register_url_convertor("id", _IdSegment())
 
+# More digits than any bound here needs: int() of a longer string is refused before it is
+# parsed (Python refuses over 4,300 digits anyway, with a ValueError nobody expects).
+_MAX_DIGITS = 16
+
+
+def _ascii_digits(text: str) -> bool:
+    """Whether ``text`` is one or more of the ASCII digits 0-9 and nothing else.
+
+    ``str.isdigit`` alone is not enough: it accepts superscripts ("²"), which ``int()`` refuses,
+    and other scripts' digits ("٣"), which ``int()`` reads, while neither a browser's
+    ``URLSearchParams`` nor Redis would call them numbers.
+    """
+    return text.isascii() and text.isdigit()
+
 
 async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) -> ModelT:
     """The request body as ``model``, or the 4xx error that says what is wrong with it."""
@@ -65,7 +79,8 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
         f"request body is over the {max_bytes:,} byte limit (MAX_BODY_BYTES)"
     )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    # A length too long to parse is over any limit; the stream below still counts what comes.
+    if _ascii_digits(declared) and (len(declared) > _MAX_DIGITS or int(declared) > max_bytes):
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -113,11 +128,15 @@ def path_id(request: Request, name: str = "id", what: str = "conversation id") -
 
 
 def query_int(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    """An integer query parameter within bounds, or 400 ``invalid_request``."""
+    """An integer query parameter within bounds, or 400 ``invalid_request``.
+
+    Only ASCII digits count as a number: ``limit=²`` and ``limit=٣`` are refused like
+    ``limit=abc``.
+    """
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    if not _ascii_digits(raw) or len(raw) > _MAX_DIGITS or not minimum <= int(raw) <= maximum:
         raise InvalidRequest(
             f"query parameter {name}={raw[:40]!r} is not valid: "
             f"expected a whole number from {minimum} to {maximum}"
@@ -128,6 +147,12 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
 def json_response(
     content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it)."""
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it).
+
+    ``NaN`` and ``Infinity`` raise ``ValueError`` instead of being written: ``JSON.parse``
+    refuses them, so a response holding one (stored before the models refused them, or written
+    around the API) becomes a logged 500 with its traceback, never a body the frontend
+    cannot read.
+    """
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(body, status_code, headers=dict(headers or {}), media_type="application/json")

@@ -7,6 +7,7 @@ reads back byte for byte. Unknown fields and wrong types are refused, not coerce
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -67,9 +68,48 @@ def _valid_timestamp(value: str) -> str:
     return value
 
 
+# The largest integer JavaScript's JSON.parse reads exactly (Number.MAX_SAFE_INTEGER).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _portable_json(value: JsonValue) -> JsonValue:
+    """``value`` if every number in it reads back in ``JSON.parse`` as the number sent.
+
+    The JSON parser takes ``NaN``, ``Infinity`` and ``1e400`` (read as infinity), which would be
+    stored and echoed back as bare ``NaN``/``Infinity`` that ``JSON.parse`` refuses; integers
+    beyond ``MAX_SAFE_INTEGER`` would come back rounded. Both are refused here, whatever the
+    depth (iteratively: a deeply nested value must not exhaust the stack).
+    """
+    pending: list[tuple[str, JsonValue]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend((f"{path}.{key}", child) for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise PydanticCustomError(
+                "non_finite_number",
+                "{at}NaN, Infinity and numbers too large for a double (1e400) are not JSON",
+                {"at": f"at {path.lstrip('.')}: " if path else ""},
+            )
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INTEGER:
+            raise PydanticCustomError(
+                "unsafe_integer",
+                "{at}integers must be within +-(2^53 - 1), which JavaScript reads exactly; "
+                "send a larger one as a string",
+                {"at": f"at {path.lstrip('.')}: " if path else ""},
+            )
+    return value
+
+
 Id = Annotated[str, AfterValidator(_valid_id)]
 Timestamp = Annotated[str, AfterValidator(_valid_timestamp)]
-Count = Annotated[int, Field(ge=0, le=2**53 - 1)]
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+# Arbitrary JSON the service stores and returns unread (tool input and output, MCP servers):
+# any shape, but only numbers the frontend's JSON.parse reads back as sent.
+PortableJson = Annotated[JsonValue, AfterValidator(_portable_json)]
+PortableJsonObject = Annotated[dict[str, JsonValue], AfterValidator(_portable_json)]
 MessageType = Literal["user", "assistant", "system"]
 
 
@@ -94,8 +134,8 @@ class ToolExecution(_Model):
     id: Id
     name: Annotated[str, Field(min_length=1, max_length=200)]
     status: Literal["running", "completed", "failed"]
-    input: JsonValue = None
-    output: JsonValue = None
+    input: PortableJson = None
+    output: PortableJson = None
     error: str | None = None
 
 
@@ -138,7 +178,7 @@ class ConversationPatch(_Model):
     """A change to a conversation's metadata; ``mcpServers: null`` removes them."""
 
     title: str | None = None
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: PortableJsonObject | None = None  # noqa: N815
 
 
 class LocalStorageDump(_Model):
@@ -163,7 +203,7 @@ class Conversation(_Model):
     createdAt: Timestamp  # noqa: N815  (the frontend's field name)
     updatedAt: Timestamp  # noqa: N815
     totalTokens: Count  # noqa: N815
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: PortableJsonObject | None = None  # noqa: N815
 
 
 class ConversationSummary(_Model):

@@ -731,11 +731,28 @@ def _bad_cursor(cursor: str) -> InvalidRequest:
     )
 
 
+# The longest cursor this API issues: "c:", a signed 16-digit score, ":" and a 128-character id
+# are 148 bytes, 200 characters of base64url. Anything longer is refused before it is decoded.
+_MAX_CURSOR_CHARS = 200
+# Positions are Redis scores (updatedAt in ms, message sequence numbers) that the frontend may
+# also hold as numbers: above 2^53 - 1 neither a double nor JavaScript has every integer, so no
+# cursor this API issued goes higher.
+_MAX_POSITION = 2**53 - 1
+
+
 def _decode_cursor(cursor: str, kind: str) -> str:
+    # Everything is checked here, before any Redis call: a cursor Redis cannot read would come
+    # back as a script error, which is a 503 a retry cannot fix, not the client's 400.
+    if len(cursor) > _MAX_CURSOR_CHARS or not cursor.isascii():
+        raise _bad_cursor(cursor)
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _bad_cursor(cursor) from None
+    # Decoding skips characters outside the alphabet and ignores stray bits: only the exact
+    # text this API would have issued for the position is one it issued.
+    if _encode_cursor(text) != cursor:
+        raise _bad_cursor(cursor)
     head, _, rest = text.partition(":")
     if head != kind or not rest:
         raise _bad_cursor(cursor)
@@ -744,16 +761,29 @@ def _decode_cursor(cursor: str, kind: str) -> str:
 
 def _decode_list_cursor(cursor: str) -> tuple[str, str]:
     score, _, cid = _decode_cursor(cursor, "c").partition(":")
-    if not score.isdigit() or not _is_id(cid):
+    # A list position is updatedAt in ms, below zero for a conversation updated before 1970.
+    if not _is_position(score.removeprefix("-")) or score == "-0" or not _is_id(cid):
         raise _bad_cursor(cursor)
     return score, cid
 
 
 def _decode_message_cursor(cursor: str) -> str:
     seq = _decode_cursor(cursor, "m")
-    if not seq.isdigit():
+    if not _is_position(seq):
         raise _bad_cursor(cursor)
     return seq
+
+
+def _is_position(value: str) -> bool:
+    # ASCII digits only (str.isdigit alone takes "²", which Redis refuses as a score), written
+    # as _score writes them (no sign, no leading zero), and at most _MAX_POSITION.
+    return (
+        value.isascii()
+        and value.isdigit()
+        and (value == "0" or not value.startswith("0"))
+        and len(value) <= len(str(_MAX_POSITION))
+        and int(value) <= _MAX_POSITION
+    )
 
 
 def _is_id(value: str) -> bool:

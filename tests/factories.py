@@ -12,11 +12,13 @@ import json
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jwt
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message
 
 from shared.settings import Settings
 
@@ -154,6 +156,89 @@ def me(client: TestClient, user: str = "alice") -> dict[str, Any]:
     """``GET /api/me`` as ``user``: the JSON body."""
     body: dict[str, Any] = client.get("/api/me", headers=auth(user)).json()
     return body
+
+
+@dataclass
+class AsgiExchange:
+    """What an app sent back to :func:`asgi_request`: every message, and the response read."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def status(self) -> int | None:
+        """The response's status, or None if the app sent none."""
+        for sent in self.messages:
+            if sent["type"] == "http.response.start":
+                status: int = sent["status"]
+                return status
+        return None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The response's headers, names lower-cased (empty if the app sent none)."""
+        for sent in self.messages:
+            if sent["type"] == "http.response.start":
+                return {bytes(k).decode(): bytes(v).decode() for k, v in sent["headers"]}
+        return {}
+
+    @property
+    def body(self) -> bytes:
+        """The response body."""
+        return b"".join(
+            m.get("body", b"") for m in self.messages if m["type"] == "http.response.body"
+        )
+
+
+def asgi_request(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    chunks: Sequence[bytes] = (),
+    disconnect: bool = False,
+) -> AsgiExchange:
+    """Send ``app`` one HTTP request at the ASGI level, where a test client cannot reach.
+
+    The body arrives as ``chunks``; with ``disconnect``, the client hangs up after them instead of
+    finishing the body (``receive()`` answers ``http.disconnect``), as a closed tab or a dropped
+    connection does. Header values are raw bytes, so a test can send what no HTTP client would.
+    """
+    pending: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks
+    ]
+    if not disconnect:
+        pending.append({"type": "http.request", "body": b"", "more_body": False})
+    exchange = AsgiExchange()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    async def receive() -> Message:
+        # Once the body (or the hang-up) is delivered, the connection is gone.
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        exchange.messages.append(message)
+
+    async def exchange_once() -> None:
+        await app(scope, receive, send)
+
+    # asyncio.run leaves no loop current afterwards: close the one Mangum made at import first.
+    close_current_loop()
+    asyncio.run(exchange_once())
+    return exchange
 
 
 # ------------------------------------------------------------------------------ Lambda

@@ -134,6 +134,26 @@ def test_list_cursor_is_stable_across_ties(client: TestClient) -> None:
     assert len(seen) == len(ids)
 
 
+def test_list_pages_through_any_year_a_timestamp_can_name(client: TestClient) -> None:
+    # The list position is updatedAt in ms: negative before 1970, 15 digits in 9999. Every
+    # cursor the API issues for them is one it takes back, for the list and for export.
+    years = ["0001", "1960", "1969", "1970", "2025", "9999"]
+    for year in years:
+        put(client, conversation(f"y{year}", updated=f"{year}-12-31T23:59:59.999Z"))
+    for path, key in [("/api/conversations", "conversations"), ("/api/me/export", "conversations")]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+            response = client.get(path, params=params, headers=auth())
+            assert response.status_code == 200, response.text
+            seen += [c["id"] for c in response.json()[key]]
+            cursor = response.json()["nextCursor"]
+            if cursor is None:
+                break
+        assert seen == [f"y{year}" for year in reversed(years)]
+
+
 def test_list_when_empty(client: TestClient) -> None:
     response = client.get("/api/conversations", headers=auth("nobody-yet"))
     assert response.status_code == 200

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.factories import JWT_SECRET, ClientFactory, auth, conversation, put
+from functions import all_routes
+from shared.app import Services, create_app
+from shared.settings import Settings
+from tests.factories import (
+    JWT_SECRET,
+    ClientFactory,
+    asgi_request,
+    auth,
+    conversation,
+    message,
+    put,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -232,3 +244,326 @@ def test_the_limit_decides_even_when_the_read_fails(make_client: ClientFactory) 
     assert client.get("/api/conversations/none", headers=auth("r")).status_code == 404
     assert_problem(client.get("/api/conversations/none", headers=auth("r")), 429, "rate_limited")
     assert_problem(client.get("/api/me", headers=auth("r")), 429, "rate_limited")
+
+
+PAGED_PATHS = ["/api/conversations", "/api/conversations/c1", "/api/me/export"]
+
+
+@pytest.mark.parametrize("path", PAGED_PATHS)
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "²",  # a digit to str.isdigit, not to int()
+        "٣",  # Arabic-Indic three: int() reads it as 3
+        "\uff13",  # fullwidth three
+        "1²",
+        " 5",
+        "+5",
+        "5.0",
+        "1" * 5000,  # over int()'s own digit limit
+        "0" * 30 + "5",
+    ],
+)
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_query_integers_are_ascii_digits_only(
+    client: TestClient, path: str, limit: str, signed_in: bool
+) -> None:
+    # The query is read before the token: a bad one is 400 with or without a valid token.
+    put(client, conversation())
+    response = client.get(path, params={"limit": limit}, headers=auth() if signed_in else {})
+    assert_problem(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("path", PAGED_PATHS)
+def test_ascii_limit_still_works(client: TestClient, path: str) -> None:
+    put(client, conversation())
+    assert client.get(path, params={"limit": "3"}, headers=auth()).status_code == 200
+    assert client.get(path, params={"limit": "003"}, headers=auth()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [(b"\xb2", 422), (b"\xb9\xb2", 422), (b"1" * 5000, 413)]
+)
+def test_unparsable_content_length_is_not_a_500(
+    settings: Settings, length: bytes, status: int
+) -> None:
+    # Servers in front usually refuse these first (a test client cannot even send them); the
+    # service must not crash if one does not. Latin-1 superscripts are digits to isdigit().
+    # The body does not validate, so the request ends before the store.
+    exchange = asgi_request(
+        create_app(all_routes(), services=Services.from_settings(settings)),
+        "PUT",
+        "/api/conversations/c1",
+        headers=[
+            (b"authorization", auth()["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", length),
+        ],
+        chunks=[b'{"id": "c1"}'],
+    )
+    assert exchange.status == status, exchange.body
+    assert exchange.headers["content-type"] == PROBLEM
+
+
+def cursor_of(text: str | bytes) -> str:
+    """``text`` encoded as this API encodes its cursors (base64url, no padding)."""
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Cursors a client could send that no call of this API issued. Each must be a 400 before any
+# Redis call: Redis would refuse most of them as a script error, a 503 no retry can fix.
+HOSTILE_POSITIONS = [
+    "²",  # a digit to str.isdigit, "not a float" to Redis
+    "\u0663",  # Arabic-Indic three
+    "\uff13",  # fullwidth three
+    "1²",
+    "9007199254740992",  # 2^53: past what a double and JavaScript hold exactly
+    "99999999999999999999",
+    "9" * 400,
+    "",
+    "+5",
+    " 5",
+    "5 ",
+    "5.0",
+    "1e5",
+    "inf",
+    "-inf",
+    "nan",
+    "0x10",
+    "007",
+    "(5",
+]
+HOSTILE_CURSORS = [
+    *(cursor_of(f"c:{position}:f-1") for position in HOSTILE_POSITIONS),
+    cursor_of("c:-:f-1"),
+    cursor_of("c:--5:f-1"),
+    cursor_of("c:-0:f-1"),
+    cursor_of("c:-9007199254740992:f-1"),
+    cursor_of("c:5:"),  # empty id
+    cursor_of("c:5"),
+    cursor_of("c:"),
+    cursor_of("c"),
+    cursor_of(":"),
+    cursor_of("c:5:undefined"),
+    cursor_of("c:5:has space"),
+    cursor_of("c:5:" + "a" * 129),
+    cursor_of("c:5:f-1\x00"),
+    cursor_of("m:5"),  # a message cursor where a list cursor goes
+    cursor_of(b"\xff\xfe\xfd"),  # valid base64 of bytes that are not UTF-8
+    cursor_of(b"\x00\x00\x00"),
+    cursor_of("garbage that is not a cursor"),
+    cursor_of("c:5:f-1") + "=",  # padding this API never sends
+    cursor_of("c:5:f-1")[:-1],  # truncated
+    "YzoxOmYtMR",  # "c:1:f-1" with stray low bits in its last character
+    "Yzox!OmYtMQ",  # a character outside the alphabet, which decoding would skip
+    "YzoxOmYtMQ==",
+    "Yz+xOmYtMQ",
+    "Yz/xOmYtMQ",
+    "!!!!",
+    "zzz",
+    "é",
+    "%00",
+    "a" * 5000,
+]
+HOSTILE_BEFORE = [
+    "bTrCsg",  # m:²
+    *(cursor_of(f"m:{position}") for position in HOSTILE_POSITIONS),
+    cursor_of("m:-1"),  # sequence numbers are never negative
+    cursor_of("m:-0"),
+    cursor_of("m:"),
+    cursor_of("m"),
+    cursor_of("m:5:6"),
+    cursor_of("c:5:f-1"),  # a list cursor where a message cursor goes
+    cursor_of(b"\xff\xfe\xfd"),
+    cursor_of("m:5") + "=",
+    "bTo1!",
+    "bTo2Nh",  # "m:66" (bTo2Ng) with stray low bits
+    "!!!!",
+    "a" * 5000,
+]
+
+
+@pytest.mark.parametrize("path", ["/api/conversations", "/api/me/export"])
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
+def test_hostile_list_cursors_are_400(client: TestClient, path: str, cursor: str) -> None:
+    put(client, conversation())
+    response = client.get(path, params={"cursor": cursor}, headers=auth())
+    assert_problem(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize("before", HOSTILE_BEFORE)
+def test_hostile_message_cursors_are_400(client: TestClient, before: str) -> None:
+    put(client, conversation())
+    response = client.get("/api/conversations/c1", params={"before": before}, headers=auth())
+    assert_problem(response, 400, "invalid_request")
+
+
+def test_issued_cursors_are_taken_back(client: TestClient) -> None:
+    # The checks refuse what was not issued, not what was: both kinds of cursor still page.
+    for i in range(3):
+        put(client, conversation(f"c{i}", messages=3, updated=f"2025-03-0{i + 1}T10:00:00.000Z"))
+    listed = client.get("/api/conversations?limit=1", headers=auth()).json()
+    assert listed["nextCursor"] == cursor_of(f"c:{1740823200000 + 2 * 86_400_000}:c2")
+    page = client.get(
+        "/api/conversations", params={"limit": 1, "cursor": listed["nextCursor"]}, headers=auth()
+    )
+    assert [c["id"] for c in page.json()["conversations"]] == ["c1"]
+    newest = client.get("/api/conversations/c1?limit=1", headers=auth()).json()
+    assert newest["nextCursor"] == cursor_of("m:3")
+    older = client.get(
+        "/api/conversations/c1", params={"limit": 5, "before": newest["nextCursor"]}, headers=auth()
+    )
+    assert [m["id"] for m in older.json()["messages"]] == ["m0", "m1"]
+
+
+# Numbers the JSON parser takes that JSON.parse would refuse (NaN, Infinity, 1e400 read as
+# infinity) or read back as another number (integers beyond 2^53 - 1).
+UNPORTABLE_NUMBERS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "9007199254740992",
+    "-9007199254740992",
+    "1" + "0" * 400,
+]
+BAD = "__unportable__"
+
+
+def tool(**extra: Any) -> dict[str, Any]:
+    """A tool execution as the frontend sends it."""
+    return {"id": "t1", "name": "search", "status": "completed", **extra}
+
+
+def send_raw(client: TestClient, method: str, path: str, body: Any, number: str) -> Any:
+    """Send ``body`` as JSON with the literal ``number`` wherever it holds ``BAD``."""
+    text = json.dumps(body).replace(json.dumps(BAD), number)
+    return client.request(
+        method, path, content=text.encode(), headers={**auth(), "Content-Type": "application/json"}
+    )
+
+
+# Every place a body takes arbitrary JSON or a number: (method, path, body).
+NUMBER_PLACES: list[tuple[str, str, Any]] = [
+    ("PUT", "/api/conversations/c1", conversation(mcpServers={"s": {"port": BAD}})),
+    ("PUT", "/api/conversations/c1", conversation(totalTokens=BAD)),
+    (
+        "PUT",
+        "/api/conversations/c1",
+        {
+            **conversation(),
+            "messages": [message("m9", toolExecutions=[tool(input={"q": [BAD]})])],
+        },
+    ),
+    ("PATCH", "/api/conversations/c1", {"mcpServers": {"s": [1, {"x": BAD}]}}),
+    ("PATCH", "/api/conversations/c1", {"mcpServers": {"s": BAD}}),
+    ("POST", "/api/conversations/c1/messages", message("m9", toolExecutions=[tool(output=BAD)])),
+    (
+        "POST",
+        "/api/conversations/c1/messages",
+        message("m9", tokens={"input": BAD, "output": 0, "total": 0}),
+    ),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"toolExecutions": [tool(input=BAD)]}),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"toolExecutions": [tool(output=[[BAD]])]}),
+    (
+        "PATCH",
+        "/api/conversations/c1/messages/m0",
+        {"tokens": {"input": 0, "output": 0, "total": BAD}},
+    ),
+    ("PATCH", "/api/conversations/c1/messages/m0", {"sequence": BAD, "appendContent": "x"}),
+    ("POST", "/api/import", {"conversations": [conversation("c2", mcpServers={"s": BAD})]}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NUMBER_PLACES)
+@pytest.mark.parametrize("number", UNPORTABLE_NUMBERS)
+def test_numbers_json_parse_cannot_read_back_are_refused(
+    client: TestClient, method: str, path: str, body: Any, number: str
+) -> None:
+    put(client, conversation(messages=1))
+    before = client.get("/api/conversations/c1", headers=auth()).text
+    problem = assert_problem(send_raw(client, method, path, body, number), 422, "validation_failed")
+    assert problem["errors"]
+    # Nothing was stored, and what is stored still reads as strict JSON.
+    after = client.get("/api/conversations/c1", headers=auth()).text
+    assert json.loads(after, parse_constant=_refuse_constant) == json.loads(before)
+    assert client.get("/api/conversations/c2", headers=auth()).status_code == 404
+
+
+def _refuse_constant(name: str) -> Any:
+    raise AssertionError(f"{name} in a response: JSON.parse refuses it")
+
+
+def test_unportable_number_problem_names_where(client: TestClient) -> None:
+    body = {"mcpServers": {"files": {"args": [1, "Infinity"], "timeout": BAD}}}
+    problem = assert_problem(
+        send_raw(client, "PATCH", "/api/conversations/c1", body, "Infinity"),
+        422,
+        "validation_failed",
+    )
+    (error,) = problem["errors"]
+    assert error["location"] == "mcpServers"
+    assert error["type"] == "non_finite_number"
+    assert "files.timeout" in error["problem"]
+    assert "JSON" in error["problem"]
+
+
+def test_portable_numbers_read_back_as_sent(client: TestClient) -> None:
+    numbers = [9007199254740991, -9007199254740991, 1e300, -0.5, 0, 1.5e-300, True, None]
+    body = conversation(
+        messages=1, mcpServers={"s": {"numbers": numbers}}, totalTokens=9007199254740991
+    )
+    body["messages"][0]["toolExecutions"] = [tool(input={"n": numbers}, output=numbers)]
+    assert put(client, body).status_code == 201
+    text = client.get("/api/conversations/c1", headers=auth()).text
+    stored = json.loads(text, parse_constant=_refuse_constant)
+    assert stored["mcpServers"] == {"s": {"numbers": numbers}}
+    assert stored["totalTokens"] == 9007199254740991
+    assert stored["messages"][0]["toolExecutions"][0]["output"] == numbers
+
+
+@pytest.mark.parametrize(
+    ("origin", "method", "headers", "named"),
+    [
+        ("https://evil.example", "GET", None, ["origin 'https://evil.example'"]),
+        ("http://localhost:3000", "TRACE", None, ["method 'TRACE'"]),
+        ("http://localhost:3000", "PUT", "authorization, x-secret", ["headers x-secret"]),
+        (
+            "https://evil.example",
+            "CONNECT",
+            "content-type,x-one,x-two",
+            ["origin 'https://evil.example'", "method 'CONNECT'", "headers x-one, x-two"],
+        ),
+    ],
+)
+def test_refused_cors_preflight_is_a_problem(
+    make_client: ClientFactory, origin: str, method: str, headers: str | None, named: list[str]
+) -> None:
+    client = make_client(cors_allow_origins=["http://localhost:3000"])
+    request_headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers is not None:
+        request_headers["Access-Control-Request-Headers"] = headers
+    response = client.options("/api/conversations/c1", headers=request_headers)
+    problem = assert_problem(response, 403, "cors_refused")
+    for part in named:
+        assert part in problem["detail"]
+    # What is allowed is still said; an origin that is not allowed is never echoed as allowed.
+    assert "PATCH" in response.headers["access-control-allow-methods"]
+    if "origin" in problem["detail"]:
+        assert "access-control-allow-origin" not in response.headers
+
+
+def test_allowed_cors_preflight_is_unchanged(make_client: ClientFactory) -> None:
+    client = make_client(cors_allow_origins=["http://localhost:3000"])
+    response = client.options(
+        "/api/conversations/c1",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, Prefer",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"

@@ -93,7 +93,8 @@ def test_cors_preflight_and_simple_requests(make_client: ClientFactory) -> None:
         "/api/conversations",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
-    assert refused.status_code == 400
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "cors_refused"
     simple = client.get("/api/health", headers={"Origin": "http://localhost:3000"})
     assert simple.headers["access-control-allow-origin"] == "http://localhost:3000"
     assert "etag" in simple.headers["access-control-expose-headers"].lower()

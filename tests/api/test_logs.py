@@ -28,8 +28,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from functions import all_routes
 from shared import scripts
 from shared.app import Services, create_app
+from shared.models import Conversation
 from shared.settings import Settings
 from shared.upstash import Script
 from tests.factories import (
@@ -38,6 +40,7 @@ from tests.factories import (
     ClientFactory,
     LambdaContext,
     Standin,
+    asgi_request,
     auth,
     close_current_loop,
     conversation,
@@ -316,6 +319,78 @@ def test_a_bug_is_a_500_with_one_line_and_a_traceback(settings: Settings, log: L
     assert line["errorCode"] == "internal_error"
     assert line["route"] == "/api/broken/{id}"
     assert line["requestId"] == response.headers["x-request-id"]
+
+
+def test_a_stored_nan_is_a_logged_500_never_invalid_json(
+    settings: Settings, log: LogCapture
+) -> None:
+    # The models refuse NaN now; one stored before they did, or written around the API, must
+    # not reach the frontend as a bare NaN that JSON.parse refuses.
+    svc = Services.from_settings(settings)
+    app = create_app(all_routes(), services=svc)
+    stored = Conversation.model_validate(conversation("nan1")).model_copy(
+        update={"mcpServers": {"s": {"timeout": float("nan")}}}
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.portal.call(svc.store.put_conversation, svc.rate_limits.caller("alice"), stored)  # type: ignore[union-attr]
+        log.records.clear()
+        responses = [
+            client.get("/api/conversations/nan1", headers=auth()),
+            client.get("/api/conversations", headers=auth()),
+        ]
+        client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
+    for response in responses:
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "NaN" not in response.text
+        assert response.json()["code"] == "internal_error"
+    assert len([record for record in log.records if record.exc_info]) == 2
+    assert [line["level"] for line in log.json_lines()] == ["ERROR", "ERROR"]
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "PUT /api/conversations/c1",
+        "POST /api/conversations/c1/messages",
+        "PATCH /api/conversations/c1/messages/m1",
+        "POST /api/import",
+    ],
+)
+@pytest.mark.parametrize("chunks", [[], [b'{"id": "c1", "ti'], [b'{"id":', b' "c1"']])
+def test_a_client_hanging_up_mid_body_is_its_doing_not_a_500(
+    settings: Settings,
+    log: LogCapture,
+    caplog: pytest.LogCaptureFixture,
+    request_line: str,
+    chunks: list[bytes],
+) -> None:
+    # receive() answers http.disconnect before the body is complete, as when a tab closes.
+    method, path = request_line.split(" ")
+    svc = Services.from_settings(settings)
+    app = create_app(all_routes(), services=svc)
+    log.records.clear()
+    exchange = asgi_request(
+        app,
+        method,
+        path,
+        headers=[
+            (b"authorization", auth()["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"4000"),
+        ],
+        chunks=chunks,
+        disconnect=True,
+    )
+    assert exchange.status == 499
+    assert json.loads(exchange.body)["code"] == "client_disconnected"
+    assert not [record for record in log.records if record.exc_info]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    line = log.only_line()
+    assert line["status"] == 499
+    assert line["level"] == "INFO"
+    assert line["errorCode"] == "client_disconnected"
+    assert line["upstashRequests"] == 0
 
 
 def test_function_name_comes_from_lambda_environment(
