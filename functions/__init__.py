@@ -26,6 +26,10 @@ MODULES = (
     "erase_user",
     "import_conversations",
     "export_conversations",
+    "list_changes",
+    "get_message",
+    "get_limits",
+    "claim_anonymous",
 )
 
 

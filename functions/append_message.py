@@ -6,7 +6,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, path_id, read_json
+from shared.http import entity_tag, json_response, path_id, read_json, version_match
 from shared.limits import check_message
 from shared.models import ConversationMessage, dump
 
@@ -18,8 +18,15 @@ async def append_message(request: Request) -> Response:
     svc = services(request)
     message = await read_json(request, ConversationMessage, max_bytes=svc.settings.max_body_bytes)
     check_message(message, svc.settings)
-    result = await svc.store.append_message(caller, conversation_id, message)
-    headers = {}
+    result = await svc.store.append_message(
+        caller,
+        conversation_id,
+        message,
+        if_match=version_match(request),
+        # The one way to bring back a conversation the user deleted: say it must not exist.
+        revive=entity_tag(request, "if-none-match") == "*",
+    )
+    headers = {"ETag": result.etag}
     if result.evicted:
         # The body is the message itself; conversations evicted over the cap are named here.
         headers["Evicted-Conversations"] = ",".join(result.evicted)

@@ -6,14 +6,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.http import path_id
+from shared.http import path_id, version_match
 
 
 async def delete_conversation(request: Request) -> Response:
     """204 when deleted; 404 when there was no such conversation."""
     caller = authenticate(request)
     conversation_id = path_id(request)
-    await services(request).store.delete_conversation(caller, conversation_id)
+    await services(request).store.delete_conversation(
+        caller, conversation_id, if_match=version_match(request)
+    )
     return Response(status_code=204)
 
 

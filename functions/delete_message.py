@@ -6,7 +6,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.http import path_id
+from shared.http import path_id, version_match
 
 
 async def delete_message(request: Request) -> Response:
@@ -14,8 +14,10 @@ async def delete_message(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
-    await services(request).store.delete_message(caller, conversation_id, message_id)
-    return Response(status_code=204)
+    etag = await services(request).store.delete_message(
+        caller, conversation_id, message_id, if_match=version_match(request)
+    )
+    return Response(status_code=204, headers={"ETag": etag})
 
 
 routes = [

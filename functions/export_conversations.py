@@ -15,24 +15,29 @@ async def export_conversations(request: Request) -> Response:
 
     Conversations come most recently updated first, every message included; while
     ``nextCursor`` is not null, pass it as ``cursor`` for the rest. The body is what
-    ``POST /api/import`` takes.
+    ``POST /api/import`` takes (which ignores each conversation's ``version``). A page stops
+    before it would pass Lambda's response limit; a conversation too large for a response on
+    its own comes with its newest messages and ``olderMessagesCursor``, to pass as ``before``
+    to ``GET /api/conversations/{id}`` for the rest.
     """
     limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
     cursor = request.query_params.get("cursor") or None
     caller = authenticate(request)
     page = await services(request).store.export_conversations(caller, limit=limit, cursor=cursor)
     conversations = []
-    for summary, messages in page.conversations:
-        fields = dump(summary)
+    for item in page.conversations:
+        fields = dump(item.summary)
         del fields["messageCount"]
-        conversations.append(
-            {
-                "id": fields.pop("id"),
-                "title": fields.pop("title"),
-                "messages": [dump(message) for message in messages],
-                **fields,
-            }
-        )
+        exported = {
+            "id": fields.pop("id"),
+            "title": fields.pop("title"),
+            "messages": [dump(message) for message in item.messages],
+            **fields,
+            "version": item.version,
+        }
+        if item.older_messages_cursor is not None:
+            exported["olderMessagesCursor"] = item.older_messages_cursor
+        conversations.append(exported)
     return json_response(
         {
             "conversations": conversations,

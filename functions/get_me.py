@@ -6,13 +6,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.http import json_response
+from shared.http import entity_tag, json_response, not_modified
+from shared.store import NotModified
 
 
 async def get_me(request: Request) -> Response:
-    """Totals kept up to date by every write: reading them scans nothing."""
+    """Totals kept up to date by every write: reading them scans nothing.
+
+    304 when ``If-None-Match`` names them as they still are.
+    """
     caller = authenticate(request)
-    totals = await services(request).store.user_totals(caller)
+    totals = await services(request).store.user_totals(
+        caller, if_none_match=entity_tag(request, "if-none-match")
+    )
+    if isinstance(totals, NotModified):
+        return not_modified(totals.etag)
     return json_response(
         {
             "userId": caller.user_id,
@@ -20,7 +28,8 @@ async def get_me(request: Request) -> Response:
             "messageCount": totals.message_count,
             "totalTokens": totals.total_tokens,
             "currentConversationId": totals.current_conversation_id,
-        }
+        },
+        headers={"ETag": totals.etag},
     )
 
 

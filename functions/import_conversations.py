@@ -1,24 +1,59 @@
 """``POST /api/import``: move the frontend's localStorage conversations into the store."""
 
 from mangum import Mangum
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, read_json
-from shared.limits import check_dump
-from shared.models import LocalStorageDump
+from shared.errors import ApiError, ValidationFailed
+from shared.http import body_error, json_response, read_json
+from shared.limits import check_conversation
+from shared.models import Conversation, LocalStorageDump, check_id
+from shared.store import Rejected
 
 
 async def import_conversations(request: Request) -> Response:
-    """200 ``{imported, updated, skipped, evicted}``; importing the same dump twice is a no-op."""
+    """200 ``{imported, updated, skipped, evicted, rejected}``, conversation by conversation.
+
+    A conversation that does not validate, is over a limit, appears twice, was deleted by the
+    user or is no longer at the version its ``ifMatch`` names is listed in ``rejected`` with a
+    code and why; the others are imported. Importing the same dump twice changes nothing.
+    """
     caller = authenticate(request)
     svc = services(request)
-    dump = await read_json(request, LocalStorageDump, max_bytes=svc.settings.max_body_bytes)
-    check_dump(dump.conversations, svc.settings)
+    body = await read_json(request, LocalStorageDump, max_bytes=svc.settings.max_body_bytes)
+    accepted: list[Conversation] = []
+    versions: dict[str, int] = {}
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(body.conversations):
+        label = _label(raw, index)
+        try:
+            conversation = Conversation.model_validate(raw)
+            check_conversation(conversation, svc.settings)
+            version = None if raw.get("ifMatch") is None else _version(raw["ifMatch"])
+        except ValidationError as exc:
+            error = body_error(exc, prefix=f"conversations[{index}]")
+            rejected.append(Rejected(label, error.code, error.detail))
+            continue
+        except ApiError as error:
+            rejected.append(Rejected(label, error.code, error.detail))
+            continue
+        if conversation.id in seen:
+            rejected.append(
+                Rejected(
+                    label, "duplicate_id", "the id appears twice in the import: kept the first"
+                )
+            )
+            continue
+        seen.add(conversation.id)
+        accepted.append(conversation)
+        if version is not None:
+            versions[conversation.id] = version
     result = await svc.store.import_conversations(
-        caller, dump.conversations, dump.currentConversationId
+        caller, accepted, body.currentConversationId, versions=versions
     )
     return json_response(
         {
@@ -26,8 +61,34 @@ async def import_conversations(request: Request) -> Response:
             "updated": result.updated,
             "skipped": result.skipped,
             "evicted": result.evicted,
+            "rejected": [
+                {"id": r.id, "code": r.code, "detail": r.detail}
+                for r in [*rejected, *result.rejected]
+            ],
         }
     )
+
+
+def _label(raw: dict[str, object], index: int) -> str:
+    # The conversation's id when it has a usable one, else where it stands in the batch.
+    value = raw.get("id")
+    if isinstance(value, str):
+        try:
+            return check_id(value)
+        except ApiError:
+            pass
+    return f"conversations[{index}]"
+
+
+def _version(value: object) -> int:
+    # ifMatch: the version (or ETag) the conversation was read at, as a number or a string.
+    text = str(value).strip().removeprefix("W/").strip('"').rstrip("i")
+    if isinstance(value, bool) or not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise ValidationFailed(
+            "ifMatch must be the conversation's version (its ETag), a whole number",
+            [{"location": "ifMatch", "type": "version", "problem": "not a version"}],
+        )
+    return int(text)
 
 
 routes = [Route("/api/import", import_conversations, methods=["POST"])]

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.errors import IdMismatch
-from shared.http import json_response, path_id, read_json
+from shared.http import entity_tag, json_response, path_id, read_json, version_match
 from shared.limits import check_conversation
 from shared.models import Conversation, dump
 
@@ -27,22 +27,14 @@ async def put_conversation(request: Request) -> Response:
     result = await svc.store.put_conversation(
         caller,
         conversation,
-        if_match=_etag_value(request.headers.get("if-match")),
-        if_none_match=_etag_value(request.headers.get("if-none-match")),
+        if_match=version_match(request),
+        if_none_match=entity_tag(request, "if-none-match"),
     )
     return json_response(
         {**dump(result.summary), "evicted": result.evicted},
         status_code=201 if result.created else 200,
         headers={"ETag": result.etag},
     )
-
-
-def _etag_value(header: str | None) -> str | None:
-    # '"3"' and 'W/"3"' both name version 3; '*' means any version.
-    if header is None:
-        return None
-    value = header.strip().removeprefix("W/").strip('"')
-    return value or None
 
 
 routes = [Route("/api/conversations/{id:id}", put_conversation, methods=["PUT"])]

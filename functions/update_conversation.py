@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.errors import ValidationFailed
-from shared.http import json_response, path_id, read_json
+from shared.http import json_response, path_id, read_json, version_match
 from shared.limits import check_title
 from shared.models import ConversationPatch, dump
 
@@ -27,8 +27,10 @@ async def update_conversation(request: Request) -> Response:
         )
     if patch.title is not None:
         check_title(patch.title, svc.settings)
-    summary = await svc.store.update_conversation(caller, conversation_id, patch)
-    return json_response(dump(summary))
+    summary, etag = await svc.store.update_conversation(
+        caller, conversation_id, patch, if_match=version_match(request)
+    )
+    return json_response(dump(summary), headers={"ETag": etag})
 
 
 routes = [Route("/api/conversations/{id:id}", update_conversation, methods=["PATCH"])]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.errors import ValidationFailed
-from shared.http import json_response, path_id, read_json
+from shared.http import json_response, path_id, read_json, version_match
 from shared.models import MessagePatch, dump
 
 
@@ -29,12 +29,19 @@ async def update_message(request: Request) -> Response:
             [],
         )
     minimal = "return=minimal" in request.headers.get("prefer", "")
-    message = await svc.store.update_message(
-        caller, conversation_id, message_id, patch, return_message=not minimal
+    message, etag = await svc.store.update_message(
+        caller,
+        conversation_id,
+        message_id,
+        patch,
+        return_message=not minimal,
+        if_match=version_match(request),
     )
     if message is None:
-        return Response(status_code=204, headers={"Preference-Applied": "return=minimal"})
-    return json_response(dump(message))
+        return Response(
+            status_code=204, headers={"Preference-Applied": "return=minimal", "ETag": etag}
+        )
+    return json_response(dump(message), headers={"ETag": etag})
 
 
 routes = [

@@ -116,12 +116,64 @@ class Conflict(ApiError):
     title = "Conflict"
 
 
+class ConversationDeleted(ApiError):
+    """A write to a conversation the user deleted, which would bring it back unasked.
+
+    A deletion stays: a device that missed it must not undo it with a stale write. Say so to
+    bring it back: ``If-None-Match: *`` on ``PUT`` or on the message ``POST``.
+    """
+
+    status = 409
+    code = "conversation_deleted"
+    title = "Conversation deleted"
+
+
+class MessageFinished(ApiError):
+    """A delta to a message no longer streaming: a finished reply stays finished."""
+
+    status = 409
+    code = "message_finished"
+    title = "Message finished"
+
+
+class SequenceGap(ApiError):
+    """A numbered delta that skips one; ``lastSequence`` is the last one applied."""
+
+    status = 409
+    code = "sequence_gap"
+    title = "Sequence gap"
+
+    def __init__(self, detail: str, *, last_sequence: int) -> None:
+        super().__init__(detail, extra={"lastSequence": last_sequence})
+
+
+class ChangesReset(ApiError):
+    """A change-feed cursor older than the changes kept, or from before the user was erased."""
+
+    status = 410
+    code = "changes_reset"
+    title = "Changes reset"
+
+
 class PreconditionFailed(ApiError):
-    """``If-Match`` named a version that is no longer the stored one."""
+    """``If-Match`` named a version that is no longer the stored one.
+
+    ``currentVersion`` (and the ``ETag`` header) say which one is, when the conversation exists.
+    """
 
     status = 412
     code = "precondition_failed"
     title = "Precondition failed"
+
+    def __init__(self, detail: str, *, current_version: int | None = None) -> None:
+        if current_version is None:
+            super().__init__(detail)
+        else:
+            super().__init__(
+                detail,
+                headers={"ETag": f'"{current_version}"'},
+                extra={"currentVersion": current_version},
+            )
 
 
 class PayloadTooLarge(ApiError):

@@ -9,6 +9,7 @@ the model is 422 ``validation_failed`` with each field's location.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -71,7 +72,41 @@ async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) ->
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
+        if not _lone_surrogate(exc):
+            raise _body_error(exc) from None
+    # JavaScript strings may hold half of a surrogate pair (a .slice() through an emoji), which
+    # JSON allows as an escape and UTF-8 cannot store: each becomes U+FFFD.
+    try:
+        value = replace_lone_surrogates(json.loads(body))
+    except (ValueError, RecursionError):
+        raise InvalidRequest("request body is not valid JSON") from None
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
         raise _body_error(exc) from None
+
+
+def _lone_surrogate(exc: ValidationError) -> bool:
+    return any(
+        error["type"] == "json_invalid" and "escape" in error["msg"] for error in exc.errors()
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (and keys) made U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            replace_lone_surrogates(key): replace_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -93,7 +128,16 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def _body_error(exc: ValidationError) -> InvalidRequest | InvalidId | ValidationFailed:
+    return body_error(exc)
+
+
+def body_error(
+    exc: ValidationError, *, prefix: str = ""
+) -> InvalidRequest | InvalidId | ValidationFailed:
+    """The 4xx error a validation failure is, locations under ``prefix`` (``conversations[3]``)."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if prefix:
+        errors = [{**error, "loc": (prefix, *error["loc"])} for error in errors]
     for error in errors:
         if error["type"] == "json_invalid":
             return InvalidRequest(f"request body is not valid JSON: {error['msg']}")
@@ -156,3 +200,40 @@ def json_response(
     """
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(body, status_code, headers=dict(headers or {}), media_type="application/json")
+
+
+def entity_tag(request: Request, header: str) -> str | None:
+    """The entity tag an ``If-Match`` / ``If-None-Match`` header names, unquoted.
+
+    ``"3"`` and ``W/"3"`` both name ``3``; ``*`` is returned as is; None when the header is
+    absent. A list names its first tag (the store compares one).
+    """
+    raw = request.headers.get(header)
+    if raw is None:
+        return None
+    first = raw.split(",")[0].strip()
+    value = first.removeprefix("W/").strip('"')
+    return value or None
+
+
+def version_match(request: Request) -> str | None:
+    """``If-Match`` as the version the store compares: digits, ``*``, or None.
+
+    A conversation's tag may carry a suffix (``"3i"`` while a reply has gone stale); the
+    version is its digits.
+    """
+    tag = entity_tag(request, "if-match")
+    if tag is None or tag == "*":
+        return tag
+    digits = tag.rstrip("abcdefghijklmnopqrstuvwxyz")
+    if not digits.isascii() or not digits.isdigit():
+        raise InvalidRequest(
+            f"If-Match {tag[:40]!r} is not an entity tag this API issued: send back the ETag "
+            "of the conversation's last answer"
+        )
+    return digits
+
+
+def not_modified(etag: str) -> Response:
+    """304: the caller's copy, named by ``etag``, is current."""
+    return Response(status_code=304, headers={"ETag": etag})

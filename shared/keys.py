@@ -7,6 +7,10 @@ Layout, for prefix ``chat`` and user ``alice``::
     chat:{u:alice}:sum          hash        "<attr>|<conversation id>" -> summary attribute,
                                             "#..." -> the user's totals, session pointer,
                                             rate-limit windows, applied expiry
+    chat:{u:alice}:chg          sorted set  conversation id -> sequence number of its last change
+                                            (the change feed)
+    chat:{u:alice}:tb           sorted set  conversation id -> its tombstone's sequence number
+                                            (which tombstones to forget first)
     chat:{u:alice}:gy           sorted set  conversation id -> when its keys expire
                                             (removed conversations whose keys remain)
     chat:{u:alice}:m:<conv id>  hash        "<attr>|<message id>" -> message attribute
@@ -68,6 +72,16 @@ class UserKeys:
         return f"{self.base}:sum"
 
     @property
+    def changes(self) -> str:
+        """Sorted set of conversation ids by the sequence number of their last change."""
+        return f"{self.base}:chg"
+
+    @property
+    def tombstones(self) -> str:
+        """Sorted set of removed conversations' ids by their tombstone's sequence number."""
+        return f"{self.base}:tb"
+
+    @property
     def graveyard(self) -> str:
         """Sorted set of removed conversations whose keys remain, scored by their expiry."""
         return f"{self.base}:gy"
@@ -86,6 +100,8 @@ class UserKeys:
             "idx": self.index,
             "exp": self.expiry,
             "sum": self.summaries,
+            "chg": self.changes,
+            "tb": self.tombstones,
             "gy": self.graveyard,
         }
 

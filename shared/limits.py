@@ -6,6 +6,7 @@ Each limit answers 413 ``payload_too_large`` and names the setting that raises i
 
 from __future__ import annotations
 
+from shared.codec import utf16_length
 from shared.errors import PayloadTooLarge, ValidationFailed
 from shared.models import Conversation, ConversationMessage
 from shared.settings import Settings
@@ -22,25 +23,12 @@ def check_title(title: str, settings: Settings) -> None:
 
 def check_message(message: ConversationMessage, settings: Settings, where: str = "message") -> None:
     """Message content within ``MAX_MESSAGE_CHARS``."""
-    if len(message.content) > settings.max_message_chars:
+    length = utf16_length(message.content)
+    if length > settings.max_message_chars:
         raise PayloadTooLarge(
-            f"{where} {message.id!r} has {len(message.content):,} characters of content; at "
+            f"{where} {message.id!r} has {length:,} characters of content; at "
             f"most {settings.max_message_chars:,} are allowed (MAX_MESSAGE_CHARS)"
         )
-
-
-def check_dump(conversations: list[Conversation], settings: Settings) -> None:
-    """Every conversation of an import within its limits, and no id twice."""
-    seen: set[str] = set()
-    for index, conversation in enumerate(conversations):
-        if conversation.id in seen:
-            location = f"conversations[{index}].id"
-            raise ValidationFailed(
-                f"{location}: conversation id {conversation.id!r} appears twice in the import",
-                [{"location": location, "type": "duplicate_id", "problem": "duplicate id"}],
-            )
-        seen.add(conversation.id)
-        check_conversation(conversation, settings)
 
 
 def check_conversation(conversation: Conversation, settings: Settings) -> None:

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidId
@@ -114,13 +114,20 @@ MessageType = Literal["user", "assistant", "system"]
 
 
 class _Model(BaseModel):
-    # strict: "5" is not 5 and 1 is not true; forbid: a misspelt field is an error, not lost data.
-    # defer_build: a function builds the validators of the models it uses on first use, not at
-    # import, so a cold start pays only for its own.
+    # strict: "5" is not 5 and 1 is not true; forbid: a misspelt field of a request is an
+    # error, not a change silently not made. defer_build: a function builds the validators of
+    # the models it uses on first use, not at import, so a cold start pays only for its own.
     model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
 
-class TokenUsage(_Model):
+class _Record(_Model):
+    # What the frontend keeps and sends whole (a conversation, its messages): fields this API
+    # does not know are ignored, not stored, so that a localStorage history with fields of its
+    # own, or a GET's answer sent back as is (messageCount, nextCursor, version), is taken.
+    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
+
+
+class TokenUsage(_Record):
     """Token counts of one message."""
 
     input: Count
@@ -128,7 +135,7 @@ class TokenUsage(_Model):
     total: Count
 
 
-class ToolExecution(_Model):
+class ToolExecution(_Record):
     """One tool call shown under a message, replaced whole when updated by its id."""
 
     id: Id
@@ -139,7 +146,7 @@ class ToolExecution(_Model):
     error: str | None = None
 
 
-class ConversationMessage(_Model):
+class ConversationMessage(_Record):
     """One message, as the frontend's ``ConversationMessage``.
 
     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
@@ -181,11 +188,21 @@ class ConversationPatch(_Model):
     mcpServers: PortableJsonObject | None = None  # noqa: N815
 
 
-class LocalStorageDump(_Model):
-    """The body of ``POST /api/import``: what the frontend kept in localStorage."""
+class LocalStorageDump(_Record):
+    """The body of ``POST /api/import``: what the frontend kept in localStorage.
 
-    conversations: list[Conversation]
+    Each conversation is validated on its own (``Conversation``), so that one bad conversation
+    is reported, not the batch refused.
+    """
+
+    conversations: list[dict[str, Any]]
     currentConversationId: Id | None = None  # noqa: N815
+
+
+class ClaimRequest(_Model):
+    """The body of ``POST /api/me/claim``: the anonymous visitor's token."""
+
+    anonymousToken: Annotated[str, Field(min_length=1, max_length=4096)]  # noqa: N815
 
 
 class CurrentConversation(_Model):
@@ -194,7 +211,7 @@ class CurrentConversation(_Model):
     conversationId: Id | None  # noqa: N815
 
 
-class Conversation(_Model):
+class Conversation(_Record):
     """A whole conversation, as the frontend's ``Conversation``."""
 
     id: Id
@@ -204,6 +221,19 @@ class Conversation(_Model):
     updatedAt: Timestamp  # noqa: N815
     totalTokens: Count  # noqa: N815
     mcpServers: PortableJsonObject | None = None  # noqa: N815
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_tokens(cls, data: Any) -> Any:
+        # An older frontend kept no totalTokens: it is the sum of the messages' totals.
+        if isinstance(data, dict) and "totalTokens" not in data:
+            messages = data.get("messages")
+            if isinstance(messages, list):
+                tokens = [m.get("tokens") if isinstance(m, dict) else None for m in messages]
+                totals = [t.get("total", 0) if isinstance(t, dict) else 0 for t in tokens]
+                if all(type(t) is int for t in totals):
+                    return {**data, "totalTokens": sum(totals)}
+        return data
 
 
 class ConversationSummary(_Model):

@@ -53,8 +53,8 @@ USER_ARGS = (
 
 # How many values of a summary (``SUMMARY`` in common.lua) and of a message's attributes
 # (``MESSAGE``) the scripts return per conversation or message.
-SUMMARY_WIDTH = 10
-MESSAGE_WIDTH = 9
+SUMMARY_WIDTH = 13
+MESSAGE_WIDTH = 10
 
 Mode = Literal["write", "read", "counted_read"]
 _NAME = re.compile(r"\b([KA])\.([a-z_]+)\b")
@@ -175,27 +175,41 @@ def _without_comments(lua: str) -> str:
 
 
 _USER = ("idx", "exp", "sum")
-_CONVERSATION = (*_USER, "msgs", "order")
+# Every script that writes declares the change feed's keys: their expiry moves on with the rest.
+_WRITE = (*_USER, "chg", "tb")
+_CONVERSATION = ("msgs", "order")
 
 LIST_CONVERSATIONS = ScriptSpec(
     "list_conversations",
     keys=("idx", "sum"),
-    args=("limit", "cursor_score", "cursor_id"),
+    args=("limit", "cursor_score", "cursor_id", "if_none_match", "budget"),
     mode="counted_read",
 )
 GET_CONVERSATION = ScriptSpec(
     "get_conversation",
-    keys=("sum", "msgs", "order"),
-    args=("cid", "limit", "before", "budget"),
+    keys=("sum", *_CONVERSATION),
+    args=("cid", "limit", "before", "budget", "if_none_match", "stale_ms"),
     mode="counted_read",
 )
-GET_ME = ScriptSpec("get_me", keys=("exp", "sum"), mode="counted_read")
+GET_MESSAGE = ScriptSpec(
+    "get_message",
+    keys=("sum", "msgs"),
+    args=("cid", "mid", "after", "if_none_match", "stale_ms"),
+    mode="counted_read",
+)
+LIST_CHANGES = ScriptSpec(
+    "list_changes",
+    keys=("exp", "sum", "chg"),
+    args=("fid", "since", "expired_from", "limit"),
+    mode="counted_read",
+)
+GET_ME = ScriptSpec("get_me", keys=("exp", "sum"), args=("if_none_match",), mode="counted_read")
 SET_CURRENT_CONVERSATION = ScriptSpec(
-    "set_current_conversation", keys=_USER, args=("cid", "until_ms")
+    "set_current_conversation", keys=_WRITE, args=("cid", "until_ms")
 )
 APPEND_MESSAGE = ScriptSpec(
     "append_message",
-    keys=(*_USER, "gy", "msgs", "order"),
+    keys=(*_WRITE, "gy", *_CONVERSATION),
     args=(
         "cid",
         "mid",
@@ -206,12 +220,16 @@ APPEND_MESSAGE = ScriptSpec(
         "tokens",
         "max_messages",
         "cap",
+        "if_match",
+        "revive",
+        "streaming",
+        "size",
     ),
     rest_args=True,
 )
 UPDATE_MESSAGE = ScriptSpec(
     "update_message",
-    keys=_CONVERSATION,
+    keys=(*_WRITE, *_CONVERSATION),
     args=(
         "cid",
         "mid",
@@ -227,27 +245,32 @@ UPDATE_MESSAGE = ScriptSpec(
         "tokens",
         "token_total",
         "return_message",
+        "if_match",
+        "size",
+        "change",
     ),
     rest_args=True,
 )
-DELETE_MESSAGE = ScriptSpec("delete_message", keys=_CONVERSATION, args=("cid", "mid"))
+DELETE_MESSAGE = ScriptSpec(
+    "delete_message", keys=(*_WRITE, *_CONVERSATION), args=("cid", "mid", "if_match")
+)
 UPDATE_CONVERSATION = ScriptSpec(
     "update_conversation",
-    keys=_CONVERSATION,
-    args=("cid", "set_title", "title", "set_mcp", "mcp"),
+    keys=(*_WRITE, *_CONVERSATION),
+    args=("cid", "set_title", "title", "set_mcp", "mcp", "if_match"),
 )
 DELETE_CONVERSATION = ScriptSpec(
-    "delete_conversation", keys=(*_USER, "gy", "msgs", "order"), args=("cid",)
+    "delete_conversation", keys=(*_WRITE, "gy", *_CONVERSATION), args=("cid", "if_match")
 )
 PUT_CONVERSATION = ScriptSpec(
     "put_conversation",
-    keys=(*_USER, "gy", "msgs", "order"),
+    keys=(*_WRITE, "gy", *_CONVERSATION),
     args=("cap", "if_match", "if_none_match"),
     rest_args=True,
 )
 IMPORT_CONVERSATIONS = ScriptSpec(
     "import_conversations",
-    keys=(*_USER, "gy"),
+    keys=(*_WRITE, "gy"),
     args=("cap", "current", "until_ms", "records"),
     rest_keys=True,
     rest_args=True,
@@ -255,6 +278,7 @@ IMPORT_CONVERSATIONS = ScriptSpec(
 EXPORT_CONVERSATIONS = ScriptSpec(
     "export_conversations",
     keys=("exp", "sum"),
+    args=("budget",),
     mode="read",
     rest_keys=True,
     rest_args=True,
@@ -262,7 +286,7 @@ EXPORT_CONVERSATIONS = ScriptSpec(
 LIST_CONVERSATION_KEYS = ScriptSpec(
     "list_conversation_keys", keys=("idx", "exp", "gy"), mode="read", user_args=False
 )
-ERASE_USER = ScriptSpec("erase_user", keys=(*_USER, "gy"), rest_keys=True, rest_args=True)
+ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy"), rest_keys=True, rest_args=True)
 RATE_LIMIT = ScriptSpec(
     "rate_limit", keys=("window",), args=("now", "rl_max", "rl_window"), user_args=False
 )
@@ -270,6 +294,8 @@ RATE_LIMIT = ScriptSpec(
 ALL = (
     LIST_CONVERSATIONS,
     GET_CONVERSATION,
+    GET_MESSAGE,
+    LIST_CHANGES,
     GET_ME,
     SET_CURRENT_CONVERSATION,
     APPEND_MESSAGE,

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from shared import scripts
+from shared import codec, scripts
 from shared.errors import (
+    ChangesReset,
     Conflict,
+    ConversationDeleted,
     InvalidId,
     InvalidRequest,
+    MessageFinished,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    SequenceGap,
     StoreUnavailable,
 )
 from shared.keys import UserKeys
@@ -36,9 +38,6 @@ from shared.models import (
     ConversationPatch,
     ConversationSummary,
     MessagePatch,
-    MessageType,
-    TokenUsage,
-    ToolExecution,
     check_id,
     timestamp_ms,
     title_from,
@@ -51,12 +50,23 @@ from shared.upstash import Upstash
 
 
 @dataclass(frozen=True, slots=True)
+class NotModified:
+    """What a conditional read answers when the caller's copy is current: 304, no body."""
+
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationPage:
     """One page of the user's conversations, most recently updated first."""
 
     conversations: list[ConversationSummary]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; None on the last page."""
+    etag: str
+    """The list's entity tag: it changes whenever what any page shows may have."""
+    changes_cursor: str
+    """Where the change feed starts for a device that has just read this list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,44 @@ class ConversationView:
     next_cursor: str | None
     """Pass as ``before`` for the page of older messages; None when there are none."""
     etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTail:
+    """A message with its content from an offset on: a reply followed while it streams."""
+
+    message: ConversationMessage
+    """The message, its ``content`` being the text from ``offset`` on only."""
+    offset: int
+    """Where that text starts, in UTF-16 code units."""
+    length: int
+    """The whole content's length, in UTF-16 code units: the next poll's ``after``."""
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: a conversation upserted, or its tombstone."""
+
+    id: str
+    sequence: int
+    summary: ConversationSummary | None
+    """The summary now (an upsert); None for a tombstone."""
+    version: int | None
+    removed: str | None
+    """For a tombstone: ``deleted``, ``evicted`` or ``expired``."""
+    removed_at: str | None
+    """For a tombstone: when, ISO 8601."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """What changed since a feed cursor, oldest first."""
+
+    changes: list[Change]
+    next_cursor: str
+    has_more: bool
+    """More changes wait: ask again with ``next_cursor`` at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +140,17 @@ class AppendResult:
     """False when the same message had already been appended (a safe retry)."""
     conversation_created: bool
     evicted: list[str]
+    etag: str
+    """The conversation's entity tag after the append."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A conversation an import did not store, and why."""
+
+    id: str
+    code: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +165,27 @@ class ImportResult:
     """Imported conversations no newer than the stored ones."""
     evicted: list[str]
     """Conversations removed, or not imported, because of the per-user cap."""
+    rejected: list[Rejected]
+    """Conversations not stored: deleted by the user, or not at the version they named."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedConversation:
+    """One conversation of an export page."""
+
+    summary: ConversationSummary
+    messages: list[ConversationMessage]
+    version: int
+    older_messages_cursor: str | None
+    """Set when the conversation was too large for one response: its newest messages are here,
+    the older ones a ``GET /api/conversations/{id}?before=`` away."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExportPage:
     """A page of whole conversations."""
 
-    conversations: list[tuple[ConversationSummary, list[ConversationMessage]]]
+    conversations: list[ExportedConversation]
     current_conversation_id: str | None
     next_cursor: str | None
 
@@ -125,6 +198,25 @@ class UserTotals:
     message_count: int
     total_tokens: int
     current_conversation_id: str | None
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """What moving an anonymous visitor's conversations to a signed-in user did."""
+
+    imported: int
+    updated: int
+    skipped: int
+    rejected: list[Rejected]
+    evicted: list[str]
+
+
+# How much of a response an export page's messages may take: Lambda answers at most 6 MB,
+# and the rest of the body (summaries, the page's own fields) needs room too.
+EXPORT_BUDGET_BYTES = 5_000_000
+# Conversations a claim moves per import: a batch stays well under Upstash's request limit.
+_CLAIM_BATCH = 20
 
 
 class ConversationStore:
@@ -148,24 +240,50 @@ class ConversationStore:
         self._prefix = settings.key_prefix
         self._ttl = TtlPolicy.from_settings(settings)
         self._clock_ms = clock_ms
+        self._stale_ms = settings.streaming_stale_seconds * 1000
+
+    # ------------------------------------------------------------------------- reads
 
     async def list_conversations(
-        self, caller: Caller, *, limit: int, cursor: str | None
-    ) -> ConversationPage:
+        self,
+        caller: Caller,
+        *,
+        limit: int,
+        cursor: str | None,
+        if_none_match: str | None = None,
+    ) -> ConversationPage | NotModified:
         """A page of the user's conversations, most recently updated first."""
         after = _decode_list_cursor(cursor) if cursor else ("", "")
-        page, values = await self._list(caller, limit, after, self._clock_ms())
+        now = self._clock_ms()
+        period = self._expiry_period(now)
+        held = _list_tag_version(if_none_match, "l", period)
+        result = await self._list(caller, limit, after, now, if_none_match=held)
+        if result[0] == "not_modified":
+            return NotModified(_list_etag("l", held or "0", period))
+        _, page, values, (list_version, generation, sequence) = result
         pairs = _pairs(page)
+        shown = len(values) // scripts.SUMMARY_WIDTH
         width = scripts.SUMMARY_WIDTH
         summaries = [
-            _summary(cid, values[i * width : (i + 1) * width])
-            for i, (cid, _) in enumerate(pairs[:limit])
+            codec.summary(cid, values[i * width : (i + 1) * width])
+            for i, (cid, _) in enumerate(pairs[:shown])
         ]
-        return ConversationPage(summaries, _list_cursor(pairs, limit))
+        return ConversationPage(
+            summaries,
+            _list_cursor(pairs, shown),
+            _list_etag("l", list_version, period),
+            _encode_cursor(f"f:{generation}:{sequence}:{now}"),
+        )
 
     async def get_conversation(
-        self, caller: Caller, conversation_id: str, *, limit: int, before: str | None
-    ) -> ConversationView:
+        self,
+        caller: Caller,
+        conversation_id: str,
+        *,
+        limit: int,
+        before: str | None,
+        if_none_match: str | None = None,
+    ) -> ConversationView | NotModified:
         """The conversation's summary and the newest ``limit`` messages before ``before``."""
         upper = _decode_message_cursor(before) if before else ""
         now = self._clock_ms()
@@ -179,23 +297,164 @@ class ConversationStore:
                 "limit": limit,
                 "before": upper,
                 "budget": self._settings.max_page_chars,
+                "if_none_match": if_none_match or "",
+                "stale_ms": self._stale_ms,
             },
             now=now,
         )
-        if result[0] == 0:
+        if result[0] == "not_found":
             raise _not_found(conversation_id)
-        _, summary_values, page, more, (values, contents) = result
+        if result[0] == "not_modified":
+            return NotModified(_etag(result[1]))
+        _, tag, summary_values, page, more, (values, contents) = result
         pairs = _pairs(page)
         newest_first = self._messages([mid for mid, _ in pairs], values, contents, now)
         next_cursor = None
         if more:
             next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
         return ConversationView(
-            summary=_summary(conversation_id, summary_values),
+            summary=codec.summary(conversation_id, summary_values),
             messages=newest_first[::-1],
             next_cursor=next_cursor,
-            etag=_etag(summary_values[_VERSION]),
+            etag=_etag(tag),
         )
+
+    async def get_message(
+        self,
+        caller: Caller,
+        conversation_id: str,
+        message_id: str,
+        *,
+        after: int,
+        if_none_match: str | None = None,
+    ) -> MessageTail | NotModified:
+        """One message with its content after the first ``after`` UTF-16 code units."""
+        now = self._clock_ms()
+        keys = UserKeys(self._prefix, caller.user_id)
+        result = await self._run(
+            scripts.GET_MESSAGE,
+            caller,
+            {"sum": keys.summaries, "msgs": keys.messages(conversation_id)},
+            {
+                "cid": conversation_id,
+                "mid": message_id,
+                "after": after,
+                "if_none_match": if_none_match or "",
+                "stale_ms": self._stale_ms,
+            },
+            now=now,
+        )
+        if result[0] == "not_found":
+            raise _message_not_found(conversation_id, message_id)
+        if result[0] == "not_modified":
+            return NotModified(_etag(result[1]))
+        _, tag, values, offset, text, *tool_values = result
+        stored = codec.message(message_id, values, iter([text, *tool_values]), self._stale(now))
+        return MessageTail(stored, int(offset), int(values[8] or 0), _etag(tag))
+
+    async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
+        """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
+        generation, since, since_ms = _decode_feed_cursor(cursor)
+        now = self._clock_ms()
+        keys = UserKeys(self._prefix, caller.user_id)
+        result = await self._run(
+            scripts.LIST_CHANGES,
+            caller,
+            {"exp": keys.expiry, "sum": keys.summaries, "chg": keys.changes},
+            {
+                "fid": generation,
+                "since": since,
+                "expired_from": self._expired_from(since_ms, now),
+                "limit": limit,
+            },
+            now=now,
+        )
+        if result[0] == "reset":
+            raise ChangesReset(
+                "this changes cursor is older than the changes kept (or the user's data was "
+                "erased since): list the conversations again and follow the changes from the "
+                "list's changesCursor"
+            )
+        _, generation, last, entries, more = result
+        changes = []
+        for cid, sequence, kind, *rest in entries:
+            if kind == "upsert":
+                (values,) = rest
+                changes.append(
+                    Change(
+                        cid, int(sequence), codec.summary(cid, values), codec.version(values),
+                        None, None,
+                    )
+                )  # fmt: skip
+            else:
+                removed, when = rest
+                changes.append(
+                    Change(cid, int(sequence), None, None, removed, codec.iso(int(when)))
+                )
+        # Caught up: the next page starts now (conversations that expire later are reported
+        # then); with more to come, from the same instant.
+        next_ms = since_ms if more else now
+        return ChangesPage(changes, _encode_cursor(f"f:{generation}:{last}:{next_ms}"), bool(more))
+
+    async def user_totals(
+        self, caller: Caller, *, if_none_match: str | None = None
+    ) -> UserTotals | NotModified:
+        """Counts and totals of everything the user has, and the current conversation."""
+        keys = UserKeys(self._prefix, caller.user_id)
+        now = self._clock_ms()
+        period = self._expiry_period(now)
+        held = _list_tag_version(if_none_match, "m", period)
+        result = await self._run(
+            scripts.GET_ME,
+            caller,
+            {"exp": keys.expiry, "sum": keys.summaries},
+            {"if_none_match": held or ""},
+            now=now,
+        )
+        if result[0] == "not_modified":
+            return NotModified(_list_etag("m", held or "", period))
+        _, tag, count, messages, tokens, current = result
+        return UserTotals(
+            int(count), int(messages), int(tokens), current or None, _list_etag("m", tag, period)
+        )
+
+    async def export_conversations(
+        self, caller: Caller, *, limit: int, cursor: str | None
+    ) -> ExportPage:
+        """A page of whole conversations, every message included, most recent first.
+
+        Two requests: the page's ids (counted against the caller's limit), then those
+        conversations, whose keys the second script can only reach once they are named. The
+        page stops before its messages would take more than ``EXPORT_BUDGET_BYTES``.
+        """
+        after = _decode_list_cursor(cursor) if cursor else ("", "")
+        now = self._clock_ms()
+        _, page, values, _ = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
+        pairs = _pairs(page)
+        shown = len(values) // scripts.SUMMARY_WIDTH
+        ids = [cid for cid, _ in pairs[:shown]]
+        keys = UserKeys(self._prefix, caller.user_id)
+        current, *conversations = await self._run(
+            scripts.EXPORT_CONVERSATIONS,
+            None,
+            {"exp": keys.expiry, "sum": keys.summaries},
+            {"budget": EXPORT_BUDGET_BYTES},
+            rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
+            rest_args=ids,
+            now=now,
+        )
+        exported = [
+            ExportedConversation(
+                codec.summary(cid, summary_values),
+                self._messages(mids, values, contents, now),
+                codec.version(summary_values),
+                None if cut is None else _encode_cursor(f"m:{_score(cut)}"),
+            )
+            for cid, summary_values, mids, (values, contents), cut in conversations
+        ]
+        return ExportPage(exported, current or None, _list_cursor(pairs, shown))
+
+    # ------------------------------------------------------------------------- writes
 
     async def put_conversation(
         self,
@@ -218,14 +477,13 @@ class ConversationStore:
                 "if_match": if_match or "",
                 "if_none_match": if_none_match or "",
             },
-            rest_args=_record(conversation, now),
+            rest_args=codec.record(conversation, now),
             now=now,
         )
         if result[0] == "precondition_failed":
-            raise PreconditionFailed(
-                f"conversation {cid!r} is not at the version the request's If-Match or "
-                "If-None-Match names; fetch it again and retry"
-            )
+            raise _precondition_failed(cid, int(result[1]))
+        if result[0] == "deleted":
+            raise _deleted(cid)
         _, created, version, *evicted = result
         summary = ConversationSummary(
             id=cid,
@@ -238,22 +496,37 @@ class ConversationStore:
         )
         return PutResult(bool(created), summary, list(evicted), _etag(version))
 
-    async def delete_conversation(self, caller: Caller, conversation_id: str) -> None:
-        """Delete the conversation and all its messages; ``NotFound`` when there is none."""
+    async def delete_conversation(
+        self, caller: Caller, conversation_id: str, *, if_match: str | None = None
+    ) -> None:
+        """Delete the conversation and all its messages; ``NotFound`` when there is none.
+
+        The deletion stays: no later write brings the conversation back unless it says so.
+        """
         keys = UserKeys(self._prefix, caller.user_id)
-        (deleted,) = await self._run(
+        result = await self._run(
             scripts.DELETE_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
-            {"cid": conversation_id},
+            {"cid": conversation_id, "if_match": if_match or ""},
         )
-        if not deleted:
+        if result[0] == "not_found":
             raise _not_found(conversation_id)
+        if result[0] == "precondition_failed":
+            raise _precondition_failed(conversation_id, int(result[1]))
 
     async def update_conversation(
-        self, caller: Caller, conversation_id: str, patch: ConversationPatch
-    ) -> ConversationSummary:
-        """Change the title and/or mcpServers; the conversation becomes the most recent."""
+        self,
+        caller: Caller,
+        conversation_id: str,
+        patch: ConversationPatch,
+        *,
+        if_match: str | None = None,
+    ) -> tuple[ConversationSummary, str]:
+        """Change the title and/or mcpServers; the conversation becomes the most recent.
+
+        Returns its summary and entity tag.
+        """
         given = patch.model_fields_set
         result = await self._run(
             scripts.UPDATE_CONVERSATION,
@@ -264,17 +537,30 @@ class ConversationStore:
                 "set_title": "1" if "title" in given and patch.title is not None else "",
                 "title": patch.title or "",
                 "set_mcp": "1" if "mcpServers" in given else "",
-                "mcp": _json_or_empty(patch.mcpServers),
+                "mcp": codec.json_or_empty(patch.mcpServers),
+                "if_match": if_match or "",
             },
         )
-        if result[0] == 0:
+        if result[0] == "not_found":
             raise _not_found(conversation_id)
-        return _summary(conversation_id, result[1])
+        if result[0] == "precondition_failed":
+            raise _precondition_failed(conversation_id, int(result[1]))
+        values = result[1]
+        return codec.summary(conversation_id, values), _etag(codec.version(values))
 
     async def append_message(
-        self, caller: Caller, conversation_id: str, message: ConversationMessage
+        self,
+        caller: Caller,
+        conversation_id: str,
+        message: ConversationMessage,
+        *,
+        if_match: str | None = None,
+        revive: bool = False,
     ) -> AppendResult:
-        """Append one message, creating the conversation when absent; safe to retry."""
+        """Append one message, creating the conversation when absent; safe to retry.
+
+        ``revive`` lets the append bring back a conversation the user deleted.
+        """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
         result = await self._run(
@@ -291,8 +577,12 @@ class ConversationStore:
                 "tokens": message.tokens.total if message.tokens else 0,
                 "max_messages": self._settings.max_messages_per_conversation,
                 "cap": self._settings.max_conversations_per_user,
+                "if_match": if_match or "",
+                "revive": "1" if revive else "",
+                "streaming": "1" if message.streaming else "",
+                "size": codec.message_size(message),
             },
-            rest_args=_message_fields(message, now),
+            rest_args=codec.message_fields(message, now),
             now=now,
         )
         status = result[0]
@@ -307,16 +597,24 @@ class ConversationStore:
                 f"{self._settings.max_messages_per_conversation:,} messages, the most allowed "
                 "(MAX_MESSAGES_PER_CONVERSATION)"
             )
+        if status == "precondition_failed":
+            raise _precondition_failed(conversation_id, int(result[1]))
+        if status == "deleted":
+            raise _deleted(conversation_id)
         if status == "duplicate":
-            values, contents = result[1]
+            version, (values, contents) = result[1], result[2]
             (stored,) = self._messages([message.id], values, contents, now)
-            return AppendResult(stored, created=False, conversation_created=False, evicted=[])
-        _, conversation_created, *evicted = result
+            return AppendResult(
+                stored, created=False, conversation_created=False, evicted=[],
+                etag=_etag(version),
+            )  # fmt: skip
+        _, conversation_created, version, *evicted = result
         return AppendResult(
             message,
             created=True,
             conversation_created=bool(conversation_created),
             evicted=list(evicted),
+            etag=_etag(version),
         )
 
     async def update_message(
@@ -327,12 +625,24 @@ class ConversationStore:
         patch: MessagePatch,
         *,
         return_message: bool = True,
-    ) -> ConversationMessage | None:
-        """Apply ``patch`` to one message; the message as stored afterwards, if asked for."""
+        if_match: str | None = None,
+    ) -> tuple[ConversationMessage | None, str]:
+        """Apply ``patch`` to one message.
+
+        Returns the message as stored afterwards (when asked for) and the conversation's
+        entity tag.
+        """
         now = self._clock_ms()
         content = patch.content
         delta = patch.appendContent or ""
         tools = patch.toolExecutions or []
+        size = (codec.text_size(content) if content is not None else 0) + (
+            codec.text_size(delta) if delta else 0
+        )
+        size += sum(len(codec.tool_json(tool).encode()) for tool in tools)
+        # A delta alone is followed by offset, not through the change feed (README, "Keeping
+        # devices in sync"); anything else a patch changes is a change.
+        change = patch.model_fields_set - {"appendContent", "sequence"}
         result = await self._run(
             scripts.UPDATE_MESSAGE,
             caller,
@@ -342,70 +652,82 @@ class ConversationStore:
                 "mid": message_id,
                 "content": content or "",
                 "set_content": "1" if content is not None else "",
-                "content_length": len(content or ""),
+                "content_length": codec.utf16_length(content or ""),
                 "delta": delta,
-                "delta_length": len(delta),
+                "delta_length": codec.utf16_length(delta),
                 "sequence": "" if patch.sequence is None else patch.sequence,
                 "max_chars": self._settings.max_message_chars,
-                "streaming": _flag(patch.streaming),
-                "editable": _flag(patch.editable),
+                "streaming": codec.flag(patch.streaming),
+                "editable": codec.flag(patch.editable),
                 "tokens": "" if patch.tokens is None else patch.tokens.model_dump_json(),
                 "token_total": patch.tokens.total if patch.tokens else 0,
                 "return_message": "1" if return_message else "",
+                "if_match": if_match or "",
+                "size": size,
+                "change": "1" if change else "",
             },
-            rest_args=[part for tool in tools for part in (tool.id, _tool_json(tool))],
+            rest_args=[part for tool in tools for part in (tool.id, codec.tool_json(tool))],
             now=now,
         )
         status = result[0]
         if status == "not_found":
-            raise NotFound(
-                f"message {message_id!r} does not exist in conversation {conversation_id!r}"
-            )
+            raise _message_not_found(conversation_id, message_id)
         if status == "too_large":
             raise PayloadTooLarge(
                 f"message {message_id!r} would have more than "
                 f"{self._settings.max_message_chars:,} characters (MAX_MESSAGE_CHARS)"
             )
         if status == "out_of_order":
-            raise Conflict(
+            last = int(result[1])
+            raise SequenceGap(
                 f"delta sequence {patch.sequence} does not follow the last applied delta "
-                f"({result[1]}) of message {message_id!r}; resend the missing deltas in order"
+                f"({last}) of message {message_id!r}; resend the deltas from {last + 1} on",
+                last_sequence=last,
             )
+        if status == "finished":
+            raise MessageFinished(
+                f"message {message_id!r} is no longer streaming: a finished reply takes no "
+                "more deltas (set streaming: true in the same patch to continue it)"
+            )
+        if status == "precondition_failed":
+            raise _precondition_failed(conversation_id, int(result[1]))
+        _, version, stored_values = result
         if not return_message:
-            return None
-        values, contents = result[1]
+            return None, _etag(version)
+        values, contents = stored_values
         (stored,) = self._messages([message_id], values, contents, now)
-        return stored
+        return stored, _etag(version)
 
-    async def delete_message(self, caller: Caller, conversation_id: str, message_id: str) -> None:
-        """Delete one message; ``NotFound`` when the conversation or message is absent."""
-        (deleted,) = await self._run(
+    async def delete_message(
+        self,
+        caller: Caller,
+        conversation_id: str,
+        message_id: str,
+        *,
+        if_match: str | None = None,
+    ) -> str:
+        """Delete one message; the conversation's entity tag afterwards."""
+        result = await self._run(
             scripts.DELETE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
-            {"cid": conversation_id, "mid": message_id},
+            {"cid": conversation_id, "mid": message_id, "if_match": if_match or ""},
         )
-        if not deleted:
-            raise NotFound(
-                f"message {message_id!r} does not exist in conversation {conversation_id!r}"
-            )
-
-    async def user_totals(self, caller: Caller) -> UserTotals:
-        """Counts and totals of everything the user has, and the current conversation."""
-        keys = UserKeys(self._prefix, caller.user_id)
-        count, messages, tokens, current = await self._run(
-            scripts.GET_ME, caller, {"exp": keys.expiry, "sum": keys.summaries}, {}
-        )
-        return UserTotals(int(count), int(messages), int(tokens), current or None)
+        if result[0] == "not_found":
+            raise _message_not_found(conversation_id, message_id)
+        if result[0] == "precondition_failed":
+            raise _precondition_failed(conversation_id, int(result[1]))
+        return _etag(result[1])
 
     async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> None:
         """Point the user's session at a conversation (None clears it) for the session TTL."""
         now = self._clock_ms()
         until = self._ttl.session_until_ms(now)
+        keys = UserKeys(self._prefix, caller.user_id)
         await self._run(
             scripts.SET_CURRENT_CONVERSATION,
             caller,
-            self._user_keys(caller),
+            {k: v for k, v in keys.user().items() if k != "gy"},
             {"cid": conversation_id or "", "until_ms": "" if until is None else until},
             now=now,
         )
@@ -415,17 +737,22 @@ class ConversationStore:
         caller: Caller,
         conversations: Sequence[Conversation],
         current_conversation_id: str | None,
+        *,
+        versions: Mapping[str, int] | None = None,
     ) -> ImportResult:
         """Store a localStorage dump: new conversations added, newer ones replaced.
 
-        Importing the same dump twice changes nothing the second time.
+        Importing the same dump twice changes nothing the second time. A conversation the
+        user deleted is not brought back, and one named in ``versions`` is written only while
+        it is still at that version: both are reported as rejected.
         """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
         # Newest first, so that over the cap the oldest are the ones left out.
         ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
         until = self._ttl.session_until_ms(now)
-        imported, updated, skipped, *evicted = await self._run(
+        wanted = versions or {}
+        imported, updated, skipped, evicted, rejected = await self._run(
             scripts.IMPORT_CONVERSATIONS,
             caller,
             keys.user(),
@@ -436,39 +763,17 @@ class ConversationStore:
                 "records": len(ordered),
             },
             rest_keys=[k for c in ordered for k in (keys.messages(c.id), keys.order(c.id))],
-            rest_args=[value for c in ordered for value in _record(c, now)],
+            rest_args=[
+                *(wanted.get(c.id, "") for c in ordered),
+                *(value for c in ordered for value in codec.record(c, now)),
+            ],
             now=now,
         )
-        return ImportResult(int(imported), int(updated), int(skipped), list(evicted))
-
-    async def export_conversations(
-        self, caller: Caller, *, limit: int, cursor: str | None
-    ) -> ExportPage:
-        """A page of whole conversations, every message included, most recent first.
-
-        Two requests: the page's ids (counted against the caller's limit), then those
-        conversations, whose keys the second script can only reach once they are named.
-        """
-        after = _decode_list_cursor(cursor) if cursor else ("", "")
-        now = self._clock_ms()
-        page, _ = await self._list(caller, limit, after, now)
-        pairs = _pairs(page)
-        ids = [cid for cid, _ in pairs[:limit]]
-        keys = UserKeys(self._prefix, caller.user_id)
-        current, *conversations = await self._run(
-            scripts.EXPORT_CONVERSATIONS,
-            None,
-            {"exp": keys.expiry, "sum": keys.summaries},
-            {},
-            rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
-            rest_args=ids,
-            now=now,
-        )
-        exported = [
-            (_summary(cid, summary_values), self._messages(mids, values, contents, now))
-            for cid, summary_values, mids, (values, contents) in conversations
+        refused = [
+            _rejection(rejected[i], rejected[i + 1], int(rejected[i + 2]))
+            for i in range(0, len(rejected), 3)
         ]
-        return ExportPage(exported, current or None, _list_cursor(pairs, limit))
+        return ImportResult(int(imported), int(updated), int(skipped), list(evicted), refused)
 
     async def erase_user(self, caller: Caller) -> int:
         """Delete every key of the user; the number of conversations it had.
@@ -498,26 +803,95 @@ class ConversationStore:
             retry_after=1,
         )
 
+    async def claim(self, caller: Caller, anonymous: Caller) -> ClaimResult:
+        """Move every conversation of ``anonymous`` to ``caller``, then erase ``anonymous``.
+
+        A conversation both have goes to the newer copy (the import rule), so nothing is
+        duplicated, and a claim cut short is finished by claiming again: the conversations
+        already moved are skipped, and the visitor is erased only once all are moved.
+        """
+        totals = ClaimResult(0, 0, 0, [], [])
+        cursor: str | None = None
+        while True:
+            page = await self.export_conversations(anonymous, limit=_CLAIM_BATCH, cursor=cursor)
+            whole = [
+                _conversation_of(item) for item in page.conversations
+                if item.older_messages_cursor is None
+            ]  # fmt: skip
+            if whole:
+                result = await self.import_conversations(
+                    caller, whole, None if cursor else page.current_conversation_id
+                )
+                totals = ClaimResult(
+                    totals.imported + result.imported,
+                    totals.updated + result.updated,
+                    totals.skipped + result.skipped,
+                    totals.rejected + result.rejected,
+                    totals.evicted + result.evicted,
+                )
+            for item in page.conversations:
+                if item.older_messages_cursor is not None:
+                    totals.rejected.append(
+                        Rejected(
+                            item.summary.id,
+                            "payload_too_large",
+                            "too large to move in one response; export it and PUT it",
+                        )
+                    )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if not any(r.code == "payload_too_large" for r in totals.rejected):
+            await self.erase_user(anonymous)
+        return totals
+
+    # ------------------------------------------------------------------------- helpers
+
     async def _list(
-        self, caller: Caller, limit: int, after: tuple[str, str], now: int
-    ) -> tuple[list[str], list[str | None]]:
+        self,
+        caller: Caller,
+        limit: int,
+        after: tuple[str, str],
+        now: int,
+        *,
+        if_none_match: str | None = None,
+        budget: int | None = None,
+    ) -> list[Any]:
         keys = UserKeys(self._prefix, caller.user_id)
-        page, values = await self._run(
+        return await self._run(
             scripts.LIST_CONVERSATIONS,
             caller,
             {"idx": keys.index, "sum": keys.summaries},
-            {"limit": limit, "cursor_score": after[0], "cursor_id": after[1]},
+            {
+                "limit": limit,
+                "cursor_score": after[0],
+                "cursor_id": after[1],
+                "if_none_match": if_none_match or "",
+                "budget": "" if budget is None else budget,
+            },
             now=now,
         )
-        return page, values
 
-    def _user_keys(self, caller: Caller) -> dict[str, str]:
-        keys = UserKeys(self._prefix, caller.user_id)
-        return {"idx": keys.index, "exp": keys.expiry, "sum": keys.summaries}
+    def _expiry_period(self, now_ms: int) -> int:
+        # Conversations expire only at these steps (a write epoch, a multiple of the step, plus
+        # the TTL): a list's tag that includes the step changes exactly when one may have.
+        if self._ttl.conversation_ttl_ms == 0:
+            return 0
+        return (now_ms - self._ttl.conversation_ttl_ms) // self._ttl.step_ms
+
+    def _expired_from(self, since_ms: int, now_ms: int) -> str:
+        # The write epochs after which a conversation may have expired since `since_ms`; ''
+        # when none can have (no expiry step passed), which spares the feed a query.
+        if self._ttl.conversation_ttl_ms == 0:
+            return ""
+        if self._expiry_period(since_ms) == self._expiry_period(now_ms):
+            return ""
+        return str(since_ms - self._ttl.conversation_ttl_ms)
 
     def _conversation_keys(self, caller: Caller, conversation_id: str) -> dict[str, str]:
         keys = UserKeys(self._prefix, caller.user_id)
-        return {**self._user_keys(caller), **keys.conversation(conversation_id)}
+        user = {k: v for k, v in keys.user().items() if k != "gy"}
+        return {**user, **keys.conversation(conversation_id)}
 
     def _messages(
         self,
@@ -529,13 +903,12 @@ class ConversationStore:
         width = scripts.MESSAGE_WIDTH
         rest = iter(contents)
         return [
-            _message(mid, values[i * width : (i + 1) * width], rest, self._stale(now_ms))
+            codec.message(mid, values[i * width : (i + 1) * width], rest, self._stale(now_ms))
             for i, mid in enumerate(ids)
         ]
 
     def _stale(self, now_ms: int) -> Callable[[int], bool]:
-        stale_ms = self._settings.streaming_stale_seconds * 1000
-        return lambda updated_ms: now_ms - updated_ms > stale_ms
+        return lambda updated_ms: now_ms - updated_ms > self._stale_ms
 
     async def _run(
         self,
@@ -561,7 +934,7 @@ class ConversationStore:
             keys,
             {
                 "now": now,
-                "now_iso": _iso(now),
+                "now_iso": codec.iso(now),
                 "expired_before": "" if expired_before is None else expired_before,
                 "epoch": self._ttl.write_epoch(now),
                 "expire_at": "" if expire_at is None else expire_at,
@@ -583,132 +956,84 @@ class ConversationStore:
 _ERASE_ATTEMPTS = 2
 # The rate-limit arguments of a call that is not counted.
 _UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
-# Where the version sits among a summary's values (SUMMARY in shared/lua/common.lua).
-_VERSION = 6
 
 
 def _not_found(conversation_id: str) -> NotFound:
     return NotFound(f"conversation {conversation_id!r} does not exist")
 
 
-def _etag(version: object) -> str:
-    return f'"{version}"'
+def _message_not_found(conversation_id: str, message_id: str) -> NotFound:
+    return NotFound(f"message {message_id!r} does not exist in conversation {conversation_id!r}")
 
 
-def _iso(ms: int) -> str:
-    # As JavaScript's Date.prototype.toISOString() writes it.
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+def _precondition_failed(conversation_id: str, current: int) -> PreconditionFailed:
+    if current == 0:
+        return PreconditionFailed(
+            f"conversation {conversation_id!r} does not exist, so it is at no version the "
+            "request's If-Match names"
+        )
+    return PreconditionFailed(
+        f"conversation {conversation_id!r} is at version {current}, not the one the request's "
+        "If-Match or If-None-Match names; read it again, then retry with its ETag",
+        current_version=current,
+    )
 
 
-def _flag(value: bool | None) -> str:
-    return "" if value is None else ("1" if value else "0")
+def _deleted(conversation_id: str) -> ConversationDeleted:
+    return ConversationDeleted(
+        f"conversation {conversation_id!r} was deleted; a write that means to bring it back "
+        "says so with If-None-Match: *"
+    )
 
 
-def _json_or_empty(value: object) -> str:
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_REJECTIONS = {
+    "deleted": "the user deleted this conversation; it is not brought back by an import",
+    "precondition_failed": "it is no longer at the version the import named",
+}
 
 
-def _tool_json(tool: ToolExecution) -> str:
-    return json.dumps(tool.model_dump(exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+def _rejection(cid: str, reason: str, current: int) -> Rejected:
+    code = "conversation_deleted" if reason == "deleted" else reason
+    detail = _REJECTIONS[reason]
+    if reason == "precondition_failed":
+        detail += f" (it is at version {current})" if current else " (it does not exist)"
+    return Rejected(cid, code, detail)
+
+
+def _conversation_of(item: ExportedConversation) -> Conversation:
+    summary = item.summary
+    return Conversation.model_construct(
+        id=summary.id,
+        title=summary.title,
+        messages=item.messages,
+        createdAt=summary.createdAt,
+        updatedAt=summary.updatedAt,
+        totalTokens=summary.totalTokens,
+        mcpServers=summary.mcpServers,
+    )
+
+
+def _etag(tag: object) -> str:
+    return f'"{tag}"'
+
+
+def _list_etag(kind: str, version: object, period: int) -> str:
+    return f'"{kind}{version}.{period}"'
+
+
+def _list_tag_version(if_none_match: str | None, kind: str, period: int) -> str | None:
+    # The version part of a list or /api/me tag the caller holds, when its expiry period is
+    # still the current one (otherwise the answer may have changed with time alone).
+    if not if_none_match or not if_none_match.startswith(kind):
+        return None
+    version, _, held_period = if_none_match[len(kind) :].rpartition(".")
+    if held_period != str(period) or not version:
+        return None
+    return version
 
 
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-
-def _summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
-    title, created, updated, count, tokens, mcp = values[:6]
-    return ConversationSummary.model_construct(
-        id=cid,
-        title=title or "",
-        createdAt=created or "",
-        updatedAt=updated or "",
-        totalTokens=int(tokens or 0),
-        messageCount=int(count or 0),
-        mcpServers=None if mcp is None else json.loads(mcp),
-    )
-
-
-def _record(conversation: Conversation, now_ms: int) -> list[str | int]:
-    """A whole conversation as a script's record (``write_conversation`` in common.lua)."""
-    fields = [f for message in conversation.messages for f in _message_fields(message, now_ms)]
-    return [
-        conversation.id,
-        timestamp_ms(conversation.updatedAt),
-        conversation.title,
-        conversation.createdAt,
-        conversation.updatedAt,
-        conversation.totalTokens,
-        len(conversation.messages),
-        _json_or_empty(conversation.mcpServers),
-        len(fields),
-        *fields,
-        *(message.id for message in conversation.messages),
-    ]
-
-
-def _message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
-    """The message-hash fields and values storing ``message`` (MESSAGE in common.lua)."""
-    mid = message.id
-    fields = [
-        f"t|{mid}", message.type,
-        f"ts|{mid}", message.timestamp,
-        f"c|{mid}", message.content,
-        f"l|{mid}", str(len(message.content)),
-        f"u|{mid}", str(now_ms),
-    ]  # fmt: skip
-    if message.streaming is not None:
-        fields += [f"s|{mid}", _flag(message.streaming)]
-    if message.tokens is not None:
-        fields += [f"k|{mid}", message.tokens.model_dump_json()]
-        fields += [f"kt|{mid}", str(message.tokens.total)]
-    if message.editable is not None:
-        fields += [f"e|{mid}", _flag(message.editable)]
-    if message.interrupted is not None:
-        fields += [f"i|{mid}", _flag(message.interrupted)]
-    if message.toolExecutions:
-        fields += [f"xo|{mid}", " ".join(tool.id for tool in message.toolExecutions)]
-        for tool in message.toolExecutions:
-            fields += [f"x|{mid}|{tool.id}", _tool_json(tool)]
-    return fields
-
-
-def _message(
-    mid: str,
-    values: Sequence[str | None],
-    contents: Iterator[str | None],
-    is_stale: Callable[[int], bool],
-) -> ConversationMessage:
-    # MESSAGE in shared/lua/common.lua; the content, then each tool's JSON, follow in `contents`.
-    kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length = values
-    content = next(contents)
-    tool_list = None
-    if order:
-        tool_list = [
-            ToolExecution.model_construct(**json.loads(raw))
-            for raw in (next(contents) for _ in order.split())
-            if raw is not None
-        ]
-    is_streaming = None if streaming is None else streaming == "1"
-    was_interrupted = None if interrupted is None else interrupted == "1"
-    if is_streaming and updated is not None and is_stale(int(updated)):
-        # The generator stopped sending deltas long ago: show the reply as interrupted rather
-        # than spinning forever.
-        is_streaming, was_interrupted = False, True
-    return ConversationMessage.model_construct(
-        id=mid,
-        type=cast(MessageType, kind),
-        content=content or "",
-        timestamp=stamp or "",
-        streaming=is_streaming,
-        tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
-        editable=None if editable is None else editable == "1",
-        toolExecutions=tool_list,
-        interrupted=was_interrupted,
-    )
 
 
 # Cursors are opaque to clients: base64url of a kind letter and the position it stands for.
@@ -797,3 +1122,12 @@ def _is_id(value: str) -> bool:
 def _score(value: str) -> int:
     # Redis prints integral scores as "5"; other servers may print "5.0".
     return int(float(value))
+
+
+def _decode_feed_cursor(cursor: str) -> tuple[str, int, int]:
+    # "f:<feed generation>:<sequence number>:<instant, ms>" (ListChanges' next cursors).
+    generation, _, rest = _decode_cursor(cursor, "f").partition(":")
+    since, _, since_ms = rest.partition(":")
+    if not (_is_position(generation) and _is_position(since) and _is_position(since_ms)):
+        raise _bad_cursor(cursor)
+    return generation, int(since), int(since_ms)

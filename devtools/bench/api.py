@@ -503,8 +503,10 @@ class ApiBench:
                 TARGET, messages, updated_ms=fixtures.EPOCH_MS + conversations * 1000
             ),
         )
+        from shared.store import NotModified
+
         totals = await self.store.user_totals(self.caller(user))
-        if totals.conversation_count != conversations:
+        if isinstance(totals, NotModified) or totals.conversation_count != conversations:
             raise RuntimeError(f"populating {user}: {totals}")
 
     async def cursors(self, user: str) -> tuple[str | None, str | None]:

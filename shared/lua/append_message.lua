@@ -1,24 +1,39 @@
 -- Append one message, creating the conversation when absent; a retry changes nothing.
--- KEYS: idx, exp, sum, gy, msgs, order
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
 -- ARGV: cid, mid, type, content, title (for a first user message; '' otherwise),
---   default_title, tokens, max_messages, cap, then REST: the message's field/value pairs
--- Returns {quota, 'duplicate', message (see read_messages)} for a retry, {quota, 'conflict'},
---   {quota, 'too_many'}, or {quota, 'created', conversation created 1/0, evicted ids...}.
+--   default_title, tokens, max_messages, cap, if_match ('' none, '*' any, else a version),
+--   revive ('1': the request may bring back a conversation the user deleted), streaming ('1'
+--   when the message streams), size (its JSON size), then REST: its field/value pairs
+-- Returns {quota, 'duplicate', version, message (see read_messages)} for a retry,
+--   {quota, 'conflict'}, {quota, 'too_many'}, {quota, 'deleted'}, {quota,
+--   'precondition_failed', current version}, or {quota, 'created', conversation created 1/0,
+--   version, evicted ids...}.
 local cid, mid = A.cid, A.mid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 local exists = is_live(S, cid)
+local version = exists and num(S['v|' .. cid]) or 0
+if not exists and is_deleted(S, cid) and A.revive ~= '1' then
+  finish_read(S, quota)
+  return {quota, 'deleted'}
+end
 local M = {}
 if exists then M = hmget(K.msgs, {'t|' .. mid, 'c|' .. mid, '#seq'}) end
 if M['t|' .. mid] then
   if M['t|' .. mid] == A.type and M['c|' .. mid] == A.content then
     local message = read_messages(K.msgs, {mid})
     finish_read(S, quota)
-    return {quota, 'duplicate', message}
+    return {quota, 'duplicate', version, message}
   end
   finish_read(S, quota)
   return {quota, 'conflict'}
+end
+-- (A retry of an append that succeeded answers as it did, whatever version it was sent with.)
+if (A.if_match == '*' and not exists)
+  or (A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match) then
+  finish_read(S, quota)
+  return {quota, 'precondition_failed', version}
 end
 if exists and num(S['n|' .. cid]) >= tonumber(A.max_messages) then
   finish_read(S, quota)
@@ -39,14 +54,22 @@ end
 local removed = append_all(append_all({}, expired), victims)
 read_for_drop(S, removed)
 local fresh_index = num(S['#c']) - #removed == 0
-local dropped_messages, dropped_tokens = drop_conversations(S, removed, (not exists) and cid or nil)
+local kinds = {}
+for _, id in ipairs(expired) do
+  if id ~= cid then kinds[id] = 'expired' end
+end
+for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds,
+  (not exists) and cid or nil)
 
 local seq = num(M['#seq']) + 1
 if not exists then
   -- A conversation of this id that was deleted, evicted or expired may have left keys behind.
   redis.call('DEL', K.msgs, K.order)
   seq = 1
-  for _, attr in ipairs(SUMMARY) do S[attr .. '|' .. cid] = nil end
+  for _, attr in ipairs(SUMMARY) do
+    if attr ~= 'x' then S[attr .. '|' .. cid] = nil end
+  end
   hset(K.sum, 'c|' .. cid, A.now_iso)
   hset(K.sum, 'k|' .. cid, 0)
   hdel(K.sum, 'p|' .. cid)
@@ -73,11 +96,13 @@ if tokens ~= 0 or dropped_tokens ~= 0 then
   hset(K.sum, '#k', num(S['#k']) + tokens - dropped_tokens)
 end
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
-local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+hset(K.sum, 'sz|' .. cid, num(S['sz|' .. cid]) + tonumber(A.size))
+if A.streaming == '1' then hset(K.sum, 'sm|' .. cid, A.now) end
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local expire = user_expiry(S, count, fresh_index)
 flush()
 if expire_conversation or not exists then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
 
-local result = {quota, 'created', exists and 0 or 1}
+local result = {quota, 'created', exists and 0 or 1, version + 1}
 return append_all(result, victims)

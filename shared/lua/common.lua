@@ -17,21 +17,30 @@
 -- Per-conversation summary attributes, each kept as '<attr>|<conversation id>' in the summary
 -- hash: title, createdAt, updatedAt, message count, token total, mcpServers JSON, version,
 -- auto-title flag (set while the title is the default one a first user message replaces),
--- write epoch (the rounded instant of the last write: what expiry counts from) and the expiry
--- last applied to the conversation's own keys. Python decodes the first eight in this order.
-local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e'}
+-- write epoch (the rounded instant of the last write: what expiry counts from), the expiry
+-- last applied to the conversation's own keys, its tombstone ('<kind> <ms>' once deleted,
+-- evicted or expired), the size its messages take in JSON (bytes, an upper bound) and when a
+-- reply last streamed into it (ms; absent when none streams). Python decodes them in this order.
+local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm'}
 -- Per-message attributes read back for a page, '<attr>|<message id>' in the message hash:
 -- type, timestamp, streaming, tokens JSON, editable, last update (ms), interrupted, tool
--- execution ids (space-separated; each tool is 'x|<message id>|<tool id>') and content length.
--- The content itself ('c') is read separately, once the page's length budget is known.
-local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l'}
+-- execution ids (space-separated; each tool is 'x|<message id>|<tool id>'), content length
+-- (UTF-16 code units, as JavaScript counts) and the message's size in JSON (bytes, an upper
+-- bound). The content itself ('c') is read separately, once the page's budget is known.
+local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l', 'j'}
 -- Written but never read back for a page: token total, last applied delta sequence.
 local MESSAGE_BOOKKEEPING = {'kt', 'q'}
 -- The user's own fields in the summary hash: conversation count (index entries, expired ones
 -- not yet removed included), message and token totals, the expiry last applied to the user's
--- keys, the current conversation with the instant its pointer lapses ('' never), and the most
--- recent conversation with its index score (touch_conversation).
-local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx', '#top', '#tops'}
+-- keys, the current conversation with the instant its pointer lapses ('' never), the most
+-- recent conversation with its index score (touch_conversation), the change feed's generation,
+-- last sequence number and floor (changes below it are forgotten), the number of tombstones
+-- kept, and the list version (one more on every write a list or /api/me could show).
+local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx', '#top', '#tops', '#fid', '#fseq', '#ffl',
+  '#tc', '#lv'}
+-- Tombstones kept per user: a deletion older than the last this many is forgotten, and a device
+-- whose feed cursor predates it must list again (410).
+local TOMBSTONES = 1000
 -- Lua's unpack() is bounded by its C stack (8,000 values): bulk calls go in chunks.
 local CHUNK = 1000
 
@@ -74,6 +83,9 @@ end
 -- ---------------------------------------------------------------- pending writes
 
 local pending = {order = {}, by_key = {}}
+-- Feed writes, sent by flush(): changed conversations by sequence number, tombstones added to
+-- and removed from the tombstone index.
+local feed = {changes = {}, tombs = {}, revived = {}}
 
 local function pending_for(key)
   local p = pending.by_key[key]
@@ -105,8 +117,46 @@ local function chunked(command, key, args)
   end
 end
 
--- Send every pending hash write: at most one HDEL and one HSET per hash (more only in chunks).
+-- Send the keys written now their Redis expiry (or take it away when nothing expires).
+local function apply_expiry(keys)
+  for _, key in ipairs(keys) do
+    if A.expire_at == '' then
+      redis.call('PERSIST', key)
+    else
+      redis.call('PEXPIREAT', key, A.expire_at)
+    end
+  end
+end
+
+-- The feed's part of a flush: the changed conversations' new sequence numbers, the tombstone
+-- index, and the oldest tombstones forgotten once there are more than TOMBSTONES.
+local function flush_feed()
+  if #feed.changes > 0 then chunked('ZADD', K.chg, feed.changes) end
+  if #feed.revived > 0 then chunked('ZREM', K.tb, feed.revived) end
+  if #feed.tombs > 0 then
+    chunked('ZADD', K.tb, feed.tombs)
+    local kept = tonumber(pending.by_key[K.sum].set['#tc'])
+    if kept > TOMBSTONES then
+      local popped = redis.call('ZPOPMIN', K.tb, kept - TOMBSTONES)
+      local forgotten = {}
+      for i = 1, #popped, 2 do
+        forgotten[#forgotten + 1] = popped[i]
+        hdel(K.sum, 'x|' .. popped[i])
+      end
+      chunked('ZREM', K.chg, forgotten)
+      hset(K.sum, '#tc', TOMBSTONES)
+      hset(K.sum, '#ffl', popped[#popped])
+      -- Either index may have emptied and come back: give both their expiry again.
+      apply_expiry({K.chg, K.tb})
+    end
+  end
+  feed = {changes = {}, tombs = {}, revived = {}}
+end
+
+-- Send every pending write: the feed's, then at most one HDEL and one HSET per hash (more
+-- only in chunks).
 local function flush()
+  flush_feed()
   for _, key in ipairs(pending.order) do
     local p = pending.by_key[key]
     local dels = {}
@@ -195,21 +245,20 @@ end
 
 -- ---------------------------------------------------------------- expiry
 
-local function apply_expiry(keys)
-  for _, key in ipairs(keys) do
-    if A.expire_at == '' then
-      redis.call('PERSIST', key)
-    else
-      redis.call('PEXPIREAT', key, A.expire_at)
-    end
-  end
-end
-
 -- Before the flush: queue the user's rounded expiry when it moved on, and return the keys to
 -- send it to once written. `count` is the number of index entries after the call; `fresh` is
 -- true when the index was just created (it needs the expiry even when '#e' is current).
 local function user_expiry(S, count, fresh)
   local keys = {}
+  local feed_keys = {}
+  -- The feed's keys: when they were just created, and whenever the expiry moves on.
+  -- (A script that cannot change the feed does not declare its keys.)
+  if K.chg and (S['#chg~fresh'] or (S['#e'] ~= A.expire_at and num(S['#fseq']) > 0)) then
+    feed_keys[#feed_keys + 1] = K.chg
+  end
+  if K.tb and (S['#tb~fresh'] or (S['#e'] ~= A.expire_at and num(S['#tc']) > 0)) then
+    feed_keys[#feed_keys + 1] = K.tb
+  end
   if S['#e'] ~= A.expire_at then
     keys[1] = K.sum
     if count > 0 then append_all(keys, {K.idx, K.exp}) end
@@ -217,7 +266,7 @@ local function user_expiry(S, count, fresh)
   elseif fresh and count > 0 then
     keys = {K.idx, K.exp}
   end
-  return keys
+  return append_all(keys, feed_keys)
 end
 
 -- The end of a script that wrote nothing but the rate-limit window: write it, and give the
@@ -235,18 +284,58 @@ end
 
 -- ---------------------------------------------------------------- conversations
 
--- Record a write to conversation `id` in the pending summary writes: updatedAt, list order,
--- version, write epoch (and its entry in the expiry index when the epoch moved on). Returns
--- true when the conversation's own keys need their expiry re-sent.
+-- One more on the list version: whatever a list page or /api/me shows may have changed.
+local function bump_list(S)
+  if S['#lv~'] then return end
+  S['#lv~'] = true
+  hset(K.sum, '#lv', num(S['#lv']) + 1)
+end
+
+-- Record a change of conversation `id` in the change feed: its next sequence number. The
+-- feed's generation starts with the user's first change (erasing the user starts a new one).
+local function feed_change(S, id)
+  if num(S['#fseq']) == 0 then S['#chg~fresh'] = true end
+  local seq = num(S['#fseq']) + 1
+  S['#fseq'] = tostring(seq)
+  hset(K.sum, '#fseq', seq)
+  if not S['#fid'] then
+    S['#fid'] = A.now
+    hset(K.sum, '#fid', A.now)
+  end
+  feed.changes[#feed.changes + 1] = seq
+  feed.changes[#feed.changes + 1] = id
+  return seq
+end
+
+-- Whether `id` was deleted by the user and the tombstone is still kept: a write that would
+-- bring it back must say so.
+local function is_deleted(S, id)
+  local tomb = S['x|' .. id]
+  return tomb ~= nil and string.sub(tomb, 1, 8) == 'deleted '
+end
+
+-- Record a write to conversation `id`: updatedAt, list order, version, write epoch (and its
+-- entry in the expiry index when the epoch moved on), the list version and, with `change`, the
+-- change feed; a tombstone of the id is lifted. Returns true when the conversation's own keys
+-- need their expiry re-sent.
 --
 -- '#top' names the conversation with the highest score in the index and '#tops' that score:
 -- while a reply streams into the most recent conversation, a write at the caller's clock leaves
 -- its order unchanged, and its ZADD is skipped. Every index write goes through here, so the
 -- pair stays true: whatever scores higher takes it over, and a top conversation written with a
 -- lower score (a PUT of an older updatedAt) or removed gives it up.
-local function touch_conversation(S, id, score, updated_at)
+local function touch_conversation(S, id, score, updated_at, change)
   hset(K.sum, 'u|' .. id, updated_at)
   hset(K.sum, 'v|' .. id, num(S['v|' .. id]) + 1)
+  bump_list(S)
+  if change then feed_change(S, id) end
+  if S['x|' .. id] then
+    hdel(K.sum, 'x|' .. id)
+    feed.revived[#feed.revived + 1] = id
+    hset(K.sum, '#tc', math.max(0, num(S['#tc']) - 1))
+    S['#tc'] = tostring(math.max(0, num(S['#tc']) - 1))
+    S['x|' .. id] = nil
+  end
   local top_score = tonumber(S['#tops'])
   if not (S['#top'] == id and score == A.now) then
     redis.call('ZADD', K.idx, score, id)
@@ -288,13 +377,19 @@ local function eviction_victims(over, skip, keep)
 end
 
 -- Remove conversations from the user's keys (index, expiry index, summary fields; the caller
--- updates the totals with what this returns). Their message keys are not declared here, so
--- they stay until their own Redis expiry, remembered in the graveyard meanwhile so that erasing
--- the user deletes them at once; all but `deleted_now`, whose keys the caller deletes. `S` must
--- hold their 'n', 'k' and 'e' fields (read_for_drop). Returns the messages and tokens removed.
-local function drop_conversations(S, ids, deleted_now)
+-- updates the totals with what this returns) and leave a tombstone of each in the change feed:
+-- `kinds` maps each id to 'deleted', 'evicted' or 'expired' (none: a conversation the call
+-- writes anew, which needs no tombstone). Their message keys are not declared
+-- here, so they stay until their own Redis expiry, remembered in the graveyard meanwhile so
+-- that erasing the user deletes them at once; all but `deleted_now`, whose keys the caller
+-- deletes. `S` must hold their 'n', 'k', 'e', 'w' and 'x' fields (read_for_drop). Returns the
+-- messages and tokens removed.
+local function drop_conversations(S, ids, kinds, deleted_now)
   local messages, tokens = 0, 0
   local graveyard = {}
+  local ttl = 0
+  if A.expired_before ~= '' then ttl = tonumber(A.now) - tonumber(A.expired_before) end
+  local tombstones = num(S['#tc'])
   for _, id in ipairs(ids) do
     messages = messages + num(S['n|' .. id])
     tokens = tokens + num(S['k|' .. id])
@@ -311,8 +406,20 @@ local function drop_conversations(S, ids, deleted_now)
       graveyard[#graveyard + 1] = S['e|' .. id] or '0'
       graveyard[#graveyard + 1] = id
     end
+    local kind, when = kinds[id], A.now
+    if kind then  -- (none for a conversation the caller writes anew in the same call)
+      if kind == 'expired' then when = num(S['w|' .. id]) + ttl end
+      hset(K.sum, 'x|' .. id, kind .. ' ' .. when)
+      local seq = feed_change(S, id)
+      if not S['x|' .. id] then tombstones = tombstones + 1 end
+      if num(S['#tc']) == 0 then S['#tb~fresh'] = true end
+      feed.tombs[#feed.tombs + 1] = seq
+      feed.tombs[#feed.tombs + 1] = id
+    end
   end
   if #ids == 0 then return messages, tokens end
+  bump_list(S)
+  hset(K.sum, '#tc', tombstones)
   chunked('ZREM', K.idx, ids)
   chunked('ZREM', K.exp, ids)
   if #graveyard > 0 then
@@ -335,9 +442,9 @@ end
 
 -- The messages `ids` of message hash `key`, as {attribute values (#MESSAGE per message),
 -- {content, then tool execution JSON in 'xo' order, per message}}. With `budget`, only the
--- first messages whose content lengths add up to at most `budget` characters are read (never
--- fewer than one); the second value is how many were.
-local function read_messages(key, ids, budget)
+-- first messages whose `attr` ('l', content length, by default; 'j', JSON size) add up to at
+-- most `budget` are read (never fewer than one); the second value is how many were.
+local function read_messages(key, ids, budget, attr)
   local fields = {}
   for _, mid in ipairs(ids) do append_all(fields, attr_fields(MESSAGE, mid)) end
   local meta = hmget(key, fields)
@@ -345,7 +452,7 @@ local function read_messages(key, ids, budget)
   if budget then
     local total = 0
     for i, mid in ipairs(ids) do
-      total = total + num(meta['l|' .. mid])
+      total = total + num(meta[(attr or 'l') .. '|' .. mid])
       if i > 1 and total > budget then
         kept = i - 1
         break
@@ -362,7 +469,8 @@ local function read_messages(key, ids, budget)
   end
   local contents = {}
   if #rest > 0 then contents = hmget(key, rest) end
-  local kept_fields = {unpack(fields, 1, kept * #MESSAGE)}
+  local kept_fields = {}
+  for i = 1, kept * #MESSAGE do kept_fields[i] = fields[i] end
   return {values_of(meta, kept_fields), values_of(contents, rest)}, kept
 end
 
@@ -370,24 +478,24 @@ end
 local function read_for_drop(S, ids)
   if #ids == 0 then return end
   local fields = {}
-  for _, id in ipairs(ids) do append_all(fields, attr_fields({'n', 'k', 'e'}, id)) end
+  for _, id in ipairs(ids) do append_all(fields, attr_fields({'n', 'k', 'e', 'w', 'x'}, id)) end
   for field, value in pairs(hmget(K.sum, fields)) do S[field] = value end
 end
 
 -- Write a whole conversation from a record of arguments starting at ARGV[p]: id, list score
 -- (updatedAt in ms), title, createdAt, updatedAt, totalTokens, message count N, mcpServers
--- JSON ('' for none), F; then F message-hash arguments (field, value pairs) and the N message
--- ids in order. Replaces whatever the conversation's keys held. Returns the position of the
--- next record and whether the conversation's keys need their expiry sent.
+-- JSON ('' for none), size (bytes of JSON its messages take), streaming ('1' when a message
+-- streams), F; then F message-hash arguments (field, value pairs) and the N message ids in
+-- order. Replaces whatever the conversation's keys held, and records the change in the feed.
 local function write_conversation(S, p, msgs, order)
   local id, count = ARGV[p], tonumber(ARGV[p + 6])
-  local nvals = tonumber(ARGV[p + 8])
+  local nvals = tonumber(ARGV[p + 10])
   redis.call('DEL', msgs, order)
-  for i = p + 9, p + 8 + nvals, CHUNK do
-    redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 8 + nvals)))
+  for i = p + 11, p + 10 + nvals, CHUNK do
+    redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 10 + nvals)))
   end
   redis.call('HSET', msgs, '#seq', count)
-  local first = p + 9 + nvals
+  local first = p + 11 + nvals
   local batch = {}
   for j = first, first + count - 1 do
     batch[#batch + 1] = j - first + 1
@@ -398,13 +506,19 @@ local function write_conversation(S, p, msgs, order)
   hset(K.sum, 'c|' .. id, ARGV[p + 3])
   hset(K.sum, 'k|' .. id, ARGV[p + 5])
   hset(K.sum, 'n|' .. id, count)
+  hset(K.sum, 'sz|' .. id, ARGV[p + 8])
   hdel(K.sum, 'a|' .. id)
   if ARGV[p + 7] == '' then hdel(K.sum, 'p|' .. id) else hset(K.sum, 'p|' .. id, ARGV[p + 7]) end
-  touch_conversation(S, id, ARGV[p + 1], ARGV[p + 4])
+  if ARGV[p + 9] == '1' then
+    hset(K.sum, 'sm|' .. id, A.now)
+  elseif S['sm|' .. id] then
+    hdel(K.sum, 'sm|' .. id)
+  end
+  touch_conversation(S, id, ARGV[p + 1], ARGV[p + 4], true)
   return first + count
 end
 
 -- The position of the conversation record after the one at ARGV[p] (see write_conversation).
 local function next_record(p)
-  return p + 9 + tonumber(ARGV[p + 8]) + tonumber(ARGV[p + 6])
+  return p + 11 + tonumber(ARGV[p + 10]) + tonumber(ARGV[p + 6])
 end

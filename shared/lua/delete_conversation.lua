@@ -1,21 +1,30 @@
 -- Delete a conversation and all its messages.
--- KEYS: idx, exp, sum, gy, msgs, order
--- ARGV: cid
--- Returns {quota, 1} when deleted, {quota, 0} when there was nothing to delete.
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
+-- ARGV: cid, if_match ('' none, else a version)
+-- Returns {quota, 'deleted'}, {quota, 'not_found'} when there was nothing to delete, or
+--   {quota, 'precondition_failed', current version}. The deletion leaves a tombstone in the
+--   change feed, and no later write brings the conversation back unless it says so.
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 if not is_live(S, cid) then
   finish_read(S, quota)
-  return {quota, 0}
+  return {quota, 'not_found'}
+end
+local version = num(S['v|' .. cid])
+if A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match then
+  finish_read(S, quota)
+  return {quota, 'precondition_failed', version}
 end
 
 -- Nothing below refuses the call. Conversations that have expired go at the same time.
 local removed = expired_ids()
 read_for_drop(S, removed)
 removed[#removed + 1] = cid
-local dropped_messages, dropped_tokens = drop_conversations(S, removed, cid)
+local kinds = {[cid] = 'deleted'}
+for _, id in ipairs(removed) do kinds[id] = kinds[id] or 'expired' end
+local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds, cid)
 redis.call('DEL', K.msgs, K.order)
 local count = num(S['#c']) - #removed
 hset(K.sum, '#c', count)
@@ -24,4 +33,4 @@ if dropped_tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped
 local expire = user_expiry(S, count, false)
 flush()
 apply_expiry(expire)
-return {quota, 1}
+return {quota, 'deleted'}

@@ -1,16 +1,25 @@
 -- Delete one message and take it off the conversation's and the user's totals.
--- KEYS: idx, exp, sum, msgs, order
--- ARGV: cid, mid
--- Returns {quota, 1} when deleted, {quota, 0} when there was no such message.
+-- KEYS: idx, exp, sum, chg, tb, msgs, order
+-- ARGV: cid, mid, if_match ('' none, else a version)
+-- Returns {quota, 'deleted', version}, {quota, 'not_found'} when there was no such message, or
+--   {quota, 'precondition_failed', current version}.
 local cid, mid = A.cid, A.mid
-local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' .. cid})
+local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' .. cid,
+  'sz|' .. cid, 'x|' .. cid})
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 local M = {}
-if is_live(S, cid) then M = hmget(K.msgs, {'t|' .. mid, 'kt|' .. mid, 'xo|' .. mid}) end
+if is_live(S, cid) then
+  M = hmget(K.msgs, {'t|' .. mid, 'kt|' .. mid, 'xo|' .. mid, 'j|' .. mid})
+end
 if not M['t|' .. mid] then
   finish_read(S, quota)
-  return {quota, 0}
+  return {quota, 'not_found'}
+end
+local version = num(S['v|' .. cid])
+if A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match then
+  finish_read(S, quota)
+  return {quota, 'precondition_failed', version}
 end
 
 -- Nothing below refuses the call.
@@ -28,9 +37,10 @@ if tokens ~= 0 then
   hset(K.sum, 'k|' .. cid, math.max(0, num(S['k|' .. cid]) - tokens))
   hset(K.sum, '#k', math.max(0, num(S['#k']) - tokens))
 end
-local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+hset(K.sum, 'sz|' .. cid, math.max(0, num(S['sz|' .. cid]) - num(M['j|' .. mid])))
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local expire = user_expiry(S, num(S['#c']), false)
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return {quota, 1}
+return {quota, 'deleted', version + 1}

@@ -1,13 +1,21 @@
 -- The user's counts and totals (kept up to date by every write) and current conversation.
 -- KEYS: exp, sum
--- ARGV: (none of its own)
--- Returns {quota, conversation count, message total, token total, current id or false}.
+-- ARGV: if_none_match (the entity tag the caller holds, '' for none)
+-- The entity tag is the list version and whether the current-conversation pointer has lapsed
+-- (it lapses with time alone); Python adds the expiry period (conversations expire with time).
+-- Returns {quota, 'not_modified'} when the tag is still `if_none_match`, else {quota, 'ok',
+--   tag, conversation count, message total, token total, current id or false}.
 -- Conversations that have expired but are still counted are subtracted, not removed.
 local S = read_user()
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
-local count, messages, tokens = num(S['#c']), num(S['#m']), num(S['#k'])
 local current = current_conversation(S)
+local tag = (S['#lv'] or '0') .. (current and '' or (S['#cur'] and 'x' or ''))
+if tag == A.if_none_match then
+  finish_read(S, quota)
+  return {quota, 'not_modified'}
+end
+local count, messages, tokens = num(S['#c']), num(S['#m']), num(S['#k'])
 local expired = expired_ids()
 if #expired > 0 then
   local fields = {}
@@ -23,4 +31,4 @@ if #expired > 0 then
   end
 end
 finish_read(S, quota)
-return {quota, count, messages, tokens, current}
+return {quota, 'ok', tag, count, messages, tokens, current}

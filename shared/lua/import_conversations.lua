@@ -1,13 +1,20 @@
 -- Store a localStorage dump: new conversations added, stored ones replaced only by a newer
 -- updatedAt, and the per-user cap applied to the result. Importing twice changes nothing.
--- KEYS: idx, exp, sum, gy, then KREST: the message hash and message order of each record
+-- A conversation the user deleted is not brought back (rejected: 'deleted'), and one sent with
+-- the version it was read at is written only while it is still at that version (rejected:
+-- 'precondition_failed').
+-- KEYS: idx, exp, sum, gy, chg, tb, then KREST: the message hash and message order of each
+--   record
 -- ARGV: cap, current ('' to leave the pointer), until_ms (when it lapses; '' never),
---   records (how many), then REST: the records, newest first (see write_conversation)
--- Returns {quota, imported, updated, skipped, evicted ids...}.
+--   records (how many, N), then REST: N versions ('' for none), then the N records, newest
+--   first (see write_conversation)
+-- Returns {quota, imported, updated, skipped, {evicted ids}, {rejected: id, reason, current
+--   version, ...}}.
 local records = {}
-local p = REST
-for i = 1, tonumber(A.records) do
-  records[i] = {id = ARGV[p], score = tonumber(ARGV[p + 1]), p = p,
+local n = tonumber(A.records)
+local p = REST + n
+for i = 1, n do
+  records[i] = {id = ARGV[p], score = tonumber(ARGV[p + 1]), p = p, if_match = ARGV[REST + i - 1],
     msgs = KEYS[KREST + 2 * i - 2], order = KEYS[KREST + 2 * i - 1]}
   p = next_record(p)
 end
@@ -32,8 +39,16 @@ if #ids > 0 then
   end
 end
 local updated, skipped, fresh = {}, 0, {}
+local rejected = {}
 for _, r in ipairs(records) do
-  if stored[r.id] then
+  local version = stored[r.id] and num(S['v|' .. r.id]) or 0
+  if r.if_match ~= '' and tostring(version) ~= r.if_match then
+    append_all(rejected, {r.id, 'precondition_failed', version})
+    r.rejected = true
+  elseif not stored[r.id] and is_deleted(S, r.id) then
+    append_all(rejected, {r.id, 'deleted', 0})
+    r.rejected = true
+  elseif stored[r.id] then
     if r.score > stored[r.id] then updated[r.id] = r else skipped = skipped + 1 end
   else
     fresh[#fresh + 1] = r
@@ -81,20 +96,32 @@ end
 local removed = append_all(append_all({}, expired), victims)
 read_for_drop(S, removed)
 local fresh_index = num(S['#c']) - #removed == 0
-local messages, tokens = drop_conversations(S, removed)
+local writing = {}
+for _, r in ipairs(records) do
+  if not r.rejected and (updated[r.id] or (not stored[r.id] and not not_written[r.id])) then
+    writing[r.id] = true
+  end
+end
+local kinds = {}
+for _, id in ipairs(expired) do
+  if not writing[id] then kinds[id] = 'expired' end
+end
+for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+local messages, tokens = drop_conversations(S, removed, kinds)
 messages, tokens = -messages, -tokens
 local imported, replaced = 0, 0
 local expire = {}
 for _, r in ipairs(records) do
   local replace = updated[r.id] ~= nil
-  local add = not stored[r.id] and not not_written[r.id]
-  if replace or add then
+  if writing[r.id] then
     if replace then
       messages = messages - num(S['n|' .. r.id])
       tokens = tokens - num(S['k|' .. r.id])
       replaced = replaced + 1
     else
-      for _, attr in ipairs(SUMMARY) do S[attr .. '|' .. r.id] = nil end
+      for _, attr in ipairs(SUMMARY) do
+        if attr ~= 'x' then S[attr .. '|' .. r.id] = nil end
+      end
       imported = imported + 1
     end
     S['e|' .. r.id] = nil  -- the keys are written anew: they need their expiry
@@ -114,5 +141,4 @@ if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 append_all(expire, user_expiry(S, count, fresh_index))
 flush()
 apply_expiry(expire)
-local result = {quota, imported, replaced, skipped}
-return append_all(result, evicted)
+return {quota, imported, replaced, skipped, evicted, rejected}

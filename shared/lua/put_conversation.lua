@@ -1,8 +1,10 @@
 -- Replace (or create) a whole conversation, with preconditions on its version.
--- KEYS: idx, exp, sum, gy, msgs, order
--- ARGV: cap, if_match ('' none, '*' any version, else a version), if_none_match ('' or '*'),
---   then REST: the conversation's record (see write_conversation in common.lua)
--- Returns {quota, 'precondition_failed'} or {quota, 'ok', created 1/0, version, evicted ids...}.
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
+-- ARGV: cap, if_match ('' none, '*' any version, else a version), if_none_match ('' or '*':
+--   the conversation must not exist; also what brings back one the user deleted), then REST:
+--   the conversation's record (see write_conversation in common.lua)
+-- Returns {quota, 'precondition_failed', current version}, {quota, 'deleted'}, or {quota,
+--   'ok', created 1/0, version, evicted ids...}.
 local cid = ARGV[REST]
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
@@ -14,7 +16,11 @@ if (if_match == '*' and not exists)
   or (if_match ~= '' and if_match ~= '*' and (not exists or tostring(version) ~= if_match))
   or (if_none_match == '*' and exists) then
   finish_read(S, quota)
-  return {quota, 'precondition_failed'}
+  return {quota, 'precondition_failed', version}
+end
+if not exists and is_deleted(S, cid) and if_none_match ~= '*' then
+  finish_read(S, quota)
+  return {quota, 'deleted'}
 end
 
 -- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
@@ -31,11 +37,18 @@ end
 local removed = append_all(append_all({}, expired), victims)
 read_for_drop(S, removed)
 local fresh_index = num(S['#c']) - #removed == 0
-local dropped_messages, dropped_tokens = drop_conversations(S, removed, cid)
+local kinds = {}
+for _, id in ipairs(expired) do
+  if id ~= cid then kinds[id] = 'expired' end
+end
+for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds, cid)
 local old_messages, old_tokens = 0, 0
 if exists then old_messages, old_tokens = num(S['n|' .. cid]), num(S['k|' .. cid]) end
 if not exists then
-  for _, attr in ipairs(SUMMARY) do S[attr .. '|' .. cid] = nil end
+  for _, attr in ipairs(SUMMARY) do
+    if attr ~= 'x' then S[attr .. '|' .. cid] = nil end
+  end
 end
 S['e|' .. cid] = nil  -- the keys are written anew: they need their expiry
 write_conversation(S, REST, K.msgs, K.order)

@@ -1,5 +1,5 @@
 -- Point the user's session at a conversation, or clear the pointer.
--- KEYS: idx, exp, sum
+-- KEYS: idx, exp, sum, chg, tb (the feed's keys: their expiry moves on with the others')
 -- ARGV: cid ('' to clear), until_ms (when the pointer lapses; '' never)
 -- Returns {quota}.
 local S = read_user()
@@ -12,6 +12,7 @@ else
   hset(K.sum, '#cur', A.cid)
   hset(K.sum, '#curx', A.until_ms)
 end
+bump_list(S)
 local expire = user_expiry(S, num(S['#c']), false)
 flush()
 apply_expiry(expire)

@@ -1,14 +1,21 @@
 -- Rename a conversation and/or change its mcpServers; it becomes the most recently updated.
--- KEYS: idx, exp, sum, msgs, order (their expiry follows the conversation's last write)
--- ARGV: set_title ('1' to set it), title, set_mcp ('1' to set them), mcp ('' to remove), cid
--- Returns {quota, 0} when absent, else {quota, 1, summary values}.
+-- KEYS: idx, exp, sum, chg, tb, msgs, order (their expiry follows the conversation's last write)
+-- ARGV: cid, set_title ('1' to set it), title, set_mcp ('1' to set them), mcp ('' to
+--   remove), if_match ('' none, else a version)
+-- Returns {quota, 'not_found'}, {quota, 'precondition_failed', current version}, or {quota,
+--   'ok', summary values}.
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 if not is_live(S, cid) then
   finish_read(S, quota)
-  return {quota, 0}
+  return {quota, 'not_found'}
+end
+local version = num(S['v|' .. cid])
+if A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match then
+  finish_read(S, quota)
+  return {quota, 'precondition_failed', version}
 end
 
 -- Nothing below refuses the call.
@@ -26,7 +33,7 @@ if A.set_mcp == '1' then
     S['p|' .. cid] = A.mcp
   end
 end
-local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local summary = values_of(S, attr_fields(SUMMARY, cid))
 summary[3] = A.now_iso
 summary[7] = tostring(num(S['v|' .. cid]) + 1)
@@ -34,4 +41,4 @@ local expire = user_expiry(S, num(S['#c']), false)
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return {quota, 1, summary}
+return {quota, 'ok', summary}

@@ -1,25 +1,41 @@
 -- Change one message: replace or append to its content (a streamed delta), its streaming,
 -- editable and token fields, and its tool executions (each replaced by id, new ids appended).
--- KEYS: idx, exp, sum, msgs, order
+-- KEYS: idx, exp, sum, chg, tb, msgs, order
 -- ARGV: cid, mid, content, set_content ('1' when `content` replaces the content),
 --   content_length, delta ('' for none), delta_length, sequence ('' when deltas are not
 --   numbered), max_chars, streaming ('', '0', '1'), editable ('', '0', '1'), tokens ('' to
 --   keep, else the tokens JSON), token_total, return_message ('1' to return the message),
---   then REST: tool id / tool JSON pairs
+--   if_match ('' none, else a version), size (JSON bytes the patch may add), change ('1'
+--   unless the patch is a streamed delta alone: deltas are followed by offset, not through the
+--   change feed), then REST: tool id / tool JSON pairs
 -- Returns {quota, 'not_found'}, {quota, 'too_large'}, {quota, 'out_of_order', last applied
---   sequence}, or {quota, 'ok', message (see read_messages) or {}}.
+--   sequence}, {quota, 'finished'} (a delta to a message no longer streaming), {quota,
+--   'precondition_failed', current version}, or {quota, 'ok', version, message (see
+--   read_messages) or {}}.
 local cid, mid = A.cid, A.mid
-local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid})
+local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid, 'sz|' .. cid,
+  'sm|' .. cid, 'x|' .. cid})
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 local refuse = nil
 local M = {}
 if is_live(S, cid) then
-  local fields = {'t|' .. mid, 'l|' .. mid, 'q|' .. mid, 'kt|' .. mid, 'xo|' .. mid}
+  local fields = {'t|' .. mid, 'l|' .. mid, 'q|' .. mid, 'kt|' .. mid, 'xo|' .. mid,
+    's|' .. mid, 'j|' .. mid}
   if A.delta ~= '' and A.set_content ~= '1' then fields[#fields + 1] = 'c|' .. mid end
   M = hmget(K.msgs, fields)
 end
-if not M['t|' .. mid] then refuse = {quota, 'not_found'} end
+local version = num(S['v|' .. cid])
+-- A numbered delta already applied is a retry: it answers as it did, whatever version it was
+-- sent with.
+local retried = A.delta ~= '' and A.sequence ~= ''
+  and tonumber(A.sequence) <= num(M['q|' .. mid])
+if not M['t|' .. mid] then
+  refuse = {quota, 'not_found'}
+elseif A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match
+  and not retried then
+  refuse = {quota, 'precondition_failed', version}
+end
 
 local max_chars = tonumber(A.max_chars)
 local content, length = nil, nil
@@ -38,6 +54,9 @@ if not refuse and delta ~= '' then
     elseif tonumber(sequence) ~= last + 1 then
       refuse = {quota, 'out_of_order', last}
     end
+  end
+  if not refuse and append and M['s|' .. mid] == '0' and A.streaming ~= '1' then
+    refuse = {quota, 'finished'}
   end
   if not refuse and append then
     if not content then content, length = M['c|' .. mid] or '', num(M['l|' .. mid]) end
@@ -85,10 +104,24 @@ if REST <= #ARGV then
   end
   hset(K.msgs, 'xo|' .. mid, order)
 end
-local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso)
+local size = tonumber(A.size)
+if size ~= 0 then
+  hset(K.msgs, 'j|' .. mid, num(M['j|' .. mid]) + size)
+  hset(K.sum, 'sz|' .. cid, num(S['sz|' .. cid]) + size)
+end
+local streaming = A.streaming
+if streaming == '' then streaming = M['s|' .. mid] end
+if streaming == '1' then
+  hset(K.sum, 'sm|' .. cid, A.now)
+elseif A.streaming == '0' and (S['sm|' .. cid] or '') ~= '' then
+  hset(K.sum, 'sm|' .. cid, '')  -- (emptied, not deleted: the summary hash gets one HSET)
+end
+local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, A.change == '1')
 local expire = user_expiry(S, num(S['#c']), false)
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-if A.return_message == '1' then return {quota, 'ok', (read_messages(K.msgs, {mid}))} end
-return {quota, 'ok', {}}
+if A.return_message == '1' then
+  return {quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))}
+end
+return {quota, 'ok', version + 1, {}}

@@ -157,7 +157,9 @@ def test_list_pages_through_any_year_a_timestamp_can_name(client: TestClient) ->
 def test_list_when_empty(client: TestClient) -> None:
     response = client.get("/api/conversations", headers=auth("nobody-yet"))
     assert response.status_code == 200
-    assert response.json() == {"conversations": [], "nextCursor": None}
+    body = response.json()
+    assert body.pop("changesCursor")
+    assert body == {"conversations": [], "nextCursor": None}
 
 
 def test_delete(client: TestClient) -> None:

@@ -94,13 +94,18 @@ def test_wrong_content_type(client: TestClient) -> None:
 
 
 def test_unknown_fields_and_wrong_types(client: TestClient) -> None:
+    # A whole conversation is what the frontend keeps: a field of its own is ignored, not
+    # stored (so a localStorage history, or a GET's answer, goes back as is); a patch names
+    # what to change, so a field it does not know there is an error.
     body = conversation()
     body["colour"] = "blue"
     body["totalTokens"] = "12"
     body["messages"][0]["type"] = "robot"
     problem = assert_problem(put(client, body), 422, "validation_failed")
     locations = {error["location"]: error for error in problem["errors"]}
-    assert set(locations) == {"colour", "totalTokens", "messages[0].type"}
+    assert set(locations) == {"totalTokens", "messages[0].type"}
+    patch = client.patch("/api/conversations/c1", json={"colour": "blue"}, headers=auth())
+    assert_problem(patch, 422, "validation_failed")
     assert all(error["problem"] and error["type"] for error in problem["errors"])
     # Locations and problems only: the values sent are not echoed back.
     assert "blue" not in json.dumps(problem)
@@ -473,7 +478,6 @@ NUMBER_PLACES: list[tuple[str, str, Any]] = [
         {"tokens": {"input": 0, "output": 0, "total": BAD}},
     ),
     ("PATCH", "/api/conversations/c1/messages/m0", {"sequence": BAD, "appendContent": "x"}),
-    ("POST", "/api/import", {"conversations": [conversation("c2", mcpServers={"s": BAD})]}),
 ]
 
 
@@ -490,6 +494,30 @@ def test_numbers_json_parse_cannot_read_back_are_refused(
     after = client.get("/api/conversations/c1", headers=auth()).text
     assert json.loads(after, parse_constant=_refuse_constant) == json.loads(before)
     assert client.get("/api/conversations/c2", headers=auth()).status_code == 404
+
+
+@pytest.mark.parametrize("number", UNPORTABLE_NUMBERS)
+def test_an_import_rejects_the_conversation_with_an_unportable_number(
+    client: TestClient, number: str
+) -> None:
+    # An import reports each conversation: the one holding the number is rejected, the
+    # others are imported.
+    body = {
+        "conversations": [
+            conversation("c2", mcpServers={"s": BAD}),
+            conversation("c3"),
+        ]
+    }
+    response = send_raw(client, "POST", "/api/import", body, number)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["imported"] == 1
+    (rejected,) = result["rejected"]
+    assert (rejected["id"], rejected["code"]) == ("c2", "validation_failed")
+    assert "conversations[0].mcpServers" in rejected["detail"]
+    assert client.get("/api/conversations/c2", headers=auth()).status_code == 404
+    stored = client.get("/api/conversations/c3", headers=auth())
+    assert json.loads(stored.text, parse_constant=_refuse_constant)["id"] == "c3"
 
 
 def _refuse_constant(name: str) -> Any:

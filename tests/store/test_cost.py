@@ -26,7 +26,7 @@ from shared.models import (
 )
 from shared.rate_limit import Caller, RateLimits
 from shared.settings import Settings
-from shared.store import ConversationStore
+from shared.store import ConversationPage, ConversationStore, ConversationView
 from shared.upstash import Upstash
 from tests.factories import Standin, make_settings
 
@@ -115,6 +115,8 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             await _populate(store, user, conversations, messages)
             first = await store.list_conversations(user, limit=20, cursor=None)
             view = await store.get_conversation(user, "target", limit=50, before=None)
+            assert isinstance(first, ConversationPage)
+            assert isinstance(view, ConversationView)
             calls: dict[str, Callable[[], Awaitable[Any]]] = {
                 "list (page of 20)": partial(store.list_conversations, user, limit=20, cursor=None),
                 "list (next page)": partial(

@@ -94,14 +94,11 @@ def test_every_script_takes_key_locks_and_reads_declare_no_writes() -> None:
 
 
 def test_a_declaration_that_does_not_match_its_lua_fails_at_import() -> None:
-    with pytest.raises(ValueError, match=r"uses undeclared \['A.limit'"):
-        ScriptSpec("list_conversations", keys=("idx", "sum"), args=("cursor_score", "cursor_id"))
+    spec = scripts.LIST_CONVERSATIONS
+    with pytest.raises(ValueError, match=r"uses undeclared \['A.limit'\]"):
+        ScriptSpec("list_conversations", keys=spec.keys, args=spec.args[1:])
     with pytest.raises(ValueError, match=r"declares unused \['K.extra'\]"):
-        ScriptSpec(
-            "list_conversations",
-            keys=("idx", "sum", "extra"),
-            args=("limit", "cursor_score", "cursor_id"),
-        )
+        ScriptSpec("list_conversations", keys=(*spec.keys, "extra"), args=spec.args)
     with pytest.raises(ValueError, match="does not declare rest_args"):
         ScriptSpec(
             "put_conversation",
@@ -112,7 +109,7 @@ def test_a_declaration_that_does_not_match_its_lua_fails_at_import() -> None:
 
 def test_a_call_with_other_names_than_declared_is_refused() -> None:
     spec = scripts.GET_ME
-    args = dict.fromkeys(scripts.USER_ARGS, "0")
+    args = dict.fromkeys(spec.all_args, "0")
     assert spec.call({"exp": "e", "sum": "s"}, args).keys == ["e", "s"]
     with pytest.raises(ValueError, match="declared"):
         spec.call({"exp": "e"}, args)
@@ -275,7 +272,7 @@ def test_the_most_recent_conversation_keeps_its_place_without_a_zadd(standin: St
     # The top deleted and created again is listed again.
     step(lambda: h.store.delete_conversation(alice, "a"))
     assert order() == ["b"]
-    step(lambda: h.store.append_message(alice, "a", reply))
+    step(lambda: h.store.append_message(alice, "a", reply, revive=True))
     step(delta("a"))
     assert order() == ["a", "b"]
 

@@ -1,0 +1,48 @@
+"""``GET /api/limits``: the limits a client needs to size its requests. No authentication.
+
+A frontend migrating a localStorage history reads them first: how large one import may be,
+how long a message, how many messages and conversations are kept. No Upstash request.
+"""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import create_app, services
+from shared.http import json_response
+from shared.store import EXPORT_BUDGET_BYTES
+
+
+async def get_limits(request: Request) -> Response:
+    """200 with the deployment's limits; cacheable for an hour."""
+    settings = services(request).settings
+    return json_response(
+        {
+            "maxBodyBytes": settings.max_body_bytes,
+            "maxMessageChars": settings.max_message_chars,
+            "maxMessagesPerConversation": settings.max_messages_per_conversation,
+            "maxConversationsPerUser": settings.max_conversations_per_user,
+            "maxTitleChars": settings.max_title_chars,
+            "maxPageChars": settings.max_page_chars,
+            "exportPageBytes": EXPORT_BUDGET_BYTES,
+            "conversationTtlSeconds": settings.conversation_ttl_seconds,
+            "streamingStaleSeconds": settings.streaming_stale_seconds,
+            "rateLimits": {
+                "requests": {
+                    "limit": settings.rate_limit_user_requests,
+                    "windowSeconds": settings.rate_limit_user_window_seconds,
+                },
+                "streamedUpdates": {
+                    "limit": settings.rate_limit_stream_requests,
+                    "windowSeconds": settings.rate_limit_stream_window_seconds,
+                },
+            },
+        },
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+routes = [Route("/api/limits", get_limits, methods=["GET"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")

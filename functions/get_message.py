@@ -1,0 +1,48 @@
+"""``GET /api/conversations/{id}/messages/{messageId}``: one message, from an offset on.
+
+How a device follows a reply streaming on another: it polls with ``after``, the length it
+already has, and gets only the text after it, with the message's state.
+"""
+
+from mangum import Mangum
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.app import authenticate, create_app, services
+from shared.http import entity_tag, json_response, not_modified, path_id, query_int
+from shared.models import dump
+from shared.store import NotModified
+
+# A message's content holds at most MAX_MESSAGE_CHARS (UTF-16 code units); any offset past
+# the end answers the whole text, so no larger bound is needed than the largest setting.
+_MAX_AFTER = 2**31
+
+
+async def get_message(request: Request) -> Response:
+    """The message with ``content`` from UTF-16 offset ``after`` on, ``offset`` and ``length``.
+
+    304 when ``If-None-Match`` names the message as it still is.
+    """
+    conversation_id = path_id(request)
+    message_id = path_id(request, "messageId", "message id")
+    after = query_int(request, "after", default=0, minimum=0, maximum=_MAX_AFTER)
+    caller = authenticate(request)
+    tail = await services(request).store.get_message(
+        caller,
+        conversation_id,
+        message_id,
+        after=after,
+        if_none_match=entity_tag(request, "if-none-match"),
+    )
+    if isinstance(tail, NotModified):
+        return not_modified(tail.etag)
+    return json_response(
+        {**dump(tail.message), "offset": tail.offset, "length": tail.length},
+        headers={"ETag": tail.etag},
+    )
+
+
+routes = [Route("/api/conversations/{id:id}/messages/{messageId:id}", get_message, methods=["GET"])]
+app = create_app(routes)
+handler = Mangum(app, lifespan="off")

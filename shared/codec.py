@@ -1,0 +1,190 @@
+"""What the scripts store and answer, to and from the frontend's models.
+
+Encoding: a message becomes message-hash fields (``MESSAGE`` in ``shared/lua/common.lua``), a
+whole conversation a script record (``write_conversation``). Decoding: the values a script
+answers become models again. Values are the strings the client sent or Python produced, so a
+conversation reads back byte for byte.
+
+Lengths are UTF-16 code units, as JavaScript counts them (``"😀".length == 2``): the frontend's
+offsets into a streaming reply and its idea of a message's length are the same as the store's.
+Sizes are bytes of JSON, an upper bound of what a message adds to a response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from shared.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationSummary,
+    MessageType,
+    TokenUsage,
+    ToolExecution,
+    dump,
+    timestamp_ms,
+)
+
+# What a message's JSON carries besides its content and tools, at most: field names, type,
+# timestamp, flags and token counts.
+_MESSAGE_OVERHEAD_BYTES = 400
+
+
+def utf16_length(text: str) -> int:
+    """The length JavaScript gives ``text``: UTF-16 code units."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
+def json_size(value: object) -> int:
+    """Bytes ``value`` takes as the compact UTF-8 JSON the API answers with."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def text_size(text: str) -> int:
+    """Bytes ``text`` adds inside a JSON string (its escapes included, not its quotes)."""
+    return json_size(text) - 2
+
+
+def message_size(message: ConversationMessage) -> int:
+    """An upper bound of the bytes ``message`` takes in a response."""
+    return json_size(dump(message)) + _MESSAGE_OVERHEAD_BYTES
+
+
+def iso(ms: int) -> str:
+    """``ms`` as JavaScript's ``Date.prototype.toISOString()`` writes it."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def flag(value: bool | None) -> str:
+    """A tri-state flag as scripts store it: '' unset, '1', '0'."""
+    return "" if value is None else ("1" if value else "0")
+
+
+def json_or_empty(value: object) -> str:
+    """Compact JSON, or '' for None (scripts read '' as "remove it")."""
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_json(tool: ToolExecution) -> str:
+    """One tool execution as stored."""
+    return json.dumps(tool.model_dump(exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+
+
+def record(conversation: Conversation, now_ms: int) -> list[str | int]:
+    """A whole conversation as a script's record (``write_conversation`` in common.lua)."""
+    fields = [f for message in conversation.messages for f in message_fields(message, now_ms)]
+    return [
+        conversation.id,
+        timestamp_ms(conversation.updatedAt),
+        conversation.title,
+        conversation.createdAt,
+        conversation.updatedAt,
+        conversation.totalTokens,
+        len(conversation.messages),
+        json_or_empty(conversation.mcpServers),
+        sum(message_size(message) for message in conversation.messages),
+        "1" if any(message.streaming for message in conversation.messages) else "",
+        len(fields),
+        *fields,
+        *(message.id for message in conversation.messages),
+    ]
+
+
+def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
+    """The message-hash fields and values storing ``message`` (MESSAGE in common.lua)."""
+    mid = message.id
+    fields = [
+        f"t|{mid}", message.type,
+        f"ts|{mid}", message.timestamp,
+        f"c|{mid}", message.content,
+        f"l|{mid}", str(utf16_length(message.content)),
+        f"j|{mid}", str(message_size(message)),
+        f"u|{mid}", str(now_ms),
+    ]  # fmt: skip
+    if message.streaming is not None:
+        fields += [f"s|{mid}", flag(message.streaming)]
+    if message.tokens is not None:
+        fields += [f"k|{mid}", message.tokens.model_dump_json()]
+        fields += [f"kt|{mid}", str(message.tokens.total)]
+    if message.editable is not None:
+        fields += [f"e|{mid}", flag(message.editable)]
+    if message.interrupted is not None:
+        fields += [f"i|{mid}", flag(message.interrupted)]
+    if message.toolExecutions:
+        fields += [f"xo|{mid}", " ".join(tool.id for tool in message.toolExecutions)]
+        for tool in message.toolExecutions:
+            fields += [f"x|{mid}|{tool.id}", tool_json(tool)]
+    return fields
+
+
+def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
+    """A conversation's summary from its values (SUMMARY in common.lua)."""
+    title, created, updated, count, tokens, mcp = values[:6]
+    return ConversationSummary.model_construct(
+        id=cid,
+        title=title or "",
+        createdAt=created or "",
+        updatedAt=updated or "",
+        totalTokens=int(tokens or 0),
+        messageCount=int(count or 0),
+        mcpServers=None if mcp is None else json.loads(mcp),
+    )
+
+
+def version(values: Sequence[str | None]) -> int:
+    """A conversation's version from its summary values."""
+    return int(values[6] or 0)
+
+
+def message(
+    mid: str,
+    values: Sequence[str | None],
+    contents: Iterator[str | None],
+    is_stale: Callable[[int], bool],
+) -> ConversationMessage:
+    """A message from its values (MESSAGE in common.lua); content and tools from ``contents``."""
+    kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length, _size = values
+    content = next(contents)
+    return ConversationMessage.model_construct(
+        id=mid,
+        type=cast(MessageType, kind),
+        content=content or "",
+        timestamp=stamp or "",
+        **message_state(streaming, updated, interrupted, is_stale),
+        tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
+        editable=None if editable is None else editable == "1",
+        toolExecutions=tools(order, contents),
+    )
+
+
+def message_state(
+    streaming: str | None,
+    updated: str | None,
+    interrupted: str | None,
+    is_stale: Callable[[int], bool],
+) -> dict[str, Any]:
+    """``streaming`` and ``interrupted`` as the frontend sees them."""
+    is_streaming = None if streaming is None else streaming == "1"
+    was_interrupted = None if interrupted is None else interrupted == "1"
+    if is_streaming and updated is not None and is_stale(int(updated)):
+        # The generator stopped sending deltas long ago: show the reply as interrupted rather
+        # than spinning forever.
+        is_streaming, was_interrupted = False, True
+    return {"streaming": is_streaming, "interrupted": was_interrupted}
+
+
+def tools(order: str | None, values: Iterator[str | None]) -> list[ToolExecution] | None:
+    """The tool executions named by ``order`` (their ids), their JSON taken from ``values``."""
+    if not order:
+        return None
+    return [
+        ToolExecution.model_construct(**json.loads(raw))
+        for raw in (next(values) for _ in order.split())
+        if raw is not None
+    ]

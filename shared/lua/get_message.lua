@@ -1,0 +1,55 @@
+-- One message, its content from an offset on: how a device follows a reply streaming on
+-- another, paying for the new text only.
+-- KEYS: sum, msgs
+-- ARGV: cid, mid, after (UTF-16 code units of content the caller has, as JavaScript counts),
+--   if_none_match (the entity tag the caller holds, '' for none), stale_ms (how long a reply
+--   may go without a delta before it reads as interrupted)
+-- The entity tag is the message's last update (ms), plus 'i' once it has gone stale.
+-- Returns {quota, 'not_found'}, {quota, 'not_modified', tag}, or {quota, 'ok', tag, attribute
+--   values (#MESSAGE), offset the text starts at, the text from there, tool execution JSON...}.
+local cid, mid = A.cid, A.mid
+local S = read_user({'w|' .. cid})
+local quota = rate_limit(S)
+if quota == -1 then return {-1} end
+local M = {}
+if is_live(S, cid) then M = hmget(K.msgs, attr_fields(MESSAGE, mid)) end
+if not M['t|' .. mid] then
+  finish_read(S, quota)
+  return {quota, 'not_found'}
+end
+local tag = M['u|' .. mid] or '0'
+if M['s|' .. mid] == '1' and tonumber(A.now) - num(M['u|' .. mid]) > tonumber(A.stale_ms) then
+  tag = tag .. 'i'
+end
+if tag == A.if_none_match then
+  finish_read(S, quota)
+  return {quota, 'not_modified', tag}
+end
+local rest = {'c|' .. mid}
+for tid in string.gmatch(M['xo|' .. mid] or '', '%S+') do
+  rest[#rest + 1] = 'x|' .. mid .. '|' .. tid
+end
+local R = hmget(K.msgs, rest)
+local text = R['c|' .. mid] or ''
+local total = num(M['l|' .. mid])
+local after = math.max(0, tonumber(A.after))
+-- Walk back from the end over the UTF-16 units the caller lacks: the cost is the new text,
+-- not the message. A code point of four UTF-8 bytes is two UTF-16 units; an offset inside one
+-- starts the text at the code point.
+local offset, start = total, #text + 1
+if after > total then
+  offset, start = 0, 1  -- the content was replaced by a shorter one: all of it
+elseif after < total then
+  local units = 0
+  while units < total - after and start > 1 do
+    start = start - 1
+    local b = string.byte(text, start)
+    if b < 0x80 or b >= 0xC0 then units = units + (b >= 0xF0 and 2 or 1) end
+  end
+  offset = total - units
+end
+finish_read(S, quota)
+local result = {quota, 'ok', tag, values_of(M, attr_fields(MESSAGE, mid)), offset,
+  string.sub(text, start)}
+for i = 2, #rest do result[#result + 1] = R[rest[i]] or false end
+return result
