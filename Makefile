@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test lint format all clean bench package report
+.PHONY: help install dev dev-reset test lint format all clean bench load package report
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -56,6 +56,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Benchmarks: cost, speed, growth, peers (BENCHMARKS.md); ARGS="--quick".
 	$(BIN)/python -m devtools.bench $(ARGS)
+
+load: install ## Load test on loopback: every route at 1-64 concurrent users (under 3 minutes); ARGS="--levels 1,8".
+	$(BIN)/python -m devtools.load $(ARGS)
 
 # --- The Lambda artifact ---------------------------------------------------------------------
 # The pinned Serverless Framework v3 CLI (the community `osls` fork: v4 downloads a binary and

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     upstash_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     upstash_retries: int = Field(default=1, ge=0, le=5)
     upstash_retry_interval_seconds: float = Field(default=0.05, ge=0, le=5)
+    # The per-container circuit breaker (shared/breaker.py): this many Upstash outages in a row
+    # (0: never) make every call fail fast, with no request sent, for the open period; then one
+    # probe is let through. A failed probe doubles the period, up to the maximum.
+    upstash_breaker_failures: int = Field(default=3, ge=0, le=100)
+    upstash_breaker_open_seconds: float = Field(default=5.0, gt=0, le=300)
+    upstash_breaker_max_open_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Health checks must answer before an uptime monitor gives up, even when Upstash hangs.
     health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
@@ -88,6 +94,13 @@ class Settings(BaseSettings):
             msg = "UPSTASH_REDIS_REST_URL must start with https:// (http:// for a local stand-in)"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_breaker(self) -> Self:
+        if self.upstash_breaker_max_open_seconds < self.upstash_breaker_open_seconds:
+            msg = "UPSTASH_BREAKER_MAX_OPEN_SECONDS must be at least UPSTASH_BREAKER_OPEN_SECONDS"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _check_identity(self) -> Self:

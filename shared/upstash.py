@@ -1,9 +1,17 @@
 """The one place that talks to Upstash: a client per container and a runner for scripts.
 
 The store decides *what* to send (a Lua script and its arguments); this module sends it as one
-HTTP request and turns every way that can fail -- a refused connection, a timeout, a 5xx, a
-body that is not Upstash's JSON, a Redis error -- into ``StoreUnavailable``, so no handler ever
-reports success for a write that did not happen, and none answers 500 for an outage.
+HTTP request and sorts every way that can fail into two classes:
+
+- **An outage** -- a refused connection, a timeout, a 5xx, a body that is not Upstash's JSON --
+  becomes ``StoreUnavailable`` (503), so no handler ever reports success for a write that did
+  not happen, and none answers 500 for an outage. Outages feed the container's circuit breaker
+  (``shared/breaker.py``), which, once open, answers 503 at once without sending a request.
+- **An answer that refuses the call** (HTTP 4xx): a Redis error reply to a script (HTTP 400,
+  ``ERR user_script:12: ...``, ``WRONGTYPE ...``) is a bug in the script or its keys, not an
+  outage: a 500 ``internal_error``, logged with the script's name. ``NOSCRIPT`` is the one
+  expected reply and falls back to ``EVAL``. Replies that say Upstash is busy or over a plan
+  limit, and other 4xx answers (a wrong token), stay 503. None of them counts as an outage.
 """
 
 from __future__ import annotations
@@ -12,8 +20,9 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +30,13 @@ import httpx
 from upstash_redis.asyncio import Redis
 from upstash_redis.errors import UpstashError
 
-from shared.errors import StoreUnavailable
+from shared.breaker import RETRY_AFTER_SECONDS, BreakerOpen, BreakerState, CircuitBreaker
+from shared.errors import InternalError, StoreUnavailable
 from shared.settings import Settings
 
-logger = logging.getLogger(__name__)
+__all__ = ["RETRY_AFTER_SECONDS", "Call", "Script", "Upstash"]
 
-RETRY_AFTER_SECONDS = 1
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +66,22 @@ class Call:
 
 
 class Upstash:
-    """An Upstash REST client with bounded timeouts, made once per container.
+    """An Upstash REST client with bounded timeouts and a circuit breaker, made once per container.
 
     The SDK's async HTTP client belongs to the event loop it first ran on. Lambda (through
     Mangum) keeps one loop per container, so one client serves every invocation; a host that
-    runs each request on a new loop gets a new client rather than a broken one.
+    runs each request on a new loop gets a new client rather than a broken one. The breaker is
+    the container's, whatever the loop: ``clock_ms`` (monotonic milliseconds) is its clock,
+    injected by tests.
     """
 
-    def __init__(self, settings: Settings, *, timeout_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout_seconds: float | None = None,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
         self._url = settings.upstash_redis_rest_url
         self._token = settings.upstash_redis_rest_token.get_secret_value()
         self._timeout = timeout_seconds or settings.upstash_timeout_seconds
@@ -76,6 +94,16 @@ class Upstash:
         # one extra round trip, not one per script. None: no script is known to be lost.
         self._sent_whole: set[str] | None = None
         self.requests = 0  # HTTP requests sent, for logs and benchmarks
+        # A probe can take as long as any call: every attempt cut off, and the sleeps between.
+        call_worst_case = self._timeout * (self._retries + 1) + self._retry_interval * self._retries
+        extra = {} if clock_ms is None else {"clock_ms": clock_ms}
+        self.breaker = CircuitBreaker(
+            failures=settings.upstash_breaker_failures,
+            open_seconds=settings.upstash_breaker_open_seconds,
+            max_open_seconds=settings.upstash_breaker_max_open_seconds,
+            probe_lease_seconds=call_worst_case + 1.0,
+            **extra,
+        )
 
     @property
     def redis(self) -> Redis:
@@ -93,7 +121,7 @@ class Upstash:
             client._http._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self._timeout),
                 transport=_Deadline(self._timeout),
-                event_hooks={"request": [self._count_request]},
+                event_hooks={"request": [self._count_request], "response": [_note_status]},
             )
             self._client, self._loop = client, loop
         return self._client
@@ -109,33 +137,122 @@ class Upstash:
 
     async def run(self, call: Call) -> Any:
         """Send ``call`` as one request: by SHA, with the source only when Upstash lacks it."""
-        redis = self.redis
         script = call.script
         suffix = "_RO" if script.read_only else ""
         arguments = [len(call.keys), *call.keys, *call.args]
         whole = [f"EVAL{suffix}", script.source, *arguments]
-        async with guard(script.name):
+        try:
             if self._sent_whole is not None and script.sha not in self._sent_whole:
-                result = await redis.execute(whole)
+                result = await self._send(script.name, whole)
                 self._sent_whole.add(script.sha)
                 return result
             try:
-                return await redis.execute([f"EVALSHA{suffix}", script.sha, *arguments])
-            except UpstashError as exc:
+                return await self._send(script.name, [f"EVALSHA{suffix}", script.sha, *arguments])
+            except _ErrorReply as reply:
                 # Upstash forgets loaded scripts on restart, and a new database never had them.
-                if not str(exc).startswith("NOSCRIPT"):
+                if not reply.message.startswith("NOSCRIPT"):
                     raise
             self._sent_whole = {script.sha}
-            return await redis.execute(whole)
+            return await self._send(script.name, whole)
+        except _ErrorReply as reply:
+            raise _script_bug(script.name, reply) from reply
 
-    async def ping(self) -> None:
-        """One PING round trip; raises ``StoreUnavailable`` when Upstash does not answer PONG."""
-        async with guard("ping"):
-            answer = await self.redis.ping()
+    async def ping(self, *, timeout_seconds: float | None = None) -> None:
+        """One PING round trip; raises ``StoreUnavailable`` when Upstash does not answer PONG.
+
+        ``timeout_seconds`` bounds the whole call, retries included (health's deadline); a
+        PING cut off by it counts as an outage, like any other timeout.
+        """
+        try:
+            answer = await self._send("ping", ["PING"], deadline=timeout_seconds)
+        except _ErrorReply as reply:
+            raise _script_bug("ping", reply) from reply
         if answer != "PONG":
             raise StoreUnavailable(
-                f"Upstash answered PING with {answer!r}", retry_after=RETRY_AFTER_SECONDS
+                f"Upstash answered PING with {answer!r}", retry_after=self.breaker.retry_after()
             )
+
+    async def _send(
+        self, operation: str, command: list[Any], *, deadline: float | None = None
+    ) -> Any:
+        """Send one command through the breaker; tell the breaker how it ended.
+
+        ``deadline``: seconds the whole call may take, retries included (None: the attempts'
+        own timeouts bound it).
+
+        Raises ``StoreUnavailable`` for an outage, an open breaker and a refusal that is not a
+        Redis error reply; ``_ErrorReply`` for a Redis error reply (HTTP 400), which the caller
+        either handles (``NOSCRIPT``) or reports as a bug.
+        """
+        try:
+            permit = self.breaker.admit()
+        except BreakerOpen as exc:
+            # No request, no log line per call: the breaker logged when it opened.
+            raise StoreUnavailable(
+                "the conversation store is unavailable; calls are paused for a few seconds "
+                "while it recovers; nothing was written, so retrying is safe",
+                retry_after=exc.retry_after,
+            ) from None
+        state_before = self.breaker.state
+        statuses: list[int] = []
+        token = _STATUSES.set(statuses)
+        try:
+            async with asyncio.timeout(deadline):
+                result = await self.redis.execute(command)
+        except UpstashError as exc:
+            status = statuses[-1] if statuses else None
+            if status is None or not 400 <= status < 500:
+                self.breaker.failed(permit)
+                raise self._outage(operation, exc, state_before) from exc
+            self.breaker.succeeded(permit)  # Upstash answered: it is up
+            message = str(exc)
+            if status == 400 and not _TRANSIENT_REPLY.match(message):
+                raise _ErrorReply(message) from exc
+            logger.warning("upstash %s refused (HTTP %s): %s", operation, status, message)
+            raise StoreUnavailable(
+                "the conversation store refused the call for now; retry later",
+                retry_after=self.breaker.retry_after(),
+            ) from exc
+        except TimeoutError as exc:  # the deadline, not an attempt's timeout
+            self.breaker.failed(permit)
+            error = self._outage(operation, exc, state_before)
+            error.detail = f"Upstash did not answer within {deadline} s"
+            raise error from None
+        except _OUTAGES as exc:
+            self.breaker.failed(permit)
+            raise self._outage(operation, exc, state_before) from exc
+        except BaseException:
+            self.breaker.released(permit)  # cancelled: it says nothing about Upstash
+            raise
+        finally:
+            _STATUSES.reset(token)
+        self.breaker.succeeded(permit)
+        if state_before is not BreakerState.CLOSED:
+            logger.warning("upstash answered again: circuit breaker closed")
+        return result
+
+    def _outage(
+        self, operation: str, exc: Exception, state_before: BreakerState
+    ) -> StoreUnavailable:
+        # The exception text can carry Upstash's URL; keep it in the log, out of the response.
+        logger.warning("upstash %s failed: %s: %s", operation, type(exc).__name__, exc)
+        state = self.breaker.state
+        if state is BreakerState.OPEN:
+            retry_after = self.breaker.retry_after()
+            if state_before is BreakerState.CLOSED:
+                logger.error(
+                    "upstash failed %d times in a row: circuit breaker open for %d s",
+                    self.breaker.consecutive_failures,
+                    retry_after,
+                )
+            else:
+                logger.error("upstash probe failed: circuit breaker open for %d s", retry_after)
+        timed_out = isinstance(exc, httpx.TimeoutException | TimeoutError)
+        kind = "timed out" if timed_out else "is unavailable"
+        return StoreUnavailable(
+            f"the conversation store {kind}; nothing was half-written, so retrying is safe",
+            retry_after=self.breaker.retry_after(),
+        )
 
 
 class _Deadline(httpx.AsyncBaseTransport):
@@ -171,24 +288,42 @@ class _Deadline(httpx.AsyncBaseTransport):
         await self._transport.aclose()
 
 
-# What the SDK raises when Upstash is down, slow, or answers something that is not its JSON.
-_FAILURES = (UpstashError, httpx.HTTPError, json.JSONDecodeError, KeyError, TypeError, ValueError)
+# What the SDK raises when Upstash is down, slow, or answers something that is not its JSON. An
+# UpstashError is sorted by the HTTP status of the answer that carried it (``_send``).
+_OUTAGES = (httpx.HTTPError, json.JSONDecodeError, KeyError, TypeError, ValueError)
+
+# Redis error replies that say "not now" rather than "this script is wrong": a busy or loading
+# server, a failover, memory full, or an Upstash plan limit. They stay 503 store_unavailable.
+_TRANSIENT_REPLY = re.compile(
+    r"(BUSY|LOADING|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|OOM)\b|ERR max .*limit exceeded"
+)
+
+# The HTTP statuses of the answers to the command being sent, in this task. The SDK raises the
+# same UpstashError for a Redis error reply (HTTP 400) as for a 5xx with a JSON body; the
+# status tells them apart. A context variable, because calls of concurrent requests share the
+# client; each request (each asyncio task) sees only its own.
+_STATUSES: ContextVar[list[int] | None] = ContextVar("upstash_statuses", default=None)
 
 
-@asynccontextmanager
-async def guard(operation: str) -> AsyncIterator[None]:
-    """Turn every way an Upstash call can fail into ``StoreUnavailable``."""
-    try:
-        yield
-    except _FAILURES as exc:
-        raise _unavailable(operation, exc) from exc
+async def _note_status(response: httpx.Response) -> None:
+    statuses = _STATUSES.get()
+    if statuses is not None:
+        statuses.append(response.status_code)
 
 
-def _unavailable(operation: str, exc: Exception) -> StoreUnavailable:
-    # The exception text can carry Upstash's URL; keep it in the log, out of the response.
-    logger.warning("upstash %s failed: %s: %s", operation, type(exc).__name__, exc)
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "is unavailable"
-    return StoreUnavailable(
-        f"the conversation store {kind}; nothing was half-written, so retrying is safe",
-        retry_after=RETRY_AFTER_SECONDS,
+class _ErrorReply(Exception):
+    """Upstash ran the command and Redis answered with an error (HTTP 400 ``{"error": ...}``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _script_bug(operation: str, reply: _ErrorReply) -> InternalError:
+    # Upstash is fine; the script (or the keys it was given) is not. Retrying will not help, so
+    # a 503 would be a lie; the log names the script so the bug can be found.
+    logger.error("upstash %s: Redis error reply (a bug): %s", operation, reply.message)
+    return InternalError(
+        f"the conversation store rejected the {operation} call; this is a bug on our side, "
+        "reported in the log under this response's X-Request-Id"
     )

@@ -26,8 +26,10 @@ os.environ.update(
 from devtools import redis_backend, serve, upstash_local
 from functions import all_routes
 from shared.app import Services, create_app
+from shared.rate_limit import RateLimits
 from shared.settings import Settings
 from shared.store import ConversationStore
+from shared.upstash import Upstash
 from tests.factories import ClientFactory, Clock, Standin, make_settings
 
 STANDIN_TOKEN = "standin-token"
@@ -58,8 +60,9 @@ def settings(standin: Standin) -> Settings:
 def make_client(settings: Settings) -> Iterator[ClientFactory]:
     """Build TestClients for apps with every route; each is closed after the test.
 
-    ``make_client(*, clock=None, **overrides)``: the store reads ``clock`` when given (a
-    :class:`tests.factories.Clock` the test advances); keyword arguments override settings.
+    ``make_client(*, clock=None, **overrides)``: the store and the Upstash client's circuit
+    breaker read ``clock`` when given (a :class:`tests.factories.Clock` the test advances);
+    keyword arguments override settings.
     """
     built: list[tuple[TestClient, Services]] = []
 
@@ -67,8 +70,13 @@ def make_client(settings: Settings) -> Iterator[ClientFactory]:
         changed = settings.model_copy(update=overrides)
         svc = Services.from_settings(changed)
         if clock is not None:
+            # One clock for the store and the Upstash client's circuit breaker.
+            upstash = Upstash(changed, clock_ms=clock)
             svc = dataclasses.replace(
-                svc, store=ConversationStore(svc.upstash, changed, clock_ms=clock)
+                svc,
+                upstash=upstash,
+                store=ConversationStore(upstash, changed, clock_ms=clock),
+                rate_limits=RateLimits(upstash, changed),
             )
         client = TestClient(create_app(all_routes(), services=svc))
         client.__enter__()

@@ -73,8 +73,8 @@ class Clock:
 class ClientFactory(Protocol):
     """The ``make_client`` fixture: a TestClient for an app with every route.
 
-    The store reads ``clock`` when one is given (the real time otherwise); keyword arguments
-    override settings.
+    The store and the Upstash client's circuit breaker read ``clock`` when one is given (the
+    real time otherwise); keyword arguments override settings.
     """
 
     def __call__(self, *, clock: Clock | None = None, **overrides: Any) -> TestClient: ...

@@ -1,7 +1,8 @@
 """Upstash faults the real thing cannot produce on demand, injected with respx.
 
-Every endpoint answers 503 store_unavailable with Retry-After: never 500, never a claimed
-success.
+An outage (no answer, a 5xx, an answer that is not Upstash's JSON) or a refusal such as a wrong
+token: every endpoint answers 503 store_unavailable with Retry-After, never 500, never a claimed
+success. A Redis error reply to a script is a bug, not an outage: 500 internal_error.
 """
 
 from __future__ import annotations
@@ -125,3 +126,90 @@ def test_timeouts_are_bounded(make_client: ClientFactory) -> None:
     body = response.json()
     assert body["status"] == "unhealthy"
     assert "0.2 s" in body["error"]
+
+
+# A Redis error reply to a script is a bug (the script, or the keys it was given), not an
+# outage: 500, never 503, and the breaker does not count it. Upstash sends it as HTTP 400.
+SCRIPT_BUGS = {
+    "lua error": "ERR user_script:12: attempt to compare nil with number script: 1a2b, on "
+    "@user_script:12.",
+    "wrong type": "WRONGTYPE Operation against a key holding the wrong kind of value",
+}
+
+
+@pytest.mark.parametrize("reply", list(SCRIPT_BUGS))
+def test_a_redis_error_reply_is_a_500_naming_the_script(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture, reply: str
+) -> None:
+    with respx.mock(base_url=FAKE_UPSTASH) as router:
+        route = router.post(url__regex=".*").mock(
+            return_value=httpx.Response(400, json={"error": SCRIPT_BUGS[reply]})
+        )
+        client = make_client(
+            upstash_redis_rest_url=FAKE_UPSTASH,
+            rate_limit_user_requests=0,
+            upstash_breaker_failures=2,
+        )
+        with caplog.at_level("ERROR", logger="shared.upstash"):
+            responses = [client.get("/api/conversations", headers=auth()) for _ in range(4)]
+    for response in responses:
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "internal_error"
+        assert "retry-after" not in response.headers
+        assert SCRIPT_BUGS[reply] not in response.text
+    assert route.call_count == 4  # twice the breaker's threshold, and it never opened
+    logged = [r.getMessage() for r in caplog.records if r.name == "shared.upstash"]
+    assert len(logged) == 4
+    assert all("list_conversations" in line and SCRIPT_BUGS[reply] in line for line in logged)
+
+
+# The outage class: no answer, or an answer from a failing Upstash. 503, counted by the breaker.
+OUTAGES: dict[str, Any] = {
+    "connect refused": httpx.ConnectError("connection refused"),
+    "read timeout": httpx.ReadTimeout("timed out"),
+    "500 with an error body": httpx.Response(500, json={"error": "internal error"}),
+    "502 empty": httpx.Response(502),
+}
+
+
+@pytest.mark.parametrize("fault", list(OUTAGES))
+def test_an_outage_is_a_503_that_the_breaker_counts(make_client: ClientFactory, fault: str) -> None:
+    with respx.mock(base_url=FAKE_UPSTASH) as router:
+        route = router.post(url__regex=".*").mock(side_effect=[OUTAGES[fault]] * 2)
+        client = make_client(
+            upstash_redis_rest_url=FAKE_UPSTASH,
+            rate_limit_user_requests=0,
+            upstash_breaker_failures=2,
+        )
+        responses = [client.get("/api/conversations", headers=auth()) for _ in range(3)]
+    assert [r.status_code for r in responses] == [503, 503, 503]
+    assert all(r.json()["code"] == "store_unavailable" for r in responses)
+    assert route.call_count == 2  # the breaker opened: the third call sent nothing
+    assert responses[0].headers["retry-after"] == "1"
+    assert responses[2].headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(401, json={"error": "WRONGPASS invalid or missing auth token"}),
+        httpx.Response(400, json={"error": "ERR max daily request limit exceeded"}),
+        httpx.Response(400, json={"error": "BUSY Redis is busy running a script."}),
+    ],
+    ids=["wrong-token", "plan-limit", "busy"],
+)
+def test_a_refusal_that_is_not_a_bug_is_a_503_the_breaker_does_not_count(
+    make_client: ClientFactory, answer: httpx.Response
+) -> None:
+    with respx.mock(base_url=FAKE_UPSTASH) as router:
+        route = router.post(url__regex=".*").mock(return_value=answer)
+        client = make_client(
+            upstash_redis_rest_url=FAKE_UPSTASH,
+            rate_limit_user_requests=0,
+            upstash_breaker_failures=2,
+        )
+        responses = [client.get("/api/conversations", headers=auth()) for _ in range(3)]
+    assert [r.status_code for r in responses] == [503, 503, 503]
+    assert all(r.json()["code"] == "store_unavailable" for r in responses)
+    assert route.call_count == 3  # Upstash answered every time: nothing to open for

@@ -335,3 +335,28 @@ def test_one_attempt_ends_within_the_upstash_timeout(standin: Standin) -> None:
             trickle.stop.set()
     assert "timed out" in error.detail
     assert upstash.requests == 1
+
+
+def test_the_circuit_breaker_only_shortens_the_sum(standin: Standin, refused_url: str) -> None:
+    # The breaker adds no attempt and no wait: a closed one lets each call make its
+    # UPSTASH_RETRIES + 1 attempts (above), an open one answers without any, so the worst case
+    # above holds with it. Here it opens after one failed call; the next makes no request.
+    settings = make_settings(
+        standin,
+        upstash_redis_rest_url=refused_url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0.001,
+        upstash_breaker_failures=1,
+    )
+    upstash = Upstash(settings)
+
+    async def ping_twice() -> None:
+        try:
+            for _ in range(2):
+                with pytest.raises(StoreUnavailable):
+                    await upstash.ping()
+        finally:
+            await upstash.aclose()
+
+    asyncio.run(ping_twice())
+    assert upstash.requests == settings.upstash_retries + 1
