@@ -24,7 +24,9 @@ from tests.factories import ClientFactory, Clock, auth, close_current_loop, make
 
 FAKE_UPSTASH = "https://breaker-upstash.test"
 PONG = httpx.Response(200, json={"result": "UE9ORw=="})  # base64, as the SDK asks
-EMPTY_LIST = httpx.Response(200, json={"result": [-2, [], []]})  # no rate limit, no rows
+# A list script's answer: no rate limit, "ok" (base64), no rows, list version, feed generation
+# and sequence "0" (base64 "MA==").
+EMPTY_LIST = httpx.Response(200, json={"result": [-2, "b2s=", [], [], ["MA==", "MA==", "MA=="]]})
 
 
 class FakeUpstash:
