@@ -433,11 +433,16 @@ class Stats:
     lock, and for every script in a /multi-exec transaction (Upstash runs those under the global
     lock whatever their flags). An EVALSHA of a script the stand-in has not seen (answered
     NOSCRIPT) counts in neither."""
+    sync_tokens: list[str] = field(default_factory=list)
+    """The ``Upstash-Sync-Token`` of each request that sent one, in order. The stand-in is one
+    node, so every read already sees every write: it honours a token by answering from state
+    at least that new, which is all there is; tests read these to see the token travel."""
 
     def reset(self) -> None:
         """Set every counter back to zero."""
         self.requests = self.commands = self.bytes_in = self.bytes_out = 0
         self.key_locked_scripts = self.global_lock_scripts = 0
+        self.sync_tokens.clear()
 
 
 class _BadRequest(Exception):
@@ -1009,6 +1014,8 @@ class UpstashLocal:
         body, too_big = await self._read_body(receive)
         headers = {name.lower(): value for name, value in scope.get("headers", [])}
         route = _route(scope)
+        if sync_token := headers.get(b"upstash-sync-token"):
+            self.stats.sync_tokens.append(sync_token.decode("latin-1"))
 
         if route not in {"/", "/pipeline", "/multi-exec"}:
             await self._send_json(send, 404, {"error": f"ERR unknown endpoint: {route}"})

@@ -93,9 +93,23 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
     """
     svc = services(request)
     user_id = svc.identity.resolve(request.headers.get("authorization"))
-    caller = svc.rate_limits.caller(user_id, streaming=streaming)
+    caller = svc.rate_limits.caller(
+        user_id, streaming=streaming, sync_token=_sync_token(request.headers.get(SYNC_TOKEN))
+    )
     request.state.caller = caller
     return caller
+
+
+# Upstash's read-your-writes token, passed to the device and back (README, "Keeping devices in
+# sync"): whichever container answers a device's next request reads at least what it wrote.
+SYNC_TOKEN = "Upstash-Sync-Token"  # noqa: S105  (a header name, not a secret)
+
+
+def _sync_token(value: str | None) -> str | None:
+    # Opaque to us; a value Upstash could not have issued is dropped rather than sent on.
+    if value and len(value) <= 256 and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None) -> Starlette:
@@ -116,6 +130,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                     "If-Match",
                     "If-None-Match",
                     "X-Request-Id",
+                    SYNC_TOKEN,
                 ],
                 expose_headers=[
                     "ETag",
@@ -126,6 +141,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                     "X-Request-Id",
                     "Evicted-Conversations",
                     "Preference-Applied",
+                    SYNC_TOKEN,
                 ],
                 max_age=600,
             ),
@@ -247,6 +263,8 @@ class RequestContext:
                 caller = state.get("caller")
                 quota = caller.quota if caller is not None else None
                 extra = quota.headers() if quota is not None else {}
+                if caller is not None and caller.sync_token:
+                    extra = {**extra, SYNC_TOKEN: caller.sync_token}
                 for name, value in extra.items():
                     headers.append((name.lower().encode(), value.encode()))
                 message = {**message, "headers": headers}

@@ -83,12 +83,14 @@ class Caller:
     """The authenticated user of a request and the budget the request counts against.
 
     The store checks the budget in the call's own script and leaves what is left of it in
-    ``quota``, which the app factory turns into response headers.
+    ``quota``, which the app factory turns into response headers, as it does ``sync_token``.
     """
 
     user_id: str
     budget: Budget
     quota: Quota | None = None
+    sync_token: str | None = None
+    """Upstash's read-your-writes token: the device's last one in, Upstash's new one out."""
 
 
 class RateLimits:
@@ -116,9 +118,11 @@ class RateLimits:
             "",
         )
 
-    def caller(self, user_id: str, *, streaming: bool = False) -> Caller:
+    def caller(
+        self, user_id: str, *, streaming: bool = False, sync_token: str | None = None
+    ) -> Caller:
         """``user_id``'s call, counted against the streamed-delta budget when ``streaming``."""
-        return Caller(user_id, self.stream if streaming else self.requests)
+        return Caller(user_id, self.stream if streaming else self.requests, sync_token=sync_token)
 
     async def check_anonymous_signup(self, client_ip: str, now_ms: int) -> Quota | None:
         """Count one anonymous-token request from ``client_ip``; None when that limit is off."""

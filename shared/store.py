@@ -436,12 +436,13 @@ class ConversationStore:
         keys = UserKeys(self._prefix, caller.user_id)
         current, *conversations = await self._run(
             scripts.EXPORT_CONVERSATIONS,
-            None,
+            caller,
             {"exp": keys.expiry, "sum": keys.summaries},
             {"budget": EXPORT_BUDGET_BYTES},
             rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
             rest_args=ids,
             now=now,
+            counted=False,
         )
         exported = [
             ExportedConversation(
@@ -785,7 +786,7 @@ class ConversationStore:
         listing = scripts.LIST_CONVERSATION_KEYS.call(
             {"idx": keys.index, "exp": keys.expiry, "gy": keys.graveyard}, {}
         )
-        _, *ids = await self._upstash.run(listing)
+        _, *ids = await self._upstash.run(listing, session=caller)
         for _ in range(_ERASE_ATTEMPTS):
             status, *rest = await self._run(
                 scripts.ERASE_USER,
@@ -913,22 +914,23 @@ class ConversationStore:
     async def _run(
         self,
         spec: ScriptSpec,
-        caller: Caller | None,
+        caller: Caller,
         keys: Mapping[str, str],
         args: Mapping[str, str | int],
         *,
         rest_keys: Sequence[str] = (),
         rest_args: Sequence[str | int] = (),
         now: int | None = None,
+        counted: bool = True,
     ) -> list[Any]:
         """Send one script of a user's data; its answer after the caller's rate limit.
 
-        ``caller`` None: the call is not counted (the request was counted by its first call).
+        ``counted`` False: the call is not counted (the request was counted by its first call).
         """
         now = self._clock_ms() if now is None else now
         expired_before = self._ttl.expired_before_ms(now)
         expire_at = self._ttl.key_expire_at_ms(now)
-        budget = caller.budget if caller is not None else None
+        budget = caller.budget if counted else None
         limit_args = budget.script_args() if budget else _UNCOUNTED
         call = spec.call(
             keys,
@@ -945,8 +947,8 @@ class ConversationStore:
             rest_args=rest_args,
             read_only=budget is None or budget.off,
         )
-        quota, *result = await self._upstash.run(call)
-        if caller is not None and budget is not None:
+        quota, *result = await self._upstash.run(call, session=caller)
+        if budget is not None:
             caller.quota = budget.decide(int(quota), now)
         return list(result)
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from upstash_redis.asyncio import Redis
@@ -63,6 +63,17 @@ class Call:
     script: Script
     keys: list[str]
     args: list[str]
+
+
+class SyncSession(Protocol):
+    """Who carries Upstash's read-your-writes token from one request to the next.
+
+    Upstash answers every request with an ``Upstash-Sync-Token``; a request that sends one back
+    is answered (from a replica too) only once that state is visible. A device passes the
+    token it last got to whichever Lambda container answers its next request.
+    """
+
+    sync_token: str | None
 
 
 class Upstash:
@@ -135,25 +146,31 @@ class Upstash:
     async def _count_request(self, _request: httpx.Request) -> None:
         self.requests += 1
 
-    async def run(self, call: Call) -> Any:
-        """Send ``call`` as one request: by SHA, with the source only when Upstash lacks it."""
+    async def run(self, call: Call, *, session: SyncSession | None = None) -> Any:
+        """Send ``call`` as one request: by SHA, with the source only when Upstash lacks it.
+
+        With ``session``, its sync token goes with the request and the one Upstash answers
+        replaces it.
+        """
         script = call.script
         suffix = "_RO" if script.read_only else ""
         arguments = [len(call.keys), *call.keys, *call.args]
         whole = [f"EVAL{suffix}", script.source, *arguments]
         try:
             if self._sent_whole is not None and script.sha not in self._sent_whole:
-                result = await self._send(script.name, whole)
+                result = await self._send(script.name, whole, session=session)
                 self._sent_whole.add(script.sha)
                 return result
             try:
-                return await self._send(script.name, [f"EVALSHA{suffix}", script.sha, *arguments])
+                return await self._send(
+                    script.name, [f"EVALSHA{suffix}", script.sha, *arguments], session=session
+                )
             except _ErrorReply as reply:
                 # Upstash forgets loaded scripts on restart, and a new database never had them.
                 if not reply.message.startswith("NOSCRIPT"):
                     raise
             self._sent_whole = {script.sha}
-            return await self._send(script.name, whole)
+            return await self._send(script.name, whole, session=session)
         except _ErrorReply as reply:
             raise _script_bug(script.name, reply) from reply
 
@@ -173,7 +190,12 @@ class Upstash:
             )
 
     async def _send(
-        self, operation: str, command: list[Any], *, deadline: float | None = None
+        self,
+        operation: str,
+        command: list[Any],
+        *,
+        deadline: float | None = None,
+        session: SyncSession | None = None,
     ) -> Any:
         """Send one command through the breaker; tell the breaker how it ended.
 
@@ -197,8 +219,15 @@ class Upstash:
         statuses: list[int] = []
         token = _STATUSES.set(statuses)
         try:
+            redis = self.redis
+            if session is not None and session.sync_token:
+                # The SDK sends its client's last token with every request; for this request,
+                # the device's. (No await between setting it and the request taking it.)
+                redis._sync_token = session.sync_token
             async with asyncio.timeout(deadline):
-                result = await self.redis.execute(command)
+                result = await redis.execute(command)
+            if session is not None:
+                session.sync_token = redis._sync_token or session.sync_token
         except UpstashError as exc:
             status = statuses[-1] if statuses else None
             if status is None or not 400 <= status < 500:

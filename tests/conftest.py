@@ -30,7 +30,7 @@ from shared.rate_limit import RateLimits
 from shared.settings import Settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
-from tests.factories import ClientFactory, Clock, Standin, make_settings
+from tests.factories import ClientFactory, Clock, Standin, load_every_script, make_settings
 
 STANDIN_TOKEN = "standin-token"
 
@@ -44,10 +44,16 @@ def redis_url() -> Iterator[str | None]:
 
 @pytest.fixture(scope="session")
 def standin(redis_url: str | None) -> Iterator[Standin]:
-    """The Upstash stand-in behind real HTTP on a loopback port."""
+    """The Upstash stand-in behind real HTTP on a loopback port, every script loaded.
+
+    (As on a database the service has run on: a test that counts requests sees EVALSHA hit,
+    whichever tests ran before it.)
+    """
     app = upstash_local.create_app(token=STANDIN_TOKEN, redis_url=redis_url)
     with serve.serve_in_thread(app) as url:
-        yield Standin(url=url, token=STANDIN_TOKEN, app=app, redis_url=redis_url)
+        standin = Standin(url=url, token=STANDIN_TOKEN, app=app, redis_url=redis_url)
+        load_every_script(standin)
+        yield standin
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 import jwt
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
@@ -51,6 +52,25 @@ def make_settings(standin: Standin, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(**values)
+
+
+def load_every_script(standin: Standin) -> None:
+    """SCRIPT LOAD every script the service sends, as a database it has run on has them."""
+    from shared import scripts
+
+    commands = [
+        ["SCRIPT", "LOAD", script.source]
+        for spec in scripts.ALL
+        for script in (spec.write, spec.read)
+        if script is not None
+    ]
+    answer = httpx.post(
+        f"{standin.url}/pipeline",
+        json=commands,
+        headers={"Authorization": f"Bearer {standin.token}"},
+    )
+    answer.raise_for_status()
+    assert all("result" in reply for reply in answer.json()), answer.text
 
 
 # ------------------------------------------------------------------------------ clients

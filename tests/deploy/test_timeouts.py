@@ -36,13 +36,19 @@ from starlette.testclient import TestClient
 
 from devtools import serve
 from functions import MODULES, all_routes
-from shared import scripts
 from shared.app import Services, create_app
 from shared.errors import StoreUnavailable
 from shared.identity import JWKS_TIMEOUT_SECONDS
 from shared.settings import Settings
 from shared.upstash import Upstash
-from tests.factories import Standin, auth, close_current_loop, conversation, make_settings
+from tests.factories import (
+    Standin,
+    auth,
+    close_current_loop,
+    conversation,
+    load_every_script,
+    make_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERLESS_YML = ROOT / "serverless.yml"
@@ -189,13 +195,6 @@ def _standin_command(standin: Standin, *command: str) -> Any:
     return answer.json()["result"]
 
 
-def _load_every_script(standin: Standin) -> None:
-    for spec in scripts.ALL:
-        for script in (spec.write, spec.read):
-            if script is not None:
-                assert _standin_command(standin, "SCRIPT", "LOAD", script.source) == script.sha
-
-
 MESSAGE = {"id": "m1", "type": "user", "content": "Hi", "timestamp": "2025-03-01T09:00:00.000Z"}
 # One request per function, in an order in which each succeeds.
 REQUESTS: list[tuple[str, str, str, Any]] = [
@@ -235,7 +234,7 @@ def test_no_request_makes_more_upstash_calls(standin: Standin) -> None:
                 counts[name] = svc.upstash.requests - before
                 client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
     finally:
-        _load_every_script(standin)  # leave the database as warm as other tests expect it
+        load_every_script(standin)  # leave the database as warm as other tests expect it
     assert max(counts.values()) <= SEQUENTIAL_UPSTASH_CALLS, counts
     assert counts == {
         **dict.fromkeys(MODULES, 2),  # EVALSHA, EVAL
