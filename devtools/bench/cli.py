@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -630,6 +630,34 @@ async def session_section(run: Run, bench: api.ApiBench) -> None:
     ours = [r for r in results if r.name in {session.OURS_STREAMED, session.OURS_FINAL}]
     _capacity_table(run, ours)
     _cost_table(run, ours)
+    progress("session: a second device keeping in sync")
+    synced = await session.second_device(bench, session.Classifier(bench.standin.redis_url))
+    run.data["second_device"] = [
+        {"name": name, "bytes_to_device": answered}
+        | {f.name: getattr(t, f.name) for f in fields(t)}
+        for name, t, answered in synced.rows
+    ]
+    table = Table(
+        "Keeping a second device in sync: idle syncs, and following a streamed reply",
+        ["what device B does", "API calls", "bytes to the device", "Upstash requests",
+         "billed commands", "bytes sent to Upstash", "bytes back from Upstash"],
+        notes=[
+            f"The user has {session.CONVERSATIONS} conversations, the open one "
+            f"{session.HISTORY} messages. Idle: nothing changed since device B's last look. "
+            f"Following: device A streams {session.DELTAS} deltas (one every "
+            f"{session.DELTA_INTERVAL_S:g} s); device B polls every "
+            f"{session.POLL_EVERY_DELTAS} deltas (once a second) with ?after= and "
+            "If-None-Match, or re-reads the conversation's newest page (?limit=50) as often.",
+            "Bytes to the device: the API's answer bodies (a 304 has none). Bytes to and from "
+            "Upstash: its HTTP bodies.",
+        ],
+    )  # fmt: skip
+    for name, tally, answered in synced.rows:
+        table.add(
+            name, count(tally.calls), size(answered), count(tally.requests),
+            count(tally.billed), size(tally.sent), size(tally.received),
+        )  # fmt: skip
+    run.show(table)
 
 
 def _session_table(

@@ -539,3 +539,100 @@ def _flush_scripts(redis_url: str | None) -> None:
         return
     with redis.Redis.from_url(redis_url, protocol=2) as client:
         client.script_flush()
+
+
+# ------------------------------------------------------------------------------ a second device
+
+#: How often device B polls a reply streaming on device A, in deltas (one delta per 0.25 s:
+#: one poll a second).
+POLL_EVERY_DELTAS = round(1 / DELTA_INTERVAL_S)
+
+
+@dataclass
+class SyncResult:
+    """What keeping a second device in sync costs, per way of doing it."""
+
+    rows: list[tuple[str, Tally, int]] = field(default_factory=list)
+    """(what device B does, what it cost on Upstash, bytes of the API's answers to it)."""
+
+
+async def second_device(bench: ApiBench, classifier: Classifier) -> SyncResult:
+    """Device B keeping up with device A: idle syncs, and following a streamed reply.
+
+    Idle: one feed page with nothing new; the list, a conversation and /api/me asked again with
+    ``If-None-Match`` (304). Following a reply of ``DELTAS`` deltas: one poll a second by
+    offset (``?after=``) with ``If-None-Match``, against re-reading the conversation's newest
+    page as often.
+    """
+    assert bench.recorder is not None, "start() first"
+    recorder = bench.recorder
+    user = "sync-device"
+    await bench.populate(user, conversations=CONVERSATIONS, messages=HISTORY)
+    meter = Meter(bench.standin, classifier)
+    base = f"/api/conversations/{TARGET}"
+
+    async def api(
+        method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await bench.send(method, path, user, body=body, headers=headers)
+
+    async def metered(path: str, headers: dict[str, str] | None = None) -> tuple[Tally, int]:
+        answers: list[httpx.Response] = []
+
+        async def work() -> None:
+            answers.append(await api("GET", path, headers=headers))
+
+        tally = await meter.call(work, recorder_calls=recorder.calls)
+        recorder.calls.clear()
+        return tally, len(answers[0].content)
+
+    listed = await api("GET", "/api/conversations?limit=20")
+    cursor = listed.json()["changesCursor"]
+    got = await api("GET", f"{base}?limit=50")
+    me = await api("GET", "/api/me")
+    # Warm: every script these use has run once (and so is loaded) before anything is metered.
+    await api("GET", f"/api/changes?since={cursor}")
+    first_id = got.json()["messages"][0]["id"]
+    await api("GET", f"{base}/messages/{first_id}?after=0")
+    recorder.calls.clear()
+    result = SyncResult()
+    idle = [
+        ("idle sync: feed page, nothing new", f"/api/changes?since={cursor}", None),
+        ("idle: list again, 304", "/api/conversations?limit=20", listed),
+        ("idle: conversation again, 304", f"{base}?limit=50", got),
+        ("idle: /api/me again, 304", "/api/me", me),
+    ]
+    for name, idle_path, earlier in idle:
+        tag = None if earlier is None else {"If-None-Match": earlier.headers["etag"]}
+        result.rows.append((name, *await metered(idle_path, tag)))
+
+    # A reply streams on device A; device B follows it.
+    stamp = fixtures.iso(fixtures.EPOCH_MS + (HISTORY + 1) * 1000)
+    start = {"id": "followed", "type": "assistant", "timestamp": stamp, "content": "",
+             "streaming": True}  # fmt: skip
+    await api("POST", f"{base}/messages", start)
+    path = f"{base}/messages/followed"
+    by_offset, by_page = Tally(), Tally()
+    offset_bytes = page_bytes = 0
+    length, etag = 0, ""
+    for sequence in range(1, DELTAS + 1):
+        delta = {"appendContent": DELTA_TEXT, "sequence": sequence}
+        await api("PATCH", path, delta, headers={"Prefer": "return=minimal"})
+        recorder.calls.clear()
+        if sequence % POLL_EVERY_DELTAS == 0 or sequence == DELTAS:
+            tally, size = await metered(
+                f"{path}?after={length}", {"If-None-Match": etag} if etag else None
+            )
+            by_offset += tally
+            offset_bytes += size
+            polled = await api("GET", f"{path}?after=0")  # (not metered: where B now is)
+            length, etag = polled.json()["length"], polled.headers["etag"]
+            tally, size = await metered(f"{base}?limit=50")
+            by_page += tally
+            page_bytes += size
+    await api("PATCH", path, {"streaming": False, "tokens": TOKENS})
+    result.rows.append(
+        (f"follow a {DELTAS}-delta reply by offset (a poll a second)", by_offset, offset_bytes)
+    )
+    result.rows.append(("the same by re-reading the conversation's page", by_page, page_bytes))
+    return result
