@@ -36,6 +36,7 @@ from shared.errors import (
     ClientDisconnected,
     CorsRefused,
     InternalError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     problem_response,
@@ -96,6 +97,9 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
     caller = svc.rate_limits.caller(
         user_id, streaming=streaming, sync_token=_sync_token(request.headers.get(SYNC_TOKEN))
     )
+    if request.method in _WRITES:
+        caller.idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
+        caller.request_line = f"{request.method} {request.url.path}?{request.url.query}"
     request.state.caller = caller
     return caller
 
@@ -103,6 +107,25 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
 # Upstash's read-your-writes token, passed to the device and back (README, "Keeping devices in
 # sync"): whichever container answers a device's next request reads at least what it wrote.
 SYNC_TOKEN = "Upstash-Sync-Token"  # noqa: S105  (a header name, not a secret)
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_IDEMPOTENCY_KEY_CHARS = 255
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    # The IETF draft sends it as a structured-field string ("..."); a bare token is taken too.
+    if value is None:
+        return None
+    key = value.strip()
+    if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
+        key = key[1:-1]
+    if not key or len(key) > _IDEMPOTENCY_KEY_CHARS or not key.isascii() or not key.isprintable():
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-255 printable ASCII characters, e.g. a UUID: the same "
+            "for every retry of one request, new for the next request"
+        )
+    return key
 
 
 def _sync_token(value: str | None) -> str | None:
@@ -130,6 +153,7 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                     "If-Match",
                     "If-None-Match",
                     "X-Request-Id",
+                    "Idempotency-Key",
                     SYNC_TOKEN,
                 ],
                 expose_headers=[

@@ -215,6 +215,14 @@ class ClientDisconnected(ApiError):
     title = "Client disconnected"
 
 
+class IdempotencyKeyReused(ApiError):
+    """An Idempotency-Key sent again with another request (method, path, query or body)."""
+
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused"
+
+
 class RateLimited(ApiError):
     """Too many requests; the headers say how many are left and when the window resets."""
 

@@ -8,6 +8,7 @@ the model is 422 ``validation_failed`` with each field's location.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -69,6 +70,10 @@ async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) ->
             f"got {media_type or 'no Content-Type'}"
         )
     body = await _read_body(request, max_bytes)
+    caller = getattr(request.state, "caller", None)
+    if caller is not None and caller.idempotency_key is not None:
+        # (A retry under the same Idempotency-Key must send the same body.)
+        caller.body_digest = hashlib.sha256(body).hexdigest()
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -15,6 +15,9 @@ Layout, for prefix ``chat`` and user ``alice``::
                                             (removed conversations whose keys remain)
     chat:{u:alice}:m:<conv id>  hash        "<attr>|<message id>" -> message attribute
     chat:{u:alice}:o:<conv id>  sorted set  message id -> sequence number           message order
+    chat:{u:alice}:idem:<key>   string      an Idempotency-Key's request fingerprint and answer
+                                            (24 hours)
+    chat:{u:alice}:ik           sorted set  those keys -> when they expire (erasing finds them)
     chat:rl:{ip:<address>}      string      anonymous sign-ups' rate-limit window
 
 Why this shape:
@@ -85,6 +88,18 @@ class UserKeys:
     def graveyard(self) -> str:
         """Sorted set of removed conversations whose keys remain, scored by their expiry."""
         return f"{self.base}:gy"
+
+    @property
+    def idempotency_index(self) -> str:
+        """Sorted set of the user's Idempotency-Key answers' keys, by when they expire."""
+        return f"{self.base}:ik"
+
+    def idempotency(self, key: str | None) -> str:
+        """Where the answer to the request sent with Idempotency-Key ``key`` is kept.
+
+        (None: a request that sent none, whose scripts still name a key, never touched.)
+        """
+        return f"{self.base}:idem:" + quote(key or "", safe="")
 
     def messages(self, conversation_id: str) -> str:
         """Hash of one conversation's message attributes."""

@@ -9,6 +9,7 @@ that tell a script about it, and what the script's answer means for the response
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -91,6 +92,19 @@ class Caller:
     quota: Quota | None = None
     sync_token: str | None = None
     """Upstash's read-your-writes token: the device's last one in, Upstash's new one out."""
+    idempotency_key: str | None = None
+    """The request's Idempotency-Key (a write's), when it sent one."""
+    request_line: str = ""
+    """Method, path and query: with the body, what a retry under the same key must repeat."""
+    body_digest: str = ""
+    """SHA-256 of the request's body, once it has been read."""
+
+    def fingerprint(self) -> str:
+        """What identifies this request for its Idempotency-Key ('' when it sent none)."""
+        if self.idempotency_key is None:
+            return ""
+        text = f"{self.request_line}\n{self.body_digest}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class RateLimits:

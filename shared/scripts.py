@@ -39,7 +39,8 @@ READ_SHEBANG = "#!lua flags=no-writes,allow-key-locking"
 # for updatedAt), the write epoch at or before which a conversation has expired ('' when
 # nothing expires), the current write epoch (the clock rounded up, so that expiry moves on about
 # once an hour), the expiry of keys written now ('' for none), and the caller's rate limit
-# (0 requests: off; its window in ms; the summary-hash field that keeps its state).
+# (0 requests: off; its window in ms; the summary-hash field that keeps its state), and the
+# fingerprint of the request when it sent an Idempotency-Key ('' when not).
 USER_ARGS = (
     "now",
     "now_iso",
@@ -49,6 +50,7 @@ USER_ARGS = (
     "rl_max",
     "rl_window",
     "rl_field",
+    "idem_fp",
 )
 
 # How many values of a summary (``SUMMARY`` in common.lua) and of a message's attributes
@@ -177,6 +179,9 @@ def _without_comments(lua: str) -> str:
 _USER = ("idx", "exp", "sum")
 # Every script that writes declares the change feed's keys: their expiry moves on with the rest.
 _WRITE = (*_USER, "chg", "tb")
+# A write a client may retry with an Idempotency-Key: the key's stored answer and the index of
+# the user's keys (shared/lua/common.lua, recall and remember).
+_IDEMPOTENT = ("idem", "ik")
 _CONVERSATION = ("msgs", "order")
 
 LIST_CONVERSATIONS = ScriptSpec(
@@ -205,11 +210,11 @@ LIST_CHANGES = ScriptSpec(
 )
 GET_ME = ScriptSpec("get_me", keys=("exp", "sum"), args=("if_none_match",), mode="counted_read")
 SET_CURRENT_CONVERSATION = ScriptSpec(
-    "set_current_conversation", keys=_WRITE, args=("cid", "until_ms")
+    "set_current_conversation", keys=(*_WRITE, *_IDEMPOTENT), args=("cid", "until_ms")
 )
 APPEND_MESSAGE = ScriptSpec(
     "append_message",
-    keys=(*_WRITE, "gy", *_CONVERSATION),
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
     args=(
         "cid",
         "mid",
@@ -229,7 +234,7 @@ APPEND_MESSAGE = ScriptSpec(
 )
 UPDATE_MESSAGE = ScriptSpec(
     "update_message",
-    keys=(*_WRITE, *_CONVERSATION),
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
     args=(
         "cid",
         "mid",
@@ -252,25 +257,27 @@ UPDATE_MESSAGE = ScriptSpec(
     rest_args=True,
 )
 DELETE_MESSAGE = ScriptSpec(
-    "delete_message", keys=(*_WRITE, *_CONVERSATION), args=("cid", "mid", "if_match")
+    "delete_message", keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT), args=("cid", "mid", "if_match")
 )
 UPDATE_CONVERSATION = ScriptSpec(
     "update_conversation",
-    keys=(*_WRITE, *_CONVERSATION),
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
     args=("cid", "set_title", "title", "set_mcp", "mcp", "if_match"),
 )
 DELETE_CONVERSATION = ScriptSpec(
-    "delete_conversation", keys=(*_WRITE, "gy", *_CONVERSATION), args=("cid", "if_match")
+    "delete_conversation",
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    args=("cid", "if_match"),
 )
 PUT_CONVERSATION = ScriptSpec(
     "put_conversation",
-    keys=(*_WRITE, "gy", *_CONVERSATION),
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
     args=("cap", "if_match", "if_none_match"),
     rest_args=True,
 )
 IMPORT_CONVERSATIONS = ScriptSpec(
     "import_conversations",
-    keys=(*_WRITE, "gy"),
+    keys=(*_WRITE, "gy", *_IDEMPOTENT),
     args=("cap", "current", "until_ms", "records"),
     rest_keys=True,
     rest_args=True,
@@ -284,9 +291,9 @@ EXPORT_CONVERSATIONS = ScriptSpec(
     rest_args=True,
 )
 LIST_CONVERSATION_KEYS = ScriptSpec(
-    "list_conversation_keys", keys=("idx", "exp", "gy"), mode="read", user_args=False
+    "list_conversation_keys", keys=("idx", "exp", "gy", "ik"), mode="read", user_args=False
 )
-ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy"), rest_keys=True, rest_args=True)
+ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy", "ik"), rest_keys=True, rest_args=True)
 RATE_LIMIT = ScriptSpec(
     "rate_limit", keys=("window",), args=("now", "rl_max", "rl_window"), user_args=False
 )

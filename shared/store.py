@@ -21,6 +21,7 @@ from shared.errors import (
     ChangesReset,
     Conflict,
     ConversationDeleted,
+    IdempotencyKeyReused,
     InvalidId,
     InvalidRequest,
     MessageFinished,
@@ -644,6 +645,9 @@ class ConversationStore:
         # A delta alone is followed by offset, not through the change feed (README, "Keeping
         # devices in sync"); anything else a patch changes is a change.
         change = patch.model_fields_set - {"appendContent", "sequence"}
+        # A numbered delta alone is already safe to retry (its sequence says whether it was
+        # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
+        numbered_delta = not change and patch.sequence is not None
         result = await self._run(
             scripts.UPDATE_MESSAGE,
             caller,
@@ -669,6 +673,7 @@ class ConversationStore:
             },
             rest_args=[part for tool in tools for part in (tool.id, codec.tool_json(tool))],
             now=now,
+            idempotent=not numbered_delta,
         )
         status = result[0]
         if status == "not_found":
@@ -784,16 +789,25 @@ class ConversationStore:
         """
         keys = UserKeys(self._prefix, caller.user_id)
         listing = scripts.LIST_CONVERSATION_KEYS.call(
-            {"idx": keys.index, "exp": keys.expiry, "gy": keys.graveyard}, {}
+            {
+                "idx": keys.index,
+                "exp": keys.expiry,
+                "gy": keys.graveyard,
+                "ik": keys.idempotency_index,
+            },
+            {},
         )
-        _, *ids = await self._upstash.run(listing, session=caller)
+        _, ids, answers = await self._upstash.run(listing, session=caller)
         for _ in range(_ERASE_ATTEMPTS):
             status, *rest = await self._run(
                 scripts.ERASE_USER,
                 caller,
-                keys.user(),
+                {**keys.user(), "ik": keys.idempotency_index},
                 {},
-                rest_keys=[k for cid in ids for k in (keys.messages(cid), keys.order(cid))],
+                rest_keys=[
+                    *(k for cid in ids for k in (keys.messages(cid), keys.order(cid))),
+                    *answers,
+                ],
                 rest_args=ids,
             )
             if status == "erased":
@@ -922,12 +936,20 @@ class ConversationStore:
         rest_args: Sequence[str | int] = (),
         now: int | None = None,
         counted: bool = True,
+        idempotent: bool = True,
     ) -> list[Any]:
         """Send one script of a user's data; its answer after the caller's rate limit.
 
         ``counted`` False: the call is not counted (the request was counted by its first call).
+        A write script also keeps its answer for the caller's Idempotency-Key, unless
+        ``idempotent`` is False (a write already safe to retry, kept lean).
         """
         now = self._clock_ms() if now is None else now
+        fingerprint = caller.fingerprint() if idempotent else ""
+        if "idem" in spec.keys:
+            user = UserKeys(self._prefix, caller.user_id)
+            key = caller.idempotency_key if fingerprint else None
+            keys = {**keys, "idem": user.idempotency(key), "ik": user.idempotency_index}
         expired_before = self._ttl.expired_before_ms(now)
         expire_at = self._ttl.key_expire_at_ms(now)
         budget = caller.budget if counted else None
@@ -941,6 +963,7 @@ class ConversationStore:
                 "epoch": self._ttl.write_epoch(now),
                 "expire_at": "" if expire_at is None else expire_at,
                 **limit_args,
+                "idem_fp": fingerprint,
                 **args,
             },
             rest_keys=rest_keys,
@@ -950,6 +973,11 @@ class ConversationStore:
         quota, *result = await self._upstash.run(call, session=caller)
         if budget is not None:
             caller.quota = budget.decide(int(quota), now)
+        if result and result[0] == "idempotency_mismatch":
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {caller.idempotency_key!r} was sent with another request "
+                "(method, path or body) in the last 24 hours: use a new key for a new request"
+            )
         return list(result)
 
 

@@ -1,5 +1,5 @@
 -- Append one message, creating the conversation when absent; a retry changes nothing.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
 -- ARGV: cid, mid, type, content, title (for a first user message; '' otherwise),
 --   default_title, tokens, max_messages, cap, if_match ('' none, '*' any, else a version),
 --   revive ('1': the request may bring back a conversation the user deleted), streaming ('1'
@@ -12,6 +12,8 @@ local cid, mid = A.cid, A.mid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 local exists = is_live(S, cid)
 local version = exists and num(S['v|' .. cid]) or 0
 if not exists and is_deleted(S, cid) and A.revive ~= '1' then
@@ -105,4 +107,4 @@ if expire_conversation or not exists then append_all(expire, {K.msgs, K.order}) 
 apply_expiry(expire)
 
 local result = {quota, 'created', exists and 0 or 1, version + 1}
-return append_all(result, victims)
+return remember(append_all(result, victims))

@@ -522,3 +522,44 @@ end
 local function next_record(p)
   return p + 11 + tonumber(ARGV[p + 10]) + tonumber(ARGV[p + 6])
 end
+
+-- ---------------------------------------------------------------- Idempotency-Key
+
+-- How long an answer is kept for its Idempotency-Key (24 hours, the IETF draft's advice).
+local IDEMPOTENCY_MS = 86400000
+
+-- The answer stored for this request's Idempotency-Key ('idem' in KEYS; A.idem_fp, the
+-- request's fingerprint, '' when it sent none): nil when there is none, 'mismatch' when the
+-- key was used for another request. An answer is stored as '<fingerprint>\n<JSON>'.
+local function recall()
+  if A.idem_fp == '' then return nil end
+  local stored = redis.call('GET', K.idem)
+  if not stored then return nil end
+  local newline = string.find(stored, '\n', 1, true)
+  if string.sub(stored, 1, newline - 1) ~= A.idem_fp then return 'mismatch' end
+  return cjson.decode(string.sub(stored, newline + 1))
+end
+
+-- Keep `result` (a successful answer) for this request's Idempotency-Key, and list the key in
+-- the user's index of them ('ik', by expiry) so that erasing the user finds it; entries past
+-- their expiry leave the index here.
+local function remember(result)
+  if A.idem_fp == '' then return result end
+  local until_ms = tonumber(A.now) + IDEMPOTENCY_MS
+  redis.call('SET', K.idem, A.idem_fp .. '\n' .. cjson.encode(result), 'PX', IDEMPOTENCY_MS)
+  redis.call('ZADD', K.ik, until_ms, K.idem)
+  redis.call('ZREMRANGEBYSCORE', K.ik, '-inf', '(' .. A.now)
+  redis.call('PEXPIREAT', K.ik, until_ms)
+  return result
+end
+
+-- At the start of a write, after its rate limit: the answer to give instead of writing again,
+-- or nil to go on.
+local function replay(S, quota)
+  local stored = recall()
+  if not stored then return nil end
+  finish_read(S, quota)
+  if stored == 'mismatch' then return {quota, 'idempotency_mismatch'} end
+  stored[1] = quota
+  return stored
+end

@@ -1,5 +1,5 @@
 -- Delete a conversation and all its messages.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
 -- ARGV: cid, if_match ('' none, else a version)
 -- Returns {quota, 'deleted'}, {quota, 'not_found'} when there was nothing to delete, or
 --   {quota, 'precondition_failed', current version}. The deletion leaves a tombstone in the
@@ -8,6 +8,8 @@ local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 if not is_live(S, cid) then
   finish_read(S, quota)
   return {quota, 'not_found'}
@@ -33,4 +35,4 @@ if dropped_tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped
 local expire = user_expiry(S, count, false)
 flush()
 apply_expiry(expire)
-return {quota, 'deleted'}
+return remember({quota, 'deleted'})

@@ -1,5 +1,5 @@
 -- Delete one message and take it off the conversation's and the user's totals.
--- KEYS: idx, exp, sum, chg, tb, msgs, order
+-- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
 -- ARGV: cid, mid, if_match ('' none, else a version)
 -- Returns {quota, 'deleted', version}, {quota, 'not_found'} when there was no such message, or
 --   {quota, 'precondition_failed', current version}.
@@ -8,6 +8,8 @@ local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' ..
   'sz|' .. cid, 'x|' .. cid})
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 local M = {}
 if is_live(S, cid) then
   M = hmget(K.msgs, {'t|' .. mid, 'kt|' .. mid, 'xo|' .. mid, 'j|' .. mid})
@@ -43,4 +45,4 @@ local expire = user_expiry(S, num(S['#c']), false)
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return {quota, 'deleted', version + 1}
+return remember({quota, 'deleted', version + 1})

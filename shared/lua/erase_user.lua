@@ -1,8 +1,8 @@
 -- Delete every key of the user: the summary hash (rate-limit windows and session included),
 -- the indexes, the graveyard, the change feed, and every conversation's keys, declared here.
 -- The next write starts a new feed generation: cursors from before are answered 410.
--- KEYS: idx, exp, sum, gy, chg, tb, then KREST: the message hash and message order of each
---   conversation
+-- KEYS: idx, exp, sum, gy, chg, tb, ik, then KREST: the message hash and message order of each
+--   conversation, then the kept Idempotency-Key answers
 -- ARGV: REST: the ids of those conversations (list_conversation_keys)
 -- Returns {quota, 'retry', ids...} when a conversation appeared since the ids were listed
 -- (nothing is deleted: call again with these ids), else {quota, 'erased', index entries}.

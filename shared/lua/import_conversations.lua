@@ -3,7 +3,8 @@
 -- A conversation the user deleted is not brought back (rejected: 'deleted'), and one sent with
 -- the version it was read at is written only while it is still at that version (rejected:
 -- 'precondition_failed').
--- KEYS: idx, exp, sum, gy, chg, tb, then KREST: the message hash and message order of each
+-- KEYS: idx, exp, sum, gy, chg, tb, idem, ik, then KREST: the message hash and message order
+--   of each
 --   record
 -- ARGV: cap, current ('' to leave the pointer), until_ms (when it lapses; '' never),
 --   records (how many, N), then REST: N versions ('' for none), then the N records, newest
@@ -23,6 +24,8 @@ for i, r in ipairs(records) do ids[i] = r.id end
 local S = read_user(summary_fields(ids))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 
 -- Nothing below refuses the call. Plan first: what is replaced, added, skipped and evicted.
 local expired = expired_ids()
@@ -141,4 +144,4 @@ if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 append_all(expire, user_expiry(S, count, fresh_index))
 flush()
 apply_expiry(expire)
-return {quota, imported, replaced, skipped, evicted, rejected}
+return remember({quota, imported, replaced, skipped, evicted, rejected})

@@ -1,16 +1,17 @@
--- Every conversation id that may still have keys: indexed (live or expired) or remembered in
--- the graveyard. The first step of erasing a user: the second declares all their keys.
--- KEYS: idx, exp, gy
+-- Every key of the user that no index names by key: the conversations that may still have keys
+-- (indexed, live or expired, or remembered in the graveyard) and the kept answers of
+-- Idempotency-Keys. The first step of erasing a user: the second declares all their keys.
+-- KEYS: idx, exp, gy, ik
 -- ARGV: (none of its own)
--- Returns {quota (-2: erase_user counts the call), ids...}.
-local result = {-2}
+-- Returns {quota (-2: erase_user counts the call), {conversation ids}, {answer keys}}.
+local ids = {}
 local seen = {}
 for _, key in ipairs({K.idx, K.exp, K.gy}) do
   for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
     if not seen[id] then
       seen[id] = true
-      result[#result + 1] = id
+      ids[#ids + 1] = id
     end
   end
 end
-return result
+return {-2, ids, redis.call('ZRANGE', K.ik, 0, -1)}

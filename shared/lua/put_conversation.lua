@@ -1,5 +1,5 @@
 -- Replace (or create) a whole conversation, with preconditions on its version.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
 -- ARGV: cap, if_match ('' none, '*' any version, else a version), if_none_match ('' or '*':
 --   the conversation must not exist; also what brings back one the user deleted), then REST:
 --   the conversation's record (see write_conversation in common.lua)
@@ -9,6 +9,8 @@ local cid = ARGV[REST]
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 local exists = is_live(S, cid)
 local version = exists and num(S['v|' .. cid]) or 0
 local if_match, if_none_match = A.if_match, A.if_none_match
@@ -61,4 +63,4 @@ flush()
 append_all(expire, {K.msgs, K.order})
 apply_expiry(expire)
 local result = {quota, 'ok', exists and 0 or 1, version + 1}
-return append_all(result, victims)
+return remember(append_all(result, victims))

@@ -1,10 +1,13 @@
 -- Point the user's session at a conversation, or clear the pointer.
--- KEYS: idx, exp, sum, chg, tb (the feed's keys: their expiry moves on with the others')
+-- KEYS: idx, exp, sum, chg, tb (the feed's keys: their expiry moves on with the others'),
+--   idem, ik (see recall/remember in common.lua)
 -- ARGV: cid ('' to clear), until_ms (when the pointer lapses; '' never)
 -- Returns {quota}.
 local S = read_user()
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 if A.cid == '' then
   hdel(K.sum, '#cur')
   hdel(K.sum, '#curx')
@@ -16,4 +19,4 @@ bump_list(S)
 local expire = user_expiry(S, num(S['#c']), false)
 flush()
 apply_expiry(expire)
-return {quota}
+return remember({quota})

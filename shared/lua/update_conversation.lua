@@ -1,5 +1,6 @@
 -- Rename a conversation and/or change its mcpServers; it becomes the most recently updated.
--- KEYS: idx, exp, sum, chg, tb, msgs, order (their expiry follows the conversation's last write)
+-- KEYS: idx, exp, sum, chg, tb, msgs, order (their expiry follows the conversation's last
+--   write), idem, ik (see recall/remember in common.lua)
 -- ARGV: cid, set_title ('1' to set it), title, set_mcp ('1' to set them), mcp ('' to
 --   remove), if_match ('' none, else a version)
 -- Returns {quota, 'not_found'}, {quota, 'precondition_failed', current version}, or {quota,
@@ -8,6 +9,8 @@ local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 if not is_live(S, cid) then
   finish_read(S, quota)
   return {quota, 'not_found'}
@@ -41,4 +44,4 @@ local expire = user_expiry(S, num(S['#c']), false)
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return {quota, 'ok', summary}
+return remember({quota, 'ok', summary})

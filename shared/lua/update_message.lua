@@ -1,6 +1,6 @@
 -- Change one message: replace or append to its content (a streamed delta), its streaming,
 -- editable and token fields, and its tool executions (each replaced by id, new ids appended).
--- KEYS: idx, exp, sum, chg, tb, msgs, order
+-- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
 -- ARGV: cid, mid, content, set_content ('1' when `content` replaces the content),
 --   content_length, delta ('' for none), delta_length, sequence ('' when deltas are not
 --   numbered), max_chars, streaming ('', '0', '1'), editable ('', '0', '1'), tokens ('' to
@@ -17,6 +17,8 @@ local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid, 'sz|' .
   'sm|' .. cid, 'x|' .. cid})
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
+local again = replay(S, quota)
+if again then return again end
 local refuse = nil
 local M = {}
 if is_live(S, cid) then
@@ -122,6 +124,6 @@ flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
 if A.return_message == '1' then
-  return {quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))}
+  return remember({quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))})
 end
-return {quota, 'ok', version + 1, {}}
+return remember({quota, 'ok', version + 1, {}})
