@@ -848,3 +848,22 @@ def test_a_cursor_older_than_the_kept_tombstones_resets(make_client: ClientFacto
     assert changes.status_code == 200
     recent.sync()
     assert set(recent.summaries) == set(_listed(client)) == {f"g3-{i}" for i in range(600)}
+
+
+def test_conditional_reads_change_when_a_conversation_expires(make_client: ClientFactory) -> None:
+    clock = Clock()
+    clock.now -= clock.now % 6_000 - 100  # just after an expiry step (a tenth of the TTL)
+    client = make_client(clock=clock, conversation_ttl_seconds=60)
+    put(client, conversation("c1"))
+    tags = {
+        path: client.get(path, headers=auth()).headers["etag"]
+        for path in ("/api/conversations", "/api/me")
+    }
+    clock.advance(5)  # within the same step: nothing can have expired
+    for path, tag in tags.items():
+        assert client.get(path, headers={**auth(), "If-None-Match": tag}).status_code == 304
+    clock.advance(65)  # nothing was written, but c1 has expired: both answers changed
+    for path, tag in tags.items():
+        assert client.get(path, headers={**auth(), "If-None-Match": tag}).status_code == 200, path
+    assert client.get("/api/conversations", headers=auth()).json()["conversations"] == []
+    assert client.get("/api/me", headers=auth()).json()["conversationCount"] == 0
