@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import jwt
@@ -22,6 +22,9 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.app import Services
 
 JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
 ANONYMOUS_SECRET = "test-anonymous-secret-that-is-long-enough-012345"
@@ -111,6 +114,17 @@ def token_for(user_id: str, **claims: Any) -> str:
 def auth(user_id: str = "alice") -> dict[str, str]:
     """The Authorization header of ``user_id``."""
     return {"Authorization": f"Bearer {token_for(user_id)}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a token the API issued (``POST /api/auth/anonymous``)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def services_of(client: TestClient) -> Services:
+    """The services an app built by ``make_client`` runs on (``.upstash.requests`` counts)."""
+    found: Services = client.app.state.services  # type: ignore[attr-defined]
+    return found
 
 
 # ------------------------------------------------------------------------------ bodies

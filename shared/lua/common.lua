@@ -420,6 +420,9 @@ local function drop_conversations(S, ids, kinds, deleted_now)
   if #ids == 0 then return messages, tokens end
   bump_list(S)
   hset(K.sum, '#tc', tombstones)
+  -- Kept in S too: a conversation written later in the same call (touch_conversation) lifts
+  -- its own tombstone from this count, not from the one read before these were added.
+  S['#tc'] = tostring(tombstones)
   chunked('ZREM', K.idx, ids)
   chunked('ZREM', K.exp, ids)
   if #graveyard > 0 then

@@ -4,11 +4,14 @@
 -- ARGV: cid, mid, after (UTF-16 code units of content the caller has, as JavaScript counts),
 --   if_none_match (the entity tag the caller holds, '' for none), stale_ms (how long a reply
 --   may go without a delta before it reads as interrupted)
--- The entity tag is the message's last update (ms), plus 'i' once it has gone stale.
+-- The entity tag is the conversation's version, plus 'i' once the message has gone stale: every
+-- write to the conversation (a streamed delta included) bumps the version, whereas the
+-- message's last update (ms) stays the same for two writes in one millisecond, and a tag built
+-- on it would answer 304 to a poll that missed the second one.
 -- Returns {quota, 'not_found'}, {quota, 'not_modified', tag}, or {quota, 'ok', tag, attribute
 --   values (#MESSAGE), offset the text starts at, the text from there, tool execution JSON...}.
 local cid, mid = A.cid, A.mid
-local S = read_user({'w|' .. cid})
+local S = read_user({'w|' .. cid, 'v|' .. cid})
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 local M = {}
@@ -17,7 +20,7 @@ if not M['t|' .. mid] then
   finish_read(S, quota)
   return {quota, 'not_found'}
 end
-local tag = M['u|' .. mid] or '0'
+local tag = S['v|' .. cid] or '0'
 if M['s|' .. mid] == '1' and tonumber(A.now) - num(M['u|' .. mid]) > tonumber(A.stale_ms) then
   tag = tag .. 'i'
 end

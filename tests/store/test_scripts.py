@@ -22,6 +22,7 @@ from upstash_redis import Redis
 
 from shared import scripts
 from shared.errors import RateLimited
+from shared.keys import UserKeys
 from shared.models import Conversation, ConversationMessage, ConversationPatch, MessagePatch
 from shared.rate_limit import Caller, RateLimits
 from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
@@ -349,3 +350,52 @@ def test_sliding_windows_decide_as_upstash_ratelimit_does(
     for now, expected, ip, own in rows:
         assert ip == expected, now
         assert own == expected, now
+
+
+# ------------------------------------------------------------------------------ change feed
+
+
+def _tombstones(raw: Redis, settings: Settings, user: str) -> tuple[int, int, set[str]]:
+    # The tombstone count the scripts keep ('#tc'), the tombstone index's size, and which
+    # conversations the summary hash holds a tombstone of.
+    keys = UserKeys(settings.key_prefix, user)
+    summaries = raw.hgetall(keys.summaries)
+    marked = {name.partition("|")[2] for name in summaries if name.startswith("x|")}
+    return int(summaries.get("#tc", 0)), raw.zcard(keys.tombstones), marked
+
+
+def test_the_tombstone_count_follows_a_call_that_revives_and_evicts(
+    standin: Standin, raw: Redis
+) -> None:
+    # The count decides when the oldest tombstones are forgotten (1,000 kept): a call that
+    # lifts one tombstone and leaves another must leave it equal to the index.
+    h = Harness(standin, max_conversations_per_user=2)
+    alice = h.caller("alice")
+    reply = ConversationMessage(
+        id="m1", type="user", content="hi", timestamp="2025-01-01T00:00:00Z"
+    )
+    h.run(
+        lambda: h.store.put_conversation(alice, conversation("a", "2025-01-01T00:00:00.000Z")),
+        lambda: h.store.put_conversation(alice, conversation("b", "2025-01-02T00:00:00.000Z")),
+        lambda: h.store.delete_conversation(alice, "a"),
+        lambda: h.store.put_conversation(alice, conversation("c", "2025-01-03T00:00:00.000Z")),
+    )
+    assert _tombstones(raw, h.settings, "alice") == (1, 1, {"a"})
+    # Bringing "a" back evicts "b": one tombstone lifted, one left.
+    h.run(
+        lambda: h.store.put_conversation(
+            alice, conversation("a", "2025-01-04T00:00:00.000Z"), if_none_match="*"
+        )
+    )
+    assert _tombstones(raw, h.settings, "alice") == (1, 1, {"b"})
+    # Appending to "b" (evicted, not deleted) brings it back and evicts "c".
+    h.run(lambda: h.store.append_message(alice, "b", reply))
+    assert _tombstones(raw, h.settings, "alice") == (1, 1, {"c"})
+    # An import that writes "c" again evicts the oldest of what is kept.
+    h.run(
+        lambda: h.store.import_conversations(
+            alice, [conversation("c", "2025-01-05T00:00:00.000Z")], None
+        )
+    )
+    count, size, marked = _tombstones(raw, h.settings, "alice")
+    assert count == size == len(marked) == 1
