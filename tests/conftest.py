@@ -7,6 +7,7 @@ tokens, bodies, events, the clock) are in ``tests/factories.py``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -33,6 +34,14 @@ from shared.upstash import Upstash
 from tests.factories import ClientFactory, Clock, Standin, load_every_script, make_settings
 
 STANDIN_TOKEN = "standin-token"
+
+# Importing a handler module builds its Mangum adapter, which sets up an event loop for the
+# thread, as Lambda's runtime expects. Import them all now, then close that loop: a test that
+# later runs asyncio.run() would otherwise drop it unclosed, and the ResourceWarning would
+# fail whichever test the garbage collector happened to run in.
+all_routes()
+asyncio.get_event_loop_policy().get_event_loop().close()
+asyncio.set_event_loop(None)
 
 
 @pytest.fixture(scope="session")
