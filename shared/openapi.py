@@ -447,6 +447,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         "description": "The conversation's id.",
         "schema": ID_JSON_SCHEMA,
+        "example": "c1",
     },
     "MessageId": {
         "name": "messageId",
@@ -454,6 +455,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         "description": "The message's id.",
         "schema": ID_JSON_SCHEMA,
+        "example": "m1",
     },
     "IfMatch": {
         "name": "If-Match",
@@ -696,6 +698,11 @@ def _headers(names: tuple[str, ...], *, required: tuple[str, ...]) -> dict[str, 
     }
 
 
+def _holds_ids(model: type[BaseModel]) -> bool:
+    """Whether a body of ``model`` carries an id somewhere (a bad one is 400 ``invalid_id``)."""
+    return ID_JSON_SCHEMA["pattern"] in json.dumps(model.model_json_schema())
+
+
 def _error_codes(method: str, path: str, spec: Operation) -> dict[int, set[str]]:
     """Every error status the operation may answer, with its codes."""
     codes: dict[int, set[str]] = {500: {"internal_error"}}
@@ -717,6 +724,8 @@ def _error_codes(method: str, path: str, spec: Operation) -> dict[int, set[str]]
         add(412, "precondition_failed")
     if spec.body is not None:
         add(400, "invalid_request")
+        if _holds_ids(spec.body):
+            add(400, "invalid_id")  # a bad id anywhere in a body (shared/http.py, body_error)
         add(413, "payload_too_large")
         add(415, "unsupported_media_type")
         add(422, "validation_failed")

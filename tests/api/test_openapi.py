@@ -59,9 +59,10 @@ def test_every_error_lists_its_codes_and_every_write_takes_an_idempotency_key() 
             if method in {"post", "put", "patch", "delete"}:
                 assert "IdempotencyKey" in headers, (method, path)
                 codes = op["responses"]["422"]["content"]["application/problem+json"]
-                assert "idempotency_key_reused" in codes["schema"]["allOf"][1]["properties"][
-                    "code"
-                ]["enum"]
+                assert (
+                    "idempotency_key_reused"
+                    in codes["schema"]["allOf"][1]["properties"]["code"]["enum"]
+                )
             else:
                 assert "IdempotencyKey" not in headers, (method, path)
 
