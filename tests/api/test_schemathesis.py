@@ -56,7 +56,7 @@ CHECKS = [
 ]
 
 
-def _documented_codes(case: schemathesis.Case, status: int) -> list[str]:
+def _documented_codes(case: schemathesis.Case[Any], status: int) -> list[str]:
     operations = document()["paths"][case.operation.path]
     if case.method.lower() not in operations:
         # Negative mode also sends methods the path does not have (TRACE, say): 405.
@@ -76,7 +76,9 @@ def _documented_codes(case: schemathesis.Case, status: int) -> list[str]:
     # of one operation share its data, as a frontend's requests do.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_the_api_answers_as_its_document_says(case: schemathesis.Case, seeded: TestClient) -> None:
+def test_the_api_answers_as_its_document_says(
+    case: schemathesis.Case[Any], seeded: TestClient
+) -> None:
     kwargs: dict[str, Any] = case.as_transport_kwargs(
         base_url="http://testserver", headers=auth(USER)
     )
