@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test lint format all clean bench load package report
+.PHONY: help install dev dev-reset test lint format all clean bench load package report openapi
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -96,6 +96,10 @@ report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS=
 
 test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis).
 	$(BIN)/pytest $(ARGS)
+
+openapi: install ## Regenerate openapi.json from the routes and models (a test fails while it is stale).
+	$(BIN)/python -m devtools.openapi > openapi.json.tmp
+	mv openapi.json.tmp openapi.json
 
 lint: install ## ruff check, ruff format --check and mypy (strict).
 	$(BIN)/ruff check .

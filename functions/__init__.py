@@ -30,6 +30,7 @@ MODULES = (
     "get_message",
     "get_limits",
     "claim_anonymous",
+    "get_openapi",
 )
 
 

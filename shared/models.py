@@ -12,7 +12,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidId
@@ -103,8 +111,27 @@ def _portable_json(value: JsonValue) -> JsonValue:
     return value
 
 
-Id = Annotated[str, AfterValidator(_valid_id)]
-Timestamp = Annotated[str, AfterValidator(_valid_timestamp)]
+# The JSON schemas say what the validators check (the OpenAPI document is built from them,
+# shared/openapi.py); a pattern in the model itself would change the error a bad id gets.
+ID_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+    "not": {"enum": sorted(_ACCIDENTAL_IDS)},
+    "description": f"Chosen by the client: 1-128 characters of {ID_ALPHABET}.",
+}
+Id = Annotated[str, AfterValidator(_valid_id), WithJsonSchema(ID_JSON_SCHEMA)]
+Timestamp = Annotated[
+    str,
+    AfterValidator(_valid_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; "
+            "stored and returned as sent.",
+            "examples": ["2025-03-01T09:00:00.000Z"],
+        }
+    ),
+]
 Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 # Arbitrary JSON the service stores and returns unread (tool input and output, MCP servers):
 # any shape, but only numbers the frontend's JSON.parse reads back as sent.

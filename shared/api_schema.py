@@ -1,0 +1,273 @@
+"""The response bodies handlers build by hand, declared as models for the OpenAPI document only.
+
+Handlers assemble these dicts themselves (``functions/*.py``), so that a cold start imports no
+more than it needs; the models here describe the same shapes, field for field, for
+``shared/openapi.py``. Nothing at run time validates against them: ``tests/api`` does, by
+checking every response against the document they end up in (schemathesis and the property
+suite), so a handler that drifts from its model fails a test.
+
+Field names are the frontend's camelCase. A field with a default of ``None`` is one the
+response leaves out rather than sending ``null`` (``shared.models.dump``); the document says so
+(``shared/openapi.py``). A field typed ``X | None`` without a default is always present and may
+be ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models import ConversationMessage, ConversationSummary
+
+
+class _Body(BaseModel):
+    # forbid: the document then says "additionalProperties: false", so a field a handler adds
+    # without declaring it here fails the conformance tests instead of drifting silently.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class ConversationListPage(_Body):
+    """``GET /api/conversations``: one page of summaries, most recently updated first."""
+
+    conversations: list[ConversationSummary]
+    nextCursor: str | None = Field(  # noqa: N815
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+    changesCursor: str = Field(  # noqa: N815
+        description="Where `GET /api/changes?since=` starts for a device that read this list."
+    )
+
+
+class ConversationView(_Body):
+    """``GET /api/conversations/{id}``: a conversation with its newest page of messages."""
+
+    id: str
+    title: str
+    messages: list[ConversationMessage] = Field(
+        description="The newest `limit` messages before `before`, oldest first."
+    )
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+    totalTokens: int  # noqa: N815
+    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    messageCount: int = Field(description="All of the conversation's messages, not the page's.")  # noqa: N815
+    nextCursor: str | None = Field(  # noqa: N815
+        description="Pass as `before` for the older messages; null when there are none."
+    )
+
+
+class PutResult(ConversationSummary):
+    """``PUT /api/conversations/{id}``: the conversation's summary and what the cap evicted."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    evicted: list[str] = Field(
+        description="Conversations removed because the user went over MAX_CONVERSATIONS_PER_USER."
+    )
+
+
+class MessageTail(ConversationMessage):
+    """``GET /api/conversations/{id}/messages/{messageId}``: a message from an offset on."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
+
+    offset: int = Field(description="Where `content` starts, in UTF-16 code units.")
+    length: int = Field(
+        description="The whole content's length in UTF-16 code units: the next poll's `after`."
+    )
+
+
+class Upsert(_Body):
+    """A change: the conversation's summary now (no messages)."""
+
+    type: Literal["upsert"]
+    id: str
+    version: int
+    conversation: ConversationSummary
+
+
+class Tombstone(_Body):
+    """A change: the conversation is gone, and why."""
+
+    type: Literal["tombstone"]
+    id: str
+    reason: Literal["deleted", "evicted", "expired"]
+    at: str = Field(description="When it was removed, ISO 8601.")
+
+
+class ChangesPage(_Body):
+    """``GET /api/changes``: what changed since the cursor, oldest first."""
+
+    changes: list[Annotated[Upsert | Tombstone, Field(discriminator="type")]]
+    nextCursor: str = Field(description="Pass as `since` next time.")  # noqa: N815
+    hasMore: bool = Field(description="More changes wait: ask again with `nextCursor` at once.")  # noqa: N815
+
+
+class RejectedConversation(_Body):
+    """A conversation an import or claim did not store, and why."""
+
+    id: str = Field(description="Its id, or `conversations[<index>]` when it has no valid one.")
+    code: Literal[
+        "validation_failed",
+        "invalid_id",
+        "payload_too_large",
+        "duplicate_id",
+        "conversation_deleted",
+        "precondition_failed",
+    ]
+    detail: str
+
+
+class ImportResult(_Body):
+    """``POST /api/import`` and ``POST /api/me/claim``: what was stored, conversation by one."""
+
+    imported: int = Field(description="Conversations not stored before.")
+    updated: int = Field(description="Stored conversations replaced by a newer `updatedAt`.")
+    skipped: int = Field(description="Conversations no newer than the stored ones.")
+    evicted: list[str] = Field(
+        description="Conversations removed, or not imported, over MAX_CONVERSATIONS_PER_USER."
+    )
+    rejected: list[RejectedConversation]
+
+
+class ExportedConversation(_Body):
+    """A whole conversation as ``POST /api/import`` takes it back, with its version."""
+
+    id: str
+    title: str
+    messages: list[ConversationMessage]
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+    totalTokens: int  # noqa: N815
+    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    version: int
+    olderMessagesCursor: str | None = Field(  # noqa: N815
+        default=None,
+        description=(
+            "Present when the conversation was too large for one response: pass it as `before` "
+            "to `GET /api/conversations/{id}` for the older messages."
+        ),
+    )
+
+
+class ExportPage(_Body):
+    """``GET /api/me/export``: a page of whole conversations, most recently updated first."""
+
+    conversations: list[ExportedConversation]
+    currentConversationId: str | None  # noqa: N815
+    nextCursor: str | None = Field(  # noqa: N815
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class Me(_Body):
+    """``GET /api/me``: the caller, running totals, and the current conversation."""
+
+    userId: str  # noqa: N815
+    conversationCount: int  # noqa: N815
+    messageCount: int  # noqa: N815
+    totalTokens: int  # noqa: N815
+    currentConversationId: str | None  # noqa: N815
+
+
+class RateLimitBudget(_Body):
+    """One sliding window: at most ``limit`` requests per ``windowSeconds`` (0: off)."""
+
+    limit: int
+    windowSeconds: int  # noqa: N815
+
+
+class RateLimitBudgets(_Body):
+    """The per-user budgets: requests, and streamed deltas apart."""
+
+    requests: RateLimitBudget
+    streamedUpdates: RateLimitBudget  # noqa: N815
+
+
+class Limits(_Body):
+    """``GET /api/limits``: the deployment's limits, to size requests by."""
+
+    maxBodyBytes: int  # noqa: N815
+    maxMessageChars: int  # noqa: N815
+    maxMessagesPerConversation: int  # noqa: N815
+    maxConversationsPerUser: int  # noqa: N815
+    maxTitleChars: int  # noqa: N815
+    maxPageChars: int  # noqa: N815
+    exportPageBytes: int  # noqa: N815
+    conversationTtlSeconds: int  # noqa: N815
+    streamingStaleSeconds: int  # noqa: N815
+    rateLimits: RateLimitBudgets  # noqa: N815
+
+
+Breaker = Literal["closed", "open", "half-open"]
+
+
+class HealthyRedis(_Body):
+    """Upstash answered: the round trip and the container's circuit breaker."""
+
+    latencyMs: float  # noqa: N815
+    breaker: Breaker
+
+
+class Healthy(_Body):
+    """``GET /api/health`` 200."""
+
+    status: Literal["healthy"]
+    redis: HealthyRedis
+    version: str
+    timestamp: str
+
+
+class UnhealthyRedis(_Body):
+    """Upstash failed; while the breaker is open, the seconds until its next probe."""
+
+    breaker: Breaker
+    retryAfter: int | None = None  # noqa: N815
+
+
+class Unhealthy(_Body):
+    """``GET /api/health`` 503: a JSON body, not problem+json, so a monitor reads one shape."""
+
+    status: Literal["unhealthy"]
+    error: str
+    redis: UnhealthyRedis
+    timestamp: str
+
+
+class AnonymousToken(_Body):
+    """``POST /api/auth/anonymous`` 201: a bearer token for a visitor who has not signed in."""
+
+    token: str
+    userId: str  # noqa: N815
+    expiresAt: str  # noqa: N815
+
+
+class FieldProblem(_Body):
+    """One way a body does not fit its model."""
+
+    location: str = Field(description="Where, as a frontend developer writes it: `messages[3].id`.")
+    type: str
+    problem: str
+
+
+class Problem(_Body):
+    """An RFC 9457 problem: ``code`` is stable, ``detail`` says what to send instead."""
+
+    # Extension members may be added later; a client reads the ones it knows.
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+    type: str = Field(description="`/problems/<code>`.")
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="`validation_failed`: each field's location and problem."
+    )
+    currentVersion: int | None = Field(  # noqa: N815
+        default=None, description="`precondition_failed`: the stored version, when it exists."
+    )
+    lastSequence: int | None = Field(  # noqa: N815
+        default=None, description="`sequence_gap`: the last delta applied."
+    )
