@@ -19,7 +19,11 @@ from shared.models import ClaimRequest
 
 
 async def claim_anonymous(request: Request) -> Response:
-    """200 ``{imported, updated, skipped, evicted, rejected}``: what moved."""
+    """200 ``{imported, updated, skipped, evicted, rejected, done, cursor}``: what moved.
+
+    A visitor with many conversations may take more than one call: while ``done`` is false,
+    claim again with ``cursor`` in the body.
+    """
     caller = authenticate(request)
     svc = services(request)
     if caller.user_id.startswith(ANONYMOUS_PREFIX):
@@ -34,7 +38,7 @@ async def claim_anonymous(request: Request) -> Response:
     if not anonymous_id.startswith(ANONYMOUS_PREFIX):
         raise InvalidRequest("anonymousToken is not an anonymous token (POST /api/auth/anonymous)")
     anonymous = svc.rate_limits.caller(anonymous_id)
-    result = await svc.store.claim(caller, anonymous)
+    result = await svc.store.claim(caller, anonymous, cursor=body.cursor)
     return json_response(
         {
             "imported": result.imported,
@@ -42,6 +46,8 @@ async def claim_anonymous(request: Request) -> Response:
             "skipped": result.skipped,
             "evicted": result.evicted,
             "rejected": [{"id": r.id, "code": r.code, "detail": r.detail} for r in result.rejected],
+            "done": result.done,
+            "cursor": None if result.done else result.cursor,
         }
     )
 

@@ -120,7 +120,7 @@ class RejectedConversation(_Body):
 
 
 class ImportResult(_Body):
-    """``POST /api/import`` and ``POST /api/me/claim``: what was stored, conversation by one."""
+    """``POST /api/import``: what was stored, conversation by conversation."""
 
     imported: int = Field(description="Conversations not stored before.")
     updated: int = Field(description="Stored conversations replaced by a newer `updatedAt`.")
@@ -129,6 +129,15 @@ class ImportResult(_Body):
         description="Conversations removed, or not imported, over MAX_CONVERSATIONS_PER_USER."
     )
     rejected: list[RejectedConversation]
+
+
+class ClaimResult(ImportResult):
+    """``POST /api/me/claim``: what moved to the signed-in user."""
+
+    done: bool = Field(description="Every conversation moved and the visitor erased.")
+    cursor: str | None = Field(
+        description="While not done: claim again with this `cursor` in the body."
+    )
 
 
 class ExportedConversation(_Body):

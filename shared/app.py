@@ -99,7 +99,11 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
     )
     if request.method in _WRITES:
         caller.idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
-        caller.request_line = f"{request.method} {request.url.path}?{request.url.query}"
+        # Prefer shapes the answer a retry gets back: another one is another request.
+        prefer = request.headers.get("prefer", "")
+        caller.request_line = (
+            f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
+        )
     request.state.caller = caller
     return caller
 

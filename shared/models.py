@@ -230,6 +230,8 @@ class ClaimRequest(_Model):
     """The body of ``POST /api/me/claim``: the anonymous visitor's token."""
 
     anonymousToken: Annotated[str, Field(min_length=1, max_length=4096)]  # noqa: N815
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+    """Where an unfinished claim goes on (its answer's ``cursor``)."""
 
 
 class CurrentConversation(_Model):

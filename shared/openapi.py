@@ -352,7 +352,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description="Authorised by the signed-in user's token; the body carries the anonymous "
         "token.",
         body=ClaimRequest,
-        answers=(Answer(200, "What moved.", out.ImportResult),),
+        answers=(Answer(200, "What moved.", out.ClaimResult),),
     ),
     ("GET", "/api/openapi.json"): Operation(
         "This document",
@@ -730,5 +730,6 @@ def _error_codes(method: str, path: str, spec: Operation) -> dict[int, set[str]]
         add(415, "unsupported_media_type")
         add(422, "validation_failed")
     if method in _WRITE_METHODS:
+        add(400, "invalid_request")  # a malformed Idempotency-Key
         add(422, "idempotency_key_reused")
     return codes

@@ -202,7 +202,7 @@ class UserTotals:
     etag: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimResult:
     """What moving an anonymous visitor's conversations to a signed-in user did."""
 
@@ -211,6 +211,10 @@ class ClaimResult:
     skipped: int
     rejected: list[Rejected]
     evicted: list[str]
+    done: bool
+    """Every conversation moved and the visitor erased."""
+    cursor: str | None
+    """Where a claim that is not done goes on (pass it back with the next claim)."""
 
 
 # How much of a response an export page's messages may take: Lambda answers at most 6 MB,
@@ -218,6 +222,9 @@ class ClaimResult:
 EXPORT_BUDGET_BYTES = 5_000_000
 # Conversations a claim moves per import: a batch stays well under Upstash's request limit.
 _CLAIM_BATCH = 20
+# A claim starts no new page after this long, so that it answers well within the function's
+# timeout however many conversations the visitor has (tests/deploy/test_timeouts.py sums it).
+CLAIM_BUDGET_SECONDS = 8.0
 
 
 class ConversationStore:
@@ -818,16 +825,25 @@ class ConversationStore:
             retry_after=1,
         )
 
-    async def claim(self, caller: Caller, anonymous: Caller) -> ClaimResult:
-        """Move every conversation of ``anonymous`` to ``caller``, then erase ``anonymous``.
+    async def claim(
+        self,
+        caller: Caller,
+        anonymous: Caller,
+        *,
+        cursor: str | None = None,
+        budget_seconds: float = CLAIM_BUDGET_SECONDS,
+    ) -> ClaimResult:
+        """Move the conversations of ``anonymous`` to ``caller``, then erase ``anonymous``.
 
         A conversation both have goes to the newer copy (the import rule), so nothing is
-        duplicated, and a claim cut short is finished by claiming again: the conversations
-        already moved are skipped, and the visitor is erased only once all are moved.
+        duplicated. The move goes a page at a time from ``cursor`` (None: the first), and starts
+        no page after ``budget_seconds`` but the first: then ``done`` is False and ``cursor``
+        says where to go on. The visitor is erased once every page has moved. Claiming again,
+        from any cursor, is safe: what was moved already is skipped.
         """
-        totals = ClaimResult(0, 0, 0, [], [])
-        cursor: str | None = None
-        while True:
+        started = time.monotonic()
+        totals = ClaimResult(0, 0, 0, [], [], done=False, cursor=cursor)
+        while True:  # (a page at least, however small the budget)
             page = await self.export_conversations(anonymous, limit=_CLAIM_BATCH, cursor=cursor)
             whole = [
                 _conversation_of(item) for item in page.conversations
@@ -837,13 +853,11 @@ class ConversationStore:
                 result = await self.import_conversations(
                     caller, whole, None if cursor else page.current_conversation_id
                 )
-                totals = ClaimResult(
-                    totals.imported + result.imported,
-                    totals.updated + result.updated,
-                    totals.skipped + result.skipped,
-                    totals.rejected + result.rejected,
-                    totals.evicted + result.evicted,
-                )
+                totals.imported += result.imported
+                totals.updated += result.updated
+                totals.skipped += result.skipped
+                totals.rejected.extend(result.rejected)
+                totals.evicted.extend(result.evicted)
             for item in page.conversations:
                 if item.older_messages_cursor is not None:
                     totals.rejected.append(
@@ -853,11 +867,15 @@ class ConversationStore:
                             "too large to move in one response; export it and PUT it",
                         )
                     )
-            cursor = page.next_cursor
+            cursor = totals.cursor = page.next_cursor
             if cursor is None:
+                # Every page moved. A conversation too large to move keeps the visitor.
+                if not any(r.code == "payload_too_large" for r in totals.rejected):
+                    await self.erase_user(anonymous)
+                totals.done = True
                 break
-        if not any(r.code == "payload_too_large" for r in totals.rejected):
-            await self.erase_user(anonymous)
+            if time.monotonic() - started >= budget_seconds:
+                break
         return totals
 
     # ------------------------------------------------------------------------- helpers

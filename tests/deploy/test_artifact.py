@@ -375,6 +375,12 @@ def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
     assert health.json()["status"] == "healthy"
     assert health.json()["version"] == "artifact-smoke"
     assert isinstance(health.json()["redis"]["latencyMs"], int | float)
+    limits = artifact.call("GET", "/api/limits")
+    assert limits.status == 200, limits.response
+    assert limits.json()["maxBodyBytes"] > 0
+    document = artifact.call("GET", "/api/openapi.json")
+    assert document.status == 200, document.response
+    assert document.json()["openapi"].startswith("3.1")
 
     anonymous = artifact.call("POST", "/api/auth/anonymous")
     assert anonymous.status == 201, anonymous.response
@@ -390,6 +396,10 @@ def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
     got = artifact.call("GET", item, params=c1, headers=token)
     assert got.status == 200, got.response
     assert [m["content"] for m in got.json()["messages"]] == ["message 0", "message 1"]
+    changes = artifact.call(
+        "GET", "/api/changes", query=f"since={listed.json()['changesCursor']}", headers=token
+    )
+    assert changes.status == 200, changes.response
 
     messages = "/api/conversations/{id}/messages"
     message = "/api/conversations/{id}/messages/{messageId}"
@@ -398,6 +408,9 @@ def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
     assert artifact.call("POST", messages, params=c1, body=text, headers=token).status == 201
     patched = artifact.call("PATCH", message, params=m9, body={"appendContent": "!"}, headers=token)
     assert patched.status == 200, patched.response
+    tail = artifact.call("GET", message, params=m9, query="after=1", headers=token)
+    assert tail.status == 200, tail.response
+    assert tail.json()["content"] == "i!"
     renamed = artifact.call("PATCH", item, params=c1, body={"title": "Renamed"}, headers=token)
     assert renamed.status == 200, renamed.response
     current = artifact.call(
@@ -424,9 +437,18 @@ def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
     assert gone.status == 404
     assert gone.response["headers"]["content-type"] == "application/problem+json"
     assert gone.json()["code"] == "not_found"
-    assert artifact.call("DELETE", "/api/me", headers=token).status == 204
+    signed_in = {"authorization": f"Bearer {token_for('artifact-user')}"}
+    claimed = artifact.call(
+        "POST",
+        "/api/me/claim",
+        body={"anonymousToken": anonymous.json()["token"]},
+        headers=signed_in,
+    )
+    assert claimed.status == 200, claimed.response
+    assert claimed.json()["imported"] == 1  # c2: the anonymous user's, now the signed-in one's
     left = artifact.call("GET", "/api/conversations", headers=token)
     assert left.json()["conversations"] == []
+    assert artifact.call("DELETE", "/api/me", headers=signed_in).status == 204
 
     assert artifact.invoked == set(artifact.functions), "every function is invoked"
     for worker in artifact.workers.values():

@@ -27,7 +27,7 @@ from shared.models import Conversation, ConversationMessage, ConversationPatch, 
 from shared.rate_limit import Caller, RateLimits
 from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
 from shared.settings import Settings
-from shared.store import ConversationStore
+from shared.store import ClaimResult, ConversationPage, ConversationStore
 from shared.upstash import Upstash
 from tests.factories import Clock, Standin, make_settings
 
@@ -399,3 +399,35 @@ def test_the_tombstone_count_follows_a_call_that_revives_and_evicts(
     )
     count, size, marked = _tombstones(raw, h.settings, "alice")
     assert count == size == len(marked) == 1
+
+
+def test_a_claim_cut_short_goes_on_from_its_cursor(standin: Standin) -> None:
+    # With no time to spare a claim moves one page per call; claiming again from the cursor
+    # it answers moves the rest, and the visitor is erased with the last page.
+    h = Harness(standin, max_conversations_per_user=100)
+    visitor, user = h.caller("anon_visitor"), h.caller("signed-in")
+    batch = [conversation(f"c{i}", f"2025-01-01T00:00:{i:02d}.000Z") for i in range(45)]
+    (imported,) = h.run(lambda: h.store.import_conversations(visitor, batch, None))
+    assert imported.imported == 45
+    moved, calls = 0, 0
+    cursor: str | None = None
+    while True:
+        calls += 1
+        assert calls <= 5, "the claim does not go on from its cursor"
+
+        async def claim(at: str | None = cursor) -> ClaimResult:
+            return await h.store.claim(user, visitor, cursor=at, budget_seconds=0)
+
+        (result,) = h.run(claim)
+        moved += result.imported
+        if result.done:
+            break
+        assert result.cursor is not None
+        cursor = result.cursor
+    assert (moved, calls) == (45, 3)  # pages of 20, 20 and 5
+    (listed,) = h.run(lambda: h.store.list_conversations(user, limit=100, cursor=None))
+    assert isinstance(listed, ConversationPage)
+    assert len(listed.conversations) == 45
+    (left,) = h.run(lambda: h.store.list_conversations(visitor, limit=100, cursor=None))
+    assert isinstance(left, ConversationPage)
+    assert left.conversations == []
