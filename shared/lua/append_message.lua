@@ -92,10 +92,10 @@ redis.call('ZADD', K.order, seq, mid)
 
 local tokens = tonumber(A.tokens)
 hset(K.sum, 'n|' .. cid, num(S['n|' .. cid]) + 1)
-if tokens ~= 0 then hset(K.sum, 'k|' .. cid, num(S['k|' .. cid]) + tokens) end
-hset(K.sum, '#m', num(S['#m']) + 1 - dropped_messages)
+if tokens ~= 0 then hset(K.sum, 'k|' .. cid, total(num(S['k|' .. cid]) + tokens)) end
+hset(K.sum, '#m', total(num(S['#m']) + 1 - dropped_messages))
 if tokens ~= 0 or dropped_tokens ~= 0 then
-  hset(K.sum, '#k', num(S['#k']) + tokens - dropped_tokens)
+  hset(K.sum, '#k', total(num(S['#k']) + tokens - dropped_tokens))
 end
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 hset(K.sum, 'sz|' .. cid, num(S['sz|' .. cid]) + tonumber(A.size))

@@ -97,10 +97,18 @@ local function pending_for(key)
   return p
 end
 
+-- A number as Redis should keep it: integers in full (tostring() keeps 14 digits, and token
+-- totals reach 2^53 - 1), others to the last digit.
+local function text_of(value)
+  if type(value) ~= 'number' then return value end
+  if value == math.floor(value) then return string.format('%.0f', value) end
+  return string.format('%.17g', value)
+end
+
 local function hset(key, field, value)
   local p = pending_for(key)
   if p.set[field] == nil then p.set_order[#p.set_order + 1] = field end
-  p.set[field] = tostring(value)
+  p.set[field] = text_of(value)
   p.del[field] = nil
 end
 
@@ -203,6 +211,13 @@ end
 
 local function num(value)
   return tonumber(value) or 0
+end
+
+-- A running total as kept: never below zero, never past 2^53 - 1 (what JavaScript's
+-- JSON.parse reads exactly), whatever was added or taken.
+local MAX_TOTAL = 9007199254740991
+local function total(value)
+  return math.max(0, math.min(MAX_TOTAL, value))
 end
 
 -- ---------------------------------------------------------------- rate limit
@@ -409,7 +424,7 @@ local function drop_conversations(S, ids, kinds, deleted_now)
     local kind, when = kinds[id], A.now
     if kind then  -- (none for a conversation the caller writes anew in the same call)
       if kind == 'expired' then when = num(S['w|' .. id]) + ttl end
-      hset(K.sum, 'x|' .. id, kind .. ' ' .. when)
+      hset(K.sum, 'x|' .. id, kind .. ' ' .. text_of(when))
       local seq = feed_change(S, id)
       if not S['x|' .. id] then tombstones = tombstones + 1 end
       if num(S['#tc']) == 0 then S['#tb~fresh'] = true end

@@ -48,7 +48,7 @@ if #ids > 0 then
     else
       -- Expired, and not yet removed by a write: a tombstone all the same.
       changes[#changes + 1] = {id, seqs[i], 'tombstone', 'expired',
-        tostring(num(C['w|' .. id]) + ttl)}
+        text_of(num(C['w|' .. id]) + ttl)}
     end
   end
 end
@@ -60,7 +60,7 @@ if not more and A.expired_from ~= '' and A.expired_before ~= '' then
     local id = expired[i]
     if not seen[id] then
       changes[#changes + 1] = {id, last, 'tombstone', 'expired',
-        tostring(tonumber(expired[i + 1]) + ttl)}
+        text_of(tonumber(expired[i + 1]) + ttl)}
     end
   end
 end

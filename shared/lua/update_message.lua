@@ -84,12 +84,12 @@ if A.streaming ~= '' then hset(K.msgs, 's|' .. mid, A.streaming) end
 if A.streaming == '1' then hdel(K.msgs, 'i|' .. mid) end
 if A.editable ~= '' then hset(K.msgs, 'e|' .. mid, A.editable) end
 if A.tokens ~= '' then
-  local total, old = tonumber(A.token_total), num(M['kt|' .. mid])
+  local given, old = tonumber(A.token_total), num(M['kt|' .. mid])
   hset(K.msgs, 'k|' .. mid, A.tokens)
-  hset(K.msgs, 'kt|' .. mid, total)
-  if total ~= old then
-    hset(K.sum, 'k|' .. cid, num(S['k|' .. cid]) + total - old)
-    hset(K.sum, '#k', num(S['#k']) + total - old)
+  hset(K.msgs, 'kt|' .. mid, given)
+  if given ~= old then
+    hset(K.sum, 'k|' .. cid, total(num(S['k|' .. cid]) + given - old))
+    hset(K.sum, '#k', total(num(S['#k']) + given - old))
   end
 end
 if REST <= #ARGV then
