@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from shared.upstash import Call, Script
@@ -63,11 +63,25 @@ _NAME = re.compile(r"\b([KA])\.([a-z_]+)\b")
 _REST = re.compile(r"\b(K?REST)\b")
 
 
+_LUA = Path(__file__).with_name("lua")
+
+
 def _lua(name: str) -> str:
-    return resources.files("shared").joinpath("lua", f"{name}.lua").read_text("utf-8")
+    # (A plain path: the package ships as files, in the Lambda zip too, and importlib.resources
+    # would cost a cold start more for the same read.)
+    return (_LUA / f"{name}.lua").read_text("utf-8")
+
+
+def _compact(lua: str) -> str:
+    # What is sent: the code without its whole-line comments and blank lines (the files keep
+    # them for readers; Upstash would only store and hash them).
+    return "\n".join(
+        line for line in lua.splitlines() if line.strip() and not line.lstrip().startswith("--")
+    )
 
 
 _COMMON = _lua("common")
+_COMMON_CODE = _compact(_COMMON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +107,16 @@ class ScriptSpec:
     def __post_init__(self) -> None:
         body = _lua(self.name)
         self._check(body)
-        text = self._prelude() + _COMMON + "\n" + body
-        write = Script(self.name, f"{WRITE_SHEBANG}\n{text}", read_only=False)
-        read = Script(self.name, f"{READ_SHEBANG}\n{text}", read_only=True)
-        object.__setattr__(self, "write", read if self.mode == "read" else write)
-        object.__setattr__(self, "read", None if self.mode == "write" else read)
+        text = self._prelude() + _COMMON_CODE + "\n" + _compact(body) + "\n"
+        read = None
+        if self.mode != "write":
+            read = Script(self.name, f"{READ_SHEBANG}\n{text}", read_only=True)
+        write = read
+        if self.mode != "read":
+            write = Script(self.name, f"{WRITE_SHEBANG}\n{text}", read_only=False)
+        assert write is not None
+        object.__setattr__(self, "write", write)
+        object.__setattr__(self, "read", read)
 
     @property
     def all_args(self) -> tuple[str, ...]:
@@ -151,10 +170,9 @@ class ScriptSpec:
         used = {(kind, name) for kind, name in _NAME.findall(code)}
         declared = {("K", k) for k in self.keys} | {("A", a) for a in self.all_args}
         unknown = used - declared
-        common_used = {(kind, name) for kind, name in _NAME.findall(_without_comments(_COMMON))}
         unused = {
             (kind, name)
-            for kind, name in declared - used - common_used
+            for kind, name in declared - used - _COMMON_NAMES
             if not (kind == "A" and name in USER_ARGS)
         }
         rest = set(_REST.findall(code))
@@ -174,6 +192,10 @@ class ScriptSpec:
 
 def _without_comments(lua: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in lua.splitlines())
+
+
+# The names common.lua's helpers use: a declaration may name a key or argument only they read.
+_COMMON_NAMES = {(kind, name) for kind, name in _NAME.findall(_without_comments(_COMMON))}
 
 
 _USER = ("idx", "exp", "sum")

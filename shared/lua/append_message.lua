@@ -32,8 +32,7 @@ if M['t|' .. mid] then
   return {quota, 'conflict'}
 end
 -- (A retry of an append that succeeded answers as it did, whatever version it was sent with.)
-if (A.if_match == '*' and not exists)
-  or (A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match) then
+if (A.if_match == '*' and not exists) or stale_version(version) then
   finish_read(S, quota)
   return {quota, 'precondition_failed', version}
 end
@@ -43,24 +42,7 @@ if exists and num(S['n|' .. cid]) >= tonumber(A.max_messages) then
 end
 
 -- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
-local expired = expired_ids()
-local gone = {}
-for _, id in ipairs(expired) do gone[id] = true end
-local count = num(S['#c']) - #expired
-local victims = {}
-if not exists then
-  count = count + 1
-  victims = eviction_victims(count - tonumber(A.cap), gone, cid)
-  count = count - #victims
-end
-local removed = append_all(append_all({}, expired), victims)
-read_for_drop(S, removed)
-local fresh_index = num(S['#c']) - #removed == 0
-local kinds = {}
-for _, id in ipairs(expired) do
-  if id ~= cid then kinds[id] = 'expired' end
-end
-for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+local removed, kinds, victims, count, fresh_index = plan_removals(S, cid, exists)
 local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds,
   (not exists) and cid or nil)
 

@@ -581,3 +581,34 @@ local function replay(S, quota)
   stored[1] = quota
   return stored
 end
+
+-- What a write that may add conversation `cid` (when it does not exist yet) removes first: the
+-- user's expired conversations, and over the cap (A.cap) the least recently updated. Their
+-- fields are read into `S` for drop_conversations. Returns the ids to drop, their tombstones'
+-- kinds (none for `cid` itself, written anew), the ids evicted, the number of conversations
+-- after the write, and whether the index was emptied on the way (it needs its expiry again).
+local function plan_removals(S, cid, exists)
+  local expired = expired_ids()
+  local gone = {}
+  for _, id in ipairs(expired) do gone[id] = true end
+  local count = num(S['#c']) - #expired
+  local victims = {}
+  if not exists then
+    count = count + 1
+    victims = eviction_victims(count - tonumber(A.cap), gone, cid)
+    count = count - #victims
+  end
+  local removed = append_all(append_all({}, expired), victims)
+  read_for_drop(S, removed)
+  local kinds = {}
+  for _, id in ipairs(expired) do
+    if id ~= cid then kinds[id] = 'expired' end
+  end
+  for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+  return removed, kinds, victims, count, num(S['#c']) - #removed == 0
+end
+
+-- Whether the request's If-Match names another version than `version` ('' and '*' name any).
+local function stale_version(version)
+  return A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match
+end

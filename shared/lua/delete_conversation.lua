@@ -15,7 +15,7 @@ if not is_live(S, cid) then
   return {quota, 'not_found'}
 end
 local version = num(S['v|' .. cid])
-if A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match then
+if stale_version(version) then
   finish_read(S, quota)
   return {quota, 'precondition_failed', version}
 end

@@ -26,24 +26,7 @@ if not exists and is_deleted(S, cid) and if_none_match ~= '*' then
 end
 
 -- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
-local expired = expired_ids()
-local gone = {}
-for _, id in ipairs(expired) do gone[id] = true end
-local count = num(S['#c']) - #expired
-local victims = {}
-if not exists then
-  count = count + 1
-  victims = eviction_victims(count - tonumber(A.cap), gone, cid)
-  count = count - #victims
-end
-local removed = append_all(append_all({}, expired), victims)
-read_for_drop(S, removed)
-local fresh_index = num(S['#c']) - #removed == 0
-local kinds = {}
-for _, id in ipairs(expired) do
-  if id ~= cid then kinds[id] = 'expired' end
-end
-for _, id in ipairs(victims) do kinds[id] = 'evicted' end
+local removed, kinds, victims, count, fresh_index = plan_removals(S, cid, exists)
 local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds, cid)
 local old_messages, old_tokens = 0, 0
 if exists then old_messages, old_tokens = num(S['n|' .. cid]), num(S['k|' .. cid]) end

@@ -34,8 +34,7 @@ local retried = A.delta ~= '' and A.sequence ~= ''
   and tonumber(A.sequence) <= num(M['q|' .. mid])
 if not M['t|' .. mid] then
   refuse = {quota, 'not_found'}
-elseif A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match
-  and not retried then
+elseif stale_version(version) and not retried then
   refuse = {quota, 'precondition_failed', version}
 end
 
