@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test lint format all clean bench load package report openapi
+.PHONY: help install dev dev-reset test test-ts lint format all clean bench load package report openapi
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -94,8 +94,22 @@ package: $(ARTIFACT) ## Validate serverless.yml and build the Lambda zip (.serve
 report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS="--compare".
 	$(BIN)/python -m devtools.package report $(ARGS)
 
-test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis).
+test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis), then test-ts.
 	$(BIN)/pytest $(ARGS)
+	$(MAKE) test-ts
+
+# --- The TypeScript client (clients/typescript) ------------------------------------------------
+# Installed from its package-lock.json, again only when package.json or the lock changes.
+TS_CLIENT := clients/typescript
+TS_STAMP := $(TS_CLIENT)/node_modules/.installed
+
+$(TS_STAMP): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is needed for the TypeScript client" >&2; exit 1; }
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-ts: install $(TS_STAMP) ## TypeScript client: types up to date, build, unit and integration tests with coverage.
+	npm --prefix $(TS_CLIENT) test
 
 openapi: install ## Regenerate openapi.json from the routes and models (a test fails while it is stale).
 	$(BIN)/python -m devtools.openapi > openapi.json.tmp
@@ -114,4 +128,5 @@ all: lint test ## lint, then test.
 
 clean: ## Remove caches, build output and node_modules (keeps .venv; `rm -rf .venv` for a fresh install).
 	rm -rf .build .serverless node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(TS_CLIENT)/build
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

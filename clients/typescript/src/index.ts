@@ -1,0 +1,30 @@
+/**
+ * `@chat-store/client`: the typed client of the chat-store API.
+ * @packageDocumentation
+ */
+export { ChatStoreClient } from "./client.js";
+export type {
+  ChatStoreClientOptions,
+  ConditionalWriteOptions,
+  ReadOptions,
+  UpdateMessageOptions,
+} from "./client.js";
+export { ChatStoreError, isProblem } from "./errors.js";
+export type { ChatStoreErrorInit, ErrorCode, FieldProblem, Problem } from "./errors.js";
+export { Transport, HEADERS, abortableSleep } from "./transport.js";
+export type {
+  CallOptions,
+  FetchLike,
+  RawResponse,
+  RequestSpec,
+  Sleep,
+  TokenProvider,
+  TransportOptions,
+  WriteOptions,
+} from "./transport.js";
+export { DEFAULT_RETRY, backoffMs, parseRetryAfter } from "./retry.js";
+export type { RetryPolicy } from "./retry.js";
+export { DATE_FIELDS, reviveDates } from "./dates.js";
+export type { Dated, DatedInput } from "./dates.js";
+export type * from "./types.js";
+export type { components, operations, paths } from "./generated/api.js";
