@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--peer-sizes", default="100,1000,10000", help="history sizes for the peers")
     add("--peer-iterations", type=int, default=20)
     add("--overhead-iterations", type=int, default=300)
-    add("--cold-runs", type=int, default=7, help="fresh interpreters per module and baseline")
+    add("--cold-runs", type=int, default=5, help="fresh interpreters per module and baseline")
     add("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     add("--quick", action="store_true", help="a smoke run: small sizes, few iterations")
     add("--out", default="bench-results/latest.json", help="results file (JSON)")
