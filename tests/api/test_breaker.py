@@ -23,10 +23,10 @@ from shared.upstash import Upstash
 from tests.factories import ClientFactory, Clock, auth, close_current_loop, make_settings
 
 FAKE_UPSTASH = "https://breaker-upstash.test"
-PONG = httpx.Response(200, json={"result": "UE9ORw=="})  # base64, as the SDK asks
-# A list script's answer: no rate limit, "ok" (base64), no rows, list version, feed generation
-# and sequence "0" (base64 "MA==").
-EMPTY_LIST = httpx.Response(200, json={"result": [-2, "b2s=", [], [], ["MA==", "MA==", "MA=="]]})
+PONG = httpx.Response(200, json={"result": "PONG"})
+# A list script's answer: no rate limit, "ok", no rows, list version, feed generation and
+# sequence "0".
+EMPTY_LIST = httpx.Response(200, json={"result": [-2, "ok", [], [], ["0", "0", "0"]]})
 
 
 class FakeUpstash:

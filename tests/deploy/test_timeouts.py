@@ -327,8 +327,8 @@ class TricklingUpstash:
                 break
             await send({"type": "http.response.body", "body": b" ", "more_body": True})
             await asyncio.sleep(self.tick)
-        # "PONG" as the SDK asks for every answer: base64 (Upstash-Encoding: base64).
-        await send({"type": "http.response.body", "body": b'{"result":"UE9ORw=="}'})
+        # "PONG", as plain text: the service asks for no base64 (shared/upstash.py).
+        await send({"type": "http.response.body", "body": b'{"result":"PONG"}'})
 
 
 def test_one_attempt_ends_within_the_upstash_timeout(standin: Standin) -> None:
