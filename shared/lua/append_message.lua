@@ -10,10 +10,8 @@
 --   version, evicted ids...}.
 local cid, mid = A.cid, A.mid
 local S = read_user(attr_fields(SUMMARY, cid))
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 local exists = is_live(S, cid)
 local version = exists and num(S['v|' .. cid]) or 0
 if not exists and is_deleted(S, cid) and A.revive ~= '1' then

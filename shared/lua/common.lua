@@ -612,3 +612,26 @@ end
 local function stale_version(version)
   return A.if_match ~= '' and A.if_match ~= '*' and tostring(version) ~= A.if_match
 end
+
+-- How every write starts once it has read `S`: its rate limit, then the answer kept for its
+-- Idempotency-Key. Returns the quota and, when the script answers at once, that answer.
+local function start_write(S)
+  local quota = rate_limit(S)
+  if quota == -1 then return quota, {-1} end
+  return quota, replay(S, quota)
+end
+
+-- The refusal of a write to conversation `cid`, which must exist: 'not_found' when it is
+-- absent or expired, 'precondition_failed' when If-Match names another version; nil to go on.
+local function refuse_missing_or_stale(S, quota, cid)
+  if not is_live(S, cid) then
+    finish_read(S, quota)
+    return {quota, 'not_found'}
+  end
+  local version = num(S['v|' .. cid])
+  if stale_version(version) then
+    finish_read(S, quota)
+    return {quota, 'precondition_failed', version}
+  end
+  return nil
+end

@@ -6,19 +6,10 @@
 --   change feed, and no later write brings the conversation back unless it says so.
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
-if not is_live(S, cid) then
-  finish_read(S, quota)
-  return {quota, 'not_found'}
-end
-local version = num(S['v|' .. cid])
-if stale_version(version) then
-  finish_read(S, quota)
-  return {quota, 'precondition_failed', version}
-end
+local quota, early = start_write(S)
+if early then return early end
+local refused = refuse_missing_or_stale(S, quota, cid)
+if refused then return refused end
 
 -- Nothing below refuses the call. Conversations that have expired go at the same time.
 local removed = expired_ids()

@@ -6,10 +6,8 @@
 local cid, mid = A.cid, A.mid
 local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' .. cid,
   'sz|' .. cid, 'x|' .. cid})
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 local M = {}
 if is_live(S, cid) then
   M = hmget(K.msgs, {'t|' .. mid, 'kt|' .. mid, 'xo|' .. mid, 'j|' .. mid})

@@ -22,10 +22,8 @@ end
 local ids = {}
 for i, r in ipairs(records) do ids[i] = r.id end
 local S = read_user(summary_fields(ids))
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 
 -- Nothing below refuses the call. Plan first: what is replaced, added, skipped and evicted.
 local expired = expired_ids()

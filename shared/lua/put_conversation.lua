@@ -7,10 +7,8 @@
 --   'ok', created 1/0, version, evicted ids...}.
 local cid = ARGV[REST]
 local S = read_user(attr_fields(SUMMARY, cid))
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 local exists = is_live(S, cid)
 local version = exists and num(S['v|' .. cid]) or 0
 local if_match, if_none_match = A.if_match, A.if_none_match

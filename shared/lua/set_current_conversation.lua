@@ -4,10 +4,8 @@
 -- ARGV: cid ('' to clear), until_ms (when the pointer lapses; '' never)
 -- Returns {quota}.
 local S = read_user()
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 if A.cid == '' then
   hdel(K.sum, '#cur')
   hdel(K.sum, '#curx')

@@ -15,10 +15,8 @@
 local cid, mid = A.cid, A.mid
 local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid, 'sz|' .. cid,
   'sm|' .. cid, 'x|' .. cid})
-local quota = rate_limit(S)
-if quota == -1 then return {-1} end
-local again = replay(S, quota)
-if again then return again end
+local quota, early = start_write(S)
+if early then return early end
 local refuse = nil
 local M = {}
 if is_live(S, cid) then
