@@ -12,16 +12,9 @@ if quota == -1 then return {-1} end
 local declared = {}
 for i = REST, #ARGV do declared[ARGV[i]] = true end
 local missing = false
-local ids = {}
-local seen = {}
-for _, key in ipairs({K.idx, K.exp, K.gy}) do
-  for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    if not seen[id] then
-      seen[id] = true
-      ids[#ids + 1] = id
-      if not declared[id] then missing = true end
-    end
-  end
+local ids = conversations_with_keys()
+for _, id in ipairs(ids) do
+  if not declared[id] then missing = true end
 end
 if missing then
   finish_read(S, quota)

@@ -4,14 +4,4 @@
 -- KEYS: idx, exp, gy, ik
 -- ARGV: (none of its own)
 -- Returns {quota (-2: erase_user counts the call), {conversation ids}, {answer keys}}.
-local ids = {}
-local seen = {}
-for _, key in ipairs({K.idx, K.exp, K.gy}) do
-  for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    if not seen[id] then
-      seen[id] = true
-      ids[#ids + 1] = id
-    end
-  end
-end
-return {-2, ids, redis.call('ZRANGE', K.ik, 0, -1)}
+return {-2, conversations_with_keys(), redis.call('ZRANGE', K.ik, 0, -1)}
