@@ -28,3 +28,6 @@ export { DATE_FIELDS, reviveDates } from "./dates.js";
 export type { Dated, DatedInput } from "./dates.js";
 export type * from "./types.js";
 export type { components, operations, paths } from "./generated/api.js";
+export { Emitter } from "./events.js";
+export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
+export type { StorageLike } from "./storage.js";
