@@ -1,0 +1,36 @@
+/**
+ * The chat page. A server component, rendered at request time, so the API's address and the
+ * sync intervals come from the environment of `next start` (and the query string), not from
+ * the build: one build runs against any API.
+ *
+ * - `CHAT_STORE_API_URL`: the API's origin (default `http://127.0.0.1:8000`, `make dev`).
+ * - `CHAT_STORE_SYNC_INTERVAL_MS` or `?syncMs=`: how often to ask for other devices' changes
+ *   (default 30 s, the README's advice; tests use less).
+ * - `?followMs=`: how often to poll a reply another device is streaming (default 1 s).
+ * - `?tokenMs=`: the fake model's pace (default 60 ms a token).
+ */
+import { connection } from "next/server";
+import { ChatApp } from "@/components/ChatApp";
+
+type SearchParams = Record<string, string | string[] | undefined>;
+
+/** `value` as a whole number of ms within [min, max], else `fallback`. */
+function milliseconds(value: string | string[] | undefined, fallback: number, min: number, max: number): number {
+  const number = Number(Array.isArray(value) ? value[0] : value);
+  return Number.isInteger(number) && number >= min && number <= max ? number : fallback;
+}
+
+export default async function Page({ searchParams }: { searchParams: Promise<SearchParams> }) {
+  await connection(); // read the environment per request, never at build time
+  const params = await searchParams;
+  const apiUrl = process.env.CHAT_STORE_API_URL ?? "http://127.0.0.1:8000";
+  const defaultSync = milliseconds(process.env.CHAT_STORE_SYNC_INTERVAL_MS, 30_000, 100, 3_600_000);
+  return (
+    <ChatApp
+      apiUrl={apiUrl}
+      syncIntervalMs={milliseconds(params.syncMs, defaultSync, 100, 3_600_000)}
+      followIntervalMs={milliseconds(params.followMs, 1_000, 100, 60_000)}
+      tokenDelayMs={milliseconds(params.tokenMs, 60, 0, 5_000)}
+    />
+  );
+}
