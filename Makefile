@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test test-ts lint format all clean bench load package report openapi
+.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report openapi
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -94,9 +94,10 @@ package: $(ARTIFACT) ## Validate serverless.yml and build the Lambda zip (.serve
 report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS="--compare".
 	$(BIN)/python -m devtools.package report $(ARGS)
 
-test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis), then test-ts.
+test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis), then test-ts and test-browser.
 	$(BIN)/pytest $(ARGS)
 	$(MAKE) test-ts
+	$(MAKE) test-browser
 
 # --- The TypeScript client (clients/typescript) ------------------------------------------------
 # Installed from its package-lock.json, again only when package.json or the lock changes.
@@ -110,6 +111,38 @@ $(TS_STAMP): $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
 
 test-ts: install $(TS_STAMP) ## TypeScript client: types up to date, build, unit and integration tests with coverage.
 	npm --prefix $(TS_CLIENT) test
+
+# --- The Next.js example and its browser tests (examples/nextjs) -------------------------------
+# Installed from its package-lock.json like the client; the client is a `file:` dependency, so
+# its dist/ is built first. The tests drive Debian's Chromium (CHROMIUM_PATH=... for another);
+# Playwright never downloads a browser.
+NEXT_APP := examples/nextjs
+NEXT_STAMP := $(NEXT_APP)/node_modules/.installed
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+export NEXT_TELEMETRY_DISABLED := 1
+
+$(NEXT_STAMP): $(NEXT_APP)/package.json $(NEXT_APP)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20.9+ with npm is needed for the Next.js example" >&2; exit 1; }
+	npm ci --prefix $(NEXT_APP) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+chromium: ## Install Debian's chromium for the browser tests if missing (sudo when not root).
+	@if [ -x "$(CHROMIUM_PATH)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "The browser tests need Chromium at $(CHROMIUM_PATH): install it, or set CHROMIUM_PATH=..." >&2; exit 1; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "Installing chromium needs root: run 'apt-get install -y --no-install-recommends chromium' as root" >&2; exit 1; fi; \
+	echo "Installing Debian's chromium for the browser tests"; \
+	$$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; \
+	[ -x "$(CHROMIUM_PATH)" ] || { echo "chromium was installed but $(CHROMIUM_PATH) is still missing; set CHROMIUM_PATH=..." >&2; exit 1; }
+
+test-browser: install $(TS_STAMP) $(NEXT_STAMP) chromium ## Next.js example: build it, then real-browser tests (Chromium) against next start and the local API.
+	npm --prefix $(TS_CLIENT) run build
+	npm --prefix $(NEXT_APP) run build
+	npm --prefix $(NEXT_APP) run test:browser
 
 openapi: install ## Regenerate openapi.json from the routes and models (a test fails while it is stale).
 	$(BIN)/python -m devtools.openapi > openapi.json.tmp
@@ -129,4 +162,5 @@ all: lint test ## lint, then test.
 clean: ## Remove caches, build output and node_modules (keeps .venv; `rm -rf .venv` for a fresh install).
 	rm -rf .build .serverless node_modules .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(TS_CLIENT)/build
+	rm -rf $(NEXT_APP)/node_modules $(NEXT_APP)/.next $(NEXT_APP)/test-results
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

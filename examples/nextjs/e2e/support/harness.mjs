@@ -1,0 +1,386 @@
+// @ts-check
+/**
+ * What the browser tests run against, all on loopback ports chosen at run time:
+ *
+ * - the API (`python -m devtools.dev_server`, its embedded Upstash stand-in, a temporary data
+ *   folder), which can be stopped and started again on the same port with the same data (it
+ *   saves its data on SIGTERM);
+ * - the example app (`next start`, from the build `next build` made), told the API's address
+ *   by `CHAT_STORE_API_URL` at run time;
+ * - Debian's Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`) driven by `playwright-core`:
+ *   no browser is ever downloaded.
+ *
+ * Everything waits for a condition with a deadline ({@link waitFor}); nothing sleeps for a
+ * fixed time to let something happen.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+/** examples/nextjs */
+export const APP_DIR = resolve(fileURLToPath(import.meta.url), "../../..");
+/** The repository's top folder. */
+export const REPO = resolve(APP_DIR, "../..");
+/** Where screenshots and metrics go (gitignored). */
+export const RESULTS_DIR = join(APP_DIR, "test-results");
+/** The key under which the app keeps its anonymous token (lib/chat.ts `TOKEN_KEY`). */
+export const TOKEN_KEY = "chat-store-example:token";
+
+const ANONYMOUS_TOKEN_SECRET = "browser-tests-anonymous-secret-0123456789abcdef";
+const START_DEADLINE_MS = 30_000;
+const STOP_DEADLINE_MS = 10_000;
+
+/** @returns {Promise<number>} a port nobody listens on now */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Polls `check` until it returns something other than `undefined`/`false`, and returns that;
+ * throws `message` (with the last error seen) after `timeoutMs`.
+ * @template T
+ * @param {() => Promise<T | undefined | false> | T | undefined | false} check
+ * @param {{ timeoutMs?: number, intervalMs?: number, message: string }} options
+ * @returns {Promise<T>}
+ */
+export async function waitFor(check, { timeoutMs = 15_000, intervalMs = 50, message }) {
+  const deadline = Date.now() + timeoutMs;
+  /** @type {unknown} */
+  let lastError;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return /** @type {T} */ (value);
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError instanceof Error ? `: ${lastError.message}` : "";
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}${cause}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs)); // poll interval, not a wait for readiness
+  }
+}
+
+/**
+ * @param {import("node:child_process").ChildProcess} child
+ * @returns {Promise<void>}
+ */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => child.once("exit", () => done()));
+}
+
+/**
+ * Stops `child`: SIGTERM (the API saves its data then), SIGKILL after a deadline.
+ * @param {import("node:child_process").ChildProcess} child
+ */
+async function terminate(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_DEADLINE_MS);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+/**
+ * Starts a child process, keeps the tail of its output for error messages, and kills it if
+ * the test process dies first.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ cwd: string, env: NodeJS.ProcessEnv }} options
+ */
+function launch(command, args, { cwd, env }) {
+  const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  /** @param {Buffer} chunk */
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-6000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.removeListener("exit", killOnExit));
+  return { child, output: () => output };
+}
+
+/**
+ * Polls `url` until it answers `status`, failing early if `child` exits.
+ * @param {string} url
+ * @param {import("node:child_process").ChildProcess} child
+ * @param {() => string} output
+ */
+async function answers(url, child, output) {
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}:\n${output()}`);
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return response.status === 200;
+    },
+    { timeoutMs: START_DEADLINE_MS, message: `${url} to answer 200` },
+  ).catch((error) => {
+    throw new Error(`${error instanceof Error ? error.message : error}\n${output()}`);
+  });
+}
+
+/**
+ * The API on a fixed port with its data in `dataDir`; `stop()` then `start()` again brings it
+ * back with the same data and tokens.
+ */
+export class Api {
+  /** @type {import("node:child_process").ChildProcess | undefined} */
+  #child;
+
+  /**
+   * @param {{ port: number, dataDir: string, corsOrigin: string }} options
+   */
+  constructor({ port, dataDir, corsOrigin }) {
+    this.port = port;
+    this.dataDir = dataDir;
+    this.corsOrigin = corsOrigin;
+    this.baseUrl = `http://127.0.0.1:${port}`;
+  }
+
+  /** Starts it on a free port with a new temporary data folder. */
+  static async create(/** @type {{ corsOrigin: string }} */ { corsOrigin }) {
+    const dataDir = mkdtempSync(join(tmpdir(), "chat-store-browser-"));
+    const api = new Api({ port: await freePort(), dataDir, corsOrigin });
+    await api.start();
+    return api;
+  }
+
+  async start() {
+    const python = process.env["PYTHON"] ?? join(REPO, ".venv", "bin", "python");
+    /** @type {NodeJS.ProcessEnv} */
+    const env = {
+      ...process.env,
+      PYTHONPATH: REPO,
+      ANONYMOUS_TOKEN_SECRET,
+      CORS_ALLOW_ORIGINS: this.corsOrigin,
+      LOG_LEVEL: "WARNING",
+    };
+    // The embedded stand-in, whatever the developer's shell points at.
+    for (const name of ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "AUTH_JWKS_URL"]) {
+      delete env[name];
+    }
+    const args = ["-m", "devtools.dev_server", "--host", "127.0.0.1", "--port", String(this.port)];
+    const { child, output } = launch(python, [...args, "--data-dir", this.dataDir], { cwd: this.dataDir, env });
+    this.#child = child;
+    await answers(`${this.baseUrl}/api/health`, child, output);
+  }
+
+  /** SIGTERM: the API saves its data and exits; the port is free again after this. */
+  async stop() {
+    if (this.#child) await terminate(this.#child);
+    this.#child = undefined;
+  }
+
+  async dispose() {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * A GET with `token`, as JSON: what the server holds, read from outside the browser.
+   * @param {string} path
+   * @param {string} token
+   * @returns {Promise<any>}
+   */
+  async get(path, token) {
+    const response = await fetch(`${this.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
+  /**
+   * Every conversation summary of the token's user.
+   * @param {string} token
+   * @returns {Promise<any[]>}
+   */
+  async conversations(token) {
+    /** @type {any[]} */
+    const all = [];
+    let cursor = null;
+    do {
+      const query = cursor === null ? "?limit=100" : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
+      const page = await this.get(`/api/conversations${query}`, token);
+      all.push(...page.conversations);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return all;
+  }
+
+  /**
+   * One conversation with its newest 100 messages, or null when absent.
+   * @param {string} id
+   * @param {string} token
+   * @returns {Promise<any | null>}
+   */
+  async conversation(id, token) {
+    const response = await fetch(`${this.baseUrl}/api/conversations/${encodeURIComponent(id)}?limit=100`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw new Error(`GET conversation ${id}: ${response.status}`);
+    return response.json();
+  }
+}
+
+/** `next start` of the built app on a free port, pointed at `apiUrl`. */
+export class NextApp {
+  /** @type {import("node:child_process").ChildProcess | undefined} */
+  #child;
+
+  /** @param {number} port */
+  constructor(port) {
+    this.port = port;
+    this.origin = `http://127.0.0.1:${port}`;
+  }
+
+  /** @param {number} port */
+  static async reserve(port) {
+    return new NextApp(port);
+  }
+
+  /** @param {string} apiUrl */
+  async start(apiUrl) {
+    if (!existsSync(join(APP_DIR, ".next", "BUILD_ID"))) {
+      throw new Error("no build of the app: run `npm run build` in examples/nextjs (make test-browser does)");
+    }
+    const next = join(APP_DIR, "node_modules", "next", "dist", "bin", "next");
+    const env = { ...process.env, CHAT_STORE_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1" };
+    const { child, output } = launch(process.execPath, [next, "start", "-H", "127.0.0.1", "-p", String(this.port)], {
+      cwd: APP_DIR,
+      env,
+    });
+    this.#child = child;
+    await answers(`${this.origin}/`, child, output);
+  }
+
+  async stop() {
+    if (this.#child) await terminate(this.#child);
+    this.#child = undefined;
+  }
+}
+
+/**
+ * The API and the app for one scenario: the API allows the app's origin (CORS).
+ * @returns {Promise<{ api: Api, app: NextApp, stop: () => Promise<void> }>}
+ */
+export async function startStack() {
+  const app = new NextApp(await freePort());
+  const api = await Api.create({ corsOrigin: app.origin });
+  try {
+    await app.start(api.baseUrl);
+  } catch (error) {
+    await api.dispose();
+    throw error;
+  }
+  return {
+    api,
+    app,
+    stop: async () => {
+      await app.stop();
+      await api.dispose();
+    },
+  };
+}
+
+/** Debian's Chromium, headless; never a downloaded browser. */
+export async function launchBrowser() {
+  const executablePath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) {
+    throw new Error(`no Chromium at ${executablePath}: apt-get install chromium (make test-browser does), or set CHROMIUM_PATH`);
+  }
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/**
+ * Numbered screenshots of one scenario: test-results/screenshots/<scenario>/NN-<state>.png,
+ * each path printed as it is written.
+ */
+export class Screenshots {
+  #count = 0;
+
+  /** @param {string} scenario */
+  constructor(scenario) {
+    this.dir = join(RESULTS_DIR, "screenshots", scenario);
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /**
+   * @param {import("playwright-core").Page} page
+   * @param {string} state
+   */
+  async take(page, state) {
+    this.#count += 1;
+    const path = join(this.dir, `${String(this.#count).padStart(2, "0")}-${state}.png`);
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${relative(process.cwd(), path)}`);
+    return path;
+  }
+}
+
+/**
+ * Writes `value` as JSON to test-results/<name> and returns its path.
+ * @param {string} name
+ * @param {unknown} value
+ */
+export function writeResult(name, value) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const path = join(RESULTS_DIR, name);
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  return path;
+}
+
+/**
+ * The anonymous token the app keeps in localStorage (after its first request).
+ * @param {import("playwright-core").Page} page
+ * @returns {Promise<string>}
+ */
+export async function appToken(page) {
+  return waitFor(
+    async () => {
+      const stored = await page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY);
+      return stored === null ? undefined : /** @type {{ token: string }} */ (JSON.parse(stored)).token;
+    },
+    { message: `the app's token in localStorage[${TOKEN_KEY}]` },
+  );
+}
+
+/**
+ * The app's URL with fast test intervals.
+ * @param {string} origin
+ * @param {{ syncMs?: number, followMs?: number, tokenMs?: number }} [intervals]
+ */
+export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40 } = {}) {
+  return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}`;
+}
