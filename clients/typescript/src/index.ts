@@ -31,3 +31,13 @@ export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
+// Streaming a reply and keeping devices in sync.
+export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, streamReply } from "./stream.js";
+export type {
+  DeliveredReply,
+  ReplyEvent,
+  ReplyToolEvent,
+  StreamReplyOptions,
+  StreamReplyResult,
+  UndeliveredReply,
+} from "./stream.js";
