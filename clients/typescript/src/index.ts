@@ -41,3 +41,5 @@ export type {
   StreamReplyResult,
   UndeliveredReply,
 } from "./stream.js";
+export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
+export type { FollowOptions, MessageProgress, SyncEngineOptions, SyncEvents, VisibilityDocument } from "./sync.js";
