@@ -103,7 +103,8 @@ describe("two devices: one streams, the other follows", () => {
     // B opens the conversation as soon as the feed shows it.
     const id = "chat-two-devices";
     const appeared = next(engine, "upsert", ({ summary }) => summary.id === id);
-    const opened = next(engine, "conversation", ({ conversation }) => conversation.id === id);
+    // The reply's own append may land after B's first refetch; its upsert brings it then.
+    const opened = next(engine, "conversation", ({ conversation }) => conversation.messages.at(-1)?.id === "a1");
     engine.on("upsert", ({ summary }) => {
       if (summary.id === id) engine.watch(id);
     });
