@@ -31,3 +31,20 @@ export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
+// Offline-capable conversation stores, their circuit breaker, and the localStorage migration.
+export type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
+export { CircuitBreaker, isUnreachable } from "./breaker.js";
+export type { BreakerState, CircuitBreakerOptions } from "./breaker.js";
+export { LocalCopy, STORAGE_PREFIX } from "./local.js";
+export type { CachedConversation, QueuedWrite, Write } from "./local.js";
+export { HybridConversationStore, RemoteConversationStore, newerEditWins, planSave } from "./stores.js";
+export type {
+  Conflict,
+  ConflictDecision,
+  HybridStoreEvents,
+  HybridStoreOptions,
+  MessagePage,
+  RemoteStoreOptions,
+  SendOptions,
+  WriteOperation,
+} from "./stores.js";
