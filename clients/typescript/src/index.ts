@@ -48,3 +48,5 @@ export type {
   SendOptions,
   WriteOperation,
 } from "./stores.js";
+export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
+export type { MigrationOptions, MigrationProgress, MigrationReport, RejectedConversation } from "./migrate.js";
