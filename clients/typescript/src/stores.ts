@@ -515,6 +515,8 @@ export class HybridConversationStore implements ConversationStore {
   async #resolveConflict(head: QueuedWrite, error: ChatStoreError): Promise<ConflictDecision> {
     const id = head.write.conversationId;
     const server = await this.#breaker.call(() => this.#remote.getConversation(id));
+    // The copy now shows the other device's edit (under this one, while it is retried).
+    this.#events.emit("change", { conversationIds: [id] });
     return this.#onConflict({ write: head.write, madeAt: head.madeAt, server, error });
   }
 
