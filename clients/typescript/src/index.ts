@@ -43,3 +43,22 @@ export type {
 } from "./stream.js";
 export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
 export type { FollowOptions, MessageProgress, SyncEngineOptions, SyncEvents, VisibilityDocument } from "./sync.js";
+// Offline-capable conversation stores, their circuit breaker, and the localStorage migration.
+export type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
+export { CircuitBreaker, isUnreachable } from "./breaker.js";
+export type { BreakerState, CircuitBreakerOptions } from "./breaker.js";
+export { LocalCopy, STORAGE_PREFIX } from "./local.js";
+export type { CachedConversation, QueuedWrite, Write } from "./local.js";
+export { HybridConversationStore, RemoteConversationStore, newerEditWins, planSave } from "./stores.js";
+export type {
+  Conflict,
+  ConflictDecision,
+  HybridStoreEvents,
+  HybridStoreOptions,
+  MessagePage,
+  RemoteStoreOptions,
+  SendOptions,
+  WriteOperation,
+} from "./stores.js";
+export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
+export type { MigrationOptions, MigrationProgress, MigrationReport, RejectedConversation } from "./migrate.js";
