@@ -14,7 +14,8 @@ export type FieldProblem = components["schemas"]["FieldProblem"];
  * The API's stable error codes (README, "Errors"), plus the client's own:
  * `timeout` (no answer within `timeoutMs`), `network_error` (fetch failed: offline, DNS,
  * CORS refused by the browser), `aborted` (the caller's `AbortSignal`), `invalid_response`
- * (an answer that is neither the documented body nor problem+json).
+ * (an answer that is neither the documented body nor problem+json), `circuit_open` (a
+ * `CircuitBreaker` (breaker.ts) failed the call fast, without a request, while the API is unreachable).
  */
 export type ErrorCode =
   | "invalid_request"
@@ -42,6 +43,7 @@ export type ErrorCode =
   | "network_error"
   | "aborted"
   | "invalid_response"
+  | "circuit_open"
   // A code added to the API after this client was built still reaches the caller as is.
   | (string & {});
 
@@ -117,13 +119,17 @@ export class ChatStoreError extends Error {
     this.errors = init.problem?.errors;
   }
 
-  /** True when sending the same request again later can succeed (429, 503, no answer). */
+  /**
+   * True when sending the same request again later can succeed (429, 503, no answer, or a
+   * breaker that held the call back).
+   */
   get retryable(): boolean {
     return (
       this.status === 429 ||
       this.status === 503 ||
       this.code === "timeout" ||
-      this.code === "network_error"
+      this.code === "network_error" ||
+      this.code === "circuit_open"
     );
   }
 }

@@ -31,3 +31,34 @@ export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
+// Streaming a reply and keeping devices in sync.
+export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, streamReply } from "./stream.js";
+export type {
+  DeliveredReply,
+  ReplyEvent,
+  ReplyToolEvent,
+  StreamReplyOptions,
+  StreamReplyResult,
+  UndeliveredReply,
+} from "./stream.js";
+export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
+export type { FollowOptions, MessageProgress, SyncEngineOptions, SyncEvents, VisibilityDocument } from "./sync.js";
+// Offline-capable conversation stores, their circuit breaker, and the localStorage migration.
+export type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
+export { CircuitBreaker, isUnreachable } from "./breaker.js";
+export type { BreakerState, CircuitBreakerOptions } from "./breaker.js";
+export { LocalCopy, STORAGE_PREFIX } from "./local.js";
+export type { CachedConversation, QueuedWrite, Write } from "./local.js";
+export { HybridConversationStore, RemoteConversationStore, newerEditWins, planSave } from "./stores.js";
+export type {
+  Conflict,
+  ConflictDecision,
+  HybridStoreEvents,
+  HybridStoreOptions,
+  MessagePage,
+  RemoteStoreOptions,
+  SendOptions,
+  WriteOperation,
+} from "./stores.js";
+export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
+export type { MigrationOptions, MigrationProgress, MigrationReport, RejectedConversation } from "./migrate.js";

@@ -1,0 +1,579 @@
+/**
+ * The conversation stores: drop-in replacements of the frontend's localStorage store
+ * ({@link ConversationStore}) backed by the API.
+ *
+ * - {@link RemoteConversationStore} talks to the API only, and sends the smallest write that
+ *   says what changed: Upstash bills every command, and an append costs the same whatever
+ *   the history, where a `PUT` rewrites all of it.
+ * - {@link HybridConversationStore} puts a local copy and a persisted write queue in front of
+ *   it, so the app keeps working offline and catches up when the API is back.
+ */
+import { CircuitBreaker } from "./breaker.js";
+import type { CircuitBreakerOptions } from "./breaker.js";
+import type { ChatStoreClient } from "./client.js";
+import { ChatStoreError } from "./errors.js";
+import { Emitter } from "./events.js";
+import { randomId } from "./ids.js";
+import { LocalCopy, applyToSummaries, applyWrite, summaryOf } from "./local.js";
+import type { QueuedWrite, Write } from "./local.js";
+import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
+import { MemoryStorage } from "./storage.js";
+import type { StorageLike } from "./storage.js";
+import type { Change, ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
+
+/** The most summaries one list request may ask for (the API's `limit` ceiling). */
+const LIST_PAGE = 100;
+
+/** Options of {@link RemoteConversationStore}. */
+export interface RemoteStoreOptions {
+  /** Messages per conversation read (the newest ones). Default 100. */
+  messageLimit?: number;
+  /** Where ETags and read copies are kept. Default: in memory, for this store's lifetime. */
+  copy?: LocalCopy;
+}
+
+/** Which page of a conversation's messages {@link RemoteConversationStore.getConversation} reads. */
+export interface MessagePage {
+  /** A `nextCursor` of an earlier read: the messages before it. */
+  before?: string;
+  /** How many; default the store's `messageLimit`. */
+  limit?: number;
+}
+
+/** Options of one write sent by {@link RemoteConversationStore.send}. */
+export interface SendOptions {
+  /** The `Idempotency-Key` (default: a new one for this call). */
+  idempotencyKey?: string;
+  /** When the edit was made, for the local copy's `updatedAt`. Default now. */
+  at?: Date;
+}
+
+/**
+ * The six store methods against the API. Reads are conditional (`If-None-Match` with the
+ * ETag kept from the last read, answered from the kept copy on 304); writes are the smallest
+ * that say what changed (see {@link planSave}), with `If-Match` where a concurrent edit could
+ * be lost (rename, delete, `PUT` over a conversation read before): a 412 rejects with
+ * `precondition_failed`, and nothing is overwritten. Other failures reject with
+ * {@link ChatStoreError} too.
+ */
+export class RemoteConversationStore implements ConversationStore {
+  readonly #client: ChatStoreClient;
+  readonly #copy: LocalCopy;
+  readonly #limit: number;
+
+  constructor(client: ChatStoreClient, options: RemoteStoreOptions = {}) {
+    this.#client = client;
+    this.#copy = options.copy ?? new LocalCopy(new MemoryStorage());
+    this.#limit = options.messageLimit ?? 100;
+  }
+
+  /**
+   * Every summary, a page of 100 at a time. The first page carries the kept ETag: on 304 the
+   * kept list is returned and nothing else is read.
+   */
+  async getAllConversations(): Promise<ConversationSummary[]> {
+    const kept = this.#copy.summaries();
+    const etag = kept === undefined ? undefined : this.#copy.listEtag();
+    const first = await this.#client.listConversations({ limit: LIST_PAGE }, { ifNoneMatch: etag });
+    if (first.notModified) return kept ?? [];
+    const all = [...first.data.conversations];
+    for (let cursor = first.data.nextCursor; cursor !== null; ) {
+      const page = await this.#client.listConversations({ limit: LIST_PAGE, cursor });
+      if (page.notModified) break; // not asked for: no If-None-Match was sent
+      all.push(...page.data.conversations);
+      cursor = page.data.nextCursor;
+    }
+    this.#copy.setSummaries(all, first.etag);
+    return all;
+  }
+
+  /**
+   * The conversation with its newest `messageLimit` messages (conditional on the kept ETag),
+   * or, with `page.before`, an older page of them (`nextCursor` says where the next starts).
+   * Null when the API has no such conversation.
+   */
+  async getConversation(id: string, page: MessagePage = {}): Promise<Conversation | null> {
+    const limit = page.limit ?? this.#limit;
+    const cached = page.before === undefined && limit === this.#limit ? this.#copy.conversation(id) : undefined;
+    try {
+      const answer = await this.#client.getConversation(
+        id,
+        { limit, before: page.before },
+        { ifNoneMatch: cached?.exact ? cached.etag : undefined },
+      );
+      if (answer.notModified) return cached!.conversation;
+      // Only the default page is the copy; an older page or another size is handed out only.
+      if (page.before === undefined && limit === this.#limit) {
+        this.#copy.setConversation(id, { conversation: answer.data, etag: answer.etag, exact: true });
+        this.#copy.upsertSummary(summaryOf(answer.data));
+      }
+      return answer.data;
+    } catch (error) {
+      if (error instanceof ChatStoreError && error.status === 404) {
+        this.#copy.forget(id);
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /** Sends what changed since the conversation was read here (a plain `PUT` if it was not). */
+  async saveConversation(conversation: ConversationInput): Promise<void> {
+    for (const write of planSave(this.#copy.conversation(conversation.id)?.conversation, conversation)) {
+      await this.send(write);
+    }
+  }
+
+  /** `DELETE`, with `If-Match` when the conversation was read here; a 404 is not an error. */
+  async deleteConversation(id: string): Promise<void> {
+    await this.send({ op: "delete", conversationId: id });
+  }
+
+  /** One append (no `If-Match`: two tabs appending at once both keep their messages). */
+  async addMessage(conversationId: string, message: MessageInput): Promise<void> {
+    await this.send({ op: "append", conversationId, message });
+  }
+
+  /** One message `PATCH`, answered with `Prefer: return=minimal`. */
+  async updateMessage(conversationId: string, messageId: string, updates: MessageUpdate): Promise<void> {
+    await this.send({ op: "updateMessage", conversationId, messageId, updates });
+  }
+
+  /**
+   * Sends one {@link Write} and records it in the kept copy with the answer's ETag. The
+   * hybrid store replays its queue through this, each write with the key it was queued with.
+   */
+  async send(write: Write, options: SendOptions = {}): Promise<void> {
+    const id = write.conversationId;
+    const etag = this.#copy.conversation(id)?.etag;
+    const key = { idempotencyKey: options.idempotencyKey };
+    let answerEtag: string | undefined;
+    switch (write.op) {
+      case "put":
+        answerEtag = (await this.#client.putConversation(id, write.conversation, { ...key, ifMatch: etag })).etag;
+        break;
+      case "patch":
+        answerEtag = (await this.#client.updateConversation(id, write.patch, { ...key, ifMatch: etag })).etag;
+        break;
+      case "append":
+        answerEtag = (await this.#client.appendMessage(id, write.message, key)).etag;
+        break;
+      case "updateMessage":
+        answerEtag = (
+          await this.#client.updateMessage(id, write.messageId, write.updates, { ...key, returnMinimal: true })
+        ).etag;
+        break;
+      case "delete":
+        try {
+          await this.#client.deleteConversation(id, { ...key, ifMatch: etag });
+        } catch (error) {
+          // Already gone (deleted elsewhere, or a retry after an unanswered delete): done.
+          if (!(error instanceof ChatStoreError && error.status === 404)) throw error;
+        }
+        break;
+    }
+    this.#copy.confirm(write, options.at ?? new Date(), answerEtag);
+  }
+}
+
+/**
+ * The writes that turn `known` (the conversation as last read, or undefined) into `next`:
+ * a plain `PUT` for a conversation not read before; else a `PATCH` of the title and MCP
+ * servers when they changed, a message `PATCH` per changed message and an append per new
+ * one. A `PUT` of the whole `next` only when the messages read were removed or reordered,
+ * or changed in a way a patch cannot say (type, timestamp, a tool execution removed).
+ *
+ * Messages older than the page read (`known.nextCursor` not null) may sit before the known
+ * ones in `next`; they are taken as unchanged.
+ */
+export function planSave(known: Conversation | undefined, next: ConversationInput): Write[] {
+  const conversationId = next.id;
+  const put: Write[] = [{ op: "put", conversationId, conversation: next }];
+  if (known === undefined) return put;
+
+  const writes: Write[] = [];
+  const patch: ConversationPatch = {};
+  if (next.title !== known.title) patch.title = next.title;
+  if (!sameJson(next.mcpServers ?? null, known.mcpServers ?? null)) patch.mcpServers = next.mcpServers ?? null;
+  if (Object.keys(patch).length > 0) writes.push({ op: "patch", conversationId, patch });
+
+  const seen = known.messages;
+  const first = seen[0];
+  const start = first === undefined ? next.messages.length : next.messages.findIndex((m) => m.id === first.id);
+  if (first !== undefined && (start < 0 || (start > 0 && !known.nextCursor))) return put;
+  for (const [i, old] of seen.entries()) {
+    const now = next.messages[start + i];
+    if (now === undefined || now.id !== old.id) return put;
+    const updates = messageUpdates(old, now);
+    if (updates === null) return put;
+    if (updates !== undefined) writes.push({ op: "updateMessage", conversationId, messageId: old.id, updates });
+  }
+  const fresh = first === undefined ? next.messages : next.messages.slice(start + seen.length);
+  for (const message of fresh) writes.push({ op: "append", conversationId, message });
+  return writes;
+}
+
+/** The patch from `old` to `now`; undefined when equal, null when a patch cannot say it. */
+function messageUpdates(old: ChatMessage, now: MessageInput): MessageUpdate | undefined | null {
+  if (old.type !== now.type || new Date(old.timestamp).getTime() !== new Date(now.timestamp).getTime()) return null;
+  const updates: MessageUpdate = {};
+  if (old.content !== now.content) updates.content = now.content;
+  if ((old.editable ?? null) !== (now.editable ?? null) && now.editable != null) updates.editable = now.editable;
+  if ((old.streaming ?? null) !== (now.streaming ?? null) && now.streaming != null) updates.streaming = now.streaming;
+  if (now.tokens != null && !sameJson(old.tokens ?? null, now.tokens)) updates.tokens = now.tokens;
+  if (!sameJson(old.toolExecutions ?? [], now.toolExecutions ?? [])) {
+    // A patch replaces tools by id and adds new ones; it cannot remove one.
+    const kept = new Set((now.toolExecutions ?? []).map((t) => t.id));
+    if ((old.toolExecutions ?? []).some((t) => !kept.has(t.id))) return null;
+    updates.toolExecutions = now.toolExecutions ?? [];
+  }
+  return Object.keys(updates).length === 0 ? undefined : updates;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// --- The hybrid store -----------------------------------------------------------------------
+
+/** A queued write's kind, as the `revert` event names it. */
+export type WriteOperation = Write["op"];
+
+/** What a 412 on a queued write is about, for {@link HybridStoreOptions.onConflict}. */
+export interface Conflict {
+  write: Write;
+  /** When the queued edit was made (ms since the epoch). */
+  madeAt: number;
+  /** The server's conversation now; null when it no longer exists. */
+  server: Conversation | null;
+  error: ChatStoreError;
+}
+
+/** `retry`: send the edit again over the server's current version; `discard`: drop it. */
+export type ConflictDecision = "retry" | "discard";
+
+/** Events of {@link HybridConversationStore}. */
+export interface HybridStoreEvents {
+  /** The local copy changed (an optimistic write, a revert, a read, a synced change). */
+  change: { conversationIds: string[] };
+  /** The server refused a write; the copy no longer shows it. */
+  revert: { operation: WriteOperation; conversationId: string; error: ChatStoreError };
+  /** Reachability or the number of queued writes changed. */
+  status: { online: boolean; queued: number };
+}
+
+/** Options of {@link HybridConversationStore}. */
+export interface HybridStoreOptions {
+  /** Where the copy and the queue live: `window.localStorage`, or a {@link MemoryStorage}. */
+  storage: StorageLike;
+  /** Key prefix (default `chat-store:v1:`); give each signed-in user their own. */
+  prefix?: string;
+  /** Messages per conversation read. Default 100. */
+  messageLimit?: number;
+  /** The breaker, or its options. Default `new CircuitBreaker()`. */
+  breaker?: CircuitBreaker | CircuitBreakerOptions;
+  /** Overrides the 412 rule (see {@link HybridConversationStore}). */
+  onConflict?: (conflict: Conflict) => ConflictDecision | Promise<ConflictDecision>;
+  /** Injectable for tests: the clock queued writes are stamped with. */
+  now?: () => number;
+  /** Injectable for tests: idempotency keys of queued writes. */
+  generateId?: () => string;
+  /**
+   * Schedules the next flush while offline (when the breaker lets a probe through); returns
+   * its cancel. Default `setTimeout`. Tests pass their own to run it by hand.
+   */
+  schedule?: (run: () => void, ms: number) => () => void;
+  /** Where the `online` event comes from. Default `globalThis` when it has `addEventListener`. */
+  events?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
+}
+
+/** The most times one queued write is sent again after a 412 before it is dropped. */
+const MAX_CONFLICT_RETRIES = 3;
+
+/**
+ * The six store methods, server first, with a local copy and a write queue in `storage`, so
+ * the app works offline:
+ *
+ * - **Reads** go to the server (through {@link RemoteConversationStore}, so conditionally)
+ *   and refresh the copy. When the server is unreachable (no answer, timeout, 429/503, or the
+ *   breaker open) they answer from the copy: the server's state as last seen with the queued
+ *   writes applied on top.
+ * - **Writes** are optimistic: the write is queued (persisted, with its own Idempotency-Key
+ *   and the time it was made), the copy shows it and `change` is emitted, then the queue is
+ *   sent in order. Unreachable: the write stays queued and the promise resolves; the queue is
+ *   replayed by {@link flush}, which also runs after the next successful call, on the
+ *   browser's `online` event, and when the breaker's cooldown ends (the first queued write is
+ *   the probe). Refused (a 4xx): the write is dropped, the copy no longer shows it, and
+ *   `revert` is emitted; the promise still resolves, so listen for `revert`.
+ * - **The 412 rule** (a rename, delete or `PUT` guarded by an ETag another device moved on):
+ *   the newer edit wins, by the time it was made. The server's conversation is read again;
+ *   if the queued edit was made after the server copy's `updatedAt`, it is sent again over
+ *   the current ETag; otherwise it is dropped, the copy takes the server's version, and
+ *   `revert` is emitted. `onConflict` may decide otherwise.
+ */
+export class HybridConversationStore implements ConversationStore {
+  readonly #remote: RemoteConversationStore;
+  readonly #copy: LocalCopy;
+  readonly #breaker: CircuitBreaker;
+  readonly #events = new Emitter<HybridStoreEvents>();
+  readonly #onConflict: NonNullable<HybridStoreOptions["onConflict"]>;
+  readonly #now: () => number;
+  readonly #generateId: () => string;
+  readonly #schedule: NonNullable<HybridStoreOptions["schedule"]>;
+  readonly #target: HybridStoreOptions["events"];
+  readonly #onOnline = (): void => void this.flush();
+  #online = true;
+  #flushing: Promise<void> | undefined;
+  #cancelRetry: (() => void) | undefined;
+
+  constructor(client: ChatStoreClient, options: HybridStoreOptions) {
+    this.#copy = new LocalCopy(options.storage, options.prefix);
+    this.#remote = new RemoteConversationStore(client, { copy: this.#copy, messageLimit: options.messageLimit });
+    this.#breaker = options.breaker instanceof CircuitBreaker ? options.breaker : new CircuitBreaker(options.breaker);
+    this.#onConflict = options.onConflict ?? newerEditWins;
+    this.#now = options.now ?? Date.now;
+    this.#generateId = options.generateId ?? randomId;
+    this.#schedule =
+      options.schedule ??
+      ((run, ms) => {
+        const timer = setTimeout(run, ms);
+        return () => clearTimeout(timer);
+      });
+    const global = globalThis as Partial<Pick<EventTarget, "addEventListener" | "removeEventListener">>;
+    this.#target =
+      options.events ?? (typeof global.addEventListener === "function" ? (global as EventTarget) : undefined);
+    this.#target?.addEventListener("online", this.#onOnline);
+  }
+
+  /** Subscribes to an event; returns the unsubscribe. */
+  on<K extends keyof HybridStoreEvents>(event: K, listener: (payload: HybridStoreEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** False since a call found the server unreachable, until one reaches it again. */
+  get online(): boolean {
+    return this.#online;
+  }
+
+  /** How many writes wait for the server. */
+  get pending(): number {
+    return this.#copy.queue().length;
+  }
+
+  /** Every summary, most recently updated first, from the server or (offline) the copy. */
+  async getAllConversations(): Promise<ConversationSummary[]> {
+    await this.#reachServer(() => this.#remote.getAllConversations());
+    return this.#summariesView();
+  }
+
+  /** The conversation from the server or (offline) the copy; null when neither has it. */
+  async getConversation(id: string): Promise<Conversation | null> {
+    await this.#reachServer(() => this.#remote.getConversation(id));
+    return this.cachedConversation(id);
+  }
+
+  /** Queues the smallest writes from the copy's version to `conversation`, then sends them. */
+  async saveConversation(conversation: ConversationInput): Promise<void> {
+    await this.#write(planSave(this.cachedConversation(conversation.id) ?? undefined, conversation));
+  }
+
+  /** Queues the delete, then sends it. */
+  async deleteConversation(id: string): Promise<void> {
+    await this.#write([{ op: "delete", conversationId: id }]);
+  }
+
+  /** Queues the append (it keeps the message's id, so a replay is stored once), then sends it. */
+  async addMessage(conversationId: string, message: MessageInput): Promise<void> {
+    await this.#write([{ op: "append", conversationId, message }]);
+  }
+
+  /** Queues the message update, then sends it. */
+  async updateMessage(conversationId: string, messageId: string, updates: MessageUpdate): Promise<void> {
+    await this.#write([{ op: "updateMessage", conversationId, messageId, updates }]);
+  }
+
+  /** The conversation as the copy shows it (queued writes included), without a request. */
+  cachedConversation(id: string): Conversation | null {
+    let conversation = this.#copy.conversation(id)?.conversation;
+    for (const queued of this.#copy.queue()) {
+      if (queued.write.conversationId !== id) continue;
+      conversation = applyWrite(conversation, queued.write, new Date(queued.madeAt));
+    }
+    return conversation ?? null;
+  }
+
+  /**
+   * Applies a change of the API's change feed to the copy (wire it to the sync engine's
+   * `upsert` and `tombstone`): an upsert refreshes the summary (and the opened copy's title,
+   * tokens, times), a tombstone drops the conversation.
+   */
+  applyChange(change: Change): void {
+    if (change.type === "tombstone") {
+      this.#copy.forget(change.id);
+    } else {
+      this.#copy.upsertSummary(change.conversation);
+      const cached = this.#copy.conversation(change.id);
+      if (cached !== undefined) {
+        const { messageCount: _count, ...fields } = change.conversation;
+        // Not exact any more: the messages may have changed too; the next read says.
+        this.#copy.setConversation(change.id, {
+          ...cached,
+          conversation: { ...cached.conversation, ...fields },
+          exact: false,
+        });
+      }
+    }
+    this.#events.emit("change", { conversationIds: [change.id] });
+  }
+
+  /**
+   * Sends the queued writes in order, until the queue is empty or the server is unreachable.
+   * One flush at a time: a call while one runs gets that one (which also sends what was
+   * queued meanwhile).
+   */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#drain().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  /** Stops listening for `online` and cancels a scheduled flush (the copy and queue stay). */
+  dispose(): void {
+    this.#target?.removeEventListener("online", this.#onOnline);
+    this.#cancelRetry?.();
+    this.#cancelRetry = undefined;
+  }
+
+  async #write(writes: Write[]): Promise<void> {
+    if (writes.length === 0) return;
+    const madeAt = this.#now();
+    const queued = writes.map((write) => ({ write, idempotencyKey: this.#generateId(), madeAt }));
+    this.#copy.setQueue([...this.#copy.queue(), ...queued]);
+    this.#events.emit("change", { conversationIds: [writes[0]!.conversationId] });
+    this.#emitStatus();
+    await this.flush();
+  }
+
+  /**
+   * Runs a read against the server unless writes wait (they go first, so the read sees them
+   * and an ETag refreshed by the read cannot slip a stale edit past its `If-Match`). False
+   * when the server could not be reached and the copy must answer.
+   */
+  async #reachServer(read: () => Promise<unknown>): Promise<boolean> {
+    if (this.pending > 0) await this.flush();
+    if (this.pending > 0 && !this.#online) return false;
+    try {
+      await this.#breaker.call(read);
+    } catch (error) {
+      if (!isUnreachableOrBusy(error)) throw error;
+      this.#setOnline(false);
+      return false;
+    }
+    this.#setOnline(true);
+    return true;
+  }
+
+  async #drain(): Promise<void> {
+    this.#cancelRetry?.();
+    this.#cancelRetry = undefined;
+    let conflicts = 0;
+    for (let head = this.#copy.queue()[0]; head !== undefined; head = this.#copy.queue()[0]) {
+      const { write, idempotencyKey, madeAt } = head;
+      try {
+        await this.#breaker.call(() => this.#remote.send(write, { idempotencyKey, at: new Date(madeAt) }));
+        this.#setOnline(true);
+        this.#dequeue(head);
+        conflicts = 0;
+      } catch (error) {
+        if (!(error instanceof ChatStoreError)) throw error;
+        if (isUnreachableOrBusy(error)) return this.#pause();
+        this.#setOnline(true);
+        if (error.status === 412 && conflicts < MAX_CONFLICT_RETRIES) {
+          conflicts++;
+          let decision: ConflictDecision;
+          try {
+            decision = await this.#resolveConflict(head, error);
+          } catch (failure) {
+            if (isUnreachableOrBusy(failure)) return this.#pause();
+            decision = "discard"; // the server's version cannot be read: the edit cannot win
+          }
+          if (decision === "retry") continue;
+        }
+        conflicts = 0;
+        this.#dequeue(head);
+        this.#events.emit("revert", { operation: write.op, conversationId: write.conversationId, error });
+        this.#events.emit("change", { conversationIds: [write.conversationId] });
+      }
+    }
+  }
+
+  /**
+   * Reads the server's version (which also refreshes the copy and the ETag the next try
+   * sends) and asks the rule, or `onConflict`, whether the queued edit still goes.
+   */
+  async #resolveConflict(head: QueuedWrite, error: ChatStoreError): Promise<ConflictDecision> {
+    const id = head.write.conversationId;
+    const server = await this.#breaker.call(() => this.#remote.getConversation(id));
+    // The copy now shows the other device's edit (under this one, while it is retried).
+    this.#events.emit("change", { conversationIds: [id] });
+    return this.#onConflict({ write: head.write, madeAt: head.madeAt, server, error });
+  }
+
+  #dequeue(done: QueuedWrite): void {
+    this.#copy.setQueue(this.#copy.queue().filter((q) => q.idempotencyKey !== done.idempotencyKey));
+    this.#emitStatus();
+  }
+
+  /**
+   * Stops a flush at a write the server could not take now: it stays first in the queue, with
+   * its key, and a flush is scheduled for when the breaker lets a probe through.
+   */
+  #pause(): void {
+    this.#setOnline(false);
+    if (this.pending === 0 || this.#cancelRetry !== undefined) return;
+    this.#cancelRetry = this.#schedule(
+      () => {
+        this.#cancelRetry = undefined;
+        void this.flush();
+      },
+      Math.max(this.#breaker.retryInMs, 1_000),
+    );
+  }
+
+  #summariesView(): ConversationSummary[] {
+    let list = this.#copy.summaries() ?? [];
+    for (const queued of this.#copy.queue()) list = applyToSummaries(list, queued.write, new Date(queued.madeAt));
+    return list;
+  }
+
+  #setOnline(online: boolean): void {
+    if (online === this.#online) return;
+    this.#online = online;
+    this.#emitStatus();
+    // The "next successful call" trigger: back online with writes waiting, send them.
+    if (online && this.pending > 0) void this.flush();
+  }
+
+  #emitStatus(): void {
+    this.#events.emit("status", { online: this.#online, queued: this.pending });
+  }
+}
+
+/**
+ * The default 412 rule: the newer edit wins. Retry when the queued edit was made after the
+ * server's version was last updated; otherwise (or when the conversation is gone) discard.
+ */
+export function newerEditWins(conflict: Conflict): ConflictDecision {
+  return conflict.server !== null && conflict.madeAt > new Date(conflict.server.updatedAt).getTime()
+    ? "retry"
+    : "discard";
+}
+
+/**
+ * Unreachable (no answer, 503, breaker open) or busy (429): either way the write should wait,
+ * not be dropped.
+ */
+function isUnreachableOrBusy(error: unknown): boolean {
+  return error instanceof ChatStoreError && error.retryable;
+}

@@ -1,0 +1,404 @@
+/**
+ * Keeping a device in step with the others (README, "Keeping devices in sync"): list once, then
+ * follow the change feed from the list's `changesCursor`; refetch the conversation the user has
+ * open when it changes; follow a reply another device is streaming by offset.
+ *
+ * Every request is billed (Upstash counts commands), so the engine asks only for what can have
+ * changed: an idle sync is one `GET /api/changes` answered with an empty page, a hidden tab
+ * sends nothing at all, the open conversation is refetched with `If-None-Match` and only when the
+ * feed says its version moved, and a streamed reply is polled from the length already held,
+ * with `If-None-Match`, so a poll with nothing new is a bodiless 304.
+ */
+import type { ChatStoreClient } from "./client.js";
+import { ChatStoreError } from "./errors.js";
+import { Emitter } from "./events.js";
+import { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
+import type { StorageLike } from "./storage.js";
+import { abortableSleep } from "./transport.js";
+import type { Sleep } from "./transport.js";
+import type { Change, ConversationSummary, ConversationView, MessageTail } from "./types.js";
+
+/** Where the engine keeps its changes cursor: `{"cursor": "<the next since>"}`. */
+export const SYNC_STORAGE_KEY = "chat-store:v1:sync";
+
+/** The page size of a full list: the API's largest, so a list costs as few requests as it can. */
+const LIST_PAGE = 100;
+
+/** The part of `document` the engine needs: whether the tab is visible, and when that changes. */
+export interface VisibilityDocument {
+  readonly visibilityState: string;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+/** A reply being followed, as it stands after a poll. */
+export interface MessageProgress {
+  conversationId: string;
+  messageId: string;
+  /** The whole text so far (not only what the poll brought). */
+  content: string;
+  /** False once the reply is finished (or went stale): the last progress of a follow. */
+  streaming: boolean;
+  /** The generator went away before finishing it (`streamingStaleSeconds` without a delta). */
+  interrupted: boolean;
+  toolExecutions: NonNullable<MessageTail["toolExecutions"]>;
+}
+
+/** The events of {@link SyncEngine} and their payloads. */
+export interface SyncEvents {
+  /** A conversation was created or changed (its summary, no messages) at `version`. */
+  upsert: { summary: ConversationSummary; version: number };
+  /** A conversation is gone: drop the copy (may come twice; dropping twice is harmless). */
+  tombstone: { id: string; reason: "deleted" | "evicted" | "expired" };
+  /** The whole list, after the first start or a 410 `changes_reset`: replace the copy's list. */
+  reset: { summaries: ConversationSummary[] };
+  /** The watched conversation as it is now, with its newest page of messages. */
+  conversation: { conversation: ConversationView };
+  /** A poll of a followed reply brought new text, tools or its end. */
+  message: MessageProgress;
+  /** A sync or a poll failed; the engine keeps going and tries again at the next tick. */
+  error: { error: unknown };
+}
+
+/** Options of {@link SyncEngine}. */
+export interface SyncEngineOptions {
+  /** The client to send with. */
+  client: ChatStoreClient;
+  /** Where the cursor lives; default `localStorage`, else memory. */
+  storage?: StorageLike;
+  /** Time between two syncs. Default 30,000 ms: an idle device costs 2 requests a minute. */
+  intervalMs?: number;
+  /** Time between two polls of a followed reply. Default 1,000 ms. */
+  followIntervalMs?: number;
+  /** The page whose visibility pauses the engine; default `globalThis.document`; null: none. */
+  document?: VisibilityDocument | null;
+  /**
+   * Told every change of the feed, in order, before the `upsert`/`tombstone` event: where an
+   * app applies it to its copy (e.g. `HybridConversationStore.applyChange`).
+   */
+  onChange?: (change: Change) => void;
+  /** Injectable for tests: the wait between syncs and between polls. */
+  sleep?: Sleep;
+}
+
+/** Options of {@link SyncEngine.followMessage}. */
+export interface FollowOptions {
+  /** The UTF-16 length already held: the first poll asks for what comes after it. Default 0. */
+  after?: number;
+  /** The text already held (the first `after` code units), so each progress has the whole text. */
+  content?: string;
+  /**
+   * The `ETag` the held text was read at (the conversation's does). With one, the first poll
+   * waits `followIntervalMs` and may be a 304; without, it goes at once.
+   */
+  etag?: string;
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+  /**
+   * Told a poll that got no answer (timeout, network, 429, 503); the next poll tries again.
+   * Other errors (the message was deleted) end the iteration by throwing.
+   */
+  onError?: (error: ChatStoreError) => void;
+}
+
+/** The conversation the UI has open, and what the engine holds of it. */
+interface Watched {
+  id: string;
+  etag: string | undefined;
+  /** The reply being followed, and how to stop following it. */
+  following: { messageId: string; controller: AbortController } | undefined;
+}
+
+/**
+ * Syncs one user's conversations on one device; see the module's comment for what it sends.
+ *
+ * @example
+ * ```ts
+ * const engine = new SyncEngine({ client, onChange: (c) => store.applyChange(c) });
+ * engine.on("message", ({ content }) => setStreamingText(content));
+ * engine.start();
+ * engine.watch(openConversationId);
+ * ```
+ */
+export class SyncEngine extends Emitter<SyncEvents> {
+  readonly #client: ChatStoreClient;
+  readonly #storage: StorageLike;
+  readonly #intervalMs: number;
+  readonly #followIntervalMs: number;
+  readonly #document: VisibilityDocument | undefined;
+  readonly #onChange: ((change: Change) => void) | undefined;
+  readonly #sleep: Sleep;
+  #cursor: string | undefined;
+  #running: AbortController | undefined;
+  #syncing: Promise<void> | undefined;
+  #watched: Watched | undefined;
+
+  constructor(options: SyncEngineOptions) {
+    super();
+    this.#client = options.client;
+    this.#storage = options.storage ?? browserStorage() ?? new MemoryStorage();
+    this.#intervalMs = options.intervalMs ?? 30_000;
+    this.#followIntervalMs = options.followIntervalMs ?? 1_000;
+    this.#document =
+      options.document === null ? undefined : (options.document ?? (globalThis as { document?: VisibilityDocument }).document);
+    this.#onChange = options.onChange;
+    this.#sleep = options.sleep ?? abortableSleep;
+    const stored = readJson(this.#storage, SYNC_STORAGE_KEY) as { cursor?: unknown } | undefined;
+    this.#cursor = typeof stored?.cursor === "string" ? stored.cursor : undefined;
+  }
+
+  /** The changes cursor the next sync starts from; undefined until the first list. */
+  get cursor(): string | undefined {
+    return this.#cursor;
+  }
+
+  /** Whether {@link start} was called and {@link stop} not since. */
+  get running(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /**
+   * Syncs now (a list the first time, else the feed from the kept cursor), then every
+   * `intervalMs` and whenever the page becomes visible again. Nothing is sent while the page
+   * is hidden. Calling it again while running does nothing.
+   */
+  start(): void {
+    if (this.#running) return;
+    const controller = new AbortController();
+    this.#running = controller;
+    this.#document?.addEventListener("visibilitychange", this.#onVisibility);
+    void this.#loop(controller.signal);
+  }
+
+  /** Stops the timer, the visibility listener, a followed reply and any request in flight. */
+  stop(): void {
+    this.#running?.abort();
+    this.#running = undefined;
+    this.#document?.removeEventListener("visibilitychange", this.#onVisibility);
+    this.#stopFollowing();
+  }
+
+  /**
+   * Syncs at once (even while hidden: the app asked). A call while a sync runs shares it.
+   * Never rejects: failures are `error` events.
+   */
+  syncNow(): Promise<void> {
+    this.#syncing ??= this.#sync().finally(() => {
+      this.#syncing = undefined;
+    });
+    return this.#syncing;
+  }
+
+  /**
+   * Marks the conversation the UI has open (null: none). It is refetched now (when running)
+   * and whenever the feed says it changed, and a reply streaming in it is followed.
+   */
+  watch(conversationId: string | null): void {
+    if (this.#watched?.id === conversationId) return;
+    this.#stopFollowing();
+    this.#watched = conversationId === null ? undefined : { id: conversationId, etag: undefined, following: undefined };
+    if (this.#watched && this.#running && !this.#hidden()) {
+      void this.#refresh(this.#running.signal).catch((error: unknown) => this.#report(error));
+    }
+  }
+
+  /**
+   * Follows a reply another device is streaming: polls
+   * `GET /api/conversations/{id}/messages/{messageId}?after=<length held>` with
+   * `If-None-Match` every `followIntervalMs` (none while the page is hidden), and yields the
+   * whole text each time a poll brings something, until the reply is no longer streaming.
+   */
+  async *followMessage(
+    conversationId: string,
+    messageId: string,
+    options: FollowOptions = {},
+  ): AsyncGenerator<MessageProgress, void, undefined> {
+    let after = options.after ?? 0;
+    let content = options.content ?? "";
+    let etag = options.etag;
+    let wait = etag !== undefined;
+    for (;;) {
+      if (wait) {
+        try {
+          await this.#sleep(this.#followIntervalMs, options.signal);
+        } catch {
+          return; // aborted
+        }
+      }
+      wait = true;
+      if (this.#hidden()) continue;
+      let answer;
+      try {
+        answer = await this.#client.getMessage(conversationId, messageId, { after }, { ifNoneMatch: etag, signal: options.signal });
+      } catch (error) {
+        if (options.signal?.aborted) return;
+        if (error instanceof ChatStoreError && error.retryable) {
+          options.onError?.(error);
+          continue;
+        }
+        throw error;
+      }
+      if (answer.notModified) continue;
+      const tail = answer.data;
+      etag = answer.etag;
+      // `offset` is `after`, or 0 when the text was replaced and came back whole.
+      content = content.slice(0, tail.offset) + tail.content;
+      after = tail.length;
+      const streaming = tail.streaming === true;
+      yield {
+        conversationId,
+        messageId,
+        content,
+        streaming,
+        interrupted: tail.interrupted === true,
+        toolExecutions: tail.toolExecutions ?? [],
+      };
+      if (!streaming) return;
+    }
+  }
+
+  #onVisibility = (): void => {
+    if (!this.#hidden()) void this.syncNow();
+  };
+
+  #hidden(): boolean {
+    return this.#document?.visibilityState === "hidden";
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    if (!this.#hidden()) await this.syncNow();
+    for (;;) {
+      try {
+        await this.#sleep(this.#intervalMs, signal);
+      } catch {
+        return; // stopped
+      }
+      if (!this.#hidden()) await this.syncNow();
+    }
+  }
+
+  async #sync(): Promise<void> {
+    const signal = this.#running?.signal;
+    try {
+      const watchedChanged = this.#cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
+      const watched = this.#watched;
+      if (watched && (watchedChanged || watched.etag === undefined)) await this.#refresh(signal);
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  /** The whole list; keeps its `changesCursor`. True when the watched conversation may differ. */
+  async #list(signal: AbortSignal | undefined): Promise<boolean> {
+    const summaries: ConversationSummary[] = [];
+    let changesCursor: string | undefined;
+    let cursor: string | undefined;
+    do {
+      const page = await this.#client.listConversations({ limit: LIST_PAGE, cursor }, { signal });
+      if (page.notModified) break; // not asked for (no If-None-Match sent); nothing to add
+      summaries.push(...page.data.conversations);
+      // The first page's cursor: the feed from there is consistent with the whole list.
+      changesCursor ??= page.data.changesCursor;
+      cursor = page.data.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    if (changesCursor !== undefined) this.#keep(changesCursor);
+    this.emit("reset", { summaries });
+    return true;
+  }
+
+  /** The feed from the kept cursor, page after page while `hasMore`; a 410 lists again. */
+  async #changes(signal: AbortSignal | undefined): Promise<boolean> {
+    let watchedChanged = false;
+    for (;;) {
+      let page;
+      try {
+        ({ data: page } = await this.#client.listChanges({ since: this.#cursor ?? "" }, { signal }));
+      } catch (error) {
+        if (error instanceof ChatStoreError && error.code === "changes_reset") return this.#list(signal);
+        throw error;
+      }
+      for (const change of page.changes) watchedChanged = this.#apply(change) || watchedChanged;
+      this.#keep(page.nextCursor);
+      if (!page.hasMore) return watchedChanged;
+    }
+  }
+
+  /** Tells the app one change; true when it makes the watched conversation worth refetching. */
+  #apply(change: Change): boolean {
+    this.#onChange?.(change);
+    const watched = this.#watched?.id === change.id ? this.#watched : undefined;
+    if (change.type === "tombstone") {
+      this.emit("tombstone", { id: change.id, reason: change.reason });
+      if (watched) {
+        this.#stopFollowing();
+        watched.etag = undefined;
+      }
+      return false;
+    }
+    this.emit("upsert", { summary: change.conversation, version: change.version });
+    // The ETag is the version: an upsert at the version held (the device's own write, or the
+    // feed repeating) needs no request, not even a 304.
+    return watched !== undefined && watched.etag !== `"${change.version}"`;
+  }
+
+  /** Refetches the watched conversation (304 when current) and follows a reply streaming in it. */
+  async #refresh(signal: AbortSignal | undefined): Promise<void> {
+    const watched = this.#watched;
+    if (!watched) return;
+    let answer;
+    try {
+      answer = await this.#client.getConversation(watched.id, {}, { ifNoneMatch: watched.etag, signal });
+    } catch (error) {
+      // Deleted meanwhile: the feed's tombstone says so; nothing to show.
+      if (error instanceof ChatStoreError && error.code === "not_found") return;
+      throw error;
+    }
+    if (this.#watched !== watched || answer.notModified) return;
+    watched.etag = answer.etag;
+    this.emit("conversation", { conversation: answer.data });
+    const last = answer.data.messages.at(-1);
+    if (last?.streaming && watched.following?.messageId !== last.id) {
+      this.#follow(watched, last.id, last.content, answer.etag);
+    }
+  }
+
+  #follow(watched: Watched, messageId: string, content: string, etag: string | undefined): void {
+    this.#stopFollowing();
+    const controller = new AbortController();
+    const following = { messageId, controller };
+    watched.following = following;
+    void (async () => {
+      try {
+        const progress = this.followMessage(watched.id, messageId, {
+          after: content.length,
+          content,
+          etag,
+          signal: controller.signal,
+          onError: (error) => this.#report(error),
+        });
+        for await (const update of progress) this.emit("message", update);
+      } catch (error) {
+        this.#report(error);
+      } finally {
+        if (watched.following === following) watched.following = undefined;
+      }
+    })();
+  }
+
+  #stopFollowing(): void {
+    this.#watched?.following?.controller.abort();
+    if (this.#watched) this.#watched.following = undefined;
+  }
+
+  #keep(cursor: string): void {
+    this.#cursor = cursor;
+    // A full storage only costs a list at the next page load; the engine goes on in memory.
+    writeJson(this.#storage, SYNC_STORAGE_KEY, { cursor });
+  }
+
+  #report(error: unknown): void {
+    // A request cut short by stop() is not a failure.
+    if (error instanceof ChatStoreError && error.code === "aborted") return;
+    this.emit("error", { error });
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The stores and the migration against the real API (see ../support/server.ts): a legacy
+ * history migrated and read back, and a hybrid store that goes offline, queues, comes back
+ * and replays its queue so the server holds each message once.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import {
+  ChatStoreClient,
+  CircuitBreaker,
+  HybridConversationStore,
+  MemoryStorage,
+  RemoteConversationStore,
+  migrateFromLocalStorage,
+} from "../../src/index.js";
+import type { FetchLike } from "../../src/index.js";
+import { startApi } from "../support/server.js";
+import type { ApiServer } from "../support/server.js";
+
+let api: ApiServer;
+let token: string;
+
+before(async () => {
+  api = await startApi();
+  token = (await new ChatStoreClient({ baseUrl: api.baseUrl }).issueAnonymousToken()).data.token;
+});
+
+after(async () => {
+  await api?.stop();
+});
+
+/** How the switchable fetch behaves: through, at a port nobody listens on, or answer lost. */
+type Network = "up" | "down" | "lose-answer";
+
+function client(network: () => Network = () => "up", seen: string[] = []): ChatStoreClient {
+  const fetch: FetchLike = async (url, init) => {
+    seen.push(`${init.method} ${url.slice(api.baseUrl.length)}`);
+    const mode = network();
+    // Port 1 on loopback: nothing listens there, so the connection is refused for real.
+    if (mode === "down") return globalThis.fetch(url.replace(api.baseUrl, "http://127.0.0.1:1"), init);
+    const response = await globalThis.fetch(url, init);
+    if (mode === "lose-answer") throw new TypeError("the connection dropped before the answer");
+    return response;
+  };
+  return new ChatStoreClient({ baseUrl: api.baseUrl, getToken: () => token, fetch, retry: { retries: 0 }, timeoutMs: 5_000 });
+}
+
+const at = (second: number): string => new Date(Date.UTC(2025, 2, 1, 9, 0, second)).toISOString();
+
+describe("stores against the local API", () => {
+  it("migrates a legacy localStorage history, reads it back, and does nothing the second time", async () => {
+    const storage = new MemoryStorage();
+    const history = [1, 2, 3].map((n) => ({
+      id: `legacy-${n}`,
+      title: `Old chat ${n} é`,
+      createdAt: at(n),
+      updatedAt: at(n),
+      totalTokens: 0,
+      messages: [
+        { id: `legacy-${n}-u`, type: "user", content: `question ${n} 🙂`, timestamp: at(n) },
+        { id: `legacy-${n}-a`, type: "assistant", content: `answer ${n}`, timestamp: at(n) },
+      ],
+    }));
+    storage.setItem("conversations", JSON.stringify(history));
+    storage.setItem("currentConversationId", "legacy-2");
+    const seen: string[] = [];
+    const migrating = client(() => "up", seen);
+
+    const report = await migrateFromLocalStorage({ client: migrating, storage });
+    assert.deepEqual(
+      { ...report },
+      { imported: 3, updated: 0, skipped: 0, evicted: [], rejected: [], batches: 1, done: true },
+    );
+    assert.deepEqual(seen, ["GET /api/limits", "POST /api/import"]);
+
+    const store = new RemoteConversationStore(client());
+    const list = await store.getAllConversations();
+    assert.deepEqual(
+      list.filter((s) => s.id.startsWith("legacy-")).map((s) => s.id),
+      ["legacy-3", "legacy-2", "legacy-1"],
+    );
+    const second = await store.getConversation("legacy-2");
+    assert.equal(second?.title, "Old chat 2 é");
+    assert.deepEqual(second?.messages.map((m) => m.content), ["question 2 🙂", "answer 2"]);
+    const me = await migrating.getMe();
+    assert.ok(!me.notModified);
+    assert.equal(me.data.currentConversationId, "legacy-2");
+
+    seen.length = 0;
+    assert.deepEqual(await migrateFromLocalStorage({ client: migrating, storage }), report);
+    assert.deepEqual(seen, []);
+  });
+
+  it("queues writes offline and replays them once the API is back, each message stored once", async () => {
+    let network: Network = "up";
+    let now = Date.parse("2030-01-01T00:00:00.000Z");
+    const storage = new MemoryStorage();
+    const options = () => ({
+      storage,
+      now: () => now,
+      breaker: new CircuitBreaker({ now: () => now }),
+      schedule: () => () => {}, // flushed by hand below
+    });
+    const store = new HybridConversationStore(client(() => network), options());
+    const m = (id: string, content: string) => ({ id, type: "user" as const, content, timestamp: at(10) });
+
+    await store.addMessage("offline-1", m("m1", "first, online"));
+    assert.equal(store.pending, 0);
+    assert.equal((await store.getConversation("offline-1"))?.messages.length, 1);
+
+    network = "down";
+    await store.addMessage("offline-1", m("m2", "second, offline"));
+    await store.addMessage("offline-1", m("m3", "third, offline"));
+    await store.updateMessage("offline-1", "m2", { content: "second, edited offline" });
+    now += 1_000;
+    const view = await store.getConversation("offline-1");
+    await store.saveConversation({ ...view!, title: "Renamed offline" });
+    assert.equal(store.online, false);
+    assert.equal(store.pending, 4);
+    assert.deepEqual((await store.getConversation("offline-1"))?.messages.map((m) => m.content), [
+      "first, online",
+      "second, edited offline",
+      "third, offline",
+    ]);
+
+    // The page reloads: a new store over the same storage. The network comes back, but the
+    // first replayed answer is lost on the way, so that write reaches the server twice.
+    network = "lose-answer";
+    now += 60_000; // past the breaker's cooldown
+    const reloaded = new HybridConversationStore(client(() => network), options());
+    assert.equal(reloaded.pending, 4);
+    await reloaded.flush();
+    assert.equal(reloaded.pending, 4, "the lost answer leaves the write queued");
+    network = "up";
+    now += 60_000;
+    await reloaded.flush();
+    assert.equal(reloaded.pending, 0);
+    assert.equal(reloaded.online, true);
+
+    const read = await client().getConversation("offline-1");
+    assert.ok(!read.notModified);
+    const data = read.data;
+    assert.deepEqual(
+      data.messages.map((message) => [message.id, message.content]),
+      [
+        ["m1", "first, online"],
+        ["m2", "second, edited offline"],
+        ["m3", "third, offline"],
+      ],
+    );
+    assert.equal(data.messageCount, 3);
+    assert.equal(data.title, "Renamed offline");
+    store.dispose();
+    reloaded.dispose();
+  });
+});

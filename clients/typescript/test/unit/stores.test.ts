@@ -1,0 +1,455 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import {
+  ChatStoreClient,
+  CircuitBreaker,
+  HybridConversationStore,
+  MemoryStorage,
+  RemoteConversationStore,
+} from "../../src/index.js";
+import type { ConversationInput, HybridStoreEvents, HybridStoreOptions, QueuedWrite } from "../../src/index.js";
+import { fakeFetch, problem } from "../support/fake-fetch.js";
+import type { Scripted, SeenRequest } from "../support/fake-fetch.js";
+
+const BASE = "https://api.test";
+const T0 = "2025-03-01T09:00:00.000Z";
+const M1 = { id: "m1", type: "user", content: "Hello", timestamp: T0 } as const;
+const M2 = { id: "m2", type: "assistant", content: "Hi!", timestamp: "2025-03-01T09:00:05.000Z" } as const;
+
+/** The conversation as the API answers a GET. */
+function view(over: Record<string, unknown> = {}) {
+  return {
+    id: "c1",
+    title: "Hello",
+    createdAt: T0,
+    updatedAt: T0,
+    totalTokens: 0,
+    messageCount: 1,
+    nextCursor: null,
+    messages: [M1],
+    ...over,
+  };
+}
+
+/** The conversation as the app passes it to saveConversation (dates as strings or Dates). */
+function input(over: Partial<ConversationInput> = {}): ConversationInput {
+  return { id: "c1", title: "Hello", createdAt: T0, updatedAt: T0, totalTokens: 0, messages: [M1], ...over };
+}
+
+const summary = (id: string, updatedAt: string) => ({
+  id,
+  title: id,
+  createdAt: T0,
+  updatedAt,
+  totalTokens: 0,
+  messageCount: 0,
+});
+
+/** A client over a fake fetch whose script can be extended while the test runs. */
+function setup(...script: Scripted[]) {
+  const fake = fakeFetch(...script);
+  let live = fake;
+  let n = 0;
+  const client = new ChatStoreClient({
+    baseUrl: BASE,
+    fetch: (url, init) => live.fetch(url, init),
+    retry: { retries: 0 },
+    generateId: () => `req-${++n}`,
+    getToken: () => "tok",
+  });
+  const requests: SeenRequest[] = [];
+  return {
+    client,
+    requests,
+    /** Answers the next requests with `more` (the earlier script is used up). */
+    then(...more: Scripted[]) {
+      live = fakeFetch(...more);
+      const seen = live.requests;
+      const original = live.fetch;
+      live = {
+        requests: seen,
+        fetch: async (url, init) => {
+          try {
+            return await original(url, init);
+          } finally {
+            requests.push(seen[seen.length - 1]!);
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Setup whose every request is recorded in `requests`. */
+function recorded(...script: Scripted[]) {
+  const s = setup();
+  s.then(...script);
+  return s;
+}
+
+/** method, path and query of each request. */
+const lines = (requests: SeenRequest[]) => requests.map((r) => `${r.method} ${r.url.slice(BASE.length)}`);
+const header = (r: SeenRequest | undefined, name: string) => r?.headers.get(name) ?? null;
+const down: Scripted = { throws: new TypeError("fetch failed") };
+
+describe("RemoteConversationStore", () => {
+  it("creates an unknown conversation with one plain PUT", async () => {
+    const { client, requests } = recorded({ status: 201, body: { ...summary("c1", T0), evicted: [] }, headers: { ETag: '"1"' } });
+    await new RemoteConversationStore(client).saveConversation({ ...input(), createdAt: new Date(T0) });
+    assert.deepEqual(lines(requests), ["PUT /api/conversations/c1"]);
+    assert.deepEqual(requests[0]!.body, input());
+    assert.equal(header(requests[0], "If-Match"), null);
+    assert.equal(header(requests[0], "If-None-Match"), null, "a restore must not be refused for existing");
+  });
+
+  it("renames a conversation it read with one PATCH guarded by its ETag", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 200, body: summary("c1", T0), headers: { ETag: '"4"' } },
+    );
+    const store = new RemoteConversationStore(client);
+    const read = await store.getConversation("c1");
+    assert.ok(read?.updatedAt instanceof Date);
+    await store.saveConversation(input({ title: "Renamed" }));
+    assert.deepEqual(lines(requests), ["GET /api/conversations/c1?limit=100", "PATCH /api/conversations/c1"]);
+    assert.deepEqual(requests[1]!.body, { title: "Renamed" });
+    assert.equal(header(requests[1], "If-Match"), '"3"');
+  });
+
+  it("sends a new message of a known conversation as one append, without If-Match", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 201, body: M2, headers: { ETag: '"4"' } },
+    );
+    const store = new RemoteConversationStore(client);
+    await store.getConversation("c1");
+    await store.saveConversation(input({ messages: [M1, M2] }));
+    assert.deepEqual(lines(requests), ["GET /api/conversations/c1?limit=100", "POST /api/conversations/c1/messages"]);
+    assert.deepEqual(requests[1]!.body, M2);
+    assert.equal(header(requests[1], "If-Match"), null);
+    assert.ok(header(requests[1], "Idempotency-Key"));
+  });
+
+  it("sends a changed message as one minimal PATCH, and a removed one as a guarded PUT", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view({ messages: [M1, M2], messageCount: 2 }), headers: { ETag: '"3"' } },
+      { status: 204, headers: { ETag: '"4"' } },
+      { status: 200, body: { ...summary("c1", T0), evicted: [] }, headers: { ETag: '"5"' } },
+    );
+    const store = new RemoteConversationStore(client);
+    await store.getConversation("c1");
+    await store.saveConversation(input({ messages: [M1, { ...M2, content: "Hi there!" }] }));
+    await store.saveConversation(input({ messages: [M1] }));
+    assert.deepEqual(lines(requests), [
+      "GET /api/conversations/c1?limit=100",
+      "PATCH /api/conversations/c1/messages/m2",
+      "PUT /api/conversations/c1",
+    ]);
+    assert.deepEqual(requests[1]!.body, { content: "Hi there!" });
+    assert.equal(header(requests[1], "Prefer"), "return=minimal");
+    assert.equal(header(requests[2], "If-Match"), '"4"', "the ETag of its own last write");
+  });
+
+  it("sends nothing when nothing changed", async () => {
+    const { client, requests } = recorded({ status: 200, body: view(), headers: { ETag: '"3"' } });
+    const store = new RemoteConversationStore(client);
+    await store.getConversation("c1");
+    await store.saveConversation(input());
+    assert.equal(requests.length, 1);
+  });
+
+  it("pages the list, then answers a 304 from the kept list", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: { conversations: [summary("a", T0)], nextCursor: "n1", changesCursor: "c" }, headers: { ETag: '"L1"' } },
+      { status: 200, body: { conversations: [summary("b", T0)], nextCursor: null, changesCursor: "c" } },
+      { status: 304, headers: { ETag: '"L1"' } },
+    );
+    const store = new RemoteConversationStore(client);
+    const first = await store.getAllConversations();
+    const second = await store.getAllConversations();
+    assert.deepEqual(lines(requests), [
+      "GET /api/conversations?limit=100",
+      "GET /api/conversations?limit=100&cursor=n1",
+      "GET /api/conversations?limit=100",
+    ]);
+    assert.equal(header(requests[0], "If-None-Match"), null);
+    assert.equal(header(requests[1], "If-None-Match"), null);
+    assert.equal(header(requests[2], "If-None-Match"), '"L1"');
+    assert.deepEqual(second.map((s) => s.id), ["a", "b"]);
+    assert.deepEqual(second, first);
+    assert.ok(second[0]!.updatedAt instanceof Date);
+  });
+
+  it("reads a conversation conditionally, and answers null on 404", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 304, headers: { ETag: '"3"' } },
+      { status: 404, body: problem(404, "not_found") },
+    );
+    const store = new RemoteConversationStore(client, { messageLimit: 20 });
+    await store.getConversation("c1");
+    const cached = await store.getConversation("c1");
+    assert.equal(cached?.messages[0]?.content, "Hello");
+    assert.equal(await store.getConversation("c1"), null);
+    assert.deepEqual(lines(requests), Array(3).fill("GET /api/conversations/c1?limit=20"));
+    assert.deepEqual(requests.map((r) => header(r, "If-None-Match")), [null, '"3"', '"3"']);
+  });
+});
+
+/** A hybrid store over `storage`, with a manual clock, keys and retry schedule. */
+function hybrid(client: ChatStoreClient, storage: MemoryStorage, options: Partial<HybridStoreOptions> = {}) {
+  let clock = Date.parse("2025-03-02T00:00:00.000Z");
+  let k = 0;
+  const scheduled: Array<() => void> = [];
+  const store = new HybridConversationStore(client, {
+    storage,
+    now: () => clock,
+    generateId: () => `key-${++k}`,
+    schedule: (run) => {
+      scheduled.push(run);
+      return () => scheduled.splice(scheduled.indexOf(run), 1);
+    },
+    ...options,
+  });
+  const events: Array<{ [K in keyof HybridStoreEvents]: [K, HybridStoreEvents[K]] }[keyof HybridStoreEvents]> = [];
+  store.on("change", (p) => events.push(["change", p]));
+  store.on("revert", (p) => events.push(["revert", p]));
+  store.on("status", (p) => events.push(["status", p]));
+  return {
+    store,
+    events,
+    scheduled,
+    setClock: (iso: string) => {
+      clock = Date.parse(iso);
+    },
+  };
+}
+
+const queueIn = (storage: MemoryStorage): QueuedWrite[] =>
+  JSON.parse(storage.getItem("chat-store:v1:queue") ?? "[]") as QueuedWrite[];
+
+describe("HybridConversationStore", () => {
+  it("answers reads from the copy while the server is unreachable", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: { conversations: [summary("c1", T0)], nextCursor: null, changesCursor: "c" }, headers: { ETag: '"L"' } },
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      down,
+      down,
+    );
+    const storage = new MemoryStorage();
+    const { store, events } = hybrid(client, storage);
+    await store.getAllConversations();
+    await store.getConversation("c1");
+    assert.equal(store.online, true);
+
+    const list = await store.getAllConversations();
+    const conversation = await store.getConversation("c1");
+    assert.equal(requests.length, 4);
+    assert.equal(store.online, false);
+    assert.deepEqual(list.map((s) => s.id), ["c1"]);
+    assert.equal(conversation?.messages[0]?.content, "Hello");
+    assert.ok(conversation?.createdAt instanceof Date);
+    assert.equal(await store.getConversation("never-opened"), null, "offline, no request: the breaker is not open yet");
+    assert.deepEqual(events, [["status", { online: false, queued: 0 }]]);
+    assert.deepEqual(
+      storage.keys().sort(),
+      ["chat-store:v1:conversation:c1", "chat-store:v1:state", "chat-store:v1:summaries"],
+    );
+  });
+
+  it("queues writes while offline, persists them, and replays them in order with their recorded keys", async () => {
+    const storage = new MemoryStorage();
+    const first = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      down,
+      down,
+    );
+    const a = hybrid(first.client, storage);
+    await a.store.getConversation("c1");
+    a.setClock("2025-03-02T00:00:01.000Z");
+    await a.store.saveConversation(input({ title: "Renamed" }));
+    a.setClock("2025-03-02T00:00:02.000Z");
+    await a.store.addMessage("c1", M2);
+    assert.deepEqual(
+      lines(first.requests),
+      ["GET /api/conversations/c1?limit=100", "PATCH /api/conversations/c1", "PATCH /api/conversations/c1"],
+      "the second write tries the first again, in order, and waits behind it",
+    );
+    assert.equal(header(first.requests[2], "Idempotency-Key"), header(first.requests[1], "Idempotency-Key"));
+    assert.equal(a.store.pending, 2);
+    assert.equal(a.scheduled.length, 1, "a flush is scheduled for the breaker's probe");
+    const seen = a.store.cachedConversation("c1");
+    assert.equal(seen?.title, "Renamed");
+    assert.deepEqual(seen?.messages.map((m) => m.id), ["m1", "m2"]);
+
+    // A reload: a new store over the same storage still has the queue.
+    const recordedQueue = queueIn(storage);
+    assert.deepEqual(
+      recordedQueue.map((q) => [q.write.op, q.idempotencyKey, q.madeAt]),
+      [
+        ["patch", "key-1", Date.parse("2025-03-02T00:00:01.000Z")],
+        ["append", "key-2", Date.parse("2025-03-02T00:00:02.000Z")],
+      ],
+    );
+    const second = recorded(
+      { status: 200, body: summary("c1", T0), headers: { ETag: '"4"' } },
+      { status: 201, body: M2, headers: { ETag: '"5"' } },
+    );
+    const b = hybrid(second.client, storage);
+    assert.equal(b.store.pending, 2);
+    assert.equal(b.store.cachedConversation("c1")?.title, "Renamed");
+    await b.store.flush();
+    assert.deepEqual(lines(second.requests), ["PATCH /api/conversations/c1", "POST /api/conversations/c1/messages"]);
+    assert.deepEqual(second.requests.map((r) => header(r, "Idempotency-Key")), ["key-1", "key-2"]);
+    assert.equal(header(second.requests[0], "If-Match"), '"3"');
+    assert.deepEqual(second.requests[0]!.body, { title: "Renamed" });
+    assert.deepEqual(second.requests[1]!.body, M2);
+    assert.equal(b.store.pending, 0);
+    assert.equal(storage.getItem("chat-store:v1:queue"), null);
+    assert.deepEqual(b.events, [
+      ["status", { online: true, queued: 1 }],
+      ["status", { online: true, queued: 0 }],
+    ]);
+  });
+
+  it("flushes on the browser's online event and on the next successful call", async () => {
+    const target = new EventTarget();
+    const { client, requests, then } = recorded(down);
+    const { store } = hybrid(client, new MemoryStorage(), { events: target });
+    await store.addMessage("c1", M1);
+    assert.equal(store.pending, 1);
+    then({ status: 201, body: M1, headers: { ETag: '"1"' } });
+    target.dispatchEvent(new Event("online"));
+    await store.flush();
+    assert.equal(store.pending, 0);
+    assert.deepEqual(lines(requests), ["POST /api/conversations/c1/messages", "POST /api/conversations/c1/messages"]);
+    assert.equal(header(requests[1], "Idempotency-Key"), header(requests[0], "Idempotency-Key"));
+    store.dispose();
+  });
+
+  it("shows a write before its request, and reverts it when the server refuses it", async () => {
+    const { client, requests } = recorded({ status: 409, body: problem(409, "conflict") });
+    const { store, events } = hybrid(client, new MemoryStorage());
+    const seenAtChange: unknown[] = [];
+    store.on("change", () => seenAtChange.push([requests.length, store.cachedConversation("c1")?.messages.length]));
+    await store.addMessage("c1", M1);
+    assert.deepEqual(seenAtChange[0], [0, 1], "optimistic: shown before any request");
+    assert.equal(store.cachedConversation("c1"), null, "reverted");
+    assert.equal(store.pending, 0);
+    const revert = events.find((e) => e[0] === "revert");
+    assert.ok(revert && revert[0] === "revert");
+    assert.equal(revert[1].operation, "append");
+    assert.equal(revert[1].conversationId, "c1");
+    assert.equal(revert[1].error.code, "conflict");
+  });
+
+  it("412, the queued edit newer than the server's: re-reads the ETag and sends it again", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 412, body: problem(412, "precondition_failed", { currentVersion: 5 }), headers: { ETag: '"5"' } },
+      { status: 200, body: view({ title: "Theirs", updatedAt: "2025-03-01T10:00:00.000Z" }), headers: { ETag: '"5"' } },
+      { status: 200, body: summary("c1", T0), headers: { ETag: '"6"' } },
+    );
+    const { store, events, setClock } = hybrid(client, new MemoryStorage());
+    await store.getConversation("c1");
+    setClock("2025-03-01T11:00:00.000Z");
+    await store.saveConversation(input({ title: "Mine" }));
+    assert.deepEqual(lines(requests), [
+      "GET /api/conversations/c1?limit=100",
+      "PATCH /api/conversations/c1",
+      "GET /api/conversations/c1?limit=100",
+      "PATCH /api/conversations/c1",
+    ]);
+    assert.deepEqual(requests.map((r) => header(r, "If-Match")), [null, '"3"', null, '"5"']);
+    assert.equal(header(requests[3], "Idempotency-Key"), header(requests[1], "Idempotency-Key"));
+    assert.equal(store.cachedConversation("c1")?.title, "Mine");
+    assert.equal(events.some((e) => e[0] === "revert"), false);
+  });
+
+  it("412, the server's version newer: drops the edit, takes the server's copy, emits revert", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 412, body: problem(412, "precondition_failed", { currentVersion: 5 }), headers: { ETag: '"5"' } },
+      { status: 200, body: view({ title: "Theirs", updatedAt: "2025-03-01T10:00:00.000Z" }), headers: { ETag: '"5"' } },
+    );
+    const { store, events, setClock } = hybrid(client, new MemoryStorage());
+    await store.getConversation("c1");
+    setClock("2025-03-01T09:30:00.000Z");
+    await store.saveConversation(input({ title: "Mine" }));
+    assert.equal(requests.length, 3);
+    assert.equal(store.cachedConversation("c1")?.title, "Theirs");
+    const revert = events.find((e) => e[0] === "revert");
+    assert.ok(revert && revert[0] === "revert");
+    assert.deepEqual([revert[1].operation, revert[1].error.code], ["patch", "precondition_failed"]);
+  });
+
+  it("412: onConflict overrides the rule", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 412, body: problem(412, "precondition_failed"), headers: { ETag: '"5"' } },
+      { status: 200, body: view({ title: "Theirs" }), headers: { ETag: '"5"' } },
+    );
+    const asked: string[] = [];
+    const { store, events, setClock } = hybrid(client, new MemoryStorage(), {
+      onConflict: (conflict) => {
+        asked.push(`${conflict.write.op} ${conflict.server?.title}`);
+        return "discard";
+      },
+    });
+    await store.getConversation("c1");
+    setClock("2025-03-01T11:00:00.000Z"); // newer: the default rule would retry
+    await store.deleteConversation("c1");
+    assert.deepEqual(asked, ["delete Theirs"]);
+    assert.equal(requests.length, 3);
+    assert.equal(header(requests[1], "If-Match"), '"3"');
+    assert.equal(store.cachedConversation("c1")?.title, "Theirs");
+    assert.equal(events.filter((e) => e[0] === "revert").length, 1);
+  });
+
+  it("makes no request while the breaker is open, and probes when the cooldown ends", async () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1_000, now: () => now });
+    const { client, requests, then } = recorded(down);
+    const { store, events, scheduled } = hybrid(client, new MemoryStorage(), { breaker });
+    await store.addMessage("c1", M1);
+    await store.addMessage("c1", M2);
+    await store.getAllConversations();
+    await store.flush();
+    assert.equal(requests.length, 1, "only the call that opened the breaker");
+    assert.equal(breaker.state, "open");
+    assert.deepEqual(store.cachedConversation("c1")?.messages.map((m) => m.id), ["m1", "m2"]);
+    assert.deepEqual(events.filter((e) => e[0] === "status").at(-1), ["status", { online: false, queued: 2 }]);
+
+    now = 1_000;
+    then({ status: 201, body: M1 }, { status: 201, body: M2 });
+    assert.equal(scheduled.length, 1);
+    scheduled[0]!();
+    await store.flush();
+    assert.deepEqual(lines(requests).slice(1), ["POST /api/conversations/c1/messages", "POST /api/conversations/c1/messages"]);
+    assert.equal(store.online, true);
+    assert.equal(store.pending, 0);
+  });
+
+  it("applies the sync engine's changes to the copy", async () => {
+    const { client } = recorded(
+      { status: 200, body: { conversations: [summary("a", T0), summary("b", T0)], nextCursor: null, changesCursor: "c" } },
+      down,
+    );
+    const { store, events } = hybrid(client, new MemoryStorage());
+    await store.getAllConversations();
+    store.applyChange({ type: "tombstone", id: "a", reason: "deleted", at: new Date(T0) });
+    store.applyChange({
+      type: "upsert",
+      id: "b",
+      version: 7,
+      conversation: { ...summary("b", "2025-03-03T00:00:00.000Z"), title: "B!" } as never,
+    });
+    const list = await store.getAllConversations();
+    assert.deepEqual(list.map((s) => [s.id, s.title]), [["b", "B!"]]);
+    assert.deepEqual(
+      events.filter((e) => e[0] === "change").map((e) => e[1]),
+      [{ conversationIds: ["a"] }, { conversationIds: ["b"] }],
+    );
+  });
+});

@@ -1,0 +1,300 @@
+/**
+ * SyncEngine against a scripted fetch, a manual clock and a fake `document`: exactly which
+ * requests a sync, a tick, a hidden tab, a watched conversation and a followed reply cost.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { ChatStoreClient, MemoryStorage, SYNC_STORAGE_KEY, SyncEngine } from "../../src/index.js";
+import type { Change, SyncEngineOptions, SyncEvents, VisibilityDocument } from "../../src/index.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { fakeFetch, fakeSleep, problem } from "../support/fake-fetch.js";
+import type { Scripted } from "../support/fake-fetch.js";
+
+const BASE = "https://api.test";
+const T = "2025-03-01T09:00:00.000Z";
+
+class FakeDocument implements VisibilityDocument {
+  visibilityState = "visible";
+  readonly #listeners = new Set<() => void>();
+  addEventListener(_type: "visibilitychange", listener: () => void): void {
+    this.#listeners.add(listener);
+  }
+  removeEventListener(_type: "visibilitychange", listener: () => void): void {
+    this.#listeners.delete(listener);
+  }
+  show(state: "visible" | "hidden"): void {
+    this.visibilityState = state;
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+function summary(id: string) {
+  return { id, title: `title ${id}`, createdAt: T, updatedAt: T, messageCount: 1, totalTokens: 0 };
+}
+
+function conversation(id: string, messages: Record<string, unknown>[]) {
+  return { ...summary(id), messages, messageCount: messages.length, nextCursor: null };
+}
+
+const emptyPage = (nextCursor: string): Scripted => ({ status: 200, body: { changes: [], nextCursor, hasMore: false } });
+
+function setup(script: Scripted[], options: Partial<SyncEngineOptions> & { cursor?: string } = {}) {
+  const clock = new FakeClock();
+  const fake = fakeFetch(...script);
+  const storage = options.storage ?? new MemoryStorage();
+  if (options.cursor !== undefined) storage.setItem(SYNC_STORAGE_KEY, JSON.stringify({ cursor: options.cursor }));
+  const document = new FakeDocument();
+  const client = new ChatStoreClient({ baseUrl: BASE, fetch: fake.fetch, sleep: fakeSleep().sleep, getToken: () => "tok" });
+  const changes: Change[] = [];
+  const engine = new SyncEngine({
+    client,
+    storage,
+    document,
+    sleep: clock.sleep,
+    onChange: (change) => changes.push(change),
+    ...options,
+  });
+  const events: [keyof SyncEvents, unknown][] = [];
+  for (const name of ["upsert", "tombstone", "reset", "conversation", "message", "error"] as const) {
+    engine.on(name, (payload) => events.push([name, payload]));
+  }
+  const urls = () => fake.requests.map((r) => `${r.method} ${r.url.slice(BASE.length)}`);
+  return { clock, engine, requests: fake.requests, urls, events, changes, storage, document };
+}
+
+describe("SyncEngine", () => {
+  it("lists every page at the first start and keeps the first page's changesCursor", async () => {
+    const { clock, engine, urls, events, storage } = setup([
+      { status: 200, body: { conversations: [summary("a")], nextCursor: "p2", changesCursor: "cur0" } },
+      { status: 200, body: { conversations: [summary("b")], nextCursor: null, changesCursor: "later" } },
+    ]);
+    engine.start();
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/conversations?limit=100", "GET /api/conversations?limit=100&cursor=p2"]);
+    assert.equal(engine.cursor, "cur0");
+    assert.equal(storage.getItem(SYNC_STORAGE_KEY), '{"cursor":"cur0"}');
+    assert.equal(events.length, 1);
+    const [name, payload] = events[0]!;
+    assert.equal(name, "reset");
+    const summaries = (payload as SyncEvents["reset"]).summaries;
+    assert.deepEqual(
+      summaries.map((s) => s.id),
+      ["a", "b"],
+    );
+    assert.ok(summaries[0]!.updatedAt instanceof Date);
+    engine.stop();
+  });
+
+  it("sends exactly one GET /api/changes per tick, and nothing between ticks", async () => {
+    const { clock, engine, requests, urls, events } = setup([emptyPage("cur1"), emptyPage("cur2")], { cursor: "cur0" });
+    engine.start();
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=cur0"]);
+    await clock.advance(29_999);
+    assert.equal(requests.length, 1);
+    await clock.advance(1);
+    assert.deepEqual(urls(), ["GET /api/changes?since=cur0", "GET /api/changes?since=cur1"]);
+    assert.equal(requests[1]!.body, undefined);
+    assert.equal(requests[1]!.headers.get("Authorization"), "Bearer tok");
+    assert.equal(engine.cursor, "cur2");
+    assert.deepEqual(events, [], "an empty page tells the app nothing");
+    engine.stop();
+    await clock.advance(60_000);
+    assert.equal(requests.length, 2, "stopped: no more ticks");
+  });
+
+  it("asks again at once while hasMore, telling each change in order", async () => {
+    const upsert = { type: "upsert", id: "a", version: 7, conversation: summary("a") };
+    const tombstone = { type: "tombstone", id: "b", reason: "deleted", at: T };
+    const { clock, engine, urls, events, changes, storage } = setup(
+      [
+        { status: 200, body: { changes: [upsert], nextCursor: "c1", hasMore: true } },
+        { status: 200, body: { changes: [tombstone], nextCursor: "c2", hasMore: false } },
+      ],
+      { cursor: "c0" },
+    );
+    await engine.syncNow();
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/changes?since=c1"]);
+    assert.deepEqual(
+      changes.map((c) => [c.type, c.id]),
+      [
+        ["upsert", "a"],
+        ["tombstone", "b"],
+      ],
+    );
+    assert.equal(events.length, 2);
+    assert.equal(events[0]![0], "upsert");
+    const up = events[0]![1] as SyncEvents["upsert"];
+    assert.equal(up.version, 7);
+    assert.equal(up.summary.id, "a");
+    assert.ok(up.summary.createdAt instanceof Date);
+    assert.deepEqual(events[1], ["tombstone", { id: "b", reason: "deleted" }]);
+    assert.equal(storage.getItem(SYNC_STORAGE_KEY), '{"cursor":"c2"}');
+    assert.equal(clock.pending, 0, "syncNow alone starts no timer");
+  });
+
+  it("lists again on 410 changes_reset and emits reset", async () => {
+    const { engine, urls, events } = setup(
+      [
+        { status: 410, body: problem(410, "changes_reset") },
+        { status: 200, body: { conversations: [summary("a")], nextCursor: null, changesCursor: "fresh" } },
+      ],
+      { cursor: "old" },
+    );
+    await engine.syncNow();
+    assert.deepEqual(urls(), ["GET /api/changes?since=old", "GET /api/conversations?limit=100"]);
+    assert.equal(engine.cursor, "fresh");
+    assert.deepEqual(
+      events.map(([name]) => name),
+      ["reset"],
+    );
+  });
+
+  it("sends nothing while the page is hidden and syncs at once when it is visible again", async () => {
+    const { clock, engine, requests, urls, document } = setup([emptyPage("c1"), emptyPage("c2")], { cursor: "c0" });
+    document.visibilityState = "hidden";
+    engine.start();
+    await clock.advance(120_000);
+    assert.equal(requests.length, 0);
+    document.show("visible");
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0"]);
+    document.show("hidden");
+    await clock.advance(120_000);
+    assert.equal(requests.length, 1);
+    engine.stop();
+    document.show("visible");
+    await clock.advance(0);
+    assert.equal(requests.length, 1, "stopped: visibility no longer syncs");
+  });
+
+  it("refetches a watched conversation with If-None-Match when the feed moves its version", async () => {
+    const view = conversation("w", [{ id: "u1", type: "user", content: "Hi", timestamp: T }]);
+    const upsert = (version: number) => ({ type: "upsert", id: "w", version, conversation: summary("w") });
+    const { clock, engine, requests, urls, events } = setup(
+      [
+        emptyPage("c1"),
+        { status: 200, body: view, headers: { ETag: '"3"' } },
+        { status: 200, body: { changes: [upsert(3)], nextCursor: "c2", hasMore: false } },
+        { status: 200, body: { changes: [upsert(4)], nextCursor: "c3", hasMore: false } },
+        { status: 304, headers: { ETag: '"3"' } },
+      ],
+      { cursor: "c0" },
+    );
+    engine.watch("w");
+    engine.start();
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/conversations/w"]);
+    assert.equal(requests[1]!.headers.has("If-None-Match"), false);
+    assert.deepEqual(
+      events.map(([name]) => name),
+      ["conversation"],
+    );
+    const shown = (events[0]![1] as SyncEvents["conversation"]).conversation;
+    assert.equal(shown.id, "w");
+    assert.ok(shown.messages[0]!.timestamp instanceof Date);
+
+    await clock.advance(30_000);
+    assert.equal(requests.length, 3, "an upsert at the version held costs no refetch");
+    await clock.advance(30_000);
+    assert.deepEqual(urls().slice(3), ["GET /api/changes?since=c2", "GET /api/conversations/w"]);
+    assert.equal(requests[4]!.headers.get("If-None-Match"), '"3"');
+    assert.deepEqual(
+      events.map(([name]) => name),
+      ["conversation", "upsert", "upsert"],
+      "a 304 emits nothing (and is no error)",
+    );
+    engine.stop();
+  });
+
+  it("follows a reply streaming in the watched conversation by offset until it finishes", async () => {
+    const view = conversation("w", [
+      { id: "u1", type: "user", content: "Hi", timestamp: T },
+      { id: "a1", type: "assistant", content: "Hel", streaming: true, timestamp: T },
+    ]);
+    const tail = (content: string, offset: number, length: number, streaming: boolean) => ({
+      id: "a1",
+      type: "assistant",
+      timestamp: T,
+      content,
+      offset,
+      length,
+      streaming,
+    });
+    const { clock, engine, requests, urls, events, document } = setup(
+      [
+        emptyPage("c1"),
+        { status: 200, body: view, headers: { ETag: '"5"' } },
+        { status: 200, body: tail("lo wor", 3, 9, true), headers: { ETag: '"6"' } },
+        { status: 304, headers: { ETag: '"6"' } },
+        { status: 200, body: tail("ld", 9, 11, false), headers: { ETag: '"7"' } },
+      ],
+      { cursor: "c0", followIntervalMs: 1_000 },
+    );
+    engine.watch("w");
+    engine.start();
+    await clock.advance(999);
+    assert.equal(requests.length, 2, "the first poll waits an interval: the conversation is fresh");
+    await clock.advance(1);
+    await clock.advance(1_000);
+    document.show("hidden");
+    await clock.advance(5_000);
+    assert.equal(requests.length, 4, "no poll while hidden");
+    document.visibilityState = "visible"; // no event: only the follow's own timer notices
+    await clock.advance(1_000);
+    const path = "GET /api/conversations/w/messages/a1";
+    assert.deepEqual(urls().slice(2), [`${path}?after=3`, `${path}?after=9`, `${path}?after=9`]);
+    assert.deepEqual(
+      requests.slice(2).map((r) => r.headers.get("If-None-Match")),
+      ['"5"', '"6"', '"6"'],
+    );
+    const messages = events.filter(([name]) => name === "message").map(([, payload]) => payload);
+    assert.deepEqual(messages, [
+      { conversationId: "w", messageId: "a1", content: "Hello wor", streaming: true, interrupted: false, toolExecutions: [] },
+      { conversationId: "w", messageId: "a1", content: "Hello world", streaming: false, interrupted: false, toolExecutions: [] },
+    ]);
+    await clock.advance(10_000);
+    assert.equal(requests.length, 5, "finished: no more polls");
+    engine.stop();
+  });
+
+  it("followMessage alone polls at once without an ETag and yields the whole text", async () => {
+    const { engine, urls } = setup([
+      { status: 200, body: { id: "m", type: "assistant", timestamp: T, content: "abc", offset: 0, length: 3, streaming: false } },
+    ]);
+    const seen: string[] = [];
+    for await (const progress of engine.followMessage("c", "m")) seen.push(progress.content);
+    assert.deepEqual(seen, ["abc"]);
+    assert.deepEqual(urls(), ["GET /api/conversations/c/messages/m?after=0"]);
+  });
+
+  it("keeps the cursor in storage, where a new engine starts from it without listing", async () => {
+    const storage = new MemoryStorage();
+    const first = setup([{ status: 200, body: { conversations: [], nextCursor: null, changesCursor: "k1" } }], { storage });
+    await first.engine.syncNow();
+    const second = setup([emptyPage("k2")], { storage });
+    assert.equal(second.engine.cursor, "k1");
+    second.engine.start();
+    await second.clock.advance(0);
+    assert.deepEqual(second.urls(), ["GET /api/changes?since=k1"]);
+    assert.equal(storage.getItem(SYNC_STORAGE_KEY), '{"cursor":"k2"}');
+    second.engine.stop();
+  });
+
+  it("reports a failed sync as an error event and tries again at the next tick", async () => {
+    const { clock, engine, urls, events } = setup(
+      [{ status: 400, body: problem(400, "invalid_request") }, emptyPage("c1")],
+      { cursor: "c0" },
+    );
+    engine.start();
+    await clock.advance(30_000);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/changes?since=c0"]);
+    assert.deepEqual(
+      events.map(([name]) => name),
+      ["error"],
+    );
+    assert.equal(engine.cursor, "c1");
+    engine.stop();
+  });
+});
