@@ -31,13 +31,13 @@ function Message({ message }: { message: ChatMessage }) {
     >
       {(message.toolExecutions ?? []).map((tool) => (
         <p key={tool.id} className={`tool ${tool.status}`} data-testid="tool">
-          🔧 {tool.name}: {tool.status}
+          Tool {tool.name}: {tool.status}
         </p>
       ))}
-      <div className="content" data-testid="message-content">
-        {message.content}
+      <div className="content">
+        <span data-testid="message-content">{message.content}</span>
+        {streaming ? <span className="caret" aria-label="Writing…" /> : null}
       </div>
-      {streaming ? <span className="caret" aria-label="Writing…" /> : null}
       {message.interrupted ? <p className="interrupted">This reply was interrupted.</p> : null}
     </article>
   );

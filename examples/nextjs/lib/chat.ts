@@ -25,19 +25,13 @@ import {
   readJson,
   streamReply,
   writeJson,
-} from "./pending-client";
-import type {
-  ChatMessage,
-  Conversation,
-  ConversationSummary,
-  MigrationReport,
-  ReplyEvent,
-  StorageLike,
-  ToolExecution,
-} from "./pending-client";
+} from "@chat-store/client";
+import type { ChatMessage, Conversation, ConversationSummary, ReplyEvent, StorageLike } from "@chat-store/client";
 import { fakeReply } from "./fake-reply";
 
-export type { ChatMessage, Conversation, ConversationSummary, ReplyEvent, ToolExecution };
+export type { ChatMessage, Conversation, ConversationSummary, ReplyEvent };
+/** A tool step as a message holds it. */
+export type ToolExecution = NonNullable<ChatMessage["toolExecutions"]>[number];
 
 /**
  * Where the app keeps its anonymous token (`{token, expiresAt}` JSON). A second tab or a test
@@ -99,6 +93,8 @@ export class ChatSession {
   readonly #store: HybridConversationStore;
   readonly #sync: SyncEngine;
   readonly #unsubscribe: (() => void)[] = [];
+  #apiReachable = true;
+  #catchingUp = false;
   #state: ChatState = {
     ready: false,
     conversations: [],
@@ -112,13 +108,24 @@ export class ChatSession {
   constructor(options: ChatSessionOptions) {
     this.#options = options;
     this.#storage = options.storage ?? browserStorage() ?? fail("localStorage is not available");
-    this.#client = new ChatStoreClient({ baseUrl: options.apiUrl, getToken: () => this.#token() });
-    this.#store = new HybridConversationStore(this.#client, { storage: this.#storage });
+    this.#client = new ChatStoreClient({
+      baseUrl: options.apiUrl,
+      getToken: () => this.#token(),
+      fetch: (input, init) => this.#observedFetch(input, init),
+    });
+    this.#store = new HybridConversationStore(this.#client, {
+      storage: this.#storage,
+      // The sync engine's polls notice the API's return within one interval; a short cooldown
+      // lets the queued writes follow soon after (the default waits up to a minute).
+      breaker: { cooldownMs: 1_000, maxCooldownMs: 10_000 },
+    });
     this.#sync = new SyncEngine({
       client: this.#client,
       storage: this.#storage,
       intervalMs: options.syncIntervalMs,
       followIntervalMs: options.followIntervalMs,
+      // Other devices' changes go into the local copy first, so a reload offline shows them.
+      onChange: (change) => this.#store.applyChange(change),
     });
   }
 
@@ -146,6 +153,7 @@ export class ChatSession {
   /** Stops syncing and listening; the session is done. */
   stop(): void {
     this.#sync.stop();
+    this.#store.dispose();
     for (const off of this.#unsubscribe.splice(0)) off();
   }
 
@@ -185,7 +193,6 @@ export class ChatSession {
       };
       this.#storage.setItem(OPEN_KEY, conversation.id);
       this.#showConversation(conversation);
-      this.#sync.watch(conversation.id);
       await this.#guard(this.#store.saveConversation(conversation));
     } else {
       conversation = { ...conversation, messages: [...conversation.messages, userMessage], updatedAt: now };
@@ -224,10 +231,12 @@ export class ChatSession {
       streaming: true,
     };
     this.#set({ replying: true });
+    // This device shows its own reply as it makes it: no need to poll the server for it.
+    this.#sync.watch(null);
     this.#patchMessage(conversationId, message, {});
     const source = fakeReply(prompt, { tokenDelayMs: this.#options.tokenDelayMs });
     try {
-      if (this.#store.online) {
+      if (this.#state.online) {
         const result = await streamReply({
           client: this.#client,
           conversationId,
@@ -240,7 +249,11 @@ export class ChatSession {
           // The local copy learns the reply (and the conversation's new ETag) in one read.
           await this.#guard(this.#store.getConversation(conversationId));
         } else {
-          await this.#guard(this.#store.addMessage(conversationId, final));
+          // The API went away mid-reply: its copy has the start; the rest is queued.
+          const { content, streaming, toolExecutions, tokens } = final;
+          await this.#guard(
+            this.#store.updateMessage(conversationId, message.id, { content, streaming, toolExecutions, tokens }),
+          );
         }
       } else {
         // Offline: the reply is made here and queued whole, like any other offline write.
@@ -251,6 +264,7 @@ export class ChatSession {
       }
     } finally {
       this.#set({ replying: false });
+      if (this.#state.current?.id === conversationId) this.#sync.watch(conversationId);
     }
   }
 
@@ -266,8 +280,7 @@ export class ChatSession {
       if (typeof event === "string" || event.type === "text") {
         content += typeof event === "string" ? event : event.text;
       } else if (event.type === "tool") {
-        const { type: _type, ...tool } = event;
-        tools.set(tool.id, tool);
+        tools.set(event.id, shownTool(event));
       }
       this.#patchMessage(conversationId, message, { content, toolExecutions: [...tools.values()] });
       yield event;
@@ -278,19 +291,13 @@ export class ChatSession {
 
   #wire(): void {
     this.#unsubscribe.push(
-      this.#store.on("status", ({ online, queued }) => this.#set({ online, queued })),
+      this.#store.on("status", () => this.#updateStatus()),
       this.#store.on("revert", ({ error }) => {
         this.#set({ error: describe(error) });
         void this.#store.getAllConversations().then((conversations) => this.#set({ conversations }));
       }),
-      this.#sync.on("upsert", (change) => {
-        this.#store.applyChange(change);
-        this.#upsertSummary(change.conversation);
-      }),
-      this.#sync.on("tombstone", (change) => {
-        this.#store.applyChange(change);
-        this.#forget(change.id);
-      }),
+      this.#sync.on("upsert", ({ summary }) => this.#upsertSummary(summary)),
+      this.#sync.on("tombstone", ({ id }) => this.#forget(id)),
       this.#sync.on("reset", ({ summaries }) => this.#set({ conversations: sortSummaries(summaries) })),
       this.#sync.on("conversation", ({ conversation }) => {
         if (this.#state.current?.id === conversation.id && !this.#state.replying) {
@@ -310,6 +317,59 @@ export class ChatSession {
         });
       }),
     );
+  }
+
+  // --- Reachability ------------------------------------------------------------------------
+
+  /**
+   * Every request goes through here: an answer (any status) means the API is reachable, a
+   * request that got none (not one we aborted) means it is not. The sync engine's polls make
+   * this notice the API leaving or coming back within one interval, even when the store has
+   * nothing to send; coming back, the store replays its queue and the list is read again.
+   */
+  async #observedFetch(input: string, init: RequestInit): Promise<Response> {
+    try {
+      const response = await fetch(input, init);
+      this.#reachable(true);
+      return response;
+    } catch (error) {
+      if (!init.signal?.aborted) this.#reachable(false);
+      throw error;
+    }
+  }
+
+  #reachable(reachable: boolean): void {
+    if (reachable === this.#apiReachable) return;
+    this.#apiReachable = reachable;
+    this.#updateStatus();
+    if (reachable) void this.#catchUp();
+  }
+
+  /** Online again: the queue goes first (the store sends it before any read), then a fresh list. */
+  async #catchUp(): Promise<void> {
+    if (this.#catchingUp || !this.#state.ready) return;
+    this.#catchingUp = true;
+    try {
+      const conversations = await this.#store.getAllConversations();
+      this.#set({ conversations });
+      const current = this.#state.current;
+      if (current !== null && !this.#state.replying) {
+        const fresh = await this.#store.getConversation(current.id);
+        if (fresh !== null && this.#state.current?.id === current.id && !this.#state.replying) {
+          this.#set({ current: fresh });
+        }
+      }
+    } catch (error) {
+      this.#set({ error: describe(error) });
+    } finally {
+      this.#catchingUp = false;
+      this.#updateStatus();
+    }
+  }
+
+  /** Online means both: requests get answers, and the store has nothing it could not send. */
+  #updateStatus(): void {
+    this.#set({ online: this.#apiReachable && this.#store.online, queued: this.#store.pending });
   }
 
   async #migrate(): Promise<string | null> {
@@ -397,15 +457,24 @@ export class ChatSession {
 /** The message fields a finished `streamReply` leaves (delivered or not). */
 function finalFields(result: {
   content: string;
-  toolExecutions?: ToolExecution[];
+  toolExecutions?: ToolInput[];
   tokens?: ChatMessage["tokens"];
 }): Partial<ChatMessage> {
+  const tools = (result.toolExecutions ?? []).map(shownTool);
   return {
     content: result.content,
     streaming: false,
-    ...(result.toolExecutions && result.toolExecutions.length > 0 ? { toolExecutions: result.toolExecutions } : {}),
+    ...(tools.length > 0 ? { toolExecutions: tools } : {}),
     ...(result.tokens ? { tokens: result.tokens } : {}),
   };
+}
+
+/** A tool step as a reply source gives it (`error` may be null). */
+type ToolInput = Omit<ToolExecution, "error"> & { error?: string | null };
+
+/** A tool step as a message holds it. */
+function shownTool({ id, name, status, input, output, error }: ToolInput): ToolExecution {
+  return { id, name, status, input, output, ...(error ? { error } : {}) };
 }
 
 /** Consumes a reply locally: its text, tools and usage. */
@@ -416,10 +485,8 @@ async function collect(source: AsyncIterable<string | ReplyEvent>): Promise<Part
   for await (const event of source) {
     if (typeof event === "string") content += event;
     else if (event.type === "text") content += event.text;
-    else if (event.type === "tool") {
-      const { type: _type, ...tool } = event;
-      tools.set(tool.id, tool);
-    } else tokens = event.tokens;
+    else if (event.type === "tool") tools.set(event.id, shownTool(event));
+    else tokens = event.tokens;
   }
   return finalFields({ content, toolExecutions: [...tools.values()], tokens });
 }

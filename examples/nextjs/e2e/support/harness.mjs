@@ -384,3 +384,163 @@ export async function appToken(page) {
 export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40 } = {}) {
   return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}`;
 }
+
+/**
+ * @typedef {object} MeteredRequest
+ * @property {number} at when it was sent (ms since the epoch)
+ * @property {string} method
+ * @property {string} path path and query
+ * @property {number} status 0 when it failed
+ * @property {number} requestBytes headers and body sent
+ * @property {number} responseBytes headers and body received
+ * @property {boolean} preflight a CORS preflight (seen through the DevTools protocol)
+ */
+
+/**
+ * Every request a page makes to the API, with its bytes (Playwright's request events, and the
+ * DevTools protocol for CORS preflights, which Playwright does not report).
+ */
+export class NetworkMeter {
+  /** @type {MeteredRequest[]} */
+  requests = [];
+  /** @type {Promise<void>[]} */
+  #pending = [];
+
+  /**
+   * @param {import("playwright-core").Page} page
+   * @param {string} apiOrigin
+   */
+  static async attach(page, apiOrigin) {
+    const meter = new NetworkMeter();
+    page.on("requestfinished", (request) => meter.#record(request, apiOrigin, false));
+    page.on("requestfailed", (request) => meter.#record(request, apiOrigin, true));
+    const cdp = await page.context().newCDPSession(page);
+    /** @type {Map<string, MeteredRequest>} */
+    const preflights = new Map();
+    // Chromium reports a CORS preflight as an OPTIONS request of type "Other".
+    cdp.on("Network.requestWillBeSent", (event) => {
+      if (event.request.method !== "OPTIONS" || !event.request.url.startsWith(apiOrigin)) return;
+      const url = new URL(event.request.url);
+      const headers = Object.entries(event.request.headers);
+      const entry = {
+        at: Date.now(),
+        method: "OPTIONS",
+        path: url.pathname + url.search,
+        status: 0,
+        // The request line and headers as sent (approximately: HTTP/1.1 framing).
+        requestBytes: `OPTIONS ${url.pathname}${url.search} HTTP/1.1\r\n`.length +
+          headers.reduce((sum, [name, value]) => sum + name.length + String(value).length + 4, 0) + 2,
+        responseBytes: 0,
+        preflight: true,
+      };
+      preflights.set(event.requestId, entry);
+      meter.requests.push(entry);
+    });
+    cdp.on("Network.responseReceived", (event) => {
+      const entry = preflights.get(event.requestId);
+      if (entry) {
+        entry.status = event.response.status;
+        entry.responseBytes = event.response.encodedDataLength;
+      }
+    });
+    cdp.on("Network.loadingFinished", (event) => {
+      const entry = preflights.get(event.requestId);
+      if (entry) entry.responseBytes = Math.max(entry.responseBytes, event.encodedDataLength);
+      preflights.delete(event.requestId);
+    });
+    await cdp.send("Network.enable");
+    return meter;
+  }
+
+  /**
+   * @param {import("playwright-core").Request} request
+   * @param {string} apiOrigin
+   * @param {boolean} failed
+   */
+  #record(request, apiOrigin, failed) {
+    if (!request.url().startsWith(apiOrigin)) return;
+    const started = request.timing().startTime;
+    const at = started > 0 ? Math.round(started) : Date.now();
+    const url = new URL(request.url());
+    const done = (async () => {
+      const sizes = failed ? undefined : await request.sizes().catch(() => undefined);
+      const response = failed ? null : await request.response();
+      this.requests.push({
+        at,
+        method: request.method(),
+        path: url.pathname + url.search,
+        status: response?.status() ?? 0,
+        requestBytes: sizes ? sizes.requestHeadersSize + sizes.requestBodySize : 0,
+        responseBytes: sizes ? sizes.responseHeadersSize + sizes.responseBodySize : 0,
+        preflight: false,
+      });
+    })();
+    this.#pending.push(done);
+  }
+
+  /** Waits for the sizes of the requests seen so far. */
+  async settle() {
+    await Promise.all(this.#pending);
+  }
+
+  /**
+   * The requests sent from `from` (inclusive) to `to` (exclusive), oldest first.
+   * @param {number} from
+   * @param {number} [to]
+   */
+  between(from, to = Infinity) {
+    return this.requests.filter((r) => r.at >= from && r.at < to).sort((a, b) => a.at - b.at);
+  }
+}
+
+/**
+ * Totals of some metered requests, grouped by what they are.
+ * @param {MeteredRequest[]} requests
+ */
+export function summarize(requests) {
+  /** @param {MeteredRequest} r */
+  const kind = (r) => {
+    if (r.preflight) return "preflight";
+    const path = r.path.split("?")[0] ?? "";
+    if (path === "/api/changes") return "GET /api/changes";
+    if (/^\/api\/conversations\/[^/]+\/messages\/[^/]+$/.test(path)) return `${r.method} message`;
+    if (/^\/api\/conversations\/[^/]+$/.test(path)) return `${r.method} conversation`;
+    return `${r.method} ${path}`;
+  };
+  /** @type {Record<string, { requests: number, bytesSent: number, bytesReceived: number, statuses: number[] }>} */
+  const byKind = {};
+  for (const r of requests) {
+    const entry = (byKind[kind(r)] ??= { requests: 0, bytesSent: 0, bytesReceived: 0, statuses: [] });
+    entry.requests += 1;
+    entry.bytesSent += r.requestBytes;
+    entry.bytesReceived += r.responseBytes;
+    entry.statuses.push(r.status);
+  }
+  return {
+    requests: requests.length,
+    bytesSent: requests.reduce((sum, r) => sum + r.requestBytes, 0),
+    bytesReceived: requests.reduce((sum, r) => sum + r.responseBytes, 0),
+    byKind,
+  };
+}
+
+/**
+ * Prints the page's errors (uncaught exceptions, console errors, answers of 400 and over)
+ * prefixed with `label`, so a failing test says what the app saw.
+ * @param {import("playwright-core").Page} page
+ * @param {string} label
+ */
+export function reportErrors(page, label) {
+  page.on("pageerror", (error) => console.log(`[${label}] page error: ${error.message}`));
+  page.on("console", (message) => {
+    // A refused request is reported below with its URL; the console only says "Failed to load".
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+      console.log(`[${label}] console: ${message.text()}`);
+    }
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) {
+      console.log(`[${label}] ${response.status()} ${response.request().method()} ${response.url()}`);
+    }
+  });
+}
