@@ -182,6 +182,7 @@ export class ChatSession {
     const now = new Date();
     const userMessage: ChatMessage = { id: newId("msg"), type: "user", content, timestamp: now };
     let conversation = this.#state.current;
+    let saved: Promise<void>;
     if (conversation === null) {
       conversation = {
         id: newId("conv"),
@@ -193,12 +194,15 @@ export class ChatSession {
       };
       this.#storage.setItem(OPEN_KEY, conversation.id);
       this.#showConversation(conversation);
-      await this.#guard(this.#store.saveConversation(conversation));
+      saved = this.#guard(this.#store.saveConversation(conversation));
     } else {
       conversation = { ...conversation, messages: [...conversation.messages, userMessage], updatedAt: now };
       this.#showConversation(conversation);
-      await this.#guard(this.#store.addMessage(conversation.id, userMessage));
+      saved = this.#guard(this.#store.addMessage(conversation.id, userMessage));
     }
+    // Online, the reply's append must reach the server after the question. Offline, the store
+    // has queued the question already (in order) and the reply need not wait for it.
+    if (this.#state.online) await saved;
     await this.#reply(conversation.id, content);
   }
 

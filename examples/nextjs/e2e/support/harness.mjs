@@ -85,12 +85,13 @@ function exited(child) {
 }
 
 /**
- * Stops `child`: SIGTERM (the API saves its data then), SIGKILL after a deadline.
+ * Stops `child` with `signal`, SIGKILL after a deadline.
  * @param {import("node:child_process").ChildProcess} child
+ * @param {NodeJS.Signals} [signal]
  */
-async function terminate(child) {
+async function terminate(child, signal = /** @type {NodeJS.Signals} */ ("SIGTERM")) {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
+  child.kill(signal);
   const timer = setTimeout(() => child.kill("SIGKILL"), STOP_DEADLINE_MS);
   await exited(child);
   clearTimeout(timer);
@@ -183,9 +184,13 @@ export class Api {
     await answers(`${this.baseUrl}/api/health`, child, output);
   }
 
-  /** SIGTERM: the API saves its data and exits; the port is free again after this. */
+  /**
+   * Stops it as Ctrl+C does: the API saves its data and exits; the port is free again after
+   * this. SIGINT, not SIGTERM: uvicorn re-raises a SIGTERM after its shutdown, which ends the
+   * process before the dev server's final save, so the last second of writes would be lost.
+   */
   async stop() {
-    if (this.#child) await terminate(this.#child);
+    if (this.#child) await terminate(this.#child, "SIGINT");
     this.#child = undefined;
   }
 
