@@ -69,6 +69,8 @@ export interface CachedConversation {
 export class LocalCopy {
   readonly #storage: StorageLike;
   readonly #prefix: string;
+  /** The queue, while the storage refuses to hold it. */
+  #unpersisted: QueuedWrite[] | undefined;
 
   constructor(storage: StorageLike, prefix: string = STORAGE_PREFIX) {
     this.#storage = storage;
@@ -143,14 +145,29 @@ export class LocalCopy {
 
   /** The writes waiting for the server, oldest first. */
   queue(): QueuedWrite[] {
+    if (this.#unpersisted !== undefined) return [...this.#unpersisted];
     const value = readJson(this.#storage, this.#key("queue"));
     return Array.isArray(value) ? (reviveDates(value) as QueuedWrite[]) : [];
   }
 
-  /** Replaces the queue (an empty one leaves no key behind). */
-  setQueue(queue: QueuedWrite[]): void {
-    if (queue.length === 0) this.#storage.removeItem(this.#key("queue"));
-    else writeJson(this.#storage, this.#key("queue"), queue);
+  /**
+   * Replaces the queue (an empty one leaves no key behind). A storage that refuses it (its
+   * quota full) first gets room: the opened conversations' copies are dropped, since the next
+   * read brings them back and a queued write cannot be brought back. If it still refuses,
+   * the queue is kept in memory (lost only if the page closes before the server is back) and
+   * false is returned.
+   */
+  setQueue(queue: QueuedWrite[]): boolean {
+    const key = this.#key("queue");
+    let persisted = true;
+    if (queue.length === 0) {
+      this.#storage.removeItem(key);
+    } else if (!writeJson(this.#storage, key, queue)) {
+      for (const summary of this.summaries() ?? []) this.#storage.removeItem(this.#key(`conversation:${summary.id}`));
+      persisted = writeJson(this.#storage, key, queue);
+    }
+    this.#unpersisted = persisted ? undefined : [...queue];
+    return persisted;
   }
 
   #key(name: string): string {

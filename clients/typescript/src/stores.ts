@@ -287,6 +287,12 @@ export interface HybridStoreEvents {
   revert: { operation: WriteOperation; conversationId: string; error: ChatStoreError };
   /** Reachability or the number of queued writes changed. */
   status: { online: boolean; queued: number };
+  /**
+   * The storage refused the write queue even after the conversation copies were dropped to
+   * make room: the queued writes live in memory until the server takes them, and would be
+   * lost if the page closed first. Worth telling the user.
+   */
+  storageFull: { queued: number };
 }
 
 /** Options of {@link HybridConversationStore}. */
@@ -528,7 +534,7 @@ export class HybridConversationStore implements ConversationStore {
     if (writes.length === 0) return;
     const madeAt = this.#now();
     const queued = writes.map((write) => ({ write, idempotencyKey: this.#generateId(), madeAt }));
-    this.#copy.setQueue([...this.#copy.queue(), ...queued]);
+    this.#keepQueue([...this.#copy.queue(), ...queued]);
     this.#events.emit("change", { conversationIds: [writes[0]!.conversationId] });
     this.#emitStatus();
     await this.flush();
@@ -600,7 +606,7 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   #dequeue(done: QueuedWrite): void {
-    this.#copy.setQueue(this.#copy.queue().filter((q) => q.idempotencyKey !== done.idempotencyKey));
+    this.#keepQueue(this.#copy.queue().filter((q) => q.idempotencyKey !== done.idempotencyKey));
     this.#emitStatus();
   }
 
@@ -618,6 +624,10 @@ export class HybridConversationStore implements ConversationStore {
       },
       Math.max(this.#breaker.retryInMs, 1_000),
     );
+  }
+
+  #keepQueue(queue: QueuedWrite[]): void {
+    if (!this.#copy.setQueue(queue)) this.#events.emit("storageFull", { queued: queue.length });
   }
 
   #summariesView(): ConversationSummary[] {

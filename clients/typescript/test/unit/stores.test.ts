@@ -547,3 +547,57 @@ describe("HybridConversationStore.streamReply", () => {
     assert.equal(events.filter((e) => e[0] === "revert").length, 0);
   });
 });
+
+describe("HybridConversationStore with a full storage", () => {
+  /** localStorage with a quota: refuses a value that would take it past `limit` characters. */
+  class QuotaStorage extends MemoryStorage {
+    constructor(readonly limit: number) {
+      super();
+    }
+    override setItem(key: string, value: string): void {
+      const used = this.keys().reduce((n, k) => n + (k === key ? 0 : (this.getItem(k)?.length ?? 0)), 0);
+      if (used + value.length > this.limit) throw new DOMException("quota", "QuotaExceededError");
+      super.setItem(key, value);
+    }
+  }
+
+  it("drops the conversation copies to make room for the queue", async () => {
+    const big = { ...M1, content: "x".repeat(600) };
+    const { client, then } = recorded(
+      { status: 200, body: { conversations: [summary("c1", T0)], nextCursor: null, changesCursor: "c" } },
+      { status: 200, body: view({ messages: [big] }), headers: { ETag: '"3"' } },
+    );
+    // Room for the list and the copy (about 1,000 characters), not for the copy and the queue.
+    const storage = new QuotaStorage(1_300);
+    const { store } = hybrid(client, storage);
+    const full: unknown[] = [];
+    store.on("storageFull", (p) => full.push(p));
+    await store.getAllConversations();
+    await store.getConversation("c1");
+    assert.ok(storage.getItem("chat-store:v1:conversation:c1"), "the copy fits at first");
+
+    then(down);
+    await store.addMessage("c2", { ...M2, content: "y".repeat(300) });
+    assert.equal(storage.getItem("chat-store:v1:conversation:c1"), null, "the copy made room");
+    assert.equal(queueIn(storage).length, 1, "the queue is persisted");
+    assert.deepEqual(full, []);
+  });
+
+  it("keeps the queue in memory when the storage refuses it anyway, says so, and still sends it", async () => {
+    const { client, requests, then } = recorded(down);
+    const storage = new QuotaStorage(100);
+    const { store } = hybrid(client, storage);
+    const full: unknown[] = [];
+    store.on("storageFull", (p) => full.push(p));
+    await store.addMessage("c1", { ...M1, content: "z".repeat(200) });
+    assert.equal(storage.getItem("chat-store:v1:queue"), null);
+    assert.equal(store.pending, 1, "the write is not lost");
+    assert.deepEqual(full, [{ queued: 1 }]);
+
+    then({ status: 201, body: M1, headers: { ETag: '"1"' } });
+    await store.flush();
+    assert.equal(store.pending, 0);
+    assert.deepEqual(lines(requests), ["POST /api/conversations/c1/messages", "POST /api/conversations/c1/messages"]);
+    assert.equal((requests[1]!.body as { content: string }).content, "z".repeat(200));
+  });
+});
