@@ -32,9 +32,10 @@ export { Emitter } from "./events.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.
-export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, streamReply } from "./stream.js";
+export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, readReply, streamReply } from "./stream.js";
 export type {
   DeliveredReply,
+  ReadReply,
   ReplyEvent,
   ReplyToolEvent,
   StreamReplyOptions,
@@ -54,6 +55,7 @@ export type {
   Conflict,
   ConflictDecision,
   HybridStoreEvents,
+  HybridReplyOptions,
   HybridStoreOptions,
   MessagePage,
   RemoteStoreOptions,

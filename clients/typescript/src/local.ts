@@ -29,7 +29,17 @@ const DEFAULT_TITLE = "New conversation";
 export type Write =
   | { op: "put"; conversationId: string; conversation: ConversationInput }
   | { op: "patch"; conversationId: string; patch: ConversationPatch }
-  | { op: "append"; conversationId: string; message: MessageInput }
+  | {
+      op: "append";
+      conversationId: string;
+      message: MessageInput;
+      /**
+       * The message is this device's last word on one the server may hold in part (a reply
+       * whose streaming the server stopped taking): where the id is stored with other
+       * content, that message is set to this one instead of the append being refused.
+       */
+      replace?: boolean;
+    }
   | { op: "updateMessage"; conversationId: string; messageId: string; updates: MessageUpdate }
   | { op: "delete"; conversationId: string };
 
@@ -59,6 +69,8 @@ export interface CachedConversation {
 export class LocalCopy {
   readonly #storage: StorageLike;
   readonly #prefix: string;
+  /** The queue, while the storage refuses to hold it. */
+  #unpersisted: QueuedWrite[] | undefined;
 
   constructor(storage: StorageLike, prefix: string = STORAGE_PREFIX) {
     this.#storage = storage;
@@ -133,14 +145,29 @@ export class LocalCopy {
 
   /** The writes waiting for the server, oldest first. */
   queue(): QueuedWrite[] {
+    if (this.#unpersisted !== undefined) return [...this.#unpersisted];
     const value = readJson(this.#storage, this.#key("queue"));
     return Array.isArray(value) ? (reviveDates(value) as QueuedWrite[]) : [];
   }
 
-  /** Replaces the queue (an empty one leaves no key behind). */
-  setQueue(queue: QueuedWrite[]): void {
-    if (queue.length === 0) this.#storage.removeItem(this.#key("queue"));
-    else writeJson(this.#storage, this.#key("queue"), queue);
+  /**
+   * Replaces the queue (an empty one leaves no key behind). A storage that refuses it (its
+   * quota full) first gets room: the opened conversations' copies are dropped, since the next
+   * read brings them back and a queued write cannot be brought back. If it still refuses,
+   * the queue is kept in memory (lost only if the page closes before the server is back) and
+   * false is returned.
+   */
+  setQueue(queue: QueuedWrite[]): boolean {
+    const key = this.#key("queue");
+    let persisted = true;
+    if (queue.length === 0) {
+      this.#storage.removeItem(key);
+    } else if (!writeJson(this.#storage, key, queue)) {
+      for (const summary of this.summaries() ?? []) this.#storage.removeItem(this.#key(`conversation:${summary.id}`));
+      persisted = writeJson(this.#storage, key, queue);
+    }
+    this.#unpersisted = persisted ? undefined : [...queue];
+    return persisted;
   }
 
   #key(name: string): string {
@@ -184,8 +211,17 @@ export function applyWrite(conversation: Conversation | undefined, write: Write,
           nextCursor: null,
         };
       }
-      // The same id again is a retry the server stores once; so does the copy.
-      if (conversation.messages.some((m) => m.id === message.id)) return conversation;
+      const stored = conversation.messages.find((m) => m.id === message.id);
+      if (stored !== undefined) {
+        // The same id again is a retry the server stores once; so does the copy.
+        if (!write.replace) return conversation;
+        return {
+          ...conversation,
+          updatedAt: at,
+          totalTokens: conversation.totalTokens + tokens - (stored.tokens?.total ?? 0),
+          messages: conversation.messages.map((m) => (m === stored ? message : m)),
+        };
+      }
       return {
         ...conversation,
         title: conversation.title === DEFAULT_TITLE ? guessTitle(message) : conversation.title,
@@ -228,7 +264,7 @@ export function applyToSummaries(list: ConversationSummary[], write: Write, at: 
     if (write.patch.title != null) next.title = write.patch.title;
     if (write.patch.mcpServers === null) delete next.mcpServers;
     else if (write.patch.mcpServers !== undefined) next.mcpServers = write.patch.mcpServers;
-  } else if (write.op === "append") {
+  } else if (write.op === "append" && !write.replace) {
     next.messageCount += 1;
     next.totalTokens += write.message.tokens?.total ?? 0;
     if (old.title === DEFAULT_TITLE) next.title = guessTitle(write.message);

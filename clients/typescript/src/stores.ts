@@ -19,6 +19,8 @@ import type { QueuedWrite, Write } from "./local.js";
 import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
 import { MemoryStorage } from "./storage.js";
 import type { StorageLike } from "./storage.js";
+import { readReply, streamReply } from "./stream.js";
+import type { StreamReplyOptions, StreamReplyResult, UndeliveredReply } from "./stream.js";
 import type { Change, ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
 /** The most summaries one list request may ask for (the API's `limit` ceiling). */
@@ -156,7 +158,7 @@ export class RemoteConversationStore implements ConversationStore {
         answerEtag = (await this.#client.updateConversation(id, write.patch, { ...key, ifMatch: etag })).etag;
         break;
       case "append":
-        answerEtag = (await this.#client.appendMessage(id, write.message, key)).etag;
+        answerEtag = await this.#append(write, key.idempotencyKey);
         break;
       case "updateMessage":
         answerEtag = (
@@ -173,6 +175,31 @@ export class RemoteConversationStore implements ConversationStore {
         break;
     }
     this.#copy.confirm(write, options.at ?? new Date(), answerEtag);
+  }
+
+  /**
+   * An append; one marked `replace` that finds its id stored with other content (part of a
+   * streamed reply) sets that message to the whole of it with a message `PATCH` instead.
+   */
+  async #append(write: Extract<Write, { op: "append" }>, idempotencyKey: string | undefined): Promise<string | undefined> {
+    const id = write.conversationId;
+    try {
+      return (await this.#client.appendMessage(id, write.message, { idempotencyKey })).etag;
+    } catch (error) {
+      if (!(write.replace && error instanceof ChatStoreError && error.code === "conflict")) throw error;
+    }
+    const { content, tokens, toolExecutions } = write.message;
+    const updates: MessageUpdate = { content, streaming: false };
+    if (tokens) updates.tokens = tokens;
+    if (toolExecutions) updates.toolExecutions = toolExecutions;
+    // Its own key: the refused append kept no answer under the first, and a replay of the
+    // whole write then finds the append a duplicate (200) rather than a reused key (422).
+    const patchKey = idempotencyKey === undefined ? undefined : `${idempotencyKey}.replace`;
+    const answer = await this.#client.updateMessage(id, write.message.id, updates, {
+      idempotencyKey: patchKey,
+      returnMinimal: true,
+    });
+    return answer.etag;
   }
 }
 
@@ -260,6 +287,12 @@ export interface HybridStoreEvents {
   revert: { operation: WriteOperation; conversationId: string; error: ChatStoreError };
   /** Reachability or the number of queued writes changed. */
   status: { online: boolean; queued: number };
+  /**
+   * The storage refused the write queue even after the conversation copies were dropped to
+   * make room: the queued writes live in memory until the server takes them, and would be
+   * lost if the page closed first. Worth telling the user.
+   */
+  storageFull: { queued: number };
 }
 
 /** Options of {@link HybridConversationStore}. */
@@ -312,6 +345,7 @@ const MAX_CONFLICT_RETRIES = 3;
  *   `revert` is emitted. `onConflict` may decide otherwise.
  */
 export class HybridConversationStore implements ConversationStore {
+  readonly #client: ChatStoreClient;
   readonly #remote: RemoteConversationStore;
   readonly #copy: LocalCopy;
   readonly #breaker: CircuitBreaker;
@@ -327,6 +361,7 @@ export class HybridConversationStore implements ConversationStore {
   #cancelRetry: (() => void) | undefined;
 
   constructor(client: ChatStoreClient, options: HybridStoreOptions) {
+    this.#client = client;
     this.#copy = new LocalCopy(options.storage, options.prefix);
     this.#remote = new RemoteConversationStore(client, { copy: this.#copy, messageLimit: options.messageLimit });
     this.#breaker = options.breaker instanceof CircuitBreaker ? options.breaker : new CircuitBreaker(options.breaker);
@@ -392,6 +427,56 @@ export class HybridConversationStore implements ConversationStore {
     await this.#write([{ op: "updateMessage", conversationId, messageId, updates }]);
   }
 
+  /**
+   * Streams an assistant reply into the conversation and keeps it in the copy.
+   *
+   * Online, it is {@link streamReply}: numbered deltas while the reply is generated, so other
+   * devices can follow it. When the server cannot take it (writes still queued, the breaker
+   * open, or the server stops answering part-way), the source is still read to its end (`onText`
+   * shows every chunk) and the whole reply is queued as one append marked `replace`: the replay
+   * stores it once, replacing whatever part of it an earlier try left on the server. The
+   * promise resolves once the reply is stored or queued; `delivered` says which.
+   */
+  async streamReply(
+    conversationId: string,
+    message: StreamReplyOptions["message"],
+    source: StreamReplyOptions["source"],
+    options: HybridReplyOptions = {},
+  ): Promise<StreamReplyResult> {
+    const reply = { ...message, timestamp: message.timestamp ?? new Date(this.#now()) };
+    // The user's message (queued just before) goes first; a queue that will not drain means
+    // the server is away, and the reply would only fail behind it.
+    if (this.pending > 0) await this.flush();
+    let result: StreamReplyResult | undefined;
+    if (this.pending === 0 && this.#breaker.state !== "open") {
+      try {
+        result = await this.#breaker.call(async () => {
+          const streamed = await streamReply({ ...options, client: this.#client, conversationId, message: reply, source });
+          // Counted by the breaker as the failure it is; the text is in the result.
+          if (!streamed.delivered) throw new UndeliveredError(streamed);
+          return streamed;
+        });
+      } catch (error) {
+        if (!(error instanceof UndeliveredError)) throw error;
+        result = error.reply;
+      }
+    }
+    result ??= { delivered: false, ...(await readReply({ ...options, source })), error: offline() };
+    const { content, toolExecutions, tokens } = result;
+    const final: MessageInput = { ...reply, type: reply.type ?? "assistant", content, streaming: false, toolExecutions };
+    if (tokens) final.tokens = tokens;
+    const write: Write = { op: "append", conversationId, message: final, replace: true };
+    if (result.delivered) {
+      this.#copy.confirm(write, new Date(this.#now()), result.etag);
+      this.#setOnline(true);
+      this.#events.emit("change", { conversationIds: [conversationId] });
+    } else {
+      this.#setOnline(false);
+      await this.#write([write]);
+    }
+    return result;
+  }
+
   /** The conversation as the copy shows it (queued writes included), without a request. */
   cachedConversation(id: string): Conversation | null {
     let conversation = this.#copy.conversation(id)?.conversation;
@@ -449,7 +534,7 @@ export class HybridConversationStore implements ConversationStore {
     if (writes.length === 0) return;
     const madeAt = this.#now();
     const queued = writes.map((write) => ({ write, idempotencyKey: this.#generateId(), madeAt }));
-    this.#copy.setQueue([...this.#copy.queue(), ...queued]);
+    this.#keepQueue([...this.#copy.queue(), ...queued]);
     this.#events.emit("change", { conversationIds: [writes[0]!.conversationId] });
     this.#emitStatus();
     await this.flush();
@@ -521,7 +606,7 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   #dequeue(done: QueuedWrite): void {
-    this.#copy.setQueue(this.#copy.queue().filter((q) => q.idempotencyKey !== done.idempotencyKey));
+    this.#keepQueue(this.#copy.queue().filter((q) => q.idempotencyKey !== done.idempotencyKey));
     this.#emitStatus();
   }
 
@@ -541,6 +626,10 @@ export class HybridConversationStore implements ConversationStore {
     );
   }
 
+  #keepQueue(queue: QueuedWrite[]): void {
+    if (!this.#copy.setQueue(queue)) this.#events.emit("storageFull", { queued: queue.length });
+  }
+
   #summariesView(): ConversationSummary[] {
     let list = this.#copy.summaries() ?? [];
     for (const queued of this.#copy.queue()) list = applyToSummaries(list, queued.write, new Date(queued.madeAt));
@@ -558,6 +647,21 @@ export class HybridConversationStore implements ConversationStore {
   #emitStatus(): void {
     this.#events.emit("status", { online: this.#online, queued: this.pending });
   }
+}
+
+/** Options of {@link HybridConversationStore.streamReply}: those of {@link streamReply} it passes on. */
+export type HybridReplyOptions = Pick<StreamReplyOptions, "flushIntervalMs" | "maxDeltaChars" | "signal" | "onText">;
+
+/** Carries an undelivered reply through the breaker, which counts it as a failure. */
+class UndeliveredError extends Error {
+  constructor(readonly reply: UndeliveredReply) {
+    super(reply.error.message);
+  }
+}
+
+/** Why a reply was not streamed: the store already knew the server was away. */
+function offline(): ChatStoreError {
+  return new ChatStoreError({ status: 0, code: "circuit_open", detail: "the API is unreachable; the reply is queued" });
 }
 
 /**

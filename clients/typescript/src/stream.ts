@@ -87,6 +87,8 @@ export interface DeliveredReply {
   toolExecutions: ToolExecution[];
   /** The last `usage` event's counts, sent with the finish. */
   tokens?: TokenUsage;
+  /** The conversation's `ETag` after the finish: the `If-Match` of the next guarded write. */
+  etag?: string;
 }
 
 /**
@@ -169,15 +171,13 @@ class ReplyStream {
   /** Aborted by the caller's signal or by a refusal: stops reading the source. */
   readonly #stop = new AbortController();
 
-  #content = "";
+  readonly #reply: ReplyParts = { content: "", tools: new Map() };
   /** How much of the content the API has (as far as answers said). */
   #sent = 0;
   /** The last delta applied, and where each applied delta started (for `sequence_gap`). */
   #sequence = 0;
   readonly #starts: number[] = [];
-  readonly #tools = new Map<string, ToolExecution>();
   readonly #unsentTools = new Map<string, ToolExecution>();
-  #tokens: TokenUsage | undefined;
 
   #sourceDone = false;
   #finished = false;
@@ -188,6 +188,7 @@ class ReplyStream {
   #failures = 0;
   #gaps = 0;
   #unreachable: ChatStoreError | undefined;
+  #etag: string | undefined;
   #refusal: { error: unknown } | undefined;
   #wake: (() => void) | undefined;
 
@@ -219,12 +220,10 @@ class ReplyStream {
     await sending;
     if (failure) throw failure.error;
     if (this.#refusal) throw this.#refusal.error;
-    const toolExecutions = [...this.#tools.values()];
-    const tokens = this.#tokens === undefined ? {} : { tokens: this.#tokens };
-    if (this.#unreachable) {
-      return { delivered: false, content: this.#content, toolExecutions, ...tokens, error: this.#unreachable };
-    }
-    return { delivered: true, content: this.#content, deltas: this.#sequence, toolExecutions, ...tokens };
+    const reply = finishedReply(this.#reply);
+    if (this.#unreachable) return { delivered: false, ...reply, error: this.#unreachable };
+    const etag = this.#etag === undefined ? {} : { etag: this.#etag };
+    return { delivered: true, ...reply, deltas: this.#sequence, ...etag };
   }
 
   /** Reads the source to its end, or until stopped; a caller's abort rejects with its reason. */
@@ -244,24 +243,9 @@ class ReplyStream {
   }
 
   #take(item: string | ReplyEvent): void {
-    if (typeof item === "string") {
-      this.#text(item);
-    } else if (item.type === "text") {
-      this.#text(item.text);
-    } else if (item.type === "usage") {
-      this.#tokens = item.tokens;
-    } else {
-      const { type: _type, ...tool } = item;
-      this.#tools.set(tool.id, tool);
-      this.#unsentTools.set(tool.id, tool);
-    }
+    const taken = takeItem(this.#reply, item, this.#options.onText);
+    if (typeof taken === "object") this.#unsentTools.set(taken.id, taken);
     this.#poke();
-  }
-
-  #text(chunk: string): void {
-    if (chunk === "") return;
-    this.#content += chunk;
-    this.#options.onText?.(this.#content, chunk);
   }
 
   #poke(): void {
@@ -276,7 +260,7 @@ class ReplyStream {
       if (!(await this.#append())) return;
       while (!this.#finished && this.#unreachable === undefined) {
         const final = this.#sourceDone;
-        const news = this.#content.length > this.#sent || this.#unsentTools.size > 0;
+        const news = this.#reply.content.length > this.#sent || this.#unsentTools.size > 0;
         if (!final && this.#resend === undefined && !news) {
           await new Promise<void>((resolve) => (this.#wake = resolve));
           continue;
@@ -321,8 +305,8 @@ class ReplyStream {
   }
 
   #nextDelta(final: boolean): Delta {
-    const text = cutAt(this.#content.slice(this.#sent), this.#maxDeltaChars);
-    const closing = final && this.#sent + text.length === this.#content.length;
+    const text = cutAt(this.#reply.content.slice(this.#sent), this.#maxDeltaChars);
+    const closing = final && this.#sent + text.length === this.#reply.content.length;
     const patch: MessagePatch = {};
     const sequence = text ? this.#sequence + 1 : this.#sequence;
     if (text) {
@@ -332,7 +316,7 @@ class ReplyStream {
     if (this.#unsentTools.size > 0) patch.toolExecutions = [...this.#unsentTools.values()];
     if (closing) {
       patch.streaming = false;
-      if (this.#tokens !== undefined) patch.tokens = this.#tokens;
+      if (this.#reply.tokens !== undefined) patch.tokens = this.#reply.tokens;
     }
     // A numbered delta alone is made safe to resend by its sequence, and the API keeps no
     // answer for it: an Idempotency-Key would only add bytes. Anything else needs one.
@@ -351,8 +335,9 @@ class ReplyStream {
   async #deliver(delta: Delta): Promise<void> {
     const { client, conversationId, message } = this.#options;
     this.#lastSentAt = this.#now();
+    let answer: { etag: string | undefined };
     try {
-      await client.updateMessage(conversationId, message.id, delta.patch, {
+      answer = await client.updateMessage(conversationId, message.id, delta.patch, {
         returnMinimal: true,
         // Retries are decided here: a 429 must not hold the next text back behind a wait, and
         // a resent delta must carry exactly the text of the first attempt.
@@ -375,7 +360,10 @@ class ReplyStream {
       // Only if no newer state of the tool came while the delta was in flight.
       if (this.#unsentTools.get(id) === tool) this.#unsentTools.delete(id);
     }
-    if (delta.closing) this.#finished = true;
+    if (delta.closing) {
+      this.#finished = true;
+      this.#etag = answer.etag;
+    }
   }
 
   #failed(delta: Delta, error: unknown): void {
@@ -408,6 +396,67 @@ class ReplyStream {
     }
     throw error;
   }
+}
+
+/** A reply as read from its source so far. */
+interface ReplyParts {
+  content: string;
+  /** Each tool call's last state, in the order first seen. */
+  tools: Map<string, ToolExecution>;
+  tokens?: TokenUsage;
+}
+
+/**
+ * Folds one item of a reply's source into `reply`; returns the tool state it carried (for the
+ * streamer to send), or nothing.
+ */
+function takeItem(
+  reply: ReplyParts,
+  item: string | ReplyEvent,
+  onText: StreamReplyOptions["onText"],
+): ToolExecution | undefined {
+  const text = typeof item === "string" ? item : item.type === "text" ? item.text : undefined;
+  if (text !== undefined) {
+    if (text !== "") {
+      reply.content += text;
+      onText?.(reply.content, text);
+    }
+    return undefined;
+  }
+  if (typeof item === "string" || item.type === "text") return undefined;
+  if (item.type === "usage") {
+    reply.tokens = item.tokens;
+    return undefined;
+  }
+  const { type: _type, ...tool } = item;
+  reply.tools.set(tool.id, tool);
+  return tool;
+}
+
+function finishedReply(reply: ReplyParts): ReadReply {
+  const toolExecutions = [...reply.tools.values()];
+  return reply.tokens === undefined
+    ? { content: reply.content, toolExecutions }
+    : { content: reply.content, toolExecutions, tokens: reply.tokens };
+}
+
+/** What {@link readReply} gives back: the whole reply, as {@link streamReply} would have stored it. */
+export type ReadReply = Omit<DeliveredReply, "delivered" | "deltas" | "etag">;
+
+/**
+ * Reads a reply's source to its end without sending anything: what an app does while the API
+ * is unreachable, to show the reply (`onText`) and store it whole later. An abort (`signal`)
+ * ends it early with what was read.
+ */
+export async function readReply(
+  options: Pick<StreamReplyOptions, "source" | "signal" | "onText">,
+): Promise<ReadReply> {
+  const reply: ReplyParts = { content: "", tools: new Map() };
+  for await (const item of options.source) {
+    takeItem(reply, item, options.onText);
+    if (options.signal?.aborted) break;
+  }
+  return finishedReply(reply);
 }
 
 /** `text` cut to at most `max` code units, never between the halves of a surrogate pair. */

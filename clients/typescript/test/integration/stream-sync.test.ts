@@ -170,7 +170,8 @@ describe("two devices: one streams, the other follows", () => {
       yield { type: "usage", tokens };
     }
     const result = await streamReply({ client: a, conversationId: "chat-short", message: { id: "a1" }, source: quick(), flushIntervalMs: 10_000 });
-    assert.deepEqual(result, { delivered: true, content: "Short answer.", deltas: 1, toolExecutions: [], tokens });
+    // Version 1 after the append, 2 after the one delta that also finished it.
+    assert.deepEqual(result, { delivered: true, content: "Short answer.", deltas: 1, toolExecutions: [], tokens, etag: '"2"' });
     assert.deepEqual(
       seen.map((s) => `${s.method} ${s.status}`),
       ["POST 201", "PATCH 204"],

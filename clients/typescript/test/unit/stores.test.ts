@@ -8,7 +8,7 @@ import {
   MemoryStorage,
   RemoteConversationStore,
 } from "../../src/index.js";
-import type { ConversationInput, HybridStoreEvents, HybridStoreOptions, QueuedWrite } from "../../src/index.js";
+import type { ConversationInput, HybridStoreEvents, HybridStoreOptions, QueuedWrite, ReplyEvent } from "../../src/index.js";
 import { fakeFetch, problem } from "../support/fake-fetch.js";
 import type { Scripted, SeenRequest } from "../support/fake-fetch.js";
 
@@ -451,5 +451,153 @@ describe("HybridConversationStore", () => {
       events.filter((e) => e[0] === "change").map((e) => e[1]),
       [{ conversationIds: ["a"] }, { conversationIds: ["b"] }],
     );
+  });
+});
+
+describe("HybridConversationStore.streamReply", () => {
+  async function* reply(): AsyncGenerator<string | ReplyEvent> {
+    yield "Hel";
+    yield { type: "tool", id: "t1", name: "search", status: "completed", output: { hits: 1 } };
+    yield "lo";
+    yield { type: "usage", tokens: { input: 3, output: 2, total: 5 } };
+  }
+
+  it("online: streams the reply, keeps it in the copy, and keeps the finish's ETag for the next guarded write", async () => {
+    const { client, requests, then } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 201, body: { ...M2, id: "r1", content: "", streaming: true }, headers: { ETag: '"4"' } },
+      // One delta per item at most; how many go depends on how the reads and sends interleave.
+      ...Array.from({ length: 4 }, () => ({ status: 204, headers: { ETag: '"9"' } })),
+    );
+    const { store, events } = hybrid(client, new MemoryStorage());
+    await store.getConversation("c1");
+    const shown: string[] = [];
+    const result = await store.streamReply("c1", { id: "r1" }, reply(), {
+      flushIntervalMs: 0,
+      onText: (text) => shown.push(text),
+    });
+    assert.equal(result.delivered, true);
+    assert.deepEqual(shown, ["Hel", "Hello"]);
+    assert.equal(lines(requests)[1], "POST /api/conversations/c1/messages");
+    const patches = requests.slice(2);
+    assert.ok(patches.every((r) => r.method === "PATCH" && r.url.endsWith("/messages/r1")));
+    assert.equal(patches.map((r) => (r.body as { appendContent?: string }).appendContent ?? "").join(""), "Hello");
+    assert.deepEqual(patches.at(-1)!.body, {
+      ...(patches.at(-1)!.body as object),
+      streaming: false,
+      tokens: { input: 3, output: 2, total: 5 },
+    });
+    const copy = store.cachedConversation("c1");
+    assert.deepEqual(
+      copy?.messages.map((m) => [m.id, m.content, m.streaming ?? false]),
+      [["m1", "Hello", false], ["r1", "Hello", false]],
+    );
+    assert.equal(copy?.totalTokens, 5);
+    assert.equal(store.pending, 0);
+    assert.deepEqual(events.at(-1), ["change", { conversationIds: ["c1"] }]);
+
+    then({ status: 200, body: summary("c1", T0), headers: { ETag: '"10"' } });
+    await store.saveConversation({ ...input(), messages: copy!.messages, title: "Renamed" });
+    assert.equal(lines(requests).at(-1), "PATCH /api/conversations/c1");
+    assert.equal(header(requests.at(-1), "If-Match"), '"9"', "the finish's ETag, not the one read before the reply");
+  });
+
+  it("offline: reads the whole reply without a request, queues it, and the replay replaces the part the server kept", async () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1_000, now: () => now });
+    const { client, requests, then } = recorded(down);
+    const storage = new MemoryStorage();
+    const { store, events, scheduled } = hybrid(client, storage, { breaker });
+    await store.getAllConversations();
+    assert.equal(breaker.state, "open");
+
+    const shown: string[] = [];
+    const result = await store.streamReply("c1", { id: "r1" }, reply(), { onText: (text) => shown.push(text) });
+    assert.equal(requests.length, 1, "no request while the breaker is open");
+    assert.equal(result.delivered, false);
+    assert.equal(result.content, "Hello");
+    assert.deepEqual(shown, ["Hel", "Hello"]);
+    const [queued] = queueIn(storage);
+    assert.equal(queued?.write.op, "append");
+    assert.deepEqual(
+      queued?.write.op === "append" ? [queued.write.replace, queued.write.message.content, queued.write.message.streaming] : [],
+      [true, "Hello", false],
+    );
+    assert.deepEqual(store.cachedConversation("c1")?.messages.map((m) => [m.id, m.content]), [["r1", "Hello"]]);
+
+    // Back: an earlier try had left part of the reply on the server, so the append conflicts
+    // and the message is set whole instead, under a key of its own.
+    now = 1_000;
+    then({ status: 409, body: problem(409, "conflict") }, { status: 204, headers: { ETag: '"6"' } });
+    scheduled[0]!();
+    await store.flush();
+    assert.deepEqual(lines(requests).slice(1), [
+      "POST /api/conversations/c1/messages",
+      "PATCH /api/conversations/c1/messages/r1",
+    ]);
+    assert.equal(header(requests[2], "Idempotency-Key"), `${header(requests[1], "Idempotency-Key")}.replace`);
+    assert.equal(header(requests[2], "Prefer"), "return=minimal");
+    assert.deepEqual(requests[2]!.body, {
+      content: "Hello",
+      streaming: false,
+      tokens: { input: 3, output: 2, total: 5 },
+      toolExecutions: [{ id: "t1", name: "search", status: "completed", output: { hits: 1 } }],
+    });
+    assert.equal(store.pending, 0);
+    assert.equal(events.filter((e) => e[0] === "revert").length, 0);
+  });
+});
+
+describe("HybridConversationStore with a full storage", () => {
+  /** localStorage with a quota: refuses a value that would take it past `limit` characters. */
+  class QuotaStorage extends MemoryStorage {
+    constructor(readonly limit: number) {
+      super();
+    }
+    override setItem(key: string, value: string): void {
+      const used = this.keys().reduce((n, k) => n + (k === key ? 0 : (this.getItem(k)?.length ?? 0)), 0);
+      if (used + value.length > this.limit) throw new DOMException("quota", "QuotaExceededError");
+      super.setItem(key, value);
+    }
+  }
+
+  it("drops the conversation copies to make room for the queue", async () => {
+    const big = { ...M1, content: "x".repeat(600) };
+    const { client, then } = recorded(
+      { status: 200, body: { conversations: [summary("c1", T0)], nextCursor: null, changesCursor: "c" } },
+      { status: 200, body: view({ messages: [big] }), headers: { ETag: '"3"' } },
+    );
+    // Room for the list and the copy (about 1,000 characters), not for the copy and the queue.
+    const storage = new QuotaStorage(1_300);
+    const { store } = hybrid(client, storage);
+    const full: unknown[] = [];
+    store.on("storageFull", (p) => full.push(p));
+    await store.getAllConversations();
+    await store.getConversation("c1");
+    assert.ok(storage.getItem("chat-store:v1:conversation:c1"), "the copy fits at first");
+
+    then(down);
+    await store.addMessage("c2", { ...M2, content: "y".repeat(300) });
+    assert.equal(storage.getItem("chat-store:v1:conversation:c1"), null, "the copy made room");
+    assert.equal(queueIn(storage).length, 1, "the queue is persisted");
+    assert.deepEqual(full, []);
+  });
+
+  it("keeps the queue in memory when the storage refuses it anyway, says so, and still sends it", async () => {
+    const { client, requests, then } = recorded(down);
+    const storage = new QuotaStorage(100);
+    const { store } = hybrid(client, storage);
+    const full: unknown[] = [];
+    store.on("storageFull", (p) => full.push(p));
+    await store.addMessage("c1", { ...M1, content: "z".repeat(200) });
+    assert.equal(storage.getItem("chat-store:v1:queue"), null);
+    assert.equal(store.pending, 1, "the write is not lost");
+    assert.deepEqual(full, [{ queued: 1 }]);
+
+    then({ status: 201, body: M1, headers: { ETag: '"1"' } });
+    await store.flush();
+    assert.equal(store.pending, 0);
+    assert.deepEqual(lines(requests), ["POST /api/conversations/c1/messages", "POST /api/conversations/c1/messages"]);
+    assert.equal((requests[1]!.body as { content: string }).content, "z".repeat(200));
   });
 });
