@@ -200,10 +200,8 @@ export class ChatSession {
       this.#showConversation(conversation);
       saved = this.#guard(this.#store.addMessage(conversation.id, userMessage));
     }
-    // Online, the reply's append must reach the server after the question. Offline, the store
-    // has queued the question already (in order) and the reply need not wait for it.
-    if (this.#state.online) await saved;
-    await this.#reply(conversation.id, content);
+    // The question is queued (and shown) already; the store sends it before the reply.
+    await Promise.all([saved, this.#reply(conversation.id, content)]);
   }
 
   /** Renames a conversation. */
@@ -240,32 +238,17 @@ export class ChatSession {
     this.#patchMessage(conversationId, message, {});
     const source = fakeReply(prompt, { tokenDelayMs: this.#options.tokenDelayMs });
     try {
-      if (this.#state.online) {
-        const result = await streamReply({
-          client: this.#client,
-          conversationId,
-          message: { id: message.id, timestamp: message.timestamp },
-          source: this.#tap(conversationId, message, source),
-        });
-        const final = { ...message, ...finalFields(result) };
-        this.#patchMessage(conversationId, message, final);
-        if (result.delivered) {
-          // The local copy learns the reply (and the conversation's new ETag) in one read.
-          await this.#guard(this.#store.getConversation(conversationId));
-        } else {
-          // The API went away mid-reply: its copy has the start; the rest is queued.
-          const { content, streaming, toolExecutions, tokens } = final;
-          await this.#guard(
-            this.#store.updateMessage(conversationId, message.id, { content, streaming, toolExecutions, tokens }),
-          );
-        }
-      } else {
-        // Offline: the reply is made here and queued whole, like any other offline write.
-        const local = await collect(this.#tap(conversationId, message, source));
-        const final: ChatMessage = { ...message, ...local, streaming: false };
-        this.#patchMessage(conversationId, message, final);
-        await this.#guard(this.#store.addMessage(conversationId, final));
-      }
+      // Online: streamed in deltas other devices can follow. Offline (or the API leaving
+      // part-way): read to its end here and queued whole, replacing any part already sent.
+      const result = await this.#store.streamReply(
+        conversationId,
+        { id: message.id, timestamp: message.timestamp },
+        this.#tap(conversationId, message, source),
+      );
+      this.#patchMessage(conversationId, message, finalFields(result));
+    } catch (error) {
+      // Refused (the conversation was deleted on another device meanwhile): say so.
+      this.#set({ error: describe(error) });
     } finally {
       this.#set({ replying: false });
       if (this.#state.current?.id === conversationId) this.#sync.watch(conversationId);
@@ -479,20 +462,6 @@ type ToolInput = Omit<ToolExecution, "error"> & { error?: string | null };
 /** A tool step as a message holds it. */
 function shownTool({ id, name, status, input, output, error }: ToolInput): ToolExecution {
   return { id, name, status, input, output, ...(error ? { error } : {}) };
-}
-
-/** Consumes a reply locally: its text, tools and usage. */
-async function collect(source: AsyncIterable<string | ReplyEvent>): Promise<Partial<ChatMessage>> {
-  let content = "";
-  const tools = new Map<string, ToolExecution>();
-  let tokens: ChatMessage["tokens"];
-  for await (const event of source) {
-    if (typeof event === "string") content += event;
-    else if (event.type === "text") content += event.text;
-    else if (event.type === "tool") tools.set(event.id, shownTool(event));
-    else tokens = event.tokens;
-  }
-  return finalFields({ content, toolExecutions: [...tools.values()], tokens });
 }
 
 function sortSummaries(summaries: ConversationSummary[]): ConversationSummary[] {
