@@ -9,7 +9,8 @@
  *   keeps working while the API is unreachable and catches up when it returns;
  * - `SyncEngine`: other devices' changes (the change feed every `syncIntervalMs`) and their
  *   replies as they stream (`followIntervalMs`);
- * - `streamReply`: this device's assistant replies, sent as batched deltas.
+ * - `HybridConversationStore.streamReply`: this device's replies, sent as batched deltas other
+ *   devices can follow, or queued whole while the API is away.
  *
  * The UI only renders the state this class emits (`state`) and calls its verbs (`open`,
  * `send`, `rename`, `remove`).
@@ -21,9 +22,9 @@ import {
   HybridConversationStore,
   SyncEngine,
   browserStorage,
+  isUnreachable,
   migrateFromLocalStorage,
   readJson,
-  streamReply,
   writeJson,
 } from "@chat-store/client";
 import type { ChatMessage, Conversation, ConversationSummary, ReplyEvent, StorageLike } from "@chat-store/client";
@@ -129,7 +130,7 @@ export class ChatSession {
     });
   }
 
-  /** The state now; `on("state")` tells each change. */
+  /** The state now; {@link onState} tells each change. */
   get state(): ChatState {
     return this.#state;
   }
@@ -208,11 +209,13 @@ export class ChatSession {
   async rename(id: string, title: string): Promise<void> {
     const trimmed = title.trim();
     if (trimmed === "") return;
-    const conversation =
-      this.#state.current?.id === id ? this.#state.current : await this.#store.getConversation(id);
+    // The store's copy as the base, so the save it plans is the title alone.
+    const conversation = this.#store.cachedConversation(id) ?? (await this.#store.getConversation(id));
     if (conversation === null) return;
     const renamed = { ...conversation, title: trimmed, updatedAt: new Date() };
-    this.#showConversation(renamed, this.#state.current?.id === id);
+    this.#showConversation(renamed, false);
+    const current = this.#state.current;
+    if (current?.id === id) this.#set({ current: { ...current, title: trimmed } });
     await this.#guard(this.#store.saveConversation(renamed));
   }
 
@@ -479,10 +482,6 @@ function titleFrom(text: string): string {
 
 function newId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
-}
-
-function isUnreachable(error: unknown): boolean {
-  return error instanceof ChatStoreError && error.retryable;
 }
 
 function describe(error: unknown): string {
