@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -114,12 +116,20 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
+    # uvicorn stops on SIGTERM as on Ctrl+C, then raises the signal again with the handler it
+    # found: the default one would end the process before the save below (losing the last
+    # second of writes), so SIGTERM gets one that exits through it, as SIGINT does.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         if persisted:
             # What changed in the last moment before Ctrl+C, not yet saved by the autosave.
             data.save()
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

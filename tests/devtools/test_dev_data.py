@@ -8,8 +8,12 @@ second.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -210,3 +214,64 @@ def test_make_dev_keeps_tokens_and_chats_across_a_restart(
     assert json.loads(after.text)["title"] == "Kept"
     assert (tmp_path / ".dev-data" / "redis.json").is_file()
     assert (tmp_path / ".dev-data" / "anonymous-token-secret").is_file()
+
+
+def test_a_terminated_dev_server_saves_what_it_was_just_sent(tmp_path: Path) -> None:
+    # A process manager (or a test harness) stops the server with SIGTERM, not Ctrl+C: the
+    # write made just before must be in the snapshot, not lost with the autosave's delay.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL"}
+    }
+    env["ANONYMOUS_TOKEN_SECRET"] = "terminated-dev-server-test-secret-0123456789"
+    data_dir = tmp_path / "data"
+
+    def start() -> tuple[subprocess.Popen[bytes], str]:
+        port = _free_port()
+        command = [sys.executable, "-m", "devtools.dev_server", "--port", str(port)]
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir)],
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health").status_code == 200:
+                    return process, url
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, "the dev server exited at start"
+            assert time.monotonic() < deadline, "the dev server did not answer in time"
+            time.sleep(0.05)
+
+    process, url = start()
+    try:
+        token = httpx.post(f"{url}/api/auth/anonymous").json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {
+            "id": "last",
+            "title": "Written just before the stop",
+            "messages": [],
+            "createdAt": "2025-01-01T00:00:00.000Z",
+            "updatedAt": "2025-01-01T00:00:00.000Z",
+            "totalTokens": 0,
+        }
+        written = httpx.put(f"{url}/api/conversations/last", json=body, headers=auth)
+        assert written.status_code == 201, written.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert process.returncode == 128 + signal.SIGTERM
+
+    process, url = start()
+    try:
+        kept = httpx.get(f"{url}/api/conversations/last", headers=auth)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["title"] == "Written just before the stop"

@@ -185,12 +185,11 @@ export class Api {
   }
 
   /**
-   * Stops it as Ctrl+C does: the API saves its data and exits; the port is free again after
-   * this. SIGINT, not SIGTERM: uvicorn re-raises a SIGTERM after its shutdown, which ends the
-   * process before the dev server's final save, so the last second of writes would be lost.
+   * Stops it as a process manager does (SIGTERM): the API saves its data, the last second of
+   * writes included, and exits; the port is free again after this.
    */
   async stop() {
-    if (this.#child) await terminate(this.#child, "SIGINT");
+    if (this.#child) await terminate(this.#child);
     this.#child = undefined;
   }
 
