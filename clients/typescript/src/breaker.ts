@@ -91,6 +91,15 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Closes the breaker now, as a call's answer would: for an answer seen outside
+   * {@link call} (another layer's request on the same client), which proves the API reachable
+   * just as well. The next call goes through at once, and the cooldown starts over.
+   */
+  close(): void {
+    this.#close();
+  }
+
   #close(): void {
     this.#failures = 0;
     this.#cooldownMs = this.#baseCooldownMs;
@@ -98,7 +107,8 @@ export class CircuitBreaker {
   }
 
   #fail(probe: boolean): void {
-    if (probe) {
+    // A probe that fails after something else closed the breaker is an ordinary failure.
+    if (probe && this.#openUntil !== undefined) {
       this.#cooldownMs = Math.min(this.#cooldownMs * 2, this.#maxCooldownMs);
       this.#openUntil = this.#now() + this.#cooldownMs;
       return;

@@ -16,9 +16,11 @@ export type {
   CallOptions,
   FetchLike,
   RawResponse,
+  Reachability,
   RequestSpec,
   Sleep,
   TokenProvider,
+  TransportEvents,
   TransportOptions,
   WriteOptions,
 } from "./transport.js";

@@ -21,6 +21,7 @@ import { MemoryStorage } from "./storage.js";
 import type { StorageLike } from "./storage.js";
 import { readReply, streamReply } from "./stream.js";
 import type { StreamReplyOptions, StreamReplyResult, UndeliveredReply } from "./stream.js";
+import type { Reachability } from "./transport.js";
 import type { Change, ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
 /** The most summaries one list request may ask for (the API's `limit` ceiling). */
@@ -334,10 +335,20 @@ const MAX_CONFLICT_RETRIES = 3;
  * - **Writes** are optimistic: the write is queued (persisted, with its own Idempotency-Key
  *   and the time it was made), the copy shows it and `change` is emitted, then the queue is
  *   sent in order. Unreachable: the write stays queued and the promise resolves; the queue is
- *   replayed by {@link flush}, which also runs after the next successful call, on the
- *   browser's `online` event, and when the breaker's cooldown ends (the first queued write is
- *   the probe). Refused (a 4xx): the write is dropped, the copy no longer shows it, and
- *   `revert` is emitted; the promise still resolves, so listen for `revert`.
+ *   replayed by {@link flush}, which also runs after the next call that gets an answer (this
+ *   store's or any other on the same client, see below), on the browser's `online` event,
+ *   and when the breaker's cooldown ends (the first queued write is the probe). Refused (a
+ *   4xx): the write is dropped, the copy no longer shows it, and `revert` is emitted; the
+ *   promise still resolves, so listen for `revert`.
+ * - **Reachability from the whole client**: the store listens to its client's transport
+ *   (`reachability`, see {@link Reachability}), so it learns from every request sent through
+ *   that client, a `SyncEngine`'s polls or the app's own calls included. An answer
+ *   closes the breaker and, unless it is a 429, sets the store online, which flushes the
+ *   queue at once instead of at the breaker's next probe. No answer (or a 503) sets it
+ *   offline, so `status` tells the app the API left even while the store sends nothing. Those
+ *   failures do not feed the breaker: it counts this store's calls (one failure per call,
+ *   whatever its retries), and other layers' polls would open it, and double its cooldown,
+ *   for calls the store never tried. {@link dispose} stops listening.
  * - **The 412 rule** (a rename, delete or `PUT` guarded by an ETag another device moved on):
  *   the newer edit wins, by the time it was made. The server's conversation is read again;
  *   if the queued edit was made after the server copy's `updatedAt`, it is sent again over
@@ -356,6 +367,7 @@ export class HybridConversationStore implements ConversationStore {
   readonly #schedule: NonNullable<HybridStoreOptions["schedule"]>;
   readonly #target: HybridStoreOptions["events"];
   readonly #onOnline = (): void => void this.flush();
+  readonly #stopListening: () => void;
   #online = true;
   #flushing: Promise<void> | undefined;
   #cancelRetry: (() => void) | undefined;
@@ -378,6 +390,7 @@ export class HybridConversationStore implements ConversationStore {
     this.#target =
       options.events ?? (typeof global.addEventListener === "function" ? (global as EventTarget) : undefined);
     this.#target?.addEventListener("online", this.#onOnline);
+    this.#stopListening = client.transport.on("reachability", (reachability) => this.#observe(reachability));
   }
 
   /** Subscribes to an event; returns the unsubscribe. */
@@ -385,7 +398,10 @@ export class HybridConversationStore implements ConversationStore {
     return this.#events.on(event, listener);
   }
 
-  /** False since a call found the server unreachable, until one reaches it again. */
+  /**
+   * False since a request on the client found the server unreachable (or this store's call
+   * found it busy), until one gets an answer again.
+   */
   get online(): boolean {
     return this.#online;
   }
@@ -523,9 +539,13 @@ export class HybridConversationStore implements ConversationStore {
     return this.#flushing;
   }
 
-  /** Stops listening for `online` and cancels a scheduled flush (the copy and queue stay). */
+  /**
+   * Stops listening for `online` and to the client's transport, and cancels a scheduled flush
+   * (the copy and queue stay).
+   */
   dispose(): void {
     this.#target?.removeEventListener("online", this.#onOnline);
+    this.#stopListening();
     this.#cancelRetry?.();
     this.#cancelRetry = undefined;
   }
@@ -636,11 +656,25 @@ export class HybridConversationStore implements ConversationStore {
     return list;
   }
 
+  /**
+   * What any request on the client found (this store's own included, told before the store
+   * sees their outcome): see "Reachability from the whole client" above.
+   */
+  #observe({ reachable, status }: Reachability): void {
+    if (!reachable) {
+      this.#setOnline(false);
+      return;
+    }
+    this.#breaker.close();
+    // Busy is not back: a 429 makes the store's own calls wait too.
+    if (status !== 429) this.#setOnline(true);
+  }
+
   #setOnline(online: boolean): void {
     if (online === this.#online) return;
     this.#online = online;
     this.#emitStatus();
-    // The "next successful call" trigger: back online with writes waiting, send them.
+    // The "next answered call" trigger (any layer's): back online with writes waiting, send them.
     if (online && this.pending > 0) void this.flush();
   }
 

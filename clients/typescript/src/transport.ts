@@ -5,6 +5,7 @@
  * so they share its sync token and its retry policy.
  */
 import { ChatStoreError, isProblem } from "./errors.js";
+import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
 import { DEFAULT_RETRY, backoffMs, isRetryableStatus, parseRetryAfter } from "./retry.js";
 import type { RetryPolicy } from "./retry.js";
@@ -112,6 +113,41 @@ export interface RawResponse {
   requestId: string;
 }
 
+/**
+ * What one attempt of a request said about the API: whether it was reachable. Told to
+ * {@link Transport}'s `reachability` listeners after every attempt (each retry is one), so
+ * every layer built on one client (stores, sync engine, reply streamer, the app's own calls)
+ * learns what any of them found.
+ *
+ * The rule is the circuit breaker's (`isUnreachable`), applied to one attempt:
+ * - **Reachable** (`reachable: true`): an answer with any status but 503: a 2xx, a 304, a
+ *   4xx (429 included: the API is there, only busy), a 500. 502 and 504 count as answers
+ *   too, as they do for the breaker and the retry policy, so the three never disagree.
+ * - **Unreachable** (`reachable: false`): no answer (`status` 0, `code` `network_error` or
+ *   `timeout`, a body that stalled included), or a 503 (the API is up but its store or
+ *   identity provider is not; nothing it stores can be written).
+ * - **Not told**: an attempt the caller aborted says nothing about the API.
+ */
+export interface Reachability {
+  /** See the rule above. */
+  reachable: boolean;
+  /** The answer's HTTP status; 0 when no answer came. */
+  status: number;
+  /** Why no answer came; absent when one did. */
+  code?: "network_error" | "timeout";
+  method: RequestSpec["method"];
+  /** The request's path from the base URL, without the query. */
+  path: string;
+  /** The call's `X-Request-Id` (the same for each of its retries). */
+  requestId: string;
+}
+
+/** Events of {@link Transport}. */
+export interface TransportEvents {
+  /** After every attempt that was not aborted; see {@link Reachability}. */
+  reachability: Reachability;
+}
+
 const WRITES: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const DEFAULT_TIMEOUT_MS = 15_000;
 
@@ -128,6 +164,7 @@ export class Transport {
   readonly #now: () => number;
   readonly #generateId: () => string;
   readonly #onSyncToken: ((token: string) => void) | undefined;
+  readonly #events = new Emitter<TransportEvents>();
   #syncToken: string | undefined;
 
   constructor(options: TransportOptions) {
@@ -157,6 +194,21 @@ export class Transport {
   }
 
   /**
+   * Calls `listener` after every attempt with what it said about the API's reachability (see
+   * {@link Reachability} for the rule), until the returned function is called. Every layer
+   * built on this transport's client sees every layer's requests. With no listener, nothing
+   * is done per attempt.
+   *
+   * @example
+   * ```ts
+   * const off = client.transport.on("reachability", ({ reachable }) => setOnline(reachable));
+   * ```
+   */
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /**
    * Sends `spec`, retrying 429, 503 and unanswered attempts by the policy; resolves with a 2xx
    * or 304 answer (or one in `spec.accept`), rejects with {@link ChatStoreError}.
    */
@@ -181,6 +233,7 @@ export class Transport {
       // Rebuilt per attempt: the token may have been refreshed, the sync token moved on.
       const headers = await this.#requestHeaders(spec, requestId, idempotencyKey, body);
       const outcome = await this.#attempt(url, spec.method, headers, body, timeoutMs, options.signal, requestId);
+      this.#tell(spec, requestId, outcome);
       let error: ChatStoreError;
       if (outcome instanceof ChatStoreError) {
         error = outcome;
@@ -283,6 +336,20 @@ export class Transport {
       clearTimeout(timer);
       outer?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Tells the `reachability` listeners what an attempt found (nothing for an abort). */
+  #tell(spec: RequestSpec, requestId: string, outcome: { status: number } | ChatStoreError): void {
+    if (this.#events.listenerCount("reachability") === 0) return;
+    let reachability: Reachability;
+    if (outcome instanceof ChatStoreError) {
+      const code = outcome.code === "timeout" ? "timeout" : outcome.code === "network_error" ? "network_error" : undefined;
+      if (code === undefined) return; // aborted by the caller
+      reachability = { reachable: false, status: 0, code, method: spec.method, path: spec.path, requestId };
+    } else {
+      reachability = { reachable: outcome.status !== 503, status: outcome.status, method: spec.method, path: spec.path, requestId };
+    }
+    this.#events.emit("reachability", reachability);
   }
 
   #keepSyncToken(headers: Headers): void {

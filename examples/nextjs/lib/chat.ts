@@ -6,7 +6,9 @@
  * - `migrateFromLocalStorage` on first load, moving the old localStorage history
  *   (`conversations`, `currentConversationId`) to the server once;
  * - `HybridConversationStore`: server first, with a local copy and a write queue, so the app
- *   keeps working while the API is unreachable and catches up when it returns;
+ *   keeps working while the API is unreachable and catches up when it returns. It shares the
+ *   client with the sync engine, so the engine's polls tell it when the API leaves (the
+ *   banner) and when it is back (the queue goes at once);
  * - `SyncEngine`: other devices' changes (the change feed every `syncIntervalMs`) and their
  *   replies as they stream (`followIntervalMs`);
  * - `HybridConversationStore.streamReply`: this device's replies, sent as batched deltas other
@@ -94,7 +96,6 @@ export class ChatSession {
   readonly #store: HybridConversationStore;
   readonly #sync: SyncEngine;
   readonly #unsubscribe: (() => void)[] = [];
-  #apiReachable = true;
   #catchingUp = false;
   #state: ChatState = {
     ready: false,
@@ -112,14 +113,11 @@ export class ChatSession {
     this.#client = new ChatStoreClient({
       baseUrl: options.apiUrl,
       getToken: () => this.#token(),
-      fetch: (input, init) => this.#observedFetch(input, init),
     });
-    this.#store = new HybridConversationStore(this.#client, {
-      storage: this.#storage,
-      // The sync engine's polls notice the API's return within one interval; a short cooldown
-      // lets the queued writes follow soon after (the default waits up to a minute).
-      breaker: { cooldownMs: 1_000, maxCooldownMs: 10_000 },
-    });
+    // Every request on the client tells the store whether the API answered: the sync engine's
+    // polls notice the API's return within one interval, and the store sends its queue then,
+    // without waiting for its breaker's next probe.
+    this.#store = new HybridConversationStore(this.#client, { storage: this.#storage });
     this.#sync = new SyncEngine({
       client: this.#client,
       storage: this.#storage,
@@ -281,7 +279,12 @@ export class ChatSession {
 
   #wire(): void {
     this.#unsubscribe.push(
-      this.#store.on("status", () => this.#updateStatus()),
+      this.#store.on("status", ({ online, queued }) => {
+        const back = online && !this.#state.online;
+        this.#set({ online, queued });
+        // Back: the store is sending its queue; then show what the server holds.
+        if (back) void this.#catchUp();
+      }),
       this.#store.on("revert", ({ error }) => {
         this.#set({ error: describe(error) });
         void this.#store.getAllConversations().then((conversations) => this.#set({ conversations }));
@@ -309,31 +312,7 @@ export class ChatSession {
     );
   }
 
-  // --- Reachability ------------------------------------------------------------------------
-
-  /**
-   * Every request goes through here: an answer (any status) means the API is reachable, a
-   * request that got none (not one we aborted) means it is not. The sync engine's polls make
-   * this notice the API leaving or coming back within one interval, even when the store has
-   * nothing to send; coming back, the store replays its queue and the list is read again.
-   */
-  async #observedFetch(input: string, init: RequestInit): Promise<Response> {
-    try {
-      const response = await fetch(input, init);
-      this.#reachable(true);
-      return response;
-    } catch (error) {
-      if (!init.signal?.aborted) this.#reachable(false);
-      throw error;
-    }
-  }
-
-  #reachable(reachable: boolean): void {
-    if (reachable === this.#apiReachable) return;
-    this.#apiReachable = reachable;
-    this.#updateStatus();
-    if (reachable) void this.#catchUp();
-  }
+  // --- Catching up ------------------------------------------------------------------------
 
   /** Online again: the queue goes first (the store sends it before any read), then a fresh list. */
   async #catchUp(): Promise<void> {
@@ -353,13 +332,7 @@ export class ChatSession {
       this.#set({ error: describe(error) });
     } finally {
       this.#catchingUp = false;
-      this.#updateStatus();
     }
-  }
-
-  /** Online means both: requests get answers, and the store has nothing it could not send. */
-  #updateStatus(): void {
-    this.#set({ online: this.#apiReachable && this.#store.online, queued: this.#store.pending });
   }
 
   async #migrate(): Promise<string | null> {

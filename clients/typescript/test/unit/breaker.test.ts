@@ -108,4 +108,30 @@ describe("CircuitBreaker", () => {
     await fails(t.run(refused));
     assert.equal(t.breaker.state, "closed");
   });
+
+  it("close(): an answer seen elsewhere closes it at once and starts the cooldown over", async () => {
+    const t = setup({ failureThreshold: 1, cooldownMs: 1_000 });
+    await fails(t.run(unreachable));
+    t.advance(1_000);
+    await fails(t.run(unreachable)); // a failed probe: the cooldown is now 2,000
+    assert.equal(t.breaker.state, "open");
+    t.breaker.close();
+    assert.equal(t.breaker.state, "closed");
+    assert.equal(await t.run(() => "through"), "through");
+    await fails(t.run(unreachable));
+    assert.equal(t.breaker.retryInMs, 1_000, "the first cooldown again");
+  });
+
+  it("a probe that fails after close() counts as an ordinary failure", async () => {
+    const t = setup({ failureThreshold: 2, cooldownMs: 1_000 });
+    await fails(t.run(unreachable));
+    await fails(t.run(unreachable));
+    t.advance(1_000);
+    let fail!: () => void;
+    const probe = t.breaker.call(() => new Promise<never>((_, reject) => (fail = () => reject(unreachable()))));
+    t.breaker.close();
+    fail();
+    await fails(probe);
+    assert.equal(t.breaker.state, "closed", "one failure of two");
+  });
 });

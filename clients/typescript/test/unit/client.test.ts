@@ -366,3 +366,72 @@ describe("timeouts and aborts", () => {
     assert.equal(requests.length, 1);
   });
 });
+
+describe("reachability", () => {
+  /** A client over `script` whose `reachability` events are recorded as [reachable, status, code]. */
+  function observed(script: Scripted[], options: Partial<ChatStoreClientOptions> = {}) {
+    const s = setup(script, options);
+    const seen: unknown[][] = [];
+    const off = s.client.transport.on("reachability", (r) => seen.push([r.reachable, r.status, r.code]));
+    return { ...s, seen, off };
+  }
+
+  it("tells an answer with any status but 503 as reachable, and 503 or no answer as not", async () => {
+    const { client, seen } = observed(
+      [
+        { status: 200, body: { userId: "u" } },
+        { status: 404, body: problem(404, "not_found") },
+        { status: 409, body: problem(409, "conflict") },
+        { status: 429, body: problem(429, "rate_limited") },
+        { status: 500, body: problem(500, "internal_error") },
+        { status: 503, body: problem(503, "store_unavailable") },
+        { throws: new TypeError("fetch failed") },
+        { hang: true },
+      ],
+      { retry: { retries: 0 }, timeoutMs: 20 },
+    );
+    await client.getMe();
+    for (let i = 0; i < 7; i++) await client.getMe().catch(() => undefined);
+    assert.deepEqual(seen, [
+      [true, 200, undefined],
+      [true, 404, undefined],
+      [true, 409, undefined],
+      [true, 429, undefined],
+      [true, 500, undefined],
+      [false, 503, undefined],
+      [false, 0, "network_error"],
+      [false, 0, "timeout"],
+    ]);
+  });
+
+  it("tells every attempt of a retried call, with the call's method, path and request id", async () => {
+    const events: unknown[] = [];
+    const { client } = setup([{ throws: new TypeError("fetch failed") }, { status: 304 }]);
+    client.transport.on("reachability", (r) => events.push(r));
+    await client.listChanges({ since: "c" });
+    assert.deepEqual(events, [
+      { reachable: false, status: 0, code: "network_error", method: "GET", path: "/api/changes", requestId: "id-1" },
+      { reachable: true, status: 304, method: "GET", path: "/api/changes", requestId: "id-1" },
+    ]);
+  });
+
+  it("tells health's accepted 503 as unreachable", async () => {
+    const { client, seen } = observed([{ status: 503, body: { status: "unhealthy", timestamp: "2025-03-01T09:00:00Z" } }]);
+    const answer = await client.health();
+    assert.equal(answer.status, 503);
+    assert.deepEqual(seen, [[false, 503, undefined]]);
+  });
+
+  it("tells nothing of an attempt the caller aborted, nor after the listener unsubscribed", async () => {
+    const controller = new AbortController();
+    const { client, seen, off } = observed([{ hang: true }, { status: 200, body: {} }]);
+    const call = client.getMe({ signal: controller.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await rejection(call);
+    assert.deepEqual(seen, []);
+    off();
+    await client.getMe();
+    assert.deepEqual(seen, []);
+  });
+});

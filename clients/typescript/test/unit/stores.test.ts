@@ -7,9 +7,11 @@ import {
   HybridConversationStore,
   MemoryStorage,
   RemoteConversationStore,
+  SyncEngine,
 } from "../../src/index.js";
 import type { ConversationInput, HybridStoreEvents, HybridStoreOptions, QueuedWrite, ReplyEvent } from "../../src/index.js";
-import { fakeFetch, problem } from "../support/fake-fetch.js";
+import { settle } from "../support/fake-clock.js";
+import { fakeFetch, fakeSleep, problem } from "../support/fake-fetch.js";
 import type { Scripted, SeenRequest } from "../support/fake-fetch.js";
 
 const BASE = "https://api.test";
@@ -451,6 +453,109 @@ describe("HybridConversationStore", () => {
       events.filter((e) => e[0] === "change").map((e) => e[1]),
       [{ conversationIds: ["a"] }, { conversationIds: ["b"] }],
     );
+  });
+});
+
+describe("HybridConversationStore and other requests on its client", () => {
+  const changes = (nextCursor: string): Scripted => ({ status: 200, body: { changes: [], nextCursor, hasMore: false } });
+
+  /** A store that queued M1 while the API was away, its breaker open for a minute. */
+  async function offlineWithQueue() {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000, now: () => 0 });
+    const s = recorded(down);
+    const h = hybrid(s.client, new MemoryStorage(), { breaker });
+    await h.store.addMessage("c1", M1);
+    assert.equal(h.store.online, false);
+    assert.equal(h.store.pending, 1);
+    assert.equal(breaker.state, "open");
+    assert.equal(h.scheduled.length, 1, "the breaker's probe, a minute away");
+    // Not `then`: an async function's result with a `then` would be taken for a promise.
+    const { then: answer, ...rest } = s;
+    return { ...rest, ...h, answer, breaker };
+  }
+
+  it("goes online and sends its queue when another caller's request gets an answer, without waiting for the probe", async () => {
+    const t = await offlineWithQueue();
+    t.answer(changes("c2"), { status: 201, body: M1, headers: { ETag: '"1"' } });
+    await t.client.listChanges({ since: "c1" });
+    await settle(); // no store.flush() here: it would send the queue by itself
+    assert.deepEqual(lines(t.requests), [
+      "POST /api/conversations/c1/messages",
+      "GET /api/changes?since=c1",
+      "POST /api/conversations/c1/messages",
+    ]);
+    assert.equal(header(t.requests[2], "Idempotency-Key"), header(t.requests[0], "Idempotency-Key"));
+    assert.equal(t.store.pending, 0);
+    assert.equal(t.store.online, true);
+    assert.equal(t.breaker.state, "closed", "the answer closed the breaker");
+    assert.equal(t.scheduled.length, 0, "the probe was not needed");
+    assert.deepEqual(t.events.filter((e) => e[0] === "status").map((e) => e[1]), [
+      { online: true, queued: 1 },
+      { online: false, queued: 1 },
+      { online: true, queued: 1 },
+      { online: true, queued: 0 },
+    ]);
+  });
+
+  it("a sync engine's tick on the same client is such a request", async () => {
+    const t = await offlineWithQueue();
+    const engine = new SyncEngine({ client: t.client, storage: new MemoryStorage(), document: null, sleep: fakeSleep().sleep });
+    t.answer(
+      { status: 200, body: { conversations: [], nextCursor: null, changesCursor: "c1" } },
+      { status: 201, body: M1, headers: { ETag: '"1"' } },
+    );
+    await engine.syncNow();
+    await settle();
+    assert.deepEqual(lines(t.requests).slice(1), ["GET /api/conversations?limit=100", "POST /api/conversations/c1/messages"]);
+    assert.equal(t.store.pending, 0);
+    assert.equal(t.store.online, true);
+  });
+
+  it("a refusal is an answer too; a 429 closes the breaker but does not set the store online", async () => {
+    const t = await offlineWithQueue();
+    t.answer({ status: 429, body: problem(429, "rate_limited") });
+    await t.client.listChanges({ since: "c1" }).catch(() => undefined);
+    await settle();
+    assert.equal(t.store.online, false);
+    assert.equal(t.breaker.state, "closed");
+    assert.equal(t.requests.length, 2, "nothing sent behind a 429");
+
+    t.answer({ status: 404, body: problem(404, "not_found") }, { status: 201, body: M1 });
+    await t.client.getConversation("elsewhere").catch(() => undefined);
+    await settle();
+    assert.equal(t.store.pending, 0);
+    assert.equal(t.store.online, true);
+  });
+
+  it("goes offline when another caller's request gets no answer or a 503, without counting it in the breaker", async () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 2 });
+    const { client, requests, then } = recorded(
+      down,
+      { status: 503, body: problem(503, "store_unavailable") },
+      down,
+    );
+    const { store, events } = hybrid(client, new MemoryStorage(), { breaker });
+    for (let i = 0; i < 3; i++) await client.listChanges({ since: "c1" }).catch(() => undefined);
+    assert.equal(store.online, false);
+    assert.deepEqual(events, [["status", { online: false, queued: 0 }]]);
+    assert.equal(breaker.state, "closed", "three failures of other callers, threshold two: still closed");
+
+    then({ status: 200, body: { conversations: [], nextCursor: null, changesCursor: "c" } });
+    await store.getAllConversations();
+    assert.equal(requests.length, 4, "the store's own read still went");
+    assert.equal(store.online, true);
+  });
+
+  it("stops listening to the client on dispose", async () => {
+    const t = await offlineWithQueue();
+    t.store.dispose();
+    t.answer(changes("c2"));
+    await t.client.listChanges({ since: "c1" });
+    await settle();
+    assert.equal(t.requests.length, 2, "no flush");
+    assert.equal(t.store.online, false);
+    assert.equal(t.store.pending, 1);
+    assert.equal(t.breaker.state, "open");
   });
 });
 
