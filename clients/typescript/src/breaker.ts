@@ -5,7 +5,7 @@
  * not keep a radio busy. After the cooldown one call goes through as a probe; if the API
  * answers, the breaker closes, else the cooldown doubles (up to a ceiling).
  *
- * Only *unreachable* failures count (no answer, timeout, 503): a 4xx is the API answering,
+ * Only *unreachable* failures count (no answer, timeout, 502/503/504): a 4xx is the API answering,
  * which proves it reachable and closes the breaker like a success does. A 429 is the API
  * answering too, so it does not count either.
  */

@@ -3,6 +3,7 @@
  * client's own failures (timeout, network, abort), told apart by `code`.
  */
 import type { components } from "./generated/api.js";
+import { isRetryableStatus } from "./retry.js";
 
 /** The API's RFC 9457 problem body. */
 export type Problem = components["schemas"]["Problem"];
@@ -120,13 +121,12 @@ export class ChatStoreError extends Error {
   }
 
   /**
-   * True when sending the same request again later can succeed (429, 503, no answer, or a
+   * True when sending the same request again later can succeed (429, 502-504, no answer, or a
    * breaker that held the call back).
    */
   get retryable(): boolean {
     return (
-      this.status === 429 ||
-      this.status === 503 ||
+      isRetryableStatus(this.status) ||
       this.code === "timeout" ||
       this.code === "network_error" ||
       this.code === "circuit_open"

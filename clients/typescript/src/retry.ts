@@ -3,7 +3,7 @@
  * waiting, tests check the numbers.
  */
 
-/** How the client retries 429, 503 and calls that got no answer. */
+/** How the client retries 429, 502-504 and calls that got no answer. */
 export interface RetryPolicy {
   /** Retries after the first attempt; 0 turns retrying off. Default 3. */
   retries: number;
@@ -30,9 +30,19 @@ export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
   retryOnNoAnswer: true,
 });
 
-/** Statuses worth the same request again: over the rate limit, store or identity unavailable. */
+/**
+ * Statuses that say the API could not serve the request now: 503 is its own (its store or
+ * identity provider is down); 502 and 504 are the gateway's in front of it (the function
+ * failed or took too long). A write may or may not have happened behind any of them, and its
+ * `Idempotency-Key` makes sending it again safe.
+ */
+export function isUnavailableStatus(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
+/** Statuses worth the same request again: over the rate limit, or the API unavailable. */
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 503;
+  return status === 429 || isUnavailableStatus(status);
 }
 
 /**

@@ -329,7 +329,7 @@ const MAX_CONFLICT_RETRIES = 3;
  * the app works offline:
  *
  * - **Reads** go to the server (through {@link RemoteConversationStore}, so conditionally)
- *   and refresh the copy. When the server is unreachable (no answer, timeout, 429/503, or the
+ *   and refresh the copy. When the server is unreachable (no answer, timeout, 429/502-504, or the
  *   breaker open) they answer from the copy: the server's state as last seen with the queued
  *   writes applied on top.
  * - **Writes** are optimistic: the write is queued (persisted, with its own Idempotency-Key
@@ -344,7 +344,7 @@ const MAX_CONFLICT_RETRIES = 3;
  *   (`reachability`, see {@link Reachability}), so it learns from every request sent through
  *   that client, a `SyncEngine`'s polls or the app's own calls included. An answer
  *   closes the breaker and, unless it is a 429, sets the store online, which flushes the
- *   queue at once instead of at the breaker's next probe. No answer (or a 503) sets it
+ *   queue at once instead of at the breaker's next probe. No answer (or a 502-504) sets it
  *   offline, so `status` tells the app the API left even while the store sends nothing. Those
  *   failures do not feed the breaker: it counts this store's calls (one failure per call,
  *   whatever its retries), and other layers' polls would open it, and double its cooldown,
@@ -709,7 +709,7 @@ export function newerEditWins(conflict: Conflict): ConflictDecision {
 }
 
 /**
- * Unreachable (no answer, 503, breaker open) or busy (429): either way the write should wait,
+ * Unreachable (no answer, 502-504, breaker open) or busy (429): either way the write should wait,
  * not be dropped.
  */
 function isUnreachableOrBusy(error: unknown): boolean {

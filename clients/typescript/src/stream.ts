@@ -92,7 +92,7 @@ export interface DeliveredReply {
 }
 
 /**
- * The API stopped answering (no answer, timeout or 503, after retries): the stored reply may be
+ * The API stopped answering (no answer, timeout or 502-504, after retries): the stored reply may be
  * short of text or still marked streaming (the API shows it `interrupted` after
  * `streamingStaleSeconds`). Everything the source produced is here, so the caller can queue the
  * final message (e.g. `updateMessage(id, mid, {content, streaming: false, ...})` later).
@@ -120,7 +120,7 @@ export type StreamReplyResult = DeliveredReply | UndeliveredReply;
  *
  * - 429: no wait inside the request; the text piles up until `Retry-After` has passed and then
  *   goes in one delta.
- * - No answer, timeout or 503: the delta may have been applied, so the same delta (same
+ * - No answer, timeout or 502-504: the delta may have been applied, so the same delta (same
  *   `sequence`, same text) is sent again after a backoff; newer text waits for the next one.
  *   After {@link DEFAULT_RETRY}`.retries` such retries the API counts as unreachable: the source
  *   is still read to its end and the promise resolves with {@link UndeliveredReply}.

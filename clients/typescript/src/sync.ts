@@ -95,7 +95,7 @@ export interface FollowOptions {
   /** Ends the iteration. */
   signal?: AbortSignal;
   /**
-   * Told a poll that got no answer (timeout, network, 429, 503); the next poll tries again.
+   * Told a poll that got no answer (timeout, network, 429, 502-504); the next poll tries again.
    * Other errors (the message was deleted) end the iteration by throwing.
    */
   onError?: (error: ChatStoreError) => void;

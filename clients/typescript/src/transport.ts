@@ -7,7 +7,7 @@
 import { ChatStoreError, isProblem } from "./errors.js";
 import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
-import { DEFAULT_RETRY, backoffMs, isRetryableStatus, parseRetryAfter } from "./retry.js";
+import { DEFAULT_RETRY, backoffMs, isRetryableStatus, isUnavailableStatus, parseRetryAfter } from "./retry.js";
 import type { RetryPolicy } from "./retry.js";
 
 /** Header names the API reads or writes, spelled once. */
@@ -120,12 +120,12 @@ export interface RawResponse {
  * learns what any of them found.
  *
  * The rule is the circuit breaker's (`isUnreachable`), applied to one attempt:
- * - **Reachable** (`reachable: true`): an answer with any status but 503: a 2xx, a 304, a
- *   4xx (429 included: the API is there, only busy), a 500. 502 and 504 count as answers
- *   too, as they do for the breaker and the retry policy, so the three never disagree.
+ * - **Reachable** (`reachable: true`): an answer with any other status: a 2xx, a 304, a
+ *   4xx (429 included: the API is there, only busy), a 500.
  * - **Unreachable** (`reachable: false`): no answer (`status` 0, `code` `network_error` or
- *   `timeout`, a body that stalled included), or a 503 (the API is up but its store or
- *   identity provider is not; nothing it stores can be written).
+ *   `timeout`, a body that stalled included), or 502, 503 or 504 (the API's store or
+ *   identity provider is down, or the gateway in front of it got nothing from the function;
+ *   see `isUnavailableStatus`).
  * - **Not told**: an attempt the caller aborted says nothing about the API.
  */
 export interface Reachability {
@@ -209,7 +209,7 @@ export class Transport {
   }
 
   /**
-   * Sends `spec`, retrying 429, 503 and unanswered attempts by the policy; resolves with a 2xx
+   * Sends `spec`, retrying 429, 502-504 and unanswered attempts by the policy; resolves with a 2xx
    * or 304 answer (or one in `spec.accept`), rejects with {@link ChatStoreError}.
    */
   async send(spec: RequestSpec): Promise<RawResponse> {
@@ -347,7 +347,7 @@ export class Transport {
       if (code === undefined) return; // aborted by the caller
       reachability = { reachable: false, status: 0, code, method: spec.method, path: spec.path, requestId };
     } else {
-      reachability = { reachable: outcome.status !== 503, status: outcome.status, method: spec.method, path: spec.path, requestId };
+      reachability = { reachable: !isUnavailableStatus(outcome.status), status: outcome.status, method: spec.method, path: spec.path, requestId };
     }
     this.#events.emit("reachability", reachability);
   }

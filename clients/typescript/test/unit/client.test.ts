@@ -266,6 +266,18 @@ describe("retries", () => {
     assert.equal(ids.size, 1);
   });
 
+  it("retries the gateway's 502 and 504 as it does 503: the write behind them may not have happened", async () => {
+    const { client, requests, waits } = setup([
+      { status: 502, body: { message: "Internal Server Error" } },
+      { status: 504, body: { message: "Service Unavailable" } },
+      { status: 201, body: MESSAGE },
+    ]);
+    const result = await client.appendMessage("c1", MESSAGE);
+    assert.equal(result.status, 201);
+    assert.equal(waits.length, 2);
+    assert.equal(new Set(requests.map((r) => r.headers.get("Idempotency-Key"))).size, 1);
+  });
+
   it("backs off exponentially when Retry-After is absent, then gives up with the last error", async () => {
     const { client, requests, waits } = setup(
       [
@@ -376,7 +388,7 @@ describe("reachability", () => {
     return { ...s, seen, off };
   }
 
-  it("tells an answer with any status but 503 as reachable, and 503 or no answer as not", async () => {
+  it("tells an answer as reachable, and 502-504 or no answer as not", async () => {
     const { client, seen } = observed(
       [
         { status: 200, body: { userId: "u" } },
@@ -384,21 +396,25 @@ describe("reachability", () => {
         { status: 409, body: problem(409, "conflict") },
         { status: 429, body: problem(429, "rate_limited") },
         { status: 500, body: problem(500, "internal_error") },
+        { status: 502, body: { message: "Internal Server Error" } },
         { status: 503, body: problem(503, "store_unavailable") },
+        { status: 504, body: { message: "Service Unavailable" } },
         { throws: new TypeError("fetch failed") },
         { hang: true },
       ],
       { retry: { retries: 0 }, timeoutMs: 20 },
     );
     await client.getMe();
-    for (let i = 0; i < 7; i++) await client.getMe().catch(() => undefined);
+    for (let i = 0; i < 9; i++) await client.getMe().catch(() => undefined);
     assert.deepEqual(seen, [
       [true, 200, undefined],
       [true, 404, undefined],
       [true, 409, undefined],
       [true, 429, undefined],
       [true, 500, undefined],
+      [false, 502, undefined],
       [false, 503, undefined],
+      [false, 504, undefined],
       [false, 0, "network_error"],
       [false, 0, "timeout"],
     ]);
