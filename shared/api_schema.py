@@ -100,7 +100,13 @@ class ChangesPage(_Body):
     """``GET /api/changes``: what changed since the cursor, oldest first."""
 
     changes: list[Annotated[Upsert | Tombstone, Field(discriminator="type")]]
-    nextCursor: str = Field(description="Pass as `since` next time.")  # noqa: N815
+    nextCursor: str = Field(  # noqa: N815
+        description=(
+            "Pass as `since` next time. An empty page gives back the `since` it was asked "
+            "with, unchanged, until an expiry step (about an hour) passes: an idle poll keeps "
+            "its URL."
+        )
+    )
     hasMore: bool = Field(description="More changes wait: ask again with `nextCursor` at once.")  # noqa: N815
 
 

@@ -362,17 +362,18 @@ class ConversationStore:
 
     async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
-        generation, since, since_ms = _decode_feed_cursor(cursor)
+        sent_generation, since, since_ms = _decode_feed_cursor(cursor)
         now = self._clock_ms()
+        expired_from = self._expired_from(since_ms, now)
         keys = UserKeys(self._prefix, caller.user_id)
         result = await self._run(
             scripts.LIST_CHANGES,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries, "chg": keys.changes},
             {
-                "fid": generation,
+                "fid": sent_generation,
                 "since": since,
-                "expired_from": self._expired_from(since_ms, now),
+                "expired_from": expired_from,
                 "limit": limit,
             },
             now=now,
@@ -399,6 +400,13 @@ class ConversationStore:
                 changes.append(
                     Change(cid, int(sequence), None, None, removed, codec.iso(int(when)))
                 )
+        if not changes and not more and not expired_from and generation == sent_generation:
+            # Idle, and no expiry step passed since the cursor's instant: nothing can have
+            # expired since then, so the same cursor asks the same question next time. Given
+            # back byte for byte, it keeps the poll's URL (and the browser's cached CORS
+            # preflight for it) the same. Once a step passes, the page looked for expiries and
+            # moves the cursor on (below), or every later poll would look again.
+            return ChangesPage([], cursor, False)
         # Caught up: the next page starts now (conversations that expire later are reported
         # then); with more to come, from the same instant.
         next_ms = since_ms if more else now

@@ -32,6 +32,8 @@ from tests.factories import (
 )
 
 TOKENS = {"input": 3, "output": 5, "total": 8}
+# Billed Redis commands of an idle GET /api/changes (see the test that counts them).
+IDLE_POLL_COMMANDS = 4
 
 
 # ------------------------------------------------------------------------------ a device
@@ -317,6 +319,150 @@ def test_not_modified_costs_one_small_script(client: TestClient, standin: Any) -
         assert after is not None
         # EVALSHA, one HMGET of the user's fields, the rate-limit window's HSET.
         assert after - before <= 3, path
+
+
+# An expiry step with the default TTL (90 days): an hour.
+HOUR_MS = 3_600_000
+
+
+def _after_a_step(step_ms: int) -> Clock:
+    # A clock just after an expiry step (conversations may expire only as a step passes).
+    clock = Clock()
+    clock.now -= clock.now % step_ms - 100
+    return clock
+
+
+def test_an_idle_poll_gives_back_the_cursor_it_was_asked_with(make_client: ClientFactory) -> None:
+    clock = _after_a_step(HOUR_MS)
+    client = make_client(clock=clock)
+    other = make_client(clock=clock)  # another device, on another container
+    post(client, message(), cid="c1")
+    device = Device(client)
+    device.open()
+    held = device.cursor
+    # Polls every 30 s with nothing to report: the same URL each time, byte for byte.
+    for _ in range(3):
+        clock.advance(30)
+        page = device.get("/api/changes", params={"since": held})
+        assert page.status_code == 200
+        assert page.json() == {"changes": [], "nextCursor": held, "hasMore": False}
+
+    # A change after idle polls is still read from the cursor kept, which then moves on.
+    clock.advance(10)
+    assert put(other, conversation("c2")).status_code == 201
+    clock.advance(20)
+    page = device.get("/api/changes", params={"since": held}).json()
+    assert [(c["type"], c["id"]) for c in page["changes"]] == [("upsert", "c2")]
+    assert page["hasMore"] is False
+    moved = page["nextCursor"]
+    assert moved != held
+    clock.advance(30)
+    again = device.get("/api/changes", params={"since": moved}).json()
+    assert again == {"changes": [], "nextCursor": moved, "hasMore": False}
+    # A change on the device's own container is no different.
+    assert client.delete("/api/conversations/c1", headers=auth()).status_code == 204
+    clock.advance(30)
+    page = device.get("/api/changes", params={"since": moved}).json()
+    assert [(c["id"], c.get("reason")) for c in page["changes"]] == [("c1", "deleted")]
+    assert page["nextCursor"] not in (held, moved)
+
+
+def test_an_expiry_while_the_cursor_is_idle_is_reported_once(make_client: ClientFactory) -> None:
+    # A TTL of 60 s expires at steps of 6 s. The clock starts 100 ms after a step, `start`.
+    clock = _after_a_step(6_000)
+    start = clock.now - 100
+
+    def at(ms: int) -> None:
+        clock.now = start + ms
+
+    client = make_client(clock=clock, conversation_ttl_seconds=60)
+    put(client, conversation("c1"))  # its write epoch is start + 6 s: expired from start + 66 s
+    at(7_100)
+    put(client, conversation("c2"))  # write epoch start + 12 s: expired from start + 72 s
+    at(60_100)
+    device = Device(client)
+    device.open()
+    held = device.cursor
+    assert set(device.summaries) == {"c1", "c2"}
+
+    def poll(cursor: str) -> dict[str, Any]:
+        page = device.get("/api/changes", params={"since": cursor})
+        assert page.status_code == 200
+        body: dict[str, Any] = page.json()
+        assert body["hasMore"] is False
+        return body
+
+    tombstones: list[str] = []
+    for ms in (61_100, 63_100, 65_900):  # nothing has expired yet: the cursor is kept
+        at(ms)
+        assert poll(held) == {"changes": [], "nextCursor": held, "hasMore": False}
+
+    at(66_100)  # c1 expired without a write, while the device held an idle cursor
+    page = poll(held)
+    assert [(c["id"], c["type"], c["reason"]) for c in page["changes"]] == [
+        ("c1", "tombstone", "expired")
+    ]
+    tombstones += [c["id"] for c in page["changes"]]
+    after_c1 = page["nextCursor"]
+    assert after_c1 != held  # a page that reports something moves the cursor on
+
+    for ms in (66_100, 69_100, 71_900):  # c1 is not reported again; c2 still lives
+        at(ms)
+        assert poll(after_c1) == {"changes": [], "nextCursor": after_c1, "hasMore": False}
+
+    at(75_000)  # c2 expired at 72 s
+    page = poll(after_c1)
+    assert [(c["id"], c["reason"]) for c in page["changes"]] == [("c2", "expired")]
+    tombstones += [c["id"] for c in page["changes"]]
+    cursor = page["nextCursor"]
+    assert cursor != after_c1
+
+    # Nothing more, however long the device keeps polling: each expiry was reported once.
+    for _ in range(40):
+        clock.advance(1)
+        page = poll(cursor)
+        assert page["changes"] == []
+        cursor = page["nextCursor"]
+    assert tombstones == ["c1", "c2"]
+    assert device.get("/api/conversations").json()["conversations"] == []
+
+
+def test_an_idle_poll_costs_the_same_however_long_its_cursor_is_kept(
+    make_client: ClientFactory, standin: Any
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("counting billed commands needs a redis-server behind the stand-in")
+    # A TTL of 60 s: a step every 6 s, so 40 polls a second apart pass six of them.
+    clock = _after_a_step(6_000)
+    start = clock.now - 100
+    client = make_client(clock=clock, conversation_ttl_seconds=60)
+    put(client, conversation("c1"))  # expires at start + 66 s: not during the polls
+    device = Device(client)
+    device.open()
+    cursor = device.cursor
+
+    def idle_poll() -> int:
+        nonlocal cursor
+        before = redis_backend.redis_command_total(standin.redis_url)
+        page = device.get("/api/changes", params={"since": cursor}).json()
+        after = redis_backend.redis_command_total(standin.redis_url)
+        assert before is not None
+        assert after is not None
+        assert page["changes"] == []
+        assert page["hasMore"] is False
+        cursor = page["nextCursor"]
+        return after - before
+
+    # EVALSHA, one HMGET of the user's fields, the rate-limit window's HSET, the feed's
+    # ZRANGEBYSCORE: what an idle poll cost when every poll moved the cursor on.
+    assert idle_poll() == IDLE_POLL_COMMANDS
+    for _ in range(40):
+        previous = clock.now
+        clock.advance(1)
+        # Only the first poll after a step looks for conversations expired in it (one command
+        # more); a kept cursor does not make every later poll look again.
+        stepped = (clock.now - start) // 6_000 != (previous - start) // 6_000
+        assert idle_poll() == IDLE_POLL_COMMANDS + stepped, clock.now - start
 
 
 # ------------------------------------------------------------------------------ conditional reads

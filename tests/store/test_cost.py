@@ -179,6 +179,11 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             }
             for name, call in later.items():
                 table.setdefault(name, {})[size] = await meter.measure(call)
+            # A device that is caught up polls the change feed: an empty page.
+            caught_up = await store.list_conversations(user, limit=20, cursor=None)
+            assert isinstance(caught_up, ConversationPage)
+            idle = partial(store.list_changes, user, cursor=caught_up.changes_cursor, limit=100)
+            table.setdefault("changes (idle)", {})[size] = await meter.measure(idle)
     finally:
         await upstash.aclose()
     return table
@@ -228,7 +233,7 @@ CONSTANT = [
     "list (page of 20)", "list (next page)", "get (newest 50)", "get (page back)",
     "put (2 messages)", "delete", "append message", "append (retry)", "patch: delta 1",
     "patch: delta 200", "patch: finish", "delete message", "patch conversation", "me",
-    "set current",
+    "set current", "changes (idle)",
 ]  # fmt: skip
 
 
@@ -263,6 +268,7 @@ TARGETS = {
     "get (newest 50)": 8,
     "get (page back)": 8,
     "me": 5,
+    "changes (idle)": 4,
 }
 
 

@@ -302,7 +302,7 @@ export interface components {
             hasMore: boolean;
             /**
              * Nextcursor
-             * @description Pass as `since` next time.
+             * @description Pass as `since` next time. An empty page gives back the `since` it was asked with, unchanged, until an expiry step (about an hour) passes: an idle poll keeps its URL.
              */
             nextCursor: string;
         };
