@@ -171,7 +171,9 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
                     "Preference-Applied",
                     SYNC_TOKEN,
                 ],
-                max_age=600,
+                # Browsers keep a preflight per URL for this long (Chromium caps it at two
+                # hours): an idle change-feed poll repeats its URL, so it stays one request.
+                max_age=7200,
             ),
             Middleware(RequestContext, upstash=svc.upstash, log_key=_log_key(svc.settings)),
         ],
