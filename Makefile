@@ -136,7 +136,7 @@ chromium: ## Install Debian's chromium for the browser tests if missing (sudo wh
 	elif command -v sudo >/dev/null; then sudo=sudo; \
 	else echo "Installing chromium needs root: run 'apt-get install -y --no-install-recommends chromium' as root" >&2; exit 1; fi; \
 	echo "Installing Debian's chromium for the browser tests"; \
-	$$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; \
+	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	[ -x "$(CHROMIUM_PATH)" ] || { echo "chromium was installed but $(CHROMIUM_PATH) is still missing; set CHROMIUM_PATH=..." >&2; exit 1; }
 
 test-browser: install $(TS_STAMP) $(NEXT_STAMP) chromium ## Next.js example: build it, then real-browser tests (Chromium) against next start and the local API.
