@@ -9,7 +9,7 @@
  * final text). They are printed and written to test-results/sync-metrics.json.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { finishedReply, openApp, openConversation, remove, send, sidebar, thread } from "./support/app.mjs";
 import {
   NetworkMeter,
@@ -17,10 +17,9 @@ import {
   TOKEN_KEY,
   appToken,
   appUrl,
-  launchBrowser,
   reportErrors,
-  startStack,
   summarize,
+  useStack,
   waitFor,
   writeResult,
 } from "./support/harness.mjs";
@@ -28,22 +27,10 @@ import {
 const SYNC_MS = 500;
 const FOLLOW_MS = 300;
 
-/** @type {Awaited<ReturnType<typeof startStack>>} */
-let stack;
-/** @type {import("playwright-core").Browser} */
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const started = useStack();
 
 test("a second device follows the first: new conversation, streamed reply, deletion", async () => {
+  const { stack, browser } = started;
   const shots = new Screenshots("two-devices");
   // Device 1's replies take a few seconds, so device 2 can be seen following one.
   const url = appUrl(stack.app.origin, { syncMs: SYNC_MS, followMs: FOLLOW_MS, tokenMs: 100 });

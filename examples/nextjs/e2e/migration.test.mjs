@@ -7,9 +7,9 @@
  * does not import again.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { openApp, sidebar, thread } from "./support/app.mjs";
-import { Screenshots, appToken, appUrl, launchBrowser, startStack, waitFor } from "./support/harness.mjs";
+import { Screenshots, appToken, appUrl, useStack, waitFor } from "./support/harness.mjs";
 
 /** @param {number} minutesAgo */
 const at = (minutesAgo) => new Date(Date.UTC(2025, 5, 2, 12, 0) - minutesAgo * 60_000).toISOString();
@@ -71,22 +71,10 @@ const legacy = [
 ];
 const legacyCurrent = "conv-sql-window";
 
-/** @type {Awaited<ReturnType<typeof startStack>>} */
-let stack;
-/** @type {import("playwright-core").Browser} */
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const started = useStack();
 
 test("the old localStorage history moves to the server on first load, once", async () => {
+  const { stack, browser } = started;
   const shots = new Screenshots("migration");
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   await context.addInitScript(

@@ -7,7 +7,7 @@
  * title, and the banner is gone.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import {
   finishedReply,
   offlineBannerVisible,
@@ -18,24 +18,12 @@ import {
   sidebar,
   thread,
 } from "./support/app.mjs";
-import { Screenshots, appToken, appUrl, launchBrowser, reportErrors, startStack, waitFor } from "./support/harness.mjs";
+import { Screenshots, appToken, appUrl, reportErrors, useStack, waitFor } from "./support/harness.mjs";
 
-/** @type {Awaited<ReturnType<typeof startStack>>} */
-let stack;
-/** @type {import("playwright-core").Browser} */
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const started = useStack();
 
 test("offline: the app works from localStorage, then the server catches up with nothing lost or doubled", async () => {
+  const { stack, browser } = started;
   const shots = new Screenshots("offline");
   const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   const page = await context.newPage();

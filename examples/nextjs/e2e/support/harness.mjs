@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -300,6 +301,36 @@ export async function startStack() {
     stop: async () => {
       await app.stop();
       await api.dispose();
+    },
+  };
+}
+
+/**
+ * The stack and a browser for one test file: started before its tests, stopped after them.
+ * Read `stack` and `browser` inside a test (they exist once `before` has run).
+ * @returns {{ readonly stack: Awaited<ReturnType<typeof startStack>>, readonly browser: import("playwright-core").Browser }}
+ */
+export function useStack() {
+  /** @type {Awaited<ReturnType<typeof startStack>> | undefined} */
+  let stack;
+  /** @type {import("playwright-core").Browser | undefined} */
+  let browser;
+  before(async () => {
+    stack = await startStack();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+  return {
+    get stack() {
+      if (stack === undefined) throw new Error("the stack starts in before()");
+      return stack;
+    },
+    get browser() {
+      if (browser === undefined) throw new Error("the browser starts in before()");
+      return browser;
     },
   };
 }
