@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jwt
@@ -205,11 +207,9 @@ class Identity:
         """
         token = _bearer_token(authorization_header)
         try:
-            unverified = jwt.decode_complete(token, options={"verify_signature": False})
+            header, claims = _peek(token)
         except jwt.PyJWTError:
             raise Unauthorized("the bearer token is not a well-formed JWT") from None
-        header: dict[str, Any] = unverified["header"]
-        claims: dict[str, Any] = unverified["payload"]
 
         if claims.get("iss") == ANONYMOUS_ISSUER:
             return self._resolve_anonymous(token)
@@ -232,7 +232,7 @@ class Identity:
             raise Unauthorized("the token's subject is missing or invalid")
         return subject
 
-    def _resolve_sign_in(self, token: str, header: dict[str, Any]) -> str:
+    def _resolve_sign_in(self, token: str, header: Mapping[str, Any]) -> str:
         algorithm = header.get("alg")
         key: Any
         if algorithm == "HS256":
@@ -324,6 +324,23 @@ class Identity:
                 if isinstance(error, kind):
                     raise Unauthorized(detail) from None
             raise Unauthorized("the token is invalid") from None
+
+
+# Tokens whose unverified header and claims a container keeps: a device sends the same token
+# with every request until it expires.
+_PEEKED_TOKENS = 256
+
+
+@lru_cache(maxsize=_PEEKED_TOKENS)
+def _peek(token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The header and claims of ``token``, unverified: they say which key and rules check it.
+
+    Only a function of the token's text (no key, no clock), so a token seen again is not
+    parsed twice more, only once: by the verification, which checks everything again.
+    ``jwt.PyJWTError`` for a token that is not a well-formed JWT (not remembered).
+    """
+    unverified = jwt.decode_complete(token, options={"verify_signature": False})
+    return unverified["header"], unverified["payload"]
 
 
 def _bearer_token(authorization_header: str | None) -> str:

@@ -167,6 +167,32 @@ def test_forged_token_is_refused(identity: Identity) -> None:
     assert "signature" in error.detail
 
 
+def test_a_token_seen_before_is_verified_again_every_time(
+    identity: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only its unverified parse is remembered: the signature, the key and the clock are
+    # checked on every request.
+    token = bearer(hs256(claims(exp=now() + 60)))
+    assert identity.resolve(token) == "user-1"
+    assert identity.resolve(token) == "user-1"
+    assert "signature" in refused(Identity(jwt_secret=OTHER_SECRET), token).detail
+    later = datetime.now(UTC) + timedelta(seconds=120)
+
+    class _Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return later
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
+    assert "expired" in refused(identity, token).detail
+
+
+def test_a_malformed_token_is_refused_every_time(identity: Identity) -> None:
+    for _ in range(2):  # header {}, payload "not json"
+        error = refused(identity, bearer("e30.bm90IGpzb24."))
+        assert error.detail == "the bearer token is not a well-formed JWT"
+
+
 def test_tampered_payload_is_refused(identity: Identity) -> None:
     header, _, signature = hs256(claims(sub="alice")).split(".")
     forged_payload = b64url(json.dumps(claims(sub="bob")).encode())
