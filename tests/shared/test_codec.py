@@ -14,6 +14,7 @@ from shared.models import (
     MessageType,
     TokenUsage,
     dump,
+    dump_all,
 )
 
 
@@ -82,3 +83,25 @@ def test_message_is_what_model_construct_builds(
         toolExecutions=codec.tools(values[7], iter([tool])),
     )
     _same(built, expected)
+
+
+def test_dump_all_is_dump_of_each() -> None:
+    tool = '{"id":"t1","name":"search","status":"running","input":{"q":null,"n":[1,null]}}'
+    plain = ["user", "2025-01-01T00:00:00.000Z", None, None, None, "1", None, None, "5", "9"]
+    rich = [
+        "assistant", "2025-01-01T00:00:01.000Z", "1", '{"input":1,"output":2,"total":3}',
+        "1", "1", "0", "t1", "5", "9",
+    ]  # fmt: skip
+    messages = [
+        codec.message("m1", plain, iter(["hi"]), lambda _updated: False),
+        codec.message("m2", rich, iter(["", tool]), lambda _updated: False),
+    ]
+    assert dump_all(messages) == [dump(message) for message in messages]
+    summaries = [
+        codec.summary("c1", ["T", "a", "b", "1", "2", '{"s":{"url":"x","k":null}}', "1"]),
+        codec.summary("c2", [None, None, None, None, None, None, None]),
+    ]
+    assert dump_all(summaries) == [dump(summary) for summary in summaries]
+    mixed = [messages[0], summaries[0]]
+    assert dump_all(mixed) == [dump(model) for model in mixed]
+    assert dump_all([]) == []
