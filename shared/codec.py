@@ -173,7 +173,7 @@ def message(
     """A message from its values (MESSAGE in common.lua); content and tools from ``contents``."""
     kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length, _size = values
     content = next(contents)
-    state = message_state(streaming, updated, interrupted, is_stale)
+    is_streaming, was_interrupted = message_state(streaming, updated, interrupted, is_stale)
     return construct(
         ConversationMessage,
         {
@@ -181,11 +181,11 @@ def message(
             "type": cast(MessageType, kind),
             "content": content or "",
             "timestamp": stamp or "",
-            "streaming": state["streaming"],
+            "streaming": is_streaming,
             "tokens": None if tokens is None else TokenUsage.model_validate_json(tokens),
             "editable": None if editable is None else editable == "1",
-            "toolExecutions": tools(order, contents),
-            "interrupted": state["interrupted"],
+            "toolExecutions": tools(order, contents) if order else None,
+            "interrupted": was_interrupted,
         },
     )
 
@@ -195,15 +195,17 @@ def message_state(
     updated: str | None,
     interrupted: str | None,
     is_stale: Callable[[int], bool],
-) -> dict[str, Any]:
+) -> tuple[bool | None, bool | None]:
     """``streaming`` and ``interrupted`` as the frontend sees them."""
-    is_streaming = None if streaming is None else streaming == "1"
+    if streaming is None:  # (most messages: never streamed)
+        return None, None if interrupted is None else interrupted == "1"
+    is_streaming = streaming == "1"
     was_interrupted = None if interrupted is None else interrupted == "1"
     if is_streaming and updated is not None and is_stale(int(updated)):
         # The generator stopped sending deltas long ago: show the reply as interrupted rather
         # than spinning forever.
         is_streaming, was_interrupted = False, True
-    return {"streaming": is_streaming, "interrupted": was_interrupted}
+    return is_streaming, was_interrupted
 
 
 def tools(order: str | None, values: Iterator[str | None]) -> list[ToolExecution] | None:
