@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.http import json_response, query_int
-from shared.models import dump
+from shared.models import dump, dump_all
 
 
 async def export_conversations(request: Request) -> Response:
@@ -31,7 +31,7 @@ async def export_conversations(request: Request) -> Response:
         exported = {
             "id": fields.pop("id"),
             "title": fields.pop("title"),
-            "messages": [dump(message) for message in item.messages],
+            "messages": dump_all(item.messages),
             **fields,
             "version": item.version,
         }

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.http import entity_tag, json_response, not_modified, path_id, query_int
-from shared.models import dump
+from shared.models import dump, dump_all
 from shared.store import NotModified
 
 
@@ -33,7 +33,7 @@ async def get_conversation(request: Request) -> Response:
     message_count = summary.pop("messageCount")
     body = {
         **{key: summary[key] for key in ("id", "title")},
-        "messages": [dump(message) for message in view.messages],
+        "messages": dump_all(view.messages),
         **{key: value for key, value in summary.items() if key not in ("id", "title")},
         "messageCount": message_count,
         "nextCursor": view.next_cursor,

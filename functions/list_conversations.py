@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.http import entity_tag, json_response, not_modified, query_int
-from shared.models import dump
+from shared.models import dump_all
 from shared.store import NotModified
 
 
@@ -26,7 +26,7 @@ async def list_conversations(request: Request) -> Response:
         return not_modified(page.etag)
     return json_response(
         {
-            "conversations": [dump(summary) for summary in page.conversations],
+            "conversations": dump_all(page.conversations),
             "nextCursor": page.next_cursor,
             "changesCursor": page.changes_cursor,
         },

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
 
 from shared.models import (
     Conversation,
@@ -27,6 +29,8 @@ from shared.models import (
     dump,
     timestamp_ms,
 )
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # What a message's JSON carries besides its content and tools, at most: field names, type,
 # timestamp, flags and token counts.
@@ -123,17 +127,35 @@ def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
     return fields
 
 
+def construct(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """``cls.model_construct(**fields)`` where ``fields`` holds every field, in declared order.
+
+    What ``model_construct`` does for such a call, without its loop over the fields looking
+    for aliases and defaults: a page of 50 messages read back spent most of its decoding
+    there. (``tests/shared/test_codec.py`` holds the two to the same result.)
+    """
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", fields)
+    object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
+
+
 def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
     """A conversation's summary from its values (SUMMARY in common.lua)."""
     title, created, updated, count, tokens, mcp = values[:6]
-    return ConversationSummary.model_construct(
-        id=cid,
-        title=title or "",
-        createdAt=created or "",
-        updatedAt=updated or "",
-        totalTokens=int(tokens or 0),
-        messageCount=int(count or 0),
-        mcpServers=None if mcp is None else json.loads(mcp),
+    return construct(
+        ConversationSummary,
+        {
+            "id": cid,
+            "title": title or "",
+            "createdAt": created or "",
+            "updatedAt": updated or "",
+            "totalTokens": int(tokens or 0),
+            "messageCount": int(count or 0),
+            "mcpServers": None if mcp is None else json.loads(mcp),
+        },
     )
 
 
@@ -151,15 +173,20 @@ def message(
     """A message from its values (MESSAGE in common.lua); content and tools from ``contents``."""
     kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length, _size = values
     content = next(contents)
-    return ConversationMessage.model_construct(
-        id=mid,
-        type=cast(MessageType, kind),
-        content=content or "",
-        timestamp=stamp or "",
-        **message_state(streaming, updated, interrupted, is_stale),
-        tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
-        editable=None if editable is None else editable == "1",
-        toolExecutions=tools(order, contents),
+    is_streaming, was_interrupted = message_state(streaming, updated, interrupted, is_stale)
+    return construct(
+        ConversationMessage,
+        {
+            "id": mid,
+            "type": cast(MessageType, kind),
+            "content": content or "",
+            "timestamp": stamp or "",
+            "streaming": is_streaming,
+            "tokens": None if tokens is None else TokenUsage.model_validate_json(tokens),
+            "editable": None if editable is None else editable == "1",
+            "toolExecutions": tools(order, contents) if order else None,
+            "interrupted": was_interrupted,
+        },
     )
 
 
@@ -168,15 +195,17 @@ def message_state(
     updated: str | None,
     interrupted: str | None,
     is_stale: Callable[[int], bool],
-) -> dict[str, Any]:
+) -> tuple[bool | None, bool | None]:
     """``streaming`` and ``interrupted`` as the frontend sees them."""
-    is_streaming = None if streaming is None else streaming == "1"
+    if streaming is None:  # (most messages: never streamed)
+        return None, None if interrupted is None else interrupted == "1"
+    is_streaming = streaming == "1"
     was_interrupted = None if interrupted is None else interrupted == "1"
     if is_streaming and updated is not None and is_stale(int(updated)):
         # The generator stopped sending deltas long ago: show the reply as interrupted rather
         # than spinning forever.
         is_streaming, was_interrupted = False, True
-    return {"streaming": is_streaming, "interrupted": was_interrupted}
+    return is_streaming, was_interrupted
 
 
 def tools(order: str | None, values: Iterator[str | None]) -> list[ToolExecution] | None:

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jwt
@@ -101,7 +105,8 @@ class AnonymousToken:
 class Identity:
     """Resolves bearer tokens to user ids; build it once per container with :meth:`from_settings`.
 
-    Thread-safe: the only mutable state is ``PyJWKClient``'s key cache, which locks itself.
+    Thread-safe: the mutable state is ``PyJWKClient``'s key cache, which locks itself, and the
+    HS256 tokens verified lately (``_verified``), which a lock guards.
     """
 
     # Exceptions from PyJWT mapped to fixed details: PyJWT's own messages are not part of our
@@ -140,6 +145,8 @@ class Identity:
         self._anonymous_ttl = anonymous_ttl_seconds
         self._issuer = issuer
         self._audience = audience
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
         self._jwks: jwt.PyJWKClient | None = None
         self._jwks_fetcher: ThreadPoolExecutor | None = None
         if jwks_url is not None:
@@ -204,12 +211,13 @@ class Identity:
         when the JWKS keys needed to check an RS256/ES256 token cannot be fetched.
         """
         token = _bearer_token(authorization_header)
+        known = self._verified.get(token)
+        if known is not None and known.still_valid(time.time()):
+            return known.subject
         try:
-            unverified = jwt.decode_complete(token, options={"verify_signature": False})
+            header, claims = _peek(token)
         except jwt.PyJWTError:
             raise Unauthorized("the bearer token is not a well-formed JWT") from None
-        header: dict[str, Any] = unverified["header"]
-        claims: dict[str, Any] = unverified["payload"]
 
         if claims.get("iss") == ANONYMOUS_ISSUER:
             return self._resolve_anonymous(token)
@@ -230,9 +238,10 @@ class Identity:
         # Only we mint these, so anything but our exact shape means a leaked secret or a bug.
         if not isinstance(subject, str) or not _ANONYMOUS_SUBJECT.fullmatch(subject):
             raise Unauthorized("the token's subject is missing or invalid")
+        self._remember(token, subject, claims)
         return subject
 
-    def _resolve_sign_in(self, token: str, header: dict[str, Any]) -> str:
+    def _resolve_sign_in(self, token: str, header: Mapping[str, Any]) -> str:
         algorithm = header.get("alg")
         key: Any
         if algorithm == "HS256":
@@ -258,7 +267,28 @@ class Identity:
         subject = _checked_subject(claims.get("sub"))
         if subject.startswith(ANONYMOUS_PREFIX):
             raise Unauthorized("a sign-in token may not use the anonymous id prefix")
+        if algorithm == "HS256":
+            # (An RS256/ES256 token's key comes from the JWKS, which may rotate or be down:
+            # it is checked again every time.)
+            self._remember(token, subject, claims)
         return subject
+
+    def _remember(self, token: str, subject: str, claims: Mapping[str, Any]) -> None:
+        """Keep an HS256 token just verified: all but its time claims is settled for good.
+
+        Its text, the container's secret and settings decide everything else, so while its
+        ``exp``, ``nbf`` and ``iat`` pass the checks PyJWT makes (with the same leeway), the
+        same request would verify to the same subject. A token with a time claim that is not
+        a plain integer is not kept.
+        """
+        times = [claims.get(name) for name in ("exp", "nbf", "iat")]
+        if any(value is not None and type(value) is not int for value in times):
+            return
+        exp, nbf, iat = times
+        with self._verified_lock:
+            if len(self._verified) >= _VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = _Verified(subject, exp, nbf, iat)
 
     def _jwks_key(self, kid: object, algorithm: str) -> Any:
         """The public key for ``kid``, which must be a key for exactly ``algorithm``."""
@@ -324,6 +354,45 @@ class Identity:
                 if isinstance(error, kind):
                     raise Unauthorized(detail) from None
             raise Unauthorized("the token is invalid") from None
+
+
+# HS256 tokens a container keeps as verified, until their time claims fail (Identity._remember).
+_VERIFIED_TOKENS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """An HS256 token that verified to ``subject``, with the time claims it must still pass."""
+
+    subject: str
+    exp: int | None
+    nbf: int | None
+    iat: int | None
+
+    def still_valid(self, now: float) -> bool:
+        """Whether PyJWT's time checks, at ``now``, pass as they did (same comparisons)."""
+        if self.exp is not None and self.exp <= now - LEEWAY_SECONDS:
+            return False
+        if self.nbf is not None and self.nbf > now + LEEWAY_SECONDS:
+            return False
+        return self.iat is None or self.iat <= now + LEEWAY_SECONDS
+
+
+# Tokens whose unverified header and claims a container keeps: a device sends the same token
+# with every request until it expires.
+_PEEKED_TOKENS = 256
+
+
+@lru_cache(maxsize=_PEEKED_TOKENS)
+def _peek(token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The header and claims of ``token``, unverified: they say which key and rules check it.
+
+    Only a function of the token's text (no key, no clock), so a token seen again is not
+    parsed twice more, only once: by the verification, which checks everything again.
+    ``jwt.PyJWTError`` for a token that is not a well-formed JWT (not remembered).
+    """
+    unverified = jwt.decode_complete(token, options={"verify_signature": False})
+    return unverified["header"], unverified["payload"]
 
 
 def _bearer_token(authorization_header: str | None) -> str:

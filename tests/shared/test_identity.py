@@ -167,6 +167,51 @@ def test_forged_token_is_refused(identity: Identity) -> None:
     assert "signature" in error.detail
 
 
+def test_a_token_seen_before_is_checked_again_against_the_clock(
+    identity: Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An HS256 token verified once is kept by the container that verified it (its key and
+    # settings); its time claims are checked on every request, as PyJWT checks them.
+    token = bearer(hs256(claims(exp=now() + 60)))
+    assert identity.resolve(token) == "user-1"
+    assert identity.resolve(token) == "user-1"
+    assert "signature" in refused(Identity(jwt_secret=OTHER_SECRET), token).detail
+    later = datetime.now(UTC) + timedelta(seconds=120)
+
+    class _Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return later
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
+    monkeypatch.setattr(time, "time", later.timestamp)
+    assert "expired" in refused(identity, token).detail
+    assert "expired" in refused(identity, token).detail
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("offset", [-31, -30.5, -30, -29.9, 0, 29.9, 30, 30.1, 31])
+def test_a_kept_token_passes_the_time_checks_pyjwt_makes(name: str, offset: float) -> None:
+    # A kept token is accepted exactly when PyJWT's own check, same leeway, accepts it.
+    value = 1_000_000
+    moment = value + offset
+    times = [value if claim == name else None for claim in ("exp", "nbf", "iat")]
+    kept = identity_module._Verified("user-1", *times)
+    check = getattr(jwt.api_jwt.PyJWT(), f"_validate_{name}")
+    try:
+        check({name: value}, moment, identity_module.LEEWAY_SECONDS)
+        accepted = True
+    except jwt.PyJWTError:
+        accepted = False
+    assert kept.still_valid(moment) is accepted
+
+
+def test_a_malformed_token_is_refused_every_time(identity: Identity) -> None:
+    for _ in range(2):  # header {}, payload "not json"
+        error = refused(identity, bearer("e30.bm90IGpzb24."))
+        assert error.detail == "the bearer token is not a well-formed JWT"
+
+
 def test_tampered_payload_is_refused(identity: Identity) -> None:
     header, _, signature = hs256(claims(sub="alice")).split(".")
     forged_payload = b64url(json.dumps(claims(sub="bob")).encode())
