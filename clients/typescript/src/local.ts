@@ -9,7 +9,7 @@
  * same writes, in the same order, with the same idempotency keys.
  *
  * Keys, under the prefix (default {@link STORAGE_PREFIX}, `chat-store:v1:`):
- * `summaries` (the list), `state` (the list's ETag), `conversation:<id>` (an opened
+ * `summaries` (the list), `state` (the list's ETag and the `changesCursor` answered with it), `conversation:<id>` (an opened
  * conversation, its ETag, and whether it is exactly the server's), `queue` (the writes).
  * Values are JSON; dates are revived on the way back.
  */
@@ -89,10 +89,19 @@ export class LocalCopy {
     return typeof state?.listEtag === "string" ? state.listEtag : undefined;
   }
 
-  /** Keeps a list the server answered, and its `ETag`. */
-  setSummaries(summaries: ConversationSummary[], etag: string | undefined): void {
+  /**
+   * The `changesCursor` the first page of the list as last read was answered with: the change
+   * feed from it brings everything that list does not show.
+   */
+  changesCursor(): string | undefined {
+    const state = readJson(this.#storage, this.#key("state")) as { changesCursor?: unknown } | undefined;
+    return typeof state?.changesCursor === "string" ? state.changesCursor : undefined;
+  }
+
+  /** Keeps a list the server answered, its `ETag` and the `changesCursor` of its first page. */
+  setSummaries(summaries: ConversationSummary[], etag: string | undefined, changesCursor?: string): void {
     writeJson(this.#storage, this.#key("summaries"), summaries);
-    writeJson(this.#storage, this.#key("state"), { listEtag: etag });
+    writeJson(this.#storage, this.#key("state"), { listEtag: etag, changesCursor });
   }
 
   /** Puts one summary in the list (replacing its old one), if a list is kept. */

@@ -86,8 +86,27 @@ export class RemoteConversationStore implements ConversationStore {
       all.push(...page.data.conversations);
       cursor = page.data.nextCursor;
     }
-    this.#copy.setSummaries(all, first.etag);
+    this.#copy.setSummaries(all, first.etag, first.data.changesCursor);
     return all;
+  }
+
+  /**
+   * The `changesCursor` answered with the first page of the list the copy holds (kept with it):
+   * a `SyncEngine` can start from it (`start({ cursor })`) instead of listing again. Undefined
+   * before a list was read.
+   */
+  get changesCursor(): string | undefined {
+    return this.#copy.changesCursor();
+  }
+
+  /**
+   * The `ETag` of the conversation as the copy holds it, when the copy is exactly what the
+   * server answered for it (read with the default page, no write applied since). Undefined
+   * otherwise.
+   */
+  etagOf(id: string): string | undefined {
+    const cached = this.#copy.conversation(id);
+    return cached?.exact ? cached.etag : undefined;
   }
 
   /**
@@ -417,10 +436,36 @@ export class HybridConversationStore implements ConversationStore {
     return this.#summariesView();
   }
 
+  /**
+   * The `changesCursor` answered with the first page of the list the copy holds (kept with it
+   * in `storage`; a 304 keeps it too, the list being the same). The change feed from it brings
+   * everything that list does not show, so a `SyncEngine` can start from it rather than list
+   * again: `engine.start({ cursor: store.changesCursor })` after {@link getAllConversations}.
+   * Undefined until a list was read from the server.
+   */
+  get changesCursor(): string | undefined {
+    return this.#remote.changesCursor;
+  }
+
   /** The conversation from the server or (offline) the copy; null when neither has it. */
   async getConversation(id: string): Promise<Conversation | null> {
     await this.#reachServer(() => this.#remote.getConversation(id));
     return this.cachedConversation(id);
+  }
+
+  /**
+   * The `ETag` of the server's version the copy of `id` shows: set when the copy is exactly
+   * what the server last answered for it (no write applied to it since, no change of the feed
+   * applied, none queued), so what {@link cachedConversation} returns is that version.
+   * Undefined otherwise.
+   *
+   * Right after a {@link getConversation} that reached the server ({@link online} still true),
+   * it is the conversation's current ETag: hand it to a `SyncEngine` with what was read,
+   * `engine.watch(id, { etag, conversation })`, and watching costs no second read.
+   */
+  etagOf(id: string): string | undefined {
+    if (this.#copy.queue().some((queued) => queued.write.conversationId === id)) return undefined;
+    return this.#remote.etagOf(id);
   }
 
   /** Queues the smallest writes from the copy's version to `conversation`, then sends them. */

@@ -433,6 +433,59 @@ describe("HybridConversationStore", () => {
     assert.equal(store.pending, 0);
   });
 
+  it("keeps the first list page's changesCursor with the list, through a 304 and a reload", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: { conversations: [summary("a", T0)], nextCursor: "n1", changesCursor: "cur-1" }, headers: { ETag: '"L1"' } },
+      { status: 200, body: { conversations: [summary("b", T0)], nextCursor: null, changesCursor: "cur-later" } },
+      { status: 304, headers: { ETag: '"L1"' } },
+      { status: 200, body: { conversations: [], nextCursor: null, changesCursor: "cur-2" }, headers: { ETag: '"L2"' } },
+      down,
+    );
+    const storage = new MemoryStorage();
+    const { store } = hybrid(client, storage);
+    assert.equal(store.changesCursor, undefined, "no list read yet");
+    await store.getAllConversations();
+    assert.equal(store.changesCursor, "cur-1", "the first page's: the feed from it covers the later pages");
+    await store.getAllConversations();
+    assert.equal(store.changesCursor, "cur-1", "a 304: the same list, the same cursor");
+    assert.equal(hybrid(client, storage).store.changesCursor, "cur-1", "kept in storage");
+    await store.getAllConversations();
+    assert.equal(store.changesCursor, "cur-2");
+    await store.getAllConversations();
+    assert.equal(store.online, false);
+    assert.equal(store.changesCursor, "cur-2", "answered from the copy: the copy's list and its cursor");
+    assert.equal(requests.length, 5);
+  });
+
+  it("tells the ETag of a copy that is exactly the server's, and none once a write or a change touched it", async () => {
+    const { client, requests } = recorded(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      down,
+      { status: 201, body: M2, headers: { ETag: '"4"' } },
+      { status: 200, body: view({ messages: [M1, M2], messageCount: 2 }), headers: { ETag: '"4"' } },
+    );
+    const { store } = hybrid(client, new MemoryStorage());
+    assert.equal(store.etagOf("c1"), undefined, "never read");
+    await store.getConversation("c1");
+    assert.equal(store.etagOf("c1"), '"3"');
+    await store.addMessage("c1", M2);
+    assert.equal(store.pending, 1);
+    assert.equal(store.etagOf("c1"), undefined, "a queued write: the copy shows more than version 3");
+    await store.flush();
+    assert.equal(store.pending, 0);
+    assert.equal(store.etagOf("c1"), undefined, "version 4 as the copy guesses it, not as the server answered it");
+    await store.getConversation("c1");
+    assert.equal(store.etagOf("c1"), '"4"');
+    store.applyChange({ type: "upsert", id: "c1", version: 5, conversation: summary("c1", T0) as never });
+    assert.equal(store.etagOf("c1"), undefined, "the feed says it moved on: the copy is not version 5");
+    assert.deepEqual(lines(requests), [
+      "GET /api/conversations/c1?limit=100",
+      "POST /api/conversations/c1/messages",
+      "POST /api/conversations/c1/messages",
+      "GET /api/conversations/c1?limit=100",
+    ]);
+  });
+
   it("applies the sync engine's changes to the copy", async () => {
     const { client } = recorded(
       { status: 200, body: { conversations: [summary("a", T0), summary("b", T0)], nextCursor: null, changesCursor: "c" } },
