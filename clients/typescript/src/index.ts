@@ -45,7 +45,15 @@ export type {
   UndeliveredReply,
 } from "./stream.js";
 export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
-export type { FollowOptions, MessageProgress, SyncEngineOptions, SyncEvents, VisibilityDocument } from "./sync.js";
+export type {
+  FollowOptions,
+  HeldConversation,
+  MessageProgress,
+  SyncEngineOptions,
+  SyncEvents,
+  SyncStartOptions,
+  VisibilityDocument,
+} from "./sync.js";
 // Offline-capable conversation stores, their circuit breaker, and the localStorage migration.
 export type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
 export { CircuitBreaker, isUnreachable } from "./breaker.js";

@@ -17,6 +17,7 @@ import type { StorageLike } from "./storage.js";
 import { abortableSleep } from "./transport.js";
 import type { Sleep } from "./transport.js";
 import type { Change, ConversationSummary, ConversationView, MessageTail } from "./types.js";
+import type { ChatMessage } from "./model.js";
 
 /** Where the engine keeps its changes cursor: `{"cursor": "<the next since>"}`. */
 export const SYNC_STORAGE_KEY = "chat-store:v1:sync";
@@ -101,10 +102,44 @@ export interface FollowOptions {
   onError?: (error: ChatStoreError) => void;
 }
 
+/** Options of {@link SyncEngine.start}. */
+export interface SyncStartOptions {
+  /**
+   * A `changesCursor` the app already has: the one answered with the first page of the list it
+   * shows (e.g. `HybridConversationStore.changesCursor`). Taken when the engine keeps no cursor
+   * of its own, instead of listing again; the list is then current, so the first sync (the feed
+   * from this cursor) is one `intervalMs` away. Ignored when the engine has a cursor.
+   */
+  cursor?: string;
+}
+
+/**
+ * What the app already holds of a conversation it asks the engine to watch
+ * ({@link SyncEngine.watch}): handed over, it spares the engine reading it again.
+ */
+export interface HeldConversation {
+  /**
+   * The `ETag` the app read the conversation at, as the server answered it (e.g.
+   * `HybridConversationStore.etagOf`). The engine takes it as its own: no read now, the next
+   * refetch sends it as `If-None-Match`, and a change of the feed at a version not newer than
+   * it costs no request. Give it only for a read that reached the server just now.
+   */
+  etag?: string;
+  /**
+   * The conversation as read (at `etag`). When its last message is streaming, the engine
+   * follows that reply at once, from the length held, without reading the conversation.
+   */
+  conversation?: { messages: readonly Pick<ChatMessage, "id" | "content" | "streaming">[] };
+}
+
 /** The conversation the UI has open, and what the engine holds of it. */
 interface Watched {
   id: string;
   etag: string | undefined;
+  /** True while the engine holds nothing of it: it is read at the next chance. */
+  unread: boolean;
+  /** A streaming reply handed over before {@link SyncEngine.start}: followed once running. */
+  pending: { messageId: string; content: string } | undefined;
   /** The reply being followed, and how to stop following it. */
   following: { messageId: string; controller: AbortController } | undefined;
 }
@@ -132,6 +167,8 @@ export class SyncEngine extends Emitter<SyncEvents> {
   #running: AbortController | undefined;
   #syncing: Promise<void> | undefined;
   #watched: Watched | undefined;
+  /** The newest version the feed told of, per conversation, since this engine was made. */
+  readonly #versions = new Map<string, number>();
 
   constructor(options: SyncEngineOptions) {
     super();
@@ -161,13 +198,23 @@ export class SyncEngine extends Emitter<SyncEvents> {
    * Syncs now (a list the first time, else the feed from the kept cursor), then every
    * `intervalMs` and whenever the page becomes visible again. Nothing is sent while the page
    * is hidden. Calling it again while running does nothing.
+   *
+   * With `options.cursor` and no cursor kept, the engine starts from the app's cursor instead
+   * of listing: no request now, the feed from that cursor at the first tick.
    */
-  start(): void {
+  start(options: SyncStartOptions = {}): void {
     if (this.#running) return;
+    const adopted = this.#cursor === undefined && options.cursor !== undefined;
+    if (adopted) this.#keep(options.cursor!);
     const controller = new AbortController();
     this.#running = controller;
     this.#document?.addEventListener("visibilitychange", this.#onVisibility);
-    void this.#loop(controller.signal);
+    const pending = this.#watched?.pending;
+    if (pending) {
+      this.#watched!.pending = undefined;
+      this.#follow(this.#watched!, pending.messageId, pending.content, this.#watched!.etag);
+    }
+    void this.#loop(controller.signal, adopted);
   }
 
   /** Stops the timer, the visibility listener, a followed reply and any request in flight. */
@@ -190,16 +237,39 @@ export class SyncEngine extends Emitter<SyncEvents> {
   }
 
   /**
-   * Marks the conversation the UI has open (null: none). It is refetched now (when running)
-   * and whenever the feed says it changed, and a reply streaming in it is followed.
+   * Marks the conversation the UI has open (null: none). It is refetched whenever the feed
+   * says it changed, and a reply streaming in it is followed. Watching the one already watched
+   * does nothing.
+   *
+   * Without `held`, the engine holds nothing of it and reads it now (when running; else at the
+   * first sync). With `held` (what the app just read, see {@link HeldConversation}), watching
+   * costs no request: the engine takes `held.etag` as its own, and follows a reply streaming
+   * at the end of `held.conversation` from its length (once running). Only when the feed
+   * already told of a version newer than `held.etag` is it read now, with `If-None-Match`.
    */
-  watch(conversationId: string | null): void {
+  watch(conversationId: string | null, held?: HeldConversation): void {
     if (this.#watched?.id === conversationId) return;
     this.#stopFollowing();
-    this.#watched = conversationId === null ? undefined : { id: conversationId, etag: undefined, following: undefined };
-    if (this.#watched && this.#running && !this.#hidden()) {
-      void this.#refresh(this.#running.signal).catch((error: unknown) => this.#report(error));
+    if (conversationId === null) {
+      this.#watched = undefined;
+      return;
     }
+    const etag = held?.etag;
+    const seen = this.#versions.get(conversationId);
+    const behind = etag !== undefined && seen !== undefined && !notNewer(seen, etag);
+    const unread = (etag === undefined && held?.conversation === undefined) || behind;
+    const watched: Watched = { id: conversationId, etag, unread, pending: undefined, following: undefined };
+    this.#watched = watched;
+    if (unread) {
+      if (this.#running && !this.#hidden()) {
+        void this.#refresh(this.#running.signal).catch((error: unknown) => this.#report(error));
+      }
+      return;
+    }
+    const last = held?.conversation?.messages.at(-1);
+    if (last?.streaming !== true) return;
+    if (this.#running) this.#follow(watched, last.id, last.content, etag);
+    else watched.pending = { messageId: last.id, content: last.content };
   }
 
   /**
@@ -265,8 +335,15 @@ export class SyncEngine extends Emitter<SyncEvents> {
     return this.#document?.visibilityState === "hidden";
   }
 
-  async #loop(signal: AbortSignal): Promise<void> {
-    if (!this.#hidden()) await this.syncNow();
+  /** `current`: the cursor came with the app's list just now, so the first sync waits a tick. */
+  async #loop(signal: AbortSignal, current: boolean): Promise<void> {
+    if (this.#hidden()) {
+      // Nothing now: the first visible tick or visibilitychange syncs.
+    } else if (!current) {
+      await this.syncNow();
+    } else if (this.#watched?.unread) {
+      await this.#refresh(signal).catch((error: unknown) => this.#report(error));
+    }
     for (;;) {
       try {
         await this.#sleep(this.#intervalMs, signal);
@@ -282,7 +359,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     try {
       const watchedChanged = this.#cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
       const watched = this.#watched;
-      if (watched && (watchedChanged || watched.etag === undefined)) await this.#refresh(signal);
+      if (watched && (watchedChanged || watched.unread)) await this.#refresh(signal);
     } catch (error) {
       this.#report(error);
     }
@@ -328,17 +405,20 @@ export class SyncEngine extends Emitter<SyncEvents> {
     this.#onChange?.(change);
     const watched = this.#watched?.id === change.id ? this.#watched : undefined;
     if (change.type === "tombstone") {
+      this.#versions.delete(change.id);
       this.emit("tombstone", { id: change.id, reason: change.reason });
       if (watched) {
         this.#stopFollowing();
         watched.etag = undefined;
+        watched.unread = false; // gone: nothing to read until an upsert brings it back
       }
       return false;
     }
+    this.#versions.set(change.id, Math.max(change.version, this.#versions.get(change.id) ?? 0));
     this.emit("upsert", { summary: change.conversation, version: change.version });
-    // The ETag is the version: an upsert at the version held (the device's own write, or the
-    // feed repeating) needs no request, not even a 304.
-    return watched !== undefined && watched.etag !== `"${change.version}"`;
+    // The ETag is the version: an upsert at the version held or an older one (the device's own
+    // write, the feed repeating, a read that was already newer) needs no request, not even a 304.
+    return watched !== undefined && !(watched.etag !== undefined && notNewer(change.version, watched.etag));
   }
 
   /** Refetches the watched conversation (304 when current) and follows a reply streaming in it. */
@@ -350,10 +430,15 @@ export class SyncEngine extends Emitter<SyncEvents> {
       answer = await this.#client.getConversation(watched.id, {}, { ifNoneMatch: watched.etag, signal });
     } catch (error) {
       // Deleted meanwhile: the feed's tombstone says so; nothing to show.
-      if (error instanceof ChatStoreError && error.code === "not_found") return;
+      if (error instanceof ChatStoreError && error.code === "not_found") {
+        watched.unread = false;
+        return;
+      }
       throw error;
     }
-    if (this.#watched !== watched || answer.notModified) return;
+    if (this.#watched !== watched) return;
+    watched.unread = false;
+    if (answer.notModified) return;
     watched.etag = answer.etag;
     this.emit("conversation", { conversation: answer.data });
     const last = answer.data.messages.at(-1);
@@ -386,6 +471,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
   }
 
   #stopFollowing(): void {
+    if (this.#watched) this.#watched.pending = undefined;
     this.#watched?.following?.controller.abort();
     if (this.#watched) this.#watched.following = undefined;
   }
@@ -401,4 +487,13 @@ export class SyncEngine extends Emitter<SyncEvents> {
     if (error instanceof ChatStoreError && error.code === "aborted") return;
     this.emit("error", { error });
   }
+}
+
+/**
+ * Whether `version` is not newer than the one `etag` names (a conversation's ETag is its version
+ * in quotes). False for a tag that names no version: then only a read can tell.
+ */
+function notNewer(version: number, etag: string): boolean {
+  const match = /^(?:W\/)?"(\d+)"$/.exec(etag);
+  return match !== null && version <= Number(match[1]);
 }

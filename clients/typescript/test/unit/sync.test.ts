@@ -33,7 +33,7 @@ function summary(id: string) {
   return { id, title: `title ${id}`, createdAt: T, updatedAt: T, messageCount: 1, totalTokens: 0 };
 }
 
-function conversation(id: string, messages: Record<string, unknown>[]) {
+function conversation<M extends Record<string, unknown>>(id: string, messages: M[]) {
   return { ...summary(id), messages, messageCount: messages.length, nextCursor: null };
 }
 
@@ -280,6 +280,147 @@ describe("SyncEngine", () => {
     assert.deepEqual(second.urls(), ["GET /api/changes?since=k1"]);
     assert.equal(storage.getItem(SYNC_STORAGE_KEY), '{"cursor":"k2"}');
     second.engine.stop();
+  });
+
+  it("watching with the ETag the app holds costs no request; the feed decides what is newer", async () => {
+    const upsert = (version: number) => ({ type: "upsert", id: "w", version, conversation: summary("w") });
+    const view = conversation("w", [{ id: "u1", type: "user", content: "Hi", timestamp: T }]);
+    const { clock, engine, requests, urls, events } = setup(
+      [
+        emptyPage("c1"),
+        { status: 200, body: { changes: [upsert(3)], nextCursor: "c2", hasMore: false } },
+        { status: 200, body: { changes: [upsert(2)], nextCursor: "c3", hasMore: false } },
+        { status: 200, body: { changes: [upsert(4)], nextCursor: "c4", hasMore: false } },
+        { status: 200, body: view, headers: { ETag: '"4"' } },
+        { status: 200, body: { changes: [upsert(4)], nextCursor: "c5", hasMore: false } },
+      ],
+      { cursor: "c0" },
+    );
+    // As an app opens a conversation at page load: read it, watch it, then start.
+    engine.watch("w", { etag: '"3"', conversation: view });
+    engine.start();
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0"], "no read of the watched conversation");
+    await clock.advance(30_000);
+    await clock.advance(30_000);
+    assert.equal(requests.length, 3, "upserts at the held version, or an older one, cost no request");
+    await clock.advance(30_000);
+    assert.deepEqual(urls().slice(3), ["GET /api/changes?since=c3", "GET /api/conversations/w"]);
+    assert.equal(requests[4]!.headers.get("If-None-Match"), '"3"', "the held ETag, as the engine's own");
+    await clock.advance(30_000);
+    assert.deepEqual(urls().slice(5), ["GET /api/changes?since=c4"], "the read's ETag is held now");
+    assert.deepEqual(
+      events.map(([name]) => name),
+      ["upsert", "upsert", "upsert", "conversation", "upsert"],
+    );
+    engine.stop();
+  });
+
+  it("watching while running with a held ETag sends nothing; one the feed already passed is read now", async () => {
+    const upsert = (version: number) => ({ type: "upsert", id: "w", version, conversation: summary("w") });
+    const { clock, engine, requests, urls } = setup(
+      [
+        { status: 200, body: { changes: [upsert(5)], nextCursor: "c1", hasMore: false } },
+        { status: 200, body: conversation("w", []), headers: { ETag: '"5"' } },
+      ],
+      { cursor: "c0" },
+    );
+    engine.start();
+    await clock.advance(0);
+    engine.watch("v", { etag: '"9"' });
+    await clock.advance(0);
+    assert.equal(requests.length, 1, "current: no request");
+    // A change the feed told of before the app's read landed: the held ETag is behind it.
+    engine.watch("w", { etag: '"4"' });
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/conversations/w"]);
+    assert.equal(requests[1]!.headers.get("If-None-Match"), '"4"');
+    engine.stop();
+  });
+
+  it("follows a reply streaming in a held conversation from its length, without reading it", async () => {
+    const held = conversation("w", [
+      { id: "u1", type: "user", content: "Hi", timestamp: T },
+      { id: "a1", type: "assistant", content: "Hel", streaming: true, timestamp: T },
+    ]);
+    const tail = { id: "a1", type: "assistant", timestamp: T, content: "lo", offset: 3, length: 5, streaming: false };
+    const { clock, engine, requests, urls, events } = setup(
+      [emptyPage("c1"), { status: 200, body: tail, headers: { ETag: '"6"' } }],
+      { cursor: "c0", followIntervalMs: 1_000 },
+    );
+    engine.watch("w", { etag: '"5"', conversation: held });
+    await clock.advance(5_000);
+    assert.equal(requests.length, 0, "not running: nothing yet");
+    engine.start();
+    await clock.advance(999);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0"]);
+    await clock.advance(1);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/conversations/w/messages/a1?after=3"]);
+    assert.equal(requests[1]!.headers.get("If-None-Match"), '"5"');
+    const messages = events.filter(([name]) => name === "message").map(([, payload]) => payload);
+    assert.deepEqual(messages, [
+      { conversationId: "w", messageId: "a1", content: "Hello", streaming: false, interrupted: false, toolExecutions: [] },
+    ]);
+    engine.stop();
+  });
+
+  it("follows a held streaming reply at once when running and no ETag is held", async () => {
+    const held = conversation("w", [{ id: "a1", type: "assistant", content: "Hello", streaming: true, timestamp: T }]);
+    const tail = { id: "a1", type: "assistant", timestamp: T, content: "!", offset: 5, length: 6, streaming: false };
+    const { clock, engine, requests, urls } = setup([emptyPage("c1"), { status: 200, body: tail, headers: { ETag: '"8"' } }], {
+      cursor: "c0",
+    });
+    engine.start();
+    await clock.advance(0);
+    engine.watch("w", { conversation: held });
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/conversations/w/messages/a1?after=5"]);
+    assert.equal(requests[1]!.headers.has("If-None-Match"), false);
+    engine.stop();
+  });
+
+  it("starts from the app's cursor when it keeps none: no list, the feed from it at the first tick", async () => {
+    const { clock, engine, requests, urls, events, storage } = setup([emptyPage("k2")]);
+    engine.start({ cursor: "k1" });
+    assert.equal(engine.cursor, "k1");
+    assert.equal(storage.getItem(SYNC_STORAGE_KEY), '{"cursor":"k1"}');
+    await clock.advance(29_999);
+    assert.equal(requests.length, 0, "the app's list is current: nothing until the first tick");
+    await clock.advance(1);
+    assert.deepEqual(urls(), ["GET /api/changes?since=k1"]);
+    assert.equal(engine.cursor, "k2");
+    assert.deepEqual(events, [], "no reset: the app shows its own list");
+    engine.stop();
+  });
+
+  it("keeps its own cursor over the app's, and syncs from it at once", async () => {
+    const { clock, engine, urls } = setup([emptyPage("k2")], { cursor: "mine" });
+    engine.start({ cursor: "theirs" });
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/changes?since=mine"]);
+    engine.stop();
+  });
+
+  it("started from the app's cursor, still reads a watched conversation it holds nothing of", async () => {
+    const { clock, engine, urls } = setup([{ status: 200, body: conversation("w", []), headers: { ETag: '"2"' } }]);
+    engine.watch("w");
+    engine.start({ cursor: "k1" });
+    await clock.advance(0);
+    assert.deepEqual(urls(), ["GET /api/conversations/w"]);
+    engine.stop();
+  });
+
+  it("stops reading a watched conversation once its tombstone came", async () => {
+    const tombstone = { type: "tombstone", id: "w", reason: "deleted", at: T };
+    const { clock, engine, urls } = setup(
+      [{ status: 200, body: { changes: [tombstone], nextCursor: "c1", hasMore: false } }, emptyPage("c2")],
+      { cursor: "c0" },
+    );
+    engine.watch("w", { etag: '"3"' });
+    engine.start();
+    await clock.advance(30_000);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/changes?since=c1"], "no read of a deleted conversation");
+    engine.stop();
   });
 
   it("reports a failed sync as an error event and tries again at the next tick", async () => {
