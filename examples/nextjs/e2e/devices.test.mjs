@@ -4,9 +4,11 @@
  * sees device 1's new conversation, then device 1's next reply growing while it streams (at
  * least one partial state, then the exact final text, tool step included), then its deletion.
  *
- * Device 2's requests to the API are metered: one idle sync cycle (from one change-feed poll
- * to the next) and following the streamed reply (from device 1's send until device 2 shows the
- * final text). They are printed and written to test-results/sync-metrics.json.
+ * Device 2's requests to the API are metered. Its first load, opening a conversation and a
+ * reload with it open must each read the list and the conversation at most once (checked
+ * request by request); one idle sync cycle (from one change-feed poll to the next) and
+ * following the streamed reply (from device 1's send until device 2 shows the final text) are
+ * printed and written to test-results/sync-metrics.json.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -28,6 +30,36 @@ const SYNC_MS = 500;
 const FOLLOW_MS = 300;
 
 const started = useStack();
+
+/**
+ * `METHOD path` of the requests other than the change feed's polls (`preflight` marks a CORS
+ * preflight), in the order they were sent.
+ * @param {import("./support/harness.mjs").MeteredRequest[]} requests
+ */
+function besidesFeed(requests) {
+  return requests
+    .filter((r) => !r.path.startsWith("/api/changes"))
+    .map((r) => `${r.preflight ? "preflight " : ""}${r.method} ${r.path}`);
+}
+
+/**
+ * Waits until device 2 has polled the change feed `count` times since `from`, so whatever the
+ * app or its sync engine sends around an action has been sent, and returns when the last began.
+ * @param {NetworkMeter} meter
+ * @param {number} from
+ * @param {number} count
+ */
+async function feedPolls(meter, from, count) {
+  const polls = await waitFor(
+    () => {
+      const feed = meter.between(from).filter((r) => r.path.startsWith("/api/changes") && !r.preflight);
+      return feed.length >= count ? feed : undefined;
+    },
+    { timeoutMs: SYNC_MS * 20, message: `${count} change-feed polls on device 2` },
+  );
+  await meter.settle();
+  return /** @type {NonNullable<(typeof polls)[number]>} */ (polls[count - 1]).at;
+}
 
 test("a second device follows the first: new conversation, streamed reply, deletion", async () => {
   const { stack, browser } = started;
@@ -51,7 +83,18 @@ test("a second device follows the first: new conversation, streamed reply, delet
   const page2 = await device2.newPage();
   reportErrors(page2, "device 2");
   const meter = await NetworkMeter.attach(page2, stack.api.baseUrl);
+  const loadFrom = Date.now();
   await openApp(page2, url);
+  // A first load lists once: the sync engine follows the feed from the list's changesCursor.
+  const loadTo = await feedPolls(meter, loadFrom, 2);
+  const firstLoad = meter.between(loadFrom, loadTo);
+  const listing = ["GET /api/conversations?limit=100"];
+  assert.deepEqual(
+    besidesFeed(firstLoad).filter((line) => !line.startsWith("preflight")),
+    listing,
+    `device 2's first load: ${JSON.stringify(firstLoad)}`,
+  );
+  assert.ok(besidesFeed(firstLoad).every((line) => line === `preflight OPTIONS ${listing[0]?.slice(4)}` || !line.startsWith("preflight")));
 
   // Device 1 starts a conversation; device 2 lists it at its next sync.
   await send(page1, "Compare two hiking routes near Zermatt");
@@ -65,10 +108,36 @@ test("a second device follows the first: new conversation, streamed reply, delet
   });
   await shots.take(page1, "device1-new-conversation");
   await shots.take(page2, "device2-sees-it");
+  // Opening it is one read: the sync engine takes the store's read (its ETag) as its own.
+  const openFrom = Date.now();
   await openConversation(page2, conversationId);
   await waitFor(async () => (await thread(page2)).at(-1)?.content === firstReply.content, {
     message: "device 2 to show the first reply",
   });
+  const openTo = await feedPolls(meter, Date.now(), 2);
+  const opening = meter.between(openFrom, openTo);
+  const readIt = `GET /api/conversations/${conversationId}?limit=100`;
+  assert.deepEqual(
+    besidesFeed(opening).filter((line) => line !== `preflight OPTIONS ${readIt.slice(4)}`),
+    [readIt],
+    `device 2 opening the conversation: ${JSON.stringify(opening)}`,
+  );
+  assert.ok(besidesFeed(opening).length <= 2, "at most one preflight, for that read");
+
+  // A reload with it open: the list and the conversation once each (both conditional).
+  const reloadFrom = Date.now();
+  await page2.reload();
+  await page2.locator('.app[data-ready="true"]').waitFor({ timeout: 20_000 });
+  await waitFor(async () => (await thread(page2)).at(-1)?.content === firstReply.content, {
+    message: "device 2 to show the first reply after a reload",
+  });
+  const reloadTo = await feedPolls(meter, Date.now(), 2);
+  const reloading = meter.between(reloadFrom, reloadTo);
+  assert.deepEqual(
+    besidesFeed(reloading).filter((line) => !line.startsWith("preflight")),
+    [...listing, readIt],
+    `device 2 reloading with the conversation open: ${JSON.stringify(reloading)}`,
+  );
 
   // One idle sync cycle on device 2: from one change-feed poll to the next.
   const idleFrom = Date.now();
@@ -161,6 +230,9 @@ test("a second device follows the first: new conversation, streamed reply, delet
   const metrics = {
     syncIntervalMs: SYNC_MS,
     followIntervalMs: FOLLOW_MS,
+    firstLoad: { ...summarize(firstLoad), detail: firstLoad },
+    openConversation: { ...summarize(opening), detail: opening },
+    reloadWithConversationOpen: { ...summarize(reloading), detail: reloading },
     idleSyncCycle: { ...summarize(idle), detail: idle },
     followStreamedReply: {
       ...summarize(follow),
@@ -171,6 +243,13 @@ test("a second device follows the first: new conversation, streamed reply, delet
     },
   };
   const path = writeResult("sync-metrics.json", metrics);
+  for (const [label, requests] of /** @type {const} */ ([
+    ["first load", firstLoad],
+    ["opening a conversation", opening],
+    ["reload with it open", reloading],
+  ])) {
+    console.log(`device 2, ${label} (to its 2nd change-feed poll): ${JSON.stringify(requests.map((r) => `${r.preflight ? "preflight " : ""}${r.method} ${r.path} ${r.status}`))}`);
+  }
   console.log(
     `device 2, one idle sync cycle: ${metrics.idleSyncCycle.requests} request(s), ` +
       `${metrics.idleSyncCycle.bytesSent} B sent, ${metrics.idleSyncCycle.bytesReceived} B received`,

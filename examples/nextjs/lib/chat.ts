@@ -10,7 +10,9 @@
  *   client with the sync engine, so the engine's polls tell it when the API leaves (the
  *   banner) and when it is back (the queue goes at once);
  * - `SyncEngine`: other devices' changes (the change feed every `syncIntervalMs`) and their
- *   replies as they stream (`followIntervalMs`);
+ *   replies as they stream (`followIntervalMs`). It is handed what the store already read, so
+ *   nothing is read twice: it starts from the cursor of the store's list (a first load lists
+ *   once) and watches a conversation from the store's read of it (opening one is one GET);
  * - `HybridConversationStore.streamReply`: this device's replies, sent as batched deltas other
  *   devices can follow, or queued whole while the API is away.
  *
@@ -146,7 +148,9 @@ export class ChatSession {
     this.#set({ ready: true, conversations });
     const open = legacyCurrent ?? this.#storage.getItem(OPEN_KEY);
     if (open !== null && conversations.some((c) => c.id === open)) await this.open(open);
-    this.#sync.start();
+    // The list just shown came with its changesCursor: with none of its own yet (a first
+    // load), the engine follows the feed from there instead of reading the list again.
+    this.#sync.start({ cursor: this.#store.changesCursor });
   }
 
   /** Stops syncing and listening; the session is done. */
@@ -171,7 +175,11 @@ export class ChatSession {
     }
     this.#storage.setItem(OPEN_KEY, id);
     this.#set({ current: conversation });
-    this.#sync.watch(id);
+    // Read from the server just now: the engine takes that read as its own (no second read of
+    // the conversation) and follows a reply streaming at its end. Answered from the copy
+    // (offline), the engine reads it itself when it can.
+    const etag = this.#store.online ? this.#store.etagOf(id) : undefined;
+    this.#sync.watch(id, etag === undefined ? undefined : { etag, conversation });
   }
 
   /** Sends `text` in the open conversation (a new one when none is open), then the reply. */
