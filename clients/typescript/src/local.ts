@@ -281,6 +281,15 @@ export function applyToSummaries(list: ConversationSummary[], write: Write, at: 
   return sortSummaries([...rest, next]);
 }
 
+/**
+ * The version a conversation's `ETag` names (the API's tag is the version in quotes), or
+ * undefined for a tag that names none.
+ */
+export function etagVersion(etag: string | undefined): number | undefined {
+  const match = etag === undefined ? null : /^(?:W\/)?"(\d+)"$/.exec(etag);
+  return match === null ? undefined : Number(match[1]);
+}
+
 /** A conversation's summary: everything but its messages. */
 export function summaryOf(conversation: Conversation): ConversationSummary {
   const { messages, nextCursor: _cursor, messageCount, ...rest } = conversation;

@@ -14,7 +14,7 @@ import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
-import { LocalCopy, applyToSummaries, applyWrite, summaryOf } from "./local.js";
+import { LocalCopy, applyToSummaries, applyWrite, etagVersion, summaryOf } from "./local.js";
 import type { QueuedWrite, Write } from "./local.js";
 import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
 import { MemoryStorage } from "./storage.js";
@@ -559,7 +559,10 @@ export class HybridConversationStore implements ConversationStore {
     } else {
       this.#copy.upsertSummary(change.conversation);
       const cached = this.#copy.conversation(change.id);
-      if (cached !== undefined) {
+      const held = etagVersion(cached?.etag);
+      // A change the copy already holds (the read was at its version, or a newer one) leaves
+      // it as it is: still exact, so the next read may still be a 304.
+      if (cached !== undefined && !(cached.exact && held !== undefined && change.version <= held)) {
         const { messageCount: _count, ...fields } = change.conversation;
         // Not exact any more: the messages may have changed too; the next read says.
         this.#copy.setConversation(change.id, {

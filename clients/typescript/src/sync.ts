@@ -12,6 +12,7 @@
 import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
+import { etagVersion } from "./local.js";
 import { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
 import { abortableSleep } from "./transport.js";
@@ -490,10 +491,10 @@ export class SyncEngine extends Emitter<SyncEvents> {
 }
 
 /**
- * Whether `version` is not newer than the one `etag` names (a conversation's ETag is its version
- * in quotes). False for a tag that names no version: then only a read can tell.
+ * Whether `version` is not newer than the one `etag` names. False for a tag that names no
+ * version: then only a read can tell.
  */
 function notNewer(version: number, etag: string): boolean {
-  const match = /^(?:W\/)?"(\d+)"$/.exec(etag);
-  return match !== null && version <= Number(match[1]);
+  const held = etagVersion(etag);
+  return held !== undefined && version <= held;
 }

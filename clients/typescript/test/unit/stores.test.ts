@@ -463,6 +463,7 @@ describe("HybridConversationStore", () => {
       down,
       { status: 201, body: M2, headers: { ETag: '"4"' } },
       { status: 200, body: view({ messages: [M1, M2], messageCount: 2 }), headers: { ETag: '"4"' } },
+      { status: 304, headers: { ETag: '"4"' } },
     );
     const { store } = hybrid(client, new MemoryStorage());
     assert.equal(store.etagOf("c1"), undefined, "never read");
@@ -476,6 +477,11 @@ describe("HybridConversationStore", () => {
     assert.equal(store.etagOf("c1"), undefined, "version 4 as the copy guesses it, not as the server answered it");
     await store.getConversation("c1");
     assert.equal(store.etagOf("c1"), '"4"');
+    for (const version of [4, 3]) {
+      store.applyChange({ type: "upsert", id: "c1", version, conversation: summary("c1", T0) as never });
+    }
+    assert.equal(store.etagOf("c1"), '"4"', "changes the read already holds leave the copy exact");
+    await store.getConversation("c1");
     store.applyChange({ type: "upsert", id: "c1", version: 5, conversation: summary("c1", T0) as never });
     assert.equal(store.etagOf("c1"), undefined, "the feed says it moved on: the copy is not version 5");
     assert.deepEqual(lines(requests), [
@@ -483,7 +489,9 @@ describe("HybridConversationStore", () => {
       "POST /api/conversations/c1/messages",
       "POST /api/conversations/c1/messages",
       "GET /api/conversations/c1?limit=100",
+      "GET /api/conversations/c1?limit=100",
     ]);
+    assert.equal(header(requests[4], "If-None-Match"), '"4"', "still exact: the read may be a 304");
   });
 
   it("applies the sync engine's changes to the copy", async () => {
