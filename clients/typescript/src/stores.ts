@@ -493,9 +493,10 @@ export class HybridConversationStore implements ConversationStore {
    *
    * Online, it is {@link streamReply}: numbered deltas while the reply is generated, so other
    * devices can follow it. When the server cannot take it (writes still queued, the breaker
-   * open, or the server stops answering part-way), the source is still read to its end (`onText`
-   * shows every chunk) and the whole reply is queued as one append marked `replace`: the replay
-   * stores it once, replacing whatever part of it an earlier try left on the server. The
+   * open, or the server stops answering part-way), the source is still read to its end
+   * (`onText` and `onUpdate` show every chunk) and the whole reply is queued as one append
+   * marked `replace`: the replay stores it once, replacing whatever part of it an earlier try
+   * left on the server. The
    * promise resolves once the reply is stored or queued; `delivered` says which.
    */
   async streamReply(
@@ -732,7 +733,10 @@ export class HybridConversationStore implements ConversationStore {
 }
 
 /** Options of {@link HybridConversationStore.streamReply}: those of {@link streamReply} it passes on. */
-export type HybridReplyOptions = Pick<StreamReplyOptions, "flushIntervalMs" | "maxDeltaChars" | "signal" | "onText">;
+export type HybridReplyOptions = Pick<
+  StreamReplyOptions,
+  "flushIntervalMs" | "maxDeltaChars" | "signal" | "onText" | "onUpdate"
+>;
 
 /** Carries an undelivered reply through the breaker, which counts it as a failure. */
 class UndeliveredError extends Error {

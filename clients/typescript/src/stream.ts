@@ -68,6 +68,11 @@ export interface StreamReplyOptions {
   signal?: AbortSignal;
   /** Told each chunk as it is read, with the whole text so far: what the UI shows. */
   onText?: (content: string, chunk: string) => void;
+  /**
+   * Told the whole reply so far (text, each tool call's last state, tokens) after each item
+   * of the source that changed it: what a UI that also shows tool steps renders.
+   */
+  onUpdate?: (reply: ReadReply) => void;
   /** Injectable for tests: the clock the interval and `Retry-After` are measured on. */
   now?: () => number;
   /** Injectable for tests: the wait before the next delta. */
@@ -243,7 +248,7 @@ class ReplyStream {
   }
 
   #take(item: string | ReplyEvent): void {
-    const taken = takeItem(this.#reply, item, this.#options.onText);
+    const taken = takeItem(this.#reply, item, this.#options);
     if (typeof taken === "object") this.#unsentTools.set(taken.id, taken);
     this.#poke();
   }
@@ -413,23 +418,22 @@ interface ReplyParts {
 function takeItem(
   reply: ReplyParts,
   item: string | ReplyEvent,
-  onText: StreamReplyOptions["onText"],
+  { onText, onUpdate }: Pick<StreamReplyOptions, "onText" | "onUpdate">,
 ): ToolExecution | undefined {
   const text = typeof item === "string" ? item : item.type === "text" ? item.text : undefined;
+  let tool: ToolExecution | undefined;
   if (text !== undefined) {
-    if (text !== "") {
-      reply.content += text;
-      onText?.(reply.content, text);
-    }
-    return undefined;
-  }
-  if (typeof item === "string" || item.type === "text") return undefined;
-  if (item.type === "usage") {
+    if (text === "") return undefined;
+    reply.content += text;
+    onText?.(reply.content, text);
+  } else if (typeof item !== "string" && item.type === "usage") {
     reply.tokens = item.tokens;
-    return undefined;
+  } else if (typeof item !== "string" && item.type === "tool") {
+    const { type: _type, ...state } = item;
+    tool = state;
+    reply.tools.set(tool.id, tool);
   }
-  const { type: _type, ...tool } = item;
-  reply.tools.set(tool.id, tool);
+  onUpdate?.(finishedReply(reply));
   return tool;
 }
 
@@ -445,15 +449,15 @@ export type ReadReply = Omit<DeliveredReply, "delivered" | "deltas" | "etag">;
 
 /**
  * Reads a reply's source to its end without sending anything: what an app does while the API
- * is unreachable, to show the reply (`onText`) and store it whole later. An abort (`signal`)
+ * is unreachable, to show the reply (`onText`, `onUpdate`) and store it whole later. An abort (`signal`)
  * ends it early with what was read.
  */
 export async function readReply(
-  options: Pick<StreamReplyOptions, "source" | "signal" | "onText">,
+  options: Pick<StreamReplyOptions, "source" | "signal" | "onText" | "onUpdate">,
 ): Promise<ReadReply> {
   const reply: ReplyParts = { content: "", tools: new Map() };
   for await (const item of options.source) {
-    takeItem(reply, item, options.onText);
+    takeItem(reply, item, options);
     if (options.signal?.aborted) break;
   }
   return finishedReply(reply);

@@ -252,7 +252,15 @@ export class ChatSession {
       const result = await this.#store.streamReply(
         conversationId,
         { id: message.id, timestamp: message.timestamp },
-        this.#tap(conversationId, message, source),
+        source,
+        {
+          // Every chunk and tool step shown as it comes, whether streamed or read offline.
+          onUpdate: (reply) =>
+            this.#patchMessage(conversationId, message, {
+              content: reply.content,
+              toolExecutions: reply.toolExecutions.map(shownTool),
+            }),
+        },
       );
       this.#patchMessage(conversationId, message, finalFields(result));
     } catch (error) {
@@ -261,25 +269,6 @@ export class ChatSession {
     } finally {
       this.#set({ replying: false });
       if (this.#state.current?.id === conversationId) this.#sync.watch(conversationId);
-    }
-  }
-
-  /** Passes `source` through while showing the text as it grows. */
-  async *#tap(
-    conversationId: string,
-    message: ChatMessage,
-    source: AsyncIterable<string | ReplyEvent>,
-  ): AsyncGenerator<string | ReplyEvent> {
-    let content = "";
-    const tools = new Map<string, ToolExecution>();
-    for await (const event of source) {
-      if (typeof event === "string" || event.type === "text") {
-        content += typeof event === "string" ? event : event.text;
-      } else if (event.type === "tool") {
-        tools.set(event.id, shownTool(event));
-      }
-      this.#patchMessage(conversationId, message, { content, toolExecutions: [...tools.values()] });
-      yield event;
     }
   }
 

@@ -638,12 +638,15 @@ describe("HybridConversationStore.streamReply", () => {
     const { store, events } = hybrid(client, new MemoryStorage());
     await store.getConversation("c1");
     const shown: string[] = [];
+    const tools: number[] = [];
     const result = await store.streamReply("c1", { id: "r1" }, reply(), {
       flushIntervalMs: 0,
       onText: (text) => shown.push(text),
+      onUpdate: (r) => tools.push(r.toolExecutions.length),
     });
     assert.equal(result.delivered, true);
     assert.deepEqual(shown, ["Hel", "Hello"]);
+    assert.deepEqual(tools, [0, 1, 1, 1], "told after each item, tools included");
     assert.equal(lines(requests)[1], "POST /api/conversations/c1/messages");
     const patches = requests.slice(2);
     assert.ok(patches.every((r) => r.method === "PATCH" && r.url.endsWith("/messages/r1")));
@@ -678,11 +681,21 @@ describe("HybridConversationStore.streamReply", () => {
     assert.equal(breaker.state, "open");
 
     const shown: string[] = [];
-    const result = await store.streamReply("c1", { id: "r1" }, reply(), { onText: (text) => shown.push(text) });
+    const updates: unknown[] = [];
+    const result = await store.streamReply("c1", { id: "r1" }, reply(), {
+      onText: (text) => shown.push(text),
+      onUpdate: (r) => updates.push([r.content, r.toolExecutions.map((t) => t.status), r.tokens?.total]),
+    });
     assert.equal(requests.length, 1, "no request while the breaker is open");
     assert.equal(result.delivered, false);
     assert.equal(result.content, "Hello");
     assert.deepEqual(shown, ["Hel", "Hello"]);
+    assert.deepEqual(updates, [
+      ["Hel", [], undefined],
+      ["Hel", ["completed"], undefined],
+      ["Hello", ["completed"], undefined],
+      ["Hello", ["completed"], 5],
+    ]);
     const [queued] = queueIn(storage);
     assert.equal(queued?.write.op, "append");
     assert.deepEqual(
