@@ -6,7 +6,10 @@ Layout, for prefix ``chat`` and user ``alice``::
     chat:{u:alice}:exp          sorted set  conversation id -> write epoch (ms)    expiry
     chat:{u:alice}:sum          hash        "<attr>|<conversation id>" -> summary attribute,
                                             "#..." -> the user's totals, session pointer,
-                                            rate-limit windows, applied expiry
+                                            rate-limit windows, applied expiry;
+                                            "r|<request id>" -> the answer of a write sent
+                                            without an Idempotency-Key, for a re-send of it
+                                            (5 minutes at least; listed in "#rr")
     chat:{u:alice}:chg          sorted set  conversation id -> sequence number of its last change
                                             (the change feed)
     chat:{u:alice}:tb           sorted set  conversation id -> its tombstone's sequence number

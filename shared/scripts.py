@@ -39,8 +39,9 @@ READ_SHEBANG = "#!lua flags=no-writes,allow-key-locking"
 # for updatedAt), the write epoch at or before which a conversation has expired ('' when
 # nothing expires), the current write epoch (the clock rounded up, so that expiry moves on about
 # once an hour), the expiry of keys written now ('' for none), and the caller's rate limit
-# (0 requests: off; its window in ms; the summary-hash field that keeps its state), and the
-# fingerprint of the request when it sent an Idempotency-Key ('' when not).
+# (0 requests: off; its window in ms; the summary-hash field that keeps its state), the
+# fingerprint of the request when it sent an Idempotency-Key ('' when not), and the id of a
+# write request that sent none ('' otherwise: see keep_answer in common.lua).
 USER_ARGS = (
     "now",
     "now_iso",
@@ -51,6 +52,7 @@ USER_ARGS = (
     "rl_window",
     "rl_field",
     "idem_fp",
+    "rid",
 )
 
 # How many values of a summary (``SUMMARY`` in common.lua) and of a message's attributes

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -967,15 +968,21 @@ class ConversationStore:
         """Send one script of a user's data; its answer after the caller's rate limit.
 
         ``counted`` False: the call is not counted (the request was counted by its first call).
-        A write script also keeps its answer for the caller's Idempotency-Key, unless
-        ``idempotent`` is False (a write already safe to retry, kept lean).
+        A write script also keeps its answer for a run of the same request that may come again:
+        under the caller's Idempotency-Key, or, without one, under an id of this call, so that
+        the Upstash client's re-send of a call whose answer was lost answers what the first run
+        answered instead of writing again. Unless ``idempotent`` is False: a write already safe
+        to run twice, kept lean.
         """
         now = self._clock_ms() if now is None else now
         fingerprint = caller.fingerprint() if idempotent else ""
+        request_id = ""
         if "idem" in spec.keys:
             user = UserKeys(self._prefix, caller.user_id)
             key = caller.idempotency_key if fingerprint else None
             keys = {**keys, "idem": user.idempotency(key), "ik": user.idempotency_index}
+            if idempotent and not fingerprint:
+                request_id = secrets.token_urlsafe(12)
         expired_before = self._ttl.expired_before_ms(now)
         expire_at = self._ttl.key_expire_at_ms(now)
         budget = caller.budget if counted else None
@@ -990,6 +997,7 @@ class ConversationStore:
                 "expire_at": "" if expire_at is None else expire_at,
                 **limit_args,
                 "idem_fp": fingerprint,
+                "rid": request_id,
                 **args,
             },
             rest_keys=rest_keys,

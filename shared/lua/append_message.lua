@@ -82,9 +82,8 @@ hset(K.sum, 'sz|' .. cid, num(S['sz|' .. cid]) + tonumber(A.size))
 if A.streaming == '1' then hset(K.sum, 'sm|' .. cid, A.now) end
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local expire = user_expiry(S, count, fresh_index)
+local result = remember(S, append_all({quota, 'created', exists and 0 or 1, version + 1}, victims))
 flush()
 if expire_conversation or not exists then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-
-local result = {quota, 'created', exists and 0 or 1, version + 1}
-return remember(append_all(result, victims))
+return result

@@ -24,6 +24,7 @@ hset(K.sum, '#c', count)
 hset(K.sum, '#m', math.max(0, num(S['#m']) - dropped_messages))
 if dropped_tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped_tokens)) end
 local expire = user_expiry(S, count, false)
+local result = remember(S, {quota, 'deleted'})
 flush()
 apply_expiry(expire)
-return remember({quota, 'deleted'})
+return result

@@ -40,7 +40,8 @@ end
 hset(K.sum, 'sz|' .. cid, math.max(0, num(S['sz|' .. cid]) - num(M['j|' .. mid])))
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local expire = user_expiry(S, num(S['#c']), false)
+local result = remember(S, {quota, 'deleted', version + 1})
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return remember({quota, 'deleted', version + 1})
+return result

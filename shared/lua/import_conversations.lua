@@ -140,6 +140,7 @@ if messages ~= 0 then hset(K.sum, '#m', math.max(0, num(S['#m']) + messages)) en
 if tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) + tokens)) end
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 append_all(expire, user_expiry(S, count, fresh_index))
+local result = remember(S, {quota, imported, replaced, skipped, evicted, rejected})
 flush()
 apply_expiry(expire)
-return remember({quota, imported, replaced, skipped, evicted, rejected})
+return result

@@ -40,8 +40,8 @@ hset(K.sum, '#m', math.max(0, num(S['#m']) - dropped_messages - old_messages + m
 hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped_tokens - old_tokens + tokens))
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 local expire = user_expiry(S, count, fresh_index)
+local result = remember(S, append_all({quota, 'ok', exists and 0 or 1, version + 1}, victims))
 flush()
 append_all(expire, {K.msgs, K.order})
 apply_expiry(expire)
-local result = {quota, 'ok', exists and 0 or 1, version + 1}
-return remember(append_all(result, victims))
+return result

@@ -15,6 +15,7 @@ else
 end
 bump_list(S)
 local expire = user_expiry(S, num(S['#c']), false)
+local result = remember(S, {quota})
 flush()
 apply_expiry(expire)
-return remember({quota})
+return result

@@ -32,7 +32,8 @@ local summary = values_of(S, attr_fields(SUMMARY, cid))
 summary[3] = A.now_iso
 summary[7] = tostring(num(S['v|' .. cid]) + 1)
 local expire = user_expiry(S, num(S['#c']), false)
+local result = remember(S, {quota, 'ok', summary})
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-return remember({quota, 'ok', summary})
+return result

@@ -35,6 +35,14 @@ if not M['t|' .. mid] then
 elseif stale_version(version) and not retried then
   refuse = {quota, 'precondition_failed', version}
 end
+-- A numbered delta alone that was applied already writes nothing at all: run again (a retry
+-- whose first answer was lost), it answers as the first run did, at the version now.
+if not refuse and retried and A.change ~= '1' then
+  finish_read(S, quota)
+  local message = {}
+  if A.return_message == '1' then message = read_messages(K.msgs, {mid}) end
+  return {quota, 'ok', version, message}
+end
 
 local max_chars = tonumber(A.max_chars)
 local content, length = nil, nil
@@ -117,10 +125,17 @@ elseif A.streaming == '0' and (S['sm|' .. cid] or '') ~= '' then
 end
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, A.change == '1')
 local expire = user_expiry(S, num(S['#c']), false)
+if A.return_message ~= '1' then
+  local result = remember(S, {quota, 'ok', version + 1, {}})
+  flush()
+  if expire_conversation then append_all(expire, {K.msgs, K.order}) end
+  apply_expiry(expire)
+  return result
+end
 flush()
 if expire_conversation then append_all(expire, {K.msgs, K.order}) end
 apply_expiry(expire)
-if A.return_message == '1' then
-  return remember({quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))})
-end
-return remember({quota, 'ok', version + 1, {}})
+-- The message as written is read back, so its answer is kept with a write of its own.
+local result = remember(S, {quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))})
+flush()
+return result

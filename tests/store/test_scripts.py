@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -431,3 +432,48 @@ def test_a_claim_cut_short_goes_on_from_its_cursor(standin: Standin) -> None:
     (left,) = h.run(lambda: h.store.list_conversations(visitor, limit=100, cursor=None))
     assert isinstance(left, ConversationPage)
     assert left.conversations == []
+
+
+# ------------------------------------------------------------------------------ a re-sent write
+
+
+def _kept_answers(raw: Redis, settings: Settings, user: str) -> int:
+    fields = raw.hkeys(UserKeys(settings.key_prefix, user).summaries)
+    return sum(1 for field in fields if field.startswith("r|"))
+
+
+def test_answers_kept_for_a_resend_leave_once_past_their_time(standin: Standin, raw: Redis) -> None:
+    # A write without an Idempotency-Key keeps its answer for a re-send of it (five minutes);
+    # past that, answers leave with an HDEL the summary hash gets anyway, or in one of their
+    # own once 16 have piled up, never one HDEL per write.
+    h = Harness(standin, rate_limit_user_requests=0)
+    alice = h.caller("alice")
+    count = partial(_kept_answers, raw, h.settings, "alice")
+
+    def point_at(cid: str | None) -> Callable[[], Awaitable[None]]:
+        return lambda: h.store.set_current_conversation(alice, cid)
+
+    h.run(*(point_at(f"c{i}") for i in range(20)))
+    assert count() == 20
+    h.clock.advance(299)
+    h.run(point_at("c20"))
+    assert count() == 21  # none past its time yet
+    h.clock.advance(2)
+    h.run(point_at("c21"))
+    assert count() == 2  # 20 past their time: swept
+    h.clock.advance(301)
+    h.run(point_at("c22"), point_at("c23"))
+    assert count() == 4  # 2 past their time: they wait
+    h.run(point_at(None))  # (an HDEL of the pointer: the sweep rides on it)
+    assert count() == 3
+
+
+def test_a_write_sent_with_an_idempotency_key_keeps_no_second_answer(
+    standin: Standin, raw: Redis
+) -> None:
+    h = Harness(standin, rate_limit_user_requests=0)
+    alice = h.caller("alice")
+    alice.idempotency_key = "k1"
+    alice.request_line = "PUT /api/me/current-conversation"
+    h.run(lambda: h.store.set_current_conversation(alice, "a"))
+    assert _kept_answers(raw, h.settings, "alice") == 0

@@ -1,0 +1,191 @@
+"""A write whose answer is lost after its script ran is applied once, answered as if not lost.
+
+The fault proxy sits between the API and the stand-in: it lets the write's script run, then
+resets the connection instead of answering. The Upstash client re-sends the call (its one
+retry); that run must answer what the first run answered and write nothing. Each scenario runs
+twice on the same clock, once for a user whose write loses its answer and once for a user whose
+does not, and both must get the same status, body and ETag, and end with the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from devtools.fault_proxy import Fault, FaultProxy, is_write, running_proxy
+from tests.factories import ClientFactory, Clock, Standin, auth, conversation, message
+
+Call = tuple[str, str, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Writes that set the stage (answered normally), then the write whose answer is lost."""
+
+    setup: list[Call]
+    action: Call
+
+
+STREAMING = message("r1", "", "assistant", streaming=True)
+SCENARIOS = {
+    "put a new conversation": Scenario([], ("PUT", "/api/conversations/c1", conversation())),
+    "put over a conversation": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("PUT", "/api/conversations/c1", conversation(messages=3)),
+    ),
+    "rename": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("PATCH", "/api/conversations/c1", {"title": "Renamed"}),
+    ),
+    "delete a conversation": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("DELETE", "/api/conversations/c1", None),
+    ),
+    "first append (creates)": Scenario(
+        [], ("POST", "/api/conversations/c1/messages", message("m1"))
+    ),
+    "append": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("POST", "/api/conversations/c1/messages", message("m9", "And then?")),
+    ),
+    "append content without a sequence": Scenario(
+        [("POST", "/api/conversations/c1/messages", STREAMING)],
+        ("PATCH", "/api/conversations/c1/messages/r1", {"appendContent": "Hello"}),
+    ),
+    "numbered delta": Scenario(
+        [("POST", "/api/conversations/c1/messages", STREAMING)],
+        ("PATCH", "/api/conversations/c1/messages/r1", {"appendContent": "Hi", "sequence": 1}),
+    ),
+    "finish a reply": Scenario(
+        [("POST", "/api/conversations/c1/messages", STREAMING)],
+        ("PATCH", "/api/conversations/c1/messages/r1", {"streaming": False}),
+    ),
+    "delete a message": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("DELETE", "/api/conversations/c1/messages/m1", None),
+    ),
+    "import": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        (
+            "POST",
+            "/api/import",
+            {
+                "conversations": [conversation("c2"), conversation("c3")],
+                "currentConversationId": "c2",
+            },
+        ),
+    ),
+    "set the current conversation": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("PUT", "/api/me/current-conversation", {"conversationId": "c1"}),
+    ),
+    "erase": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())], ("DELETE", "/api/me", None)
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def proxy(standin: Standin) -> Iterator[FaultProxy]:
+    with running_proxy(standin.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def through_proxy(
+    make_client: ClientFactory, proxy: FaultProxy
+) -> Iterator[tuple[TestClient, Clock]]:
+    """A client whose Upstash calls go through the proxy, re-sent once as in production."""
+    clock = Clock()
+    client = make_client(
+        clock=clock,
+        upstash_redis_rest_url=proxy.url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0,
+    )
+    yield client, clock
+    proxy.calm()
+
+
+def _send(client: TestClient, user: str, call: Call) -> Any:
+    method, path, body = call
+    return client.request(method, path, json=body, headers=auth(user))
+
+
+def _state(client: TestClient, user: str) -> dict[str, Any]:
+    """Everything the user can read back (times are the test clock's, so they compare)."""
+    listed = client.get("/api/conversations", headers=auth(user)).json()
+    me = client.get("/api/me", headers=auth(user)).json()
+    me.pop("userId")
+    state: dict[str, Any] = {"list": listed, "me": me}
+    for summary in listed.get("conversations", []):
+        cid = summary["id"]
+        state[cid] = client.get(f"/api/conversations/{cid}", headers=auth(user)).json()
+    return state
+
+
+def _run(
+    client: TestClient, proxy: FaultProxy, user: str, scenario: Scenario, *, lose: bool
+) -> tuple[int, Any, str | None]:
+    for call in scenario.setup:
+        assert _send(client, user, call).status_code < 300, call
+    if lose:
+        proxy.inject(Fault("lose_answer"), match=is_write)
+    answer = _send(client, user, scenario.action)
+    if lose:
+        assert proxy.pending() == 0, "the write never reached the proxy"
+        lost = [e for e in proxy.events if e.fault is not None]
+        assert lost[-1].ran, "the script did not run before its answer was lost"
+    body = answer.json() if answer.content else None
+    return answer.status_code, body, answer.headers.get("etag")
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_lost_answer_is_answered_as_if_it_arrived(
+    through_proxy: tuple[TestClient, Clock], proxy: FaultProxy, name: str
+) -> None:
+    client, _ = through_proxy
+    scenario = SCENARIOS[name]
+    expected = _run(client, proxy, "calm", scenario, lose=False)
+    got = _run(client, proxy, "unlucky", scenario, lose=True)
+    assert got == expected
+    assert _state(client, "unlucky") == _state(client, "calm")
+
+
+def test_an_attempt_that_arrives_after_its_resend_writes_nothing(
+    make_client: ClientFactory, proxy: FaultProxy
+) -> None:
+    # The first attempt is held past the client's timeout and reaches Upstash after the
+    # re-send has run: it must find the re-send's answer and leave the text as it is.
+    client = make_client(
+        upstash_redis_rest_url=proxy.url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0,
+        upstash_timeout_seconds=0.3,
+    )
+    try:
+        created = _send(client, "alice", ("POST", "/api/conversations/c1/messages", STREAMING))
+        assert created.status_code == 201, created.text
+        proxy.inject(Fault("stall", seconds=0.6), match=is_write)
+        patch: Call = ("PATCH", "/api/conversations/c1/messages/r1", {"appendContent": "once"})
+        answer = _send(client, "alice", patch)
+        assert answer.status_code == 200, answer.text
+        held = [e for e in proxy.events if e.fault is not None][-1]
+        _wait_for(lambda: held.ran)
+        time.sleep(0.1)  # (the held attempt's script has run; its answer goes nowhere)
+        stored = client.get("/api/conversations/c1/messages/r1", headers=auth("alice")).json()
+        assert stored["content"] == "once"
+    finally:
+        proxy.calm()
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
