@@ -7,11 +7,16 @@ HTTP request and sorts every way that can fail into two classes:
   becomes ``StoreUnavailable`` (503), so no handler ever reports success for a write that did
   not happen, and none answers 500 for an outage. Outages feed the container's circuit breaker
   (``shared/breaker.py``), which, once open, answers 503 at once without sending a request.
-- **An answer that refuses the call** (HTTP 4xx): a Redis error reply to a script (HTTP 400,
-  ``ERR user_script:12: ...``, ``WRONGTYPE ...``) is a bug in the script or its keys, not an
-  outage: a 500 ``internal_error``, logged with the script's name. ``NOSCRIPT`` is the one
-  expected reply and falls back to ``EVAL``. Replies that say Upstash is busy or over a plan
-  limit, and other 4xx answers (a wrong token), stay 503. None of them counts as an outage.
+- **An answer that refuses the call** (``{"error": text}``): sorted by its text in
+  ``shared/upstash_replies.py``. A Redis error reply to a script (``ERR user_script:12: ...``,
+  ``WRONGTYPE ...``) is a bug in the script or its keys: a 500 ``internal_error``, logged with
+  the script's name. ``NOSCRIPT`` falls back to ``EVAL``. Upstash busy, over a plan limit or
+  given a wrong token: 503 with Retry-After; a request too large for Upstash: 413; a text no
+  row knows: 503 and a log line. None of them counts as an outage.
+
+A write whose outcome cannot be learned (an attempt reached Upstash, and no answer came back)
+is a 503 that says so; the SDK's own re-send of a call is safe, since every write script
+answers a second run of the same request as the first (``shared/store.py``, ``_run``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -31,8 +35,9 @@ from upstash_redis.asyncio import Redis
 from upstash_redis.errors import UpstashError
 
 from shared.breaker import RETRY_AFTER_SECONDS, BreakerOpen, BreakerState, CircuitBreaker
-from shared.errors import InternalError, StoreUnavailable
+from shared.errors import InternalError, PayloadTooLarge, StoreUnavailable
 from shared.settings import Settings
+from shared.upstash_replies import UNKNOWN, Refusal, classify
 
 __all__ = ["RETRY_AFTER_SECONDS", "Call", "Script", "Upstash"]
 
@@ -163,21 +168,25 @@ class Upstash:
         suffix = "_RO" if script.read_only else ""
         arguments = [len(call.keys), *call.keys, *call.args]
         whole = [f"EVAL{suffix}", script.source, *arguments]
+        write = not script.read_only
         try:
             if self._sent_whole is not None and script.sha not in self._sent_whole:
-                result = await self._send(script.name, whole, session=session)
+                result = await self._send(script.name, whole, session=session, write=write)
                 self._sent_whole.add(script.sha)
                 return result
             try:
                 return await self._send(
-                    script.name, [f"EVALSHA{suffix}", script.sha, *arguments], session=session
+                    script.name,
+                    [f"EVALSHA{suffix}", script.sha, *arguments],
+                    session=session,
+                    write=write,
                 )
             except _ErrorReply as reply:
                 # Upstash forgets loaded scripts on restart, and a new database never had them.
-                if not reply.message.startswith("NOSCRIPT"):
+                if reply.refusal.kind != "noscript":
                     raise
             self._sent_whole = {script.sha}
-            return await self._send(script.name, whole, session=session)
+            return await self._send(script.name, whole, session=session, write=write)
         except _ErrorReply as reply:
             raise _script_bug(script.name, reply) from reply
 
@@ -189,8 +198,12 @@ class Upstash:
         """
         try:
             answer = await self._send("ping", ["PING"], deadline=timeout_seconds)
-        except _ErrorReply as reply:
-            raise _script_bug("ping", reply) from reply
+        except (_ErrorReply, PayloadTooLarge) as reply:
+            # No script ran: whatever refused the PING, the store is not there for the calls.
+            raise StoreUnavailable(
+                "the conversation store refused a PING; retry later",
+                retry_after=self.breaker.retry_after(),
+            ) from reply
         if answer != "PONG":
             raise StoreUnavailable(
                 f"Upstash answered PING with {answer!r}", retry_after=self.breaker.retry_after()
@@ -203,14 +216,17 @@ class Upstash:
         *,
         deadline: float | None = None,
         session: SyncSession | None = None,
+        write: bool = False,
     ) -> Any:
         """Send one command through the breaker; tell the breaker how it ended.
 
         ``deadline``: seconds the whole call may take, retries included (None: the attempts'
-        own timeouts bound it).
+        own timeouts bound it). ``write``: the command may write, so an outage after it may
+        have reached Upstash leaves its outcome unknown, and the 503 says so.
 
-        Raises ``StoreUnavailable`` for an outage, an open breaker and a refusal that is not a
-        Redis error reply; ``_ErrorReply`` for a Redis error reply (HTTP 400), which the caller
+        Raises ``StoreUnavailable`` for an outage, an open breaker and a refusal that a retry
+        may get past; ``PayloadTooLarge`` for a request too large for Upstash; ``_ErrorReply``
+        for ``NOSCRIPT`` and for a reply that says the script is wrong, which the caller
         either handles (``NOSCRIPT``) or reports as a bug.
         """
         try:
@@ -223,8 +239,8 @@ class Upstash:
                 retry_after=exc.retry_after,
             ) from None
         state_before = self.breaker.state
-        statuses: list[int] = []
-        token = _STATUSES.set(statuses)
+        attempts = _Attempts()
+        token = _ATTEMPTS.set(attempts)
         try:
             redis = self.redis
             if session is not None and session.sync_token:
@@ -236,39 +252,67 @@ class Upstash:
             if session is not None:
                 session.sync_token = redis._sync_token or session.sync_token
         except UpstashError as exc:
-            status = statuses[-1] if statuses else None
-            if status is None or not 400 <= status < 500:
-                self.breaker.failed(permit)
-                raise self._outage(operation, exc, state_before) from exc
-            self.breaker.succeeded(permit)  # Upstash answered: it is up
+            status = attempts.statuses[-1] if attempts.statuses else None
             message = str(exc)
-            if status == 400 and not _TRANSIENT_REPLY.match(message):
-                raise _ErrorReply(message) from exc
-            logger.warning("upstash %s refused (HTTP %s): %s", operation, status, message)
-            raise StoreUnavailable(
-                "the conversation store refused the call for now; retry later",
-                retry_after=self.breaker.retry_after(),
-            ) from exc
+            refusal = classify(message)
+            if refusal is UNKNOWN and (status is None or status >= 500):
+                # Not a refusal Upstash is known to send: a failing Upstash, or what is in
+                # front of it.
+                self.breaker.failed(permit)
+                raise self._outage(operation, exc, state_before, attempts, write=write) from exc
+            self.breaker.succeeded(permit)  # Upstash answered: it is up
+            raise self._refused(operation, refusal, message, status) from exc
         except TimeoutError as exc:  # the deadline, not an attempt's timeout
             self.breaker.failed(permit)
-            error = self._outage(operation, exc, state_before)
+            error = self._outage(operation, exc, state_before, attempts, write=write)
             error.detail = f"Upstash did not answer within {deadline} s"
             raise error from None
         except _OUTAGES as exc:
             self.breaker.failed(permit)
-            raise self._outage(operation, exc, state_before) from exc
+            raise self._outage(operation, exc, state_before, attempts, write=write) from exc
         except BaseException:
             self.breaker.released(permit)  # cancelled: it says nothing about Upstash
             raise
         finally:
-            _STATUSES.reset(token)
+            _ATTEMPTS.reset(token)
         self.breaker.succeeded(permit)
         if state_before is not BreakerState.CLOSED:
             logger.warning("upstash answered again: circuit breaker closed")
         return result
 
+    def _refused(
+        self, operation: str, refusal: Refusal, message: str, status: int | None
+    ) -> Exception:
+        """The error to raise for Upstash's refusal of a call (``shared/upstash_replies.py``)."""
+        if refusal.kind in ("noscript", "bug"):
+            return _ErrorReply(message, refusal)
+        if refusal.kind == "too_large":
+            logger.warning("upstash %s refused (HTTP %s): %s", operation, status, message)
+            return PayloadTooLarge(
+                "the request is too large for the conversation store; nothing was written: "
+                "send less at once (fewer conversations or messages per request)"
+            )
+        if refusal is UNKNOWN:
+            logger.warning(
+                "upstash %s refused (HTTP %s), unclassified: %s", operation, status, message
+            )
+        elif refusal.kind == "busy":
+            logger.warning("upstash %s refused (HTTP %s): %s", operation, status, message)
+        else:  # the database's plan or the deployment's settings: its owner must act
+            logger.error("upstash %s refused (HTTP %s): %s", operation, status, message)
+        return StoreUnavailable(
+            "the conversation store refused the call for now; nothing was written; retry later",
+            retry_after=max(refusal.retry_after, self.breaker.retry_after()),
+        )
+
     def _outage(
-        self, operation: str, exc: Exception, state_before: BreakerState
+        self,
+        operation: str,
+        exc: Exception,
+        state_before: BreakerState,
+        attempts: _Attempts,
+        *,
+        write: bool,
     ) -> StoreUnavailable:
         # The exception text can carry Upstash's URL; keep it in the log, out of the response.
         logger.warning("upstash %s failed: %s: %s", operation, type(exc).__name__, exc)
@@ -285,6 +329,16 @@ class Upstash:
                 logger.error("upstash probe failed: circuit breaker open for %d s", retry_after)
         timed_out = isinstance(exc, httpx.TimeoutException | TimeoutError)
         kind = "timed out" if timed_out else "is unavailable"
+        if write and attempts.maybe_ran:
+            # The call may have run, and no answer said so: the write is applied or not,
+            # whole either way. A re-send under the same Idempotency-Key learns which.
+            logger.warning("upstash %s: outcome unknown", operation)
+            return StoreUnavailable(
+                f"the conversation store {kind} before confirming the write: it may have been "
+                "applied, wholly or not at all; send it again with the same Idempotency-Key to "
+                "apply it exactly once (without one, it may be applied twice)",
+                retry_after=self.breaker.retry_after(),
+            )
         return StoreUnavailable(
             f"the conversation store {kind}; nothing was half-written, so retrying is safe",
             retry_after=self.breaker.retry_after(),
@@ -334,6 +388,7 @@ class _Poster:
             response = await client._transport_for_url(parsed).handle_async_request(request)
         except httpx.RequestError as exc:
             exc.request = request
+            _note_failure(exc)
             raise
         response.request = request
         try:
@@ -399,31 +454,49 @@ class _Deadline(httpx.AsyncBaseTransport):
 # UpstashError is sorted by the HTTP status of the answer that carried it (``_send``).
 _OUTAGES = (httpx.HTTPError, json.JSONDecodeError, KeyError, TypeError, ValueError)
 
-# Redis error replies that say "not now" rather than "this script is wrong": a busy or loading
-# server, a failover, memory full, or an Upstash plan limit. They stay 503 store_unavailable.
-_TRANSIENT_REPLY = re.compile(
-    r"(BUSY|LOADING|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|OOM)\b|ERR max .*limit exceeded"
-)
 
-# The HTTP statuses of the answers to the command being sent, in this task. The SDK raises the
-# same UpstashError for a Redis error reply (HTTP 400) as for a 5xx with a JSON body; the
-# status tells them apart. A context variable, because calls of concurrent requests share the
-# client; each request (each asyncio task) sees only its own.
-_STATUSES: ContextVar[list[int] | None] = ContextVar("upstash_statuses", default=None)
+@dataclass(slots=True)
+class _Attempts:
+    """What the attempts at the command being sent found, in this task.
+
+    ``statuses``: the HTTP status of each answer (the SDK raises the same UpstashError for a
+    refusal as for a 5xx with a JSON body; the status tells them apart). ``maybe_ran``: an
+    attempt may have reached Upstash without its answer coming back (sent, then no answer, a
+    5xx or nonsense), so a write may have been applied.
+    """
+
+    statuses: list[int] = field(default_factory=list)
+    maybe_ran: bool = False
+
+
+# A context variable, because calls of concurrent requests share the client; each request (each
+# asyncio task) sees only its own.
+_ATTEMPTS: ContextVar[_Attempts | None] = ContextVar("upstash_attempts", default=None)
 
 
 async def _note_status(response: httpx.Response) -> None:
-    statuses = _STATUSES.get()
-    if statuses is not None:
-        statuses.append(response.status_code)
+    attempts = _ATTEMPTS.get()
+    if attempts is not None:
+        attempts.statuses.append(response.status_code)
+        if not 400 <= response.status_code < 500:  # (4xx: refused before anything ran)
+            attempts.maybe_ran = True
+
+
+def _note_failure(exc: httpx.RequestError) -> None:
+    # A connection never made sent nothing; any other failure may have come after Upstash
+    # read the whole request.
+    attempts = _ATTEMPTS.get()
+    if attempts is not None and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        attempts.maybe_ran = True
 
 
 class _ErrorReply(Exception):
-    """Upstash ran the command and Redis answered with an error (HTTP 400 ``{"error": ...}``)."""
+    """Upstash answered ``NOSCRIPT``, or a reply that says the script or its keys are wrong."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, refusal: Refusal) -> None:
         super().__init__(message)
         self.message = message
+        self.refusal = refusal
 
 
 def _script_bug(operation: str, reply: _ErrorReply) -> InternalError:
