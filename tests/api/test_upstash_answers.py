@@ -10,6 +10,7 @@ applied once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -48,6 +49,23 @@ def test_every_row_has_a_text_it_matches_and_no_other_row_takes_it() -> None:
     for row in REFUSALS:
         assert classify(TEXTS[row.name]) is row, row.name
     assert classify("ERR something Upstash says one day") is UNKNOWN
+
+
+def test_readme_tables_every_row_as_the_code_answers_it() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    answers = {
+        "busy": "503 `store_unavailable`, `Retry-After: 1`",
+        "plan_limit": "503 `store_unavailable`, `Retry-After: 60`",
+        "misconfigured": "503 `store_unavailable`, `Retry-After: 60`",
+        "too_large": "413 `payload_too_large`",
+        "bug": "500 `internal_error`",
+        "noscript": "the script is sent whole",
+    }
+    for row in REFUSALS:
+        line = next((x for x in readme.splitlines() if x.startswith(f"| {row.name} (")), None)
+        assert line is not None, f"README has no row for {row.name!r}"
+        assert answers[row.kind] in line, line
+        assert str(row.retry_after) in line or row.kind in ("too_large", "bug", "noscript")
 
 
 @pytest.fixture(scope="module")
