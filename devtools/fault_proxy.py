@@ -181,6 +181,10 @@ class _Server:
         self.down = False
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         try:
             while True:
                 request = await _read_request(reader)
@@ -191,8 +195,7 @@ class _Server:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            if not writer.transport.is_closing():
-                writer.close()
+            writer.transport.abort()
 
     async def serve(
         self, writer: asyncio.StreamWriter, target: str, headers: dict[str, str], body: bytes
@@ -275,8 +278,10 @@ def running_proxy(upstream: str, host: str = "127.0.0.1") -> Iterator[FaultProxy
         async def stop() -> None:
             if server.server is not None:
                 server.server.close()
-            for task in list(server.tasks):
+            tasks = list(server.tasks)
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await server.client.aclose()
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)

@@ -254,6 +254,10 @@ class StoreUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """A write that may have reached Upstash, and no answer came back: applied or not, whole."""
+
+
 class InternalError(ApiError):
     """A bug: logged with its stack trace, reported to the client without one."""
 

@@ -155,6 +155,7 @@ class ScriptSpec:
             script,
             [*(keys[name] for name in self.keys), *rest_keys],
             [*(str(args[name]) for name in self.all_args), *(str(a) for a in rest_args)],
+            writes=self.mode == "write",
         )
 
     def _prelude(self) -> str:
@@ -318,6 +319,7 @@ LIST_CONVERSATION_KEYS = ScriptSpec(
     "list_conversation_keys", keys=("idx", "exp", "gy", "ik"), mode="read", user_args=False
 )
 ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy", "ik"), rest_keys=True, rest_args=True)
+SETTLE_REQUEST = ScriptSpec("settle_request", keys=("sum",))
 RATE_LIMIT = ScriptSpec(
     "rate_limit", keys=("window",), args=("now", "rl_max", "rl_window"), user_args=False
 )
@@ -339,6 +341,7 @@ ALL = (
     EXPORT_CONVERSATIONS,
     LIST_CONVERSATION_KEYS,
     ERASE_USER,
+    SETTLE_REQUEST,
     RATE_LIMIT,
 )
 """Every script, for tests and tools."""

@@ -27,6 +27,7 @@ from shared.errors import (
     InvalidRequest,
     MessageFinished,
     NotFound,
+    OutcomeUnknown,
     PayloadTooLarge,
     PreconditionFailed,
     SequenceGap,
@@ -1004,15 +1005,56 @@ class ConversationStore:
             rest_args=rest_args,
             read_only=budget is None or budget.off,
         )
-        quota, *result = await self._upstash.run(call, session=caller)
+        try:
+            quota, *result = await self._upstash.run(call, session=caller)
+        except OutcomeUnknown:
+            if not request_id:
+                raise  # (its Idempotency-Key settles it: the caller sends it again)
+            quota, *result = await self._settle(caller, request_id, now)
         if budget is not None:
             caller.quota = budget.decide(int(quota), now)
+        if result and result[0] == "cancelled":
+            raise StoreUnavailable(
+                "the conversation store did not answer in time; nothing was written, so "
+                "retrying is safe"
+            )
         if result and result[0] == "idempotency_mismatch":
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {caller.idempotency_key!r} was sent with another request "
                 "(method, path or body) in the last 24 hours: use a new key for a new request"
             )
         return list(result)
+
+    async def _settle(self, caller: Caller, request_id: str, now: int) -> list[Any]:
+        """The answer of the write ``request_id`` whose every attempt went unanswered.
+
+        One more call learns whether a run of it was applied (then its answer is the
+        request's) and, when none was, makes sure none ever will be: an attempt still on its
+        way writes nothing. When that call fails too, the outcome stays unknown.
+        """
+        call = scripts.SETTLE_REQUEST.call(
+            {"sum": UserKeys(self._prefix, caller.user_id).summaries},
+            {
+                "now": now,
+                "now_iso": codec.iso(now),
+                "expired_before": "",
+                "epoch": self._ttl.write_epoch(now),
+                "expire_at": self._ttl.key_expire_at_ms(now) or "",
+                **_UNCOUNTED,
+                "idem_fp": "",
+                "rid": request_id,
+            },
+        )
+        try:
+            applied, *answer = await self._upstash.run(call, session=caller)
+        except StoreUnavailable:
+            raise OutcomeUnknown(
+                "the conversation store did not confirm the write: it may have been applied, "
+                "wholly or not at all; read it back before sending it again (or send writes "
+                "with an Idempotency-Key, which makes a re-send exactly once)",
+                retry_after=self._upstash.breaker.retry_after(),
+            ) from None
+        return list(answer[0]) if applied else [-2, "cancelled"]
 
 
 # Erasing lists the conversations' keys, then deletes them: again, once, when a conversation

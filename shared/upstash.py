@@ -34,8 +34,14 @@ import httpx
 from upstash_redis.asyncio import Redis
 from upstash_redis.errors import UpstashError
 
-from shared.breaker import RETRY_AFTER_SECONDS, BreakerOpen, BreakerState, CircuitBreaker
-from shared.errors import InternalError, PayloadTooLarge, StoreUnavailable
+from shared.breaker import (
+    RETRY_AFTER_SECONDS,
+    BreakerOpen,
+    BreakerState,
+    CircuitBreaker,
+    Permit,
+)
+from shared.errors import InternalError, OutcomeUnknown, PayloadTooLarge, StoreUnavailable
 from shared.settings import Settings
 from shared.upstash_replies import UNKNOWN, Refusal, classify
 
@@ -68,6 +74,9 @@ class Call:
     script: Script
     keys: list[str]
     args: list[str]
+    writes: bool = False
+    """The script writes the user's data (more than a rate-limit window): when it may have
+    run without an answer, its outcome is unknown."""
 
 
 class SyncSession(Protocol):
@@ -168,7 +177,7 @@ class Upstash:
         suffix = "_RO" if script.read_only else ""
         arguments = [len(call.keys), *call.keys, *call.args]
         whole = [f"EVAL{suffix}", script.source, *arguments]
-        write = not script.read_only
+        write = call.writes
         try:
             if self._sent_whole is not None and script.sha not in self._sent_whole:
                 result = await self._send(script.name, whole, session=session, write=write)
@@ -260,7 +269,10 @@ class Upstash:
                 # front of it.
                 self.breaker.failed(permit)
                 raise self._outage(operation, exc, state_before, attempts, write=write) from exc
-            self.breaker.succeeded(permit)  # Upstash answered: it is up
+            self._answered(permit, state_before)  # (a refusal is an answer: Upstash is up)
+            if write and attempts.maybe_ran and refusal.kind not in ("noscript", "bug"):
+                # This attempt was refused, but an earlier one may have run.
+                raise self._outage(operation, exc, state_before, attempts, write=write) from exc
             raise self._refused(operation, refusal, message, status) from exc
         except TimeoutError as exc:  # the deadline, not an attempt's timeout
             self.breaker.failed(permit)
@@ -275,10 +287,13 @@ class Upstash:
             raise
         finally:
             _ATTEMPTS.reset(token)
+        self._answered(permit, state_before)
+        return result
+
+    def _answered(self, permit: Permit, state_before: BreakerState) -> None:
         self.breaker.succeeded(permit)
         if state_before is not BreakerState.CLOSED:
             logger.warning("upstash answered again: circuit breaker closed")
-        return result
 
     def _refused(
         self, operation: str, refusal: Refusal, message: str, status: int | None
@@ -333,7 +348,7 @@ class Upstash:
             # The call may have run, and no answer said so: the write is applied or not,
             # whole either way. A re-send under the same Idempotency-Key learns which.
             logger.warning("upstash %s: outcome unknown", operation)
-            return StoreUnavailable(
+            return OutcomeUnknown(
                 f"the conversation store {kind} before confirming the write: it may have been "
                 "applied, wholly or not at all; send it again with the same Idempotency-Key to "
                 "apply it exactly once (without one, it may be applied twice)",

@@ -27,12 +27,14 @@ class Refusal:
     name: str
     pattern: re.Pattern[str]
     kind: Kind
+    example: str
+    """A text Upstash sends for it (the tests send it through a proxy)."""
     retry_after: int = 1
     """Seconds a client should wait (503 only)."""
 
 
-def _row(name: str, pattern: str, kind: Kind, retry_after: int = 1) -> Refusal:
-    return Refusal(name, re.compile(pattern), kind, retry_after)
+def _row(name: str, pattern: str, kind: Kind, example: str, retry_after: int = 1) -> Refusal:
+    return Refusal(name, re.compile(pattern), kind, example, retry_after)
 
 
 # How long to wait when a plan limit refuses calls: its owner has to act (raise the plan, wait
@@ -40,40 +42,91 @@ def _row(name: str, pattern: str, kind: Kind, retry_after: int = 1) -> Refusal:
 PLAN_LIMIT_RETRY_AFTER = 60
 
 REFUSALS = (
-    _row("max concurrent connections", r"^ERR max concurrent connections exceeded", "busy"),
-    _row("server loading", r"^LOADING\b", "busy"),
-    _row("server busy", r"^BUSY\b", "busy"),
-    _row("failover in progress", r"^(READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b", "busy"),
+    _row(
+        "max concurrent connections",
+        r"^ERR max concurrent connections exceeded",
+        "busy",
+        "ERR max concurrent connections exceeded",
+    ),
+    _row("server loading", r"^LOADING\b", "busy", "LOADING Redis is loading the dataset in memory"),
+    _row(
+        "server busy",
+        r"^BUSY\b",
+        "busy",
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    ),
+    _row(
+        "failover in progress",
+        r"^(READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b",
+        "busy",
+        "READONLY You can't write against a read only replica.",
+    ),
     _row(
         "max requests limit (monthly)",
         r"^ERR max requests limit exceeded",
         "plan_limit",
+        "ERR max requests limit exceeded. Limit: 500000, Usage: 500000",
         PLAN_LIMIT_RETRY_AFTER,
     ),
     _row(
         "max daily request limit",
         r"^ERR max daily request limit exceeded",
         "plan_limit",
+        "ERR max daily request limit exceeded. Limit: 10000, Usage: 10000",
         PLAN_LIMIT_RETRY_AFTER,
     ),
     _row(
         "database capacity quota",
         r"^ERR DB capacity quota exceeded",
         "plan_limit",
+        "ERR DB capacity quota exceeded",
         PLAN_LIMIT_RETRY_AFTER,
     ),
-    _row("out of memory", r"^OOM\b", "plan_limit", PLAN_LIMIT_RETRY_AFTER),
+    _row(
+        "out of memory",
+        r"^OOM\b",
+        "plan_limit",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        PLAN_LIMIT_RETRY_AFTER,
+    ),
     _row(
         "wrong or missing token",
         r"^(WRONGPASS|NOAUTH)\b",
         "misconfigured",
+        "WRONGPASS invalid or missing auth token",
         PLAN_LIMIT_RETRY_AFTER,
     ),
-    _row("max request size", r"^ERR max request size exceeded", "too_large"),
-    _row("max single record size", r"^ERR max single record size exceeded", "too_large"),
-    _row("script not loaded", r"^NOSCRIPT\b", "noscript"),
-    _row("max key size", r"^ERR max key size exceeded", "bug"),
-    _row("undeclared key under key locking", r"^ERR Dynamic keys are not allowed", "bug"),
+    _row(
+        "max request size",
+        r"^ERR max request size exceeded",
+        "too_large",
+        "ERR max request size exceeded",
+    ),
+    _row(
+        "max single record size",
+        r"^ERR max single record size exceeded",
+        "too_large",
+        "ERR max single record size exceeded",
+    ),
+    _row(
+        "script not loaded",
+        r"^NOSCRIPT\b",
+        "noscript",
+        "NOSCRIPT No matching script. Please use EVAL.",
+    ),
+    _row(
+        "max key size",
+        r"^ERR max key size exceeded",
+        "bug",
+        "ERR max key size exceeded. Limit: 32768 bytes, Actual: 40000 bytes",
+    ),
+    _row(
+        "undeclared key under key locking",
+        r"^ERR Dynamic keys are not allowed",
+        "bug",
+        "ERR Dynamic keys are not allowed in Lua scripts when 'allow-key-locking' flag is set. "
+        "Key was: x",
+    ),
     # Redis's own replies to a script that fails or misuses a command: the script's fault.
     _row(
         "script error",
@@ -81,10 +134,12 @@ REFUSALS = (
         r"^(WRONGTYPE|ERR wrong number of arguments|ERR unknown command|ERR syntax error)|"
         r"^ERR (Write commands are not allowed|Can not execute a script)",
         "bug",
+        "ERR user_script:12: attempt to compare nil with number script: "
+        "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d, on @user_script:12.",
     ),
 )
 
-UNKNOWN = _row("anything else", r"", "busy")
+UNKNOWN = _row("anything else", r"", "busy", "ERR something Upstash may say one day")
 """Unknown texts: 503, logged as unclassified."""
 
 

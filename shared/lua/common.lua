@@ -561,6 +561,10 @@ local RESENT_MS = 300000
 -- one HDEL of their own is rare, once this many have piled up.
 local RESENT_SWEEP = 16
 
+-- What a request the API gave up on keeps instead of an answer (settle_request.lua): a run of
+-- it that arrives later writes nothing.
+local CANCELLED = {-2, 'cancelled'}
+
 -- The answer the first run of this request gave, or nil.
 local function resent_answer(S)
   if A.rid == '' then return nil end

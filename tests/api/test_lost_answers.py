@@ -18,7 +18,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from devtools.fault_proxy import Fault, FaultProxy, is_write, running_proxy
-from tests.factories import ClientFactory, Clock, Standin, auth, conversation, message
+from tests.factories import (
+    ClientFactory,
+    Clock,
+    Standin,
+    auth,
+    conversation,
+    load_every_script,
+    message,
+)
 
 Call = tuple[str, str, dict[str, Any] | None]
 
@@ -94,6 +102,7 @@ SCENARIOS = {
 def proxy(standin: Standin) -> Iterator[FaultProxy]:
     with running_proxy(standin.url) as proxy:
         yield proxy
+    load_every_script(standin)  # (its NOSCRIPT faults flushed them for every test)
 
 
 @pytest.fixture
@@ -189,3 +198,79 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+# When every attempt went unanswered, one more call settles the write: applied (then it is
+# answered as applied) or not (then no attempt still on its way ever applies it).
+
+APPEND: Call = ("POST", "/api/conversations/c1/messages", message("m9", "And then?"))
+
+
+def _settling_client(make_client: ClientFactory, proxy: FaultProxy) -> TestClient:
+    return make_client(
+        upstash_redis_rest_url=proxy.url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0,
+        upstash_timeout_seconds=0.3,
+    )
+
+
+def _ids(client: TestClient) -> list[str]:
+    stored = client.get("/api/conversations/c1", headers=auth("alice")).json()
+    return [m["id"] for m in stored["messages"]]
+
+
+@pytest.mark.parametrize(
+    "second", [Fault("lose_answer"), Fault("reply", text="ERR max concurrent connections exceeded")]
+)
+def test_a_write_applied_but_never_answered_is_answered_as_applied(
+    make_client: ClientFactory, proxy: FaultProxy, second: Fault
+) -> None:
+    client = _settling_client(make_client, proxy)
+    try:
+        assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
+        proxy.inject(Fault("lose_answer"), second, match=is_write)
+        answer = _send(client, "alice", APPEND)
+        assert answer.status_code == 201, answer.text
+        assert answer.headers["etag"] == '"2"'
+        assert _ids(client) == ["m0", "m1", "m9"]
+    finally:
+        proxy.calm()
+
+
+def test_a_write_not_applied_when_settled_is_never_applied_by_a_late_attempt(
+    make_client: ClientFactory, proxy: FaultProxy
+) -> None:
+    client = _settling_client(make_client, proxy)
+    try:
+        assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
+        # The first attempt is held past the timeout, the re-send is reset before it is sent
+        # on: the settling call finds nothing applied, and fences the request off.
+        proxy.inject(Fault("stall", seconds=0.8), Fault("reset"), match=is_write)
+        answer = _send(client, "alice", APPEND)
+        assert answer.status_code == 503, answer.text
+        assert "nothing was written" in answer.json()["detail"]
+        held = [e for e in proxy.events if e.fault is not None and e.fault.kind == "stall"][-1]
+        _wait_for(lambda: held.ran)
+        time.sleep(0.1)
+        assert _ids(client) == ["m0", "m1"]  # the held attempt arrived, and wrote nothing
+        again = _send(client, "alice", APPEND)  # (so the caller may simply send it again)
+        assert again.status_code == 201, again.text
+        assert _ids(client) == ["m0", "m1", "m9"]
+    finally:
+        proxy.calm()
+
+
+def test_a_write_that_cannot_be_settled_says_it_may_have_been_applied(
+    make_client: ClientFactory, proxy: FaultProxy
+) -> None:
+    client = _settling_client(make_client, proxy)
+    try:
+        assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
+        proxy.inject(*[Fault("lose_answer")] * 4, match=is_write)  # the settling call's too
+        answer = _send(client, "alice", APPEND)
+        assert answer.status_code == 503
+        assert "may have been applied" in answer.json()["detail"]
+        assert _ids(client) == ["m0", "m1", "m9"]  # (it was: once)
+    finally:
+        proxy.calm()

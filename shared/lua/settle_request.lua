@@ -1,0 +1,16 @@
+-- Settle a write whose answer never came back: every attempt may have reached Upstash, and
+-- none answered. When a run of it was applied, answer what that run answered; when none was,
+-- keep a refusal under its id, so that an attempt still on its way finds it and writes nothing
+-- (start_write): either way the caller learns for certain what happened.
+-- KEYS: sum
+-- ARGV: (the user arguments only; A.rid names the request)
+-- Returns {1, the applied run's answer} or {0} (not applied, and now never will be).
+local S = read_user()
+local kept = resent_answer(S)
+if kept then return {1, kept} end
+keep_answer(S, CANCELLED)
+local created = not S['#e']
+if created then hset(K.sum, '#e', A.expire_at) end
+flush()
+if created then apply_expiry({K.sum}) end
+return {0}
