@@ -98,14 +98,25 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
         user_id, streaming=streaming, sync_token=_sync_token(request.headers.get(SYNC_TOKEN))
     )
     if request.method in _WRITES:
-        caller.idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
-        # Prefer shapes the answer a retry gets back: another one is another request.
-        prefer = request.headers.get("prefer", "")
-        caller.request_line = (
-            f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
-        )
+        caller.idempotency_key = idempotency_key(request)
+        caller.request_line = request_line(request)
     request.state.caller = caller
     return caller
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The write's ``Idempotency-Key`` (None when it sent none); 400 for a malformed one.
+
+    Every write reads it here, with or without a token, so one rule holds on every route.
+    """
+    return _idempotency_key(request.headers.get("idempotency-key"))
+
+
+def request_line(request: Request) -> str:
+    """Method, path, query and ``Prefer``: with the body, what a retry under a key repeats."""
+    # Prefer shapes the answer a retry gets back: another one is another request.
+    prefer = request.headers.get("prefer", "")
+    return f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
 
 
 # Upstash's read-your-writes token, passed to the device and back (README, "Keeping devices in

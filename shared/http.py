@@ -114,6 +114,14 @@ def replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
+async def body_digest(request: Request, *, max_bytes: int) -> str:
+    """SHA-256 of the request's body, whatever its type (413 over ``max_bytes``).
+
+    For a route that takes no body but an Idempotency-Key: a retry must send the same bytes.
+    """
+    return hashlib.sha256(await _read_body(request, max_bytes)).hexdigest()
+
+
 async def _read_body(request: Request, max_bytes: int) -> bytes:
     too_large = PayloadTooLarge(
         f"request body is over the {max_bytes:,} byte limit (MAX_BODY_BYTES)"

@@ -316,8 +316,11 @@ LIST_CONVERSATION_KEYS = ScriptSpec(
     "list_conversation_keys", keys=("idx", "exp", "gy", "ik"), mode="read", user_args=False
 )
 ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy", "ik"), rest_keys=True, rest_args=True)
-RATE_LIMIT = ScriptSpec(
-    "rate_limit", keys=("window",), args=("now", "rl_max", "rl_window"), user_args=False
+ANONYMOUS_SIGNUP = ScriptSpec(
+    "anonymous_signup",
+    keys=("window", "idem"),
+    args=("now", "rl_max", "rl_window", "idem_fp", "user_id", "iat"),
+    user_args=False,
 )
 
 ALL = (
@@ -337,6 +340,6 @@ ALL = (
     EXPORT_CONVERSATIONS,
     LIST_CONVERSATION_KEYS,
     ERASE_USER,
-    RATE_LIMIT,
+    ANONYMOUS_SIGNUP,
 )
 """Every script, for tests and tools."""

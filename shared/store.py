@@ -1000,10 +1000,7 @@ class ConversationStore:
         if budget is not None:
             caller.quota = budget.decide(int(quota), now)
         if result and result[0] == "idempotency_mismatch":
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {caller.idempotency_key!r} was sent with another request "
-                "(method, path or body) in the last 24 hours: use a new key for a new request"
-            )
+            raise IdempotencyKeyReused.of(caller.idempotency_key or "")
         return list(result)
 
 
