@@ -249,12 +249,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own 404 (no such route) and 405 (route exists, method does not).
     assert isinstance(exc, HTTPException)
     error: ApiError
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        # Starlette's Allow names the methods of the one route that matched first; the path's
+        # are those of every route and function serving it. (Imported here: a Lambda imports
+        # only its own function's module, and shared code is below functions/.)
+        from functions import allowed_methods  # noqa: PLC0415
+
+        allowed = allowed_methods(request.url.path)
+        headers["Allow"] = ", ".join(allowed)
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}; it allows {', '.join(allowed)}"
+        )
     else:
         error = NotFound(f"there is no endpoint at {request.method} {request.url.path}")
     request.state.error_code = error.code
-    return problem_response(error, headers=exc.headers)
+    return problem_response(error, headers=headers)
 
 
 async def _client_disconnected(request: Request, exc: Exception) -> Response:

@@ -200,6 +200,27 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/api/me", "DELETE, GET, HEAD"),
+        ("POST", "/api/me", "DELETE, GET, HEAD"),
+        ("POST", "/api/conversations", "GET, HEAD"),
+        ("POST", "/api/conversations/c1", "DELETE, GET, HEAD, PATCH, PUT"),
+        ("OPTIONS", "/api/conversations/c1/messages/m1", "DELETE, GET, HEAD, PATCH"),
+        ("GET", "/api/auth/anonymous", "POST"),
+    ],
+)
+def test_a_405_allows_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    # Not only the methods of the first route that matched the path: all of its routes'.
+    response = client.request(method, path, headers=auth())
+    body = assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+    assert allow in body["detail"]
+
+
+@pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer a.b.c"],
 )

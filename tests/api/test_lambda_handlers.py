@@ -6,12 +6,14 @@ API Gateway HTTP API v2 events, against the real stand-in.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from functions import MODULES
 from shared.app import Services
@@ -220,3 +222,36 @@ def test_message_and_account_functions_through_mangum(handlers: dict[str, Any]) 
             exported = json.loads(response["body"])
             assert exported["currentConversationId"] == "c9"
             assert exported["conversations"][0]["messages"][0]["content"] == "Hi!"
+
+
+def test_a_405_from_any_function_allows_every_method_of_its_path(
+    handlers: dict[str, Any], client: TestClient
+) -> None:
+    # API Gateway routes by method, and sends a path's OPTIONS to one of the functions serving
+    # it: a plain OPTIONS (no CORS preflight) is the 405 a single-route function can answer,
+    # and its Allow names every function's methods on that path, as the app with all routes.
+    params = {"id": "c1", "messageId": "m1"}
+    for name in MODULES:
+        module = importlib.import_module(f"functions.{name}")
+        for route in module.routes:
+            template = route.path.replace(":id}", "}")
+            path = template.format(**params)
+            expected = client.options(path).headers["allow"]
+            answer = invoke(
+                handlers[name],
+                http_api_v2_event(
+                    "OPTIONS",
+                    path,
+                    route_key=f"OPTIONS {template}",
+                    path_parameters={k: v for k, v in params.items() if "{" + k in template},
+                ),
+            )
+            assert answer["statusCode"] == 405, (name, answer["body"])
+            assert answer["headers"]["allow"] == expected, name
+            problem = base64.b64decode(answer["body"]) if answer["isBase64Encoded"] else None
+            assert json.loads(problem or answer["body"])["code"] == "method_not_allowed"
+    get_me = invoke(
+        handlers["get_me"],
+        http_api_v2_event("OPTIONS", "/api/me", route_key="OPTIONS /api/me"),
+    )
+    assert get_me["headers"]["allow"] == "DELETE, GET, HEAD"
