@@ -215,7 +215,7 @@ LIST_CONVERSATIONS = ScriptSpec(
 GET_CONVERSATION = ScriptSpec(
     "get_conversation",
     keys=("sum", *_CONVERSATION),
-    args=("cid", "limit", "before", "budget", "if_none_match", "stale_ms"),
+    args=("cid", "limit", "before", "budget", "budget_bytes", "if_none_match", "stale_ms"),
     mode="counted_read",
 )
 GET_MESSAGE = ScriptSpec(

@@ -619,3 +619,15 @@ def test_allowed_cors_preflight_is_unchanged(make_client: ClientFactory) -> None
     # Chromium's ceiling: a repeated URL (an idle change-feed poll) is preflighted once in two
     # hours, not every ten minutes.
     assert response.headers["access-control-max-age"] == "7200"
+
+
+def test_a_body_of_many_mistakes_answers_a_bounded_problem(client: TestClient) -> None:
+    # 400,000 problems (four missing fields of each message): the first are listed, the rest
+    # counted, so the answer stays small whatever the body.
+    body = conversation("c1", messages=0)
+    body["messages"] = [{}] * 100_000
+    response = client.put("/api/conversations/c1", json=body, headers=auth())
+    problem = assert_problem(response, 422, "validation_failed")
+    assert len(problem["errors"]) == 50
+    assert "more)" in problem["detail"]
+    assert len(response.content) < 20_000
