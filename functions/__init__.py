@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import re
+
     from starlette.routing import BaseRoute
 
 # Every function module, for the dev server (which serves them all in one app) and the tests.
@@ -45,3 +48,27 @@ def all_routes() -> list[BaseRoute]:
     for name in MODULES:
         routes.extend(importlib.import_module(f"{__name__}.{name}").routes)
     return routes
+
+
+def allowed_methods(path: str) -> list[str]:
+    """Every method some function serves at ``path``, sorted: a 405's ``Allow``.
+
+    Across all functions, not the one answering: each Lambda serves one route, and API Gateway
+    also sends it the path's OPTIONS, so a 405 there must name the other functions' methods.
+    The first call imports every function module (a 405 is rare, and never on a hot path).
+    """
+    return sorted(
+        {m for pattern, methods in _path_methods() if pattern.match(path) for m in methods}
+    )
+
+
+@lru_cache(maxsize=1)
+def _path_methods() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
+    # Each route's path pattern and methods (a GET route's include HEAD, as Starlette serves).
+    from starlette.routing import Route  # noqa: PLC0415  (only for a 405, like the modules)
+
+    return tuple(
+        (route.path_regex, frozenset(route.methods or ()))
+        for route in all_routes()
+        if isinstance(route, Route)
+    )

@@ -1,4 +1,8 @@
-"""``POST /api/auth/anonymous``: a token for a visitor who has not signed in."""
+"""``POST /api/auth/anonymous``: a token for a visitor who has not signed in.
+
+Safe to retry with an ``Idempotency-Key``: the same key from the same client IP, with the same
+request, answers the same token for 24 hours and counts against the IP's sign-up budget once.
+"""
 
 import time
 
@@ -7,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.app import create_app, services
+from shared.app import create_app, idempotency_key, request_line, services
 from shared.errors import NotFound
-from shared.http import json_response
+from shared.http import body_digest, json_response
+from shared.rate_limit import request_fingerprint
 
 
 async def issue_anonymous_token(request: Request) -> Response:
@@ -17,9 +22,25 @@ async def issue_anonymous_token(request: Request) -> Response:
     svc = services(request)
     if not svc.identity.anonymous_enabled:
         raise NotFound("anonymous tokens are not enabled on this deployment")
+    key = idempotency_key(request)
+    fingerprint = ""
+    if key is not None:
+        digest = await body_digest(request, max_bytes=svc.settings.max_body_bytes)
+        fingerprint = request_fingerprint(request_line(request), digest)
     client_ip = request.client.host if request.client else "unknown"
-    quota = await svc.rate_limits.check_anonymous_signup(client_ip, time.time_ns() // 1_000_000)
-    issued = svc.identity.issue_anonymous_token()
+    minted = svc.identity.issue_anonymous_token()
+    signup = await svc.rate_limits.anonymous_signup(
+        client_ip,
+        time.time_ns() // 1_000_000,
+        user_id=minted.user_id,
+        issued_at=minted.issued_at,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+    )
+    issued = minted
+    if signup.user_id != minted.user_id:
+        # A retry: the token first answered under the key, signed again from its user and iat.
+        issued = svc.identity.anonymous_token(signup.user_id, signup.issued_at)
     return json_response(
         {
             "token": issued.token,
@@ -29,7 +50,7 @@ async def issue_anonymous_token(request: Request) -> Response:
             ),
         },
         status_code=201,
-        headers={"Cache-Control": "no-store", **(quota.headers() if quota else {})},
+        headers={"Cache-Control": "no-store", **(signup.quota.headers() if signup.quota else {})},
     )
 
 

@@ -98,14 +98,25 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
         user_id, streaming=streaming, sync_token=_sync_token(request.headers.get(SYNC_TOKEN))
     )
     if request.method in _WRITES:
-        caller.idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
-        # Prefer shapes the answer a retry gets back: another one is another request.
-        prefer = request.headers.get("prefer", "")
-        caller.request_line = (
-            f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
-        )
+        caller.idempotency_key = idempotency_key(request)
+        caller.request_line = request_line(request)
     request.state.caller = caller
     return caller
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The write's ``Idempotency-Key`` (None when it sent none); 400 for a malformed one.
+
+    Every write reads it here, with or without a token, so one rule holds on every route.
+    """
+    return _idempotency_key(request.headers.get("idempotency-key"))
+
+
+def request_line(request: Request) -> str:
+    """Method, path, query and ``Prefer``: with the body, what a retry under a key repeats."""
+    # Prefer shapes the answer a retry gets back: another one is another request.
+    prefer = request.headers.get("prefer", "")
+    return f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
 
 
 # Upstash's read-your-writes token, passed to the device and back (README, "Keeping devices in
@@ -238,12 +249,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own 404 (no such route) and 405 (route exists, method does not).
     assert isinstance(exc, HTTPException)
     error: ApiError
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        # Starlette's Allow names the methods of the one route that matched first; the path's
+        # are those of every route and function serving it. (Imported here: a Lambda imports
+        # only its own function's module, and shared code is below functions/.)
+        from functions import allowed_methods  # noqa: PLC0415
+
+        allowed = allowed_methods(request.url.path)
+        headers["Allow"] = ", ".join(allowed)
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}; it allows {', '.join(allowed)}"
+        )
     else:
         error = NotFound(f"there is no endpoint at {request.method} {request.url.path}")
     request.state.error_code = error.code
-    return problem_response(error, headers=exc.headers)
+    return problem_response(error, headers=headers)
 
 
 async def _client_disconnected(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,8 @@ conversation reads back byte for byte.
 
 Lengths are UTF-16 code units, as JavaScript counts them (``"😀".length == 2``): the frontend's
 offsets into a streaming reply and its idea of a message's length are the same as the store's.
-Sizes are bytes of JSON, an upper bound of what a message adds to a response.
+Sizes are bytes of JSON as Lambda returns a response (``shared/payload.py``), an upper bound
+of what a message adds to one.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from shared.models import (
     dump,
     timestamp_ms,
 )
+from shared.payload import encoded_size
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-# What a message's JSON carries besides its content and tools, at most: field names, type,
-# timestamp, flags and token counts.
-_MESSAGE_OVERHEAD_BYTES = 400
+# What a message's JSON may come to carry besides what it was stored with (token counts, flags,
+# set by later patches), at most, as Lambda returns it.
+_MESSAGE_OVERHEAD_BYTES = 800
 
 
 def utf16_length(text: str) -> int:
@@ -43,17 +45,21 @@ def utf16_length(text: str) -> int:
 
 
 def json_size(value: object) -> int:
-    """Bytes ``value`` takes as the compact UTF-8 JSON the API answers with."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    """Bytes ``value`` takes in a response as Lambda returns it (``shared/payload.py``).
+
+    Its compact JSON, as the API writes the body, escaped again as a string of Lambda's
+    response: ``"`` takes 4 bytes there and a control character 7.
+    """
+    return encoded_size(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) - 2
 
 
 def text_size(text: str) -> int:
-    """Bytes ``text`` adds inside a JSON string (its escapes included, not its quotes)."""
-    return json_size(text) - 2
+    """Bytes ``text`` adds inside a JSON string of a response as Lambda returns it."""
+    return encoded_size(json.dumps(text, ensure_ascii=False)) - 6  # (less its escaped quotes)
 
 
 def message_size(message: ConversationMessage) -> int:
-    """An upper bound of the bytes ``message`` takes in a response."""
+    """An upper bound of the bytes ``message`` takes in a response as Lambda returns it."""
     return json_size(dump(message)) + _MESSAGE_OVERHEAD_BYTES
 
 

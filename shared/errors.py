@@ -222,6 +222,14 @@ class IdempotencyKeyReused(ApiError):
     code = "idempotency_key_reused"
     title = "Idempotency key reused"
 
+    @classmethod
+    def of(cls, key: str) -> IdempotencyKeyReused:
+        """The refusal of ``key``, said the same way by every route."""
+        return cls(
+            f"Idempotency-Key {key!r} was sent with another request (method, path or body) in "
+            "the last 24 hours: use a new key for a new request"
+        )
+
 
 class RateLimited(ApiError):
     """Too many requests; the headers say how many are left and when the window resets."""

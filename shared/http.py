@@ -114,6 +114,14 @@ def replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
+async def body_digest(request: Request, *, max_bytes: int) -> str:
+    """SHA-256 of the request's body, whatever its type (413 over ``max_bytes``).
+
+    For a route that takes no body but an Idempotency-Key: a retry must send the same bytes.
+    """
+    return hashlib.sha256(await _read_body(request, max_bytes)).hexdigest()
+
+
 async def _read_body(request: Request, max_bytes: int) -> bytes:
     too_large = PayloadTooLarge(
         f"request body is over the {max_bytes:,} byte limit (MAX_BODY_BYTES)"
@@ -148,18 +156,20 @@ def body_error(
             return InvalidRequest(f"request body is not valid JSON: {error['msg']}")
         if error["type"] == "model_type" and not error["loc"]:
             return ValidationFailed("request body must be a JSON object", [])
+    # The first problems only, and locations cut short (a key of the body is a location): a
+    # body of many small mistakes must not answer with more than Lambda can return.
     problems = [
         {"location": _location(error["loc"]), "type": error["type"], "problem": error["msg"]}
-        for error in errors
+        for error in errors[:_MAX_PROBLEMS]
     ]
-    for problem, error in zip(problems, errors, strict=True):
+    for error in errors:
         if error["type"] == "invalid_id":
             return InvalidId(
-                f"{problem['location']} is not a valid id: expected 1-128 characters of "
+                f"{_location(error['loc'])} is not a valid id: expected 1-128 characters of "
                 f"{ID_ALPHABET}, and not 'undefined', 'null' or 'NaN'"
             )
     summary = "; ".join(f"{p['location']}: {p['problem']}" for p in problems[:5])
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return ValidationFailed(f"request body does not fit the model: {summary}{more}", problems)
 
 
@@ -168,7 +178,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if len(text) > _MAX_LOCATION_CHARS:
+        text = text[: _MAX_LOCATION_CHARS - 1] + "…"
     return text or "body"
+
+
+# How many problems a 422 lists, and how long a location may be.
+_MAX_PROBLEMS = 50
+_MAX_LOCATION_CHARS = 200
 
 
 def path_id(request: Request, name: str = "id", what: str = "conversation id") -> str:

@@ -99,6 +99,7 @@ class AnonymousToken:
 
     token: str
     user_id: str
+    issued_at: int  # seconds since the epoch: the token's iat
     expires_at: datetime  # timezone-aware, UTC
 
 
@@ -184,22 +185,30 @@ class Identity:
         Raises ``RuntimeError`` when anonymous tokens are disabled; callers check
         :attr:`anonymous_enabled` first and answer 404.
         """
-        if self._anonymous_secret is None:
-            msg = "anonymous tokens are disabled (ANONYMOUS_TOKEN_SECRET is not set)"
-            raise RuntimeError(msg)
         if now is None:
             now = datetime.now(UTC)
         elif now.tzinfo is None:
             msg = "now must be timezone-aware"
             raise ValueError(msg)
-        issued_at = int(now.timestamp())
+        return self.anonymous_token(f"{ANONYMOUS_PREFIX}{uuid.uuid4()}", int(now.timestamp()))
+
+    def anonymous_token(self, user_id: str, issued_at: int) -> AnonymousToken:
+        """The token of anonymous user ``user_id`` issued at ``issued_at`` (seconds).
+
+        The same user and instant sign to the same token, byte for byte (HS256 over the same
+        claims), so a retried sign-up can be answered the token it was first given from these
+        two values alone: the token itself, a bearer credential, is never stored.
+        """
+        if self._anonymous_secret is None:
+            msg = "anonymous tokens are disabled (ANONYMOUS_TOKEN_SECRET is not set)"
+            raise RuntimeError(msg)
         expires_at = issued_at + self._anonymous_ttl
-        user_id = f"{ANONYMOUS_PREFIX}{uuid.uuid4()}"
         claims = {"iss": ANONYMOUS_ISSUER, "sub": user_id, "iat": issued_at, "exp": expires_at}
         token = jwt.encode(claims, self._anonymous_secret, algorithm="HS256")
         return AnonymousToken(
             token=token,
             user_id=user_id,
+            issued_at=issued_at,
             expires_at=datetime.fromtimestamp(expires_at, UTC),
         )
 

@@ -22,6 +22,9 @@ Layout, for prefix ``chat`` and user ``alice``::
                                             (24 hours)
     chat:{u:alice}:ik           sorted set  those keys -> when they expire (erasing finds them)
     chat:rl:{ip:<address>}      string      anonymous sign-ups' rate-limit window
+    chat:rl:{ip:<address>}:idem:<key>
+                                string      a sign-up's Idempotency-Key: its request fingerprint,
+                                            the anonymous user id and iat it got (24 hours)
 
 Why this shape:
 - Every key of a user sits under one Redis Cluster hash tag, ``{u:<user>}``, so one Lua script
@@ -131,3 +134,14 @@ class UserKeys:
 def ip_rate_limit_key(prefix: str, client_ip: str) -> str:
     """The key of an anonymous caller's rate-limit window, by client IP."""
     return f"{prefix}:rl:" + "{ip:" + quote(client_ip, safe="") + "}"
+
+
+def ip_idempotency_key(prefix: str, client_ip: str, key: str | None) -> str:
+    """Where an anonymous sign-up from ``client_ip`` keeps what it answered Idempotency-Key ``key``.
+
+    Beside the IP's window, under the same hash tag, so that one script reads and writes both;
+    per IP, so that the same key sent from another address is another request and never gets
+    the token minted for this one. (None: a sign-up that sent no key, whose script still names
+    a key, never touched.)
+    """
+    return f"{ip_rate_limit_key(prefix, client_ip)}:idem:" + quote(key or "", safe="")

@@ -13,9 +13,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from shared.errors import RateLimited
-from shared.keys import ip_rate_limit_key
-from shared.scripts import RATE_LIMIT
+from shared.errors import IdempotencyKeyReused, RateLimited
+from shared.keys import ip_idempotency_key, ip_rate_limit_key
+from shared.scripts import ANONYMOUS_SIGNUP
 from shared.settings import Settings
 from shared.upstash import Upstash
 
@@ -103,8 +103,25 @@ class Caller:
         """What identifies this request for its Idempotency-Key ('' when it sent none)."""
         if self.idempotency_key is None:
             return ""
-        text = f"{self.request_line}\n{self.body_digest}"
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return request_fingerprint(self.request_line, self.body_digest)
+
+
+def request_fingerprint(request_line: str, body_digest: str) -> str:
+    """What identifies a request for its Idempotency-Key: its request line and body digest."""
+    text = f"{request_line}\n{body_digest}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousSignup:
+    """What the per-IP script decided about one anonymous sign-up."""
+
+    quota: Quota | None
+    """What is left of the IP's window (None when that limit is off)."""
+    user_id: str
+    """The user to answer the token of: the one minted now, or a retry's first answer's."""
+    issued_at: int
+    """That token's ``iat`` (seconds)."""
 
 
 class RateLimits:
@@ -140,12 +157,48 @@ class RateLimits:
 
     async def check_anonymous_signup(self, client_ip: str, now_ms: int) -> Quota | None:
         """Count one anonymous-token request from ``client_ip``; None when that limit is off."""
-        budget = self.anonymous
-        if budget.off:
+        if self.anonymous.off:
             return None
-        call = RATE_LIMIT.call(
-            {"window": ip_rate_limit_key(self._prefix, client_ip)},
-            {"now": now_ms, "rl_max": budget.requests, "rl_window": budget.window_ms},
+        signup = await self.anonymous_signup(client_ip, now_ms, user_id="", issued_at=0)
+        return signup.quota
+
+    async def anonymous_signup(
+        self,
+        client_ip: str,
+        now_ms: int,
+        *,
+        user_id: str,
+        issued_at: int,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> AnonymousSignup:
+        """Count a sign-up from ``client_ip`` that mints ``user_id``'s token at ``issued_at``.
+
+        With ``idempotency_key`` (and the request's ``fingerprint``), a retry gets the user and
+        instant the key first got, without counting again, and a key sent with another request
+        is ``IdempotencyKeyReused``. One Upstash request; none when the limit is off and no key
+        was sent.
+        """
+        budget = self.anonymous
+        minted = AnonymousSignup(None, user_id, issued_at)
+        if budget.off and idempotency_key is None:
+            return minted
+        call = ANONYMOUS_SIGNUP.call(
+            {
+                "window": ip_rate_limit_key(self._prefix, client_ip),
+                "idem": ip_idempotency_key(self._prefix, client_ip, idempotency_key),
+            },
+            {
+                "now": now_ms,
+                "rl_max": budget.requests,
+                "rl_window": budget.window_ms,
+                "idem_fp": fingerprint if idempotency_key is not None else "",
+                "user_id": user_id,
+                "iat": issued_at,
+            },
         )
-        (answer,) = await self._upstash.run(call)
-        return budget.decide(int(answer), now_ms)
+        answer, *kept = await self._upstash.run(call)
+        quota = budget.decide(int(answer), now_ms)
+        if kept and kept[0] == "idempotency_mismatch":
+            raise IdempotencyKeyReused.of(idempotency_key or "")
+        return AnonymousSignup(quota, kept[0], int(kept[1]))

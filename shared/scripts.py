@@ -218,7 +218,7 @@ LIST_CONVERSATIONS = ScriptSpec(
 GET_CONVERSATION = ScriptSpec(
     "get_conversation",
     keys=("sum", *_CONVERSATION),
-    args=("cid", "limit", "before", "budget", "if_none_match", "stale_ms"),
+    args=("cid", "limit", "before", "budget", "budget_bytes", "if_none_match", "stale_ms"),
     mode="counted_read",
 )
 GET_MESSAGE = ScriptSpec(
@@ -320,8 +320,11 @@ LIST_CONVERSATION_KEYS = ScriptSpec(
 )
 ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy", "ik"), rest_keys=True, rest_args=True)
 SETTLE_REQUEST = ScriptSpec("settle_request", keys=("sum",))
-RATE_LIMIT = ScriptSpec(
-    "rate_limit", keys=("window",), args=("now", "rl_max", "rl_window"), user_args=False
+ANONYMOUS_SIGNUP = ScriptSpec(
+    "anonymous_signup",
+    keys=("window", "idem"),
+    args=("now", "rl_max", "rl_window", "idem_fp", "user_id", "iat"),
+    user_args=False,
 )
 
 ALL = (
@@ -342,6 +345,6 @@ ALL = (
     LIST_CONVERSATION_KEYS,
     ERASE_USER,
     SETTLE_REQUEST,
-    RATE_LIMIT,
+    ANONYMOUS_SIGNUP,
 )
 """Every script, for tests and tools."""

@@ -12,6 +12,8 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.payload import MAX_REQUEST_BODY_BYTES
+
 DAY = 86_400
 
 
@@ -46,7 +48,8 @@ class Settings(BaseSettings):
 
     # HTTP.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # The largest body a Lambda event can always carry, escaped or base64 (shared/payload.py).
+    max_body_bytes: int = Field(default=MAX_REQUEST_BODY_BYTES, gt=0)
 
     # Storage layout and retention.
     key_prefix: str = Field(default="chat", pattern=r"^[A-Za-z0-9._-]{1,64}$")

@@ -219,9 +219,11 @@ class ClaimResult:
     """Where a claim that is not done goes on (pass it back with the next claim)."""
 
 
-# How much of a response an export page's messages may take: Lambda answers at most 6 MB,
+# How much of a response a page's messages may take, in bytes as Lambda returns the response
+# (a message's stored size, codec.message_size, is measured so): Lambda returns at most 6 MB,
 # and the rest of the body (summaries, the page's own fields) needs room too.
-EXPORT_BUDGET_BYTES = 5_000_000
+PAGE_BUDGET_BYTES = 5_000_000
+EXPORT_BUDGET_BYTES = PAGE_BUDGET_BYTES
 # Conversations a claim moves per import: a batch stays well under Upstash's request limit.
 _CLAIM_BATCH = 20
 # A claim starts no new page after this long, so that it answers well within the function's
@@ -307,6 +309,7 @@ class ConversationStore:
                 "limit": limit,
                 "before": upper,
                 "budget": self._settings.max_page_chars,
+                "budget_bytes": PAGE_BUDGET_BYTES,
                 "if_none_match": if_none_match or "",
                 "stale_ms": self._stale_ms,
             },
@@ -658,7 +661,7 @@ class ConversationStore:
         size = (codec.text_size(content) if content is not None else 0) + (
             codec.text_size(delta) if delta else 0
         )
-        size += sum(len(codec.tool_json(tool).encode()) for tool in tools)
+        size += sum(codec.json_size(tool.model_dump(exclude_none=True)) for tool in tools)
         # A delta alone is followed by offset, not through the change feed (README, "Keeping
         # devices in sync"); anything else a patch changes is a change.
         change = patch.model_fields_set - {"appendContent", "sequence"}
@@ -1019,10 +1022,7 @@ class ConversationStore:
                 "retrying is safe"
             )
         if result and result[0] == "idempotency_mismatch":
-            raise IdempotencyKeyReused(
-                f"Idempotency-Key {caller.idempotency_key!r} was sent with another request "
-                "(method, path or body) in the last 24 hours: use a new key for a new request"
-            )
+            raise IdempotencyKeyReused.of(caller.idempotency_key or "")
         return list(result)
 
     async def _settle(self, caller: Caller, request_id: str, now: int) -> list[Any]:

@@ -75,13 +75,16 @@ def settings(standin: Standin) -> Settings:
 def make_client(settings: Settings) -> Iterator[ClientFactory]:
     """Build TestClients for apps with every route; each is closed after the test.
 
-    ``make_client(*, clock=None, **overrides)``: the store and the Upstash client's circuit
-    breaker read ``clock`` when given (a :class:`tests.factories.Clock` the test advances);
-    keyword arguments override settings.
+    ``make_client(*, clock=None, address=None, **overrides)``: the store and the Upstash
+    client's circuit breaker read ``clock`` when given (a :class:`tests.factories.Clock` the
+    test advances); ``address`` is the client's (host, port); keyword arguments override
+    settings.
     """
     built: list[tuple[TestClient, Services]] = []
 
-    def factory(*, clock: Clock | None = None, **overrides: Any) -> TestClient:
+    def factory(
+        *, clock: Clock | None = None, address: tuple[str, int] | None = None, **overrides: Any
+    ) -> TestClient:
         changed = settings.model_copy(update=overrides)
         svc = Services.from_settings(changed)
         if clock is not None:
@@ -93,7 +96,9 @@ def make_client(settings: Settings) -> Iterator[ClientFactory]:
                 store=ConversationStore(upstash, changed, clock_ms=clock),
                 rate_limits=RateLimits(upstash, changed),
             )
-        client = TestClient(create_app(all_routes(), services=svc))
+        client = TestClient(
+            create_app(all_routes(), services=svc), client=address or ("testclient", 50000)
+        )
         client.__enter__()
         built.append((client, svc))
         return client

@@ -97,10 +97,17 @@ class ClientFactory(Protocol):
     """The ``make_client`` fixture: a TestClient for an app with every route.
 
     The store and the Upstash client's circuit breaker read ``clock`` when one is given (the
-    real time otherwise); keyword arguments override settings.
+    real time otherwise); ``address`` is the client's (host, port); keyword arguments override
+    settings.
     """
 
-    def __call__(self, *, clock: Clock | None = None, **overrides: Any) -> TestClient: ...
+    def __call__(
+        self,
+        *,
+        clock: Clock | None = None,
+        address: tuple[str, int] | None = None,
+        **overrides: Any,
+    ) -> TestClient: ...
 
 
 # ------------------------------------------------------------------------------ identity

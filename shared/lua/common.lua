@@ -463,19 +463,20 @@ local function current_conversation(S)
 end
 
 -- The messages `ids` of message hash `key`, as {attribute values (#MESSAGE per message),
--- {content, then tool execution JSON in 'xo' order, per message}}. With `budget`, only the
--- first messages whose `attr` ('l', content length, by default; 'j', JSON size) add up to at
--- most `budget` are read (never fewer than one); the second value is how many were.
-local function read_messages(key, ids, budget, attr)
+-- {content, then tool execution JSON in 'xo' order, per message}}. With `budget` (content
+-- length, 'l') and `bytes` (size in the response as Lambda returns it, 'j'), only the first
+-- messages within both are read (never fewer than one); the second value is how many were.
+local function read_messages(key, ids, budget, bytes)
   local fields = {}
   for _, mid in ipairs(ids) do append_all(fields, attr_fields(MESSAGE, mid)) end
   local meta = hmget(key, fields)
   local kept = #ids
   if budget then
-    local total = 0
+    local total, size = 0, 0
     for i, mid in ipairs(ids) do
-      total = total + num(meta[(attr or 'l') .. '|' .. mid])
-      if i > 1 and total > budget then
+      total = total + num(meta['l|' .. mid])
+      size = size + num(meta['j|' .. mid])
+      if i > 1 and (total > budget or size > bytes) then
         kept = i - 1
         break
       end

@@ -1,6 +1,7 @@
 -- A conversation's summary and one page of its messages, newest first, before a sequence.
 -- KEYS: sum, msgs, order
 -- ARGV: cid, limit, before ('' for the newest page), budget (characters of content at most),
+--   budget_bytes (bytes the messages may take in the response as Lambda returns it),
 --   if_none_match (the entity tag the caller holds, '' for none), stale_ms (how long a reply
 --   may go without a delta before it reads as interrupted)
 -- The entity tag is the version, plus 'i' while a reply has gone stale: the page a stale reply
@@ -34,7 +35,8 @@ local ids = {}
 for i = 1, math.min(#page, 2 * limit), 2 do ids[#ids + 1] = page[i] end
 local more = #page > 2 * limit
 local messages, kept = {{}, {}}, 0
-if #ids > 0 then messages, kept = read_messages(K.msgs, ids, tonumber(A.budget)) end
+if #ids > 0 then messages, kept = read_messages(K.msgs, ids, tonumber(A.budget),
+  tonumber(A.budget_bytes)) end
 if kept < #ids then more = true end
 local pairs_kept = {unpack(page, 1, 2 * kept)}
 finish_read(S, quota)

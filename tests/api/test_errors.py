@@ -200,6 +200,27 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/api/me", "DELETE, GET, HEAD"),
+        ("POST", "/api/me", "DELETE, GET, HEAD"),
+        ("POST", "/api/conversations", "GET, HEAD"),
+        ("POST", "/api/conversations/c1", "DELETE, GET, HEAD, PATCH, PUT"),
+        ("OPTIONS", "/api/conversations/c1/messages/m1", "DELETE, GET, HEAD, PATCH"),
+        ("GET", "/api/auth/anonymous", "POST"),
+    ],
+)
+def test_a_405_allows_every_method_of_the_path(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    # Not only the methods of the first route that matched the path: all of its routes'.
+    response = client.request(method, path, headers=auth())
+    body = assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
+    assert allow in body["detail"]
+
+
+@pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer a.b.c"],
 )
@@ -598,3 +619,15 @@ def test_allowed_cors_preflight_is_unchanged(make_client: ClientFactory) -> None
     # Chromium's ceiling: a repeated URL (an idle change-feed poll) is preflighted once in two
     # hours, not every ten minutes.
     assert response.headers["access-control-max-age"] == "7200"
+
+
+def test_a_body_of_many_mistakes_answers_a_bounded_problem(client: TestClient) -> None:
+    # 400,000 problems (four missing fields of each message): the first are listed, the rest
+    # counted, so the answer stays small whatever the body.
+    body = conversation("c1", messages=0)
+    body["messages"] = [{}] * 100_000
+    response = client.put("/api/conversations/c1", json=body, headers=auth())
+    problem = assert_problem(response, 422, "validation_failed")
+    assert len(problem["errors"]) == 50
+    assert "more)" in problem["detail"]
+    assert len(response.content) < 20_000

@@ -9,11 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.routing import Route
 from starlette.testclient import TestClient
 from upstash_redis import Redis
 
+from functions import all_routes
 from shared.settings import Settings
-from tests.factories import Standin, auth, conversation, me, message, post, put
+from tests.factories import (
+    ClientFactory,
+    Standin,
+    auth,
+    conversation,
+    me,
+    message,
+    post,
+    put,
+    services_of,
+)
 
 
 def keyed(key: str, **more: str) -> dict[str, str]:
@@ -132,3 +144,79 @@ def test_erasing_the_user_erases_the_kept_answers(
     assert raw.keys(f"{settings.key_prefix}:*:idem:*")
     assert client.delete("/api/me", headers=auth()).status_code == 204
     assert raw.keys(f"{settings.key_prefix}:*") == []
+
+
+def test_an_anonymous_sign_up_retried_with_its_key_gets_the_same_token(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(rate_limit_anonymous_requests=2)
+    upstash = services_of(client).upstash
+    before = upstash.requests
+    first = client.post("/api/auth/anonymous", headers={"Idempotency-Key": "visit-1"})
+    assert first.status_code == 201, first.text
+    assert upstash.requests - before == 1  # the window and the key in one script
+    again = client.post("/api/auth/anonymous", headers={"Idempotency-Key": "visit-1"})
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["ratelimit-remaining"] == first.headers["ratelimit-remaining"] == "1"
+    # The retry did not count: one sign-up is left, and then none.
+    assert client.post("/api/auth/anonymous").status_code == 201
+    assert client.post("/api/auth/anonymous").status_code == 429
+    # A retry is still answered once the window is spent: it costs nothing more.
+    late = client.post("/api/auth/anonymous", headers={"Idempotency-Key": "visit-1"})
+    assert late.status_code == 201
+    assert late.json() == first.json()
+    assert late.headers["ratelimit-remaining"] == "0"
+
+
+def test_an_anonymous_key_sent_with_another_request_is_refused(client: TestClient) -> None:
+    assert client.post("/api/auth/anonymous", headers={"Idempotency-Key": "k"}).status_code == 201
+    for other in (
+        client.post("/api/auth/anonymous?x=1", headers={"Idempotency-Key": "k"}),
+        client.post("/api/auth/anonymous", json={"a": 1}, headers={"Idempotency-Key": "k"}),
+        client.post("/api/auth/anonymous", headers={"Idempotency-Key": "k", "Prefer": "x"}),
+    ):
+        assert other.status_code == 422, other.text
+        assert other.json()["code"] == "idempotency_key_reused"
+
+
+def test_an_anonymous_key_is_kept_per_ip_without_the_token(
+    make_client: ClientFactory, raw: Any, settings: Settings
+) -> None:
+    client = make_client()
+    first = client.post("/api/auth/anonymous", headers={"Idempotency-Key": "shared-key"})
+    # The same key from another address is another visitor's request: a token of its own.
+    elsewhere = make_client(address=("198.51.100.9", 50000))
+    other = elsewhere.post("/api/auth/anonymous", headers={"Idempotency-Key": "shared-key"})
+    assert other.status_code == 201
+    assert other.json()["userId"] != first.json()["userId"]
+    kept = raw.keys(f"{settings.key_prefix}:rl:*:idem:*")
+    assert len(kept) == 2
+    for key in kept:
+        assert 0 < raw.pttl(key) <= 86_400_000
+        value = raw.get(key)
+        assert first.json()["token"] not in value
+        assert other.json()["token"] not in value
+        assert all(part not in value for part in first.json()["token"].split("."))
+    # Every sign-up key expires, the windows included.
+    assert all(raw.pttl(key) > 0 for key in raw.keys(f"{settings.key_prefix}:rl:*"))
+
+
+@pytest.mark.parametrize("value", ["", '""', "x" * 256, "tab\there"])
+def test_a_malformed_key_is_a_400_on_every_write(client: TestClient, value: str) -> None:
+    # One rule on every route, with or without a token: the anonymous sign-up included.
+    params = {"id": "c1", "messageId": "m0"}
+    writes = {
+        (method, route.path.replace(":id}", "}").format(**params))
+        for route in all_routes()
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method in {"POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert ("POST", "/api/auth/anonymous") in writes
+    for method, path in sorted(writes):
+        response = client.request(
+            method, path, json={}, headers={**auth(), "Idempotency-Key": value}
+        )
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["code"] == "invalid_request"

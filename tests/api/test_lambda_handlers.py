@@ -6,21 +6,26 @@ API Gateway HTTP API v2 events, against the real stand-in.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from functions import MODULES
 from shared.app import Services
 from shared.settings import Settings
 from tests.factories import (
     LambdaContext,
+    auth,
     close_current_loop,
     conversation,
     http_api_v2_event,
+    message,
+    put,
     token_for,
 )
 
@@ -220,3 +225,157 @@ def test_message_and_account_functions_through_mangum(handlers: dict[str, Any]) 
             exported = json.loads(response["body"])
             assert exported["currentConversationId"] == "c9"
             assert exported["conversations"][0]["messages"][0]["content"] == "Hi!"
+
+
+def test_a_405_from_any_function_allows_every_method_of_its_path(
+    handlers: dict[str, Any], client: TestClient
+) -> None:
+    # API Gateway routes by method, and sends a path's OPTIONS to one of the functions serving
+    # it: a plain OPTIONS (no CORS preflight) is the 405 a single-route function can answer,
+    # and its Allow names every function's methods on that path, as the app with all routes.
+    params = {"id": "c1", "messageId": "m1"}
+    for name in MODULES:
+        module = importlib.import_module(f"functions.{name}")
+        for route in module.routes:
+            template = route.path.replace(":id}", "}")
+            path = template.format(**params)
+            expected = client.options(path).headers["allow"]
+            answer = invoke(
+                handlers[name],
+                http_api_v2_event(
+                    "OPTIONS",
+                    path,
+                    route_key=f"OPTIONS {template}",
+                    path_parameters={k: v for k, v in params.items() if "{" + k in template},
+                ),
+            )
+            assert answer["statusCode"] == 405, (name, answer["body"])
+            assert answer["headers"]["allow"] == expected, name
+            problem = base64.b64decode(answer["body"]) if answer["isBase64Encoded"] else None
+            assert json.loads(problem or answer["body"])["code"] == "method_not_allowed"
+    get_me = invoke(
+        handlers["get_me"],
+        http_api_v2_event("OPTIONS", "/api/me", route_key="OPTIONS /api/me"),
+    )
+    assert get_me["headers"]["allow"] == "DELETE, GET, HEAD"
+
+
+# Lambda's limit on the JSON a function returns (and on the event it is invoked with).
+LAMBDA_PAYLOAD = 6 * 1024 * 1024
+# Content that takes the most room once Lambda returns it: a control character is 6 bytes in
+# the body ("\u0001") and 7 in Lambda's response; a quote or backslash 2, then 4.
+CONTROL = "\x01" * 200_000
+QUOTES = '"\\' * 100_000
+
+
+def test_export_and_conversation_pages_fit_lambda_with_the_worst_content(
+    handlers: dict[str, Any], client: TestClient
+) -> None:
+    user = "lambda-heavy"
+    token = {"authorization": f"Bearer {token_for(user)}"}
+    stored: dict[str, list[str]] = {}
+    for cid, contents in {
+        "q1": [QUOTES] * 6,
+        "q2": [QUOTES] * 6,
+        "x1": [CONTROL] * 2,
+    }.items():
+        body = conversation(cid, messages=len(contents))
+        for item, content in zip(body["messages"], contents, strict=True):
+            item["content"] = content
+        assert put(client, body, user=user).status_code == 201
+        stored[cid] = contents
+    for i in range(6):  # one conversation of more than a page: appended a message at a time
+        item = message(f"n{i}", CONTROL)
+        assert client.post(
+            "/api/conversations/x2/messages", json=item, headers=auth(user)
+        ).is_success
+    stored["x2"] = [CONTROL] * 6
+
+    exported: dict[str, list[str]] = {}
+    cursor = ""
+    pages = 0
+    while True:
+        answer = invoke(
+            handlers["export_conversations"],
+            http_api_v2_event(
+                "GET",
+                "/api/me/export",
+                route_key="GET /api/me/export",
+                query=f"cursor={cursor}" if cursor else "",
+                headers=token,
+            ),
+        )
+        assert answer["statusCode"] == 200
+        assert len(json.dumps(answer)) <= LAMBDA_PAYLOAD, pages
+        page = json.loads(answer["body"])
+        pages += 1
+        for item in page["conversations"]:
+            contents = [m["content"] for m in item["messages"]]
+            if "olderMessagesCursor" in item:
+                before = item["olderMessagesCursor"]
+                contents = _all_messages(handlers, token, item["id"], before) + contents
+            exported[item["id"]] = contents
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert pages > 2
+    assert exported == stored  # everything, across pages
+
+    read = _all_messages(handlers, token, "x2", None)
+    assert read == [CONTROL] * 6
+
+
+def _all_messages(
+    handlers: dict[str, Any], token: dict[str, str], cid: str, before: str | None
+) -> list[str]:
+    # Every message of `cid` older than `before`, page by page, each answer within the limit.
+    contents: list[str] = []
+    while True:
+        answer = invoke(
+            handlers["get_conversation"],
+            http_api_v2_event(
+                "GET",
+                f"/api/conversations/{cid}",
+                route_key="GET /api/conversations/{id}",
+                query=f"limit=100&before={before}" if before else "limit=100",
+                headers=token,
+                path_parameters={"id": cid},
+            ),
+        )
+        assert answer["statusCode"] == 200
+        assert len(json.dumps(answer)) <= LAMBDA_PAYLOAD
+        page = json.loads(answer["body"])
+        contents = [m["content"] for m in page["messages"]] + contents
+        before = page["nextCursor"]
+        if before is None:
+            return contents
+
+
+def test_the_largest_body_fits_the_event_however_it_is_escaped(
+    handlers: dict[str, Any], client: TestClient
+) -> None:
+    limit = client.get("/api/limits").json()["maxBodyBytes"]
+    token = {"authorization": f"Bearer {token_for('lambda-big-body')}"}
+    # A body of nothing but escapes: every byte of it doubles in an event that carries it as
+    # text; base64 adds a third.
+    body = json.dumps(message("m1", '"' * 10)).encode()
+    head, tail = body.decode().split('"content": "', 1)
+    filler = '\\"' * ((limit - len(body)) // 2)
+    text = f'{head}"content": "{filler}{tail}'
+    assert len(text.encode()) <= limit
+    event = http_api_v2_event(
+        "POST",
+        "/api/conversations/c1/messages",
+        route_key="POST /api/conversations/{id}/messages",
+        headers=token,
+        path_parameters={"id": "c1"},
+    )
+    event["body"], event["isBase64Encoded"] = text, False
+    assert len(json.dumps(event)) <= LAMBDA_PAYLOAD
+    answer = invoke(handlers["append_message"], event)
+    # Read and judged (the content is over MAX_MESSAGE_CHARS), not refused for its size.
+    assert answer["statusCode"] == 413
+    assert "MAX_MESSAGE_CHARS" in base64.b64decode(answer["body"]).decode()
+    event["body"] = base64.b64encode(text.encode()).decode()
+    event["isBase64Encoded"] = True
+    assert len(json.dumps(event)) <= LAMBDA_PAYLOAD

@@ -29,7 +29,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def test_defaults_match_the_readme(env: pytest.MonkeyPatch) -> None:
     settings = Settings()
-    assert settings.max_body_bytes == 4 * 1024 * 1024
+    assert settings.max_body_bytes == 3_112_960  # what every Lambda event can carry
     assert settings.max_message_chars == 200_000
     assert settings.max_messages_per_conversation == 10_000
     assert settings.max_title_chars == 200
