@@ -61,9 +61,12 @@ class Services:
     rate_limits: RateLimits
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        """Build every service from ``settings`` (no network I/O happens here)."""
-        upstash = Upstash(settings)
+    def from_settings(cls, settings: Settings, *, upstash: Upstash | None = None) -> Services:
+        """Build every service from ``settings`` (no network I/O happens here).
+
+        ``upstash``: the Upstash client to build on (one made from ``settings`` when None).
+        """
+        upstash = upstash or Upstash(settings)
         return cls(
             settings=settings,
             upstash=upstash,

@@ -34,6 +34,7 @@ import httpx
 from upstash_redis.asyncio import Redis
 from upstash_redis.errors import UpstashError
 
+from shared import upstash_sdk
 from shared.breaker import (
     RETRY_AFTER_SECONDS,
     BreakerOpen,
@@ -97,7 +98,8 @@ class Upstash:
     Mangum) keeps one loop per container, so one client serves every invocation; a host that
     runs each request on a new loop gets a new client rather than a broken one. The breaker is
     the container's, whatever the loop: ``clock_ms`` (monotonic milliseconds) is its clock,
-    injected by tests.
+    injected by tests. ``wrap_transport`` wraps the HTTP transport every request goes through
+    (the benchmark records each request with it).
     """
 
     def __init__(
@@ -106,12 +108,15 @@ class Upstash:
         *,
         timeout_seconds: float | None = None,
         clock_ms: Callable[[], int] | None = None,
+        wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+        | None = None,
     ) -> None:
         self._url = settings.upstash_redis_rest_url
         self._token = settings.upstash_redis_rest_token.get_secret_value()
         self._timeout = timeout_seconds or settings.upstash_timeout_seconds
         self._retries = settings.upstash_retries
         self._retry_interval = settings.upstash_retry_interval_seconds
+        self._wrap_transport = wrap_transport
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         # After a NOSCRIPT, Upstash has lost its scripts (a restart): until each script has been
@@ -135,25 +140,20 @@ class Upstash:
         """The SDK client for the running event loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            client = Redis(
+            transport: httpx.AsyncBaseTransport = upstash_sdk.Deadline(self._timeout)
+            if self._wrap_transport is not None:
+                transport = self._wrap_transport(transport)
+            client = upstash_sdk.connect(
                 self._url,
                 self._token,
-                rest_retries=self._retries,
-                rest_retry_interval=self._retry_interval,
-                allow_telemetry=False,
-                # Every value the scripts answer is UTF-8 text (what the client sent, or
-                # digits): base64 would only cost bytes and a decode per value (about 1 ms of
-                # a list page's CPU).
-                rest_encoding=None,
-            )
-            # The SDK offers no timeout setting and builds its httpx client without one; it
-            # only ever posts through it (see _Poster).
-            client._http._client = _Poster(  # type: ignore[assignment]
-                httpx.AsyncClient(
+                retries=self._retries,
+                retry_interval=self._retry_interval,
+                http=httpx.AsyncClient(
                     timeout=httpx.Timeout(self._timeout),
-                    transport=_Deadline(self._timeout),
+                    transport=transport,
                     event_hooks={"request": [self._count_request], "response": [_note_status]},
-                )
+                ),
+                on_failure=_note_failure,
             )
             self._client, self._loop = client, loop
         return self._client
@@ -161,7 +161,7 @@ class Upstash:
     async def aclose(self) -> None:
         """Close the HTTP client (tests and the dev server; Lambda never needs to)."""
         if self._client is not None:
-            await self._client._http._client.aclose()
+            await upstash_sdk.aclose(self._client)
             self._client = None
 
     async def _count_request(self, _request: httpx.Request) -> None:
@@ -255,11 +255,11 @@ class Upstash:
             if session is not None and session.sync_token:
                 # The SDK sends its client's last token with every request; for this request,
                 # the device's. (No await between setting it and the request taking it.)
-                redis._sync_token = session.sync_token
+                upstash_sdk.set_sync_token(redis, session.sync_token)
             async with asyncio.timeout(deadline):
                 result = await redis.execute(command)
             if session is not None:
-                session.sync_token = redis._sync_token or session.sync_token
+                session.sync_token = upstash_sdk.sync_token(redis) or session.sync_token
         except UpstashError as exc:
             status = attempts.statuses[-1] if attempts.statuses else None
             message = str(exc)
@@ -358,111 +358,6 @@ class Upstash:
             f"the conversation store {kind}; nothing was half-written, so retrying is safe",
             retry_after=self.breaker.retry_after(),
         )
-
-
-class _Poster:
-    """What the SDK posts each command through: the httpx client's request, sent leaner.
-
-    The SDK calls only ``post(url, headers=..., json=...)``. Through ``httpx.AsyncClient`` that
-    request is built with the client's headers, timeout and transport, then sent by machinery
-    Upstash needs none of: cookie jars (``http.cookiejar`` on every request and answer; Upstash
-    sets no cookies), auth flows and redirect handling. That cost more than a tenth of a
-    millisecond per call. Here the same request (the client's default headers, then the SDK's,
-    the JSON body, the client's timeout) goes to the transport the client would pick (its
-    proxy mounts included), through the client's event hooks, and is answered read.
-    """
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self._extensions = {"timeout": client.timeout.as_dict()}
-        self._urls: dict[str, httpx.URL] = {}
-
-    @property
-    def _transport(self) -> httpx.AsyncBaseTransport:
-        # (The benchmark wraps the transport to time each request.)
-        return self.client._transport
-
-    @_transport.setter
-    def _transport(self, transport: httpx.AsyncBaseTransport) -> None:
-        self.client._transport = transport
-
-    async def post(self, url: str, *, headers: dict[str, str], json: Any) -> httpx.Response:
-        """POST ``json`` to ``url`` as ``self.client.post`` would; the answer is read."""
-        client = self.client
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = self._urls[url] = httpx.URL(url)
-        merged = httpx.Headers(client.headers)
-        merged.update(headers)
-        request = httpx.Request(
-            "POST", parsed, headers=merged, json=json, extensions=dict(self._extensions)
-        )
-        for hook in client.event_hooks["request"]:
-            await hook(request)
-        try:
-            response = await client._transport_for_url(parsed).handle_async_request(request)
-        except httpx.RequestError as exc:
-            exc.request = request
-            _note_failure(exc)
-            raise
-        response.request = request
-        try:
-            await response.aread()
-            for hook in client.event_hooks["response"]:
-                await hook(response)
-        except BaseException:
-            await response.aclose()
-            raise
-        _httpx_logger.info(
-            'HTTP Request: %s %s "%s %d %s"',
-            request.method,
-            request.url,
-            response.http_version,
-            response.status_code,
-            response.reason_phrase,
-        )
-        return response
-
-    async def aclose(self) -> None:
-        """Close the httpx client."""
-        await self.client.aclose()
-
-
-# httpx's own logger, which logs each request the client sends (at INFO).
-_httpx_logger = logging.getLogger("httpx")
-
-
-class _Deadline(httpx.AsyncBaseTransport):
-    """Ends each HTTP request, its whole response body read, within ``seconds``.
-
-    httpx's own timeouts bound each connect, write and read, not a request: an Upstash that
-    keeps sending a little could hold one attempt, and the function, far past the timeout. The
-    SDK retries a ``TimeoutException`` like any failure, so a call takes at most
-    ``seconds x (retries + 1)`` plus its sleeps between attempts.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._transport = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read its whole response before the deadline."""
-        try:
-            async with asyncio.timeout(self._seconds):
-                response = await self._transport.handle_async_request(request)
-                try:
-                    await response.aread()
-                except BaseException:
-                    await response.aclose()
-                    raise
-        except TimeoutError:
-            msg = f"no complete answer within {self._seconds} s"
-            raise httpx.TimeoutException(msg, request=request) from None
-        return response
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._transport.aclose()
 
 
 # What the SDK raises when Upstash is down, slow, or answers something that is not its JSON. An
