@@ -25,6 +25,7 @@ os.environ.update(
 )
 
 from devtools import redis_backend, serve, upstash_local
+from devtools.fault_proxy import FaultProxy, running_proxy
 from functions import all_routes
 from shared.app import Services, create_app
 from shared.rate_limit import RateLimits
@@ -63,6 +64,18 @@ def standin(redis_url: str | None) -> Iterator[Standin]:
         standin = Standin(url=url, token=STANDIN_TOKEN, app=app, redis_url=redis_url)
         load_every_script(standin)
         yield standin
+
+
+@pytest.fixture
+def fault_proxy(standin: Standin) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the stand-in (``devtools/fault_proxy.py``).
+
+    Apps whose ``upstash_redis_rest_url`` is its ``url`` meet the faults it is told to inject.
+    """
+    with running_proxy(standin.url) as proxy:
+        yield proxy
+    if any(e.fault is not None and e.fault.kind == "noscript" for e in proxy.events):
+        load_every_script(standin)  # (its SCRIPT FLUSH reached every test's stand-in)
 
 
 @pytest.fixture

@@ -17,14 +17,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from devtools.fault_proxy import Fault, FaultProxy, is_write, running_proxy
+from devtools.fault_proxy import Fault, FaultProxy, is_write
 from tests.factories import (
     ClientFactory,
     Clock,
-    Standin,
     auth,
     conversation,
-    load_every_script,
     message,
 )
 
@@ -98,27 +96,20 @@ SCENARIOS = {
 }
 
 
-@pytest.fixture(scope="module")
-def proxy(standin: Standin) -> Iterator[FaultProxy]:
-    with running_proxy(standin.url) as proxy:
-        yield proxy
-    load_every_script(standin)  # (its NOSCRIPT faults flushed them for every test)
-
-
 @pytest.fixture
 def through_proxy(
-    make_client: ClientFactory, proxy: FaultProxy
+    make_client: ClientFactory, fault_proxy: FaultProxy
 ) -> Iterator[tuple[TestClient, Clock]]:
-    """A client whose Upstash calls go through the proxy, re-sent once as in production."""
+    """A client whose Upstash calls go through the fault_proxy, re-sent once as in production."""
     clock = Clock()
     client = make_client(
         clock=clock,
-        upstash_redis_rest_url=proxy.url,
+        upstash_redis_rest_url=fault_proxy.url,
         upstash_retries=1,
         upstash_retry_interval_seconds=0,
     )
     yield client, clock
-    proxy.calm()
+    fault_proxy.calm()
 
 
 def _send(client: TestClient, user: str, call: Call) -> Any:
@@ -139,16 +130,16 @@ def _state(client: TestClient, user: str) -> dict[str, Any]:
 
 
 def _run(
-    client: TestClient, proxy: FaultProxy, user: str, scenario: Scenario, *, lose: bool
+    client: TestClient, fault_proxy: FaultProxy, user: str, scenario: Scenario, *, lose: bool
 ) -> tuple[int, Any, str | None]:
     for call in scenario.setup:
         assert _send(client, user, call).status_code < 300, call
     if lose:
-        proxy.inject(Fault("lose_answer"), match=is_write)
+        fault_proxy.inject(Fault("lose_answer"), match=is_write)
     answer = _send(client, user, scenario.action)
     if lose:
-        assert proxy.pending() == 0, "the write never reached the proxy"
-        lost = [e for e in proxy.events if e.fault is not None]
+        assert fault_proxy.pending() == 0, "the write never reached the proxy"
+        lost = [e for e in fault_proxy.events if e.fault is not None]
         assert lost[-1].ran, "the script did not run before its answer was lost"
     body = answer.json() if answer.content else None
     return answer.status_code, body, answer.headers.get("etag")
@@ -156,23 +147,23 @@ def _run(
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_a_lost_answer_is_answered_as_if_it_arrived(
-    through_proxy: tuple[TestClient, Clock], proxy: FaultProxy, name: str
+    through_proxy: tuple[TestClient, Clock], fault_proxy: FaultProxy, name: str
 ) -> None:
     client, _ = through_proxy
     scenario = SCENARIOS[name]
-    expected = _run(client, proxy, "calm", scenario, lose=False)
-    got = _run(client, proxy, "unlucky", scenario, lose=True)
+    expected = _run(client, fault_proxy, "calm", scenario, lose=False)
+    got = _run(client, fault_proxy, "unlucky", scenario, lose=True)
     assert got == expected
     assert _state(client, "unlucky") == _state(client, "calm")
 
 
 def test_an_attempt_that_arrives_after_its_resend_writes_nothing(
-    make_client: ClientFactory, proxy: FaultProxy
+    make_client: ClientFactory, fault_proxy: FaultProxy
 ) -> None:
     # The first attempt is held past the client's timeout and reaches Upstash after the
     # re-send has run: it must find the re-send's answer and leave the text as it is.
     client = make_client(
-        upstash_redis_rest_url=proxy.url,
+        upstash_redis_rest_url=fault_proxy.url,
         upstash_retries=1,
         upstash_retry_interval_seconds=0,
         upstash_timeout_seconds=0.3,
@@ -180,17 +171,17 @@ def test_an_attempt_that_arrives_after_its_resend_writes_nothing(
     try:
         created = _send(client, "alice", ("POST", "/api/conversations/c1/messages", STREAMING))
         assert created.status_code == 201, created.text
-        proxy.inject(Fault("stall", seconds=0.6), match=is_write)
+        fault_proxy.inject(Fault("stall", seconds=0.6), match=is_write)
         patch: Call = ("PATCH", "/api/conversations/c1/messages/r1", {"appendContent": "once"})
         answer = _send(client, "alice", patch)
         assert answer.status_code == 200, answer.text
-        held = [e for e in proxy.events if e.fault is not None][-1]
+        held = [e for e in fault_proxy.events if e.fault is not None][-1]
         _wait_for(lambda: held.ran)
         time.sleep(0.1)  # (the held attempt's script has run; its answer goes nowhere)
         stored = client.get("/api/conversations/c1/messages/r1", headers=auth("alice")).json()
         assert stored["content"] == "once"
     finally:
-        proxy.calm()
+        fault_proxy.calm()
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -206,9 +197,9 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 APPEND: Call = ("POST", "/api/conversations/c1/messages", message("m9", "And then?"))
 
 
-def _settling_client(make_client: ClientFactory, proxy: FaultProxy) -> TestClient:
+def _settling_client(make_client: ClientFactory, fault_proxy: FaultProxy) -> TestClient:
     return make_client(
-        upstash_redis_rest_url=proxy.url,
+        upstash_redis_rest_url=fault_proxy.url,
         upstash_retries=1,
         upstash_retry_interval_seconds=0,
         upstash_timeout_seconds=0.3,
@@ -224,33 +215,35 @@ def _ids(client: TestClient) -> list[str]:
     "second", [Fault("lose_answer"), Fault("reply", text="ERR max concurrent connections exceeded")]
 )
 def test_a_write_applied_but_never_answered_is_answered_as_applied(
-    make_client: ClientFactory, proxy: FaultProxy, second: Fault
+    make_client: ClientFactory, fault_proxy: FaultProxy, second: Fault
 ) -> None:
-    client = _settling_client(make_client, proxy)
+    client = _settling_client(make_client, fault_proxy)
     try:
         assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
-        proxy.inject(Fault("lose_answer"), second, match=is_write)
+        fault_proxy.inject(Fault("lose_answer"), second, match=is_write)
         answer = _send(client, "alice", APPEND)
         assert answer.status_code == 201, answer.text
         assert answer.headers["etag"] == '"2"'
         assert _ids(client) == ["m0", "m1", "m9"]
     finally:
-        proxy.calm()
+        fault_proxy.calm()
 
 
 def test_a_write_not_applied_when_settled_is_never_applied_by_a_late_attempt(
-    make_client: ClientFactory, proxy: FaultProxy
+    make_client: ClientFactory, fault_proxy: FaultProxy
 ) -> None:
-    client = _settling_client(make_client, proxy)
+    client = _settling_client(make_client, fault_proxy)
     try:
         assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
         # The first attempt is held past the timeout, the re-send is reset before it is sent
         # on: the settling call finds nothing applied, and fences the request off.
-        proxy.inject(Fault("stall", seconds=0.8), Fault("reset"), match=is_write)
+        fault_proxy.inject(Fault("stall", seconds=0.8), Fault("reset"), match=is_write)
         answer = _send(client, "alice", APPEND)
         assert answer.status_code == 503, answer.text
         assert "nothing was written" in answer.json()["detail"]
-        held = [e for e in proxy.events if e.fault is not None and e.fault.kind == "stall"][-1]
+        held = [e for e in fault_proxy.events if e.fault is not None and e.fault.kind == "stall"][
+            -1
+        ]
         _wait_for(lambda: held.ran)
         time.sleep(0.1)
         assert _ids(client) == ["m0", "m1"]  # the held attempt arrived, and wrote nothing
@@ -258,19 +251,19 @@ def test_a_write_not_applied_when_settled_is_never_applied_by_a_late_attempt(
         assert again.status_code == 201, again.text
         assert _ids(client) == ["m0", "m1", "m9"]
     finally:
-        proxy.calm()
+        fault_proxy.calm()
 
 
 def test_a_write_that_cannot_be_settled_says_it_may_have_been_applied(
-    make_client: ClientFactory, proxy: FaultProxy
+    make_client: ClientFactory, fault_proxy: FaultProxy
 ) -> None:
-    client = _settling_client(make_client, proxy)
+    client = _settling_client(make_client, fault_proxy)
     try:
         assert _send(client, "alice", ("PUT", "/api/conversations/c1", conversation())).is_success
-        proxy.inject(*[Fault("lose_answer")] * 4, match=is_write)  # the settling call's too
+        fault_proxy.inject(*[Fault("lose_answer")] * 4, match=is_write)  # the settling call's too
         answer = _send(client, "alice", APPEND)
         assert answer.status_code == 503
         assert "may have been applied" in answer.json()["detail"]
         assert _ids(client) == ["m0", "m1", "m9"]  # (it was: once)
     finally:
-        proxy.calm()
+        fault_proxy.calm()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from devtools.fault_proxy import Fault, FaultProxy, is_write, running_proxy
+from devtools.fault_proxy import Fault, FaultProxy, is_write
 from shared.upstash_replies import REFUSALS, UNKNOWN, Refusal, classify
 from tests.factories import ClientFactory, Standin, auth, conversation, load_every_script, message
 
@@ -47,22 +47,15 @@ def test_readme_tables_every_row_as_the_code_answers_it() -> None:
         assert str(row.retry_after) in line or row.kind in ("too_large", "bug", "noscript")
 
 
-@pytest.fixture(scope="module")
-def proxy(standin: Standin) -> Iterator[FaultProxy]:
-    with running_proxy(standin.url) as proxy:
-        yield proxy
-    load_every_script(standin)  # (its NOSCRIPT faults flushed them for every test)
-
-
 @pytest.fixture
-def client(make_client: ClientFactory, proxy: FaultProxy) -> Iterator[TestClient]:
+def client(make_client: ClientFactory, fault_proxy: FaultProxy) -> Iterator[TestClient]:
     yield make_client(
-        upstash_redis_rest_url=proxy.url,
+        upstash_redis_rest_url=fault_proxy.url,
         upstash_retries=1,
         upstash_retry_interval_seconds=0,
         upstash_breaker_failures=2,
     )
-    proxy.calm()
+    fault_proxy.calm()
 
 
 def _expected(row: Refusal) -> int:
@@ -71,13 +64,13 @@ def _expected(row: Refusal) -> int:
 
 @pytest.mark.parametrize("row", REFUSED, ids=lambda r: r.name)
 def test_a_refusal_is_answered_for_what_it_is(
-    client: TestClient, proxy: FaultProxy, row: Refusal
+    client: TestClient, fault_proxy: FaultProxy, row: Refusal
 ) -> None:
     text = row.example
     status = STATUS.get(row.name, 400)
     # Three times the breaker's threshold: a refusal is an answer, not an outage.
     for _ in range(3):
-        proxy.inject(Fault("reply", status=status, text=text))
+        fault_proxy.inject(Fault("reply", status=status, text=text))
         written = client.put("/api/conversations/c1", json=conversation(), headers=auth())
         assert written.status_code == _expected(row), written.text
         assert written.json()["code"] == (
@@ -86,10 +79,10 @@ def test_a_refusal_is_answered_for_what_it_is(
         assert text not in written.text
         if row.kind != "too_large":
             assert int(written.headers["retry-after"]) == row.retry_after
-        proxy.inject(Fault("reply", status=status, text=text))
+        fault_proxy.inject(Fault("reply", status=status, text=text))
         read = client.get("/api/conversations", headers=auth())
         assert read.status_code == _expected(row), read.text
-    proxy.inject(Fault("reply", status=status, text=text))
+    fault_proxy.inject(Fault("reply", status=status, text=text))
     health = client.get("/api/health")
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy"
@@ -99,12 +92,12 @@ def test_a_refusal_is_answered_for_what_it_is(
 
 @pytest.mark.parametrize("status", [400, 429, 500])
 def test_an_unknown_refusal_is_a_503_and_a_log_line(
-    client: TestClient, proxy: FaultProxy, caplog: pytest.LogCaptureFixture, status: int
+    client: TestClient, fault_proxy: FaultProxy, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
     text = "ERR something Upstash says one day"
     with caplog.at_level("WARNING", logger="shared.upstash"):
         for _ in range(2):
-            proxy.inject(Fault("reply", status=status, text=text))
+            fault_proxy.inject(Fault("reply", status=status, text=text))
             answer = client.get("/api/conversations", headers=auth())
             assert answer.status_code == 503
             assert answer.json()["code"] == "store_unavailable"
@@ -113,25 +106,25 @@ def test_an_unknown_refusal_is_a_503_and_a_log_line(
 
 
 def test_a_script_forgotten_by_upstash_is_sent_whole_once(
-    client: TestClient, proxy: FaultProxy, standin: Standin
+    client: TestClient, fault_proxy: FaultProxy, standin: Standin
 ) -> None:
     load_every_script(standin)  # (a database that has run the service has them)
     assert client.put("/api/conversations/c1", json=conversation(), headers=auth()).is_success
-    proxy.inject(Fault("noscript"), match=is_write)
-    before = len(proxy.events)
+    fault_proxy.inject(Fault("noscript"), match=is_write)
+    before = len(fault_proxy.events)
     answer = client.post("/api/conversations/c1/messages", json=message("m9"), headers=auth())
     assert answer.status_code == 201, answer.text
-    sent = [e.command[0] for e in proxy.events[before:]]
+    sent = [e.command[0] for e in fault_proxy.events[before:]]
     assert sent == ["EVALSHA", "EVAL"]
 
 
 def test_a_write_whose_answer_never_comes_back_says_its_outcome_is_unknown(
-    client: TestClient, proxy: FaultProxy
+    client: TestClient, fault_proxy: FaultProxy
 ) -> None:
     # Both attempts run and lose their answers: the API cannot know, and says so.
     key = {"Idempotency-Key": "append-m9"}
     assert client.put("/api/conversations/c1", json=conversation(), headers=auth()).is_success
-    proxy.inject(Fault("lose_answer"), Fault("lose_answer"), match=is_write)
+    fault_proxy.inject(Fault("lose_answer"), Fault("lose_answer"), match=is_write)
     lost = client.post(
         "/api/conversations/c1/messages", json=message("m9"), headers={**auth(), **key}
     )
@@ -147,11 +140,11 @@ def test_a_write_whose_answer_never_comes_back_says_its_outcome_is_unknown(
 
 
 def test_a_write_that_never_reached_upstash_says_nothing_was_written(
-    client: TestClient, proxy: FaultProxy, make_client: ClientFactory, standin: Standin
+    client: TestClient, fault_proxy: FaultProxy, make_client: ClientFactory, standin: Standin
 ) -> None:
     # (A reset after the request went out could come after the script ran: only a connection
     # refused proves nothing was sent.)
-    proxy.inject(Fault("outage", seconds=1.0))
+    fault_proxy.inject(Fault("outage", seconds=1.0))
     assert client.get("/api/conversations", headers=auth()).status_code == 503
     answer = client.put("/api/conversations/c1", json=conversation(), headers=auth())
     assert answer.status_code == 503

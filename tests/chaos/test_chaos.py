@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ import pytest
 from upstash_redis import Redis
 
 from devtools import serve
-from devtools.fault_proxy import Fault, FaultProxy, running_proxy
+from devtools.fault_proxy import Fault, FaultProxy
 from functions import all_routes
 from shared.app import Services, create_app
 from shared.settings import Settings
@@ -38,7 +37,6 @@ from tests.factories import (
     Standin,
     auth,
     conversation,
-    load_every_script,
     make_settings,
     message,
 )
@@ -201,13 +199,6 @@ def chaos_settings(standin: Standin) -> Settings:
     )
 
 
-@pytest.fixture
-def proxy(standin: Standin) -> Iterator[FaultProxy]:
-    with running_proxy(standin.url) as proxy:
-        yield proxy
-    load_every_script(standin)  # (its NOSCRIPT faults flushed them for every test)
-
-
 def _serve(settings: Settings) -> Any:
     """Serve every route on one container's services, closing its Upstash client at the end."""
     services = Services.from_settings(settings)
@@ -225,17 +216,17 @@ def _serve(settings: Settings) -> Any:
     return serve.serve_in_thread(closing)
 
 
-async def _load(url: str, proxy: FaultProxy, ledger: Ledger) -> list[User]:
+async def _load(url: str, fault_proxy: FaultProxy, ledger: Ledger) -> list[User]:
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         users = [User(http, n, ledger) for n in range(USERS)]
-        proxy.randomly(SEED, RATES)
+        fault_proxy.randomly(SEED, RATES)
 
         async def outage() -> None:
             await asyncio.sleep(1.0)
-            proxy.inject(Fault("outage", seconds=1.0))
+            fault_proxy.inject(Fault("outage", seconds=1.0))
 
         await asyncio.gather(outage(), *(user.act() for user in users))
-        proxy.calm()
+        fault_proxy.calm()
     return users
 
 
@@ -248,19 +239,19 @@ async def _check(url: str, users: list[User]) -> None:
 
 def test_every_acknowledged_write_is_stored_once_under_faults(
     chaos_settings: Settings,
-    proxy: FaultProxy,
+    fault_proxy: FaultProxy,
     standin: Standin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ledger = Ledger()
-    through_proxy = chaos_settings.model_copy(update={"upstash_redis_rest_url": proxy.url})
+    through_proxy = chaos_settings.model_copy(update={"upstash_redis_rest_url": fault_proxy.url})
     with caplog.at_level(logging.WARNING, logger="shared.upstash"), _serve(through_proxy) as url:
-        users = asyncio.run(_load(url, proxy, ledger))
+        users = asyncio.run(_load(url, fault_proxy, ledger))
     with _serve(chaos_settings) as url:  # past the proxy
         asyncio.run(_check(url, users))
 
     assert 500 not in ledger.statuses
-    faults = [e.fault.kind for e in proxy.events if e.fault is not None]
+    faults = [e.fault.kind for e in fault_proxy.events if e.fault is not None]
     for kind in ("lose_answer", "reset", "stall", "noscript", "reply", "outage"):
         assert kind in faults, f"no {kind} was injected: the load is too small for the rates"
     logged = [r.getMessage() for r in caplog.records]
@@ -275,7 +266,7 @@ def test_every_acknowledged_write_is_stored_once_under_faults(
     print(
         json.dumps(
             {
-                "requests to Upstash": len(proxy.events),
+                "requests to Upstash": len(fault_proxy.events),
                 "faults": {kind: faults.count(kind) for kind in sorted(set(faults))},
                 "API answers": {
                     str(s): ledger.statuses.count(s) for s in sorted(set(ledger.statuses))
