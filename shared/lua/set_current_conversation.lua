@@ -14,7 +14,7 @@ else
   hset(K.sum, '#curx', A.until_ms)
 end
 bump_list(S)
-local expire = user_expiry(S, num(S['#c']), false)
+user_expiry(S, num(S['#c']))
 flush()
-apply_expiry(expire)
+send_expiries()
 return remember({quota})
