@@ -40,7 +40,7 @@ if exists and num(S['n|' .. cid]) >= tonumber(A.max_messages) then
 end
 
 -- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
-local removed, kinds, victims, count, fresh_index = plan_removals(S, cid, exists)
+local removed, kinds, victims, count = plan_removals(S, cid, exists)
 local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds,
   (not exists) and cid or nil)
 
@@ -48,6 +48,7 @@ local seq = num(M['#seq']) + 1
 if not exists then
   -- A conversation of this id that was deleted, evicted or expired may have left keys behind.
   redis.call('DEL', K.msgs, K.order)
+  expire_later({K.msgs, K.order})
   seq = 1
   for _, attr in ipairs(SUMMARY) do
     if attr ~= 'x' then S[attr .. '|' .. cid] = nil end
@@ -66,6 +67,8 @@ elseif A.title ~= '' and S['a|' .. cid] then
   hset(K.sum, 't|' .. cid, A.title)
   hdel(K.sum, 'a|' .. cid)
 end
+-- The message count is the size of the message order: none, and this ZADD creates it.
+if exists and num(S['n|' .. cid]) == 0 then expire_later({K.order}) end
 for i = REST, #ARGV, 2 do hset(K.msgs, ARGV[i], ARGV[i + 1]) end
 hset(K.msgs, '#seq', seq)
 redis.call('ZADD', K.order, seq, mid)
@@ -81,9 +84,9 @@ if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
 hset(K.sum, 'sz|' .. cid, num(S['sz|' .. cid]) + tonumber(A.size))
 if A.streaming == '1' then hset(K.sum, 'sm|' .. cid, A.now) end
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
-local expire = user_expiry(S, count, fresh_index)
+if expire_conversation then expire_later({K.msgs, K.order}) end
+user_expiry(S, count)
 local result = remember(S, append_all({quota, 'created', exists and 0 or 1, version + 1}, victims))
 flush()
-if expire_conversation or not exists then append_all(expire, {K.msgs, K.order}) end
-apply_expiry(expire)
+send_expiries()
 return result

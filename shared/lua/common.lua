@@ -9,6 +9,9 @@
 -- * Writes are collected and sent at the end, one HSET (and at most one HDEL) per hash.
 -- * An expiry is sent only when it changes: writes record the rounded expiry they last applied
 --   ('#e' for the user's keys, 'e|<id>' for a conversation's) and re-send it about once an hour.
+--   A record speaks only for keys that existed when it was applied: a key that ceases to exist
+--   (deleted, or its last member removed) and is written again comes back with no expiry, so
+--   whatever creates a key queues it for the expiry (expire_later) whatever the record says.
 -- * Values are the strings Python produced; scripts never parse JSON.
 -- * The first value returned is the caller's rate-limit quota: what is left of the window,
 --   -1 when the call was refused (then nothing else is returned or written), or -2 when the
@@ -84,8 +87,10 @@ end
 
 local pending = {order = {}, by_key = {}}
 -- Feed writes, sent by flush(): changed conversations by sequence number, tombstones added to
--- and removed from the tombstone index.
-local feed = {changes = {}, tombs = {}, revived = {}}
+-- and removed from the tombstone index (and how many of those added are new members).
+local feed = {changes = {}, tombs = {}, revived = {}, added = 0}
+-- Keys to send the expiry to once written, each once (expire_later, send_expiries).
+local expiring = {keys = {}, seen = {}}
 
 local function pending_for(key)
   local p = pending.by_key[key]
@@ -136,14 +141,34 @@ local function apply_expiry(keys)
   end
 end
 
+-- Queue `keys` for the expiry sent at the end of the call: keys this call creates, and keys
+-- whose recorded expiry moved on. A key queued twice gets it once.
+local function expire_later(keys)
+  for _, key in ipairs(keys) do
+    if not expiring.seen[key] then
+      expiring.seen[key] = true
+      expiring.keys[#expiring.keys + 1] = key
+    end
+  end
+end
+
+-- After the flush (the keys exist by then): send every queued key its expiry.
+local function send_expiries()
+  apply_expiry(expiring.keys)
+  expiring = {keys = {}, seen = {}}
+end
+
 -- The feed's part of a flush: the changed conversations' new sequence numbers, the tombstone
 -- index, and the oldest tombstones forgotten once there are more than TOMBSTONES.
 local function flush_feed()
   if #feed.changes > 0 then chunked('ZADD', K.chg, feed.changes) end
   if #feed.revived > 0 then chunked('ZREM', K.tb, feed.revived) end
   if #feed.tombs > 0 then
-    chunked('ZADD', K.tb, feed.tombs)
     local kept = tonumber(pending.by_key[K.sum].set['#tc'])
+    -- Kept now, less those this adds: what the index holds once the revived are out. None: it
+    -- was empty, or emptied just now, and comes back without an expiry.
+    if kept - feed.added == 0 then expire_later({K.tb}) end
+    chunked('ZADD', K.tb, feed.tombs)
     if kept > TOMBSTONES then
       local popped = redis.call('ZPOPMIN', K.tb, kept - TOMBSTONES)
       local forgotten = {}
@@ -154,11 +179,11 @@ local function flush_feed()
       chunked('ZREM', K.chg, forgotten)
       hset(K.sum, '#tc', TOMBSTONES)
       hset(K.sum, '#ffl', popped[#popped])
-      -- Either index may have emptied and come back: give both their expiry again.
-      apply_expiry({K.chg, K.tb})
+      -- (Neither index empties and comes back here: the tombstone index keeps TOMBSTONES, and
+      -- the feed only loses members after this call's changes were added.)
     end
   end
-  feed = {changes = {}, tombs = {}, revived = {}}
+  feed = {changes = {}, tombs = {}, revived = {}, added = 0}
 end
 
 -- Send every pending write: the feed's, then at most one HDEL and one HSET per hash (more
@@ -264,41 +289,29 @@ end
 
 -- ---------------------------------------------------------------- expiry
 
--- Before the flush: queue the user's rounded expiry when it moved on, and return the keys to
--- send it to once written. `count` is the number of index entries after the call; `fresh` is
--- true when the index was just created (it needs the expiry even when '#e' is current).
-local function user_expiry(S, count, fresh)
-  local keys = {}
-  local feed_keys = {}
-  -- The feed's keys: when they were just created, and whenever the expiry moves on.
+-- Before the flush: when the user's rounded expiry moved on, record it and queue the user's
+-- keys that hold something for it. `count` is the number of index entries after the call.
+-- (Keys this call creates are queued where they are created, whatever '#e' says.)
+local function user_expiry(S, count)
+  if S['#e'] == A.expire_at then return end
+  hset(K.sum, '#e', A.expire_at)
+  expire_later({K.sum})
+  if count > 0 then expire_later({K.idx, K.exp}) end
   -- (A script that cannot change the feed does not declare its keys.)
-  if K.chg and (S['#chg~fresh'] or (S['#e'] ~= A.expire_at and num(S['#fseq']) > 0)) then
-    feed_keys[#feed_keys + 1] = K.chg
-  end
-  if K.tb and (S['#tb~fresh'] or (S['#e'] ~= A.expire_at and num(S['#tc']) > 0)) then
-    feed_keys[#feed_keys + 1] = K.tb
-  end
-  if S['#e'] ~= A.expire_at then
-    keys[1] = K.sum
-    if count > 0 then append_all(keys, {K.idx, K.exp}) end
-    hset(K.sum, '#e', A.expire_at)
-  elseif fresh and count > 0 then
-    keys = {K.idx, K.exp}
-  end
-  return append_all(keys, feed_keys)
+  if K.chg and num(S['#fseq']) > 0 then expire_later({K.chg}) end
+  if K.tb and num(S['#tc']) > 0 then expire_later({K.tb}) end
 end
 
 -- The end of a script that wrote nothing but the rate-limit window: write it, and give the
 -- summary hash an expiry when this created it.
 local function finish_read(S, quota)
   if quota < 0 then return end
-  local keys = {}
   if not S['#e'] then
     hset(K.sum, '#e', A.expire_at)
-    keys = {K.sum}
+    expire_later({K.sum})
   end
   flush()
-  apply_expiry(keys)
+  send_expiries()
 end
 
 -- ---------------------------------------------------------------- conversations
@@ -313,7 +326,8 @@ end
 -- Record a change of conversation `id` in the change feed: its next sequence number. The
 -- feed's generation starts with the user's first change (erasing the user starts a new one).
 local function feed_change(S, id)
-  if num(S['#fseq']) == 0 then S['#chg~fresh'] = true end
+  -- The user's first change creates the feed's key (a generation has no other way to empty it).
+  if num(S['#fseq']) == 0 then expire_later({K.chg}) end
   local seq = num(S['#fseq']) + 1
   S['#fseq'] = tostring(seq)
   hset(K.sum, '#fseq', seq)
@@ -326,6 +340,12 @@ local function feed_change(S, id)
   return seq
 end
 
+-- The number of entries in the index (and in the expiry index, which holds the same ids) as the
+-- call's writes leave them so far: '#c' as read, less those dropped, plus those added.
+local function index_size(S)
+  return tonumber(S['#c~now']) or num(S['#c'])
+end
+
 -- Whether `id` was deleted by the user and the tombstone is still kept: a write that would
 -- bring it back must say so.
 local function is_deleted(S, id)
@@ -336,7 +356,8 @@ end
 -- Record a write to conversation `id`: updatedAt, list order, version, write epoch (and its
 -- entry in the expiry index when the epoch moved on), the list version and, with `change`, the
 -- change feed; a tombstone of the id is lifted. Returns true when the conversation's own keys
--- need their expiry re-sent.
+-- need their expiry re-sent. `S` holds no write epoch of an `id` not in the index (dropped
+-- by this call, or never written): it enters both indexes, and creates them when empty.
 --
 -- '#top' names the conversation with the highest score in the index and '#tops' that score:
 -- while a reply streams into the most recent conversation, a write at the caller's clock leaves
@@ -354,6 +375,10 @@ local function touch_conversation(S, id, score, updated_at, change)
     hset(K.sum, '#tc', math.max(0, num(S['#tc']) - 1))
     S['#tc'] = tostring(math.max(0, num(S['#tc']) - 1))
     S['x|' .. id] = nil
+  end
+  if not S['w|' .. id] then
+    if index_size(S) == 0 then expire_later({K.idx, K.exp}) end
+    S['#c~now'] = tostring(index_size(S) + 1)
   end
   local top_score = tonumber(S['#tops'])
   if not (S['#top'] == id and score == A.now) then
@@ -430,8 +455,10 @@ local function drop_conversations(S, ids, kinds, deleted_now)
       if kind == 'expired' then when = num(S['w|' .. id]) + ttl end
       hset(K.sum, 'x|' .. id, kind .. ' ' .. text_of(when))
       local seq = feed_change(S, id)
-      if not S['x|' .. id] then tombstones = tombstones + 1 end
-      if num(S['#tc']) == 0 then S['#tb~fresh'] = true end
+      if not S['x|' .. id] then
+        tombstones = tombstones + 1
+        feed.added = feed.added + 1
+      end
       feed.tombs[#feed.tombs + 1] = seq
       feed.tombs[#feed.tombs + 1] = id
     end
@@ -442,6 +469,7 @@ local function drop_conversations(S, ids, kinds, deleted_now)
   -- Kept in S too: a conversation written later in the same call (touch_conversation) lifts
   -- its own tombstone from this count, not from the one read before these were added.
   S['#tc'] = tostring(tombstones)
+  S['#c~now'] = tostring(index_size(S) - #ids)
   chunked('ZREM', K.idx, ids)
   chunked('ZREM', K.exp, ids)
   if #graveyard > 0 then
@@ -510,10 +538,14 @@ end
 -- JSON ('' for none), size (bytes of JSON its messages take), streaming ('1' when a message
 -- streams), F; then F message-hash arguments (field, value pairs) and the N message ids in
 -- order. Replaces whatever the conversation's keys held, and records the change in the feed.
+-- Both keys are created anew (the message order only when there are messages), so both are
+-- queued for the expiry.
 local function write_conversation(S, p, msgs, order)
   local id, count = ARGV[p], tonumber(ARGV[p + 6])
   local nvals = tonumber(ARGV[p + 10])
   redis.call('DEL', msgs, order)
+  expire_later({msgs})
+  if count > 0 then expire_later({order}) end
   for i = p + 11, p + 10 + nvals, CHUNK do
     redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 10 + nvals)))
   end
@@ -645,8 +677,8 @@ end
 -- What a write that may add conversation `cid` (when it does not exist yet) removes first: the
 -- user's expired conversations, and over the cap (A.cap) the least recently updated. Their
 -- fields are read into `S` for drop_conversations. Returns the ids to drop, their tombstones'
--- kinds (none for `cid` itself, written anew), the ids evicted, the number of conversations
--- after the write, and whether the index was emptied on the way (it needs its expiry again).
+-- kinds (none for `cid` itself, written anew), the ids evicted and the number of conversations
+-- after the write.
 local function plan_removals(S, cid, exists)
   local expired = expired_ids()
   local gone = {}
@@ -665,7 +697,7 @@ local function plan_removals(S, cid, exists)
     if id ~= cid then kinds[id] = 'expired' end
   end
   for _, id in ipairs(victims) do kinds[id] = 'evicted' end
-  return removed, kinds, victims, count, num(S['#c']) - #removed == 0
+  return removed, kinds, victims, count
 end
 
 -- Whether the request's If-Match names another version than `version` ('' and '*' name any).

@@ -23,8 +23,8 @@ local count = num(S['#c']) - #removed
 hset(K.sum, '#c', count)
 hset(K.sum, '#m', math.max(0, num(S['#m']) - dropped_messages))
 if dropped_tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped_tokens)) end
-local expire = user_expiry(S, count, false)
+user_expiry(S, count)
 local result = remember(S, {quota, 'deleted'})
 flush()
-apply_expiry(expire)
+send_expiries()
 return result

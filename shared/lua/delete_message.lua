@@ -39,9 +39,9 @@ if tokens ~= 0 then
 end
 hset(K.sum, 'sz|' .. cid, math.max(0, num(S['sz|' .. cid]) - num(M['j|' .. mid])))
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
-local expire = user_expiry(S, num(S['#c']), false)
+if expire_conversation then expire_later({K.msgs, K.order}) end
+user_expiry(S, num(S['#c']))
 local result = remember(S, {quota, 'deleted', version + 1})
 flush()
-if expire_conversation then append_all(expire, {K.msgs, K.order}) end
-apply_expiry(expire)
+send_expiries()
 return result

@@ -96,7 +96,6 @@ end
 
 local removed = append_all(append_all({}, expired), victims)
 read_for_drop(S, removed)
-local fresh_index = num(S['#c']) - #removed == 0
 local writing = {}
 for _, r in ipairs(records) do
   if not r.rejected and (updated[r.id] or (not stored[r.id] and not not_written[r.id])) then
@@ -111,7 +110,6 @@ for _, id in ipairs(victims) do kinds[id] = 'evicted' end
 local messages, tokens = drop_conversations(S, removed, kinds)
 messages, tokens = -messages, -tokens
 local imported, replaced = 0, 0
-local expire = {}
 for _, r in ipairs(records) do
   local replace = updated[r.id] ~= nil
   if writing[r.id] then
@@ -125,11 +123,9 @@ for _, r in ipairs(records) do
       end
       imported = imported + 1
     end
-    S['e|' .. r.id] = nil  -- the keys are written anew: they need their expiry
     write_conversation(S, r.p, r.msgs, r.order)
     messages = messages + tonumber(ARGV[r.p + 6])
     tokens = tokens + tonumber(ARGV[r.p + 5])
-    append_all(expire, {r.msgs, r.order})
   end
 end
 if A.current ~= '' then
@@ -139,8 +135,8 @@ end
 if messages ~= 0 then hset(K.sum, '#m', math.max(0, num(S['#m']) + messages)) end
 if tokens ~= 0 then hset(K.sum, '#k', math.max(0, num(S['#k']) + tokens)) end
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
-append_all(expire, user_expiry(S, count, fresh_index))
+user_expiry(S, count)
 local result = remember(S, {quota, imported, replaced, skipped, evicted, rejected})
 flush()
-apply_expiry(expire)
+send_expiries()
 return result

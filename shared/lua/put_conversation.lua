@@ -24,7 +24,7 @@ if not exists and is_deleted(S, cid) and if_none_match ~= '*' then
 end
 
 -- Nothing below refuses the call. Plan what expiry and the cap remove, then write.
-local removed, kinds, victims, count, fresh_index = plan_removals(S, cid, exists)
+local removed, kinds, victims, count = plan_removals(S, cid, exists)
 local dropped_messages, dropped_tokens = drop_conversations(S, removed, kinds, cid)
 local old_messages, old_tokens = 0, 0
 if exists then old_messages, old_tokens = num(S['n|' .. cid]), num(S['k|' .. cid]) end
@@ -33,15 +33,13 @@ if not exists then
     if attr ~= 'x' then S[attr .. '|' .. cid] = nil end
   end
 end
-S['e|' .. cid] = nil  -- the keys are written anew: they need their expiry
 write_conversation(S, REST, K.msgs, K.order)
 local messages, tokens = tonumber(ARGV[REST + 6]), tonumber(ARGV[REST + 5])
 hset(K.sum, '#m', math.max(0, num(S['#m']) - dropped_messages - old_messages + messages))
 hset(K.sum, '#k', math.max(0, num(S['#k']) - dropped_tokens - old_tokens + tokens))
 if count ~= num(S['#c']) then hset(K.sum, '#c', count) end
-local expire = user_expiry(S, count, fresh_index)
+user_expiry(S, count)
 local result = remember(S, append_all({quota, 'ok', exists and 0 or 1, version + 1}, victims))
 flush()
-append_all(expire, {K.msgs, K.order})
-apply_expiry(expire)
+send_expiries()
 return result

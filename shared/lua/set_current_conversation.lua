@@ -14,8 +14,8 @@ else
   hset(K.sum, '#curx', A.until_ms)
 end
 bump_list(S)
-local expire = user_expiry(S, num(S['#c']), false)
+user_expiry(S, num(S['#c']))
 local result = remember(S, {quota})
 flush()
-apply_expiry(expire)
+send_expiries()
 return result

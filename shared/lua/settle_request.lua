@@ -9,8 +9,10 @@ local S = read_user()
 local kept = resent_answer(S)
 if kept then return {1, kept} end
 keep_answer(S, CANCELLED)
-local created = not S['#e']
-if created then hset(K.sum, '#e', A.expire_at) end
+if not S['#e'] then  -- (this made the summary hash)
+  hset(K.sum, '#e', A.expire_at)
+  expire_later({K.sum})
+end
 flush()
-if created then apply_expiry({K.sum}) end
+send_expiries()
 return {0}

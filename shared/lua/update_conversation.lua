@@ -31,9 +31,9 @@ local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
 local summary = values_of(S, attr_fields(SUMMARY, cid))
 summary[3] = A.now_iso
 summary[7] = tostring(num(S['v|' .. cid]) + 1)
-local expire = user_expiry(S, num(S['#c']), false)
+if expire_conversation then expire_later({K.msgs, K.order}) end
+user_expiry(S, num(S['#c']))
 local result = remember(S, {quota, 'ok', summary})
 flush()
-if expire_conversation then append_all(expire, {K.msgs, K.order}) end
-apply_expiry(expire)
+send_expiries()
 return result

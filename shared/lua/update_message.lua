@@ -124,17 +124,16 @@ elseif A.streaming == '0' and (S['sm|' .. cid] or '') ~= '' then
   hset(K.sum, 'sm|' .. cid, '')  -- (emptied, not deleted: the summary hash gets one HSET)
 end
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, A.change == '1')
-local expire = user_expiry(S, num(S['#c']), false)
+if expire_conversation then expire_later({K.msgs, K.order}) end
+user_expiry(S, num(S['#c']))
 if A.return_message ~= '1' then
   local result = remember(S, {quota, 'ok', version + 1, {}})
   flush()
-  if expire_conversation then append_all(expire, {K.msgs, K.order}) end
-  apply_expiry(expire)
+  send_expiries()
   return result
 end
 flush()
-if expire_conversation then append_all(expire, {K.msgs, K.order}) end
-apply_expiry(expire)
+send_expiries()
 -- The message as written is read back, so its answer is kept with a write of its own.
 local result = remember(S, {quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))})
 flush()

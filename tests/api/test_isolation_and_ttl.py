@@ -153,3 +153,36 @@ def test_redis_expiry_removes_the_keys(
     time.sleep(1.3)  # 1 s TTL plus its 100 ms grace
     assert keys_of(raw, settings) == []
     assert client.get("/api/conversations", headers=auth()).json()["conversations"] == []
+
+
+def test_keys_emptied_and_written_again_get_their_expiry_back(
+    make_client: ClientFactory, raw: Redis, settings: Settings
+) -> None:
+    # A key whose last member goes ceases to exist; written again, it must not come back
+    # without an expiry because one was recorded as applied before.
+    client = make_client(max_conversations_per_user=2)
+    message = {"id": "x", "type": "user", "content": "hi", "timestamp": "2025-01-01T00:00:00Z"}
+
+    def assert_all_expire() -> None:
+        assert [k for k in keys_of(raw, settings) if raw.pttl(k) < 0] == []
+
+    # A conversation put without messages, then appended to: its message order is new.
+    put(client, conversation("empty", messages=0))
+    assert client.post("/api/conversations/empty/messages", json=message, headers=auth())
+    assert_all_expire()
+    # Its last message deleted, then another appended.
+    client.delete("/api/conversations/empty/messages/x", headers=auth())
+    assert client.post(
+        "/api/conversations/empty/messages", json={**message, "id": "y"}, headers=auth()
+    ).is_success
+    assert_all_expire()
+    # The only tombstone lifted while the cap evicts another: the tombstone index empties and
+    # is written again in one call.
+    for cid, second in [("a", 1), ("b", 2), ("c", 3), ("a", 4)]:  # "c" evicts "a", "a" "b"
+        body = conversation(cid, updated=f"2025-03-01T10:00:0{second}.000Z")
+        assert put(client, body, user="bob").is_success
+    assert [
+        c["id"]
+        for c in client.get("/api/conversations", headers=auth("bob")).json()["conversations"]
+    ] == ["a", "c"]
+    assert_all_expire()
