@@ -229,7 +229,7 @@ def entity_tag(request: Request, header: str) -> str | None:
 # What If-Match may be: `*`, or one entity tag as this API issues them (`"<version>"`, or with a
 # lower-case suffix, `"3i"`), strong or weak. The OpenAPI document carries it as the header's
 # pattern (shared/openapi.py).
-IF_MATCH_PATTERN = '^(\\*|(W/)?"[0-9]{1,16}[a-z]*")$'
+IF_MATCH_PATTERN = '^([*]|(W/)?"[0-9]{1,16}[a-z]*")$'
 _IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
 # Passed to the store for a weak tag: no version is written "W/", so it matches none.
 _MATCHES_NO_VERSION = "W/"

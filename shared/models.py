@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -165,11 +166,47 @@ Timestamp = Annotated[
         }
     ),
 ]
-Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's integer is any number without a fraction, 3621.0 as well as 3621 (an
+    # encoder other than JSON.stringify may write either): such a float is the integer it
+    # is. "5" and true are still refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), BeforeValidator(_whole_number)]
 # Arbitrary JSON the service stores and returns unread (tool input and output, MCP servers):
-# any shape, but only numbers the frontend's JSON.parse reads back as sent.
-PortableJson = Annotated[JsonValue, AfterValidator(_portable_json)]
-PortableJsonObject = Annotated[dict[str, JsonValue], AfterValidator(_portable_json)]
+# any shape, but only numbers the frontend's JSON.parse reads back as sent. The document names
+# its schema once, as a component (shared/openapi.py puts it there and makes each
+# PORTABLE_JSON_MARK a reference to it: pydantic would try to resolve a reference to a
+# definition it does not hold). The schema checks the top level only: a recursive one is
+# what client generators cannot read (openapi-python-client drops it and every model that
+# holds it), so its description says the rest.
+PORTABLE_JSON_MARK = "x-portable-json"
+PORTABLE_JSON_SCHEMA: dict[str, Any] = {
+    "title": "PortableJson",
+    "description": "Any JSON whose numbers, at any depth, JSON.parse reads back as sent: no "
+    "NaN or Infinity, and integers within +-(2^53 - 1) (send a larger one as a string); "
+    "otherwise 422 `validation_failed` (`unsafe_integer`, `non_finite_number`).",
+    "anyOf": [
+        {"type": ["null", "boolean", "string"]},
+        {"type": "integer", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {}},
+    ],
+}
+PortableJson = Annotated[
+    JsonValue, AfterValidator(_portable_json), WithJsonSchema({PORTABLE_JSON_MARK: True})
+]
+PortableJsonObject = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(_portable_json),
+    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
+]
 MessageType = Literal["user", "assistant", "system"]
 
 
@@ -239,7 +276,7 @@ class MessagePatch(_Model):
 
     content: str | None = None
     appendContent: str | None = None  # noqa: N815
-    sequence: Annotated[int, Field(ge=1, le=2**31)] | None = None
+    sequence: Annotated[int, Field(ge=1, le=2**31), BeforeValidator(_whole_number)] | None = None
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None

@@ -37,6 +37,8 @@ from shared.errors import PROBLEM_CONTENT_TYPE
 from shared.http import IF_MATCH_PATTERN
 from shared.models import (
     ID_JSON_SCHEMA,
+    PORTABLE_JSON_MARK,
+    PORTABLE_JSON_SCHEMA,
     ClaimRequest,
     Conversation,
     ConversationMessage,
@@ -753,6 +755,9 @@ def _model_schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str],
         if isinstance(model, type) and issubclass(model, BaseModel)
     }
     schemas = dict(top.get("$defs", {}))
+    schemas["PortableJson"] = PORTABLE_JSON_SCHEMA
+    schemas.pop("JsonValue", None)  # pydantic's, for JsonValue; PortableJson says more
+    schemas = _portable_json_refs(schemas)
     for name, schema in schemas.items():
         if name.endswith(("-Input", "-Output")):
             # pydantic gives both schemas of a model the model's title; generators that name
@@ -760,6 +765,18 @@ def _model_schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str],
             # one, with every schema that uses it. Each gets its own: MessageInput/-Output.
             schemas[name] = {**schema, "title": name.replace("-", "")}
     return names, schemas
+
+
+def _portable_json_refs(value: Any) -> Any:
+    """``value`` with every PORTABLE_JSON_MARK a reference to the PortableJson component."""
+    if isinstance(value, list):
+        return [_portable_json_refs(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get(PORTABLE_JSON_MARK):
+        rest = {key: item for key, item in value.items() if key != PORTABLE_JSON_MARK}
+        return {**_ref("PortableJson"), **_portable_json_refs(rest)}
+    return {key: _portable_json_refs(item) for key, item in value.items()}
 
 
 def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
