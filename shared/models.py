@@ -417,7 +417,7 @@ class ConversationSummary(_Model):
     updatedAt: str  # noqa: N815
     totalTokens: int  # noqa: N815
     messageCount: int  # noqa: N815
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: PortableJsonObject | None = None  # noqa: N815
 
 
 DEFAULT_TITLE = "New conversation"
