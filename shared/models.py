@@ -207,6 +207,12 @@ PortableJsonObject = Annotated[
     AfterValidator(_portable_json),
     WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
 ]
+# The same schema for what responses hold, which passed PortableJsonObject on its way in: no
+# validator, as a summary is built from stored values on every write.
+StoredJsonObject = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
+]
 MessageType = Literal["user", "assistant", "system"]
 
 
@@ -417,7 +423,7 @@ class ConversationSummary(_Model):
     updatedAt: str  # noqa: N815
     totalTokens: int  # noqa: N815
     messageCount: int  # noqa: N815
-    mcpServers: PortableJsonObject | None = None  # noqa: N815
+    mcpServers: StoredJsonObject | None = None  # noqa: N815
 
 
 DEFAULT_TITLE = "New conversation"
