@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report openapi
+.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report openapi fuzz
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -143,6 +143,12 @@ test-browser: install $(TS_STAMP) $(NEXT_STAMP) chromium ## Next.js example: bui
 	npm --prefix $(TS_CLIENT) run build
 	npm --prefix $(NEXT_APP) run build
 	npm --prefix $(NEXT_APP) run test:browser
+
+# Examples per operation for `make fuzz` (`make test` runs 50): FUZZ_EXAMPLES=2000 make fuzz for longer.
+FUZZ_EXAMPLES ?= 500
+
+fuzz: install ## Schemathesis, every check and the stateful links, with FUZZ_EXAMPLES (500) examples per operation.
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/api/test_schemathesis.py $(ARGS)
 
 openapi: install ## Regenerate openapi.json from the routes and models (a test fails while it is stale).
 	$(BIN)/python -m devtools.openapi > openapi.json.tmp

@@ -6,7 +6,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.errors import ValidationFailed
 from shared.http import json_response, path_id, read_json, version_match
 from shared.limits import check_title
 from shared.models import ConversationPatch, dump
@@ -18,13 +17,6 @@ async def update_conversation(request: Request) -> Response:
     conversation_id = path_id(request)
     svc = services(request)
     patch = await read_json(request, ConversationPatch, max_bytes=svc.settings.max_body_bytes)
-    if not patch.model_fields_set:
-        raise ValidationFailed("the patch changes nothing: send title and/or mcpServers", [])
-    if "title" in patch.model_fields_set and patch.title is None:
-        raise ValidationFailed(
-            "title cannot be null: send a string",
-            [{"location": "title", "type": "string_type", "problem": "title cannot be null"}],
-        )
     if patch.title is not None:
         check_title(patch.title, svc.settings)
     summary, etag = await svc.store.update_conversation(

@@ -10,7 +10,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
-from shared.errors import ValidationFailed
 from shared.http import json_response, path_id, read_json, version_match
 from shared.models import MessagePatch, dump
 
@@ -22,12 +21,6 @@ async def update_message(request: Request) -> Response:
     message_id = path_id(request, "messageId", "message id")
     svc = services(request)
     patch = await read_json(request, MessagePatch, max_bytes=svc.settings.max_body_bytes)
-    if not patch.model_fields_set:
-        raise ValidationFailed(
-            "the patch changes nothing: send at least one of content, appendContent, "
-            "streaming, tokens, editable, toolExecutions",
-            [],
-        )
     minimal = "return=minimal" in request.headers.get("prefer", "")
     message, etag = await svc.store.update_message(
         caller,

@@ -14,11 +14,11 @@ be ``null``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import ConversationMessage, ConversationSummary
+from shared.models import ConversationMessage, ConversationSummary, StoredJsonObject
 
 
 class _Body(BaseModel):
@@ -50,7 +50,7 @@ class ConversationView(_Body):
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
     totalTokens: int  # noqa: N815
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: StoredJsonObject | None = None  # noqa: N815
     messageCount: int = Field(description="All of the conversation's messages, not the page's.")  # noqa: N815
     nextCursor: str | None = Field(  # noqa: N815
         description="Pass as `before` for the older messages; null when there are none."
@@ -155,7 +155,7 @@ class ExportedConversation(_Body):
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
     totalTokens: int  # noqa: N815
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: StoredJsonObject | None = None  # noqa: N815
     version: int
     olderMessagesCursor: str | None = Field(  # noqa: N815
         default=None,

@@ -243,22 +243,38 @@ def entity_tag(request: Request, header: str) -> str | None:
     return value or None
 
 
+# What If-Match may be: `*`, or one entity tag as this API issues them (`"<version>"`, or with a
+# lower-case suffix, `"3i"`), strong or weak. The OpenAPI document carries it as the header's
+# pattern (shared/openapi.py).
+IF_MATCH_PATTERN = '^([*]|(W/)?"[0-9]{1,16}[a-z]*")$'
+_IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
+# Passed to the store for a weak tag: no version is written "W/", so it matches none.
+_MATCHES_NO_VERSION = "W/"
+
+
 def version_match(request: Request) -> str | None:
     """``If-Match`` as the version the store compares: digits, ``*``, or None.
 
     A conversation's tag may carry a suffix (``"3i"`` while a reply has gone stale); the
-    version is its digits.
+    version is its digits. A weak tag (``W/"3"``) never matches, whatever the version: If-Match
+    compares strongly (RFC 9110, 13.1.1), so a write sent with one is 412. Anything else,
+    a list of tags included, is 400 ``invalid_request``.
     """
-    tag = entity_tag(request, "if-match")
-    if tag is None or tag == "*":
-        return tag
-    digits = tag.rstrip("abcdefghijklmnopqrstuvwxyz")
-    if not digits.isascii() or not digits.isdigit():
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    match = _IF_MATCH_RE.fullmatch(raw.strip())
+    if match is None:
         raise InvalidRequest(
-            f"If-Match {tag[:40]!r} is not an entity tag this API issued: send back the ETag "
-            "of the conversation's last answer"
+            f"If-Match {raw[:40]!r} is not an entity tag this API issued: send back the ETag "
+            'of the conversation\'s last answer, as it came (one tag, quoted: "3"), or *'
         )
-    return digits
+    value = match[0]
+    if value == "*":
+        return value
+    if match[2]:
+        return _MATCHES_NO_VERSION
+    return value.strip('"').rstrip("abcdefghijklmnopqrstuvwxyz")
 
 
 def not_modified(etag: str) -> Response:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -58,18 +60,43 @@ def _valid_id(value: str) -> str:
     return value
 
 
+# The timestamps taken, as one regular expression the OpenAPI document carries as the
+# field's pattern, so that a generator or a fuzzer knows exactly what is accepted: ISO 8601
+# extended format, `T`, hours and minutes (seconds and a fraction optional), `Z` or a +-hh:mm
+# offset; years 0001-9999, and only days the month has (29 February in leap years only), so
+# that every string it matches is a time datetime.fromisoformat reads.
+_YEAR = "(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_LEAP_YEAR = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?"
+_ZONE = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+TIMESTAMP_PATTERN = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)T{_TIME}{_ZONE}$"
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
+
+
 def parse_timestamp(value: str) -> datetime:
-    """Parse an ISO 8601 timestamp that carries a timezone, as ``JSON.stringify(new Date())``."""
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        msg = "timestamp needs a timezone, e.g. 2024-05-01T12:00:00.000Z"
+    """Parse an ISO 8601 timestamp that carries a timezone, as ``JSON.stringify(new Date())``.
+
+    ``ValueError`` unless it matches ``TIMESTAMP_PATTERN``.
+    """
+    if _TIMESTAMP_RE.fullmatch(value) is None:
+        if _TIMESTAMP_RE.fullmatch(value + "Z") is not None:
+            msg = "timestamp needs a timezone, e.g. 2024-05-01T12:00:00.000Z"
+        else:
+            msg = "expected YYYY-MM-DDThh:mm[:ss[.fff]] and Z or +hh:mm, a day the month has"
         raise ValueError(msg)
-    return parsed
+    return datetime.fromisoformat(value)
 
 
 def timestamp_ms(value: str) -> int:
     """Milliseconds since the epoch of a timestamp already validated by ``parse_timestamp``."""
-    return int(parse_timestamp(value).timestamp() * 1000)
+    # (Not parsed again through the pattern: a conversation stored before it was enforced
+    # still sorts.)
+    return int(datetime.fromisoformat(value).timestamp() * 1000)
 
 
 def _valid_timestamp(value: str) -> str:
@@ -131,17 +158,61 @@ Timestamp = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": "ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; "
-            "stored and returned as sent.",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it "
+            "(seconds and their fraction optional; a day the month has); stored and returned "
+            "as sent.",
             "examples": ["2025-03-01T09:00:00.000Z"],
         }
     ),
 ]
-Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's integer is any number without a fraction, 3621.0 as well as 3621 (an
+    # encoder other than JSON.stringify may write either): such a float is the integer it
+    # is. "5" and true are still refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), BeforeValidator(_whole_number)]
 # Arbitrary JSON the service stores and returns unread (tool input and output, MCP servers):
-# any shape, but only numbers the frontend's JSON.parse reads back as sent.
-PortableJson = Annotated[JsonValue, AfterValidator(_portable_json)]
-PortableJsonObject = Annotated[dict[str, JsonValue], AfterValidator(_portable_json)]
+# any shape, but only numbers the frontend's JSON.parse reads back as sent. The document names
+# its schema once, as a component (shared/openapi.py puts it there and makes each
+# PORTABLE_JSON_MARK a reference to it: pydantic would try to resolve a reference to a
+# definition it does not hold). The schema checks the top level only: a recursive one is
+# what client generators cannot read (openapi-python-client drops it and every model that
+# holds it), so its description says the rest.
+PORTABLE_JSON_MARK = "x-portable-json"
+PORTABLE_JSON_SCHEMA: dict[str, Any] = {
+    "title": "PortableJson",
+    "description": "Any JSON whose numbers, at any depth, JSON.parse reads back as sent: no "
+    "NaN or Infinity, and integers within +-(2^53 - 1) (send a larger one as a string); "
+    "otherwise 422 `validation_failed` (`unsafe_integer`, `non_finite_number`).",
+    "anyOf": [
+        {"type": ["null", "boolean", "string"]},
+        {"type": "integer", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {}},
+    ],
+}
+PortableJson = Annotated[
+    JsonValue, AfterValidator(_portable_json), WithJsonSchema({PORTABLE_JSON_MARK: True})
+]
+PortableJsonObject = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(_portable_json),
+    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
+]
+# The same schema for what responses hold, which passed PortableJsonObject on its way in: no
+# validator, as a summary is built from stored values on every write.
+StoredJsonObject = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
+]
 MessageType = Literal["user", "assistant", "system"]
 
 
@@ -196,6 +267,11 @@ class ConversationMessage(_Record):
     interrupted: bool | None = None
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    # A field that may be left out but not sent as null: its default is no value to send.
+    schema.pop("default", None)
+
+
 class MessagePatch(_Model):
     """A change to one message; every field is optional, at least one is required.
 
@@ -206,18 +282,73 @@ class MessagePatch(_Model):
 
     content: str | None = None
     appendContent: str | None = None  # noqa: N815
-    sequence: Annotated[int, Field(ge=1, le=2**31)] | None = None
+    sequence: Annotated[int, Field(ge=1, le=2**31), BeforeValidator(_whole_number)] | None = None
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
     toolExecutions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None  # noqa: N815
 
+    # A null field is one left as it is; a patch whose every field is (or {}) changes nothing.
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra={
+            "minProperties": 1,
+            "not": {"additionalProperties": {"type": "null"}},
+            "$comment": "At least one field, and not every one null.",
+        },
+    )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> MessagePatch:
+        if all(getattr(self, name) is None for name in self.model_fields_set):
+            raise _changes_nothing(
+                "content, appendContent, streaming, tokens, editable, toolExecutions "
+                "(null leaves a field as it is)"
+            )
+        return self
+
 
 class ConversationPatch(_Model):
-    """A change to a conversation's metadata; ``mcpServers: null`` removes them."""
+    """A change to a conversation's metadata; ``mcpServers: null`` removes them.
 
-    title: str | None = None
+    ``title`` cannot be null (a conversation always has one): leave it out to keep it.
+    """
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", defer_build=True, json_schema_extra={"minProperties": 1}
+    )
+
+    # (None in Python is "not sent"; the document says what the validator enforces: a string.)
+    title: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
+        default=None, json_schema_extra=_without_default
+    )
     mcpServers: PortableJsonObject | None = None  # noqa: N815
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_null(cls, value: str | None) -> str:
+        # Runs only for a title sent: an absent one keeps the default, None.
+        if value is None:
+            raise PydanticCustomError("string_type", "title cannot be null: send a string")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ConversationPatch:
+        if not self.model_fields_set:
+            raise _changes_nothing("title and/or mcpServers")
+        return self
+
+
+def _changes_nothing(fields: str) -> PydanticCustomError:
+    # One error for every shape of a patch that changes nothing ({} or all null): 422
+    # validation_failed.
+    return PydanticCustomError(
+        "changes_nothing",
+        "the patch changes nothing: send at least one of {fields}",
+        {"fields": fields},
+    )
 
 
 class LocalStorageDump(_Record):
@@ -245,8 +376,20 @@ class CurrentConversation(_Model):
     conversationId: Id | None  # noqa: N815
 
 
+def _total_tokens_optional(schema: dict[str, Any]) -> None:
+    # What _count_tokens (below) does, said in the document: totalTokens may be left out.
+    schema["required"] = [name for name in schema["required"] if name != "totalTokens"]
+    schema["properties"]["totalTokens"]["description"] = (
+        "When absent, the sum of the messages' `tokens.total` (at most 2^53 - 1)."
+    )
+
+
 class Conversation(_Record):
     """A whole conversation, as the frontend's ``Conversation``."""
+
+    model_config = ConfigDict(
+        strict=True, extra="ignore", defer_build=True, json_schema_extra=_total_tokens_optional
+    )
 
     id: Id
     title: str
@@ -266,7 +409,8 @@ class Conversation(_Record):
                 tokens = [m.get("tokens") if isinstance(m, dict) else None for m in messages]
                 totals = [t.get("total", 0) if isinstance(t, dict) else 0 for t in tokens]
                 if all(type(t) is int for t in totals):
-                    return {**data, "totalTokens": sum(totals)}
+                    # (Capped: a sum past what JSON.parse reads exactly is no count to refuse.)
+                    return {**data, "totalTokens": min(sum(totals), MAX_SAFE_INTEGER)}
         return data
 
 
@@ -279,7 +423,7 @@ class ConversationSummary(_Model):
     updatedAt: str  # noqa: N815
     totalTokens: int  # noqa: N815
     messageCount: int  # noqa: N815
-    mcpServers: dict[str, Any] | None = None  # noqa: N815
+    mcpServers: StoredJsonObject | None = None  # noqa: N815
 
 
 DEFAULT_TITLE = "New conversation"

@@ -34,8 +34,11 @@ from starlette.routing import Route
 from functions import all_routes
 from shared import api_schema as out
 from shared.errors import PROBLEM_CONTENT_TYPE
+from shared.http import IF_MATCH_PATTERN
 from shared.models import (
     ID_JSON_SCHEMA,
+    PORTABLE_JSON_MARK,
+    PORTABLE_JSON_SCHEMA,
     ClaimRequest,
     Conversation,
     ConversationMessage,
@@ -79,6 +82,9 @@ class Answer:
     """Response headers (``components.headers``) beyond the ones every response carries."""
     required_headers: tuple[str, ...] = ()
     """Those of ``headers`` that are always sent."""
+    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """OpenAPI links: operations a client (or schemathesis' stateful phase) calls next with
+    values from this answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,9 @@ class Operation:
 
     summary: str
     answers: tuple[Answer, ...]
-    description: str = ""
+    tag: str
+    """One of ``TAGS``."""
+    description: str
     errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     """Error statuses and their codes, beyond those every operation of its kind may answer."""
     auth: bool = True
@@ -114,6 +122,54 @@ _NOT_MODIFIED = Answer(
     required_headers=_ETAG,
 )
 _CONDITIONAL_READ = ("IfNoneMatch",)
+
+# The document's tags, in the order a reader meets them.
+TAGS = {
+    "conversations": "Conversations, whole or a page of messages at a time.",
+    "messages": "One message: append it, stream into it, follow it, edit or delete it.",
+    "sync": "What changed since a cursor: how a device keeps its copy current.",
+    "account": "The caller: tokens, totals, import, export, claim and erasure.",
+    "service": "For monitors and clients sizing their requests: health, limits, this document.",
+}
+SERVERS = [
+    {"url": "/", "description": "The origin that serves this document (`GET /api/openapi.json`)."},
+    {"url": "http://127.0.0.1:8000", "description": "`make dev`: every function on one port."},
+]
+
+
+def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+# A written conversation can be read, renamed, deleted and appended to under the path's id.
+_CONVERSATION_LINKS = {
+    "GetConversation": _link(
+        "get_conversation", "Read the conversation written.", id="$request.path.id"
+    ),
+    "UpdateConversation": _link(
+        "update_conversation", "Rename it or change its MCP servers.", id="$request.path.id"
+    ),
+    "DeleteConversation": _link("delete_conversation", "Delete it.", id="$request.path.id"),
+    "AppendMessage": _link("append_message", "Append a message to it.", id="$request.path.id"),
+}
+# An appended message can be read, patched and deleted by its id.
+_MESSAGE_LINKS = {
+    "GetMessage": _link(
+        "get_message",
+        "Read the message appended (how another device follows a reply).",
+        id="$request.path.id",
+        messageId="$response.body#/id",
+    ),
+    "UpdateMessage": _link(
+        "update_message",
+        "Stream into it, edit or finish it.",
+        id="$request.path.id",
+        messageId="$response.body#/id",
+    ),
+    "DeleteMessage": _link(
+        "delete_message", "Delete it.", id="$request.path.id", messageId="$response.body#/id"
+    ),
+}
 _GUARDED_WRITE = ("IfMatch",)
 _NOT_FOUND = {404: ("not_found",)}
 
@@ -121,6 +177,9 @@ _NOT_FOUND = {404: ("not_found",)}
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/health"): Operation(
         "Whether the store answers, for uptime monitors",
+        tag="service",
+        description="200 while Upstash answers a PING within HEALTH_TIMEOUT_SECONDS, else 503 with "
+        "what failed; no token, never cached.",
         auth=False,
         answers=(
             Answer(200, "Upstash answered.", out.Healthy, headers=("Cache-Control",)),
@@ -136,6 +195,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("POST", "/api/auth/anonymous"): Operation(
         "Issue a token for a visitor who has not signed in",
+        tag="account",
         description="Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS).",
         auth=False,
         answers=(
@@ -159,6 +219,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/conversations"): Operation(
         "List the user's conversations, most recently updated first",
+        tag="conversations",
+        description="Summaries without messages, a page at a time (`nextCursor`); `changesCursor` "
+        "is where the change feed starts for a device that read this list. 304 when "
+        "`If-None-Match` names the list's current `ETag`.",
         query=(
             _limit(20, 100),
             Query("cursor", "The previous page's `nextCursor`.", _CURSOR),
@@ -171,12 +235,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 out.ConversationListPage,
                 headers=_ETAG,
                 required_headers=_ETAG,
+                links={
+                    "GetConversation": _link(
+                        "get_conversation",
+                        "Open the first conversation listed.",
+                        id="$response.body#/conversations/0/id",
+                    )
+                },
             ),
             _NOT_MODIFIED,
         ),
     ),
     ("GET", "/api/conversations/{id}"): Operation(
         "A conversation with its newest page of messages",
+        tag="conversations",
+        description="The conversation's fields, its message count and its newest `limit` messages, "
+        "oldest first; `before` pages to older ones. 304 when `If-None-Match` names its current "
+        "`ETag`.",
         query=(
             _limit(50, 500),
             Query("before", "The previous page's `nextCursor`: older messages.", _CURSOR),
@@ -196,18 +271,34 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PUT", "/api/conversations/{id}"): Operation(
         "Create or replace a conversation and all its messages",
+        tag="conversations",
         description="`If-None-Match: *` requires it not to exist, and brings back one the user "
         "deleted.",
         body=Conversation,
         headers=(*_GUARDED_WRITE, "IfNoneMatch"),
         answers=(
-            Answer(200, "Replaced.", out.PutResult, headers=_ETAG, required_headers=_ETAG),
-            Answer(201, "Created.", out.PutResult, headers=_ETAG, required_headers=_ETAG),
+            Answer(
+                200,
+                "Replaced.",
+                out.PutResult,
+                headers=_ETAG,
+                required_headers=_ETAG,
+                links=_CONVERSATION_LINKS,
+            ),
+            Answer(
+                201,
+                "Created.",
+                out.PutResult,
+                headers=_ETAG,
+                required_headers=_ETAG,
+                links=_CONVERSATION_LINKS,
+            ),
         ),
         errors={400: ("id_mismatch",), 409: ("conversation_deleted",)},
     ),
     ("PATCH", "/api/conversations/{id}"): Operation(
         "Rename a conversation or change its MCP servers",
+        tag="conversations",
         description="`mcpServers: null` removes them.",
         body=ConversationPatch,
         headers=_GUARDED_WRITE,
@@ -224,12 +315,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/api/conversations/{id}"): Operation(
         "Delete a conversation and all its messages",
+        tag="conversations",
+        description="Removed at once with its messages; other devices see a tombstone in the "
+        "change feed. `If-Match` deletes only the version read.",
         headers=_GUARDED_WRITE,
         answers=(Answer(204, "Deleted."),),
         errors=_NOT_FOUND,
     ),
     ("POST", "/api/conversations/{id}/messages"): Operation(
         "Append one message, creating the conversation when absent",
+        tag="messages",
         description="The same id and content again is a safe retry (200); other content is 409 "
         "`conflict`. `If-None-Match: *` brings back a conversation the user deleted.",
         body=ConversationMessage,
@@ -241,6 +336,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 ConversationMessage,
                 headers=(*_ETAG, "Evicted-Conversations"),
                 required_headers=_ETAG,
+                links={"GetConversation": _CONVERSATION_LINKS["GetConversation"], **_MESSAGE_LINKS},
             )
             for status, description in (
                 (200, "Already appended: the message as stored."),
@@ -251,8 +347,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/conversations/{id}/messages/{messageId}"): Operation(
         "One message, its content from a UTF-16 offset on",
-        description="How a device follows a reply streaming on another: poll with `after`, "
-        "the `length` it has.",
+        tag="messages",
+        description="How a device follows a reply streaming on another: poll with `after`, the "
+        "`length` it has.",
         query=(
             Query(
                 "after",
@@ -269,6 +366,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PATCH", "/api/conversations/{id}/messages/{messageId}"): Operation(
         "Edit a message, stream into it or finish it",
+        tag="messages",
         description="Streamed deltas (`appendContent`, numbered by `sequence`) have their own "
         "rate-limit budget.",
         body=MessagePatch,
@@ -292,12 +390,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/api/conversations/{id}/messages/{messageId}"): Operation(
         "Delete one message",
+        tag="messages",
+        description="The conversation's version moves on and its totals drop the message's tokens; "
+        "the other messages keep their order.",
         headers=_GUARDED_WRITE,
         answers=(Answer(204, "Deleted.", headers=_ETAG, required_headers=_ETAG),),
         errors=_NOT_FOUND,
     ),
     ("GET", "/api/me"): Operation(
         "The caller's id, totals and current conversation",
+        tag="account",
+        description="Running totals over the user's live conversations and the conversation the "
+        "user last had open. 304 when `If-None-Match` names its current `ETag`.",
         headers=_CONDITIONAL_READ,
         answers=(
             Answer(200, "The totals.", out.Me, headers=_ETAG, required_headers=_ETAG),
@@ -306,15 +410,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("PUT", "/api/me/current-conversation"): Operation(
         "Remember which conversation the user has open",
+        tag="account",
+        description="What `GET /api/me` answers as `currentConversationId`, so another device "
+        "opens the same conversation.",
         body=CurrentConversation,
         answers=(Answer(204, "Remembered (`conversationId: null` clears it)."),),
     ),
     ("DELETE", "/api/me"): Operation(
         "Erase every key of the user",
+        tag="account",
+        description="Conversations, messages, totals and the change feed: nothing of the user is "
+        "left.",
         answers=(Answer(204, "Erased (also when there was nothing to erase)."),),
     ),
     ("POST", "/api/import"): Operation(
         "Import the frontend's localStorage conversations",
+        tag="account",
         description="Each conversation is judged on its own: those not stored are listed in "
         "`rejected` with a code.",
         body=LocalStorageDump,
@@ -322,6 +433,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/me/export"): Operation(
         "Export whole conversations, a page at a time",
+        tag="account",
+        description="Whole conversations with their messages, most recently updated first, in "
+        "pages under Lambda's response limit; the shape `POST /api/import` takes back.",
         query=(
             _limit(20, 100),
             Query("cursor", "The previous page's `nextCursor`.", _CURSOR),
@@ -330,6 +444,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/changes"): Operation(
         "What changed since a cursor, oldest first",
+        tag="sync",
+        description="Upserts (the summary now) and tombstones (deleted, evicted, expired) since "
+        "`since`, oldest first; an idle poll repeats its URL and answers an empty page.",
         query=(
             Query(
                 "since",
@@ -339,16 +456,34 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
             _limit(100, 500),
         ),
-        answers=(Answer(200, "The changes.", out.ChangesPage, headers=("Cache-Control",)),),
+        answers=(
+            Answer(
+                200,
+                "The changes.",
+                out.ChangesPage,
+                headers=("Cache-Control",),
+                links={
+                    "GetConversation": _link(
+                        "get_conversation",
+                        "Read the first conversation changed (a tombstone's is gone: 404).",
+                        id="$response.body#/changes/0/id",
+                    )
+                },
+            ),
+        ),
         errors={410: ("changes_reset",)},
     ),
     ("GET", "/api/limits"): Operation(
         "The limits a client sizes its requests by",
+        tag="service",
+        description="The deployment's body, message, title and page limits, TTL and rate-limit "
+        "budgets; no token.",
         auth=False,
         answers=(Answer(200, "The limits.", out.Limits, headers=("Cache-Control",)),),
     ),
     ("POST", "/api/me/claim"): Operation(
         "Take over an anonymous visitor's conversations",
+        tag="account",
         description="Authorised by the signed-in user's token; the body carries the anonymous "
         "token.",
         body=ClaimRequest,
@@ -356,12 +491,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/api/openapi.json"): Operation(
         "This document",
+        tag="service",
+        description="The OpenAPI 3.1 document of this API, built from the routes and models; no "
+        "token.",
         auth=False,
         answers=(
             Answer(
                 200,
                 "The OpenAPI 3.1 document.",
-                schema={"type": "object", "required": ["openapi", "paths"]},
+                schema={
+                    "type": "object",
+                    "required": ["openapi", "paths"],
+                    "properties": {
+                        "openapi": {"type": "string", "const": OPENAPI_VERSION},
+                        "paths": {"type": "object"},
+                    },
+                },
                 headers=("Cache-Control",),
             ),
         ),
@@ -460,9 +605,11 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "IfMatch": {
         "name": "If-Match",
         "in": "header",
-        "description": "Write only over this version (an `ETag` of this API); `*`: only if it "
-        "exists.",
-        "schema": {"type": "string"},
+        "description": "Write only over this version: the `ETag` of this API's last answer, as it "
+        'came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match '
+        "compares strongly): 412. Anything else, a list of tags included, is 400 "
+        "`invalid_request`.",
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "examples": ['"3"', "*"]},
     },
     "IfNoneMatch": {
         "name": "If-None-Match",
@@ -487,8 +634,10 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "UpstashSyncToken": {
         "name": "Upstash-Sync-Token",
         "in": "header",
-        "description": "The last response's `Upstash-Sync-Token`: read at least what it wrote.",
-        "schema": {"type": "string", "maxLength": 256},
+        "description": "The last response's `Upstash-Sync-Token`: read at least what it wrote. "
+        "Opaque; a value Upstash cannot have issued (over 256 characters, or not printable "
+        "ASCII) is ignored, not refused: that request then reads without the guarantee.",
+        "schema": {"type": "string"},
     },
     "XRequestId": {
         "name": "X-Request-Id",
@@ -563,7 +712,9 @@ def document() -> dict[str, Any]:
             "`Upstash-Sync-Token`.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
+        "servers": SERVERS,
         "security": [{"bearerAuth": []}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -603,7 +754,29 @@ def _model_schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str],
         for (model, mode), value in refs.items()
         if isinstance(model, type) and issubclass(model, BaseModel)
     }
-    return names, dict(top.get("$defs", {}))
+    schemas = dict(top.get("$defs", {}))
+    schemas["PortableJson"] = PORTABLE_JSON_SCHEMA
+    schemas.pop("JsonValue", None)  # pydantic's, for JsonValue; PortableJson says more
+    schemas = _portable_json_refs(schemas)
+    for name, schema in schemas.items():
+        if name.endswith(("-Input", "-Output")):
+            # pydantic gives both schemas of a model the model's title; generators that name
+            # classes by title (openapi-python-client) would make two of one name and drop
+            # one, with every schema that uses it. Each gets its own: MessageInput/-Output.
+            schemas[name] = {**schema, "title": name.replace("-", "")}
+    return names, schemas
+
+
+def _portable_json_refs(value: Any) -> Any:
+    """``value`` with every PORTABLE_JSON_MARK a reference to the PortableJson component."""
+    if isinstance(value, list):
+        return [_portable_json_refs(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get(PORTABLE_JSON_MARK):
+        rest = {key: item for key, item in value.items() if key != PORTABLE_JSON_MARK}
+        return {**_ref("PortableJson"), **_portable_json_refs(rest)}
+    return {key: _portable_json_refs(item) for key, item in value.items()}
 
 
 def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
@@ -650,6 +823,8 @@ def _operation(
         entry["headers"] = _headers(
             (*answer.headers, *common), required=("X-Request-Id", *answer.required_headers)
         )
+        if answer.links:
+            entry["links"] = {name: dict(link) for name, link in answer.links.items()}
         responses[str(answer.status)] = entry
     for status, codes in sorted(_error_codes(method, path, spec).items()):
         responses[str(status)] = {
@@ -669,9 +844,37 @@ def _operation(
             },
         }
 
-    operation: dict[str, Any] = {"operationId": operation_id, "summary": spec.summary}
-    if spec.description:
-        operation["description"] = spec.description
+    if not any(400 <= int(status) < 500 for status in responses):
+        # An operation that refuses nothing (health, limits, this document) still has its
+        # path's client errors: another method is 405, a refused CORS preflight 403.
+        responses["4XX"] = {
+            "description": "Not this operation's answer: another method on its path, or a "
+            "refused CORS preflight.",
+            "headers": _headers(("X-Request-Id",), required=("X-Request-Id",)),
+            "content": {
+                PROBLEM_CONTENT_TYPE: {
+                    "schema": {
+                        "allOf": [
+                            _ref(refs[(out.Problem, "serialization")]),
+                            {
+                                "properties": {
+                                    "code": {"enum": ["cors_refused", "method_not_allowed"]}
+                                }
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+    if spec.tag not in TAGS:
+        msg = f"shared/openapi.py OPERATIONS: {method} {path} has tag {spec.tag!r}, not one of TAGS"
+        raise RuntimeError(msg)
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "tags": [spec.tag],
+        "summary": spec.summary,
+        "description": spec.description,
+    }
     if not spec.auth:
         operation["security"] = []
     operation["parameters"] = parameters

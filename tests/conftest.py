@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 # Function modules build their app at import, as on Lambda; give that import a valid
 # configuration. Tests that send traffic build apps on the live stand-in (below) instead.
@@ -120,6 +121,30 @@ def make_client(settings: Settings) -> Iterator[ClientFactory]:
     for client, svc in built:
         client.portal.call(svc.upstash.aclose)  # type: ignore[union-attr]
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def served(settings: Settings) -> Iterator[str]:
+    """The app with every route on the test settings, behind real HTTP: its base URL.
+
+    For tools that send requests of their own (schemathesis' checks send a request again
+    without its token, say), which a TestClient's in-process transport cannot take.
+    """
+    svc = Services.from_settings(settings)
+    app = create_app(all_routes(), services=svc)
+
+    async def closing_upstash(scope: Scope, receive: Receive, send: Send) -> None:
+        # The Upstash client closes in the server's loop, the one that opened it.
+        async def receive_and_close() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await svc.upstash.aclose()
+            return message
+
+        await app(scope, receive_and_close if scope["type"] == "lifespan" else receive, send)
+
+    with serve.serve_in_thread(closing_upstash) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from shared.openapi import document
 from tests.factories import ClientFactory, auth, conversation, put
 
 
@@ -216,3 +217,32 @@ def test_a_page_stops_early_rather_than_outgrow_a_lambda_response(
             break
     # Never more than the budget, except a single message larger than it on its own.
     assert pages == [["f"], ["d", "e"], ["b", "c"], ["a"]]
+
+
+def test_a_whole_number_written_with_a_fraction_is_the_integer_it_is(client: TestClient) -> None:
+    # JSON Schema's integer (the document's) is any number without a fraction: 7.0 too, as
+    # an encoder other than JSON.stringify may write it. It is stored as 7.
+    body = conversation("c1", totalTokens=7.0)
+    body["messages"][0]["tokens"] = {"input": 1.0, "output": 2e0, "total": 3.0}
+    assert put(client, body).status_code == 201
+    stored = client.get("/api/conversations/c1", headers=auth()).json()
+    assert stored["totalTokens"] == 7
+    assert isinstance(stored["totalTokens"], int)
+    assert stored["messages"][0]["tokens"] == {"input": 1, "output": 2, "total": 3}
+    for wrong in (7.5, "7", True):
+        response = put(client, conversation("c1", totalTokens=wrong))
+        assert response.status_code == 422, wrong
+        assert response.json()["errors"][0]["location"] == "totalTokens"
+
+
+def test_a_conversation_without_total_tokens_is_what_the_document_takes(
+    client: TestClient,
+) -> None:
+    # The request schema leaves totalTokens out of `required`, as the server counts it.
+    schema = document()["components"]["schemas"]["Conversation"]
+    assert "totalTokens" not in schema["required"]
+    body = conversation("c1")
+    body["messages"][0]["tokens"] = {"input": 1, "output": 2, "total": 3}
+    del body["totalTokens"]
+    assert put(client, body).status_code == 201
+    assert client.get("/api/conversations/c1", headers=auth()).json()["totalTokens"] == 3

@@ -190,6 +190,33 @@ def test_patch_validation(client: TestClient) -> None:
     assert patch(client, {"streaming": True}, mid="undefined").json()["code"] == "invalid_id"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"content": None},
+        {"streaming": None, "tokens": None},
+        dict.fromkeys(
+            ["content", "appendContent", "streaming", "tokens", "editable", "toolExecutions"]
+        ),
+    ],
+)
+def test_a_message_patch_that_changes_nothing_is_422_whatever_its_shape(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    # null leaves a field as it is, so an all-null patch is {} by another name: refused the
+    # same way, and nothing written (the version stays).
+    post(client, message())
+    before = client.get("/api/conversations/c1", headers=auth())
+    response = patch(client, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_failed"
+    assert "changes nothing" in response.json()["detail"]
+    after = client.get("/api/conversations/c1", headers=auth())
+    assert after.headers["etag"] == before.headers["etag"]
+    assert after.json() == before.json()
+
+
 def test_stale_streaming_reads_as_interrupted(make_client: ClientFactory) -> None:
     clock = Clock()
     client = make_client(clock=clock, streaming_stale_seconds=120)

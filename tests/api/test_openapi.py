@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
+from shared.models import parse_timestamp
 from shared.openapi import OPERATIONS, document, render, route_operations
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -52,7 +56,8 @@ def test_every_error_lists_its_codes_and_every_write_takes_an_idempotency_key() 
         for method, op in methods.items():
             for status, response in op["responses"].items():
                 # (Health's 503 is its own JSON body, for monitors: README, "Errors".)
-                if int(status) >= 400 and (path, status) != ("/api/health", "503"):
+                # (A range, "4XX", counts as its statuses do.)
+                if status[0] in "45" and (path, status) != ("/api/health", "503"):
                     schema = response["content"]["application/problem+json"]["schema"]
                     assert schema["allOf"][1]["properties"]["code"]["enum"], (method, path)
             headers = {p.get("$ref", "").rsplit("/", 1)[-1] for p in op["parameters"]}
@@ -95,3 +100,108 @@ def test_the_document_is_served_without_a_token_and_cacheable(client: TestClient
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.json() == document()
+
+
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, op)
+        for path, methods in document()["paths"].items()
+        for method, op in methods.items()
+    ]
+
+
+def test_every_operation_has_a_tag_a_description_and_a_client_error() -> None:
+    doc = document()
+    assert doc["servers"]
+    tags = {tag["name"] for tag in doc["tags"]}
+    for method, path, op in _operations():
+        assert op["description"], (method, path)
+        assert len(op["tags"]) == 1, (method, path)
+        assert op["tags"][0] in tags, (method, path)
+        assert any(status.startswith("4") for status in op["responses"]), (method, path)
+        # No "default": a generator would type an answer it cannot place as an error.
+        assert "default" not in op["responses"], (method, path)
+
+
+def test_a_304_is_an_answer_without_a_body_not_an_error() -> None:
+    conditional = [(m, p, op) for m, p, op in _operations() if "304" in op["responses"]]
+    assert {(m, p) for m, p, _ in conditional} == {
+        ("get", "/api/conversations"),
+        ("get", "/api/conversations/{id}"),
+        ("get", "/api/conversations/{id}/messages/{messageId}"),
+        ("get", "/api/me"),
+    }
+    for _, _, op in conditional:
+        not_modified = op["responses"]["304"]
+        assert "content" not in not_modified
+        assert not_modified["headers"]["ETag"]["required"] is True
+
+
+def test_request_and_response_schemas_have_titles_of_their_own() -> None:
+    schemas = document()["components"]["schemas"]
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles)), sorted(titles)
+    assert schemas["ConversationMessage-Input"]["title"] == "ConversationMessageInput"
+    assert schemas["ConversationMessage-Output"]["title"] == "ConversationMessageOutput"
+
+
+def test_links_name_operations_and_their_parameters() -> None:
+    by_id = {op["operationId"]: op for _, _, op in _operations()}
+    parameters = document()["components"]["parameters"]
+    found = set()
+    for _, _, op in _operations():
+        for response in op["responses"].values():
+            for link in response.get("links", {}).values():
+                target = by_id[link["operationId"]]
+                names = {
+                    parameters[p["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in p else p["name"]
+                    for p in target["parameters"]
+                }
+                assert set(link["parameters"]) <= names, link
+                found.add((op["operationId"], link["operationId"]))
+    assert {
+        ("put_conversation", "get_conversation"),
+        ("list_conversations", "get_conversation"),
+        ("list_changes", "get_conversation"),
+        ("append_message", "get_message"),
+    } <= found
+
+
+def test_the_patch_schemas_refuse_what_the_server_refuses() -> None:
+    schemas = document()["components"]["schemas"]
+    conversation_patch = schemas["ConversationPatch"]
+    assert conversation_patch["minProperties"] == 1
+    assert conversation_patch["properties"]["title"]["type"] == "string"
+    assert "default" not in conversation_patch["properties"]["title"]
+    message_patch = schemas["MessagePatch"]
+    assert message_patch["minProperties"] == 1
+    assert message_patch["not"] == {"additionalProperties": {"type": "null"}}
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "taken"),
+    [
+        ("2025-03-01T09:00:00.000Z", True),
+        ("2025-03-01T09:00Z", True),
+        ("2025-03-01T09:00:00+05:30", True),
+        ("2024-02-29T00:00:00Z", True),
+        ("2000-02-29T00:00:00Z", True),
+        ("1900-02-29T00:00:00Z", False),
+        ("2023-02-29T00:00:00Z", False),
+        ("2025-04-31T00:00:00Z", False),
+        ("0000-01-01T00:00:00Z", False),
+        ("2025-03-01T09:00:00", False),
+        ("2025-03-01 09:00:00Z", False),
+        ("2025-03-01T24:00:00Z", False),
+        ("yesterday", False),
+    ],
+)
+def test_the_timestamp_pattern_is_what_the_server_takes(timestamp: str, taken: bool) -> None:
+    schema = document()["components"]["schemas"]["Conversation"]["properties"]["createdAt"]
+    assert (re.fullmatch(schema["pattern"], timestamp) is not None) is taken
+    try:
+        parse_timestamp(timestamp)
+    except ValueError:
+        assert not taken
+    else:
+        assert taken

@@ -8,6 +8,7 @@ conditional reads and ``GET .../messages/{id}?after=``, and must end with what A
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,6 +19,7 @@ from starlette.testclient import TestClient
 
 import shared.store
 from devtools import redis_backend
+from shared.openapi import document
 from tests.factories import (
     ClientFactory,
     Clock,
@@ -570,6 +572,36 @@ def test_current_if_match_writes_and_answers_the_new_tag(client: TestClient, wri
         assert client.get("/api/conversations/c1", headers=auth()).status_code == 404
         return
     assert response.headers["etag"] == _etag(client, "c1") != current
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_a_weak_tag_in_if_match_matches_no_version(client: TestClient, write: str) -> None:
+    # If-Match compares strongly (RFC 9110, 13.1.1): W/"2" is not version 2, even while it is.
+    _setup_for_writes(client)
+    before = _snapshot(client)
+    current = _etag(client, "c1")
+    response = WRITES[write](client, {"If-Match": f"W/{current}"})
+    assert response.status_code == 412, response.text
+    assert response.json()["code"] == "precondition_failed"
+    assert response.json()["currentVersion"] == 2
+    assert response.headers["etag"] == current
+    assert _snapshot(client) == before
+
+
+@pytest.mark.parametrize("held", ["2", '"2", "3"', "W/", '""', '"two"', '"' + "2" * 17 + '"'])
+def test_if_match_that_is_not_one_tag_this_api_issues_is_400(client: TestClient, held: str) -> None:
+    # The header's pattern in the document is what the server enforces.
+    _setup_for_writes(client)
+    before = _snapshot(client)
+    response = WRITES["patch_conversation"](client, {"If-Match": held})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_request"
+    assert "If-Match" in response.json()["detail"]
+    assert _snapshot(client) == before
+    pattern = document()["components"]["parameters"]["IfMatch"]["schema"]["pattern"]
+    assert re.fullmatch(pattern, held) is None
+    assert re.fullmatch(pattern, '"2"')
+    assert re.fullmatch(pattern, 'W/"2i"')
 
 
 def test_import_with_a_stale_if_match_is_rejected_and_changes_nothing(client: TestClient) -> None:

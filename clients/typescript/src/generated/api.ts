@@ -31,7 +31,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** What changed since a cursor, oldest first */
+        /**
+         * What changed since a cursor, oldest first
+         * @description Upserts (the summary now) and tombstones (deleted, evicted, expired) since `since`, oldest first; an idle poll repeats its URL and answers an empty page.
+         */
         get: operations["list_changes"];
         put?: never;
         post?: never;
@@ -48,7 +51,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the user's conversations, most recently updated first */
+        /**
+         * List the user's conversations, most recently updated first
+         * @description Summaries without messages, a page at a time (`nextCursor`); `changesCursor` is where the change feed starts for a device that read this list. 304 when `If-None-Match` names the list's current `ETag`.
+         */
         get: operations["list_conversations"];
         put?: never;
         post?: never;
@@ -65,7 +71,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A conversation with its newest page of messages */
+        /**
+         * A conversation with its newest page of messages
+         * @description The conversation's fields, its message count and its newest `limit` messages, oldest first; `before` pages to older ones. 304 when `If-None-Match` names its current `ETag`.
+         */
         get: operations["get_conversation"];
         /**
          * Create or replace a conversation and all its messages
@@ -73,7 +82,10 @@ export interface paths {
          */
         put: operations["put_conversation"];
         post?: never;
-        /** Delete a conversation and all its messages */
+        /**
+         * Delete a conversation and all its messages
+         * @description Removed at once with its messages; other devices see a tombstone in the change feed. `If-Match` deletes only the version read.
+         */
         delete: operations["delete_conversation"];
         options?: never;
         head?: never;
@@ -118,7 +130,10 @@ export interface paths {
         get: operations["get_message"];
         put?: never;
         post?: never;
-        /** Delete one message */
+        /**
+         * Delete one message
+         * @description The conversation's version moves on and its totals drop the message's tokens; the other messages keep their order.
+         */
         delete: operations["delete_message"];
         options?: never;
         head?: never;
@@ -136,7 +151,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the store answers, for uptime monitors */
+        /**
+         * Whether the store answers, for uptime monitors
+         * @description 200 while Upstash answers a PING within HEALTH_TIMEOUT_SECONDS, else 503 with what failed; no token, never cached.
+         */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -173,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The limits a client sizes its requests by */
+        /**
+         * The limits a client sizes its requests by
+         * @description The deployment's body, message, title and page limits, TTL and rate-limit budgets; no token.
+         */
         get: operations["get_limits"];
         put?: never;
         post?: never;
@@ -190,11 +211,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's id, totals and current conversation */
+        /**
+         * The caller's id, totals and current conversation
+         * @description Running totals over the user's live conversations and the conversation the user last had open. 304 when `If-None-Match` names its current `ETag`.
+         */
         get: operations["get_me"];
         put?: never;
         post?: never;
-        /** Erase every key of the user */
+        /**
+         * Erase every key of the user
+         * @description Conversations, messages, totals and the change feed: nothing of the user is left.
+         */
         delete: operations["erase_user"];
         options?: never;
         head?: never;
@@ -229,7 +256,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Remember which conversation the user has open */
+        /**
+         * Remember which conversation the user has open
+         * @description What `GET /api/me` answers as `currentConversationId`, so another device opens the same conversation.
+         */
         put: operations["set_current_conversation"];
         post?: never;
         delete?: never;
@@ -245,7 +275,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export whole conversations, a page at a time */
+        /**
+         * Export whole conversations, a page at a time
+         * @description Whole conversations with their messages, most recently updated first, in pages under Lambda's response limit; the shape `POST /api/import` takes back.
+         */
         get: operations["export_conversations"];
         put?: never;
         post?: never;
@@ -262,7 +295,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This document */
+        /**
+         * This document
+         * @description The OpenAPI 3.1 document of this API, built from the routes and models; no token.
+         */
         get: operations["get_openapi"];
         put?: never;
         post?: never;
@@ -364,7 +400,7 @@ export interface components {
         Conversation: {
             /**
              * Createdat
-             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; stored and returned as sent.
+             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
              */
             createdAt: string;
@@ -378,17 +414,20 @@ export interface components {
              * @default null
              */
             mcpServers?: {
-                [key: string]: components["schemas"]["JsonValue"];
+                [key: string]: components["schemas"]["PortableJson"];
             } | null;
             /** Messages */
             messages: components["schemas"]["ConversationMessage-Input"][];
             /** Title */
             title: string;
-            /** Totaltokens */
-            totalTokens: number;
+            /**
+             * Totaltokens
+             * @description When absent, the sum of the messages' `tokens.total` (at most 2^53 - 1).
+             */
+            totalTokens?: number;
             /**
              * Updatedat
-             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; stored and returned as sent.
+             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
              */
             updatedAt: string;
@@ -412,7 +451,7 @@ export interface components {
             nextCursor: string | null;
         };
         /**
-         * ConversationMessage
+         * ConversationMessageInput
          * @description One message, as the frontend's ``ConversationMessage``.
          *
          *     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
@@ -443,7 +482,7 @@ export interface components {
             streaming?: boolean | null;
             /**
              * Timestamp
-             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; stored and returned as sent.
+             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
              */
             timestamp: string;
@@ -461,7 +500,7 @@ export interface components {
             type: "user" | "assistant" | "system";
         };
         /**
-         * ConversationMessage
+         * ConversationMessageOutput
          * @description One message, as the frontend's ``ConversationMessage``.
          *
          *     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
@@ -483,7 +522,7 @@ export interface components {
             streaming?: boolean;
             /**
              * Timestamp
-             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; stored and returned as sent.
+             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
              */
             timestamp: string;
@@ -499,6 +538,8 @@ export interface components {
         /**
          * ConversationPatch
          * @description A change to a conversation's metadata; ``mcpServers: null`` removes them.
+         *
+         *     ``title`` cannot be null (a conversation always has one): leave it out to keep it.
          */
         ConversationPatch: {
             /**
@@ -506,13 +547,10 @@ export interface components {
              * @default null
              */
             mcpServers?: {
-                [key: string]: components["schemas"]["JsonValue"];
+                [key: string]: components["schemas"]["PortableJson"];
             } | null;
-            /**
-             * Title
-             * @default null
-             */
-            title?: string | null;
+            /** Title */
+            title?: string;
         };
         /**
          * ConversationSummary
@@ -525,7 +563,7 @@ export interface components {
             id: string;
             /** Mcpservers */
             mcpServers?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["PortableJson"];
             };
             /** Messagecount */
             messageCount: number;
@@ -547,7 +585,7 @@ export interface components {
             id: string;
             /** Mcpservers */
             mcpServers?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["PortableJson"];
             };
             /**
              * Messagecount
@@ -605,7 +643,7 @@ export interface components {
             id: string;
             /** Mcpservers */
             mcpServers?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["PortableJson"];
             };
             /** Messages */
             messages: components["schemas"]["ConversationMessage-Output"][];
@@ -695,7 +733,6 @@ export interface components {
              */
             updated: number;
         };
-        JsonValue: unknown;
         /**
          * Limits
          * @description ``GET /api/limits``: the deployment's limits, to size requests by.
@@ -827,7 +864,7 @@ export interface components {
             streaming?: boolean;
             /**
              * Timestamp
-             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it; stored and returned as sent.
+             * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
              */
             timestamp: string;
@@ -839,6 +876,13 @@ export interface components {
              * @enum {string}
              */
             type: "user" | "assistant" | "system";
+        };
+        /**
+         * PortableJson
+         * @description Any JSON whose numbers, at any depth, JSON.parse reads back as sent: no NaN or Infinity, and integers within +-(2^53 - 1) (send a larger one as a string); otherwise 422 `validation_failed` (`unsafe_integer`, `non_finite_number`).
+         */
+        PortableJson: (null | boolean | string) | number | unknown[] | {
+            [key: string]: unknown;
         };
         /**
          * Problem
@@ -892,7 +936,7 @@ export interface components {
             id: string;
             /** Mcpservers */
             mcpServers?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["PortableJson"];
             };
             /** Messagecount */
             messageCount: number;
@@ -975,7 +1019,7 @@ export interface components {
             type: "tombstone";
         };
         /**
-         * ToolExecution
+         * ToolExecutionInput
          * @description One tool call shown under a message, replaced whole when updated by its id.
          */
         "ToolExecution-Input": {
@@ -990,11 +1034,11 @@ export interface components {
              */
             id: string;
             /** @default null */
-            input?: components["schemas"]["JsonValue"];
+            input?: components["schemas"]["PortableJson"];
             /** Name */
             name: string;
             /** @default null */
-            output?: components["schemas"]["JsonValue"];
+            output?: components["schemas"]["PortableJson"];
             /**
              * Status
              * @enum {string}
@@ -1002,7 +1046,7 @@ export interface components {
             status: "running" | "completed" | "failed";
         };
         /**
-         * ToolExecution
+         * ToolExecutionOutput
          * @description One tool call shown under a message, replaced whole when updated by its id.
          */
         "ToolExecution-Output": {
@@ -1014,11 +1058,11 @@ export interface components {
              */
             id: string;
             /** @default null */
-            input?: components["schemas"]["JsonValue"];
+            input?: components["schemas"]["PortableJson"];
             /** Name */
             name: string;
             /** @default null */
-            output?: components["schemas"]["JsonValue"];
+            output?: components["schemas"]["PortableJson"];
             /**
              * Status
              * @enum {string}
@@ -1080,7 +1124,7 @@ export interface components {
         ConversationId: string;
         /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
         IdempotencyKey: string;
-        /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+        /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
         IfMatch: string;
         /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
         IfNoneMatch: string;
@@ -1091,7 +1135,7 @@ export interface components {
         MessageId: string;
         /** @description `return=minimal`: 204 instead of the message. */
         Prefer: string;
-        /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+        /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
         UpstashSyncToken: string;
         /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
         XRequestId: string;
@@ -1247,7 +1291,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -1390,7 +1434,7 @@ export interface operations {
             header?: {
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -1531,7 +1575,7 @@ export interface operations {
             header?: {
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -1688,13 +1732,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -1926,11 +1970,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -2104,11 +2148,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -2324,13 +2368,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -2586,7 +2630,7 @@ export interface operations {
             header?: {
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -2748,11 +2792,11 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -2933,13 +2977,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Write only over this version (an `ETag` of this API); `*`: only if it exists. */
+                /** @description Write only over this version: the `ETag` of this API's last answer, as it came; `*`: only if it exists. A weak tag (`W/"3"`) matches no version (If-Match compares strongly): 412. Anything else, a list of tags included, is 400 `invalid_request`. */
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description `return=minimal`: 204 instead of the message. */
                 Prefer?: components["parameters"]["Prefer"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -3237,6 +3281,19 @@ export interface operations {
                     "application/json": components["schemas"]["Unhealthy"];
                 };
             };
+            /** @description Not this operation's answer: another method on its path, or a refused CORS preflight. */
+            "4XX": {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "cors_refused" | "method_not_allowed";
+                    };
+                };
+            };
         };
     };
     import_conversations: {
@@ -3245,7 +3302,7 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -3450,6 +3507,19 @@ export interface operations {
                     };
                 };
             };
+            /** @description Not this operation's answer: another method on its path, or a refused CORS preflight. */
+            "4XX": {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "cors_refused" | "method_not_allowed";
+                    };
+                };
+            };
         };
     };
     get_me: {
@@ -3458,7 +3528,7 @@ export interface operations {
             header?: {
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -3577,7 +3647,7 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -3712,7 +3782,7 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -3887,7 +3957,7 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -4063,7 +4133,7 @@ export interface operations {
                 cursor?: string;
             };
             header?: {
-                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. */
+                /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
                 "X-Request-Id"?: components["parameters"]["XRequestId"];
@@ -4197,7 +4267,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": {
+                        /** @constant */
+                        openapi: "3.1.0";
+                        paths: Record<string, never>;
+                    };
                 };
             };
             /** @description A bug, logged with its stack trace. */
@@ -4210,6 +4284,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
                         code?: "internal_error";
+                    };
+                };
+            };
+            /** @description Not this operation's answer: another method on its path, or a refused CORS preflight. */
+            "4XX": {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "cors_refused" | "method_not_allowed";
                     };
                 };
             };
