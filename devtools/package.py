@@ -1,13 +1,19 @@
-"""Build, check and measure the Lambda artifact. ``make package`` runs ``deps`` and ``check``.
+"""Lock, build, check and measure the Lambda artifact.
 
-    python -m devtools.package deps     # runtime dependencies -> .build/deps (manylinux, cp312)
+``make package`` runs ``deps`` and ``check``; ``make lock`` runs ``lock``.
+
+    python -m devtools.package lock     # runtime dependencies -> requirements/lambda.lock
+    python -m devtools.package deps     # the lock, installed -> .build/deps (manylinux, cp312)
     python -m devtools.package check    # the zip holds what Lambda needs and nothing else
     python -m devtools.package report   # zip size, cold import time of each handler
 
-``deps`` pip-installs ``[project].dependencies`` of pyproject.toml as manylinux wheels for
-CPython 3.12 x86_64 (the Lambda runtime), whatever Python runs it, then prunes what no import
-needs: console scripts, ``*.dist-info`` (no dependency reads its own metadata at import; the
-artifact smoke test proves it), type stubs and bundled tests. License texts are kept, in
+``lock`` resolves ``[project].dependencies`` of pyproject.toml for the Lambda runtime (CPython
+3.12, manylinux x86_64, wheels only) and writes every distribution with its version and hashes
+to ``requirements/lambda.lock``: the artifact installs exactly that, so two builds of one commit
+ship the same code. ``deps`` pip-installs the lock with ``--require-hashes`` as manylinux wheels
+for CPython 3.12 x86_64 whatever Python runs it, then prunes what no import needs: console
+scripts, ``*.dist-info`` (no dependency reads its own metadata at import; the artifact smoke test
+proves it), type stubs and bundled tests. License texts are kept, in
 ``.build/deps/_licenses/<name>-<version>/``, which also records what was installed.
 
 It then compiles the dependencies to CPython 3.12 bytecode. Lambda's ``/var/task`` is read-only,
@@ -35,28 +41,59 @@ import sys
 import tempfile
 import tomllib
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from functions import MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "lambda.lock"
 DEPS = ROOT / ".build" / "deps"
 DEPS_IN_ZIP = ".build/deps"
 LICENSES = "_licenses"
 
-#: The python3.12 runtime on x86_64: what the wheels in .build/deps are chosen for.
+#: The python3.12 runtime on x86_64 (serverless.yml's runtime and architecture).
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_ARCHITECTURE = "x86_64"
+#: What the wheels in .build/deps are chosen for: pip's terms.
 PIP_PLATFORM_ARGS = (
     "--implementation",
     "cp",
     "--python-version",
-    "3.12",
+    LAMBDA_PYTHON_VERSION,
     "--platform",
     "manylinux2014_x86_64",
     "--platform",
     "manylinux_2_28_x86_64",
     "--only-binary=:all:",
 )
+#: The same target in uv's terms, for resolving the lock: the newest manylinux tag pip accepts
+#: above, so the lock never pins a version whose wheels pip would refuse.
+UV_PLATFORM_ARGS = (
+    "--python-version",
+    LAMBDA_PYTHON_VERSION,
+    "--python-platform",
+    "x86_64-manylinux_2_28",
+    "--only-binary",
+    ":all:",
+)
+#: The marker environment of the runtime, for the lock's checks (``extra`` is set per use).
+LAMBDA_MARKERS: dict[str, str] = {
+    **{key: str(value) for key, value in default_environment().items()},
+    "implementation_name": "cpython",
+    "os_name": "posix",
+    "platform_machine": LAMBDA_ARCHITECTURE,
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "python_full_version": f"{LAMBDA_PYTHON_VERSION}.0",
+    "python_version": LAMBDA_PYTHON_VERSION,
+    "sys_platform": "linux",
+}
 
 #: A budget, not Lambda's limit (50 MB zipped, 250 MB unzipped): a dependency that blows it
 #: (boto3 alone is ~15 MB) costs every cold start and deserves a decision. Today's ~11 MB is
@@ -105,15 +142,149 @@ def artifact_path() -> Path:
     return ROOT / ".serverless" / f"{match.group(1)}.zip"
 
 
-def project_dependencies() -> list[str]:
-    """``[project].dependencies`` of pyproject.toml: the one list of runtime dependencies."""
+def project_metadata() -> tuple[str, list[str]]:
+    """The project's name and ``[project].dependencies``: the one list of runtime dependencies."""
     with (ROOT / "pyproject.toml").open("rb") as file:
-        dependencies: list[str] = tomllib.load(file)["project"]["dependencies"]
-    return dependencies
+        project = tomllib.load(file)["project"]
+    dependencies: list[str] = project["dependencies"]
+    return project["name"], dependencies
+
+
+# --- The lock ----------------------------------------------------------------------------------
+
+
+def lock(extra_args: Sequence[str] = ()) -> None:
+    """Resolve the runtime dependencies for Lambda into ``requirements/lambda.lock``.
+
+    A version already in the lock is kept while it still satisfies pyproject.toml; pass
+    ``--upgrade`` or ``--upgrade-package NAME`` to move it.
+    """
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv is needed to lock: `make lock` installs it into .venv")
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        uv,
+        "pip",
+        "compile",
+        "--quiet",  # the lock is the output; uv would print it to the terminal too
+        "pyproject.toml",
+        *UV_PLATFORM_ARGS,
+        "--generate-hashes",
+        "--custom-compile-command",
+        "make lock",
+        "--output-file",
+        str(LOCK.relative_to(ROOT)),
+        *extra_args,
+    ]
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def _lock_entries(text: str) -> dict[str, tuple[str, list[str], set[str]]]:
+    """Each pinned distribution of a lock: its version, hashes and what it is locked for."""
+    entries: dict[str, tuple[str, list[str], set[str]]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if pin:
+            current = canonicalize_name(pin.group(1))
+            entries[current] = (pin.group(2), [], set())
+        elif current is not None and stripped.startswith("--hash="):
+            entries[current][1].append(stripped.removeprefix("--hash=").rstrip(" \\"))
+        elif current is not None and stripped.startswith("#"):
+            # uv's annotations: `# via NAME`, or `# via` then one `#   NAME` per line.
+            via = stripped.lstrip("#").strip().removeprefix("via").strip()
+            if via:
+                entries[current][2].add(via)
+        elif stripped:
+            current = None
+    return entries
+
+
+def locked_versions(text: str | None = None) -> dict[str, str]:
+    """Canonical name -> version of every distribution in the lock."""
+    entries = _lock_entries(LOCK.read_text() if text is None else text)
+    return {name: version for name, (version, _, _) in entries.items()}
+
+
+def _extra_requirements(name: str, extras: Iterable[str]) -> list[Requirement]:
+    """What installing ``name[extras]`` adds, on Lambda, per the installed distribution."""
+    declared = [Requirement(text) for text in metadata.requires(name) or ()]
+    return [
+        requirement
+        for requirement in declared
+        for extra in extras
+        if requirement.marker is not None
+        and requirement.marker.evaluate({**LAMBDA_MARKERS, "extra": extra})
+    ]
+
+
+def lock_problems(project: str, dependencies: Sequence[str], text: str) -> list[str]:
+    """How the lock ``text`` disagrees with the project's runtime ``dependencies``; empty if not.
+
+    Each dependency is locked at a version it allows, with what its extras add; the lock holds
+    no dependency of the project's that pyproject.toml no longer names; every pin has hashes.
+    (That the lock holds every dependency of a dependency, pip's ``--require-hashes`` checks
+    when ``deps`` installs it.)
+    """
+    entries = _lock_entries(text)
+    problems: list[str] = []
+    wanted: set[str] = set()
+    for line in dependencies:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        wanted.add(name)
+        if requirement.marker is not None and not requirement.marker.evaluate(LAMBDA_MARKERS):
+            continue
+        if name not in entries:
+            problems.append(f"{line}: in pyproject.toml, not in the lock")
+            continue
+        version = entries[name][0]
+        if not requirement.specifier.contains(version, prereleases=True):
+            problems.append(f"{line}: the lock has {name}=={version}")
+        if requirement.extras:
+            try:
+                added = _extra_requirements(requirement.name, requirement.extras)
+            except metadata.PackageNotFoundError:
+                problems.append(f"{line}: not installed here, so its extras cannot be checked")
+                added = []
+            problems.extend(
+                f"{line}: its extra needs {extra.name}{extra.specifier}, not in the lock"
+                for extra in added
+                if canonicalize_name(extra.name) not in entries
+            )
+    source = f"{project} (pyproject.toml)"
+    problems.extend(
+        f"{name}: locked for pyproject.toml, which no longer names it"
+        for name, (_, _, via) in sorted(entries.items())
+        if source in via and name not in wanted
+    )
+    problems.extend(
+        f"{name}=={version}: no hashes"
+        for name, (version, hashes, _) in entries.items()
+        if not hashes
+    )
+    return problems
+
+
+def check_lock() -> list[str]:
+    """``lock_problems`` for this project's pyproject.toml and lock."""
+    if not LOCK.exists():
+        return [f"{LOCK.relative_to(ROOT)} is missing: run `make lock`"]
+    project, dependencies = project_metadata()
+    return lock_problems(project, dependencies, LOCK.read_text())
 
 
 def build_deps(target: Path = DEPS) -> None:
-    """Install the runtime dependencies for Lambda into ``target`` (emptied first), pruned."""
+    """Install the locked runtime dependencies for Lambda into ``target`` (emptied), pruned."""
+    problems = check_lock()
+    if problems:
+        raise SystemExit(
+            "requirements/lambda.lock does not match pyproject.toml (run `make lock`):\n  "
+            + "\n  ".join(problems)
+        )
     shutil.rmtree(target, ignore_errors=True)
     command = [
         sys.executable,
@@ -125,10 +296,13 @@ def build_deps(target: Path = DEPS) -> None:
         "--progress-bar",
         "off",
         "--no-compile",
+        # Exactly the lock: every distribution pinned with its hashes, none resolved here.
+        "--require-hashes",
         "--target",
         str(target),
         *PIP_PLATFORM_ARGS,
-        *project_dependencies(),
+        "--requirement",
+        str(LOCK),
     ]
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True)
@@ -199,8 +373,31 @@ def installed_distributions(names: Iterable[str]) -> list[str]:
     return sorted({n[len(prefix) :].split("/")[0] for n in names if n.startswith(prefix)})
 
 
-def zip_problems(path: Path) -> list[str]:
-    """Why the zip at ``path`` is not fit to deploy; empty when it is."""
+def lock_mismatches(names: Iterable[str], locked: Mapping[str, str]) -> list[str]:
+    """How the distributions in a zip listing differ from the lock's; empty when they do not."""
+    shipped: dict[str, str] = {}
+    for folder in installed_distributions(names):
+        name, _, version = folder.rpartition("-")
+        shipped[canonicalize_name(name)] = version
+    problems = [
+        f"{name}=={version} ships, the lock has "
+        + (f"{name}=={locked[name]}" if name in locked else "no such distribution")
+        for name, version in sorted(shipped.items())
+        if locked.get(name) != version
+    ]
+    problems.extend(
+        f"{name}=={version} is locked, but does not ship"
+        for name, version in sorted(locked.items())
+        if name not in shipped
+    )
+    return problems
+
+
+def zip_problems(path: Path, locked: Mapping[str, str] | None = None) -> list[str]:
+    """Why the zip at ``path`` is not fit to deploy; empty when it is.
+
+    ``locked`` defaults to the lock's versions, which the zip's dependencies must match.
+    """
     problems: list[str] = []
     size = path.stat().st_size
     if size > MAX_ZIP_BYTES:
@@ -231,6 +428,7 @@ def zip_problems(path: Path) -> list[str]:
     )
     if not any(name.startswith(f"{DEPS_IN_ZIP}/starlette/") for name in names):
         problems.append(f"{DEPS_IN_ZIP}/ holds no dependencies: run `make package`")
+    problems.extend(lock_mismatches(names, locked_versions() if locked is None else locked))
     return problems
 
 
@@ -390,7 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m devtools.package", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("deps", help="install the runtime dependencies into .build/deps")
+    locking = commands.add_parser("lock", help="resolve the runtime dependencies into the lock")
+    locking.add_argument("uv_args", nargs="*", help="more `uv pip compile` options: --upgrade")
+    commands.add_parser("deps", help="install the locked dependencies into .build/deps")
     check = commands.add_parser("check", help="check the packaged zip's contents and size")
     check.add_argument("--zip", type=Path, default=None)
     measure = commands.add_parser("report", help="zip size and cold import time per handler")
@@ -401,6 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.command == "lock":
+        lock(args.uv_args)
+        return 0
     if args.command == "deps":
         build_deps()
         return 0
@@ -409,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.exists():
             print(f"{path} does not exist: run `make package`", file=sys.stderr)
             return 1
-        problems = zip_problems(path)
+        problems = check_lock() + zip_problems(path)
         for problem in problems:
             print(f"{path.name}: {problem}", file=sys.stderr)
         if not problems:

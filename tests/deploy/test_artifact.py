@@ -360,6 +360,33 @@ def test_artifact_is_complete_and_lean(artifact_zip: Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "devtools/", "node_modules/"))]
 
 
+def test_artifact_is_built_from_the_lock(artifact_zip: Path) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = archive.namelist()
+    locked = package.locked_versions()
+    assert package.lock_mismatches(names, locked) == []
+    shipped = {
+        d.rpartition("-")[0].replace("_", "-") for d in package.installed_distributions(names)
+    }
+    assert shipped == set(locked)
+
+
+def test_checks_catch_a_zip_not_built_from_the_lock(artifact_zip: Path) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = archive.namelist()
+    locked = package.locked_versions()
+    newer = {**locked, "starlette": "99.0"}
+    assert package.lock_mismatches(names, newer) == [
+        f"starlette=={locked['starlette']} ships, the lock has starlette==99.0"
+    ]
+    added = {**locked, "boto3": "1.40.0"}
+    assert package.lock_mismatches(names, added) == ["boto3==1.40.0 is locked, but does not ship"]
+    fewer = {name: version for name, version in locked.items() if name != "mangum"}
+    assert package.lock_mismatches(names, fewer) == [
+        f"mangum=={locked['mangum']} ships, the lock has no such distribution"
+    ]
+
+
 def test_template_has_one_function_per_module(
     deployed_functions: dict[str, DeployedFunction],
 ) -> None:
