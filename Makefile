@@ -74,7 +74,8 @@ load: install ## Load test on loopback: every route at 1-64 concurrent users (un
 OSLS := node_modules/.bin/osls
 NPM_STAMP := node_modules/.installed
 DEPS_STAMP := .build/deps.installed
-ARTIFACT := .serverless/chat-store.zip
+ARTIFACT := .build/chat-store.zip
+TEMPLATE := .serverless/cloudformation-template-update-stack.json
 # Packaging resolves every ${param:...}; the required ones get placeholders, since the zip
 # holds no configuration. A deploy gives the real values (README, "Deploying").
 PACKAGE_STAGE ?= ci
@@ -93,13 +94,16 @@ $(DEPS_STAMP): $(STAMP) $(LOCK) devtools/package.py
 	$(BIN)/python -m devtools.package deps
 	@touch $@
 
-$(ARTIFACT): $(NPM_STAMP) $(DEPS_STAMP) serverless.yml $(SOURCES)
+$(ARTIFACT): $(DEPS_STAMP) $(SOURCES) devtools/package.py
+	$(BIN)/python -m devtools.package build
+
+$(TEMPLATE): $(NPM_STAMP) $(ARTIFACT) serverless.yml
 	$(OSLS) package --stage $(PACKAGE_STAGE) $(PACKAGE_PARAMS)
 	$(BIN)/python -m devtools.package check
 
-package: $(ARTIFACT) ## Validate serverless.yml and build the Lambda zip (.serverless/).
+package: $(TEMPLATE) ## Validate serverless.yml, build the Lambda zip (.build/) and its template (.serverless/).
 
-report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS="--compare".
+report: $(TEMPLATE) ## The zip's size and each handler's cold import against its deps alone; ARGS="--compare".
 	$(BIN)/python -m devtools.package report $(ARGS)
 
 # uv resolves for Lambda's platform from any machine. Installed only for this target, and
