@@ -12,6 +12,10 @@ the local Upstash stand-in.
 Each reply carries the files of every module the process has loaded, and the tests require all
 of them to sit in the artifact or the interpreter's standard library: the artifact, not the
 work tree, served the request.
+
+The zip itself must hold each module once, as CPython 3.12 bytecode in place of its source, the
+Lua scripts, and the lock's versions of the dependencies, and the template must ship this very
+zip; made-up zips show that each check catches what it is for.
 """
 
 from __future__ import annotations
