@@ -1,14 +1,19 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report openapi fuzz
+.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report lock openapi fuzz
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
 VENV := .venv
 BIN := $(VENV)/bin
-# Written after a successful install; pip runs again only when pyproject.toml is newer.
+# Written after a successful install; pip runs again only when pyproject.toml or the lock is newer.
 STAMP := $(VENV)/.installed
+# The Lambda artifact's runtime dependencies, pinned with hashes (`make lock` writes it).
+LOCK := requirements/lambda.lock
+# The lock's pins without their hashes: the test environment runs the versions Lambda gets, and
+# pip does not ask for a hash of every test tool.
+CONSTRAINTS := $(VENV)/lambda-constraints.txt
 # The interpreter that creates .venv: PYTHON=... when given, else the first of these that runs
 # and is 3.11 or newer (a pyenv shim for a version that is not active does not run).
 PYTHON_CANDIDATES := python3.12 python3
@@ -20,7 +25,7 @@ help: ## List the targets.
 
 install: $(STAMP) ## Create .venv (if missing) and install the project with its test tools.
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@if [ ! -x $(BIN)/python ]; then \
 	  python="$(PYTHON)"; \
 	  if [ -z "$$python" ]; then \
@@ -37,7 +42,10 @@ $(STAMP): pyproject.toml
 	  echo "Creating $(VENV) with $$($$python --version)"; \
 	  $$python -m venv $(VENV); \
 	fi
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*==[^ ;\\]*\).*/\1/p' $(LOCK) > $(CONSTRAINTS)
+	$(BIN)/python -m pip install --disable-pip-version-check -c $(CONSTRAINTS) -e '.[test]'
 	@touch $@
 
 dev: install ## Serve every function at http://127.0.0.1:8000; data kept in .dev-data/.
@@ -66,7 +74,8 @@ load: install ## Load test on loopback: every route at 1-64 concurrent users (un
 OSLS := node_modules/.bin/osls
 NPM_STAMP := node_modules/.installed
 DEPS_STAMP := .build/deps.installed
-ARTIFACT := .serverless/chat-store.zip
+ARTIFACT := .build/chat-store.zip
+TEMPLATE := .serverless/cloudformation-template-update-stack.json
 # Packaging resolves every ${param:...}; the required ones get placeholders, since the zip
 # holds no configuration. A deploy gives the real values (README, "Deploying").
 PACKAGE_STAGE ?= ci
@@ -81,18 +90,32 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(DEPS_STAMP): $(STAMP) pyproject.toml devtools/package.py
+$(DEPS_STAMP): $(STAMP) $(LOCK) devtools/package.py
 	$(BIN)/python -m devtools.package deps
 	@touch $@
 
-$(ARTIFACT): $(NPM_STAMP) $(DEPS_STAMP) serverless.yml $(SOURCES)
+$(ARTIFACT): $(DEPS_STAMP) $(SOURCES) devtools/package.py
+	$(BIN)/python -m devtools.package build
+
+$(TEMPLATE): $(NPM_STAMP) $(ARTIFACT) serverless.yml
 	$(OSLS) package --stage $(PACKAGE_STAGE) $(PACKAGE_PARAMS)
 	$(BIN)/python -m devtools.package check
 
-package: $(ARTIFACT) ## Validate serverless.yml and build the Lambda zip (.serverless/).
+package: $(TEMPLATE) ## Validate serverless.yml, build the Lambda zip (.build/) and its template (.serverless/).
 
-report: $(ARTIFACT) ## The zip's size and each handler's cold import time; ARGS="--compare".
+report: $(TEMPLATE) ## The zip's size and each handler's cold import against its deps alone; ARGS="--compare".
 	$(BIN)/python -m devtools.package report $(ARGS)
+
+# uv resolves for Lambda's platform from any machine. Installed only for this target, and
+# without the project: a pyproject.toml the old lock cannot satisfy must still be lockable.
+LOCK_STAMP := $(VENV)/.installed-lock
+
+$(LOCK_STAMP): | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check 'uv>=0.9,<1' 'packaging>=24'
+	@touch $@
+
+lock: $(LOCK_STAMP) ## Re-resolve requirements/lambda.lock from pyproject.toml; ARGS="--upgrade" moves every pin.
+	$(BIN)/python -m devtools.package lock -- $(ARGS)
 
 test: install package ## Build the artifact, then run the tests (redis-server if installed, else fakeredis), then test-ts and test-browser.
 	$(BIN)/pytest $(ARGS)

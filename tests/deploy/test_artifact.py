@@ -12,11 +12,16 @@ the local Upstash stand-in.
 Each reply carries the files of every module the process has loaded, and the tests require all
 of them to sit in the artifact or the interpreter's standard library: the artifact, not the
 work tree, served the request.
+
+The zip itself must hold each module once, as CPython 3.12 bytecode in place of its source, the
+Lua scripts, and the lock's versions of the dependencies, and the template must ship this very
+zip; made-up zips show that each check catches what it is for.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import select
@@ -268,17 +273,6 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def artifact_zip() -> Path:
-    """The packaged zip, checked to be built from the work tree as it is now."""
-    path = package.artifact_path()
-    if not path.exists() or not TEMPLATE.exists():
-        _unavailable(f"{path} is missing: run `make package`")
-    stale = package.stale_files(path)
-    assert not stale, f"the artifact is older than the work tree, run `make package`: {stale}"
-    return path
-
-
-@pytest.fixture(scope="session")
 def lambda_python() -> str:
     """A CPython 3.12 interpreter, the Lambda runtime's version."""
     python = package.lambda_python()
@@ -286,6 +280,17 @@ def lambda_python() -> str:
         _unavailable("no CPython 3.12 to run the artifact with (set LAMBDA_PYTHON)")
     assert python is not None
     return python
+
+
+@pytest.fixture(scope="session")
+def artifact_zip(lambda_python: str) -> Path:
+    """The packaged zip, checked to be built from the work tree as it is now."""
+    path = package.artifact_path()
+    if not path.exists() or not TEMPLATE.exists():
+        _unavailable(f"{path} is missing: run `make package`")
+    stale = package.stale_files(path, lambda_python)
+    assert not stale, f"the artifact is older than the work tree, run `make package`: {stale}"
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -358,6 +363,129 @@ def test_artifact_is_complete_and_lean(artifact_zip: Path) -> None:
     assert package.zip_problems(artifact_zip) == []
     assert package.missing_bytecode(names) == []
     assert not [n for n in names if n.startswith(("tests/", "devtools/", "node_modules/"))]
+
+
+def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = archive.namelist()
+        assert package.bytecode_problems(archive) == []
+    assert package.shipped_twice(names) == []
+    own = [n for n in names if n.startswith(("functions/", "shared/"))]
+    assert not [n for n in own if n.endswith(".py")], "the project's modules ship compiled"
+    assert {f"functions/{module}.pyc" for module in MODULES} <= set(own)
+    assert {"functions/__init__.pyc", "shared/__init__.pyc", "shared/store.pyc"} <= set(own)
+    lua = sorted(p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/*"))
+    assert lua
+    assert set(lua) <= set(own), "the Lua scripts ship as they are"
+
+
+def test_artifact_is_built_from_the_lock(artifact_zip: Path) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = archive.namelist()
+    locked = package.locked_versions()
+    assert package.lock_mismatches(names, locked) == []
+    shipped = {
+        d.rpartition("-")[0].replace("_", "-") for d in package.installed_distributions(names)
+    }
+    assert shipped == set(locked)
+
+
+def test_the_template_ships_the_built_zip(artifact_zip: Path) -> None:
+    resources: dict[str, Any] = json.loads(TEMPLATE.read_text())["Resources"]
+    keys = {
+        resource["Properties"]["Code"]["S3Key"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    assert len(keys) == 1
+    assert keys.pop().endswith(f"/{artifact_zip.name}")
+    [version_hash] = {
+        resource["Properties"]["CodeSha256"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Version"
+    }
+    digest = hashlib.sha256(artifact_zip.read_bytes()).digest()
+    assert version_hash == base64.b64encode(digest).decode(), "packaged from this very zip"
+
+
+def zip_of(path: Path, files: dict[str, bytes]) -> Path:
+    """A zip holding ``files``, for the checks' own tests."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.fixture
+def lean_files(artifact_zip: Path) -> dict[str, bytes]:
+    """The names of the real zip, each holding a valid header only: a zip that passes."""
+    with zipfile.ZipFile(artifact_zip) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+    header = package.PYC_MAGIC + package.PYC_UNCHECKED_HASH + bytes(8)
+    return {name: header if name.endswith(".pyc") else b"" for name in names}
+
+
+def test_checks_pass_a_lean_zip(lean_files: dict[str, bytes], tmp_path: Path) -> None:
+    assert package.zip_problems(zip_of(tmp_path / "lean.zip", lean_files)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        pytest.param(
+            {"shared/store.py": b"# source"},
+            "shared/store.py and shared/store.pyc: the same module twice",
+            id="source-beside-bytecode",
+        ),
+        pytest.param(
+            {f"{package.DEPS_IN_ZIP}/starlette/__pycache__/routing.cpython-312.pyc": b""},
+            "starlette/routing.pyc: the same module twice",
+            id="cached-beside-sourceless",
+        ),
+        pytest.param(
+            {"functions/health.pyc": None, "functions/health.py": b"# source"},
+            "functions/health.py: ships as source",
+            id="handler-as-source",
+        ),
+        pytest.param(
+            {"shared/settings.pyc": b"\xa7\r\r\n" + bytes(12)},
+            "shared/settings.pyc: not cpython-312 bytecode",
+            id="another-pythons-bytecode",
+        ),
+        pytest.param(
+            {"shared/lua/common.lua": None},
+            "shared/lua/common.lua is missing",
+            id="lua-left-out",
+        ),
+    ],
+)
+def test_checks_catch_a_module_twice_or_as_source(
+    lean_files: dict[str, bytes], tmp_path: Path, change: dict[str, bytes | None], problem: str
+) -> None:
+    for name, data in change.items():
+        if data is None:
+            del lean_files[name]
+        else:
+            lean_files[name] = data
+    problems = package.zip_problems(zip_of(tmp_path / "changed.zip", lean_files))
+    assert [p for p in problems if p.endswith(problem)], problems
+
+
+def test_checks_catch_a_zip_not_built_from_the_lock(lean_files: dict[str, bytes]) -> None:
+    locked = package.locked_versions()
+    assert package.lock_mismatches(lean_files, locked) == []
+    newer = {**locked, "starlette": "99.0"}
+    assert package.lock_mismatches(lean_files, newer) == [
+        f"starlette=={locked['starlette']} ships, the lock has starlette==99.0"
+    ]
+    added = {**locked, "boto3": "1.40.0"}
+    assert package.lock_mismatches(lean_files, added) == [
+        "boto3==1.40.0 is locked, but does not ship"
+    ]
+    fewer = {name: version for name, version in locked.items() if name != "mangum"}
+    assert package.lock_mismatches(lean_files, fewer) == [
+        f"mangum=={locked['mangum']} ships, the lock has no such distribution"
+    ]
 
 
 def test_template_has_one_function_per_module(
