@@ -24,6 +24,7 @@ async def get_limits(request: Request) -> Response:
             "maxMessagesPerConversation": settings.max_messages_per_conversation,
             "maxConversationsPerUser": settings.max_conversations_per_user,
             "maxTitleChars": settings.max_title_chars,
+            "maxMcpServersBytes": settings.max_mcp_servers_bytes,
             "maxPageChars": settings.max_page_chars,
             "exportPageBytes": EXPORT_BUDGET_BYTES,
             "conversationTtlSeconds": settings.conversation_ttl_seconds,

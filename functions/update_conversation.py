@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from shared.app import authenticate, create_app, services
 from shared.http import json_response, path_id, read_json, version_match
-from shared.limits import check_title
+from shared.limits import check_mcp_servers, check_title
 from shared.models import ConversationPatch, dump
 
 
@@ -19,6 +19,7 @@ async def update_conversation(request: Request) -> Response:
     patch = await read_json(request, ConversationPatch, max_bytes=svc.settings.max_body_bytes)
     if patch.title is not None:
         check_title(patch.title, svc.settings)
+    check_mcp_servers(patch.mcpServers, svc.settings)
     summary, etag = await svc.store.update_conversation(
         caller, conversation_id, patch, if_match=version_match(request)
     )

@@ -208,6 +208,7 @@ class Limits(_Body):
     maxMessagesPerConversation: int  # noqa: N815
     maxConversationsPerUser: int  # noqa: N815
     maxTitleChars: int  # noqa: N815
+    maxMcpServersBytes: int  # noqa: N815
     maxPageChars: int  # noqa: N815
     exportPageBytes: int  # noqa: N815
     conversationTtlSeconds: int  # noqa: N815

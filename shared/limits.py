@@ -6,9 +6,10 @@ Each limit answers 413 ``payload_too_large`` and names the setting that raises i
 
 from __future__ import annotations
 
-from shared.codec import utf16_length
+from shared.codec import json_or_empty, utf16_length
 from shared.errors import PayloadTooLarge, ValidationFailed
 from shared.models import Conversation, ConversationMessage
+from shared.payload import encoded_size
 from shared.settings import Settings
 
 
@@ -18,6 +19,18 @@ def check_title(title: str, settings: Settings) -> None:
         raise PayloadTooLarge(
             f"title has {len(title):,} characters; at most {settings.max_title_chars:,} are "
             "allowed (MAX_TITLE_CHARS)"
+        )
+
+
+def check_mcp_servers(mcp_servers: object, settings: Settings) -> None:
+    """MCP servers' JSON within ``MAX_MCP_SERVERS_BYTES``, measured as Lambda carries it."""
+    if mcp_servers is None:
+        return
+    size = encoded_size(json_or_empty(mcp_servers))
+    if size > settings.max_mcp_servers_bytes:
+        raise PayloadTooLarge(
+            f"mcpServers takes {size:,} bytes as JSON (escapes counted); at most "
+            f"{settings.max_mcp_servers_bytes:,} are allowed (MAX_MCP_SERVERS_BYTES)"
         )
 
 
@@ -34,6 +47,7 @@ def check_message(message: ConversationMessage, settings: Settings, where: str =
 def check_conversation(conversation: Conversation, settings: Settings) -> None:
     """Every limit a whole conversation is subject to, and unique message ids."""
     check_title(conversation.title, settings)
+    check_mcp_servers(conversation.mcpServers, settings)
     count = len(conversation.messages)
     if count > settings.max_messages_per_conversation:
         raise PayloadTooLarge(

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=200_000, gt=0)
     max_messages_per_conversation: int = Field(default=10_000, gt=0)
     max_title_chars: int = Field(default=200, gt=0)
+    # A conversation's mcpServers JSON, as Lambda carries it (escapes counted): every list
+    # page (100 summaries at most) must fit a 6 MB response.
+    max_mcp_servers_bytes: int = Field(default=16_384, gt=0, le=40_960)
     max_conversations_per_user: int = Field(default=500, gt=0)
 
     # Characters of message content one page of GET /api/conversations/{id} carries at most:

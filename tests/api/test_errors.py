@@ -151,6 +151,12 @@ def test_body_too_large(make_client: ClientFactory) -> None:
         ),
         ("max_title_chars", lambda b: b.update(title="t" * 11), "MAX_TITLE_CHARS"),
         (
+            "max_mcp_servers_bytes",
+            # 9 characters, but 11 bytes once Lambda escapes them: escapes count.
+            lambda b: b.update(mcpServers={"a": '""'}),
+            "MAX_MCP_SERVERS_BYTES",
+        ),
+        (
             "max_messages_per_conversation",
             lambda b: b["messages"].extend(
                 [{**b["messages"][0], "id": f"x{i}"} for i in range(10)]
@@ -169,6 +175,22 @@ def test_configured_limits(
     problem = assert_problem(put(client, body), 413, "payload_too_large")
     assert named in problem["detail"]
     assert client.get("/api/conversations/c1", headers=auth()).status_code == 404
+
+
+def test_mcp_servers_over_their_limit_are_refused_by_a_patch_too(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(max_mcp_servers_bytes=30)
+    assert put(client, conversation()).status_code == 201
+    fits = client.patch("/api/conversations/c1", json={"mcpServers": {"a": 1}}, headers=auth())
+    assert fits.status_code == 200
+    over = client.patch(
+        "/api/conversations/c1", json={"mcpServers": {"a": "x" * 30}}, headers=auth()
+    )
+    problem = assert_problem(over, 413, "payload_too_large")
+    assert "MAX_MCP_SERVERS_BYTES" in problem["detail"]
+    stored = client.get("/api/conversations/c1", headers=auth()).json()
+    assert stored["mcpServers"] == {"a": 1}
 
 
 @pytest.mark.parametrize(

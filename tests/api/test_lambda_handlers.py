@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 
 from functions import MODULES
 from shared.app import Services
+from shared.codec import json_or_empty
+from shared.payload import encoded_size
 from shared.settings import Settings
 from tests.factories import (
     LambdaContext,
@@ -323,6 +325,42 @@ def test_export_and_conversation_pages_fit_lambda_with_the_worst_content(
 
     read = _all_messages(handlers, token, "x2", None)
     assert read == [CONTROL] * 6
+
+
+def test_a_list_page_fits_lambda_with_the_largest_summaries(
+    handlers: dict[str, Any], client: TestClient, settings: Settings
+) -> None:
+    # A page of 100 summaries, each with the longest title and the most mcpServers JSON the
+    # limits let in, all of it control characters (7 bytes each in Lambda's response).
+    user = "lambda-list"
+    most = settings.max_mcp_servers_bytes
+    servers = {"k": CONTROL[: (most - len('"{\\"k\\":\\"\\"}"')) // 7]}
+    assert encoded_size(json_or_empty(servers)) <= most
+    for i in range(100):
+        body = conversation(f"c{i}", messages=0, title="\x01" * settings.max_title_chars)
+        body["mcpServers"] = servers
+        assert put(client, body, user=user).status_code == 201
+    servers["k"] += "\x01"
+    too_much = conversation("c100", messages=0, mcpServers=servers)
+    assert put(client, too_much, user=user).status_code == 413
+    answer = invoke(
+        handlers["list_conversations"],
+        http_api_v2_event(
+            "GET",
+            "/api/conversations",
+            route_key="GET /api/conversations",
+            query="limit=100",
+            headers={"authorization": f"Bearer {token_for(user)}"},
+        ),
+    )
+    assert answer["statusCode"] == 200
+    assert len(json.loads(answer["body"])["conversations"]) == 100
+    assert len(json.dumps(answer)) <= LAMBDA_PAYLOAD
+    # And at the largest limit the setting takes, every page still fits.
+    widest = Settings.model_fields["max_mcp_servers_bytes"].metadata
+    largest = next(m.le for m in widest if getattr(m, "le", None) is not None)
+    title = encoded_size("\x01" * settings.max_title_chars)
+    assert 100 * (largest + title + 1024) <= LAMBDA_PAYLOAD - 16 * 1024
 
 
 def _all_messages(

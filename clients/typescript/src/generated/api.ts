@@ -746,6 +746,8 @@ export interface components {
             maxBodyBytes: number;
             /** Maxconversationsperuser */
             maxConversationsPerUser: number;
+            /** Maxmcpserversbytes */
+            maxMcpServersBytes: number;
             /** Maxmessagechars */
             maxMessageChars: number;
             /** Maxmessagesperconversation */
