@@ -128,7 +128,5 @@ def _endpoint_rows(page: Path) -> list[tuple[str, str]]:
 def test_the_endpoint_tables_name_every_route_once(page: str) -> None:
     rows = _endpoint_rows(ROOT / page)
     assert len(rows) == len(set(rows)), f"{page}: a route is listed twice"
-    assert set(rows) == set(OPERATIONS), (
-        f"{page}'s endpoint table and the routes differ: "
-        f"missing {sorted(set(OPERATIONS) - set(rows))}, unknown {sorted(set(rows) - set(OPERATIONS))}"
-    )
+    assert not set(OPERATIONS) - set(rows), f"{page}'s endpoint table lacks these routes"
+    assert not set(rows) - set(OPERATIONS), f"{page}'s endpoint table has routes the API lacks"
