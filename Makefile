@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test test-ts test-browser chromium lint format all clean bench load package report lock openapi fuzz
+.PHONY: help install dev dev-reset test test-py test-ts test-browser chromium lint format all clean bench load package report lock openapi fuzz
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -77,7 +77,7 @@ DEPS_STAMP := .build/deps.installed
 ARTIFACT := .build/chat-store.zip
 TEMPLATE := .serverless/cloudformation-template-update-stack.json
 # Packaging resolves every ${param:...}; the required ones get placeholders, since the zip
-# holds no configuration. A deploy gives the real values (README, "Deploying").
+# holds no configuration. A deploy gives the real values (docs/operations.md, "Deploying").
 PACKAGE_STAGE ?= ci
 PACKAGE_PARAMS := --param="upstashRedisRestUrl=https://packaging-only.invalid" \
 	--param="upstashRedisRestToken=packaging-only"
@@ -121,6 +121,11 @@ test: install package ## Build the artifact, then run the tests (redis-server if
 	$(BIN)/pytest $(ARGS)
 	$(MAKE) test-ts
 	$(MAKE) test-browser
+
+# The quick loop: the artifact's tests skip without a zip, and fail while it is older than the
+# work tree (`make package`).
+test-py: install ## pytest alone, on the installed .venv: no packaging, no TypeScript, no browser; ARGS as for test.
+	$(BIN)/pytest $(ARGS)
 
 # --- The TypeScript client (clients/typescript) ------------------------------------------------
 # Installed from its package-lock.json, again only when package.json or the lock changes.

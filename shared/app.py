@@ -122,8 +122,8 @@ def request_line(request: Request) -> str:
     return f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
 
 
-# Upstash's read-your-writes token, passed to the device and back (README, "Keeping devices in
-# sync"): whichever container answers a device's next request reads at least what it wrote.
+# Upstash's read-your-writes token, passed to the device and back (docs/sync.md): whichever
+# container answers a device's next request reads at least what it wrote.
 SYNC_TOKEN = "Upstash-Sync-Token"  # noqa: S105  (a header name, not a secret)
 
 

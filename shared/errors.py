@@ -2,7 +2,7 @@
 
 Handlers and the store raise these; the app factory turns every one of them, and every
 unexpected exception, into a response. ``code`` is the stable machine-readable word that the
-README's error table ("Errors") promises the frontend.
+error table of docs/api.md ("Errors") promises the frontend.
 """
 
 from __future__ import annotations

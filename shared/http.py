@@ -1,7 +1,7 @@
 """Reading requests and writing responses the same way in every function.
 
 Bodies are read against a size limit before they are parsed, parsed straight from bytes into
-the frontend's models, and every way they can be wrong maps to its code (README, "Errors"): bad
+the frontend's models, and every way they can be wrong maps to its code (docs/api.md, "Errors"): bad
 JSON is 400 ``invalid_request``, a bad id is 400 ``invalid_id``, anything else that does not fit
 the model is 422 ``validation_failed`` with each field's location.
 """

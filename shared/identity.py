@@ -1,6 +1,6 @@
 """Who is calling: the bearer token in ``Authorization`` turned into a user id, or a 401.
 
-Two kinds of token are accepted (README, "Calling it from the frontend"):
+Two kinds of token are accepted (docs/api.md, "Calling it from the frontend"):
 
 * **Sign-in tokens** minted by the app's own sign-in: HS256 with ``AUTH_JWT_SECRET``, or RS256 /
   ES256 checked against the keys published at ``AUTH_JWKS_URL``. ``iss`` and ``aud`` are checked
@@ -346,7 +346,7 @@ class Identity:
                 leeway=LEEWAY_SECONDS,
                 options={
                     "require": required,
-                    # PyJWT rejects any token with 'aud' when no audience is expected; the README
+                    # PyJWT rejects any token with 'aud' when no audience is expected; docs/api.md
                     # ("Calling it from the frontend") promises an unset AUTH_JWT_AUDIENCE means
                     # the audience is not checked.
                     "verify_aud": audience is not None,

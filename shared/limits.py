@@ -1,7 +1,7 @@
 """The API's size limits, each an environment setting, checked before anything is stored.
 
-Each limit answers 413 ``payload_too_large`` and names the setting that raises it (README,
-"Configuration" lists them).
+Each limit answers 413 ``payload_too_large`` and names the setting that raises it
+(docs/operations.md, "Configuration" lists them).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from shared.models import (
 )
 
 OPENAPI_VERSION = "3.1.0"
-# The contract's version (README's "Endpoints"), not the deployment's APP_VERSION: the
+# The contract's version (docs/api.md, "Endpoints"), not the deployment's APP_VERSION: the
 # document is the same for every deployment, so it can be checked in.
 API_VERSION = "0.1.0"
 JSON = "application/json"

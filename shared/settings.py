@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     conversation_ttl_seconds: int = Field(default=90 * DAY, ge=0)
     session_ttl_seconds: int = Field(default=7 * DAY, ge=0)
 
-    # The API's size limits (README, "Configuration").
+    # The API's size limits (docs/operations.md, "Configuration").
     max_message_chars: int = Field(default=200_000, gt=0)
     max_messages_per_conversation: int = Field(default=10_000, gt=0)
     max_title_chars: int = Field(default=200, gt=0)

@@ -662,8 +662,8 @@ class ConversationStore:
             codec.text_size(delta) if delta else 0
         )
         size += sum(codec.json_size(tool.model_dump(exclude_none=True)) for tool in tools)
-        # A delta alone is followed by offset, not through the change feed (README, "Keeping
-        # devices in sync"); anything else a patch changes is a change.
+        # A delta alone is followed by offset, not through the change feed (docs/sync.md,
+        # "Keeping devices in sync"); anything else a patch changes is a change.
         change = patch.model_fields_set - {"appendContent", "sequence"}
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.

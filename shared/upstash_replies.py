@@ -2,8 +2,8 @@
 
 Upstash answers a refused call with ``{"error": "<text>"}``; the text, not the HTTP status,
 says why (Upstash's troubleshooting pages list them). Each known text has a row here, and
-README's "Upstash's answers" table says the same. A text no row knows is answered 503 and
-logged, so that a new refusal is seen in the logs, never a 500.
+the "Upstash's answers" table of docs/operations.md says the same. A text no row knows is
+answered 503 and logged, so that a new refusal is seen in the logs, never a 500.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every bad input gets its status and stable code (README, "Errors"), as problem+json."""
+"""Every bad input gets its status and stable code (docs/api.md, "Errors"), as problem+json."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_every_error_lists_its_codes_and_every_write_takes_an_idempotency_key() 
     for path, methods in document()["paths"].items():
         for method, op in methods.items():
             for status, response in op["responses"].items():
-                # (Health's 503 is its own JSON body, for monitors: README, "Errors".)
+                # (Health's 503 is its own JSON body, for monitors: docs/api.md, "Errors".)
                 # (A range, "4XX", counts as its statuses do.)
                 if status[0] in "45" and (path, status) != ("/api/health", "503"):
                     schema = response["content"]["application/problem+json"]["schema"]

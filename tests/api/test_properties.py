@@ -37,8 +37,8 @@ PROPERTY = settings(
 # ------------------------------------------------------------------------------ strategies
 
 VALID_ID = st.from_regex(r"[A-Za-z0-9._:-]{1,128}", fullmatch=True)
-# Any text but "/": a %2F is decoded before routing, so it reaches another route (README's
-# ids never hold one). The rest is percent-encoded into one path segment.
+# Any text but "/": a %2F is decoded before routing, so it reaches another route (the ids
+# of docs/api.md never hold one). The rest is percent-encoded into one path segment.
 ANY_ID = st.one_of(
     VALID_ID,
     st.sampled_from(["c1", "m1", "undefined", "null", "NaN", "", "x" * 129, ".", ".."]),

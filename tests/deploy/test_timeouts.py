@@ -89,8 +89,8 @@ def function_settings(
 
     Its environment as the template gives it (the provider's, then the function's own), each
     ``${param:name, 'fallback'}`` replaced by its fallback, read by the real settings model. (A
-    stage parameter can still raise a timeout at deploy; README's "Timeouts" says to redo the
-    sum then.)
+    stage parameter can still raise a timeout at deploy; "Timeouts" in docs/operations.md says to
+    redo the sum then.)
     """
     environment = {
         **config["provider"].get("environment", {}),

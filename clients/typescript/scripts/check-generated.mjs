@@ -19,7 +19,7 @@ try {
     );
     process.exit(1);
   }
-  // The versioning rule (README, "Using it from Next.js"): the package's version is the API's.
+  // The versioning rule (docs/client.md, "Versioning"): the package's version is the API's.
   const apiVersion = JSON.parse(readFileSync(join(root, "..", "..", "openapi.json"), "utf8")).info.version;
   const packageVersion = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
   if (apiVersion !== packageVersion) {

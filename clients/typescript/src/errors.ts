@@ -12,7 +12,7 @@ export type Problem = components["schemas"]["Problem"];
 export type FieldProblem = components["schemas"]["FieldProblem"];
 
 /**
- * The API's stable error codes (README, "Errors"), plus the client's own:
+ * The API's stable error codes (docs/api.md, "Errors"), plus the client's own:
  * `timeout` (no answer within `timeoutMs`), `network_error` (fetch failed: offline, DNS,
  * CORS refused by the browser), `aborted` (the caller's `AbortSignal`), `invalid_response`
  * (an answer that is neither the documented body nor problem+json), `circuit_open` (a

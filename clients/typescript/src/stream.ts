@@ -1,5 +1,5 @@
 /**
- * Streaming an assistant's reply into a conversation while it is generated (README, "Calling it
+ * Streaming an assistant's reply into a conversation while it is generated (docs/api.md, "Calling it
  * from the frontend", "Streaming a reply"): append the message with `streaming: true`, send the
  * text in numbered deltas batched by time, finish it with `{streaming: false, tokens}`.
  *

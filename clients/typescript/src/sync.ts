@@ -1,5 +1,5 @@
 /**
- * Keeping a device in step with the others (README, "Keeping devices in sync"): list once, then
+ * Keeping a device in step with the others (docs/sync.md, "Keeping devices in sync"): list once, then
  * follow the change feed from the list's `changesCursor`; refetch the conversation the user has
  * open when it changes; follow a reply another device is streaming by offset.
  *

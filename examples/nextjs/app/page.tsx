@@ -5,7 +5,7 @@
  *
  * - `CHAT_STORE_API_URL`: the API's origin (default `http://127.0.0.1:8000`, `make dev`).
  * - `CHAT_STORE_SYNC_INTERVAL_MS` or `?syncMs=`: how often to ask for other devices' changes
- *   (default 30 s, the README's advice; tests use less).
+ *   (default 30 s, docs/sync.md's advice; tests use less).
  * - `?followMs=`: how often to poll a reply another device is streaming (default 1 s).
  * - `?tokenMs=`: the fake model's pace (default 60 ms a token).
  */
