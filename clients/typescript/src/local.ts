@@ -17,13 +17,11 @@ import { reviveDates } from "./dates.js";
 import type { Conversation, MessageUpdate } from "./model.js";
 import { readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
+import { DEFAULT_TITLE, defaultTitle } from "./title.js";
 import type { ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
 /** The prefix of every key the stores write; `v1` changes if the stored shapes ever do. */
 export const STORAGE_PREFIX = "chat-store:v1:";
-
-/** The title the API gives a conversation until it has a user message. */
-const DEFAULT_TITLE = "New conversation";
 
 /** One request's worth of change to a conversation: what the stores send and queue. */
 export type Write =
@@ -300,13 +298,9 @@ function sortSummaries(list: ConversationSummary[]): ConversationSummary[] {
   return list.sort((a, b) => new Date(b.updatedAt).getTime() - new Date(a.updatedAt).getTime());
 }
 
-/**
- * The title the server will give a conversation whose first user message this is, roughly
- * (the server cuts at a word; the next read brings its exact title).
- */
+/** The title the server gives a conversation whose first message (user's or not) this is. */
 function guessTitle(message: { type: string; content: string }): string {
-  const text = message.content.trim().replace(/\s+/g, " ");
-  return message.type === "user" && text !== "" ? text.slice(0, 60) : DEFAULT_TITLE;
+  return message.type === "user" ? defaultTitle(message.content) : DEFAULT_TITLE;
 }
 
 /** A deep copy with `Date`s for dates, whatever mix of `Date`s and strings came in. */

@@ -26,6 +26,7 @@ import {
   HybridConversationStore,
   SyncEngine,
   browserStorage,
+  defaultTitle,
   isUnreachable,
   migrateFromLocalStorage,
   readJson,
@@ -193,7 +194,7 @@ export class ChatSession {
     if (conversation === null) {
       conversation = {
         id: newId("conv"),
-        title: titleFrom(content),
+        title: defaultTitle(content),
         messages: [userMessage],
         createdAt: now,
         updatedAt: now,
@@ -439,15 +440,6 @@ function shownTool({ id, name, status, input, output, error }: ToolInput): ToolE
 
 function sortSummaries(summaries: ConversationSummary[]): ConversationSummary[] {
   return [...summaries].sort((a, b) => new Date(b.updatedAt).getTime() - new Date(a.updatedAt).getTime());
-}
-
-/** The server titles a conversation the same way from its first user message. */
-function titleFrom(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  if (line.length <= 60) return line;
-  const cut = line.slice(0, 60);
-  const space = cut.lastIndexOf(" ");
-  return `${space > 20 ? cut.slice(0, space) : cut}…`;
 }
 
 function newId(prefix: string): string {
