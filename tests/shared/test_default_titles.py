@@ -1,6 +1,8 @@
-"""The default-title rule's shared cases: the TypeScript client's ``defaultTitle`` reads the
-same file (clients/typescript/test/unit/title.test.ts), so a change to either rule fails one
-side until tests/fixtures/default_titles.json says what both now give."""
+"""The default-title rule's shared cases, which the TypeScript client is tested on too.
+
+clients/typescript/test/unit/title.test.ts reads the same file, so a change to either rule
+fails one side until tests/fixtures/default_titles.json says what both now give.
+"""
 
 import json
 import sys
