@@ -9,6 +9,8 @@ export type {
   ReadOptions,
   UpdateMessageOptions,
 } from "./client.js";
+export { ApiFetch } from "./api.js";
+export type { BodyOf, DataOf, FetchInit, FetchResult, HeadersOf, HttpMethod, OperationAt, PathsWithMethod } from "./api.js";
 export { ChatStoreError, isProblem } from "./errors.js";
 export type { ChatStoreErrorInit, ErrorCode, FieldProblem, Problem } from "./errors.js";
 export { Transport, HEADERS, abortableSleep } from "./transport.js";
