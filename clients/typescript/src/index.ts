@@ -49,6 +49,7 @@ export type {
 } from "./stream.js";
 export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
 export type {
+  CursorPersister,
   FollowOptions,
   HeldConversation,
   MessageProgress,
@@ -70,9 +71,12 @@ export type {
   HybridStoreEvents,
   HybridReplyOptions,
   HybridStoreOptions,
+  HybridSyncOptions,
   MessagePage,
   RemoteStoreOptions,
   SendOptions,
+  StoreSnapshot,
+  WatchOptions,
   WriteOperation,
 } from "./stores.js";
 export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
