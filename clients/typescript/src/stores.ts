@@ -383,7 +383,7 @@ export interface StoreSnapshot {
 export interface WatchOptions {
   /**
    * False: the copy already shows what the app needs (a conversation it has just made), so it
-   * is not read now; the sync engine reads it when it can. Default true.
+   * is not read now; the sync engine reads it when the feed tells of a version of it. Default true.
    */
   read?: boolean;
 }
@@ -552,8 +552,10 @@ export class HybridConversationStore implements ConversationStore {
       return null;
     }
     if (options.read === false) {
-      if (this.#replyingIn !== id) this.#engine?.watch(id);
-      return this.cachedConversation(id);
+      const shown = this.cachedConversation(id);
+      // Held without an ETag: the engine reads it once the feed tells of a version of it.
+      if (this.#replyingIn !== id) this.#engine?.watch(id, shown === null ? undefined : { conversation: shown });
+      return shown;
     }
     const conversation = await this.getConversation(id);
     if (this.#watchedId !== id) return conversation;
