@@ -746,9 +746,9 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   /**
-   * Applies a change of the API's change feed to the copy (wire it to the sync engine's
-   * `upsert` and `tombstone`): an upsert refreshes the summary (and the opened copy's title,
-   * tokens, times), a tombstone drops the conversation.
+   * Applies a change of the API's change feed to the copy: an upsert refreshes the summary (and
+   * the opened copy's title, tokens, times), a tombstone drops the conversation. The store's own
+   * engine calls it; an app calls it only for a feed it reads itself (with `sync: false`).
    */
   applyChange(change: Change): void {
     if (change.type === "tombstone") {
