@@ -1,12 +1,13 @@
 /**
- * `ChatStoreClient`: one method per operation of the API's OpenAPI document, typed from the
- * generated types. It builds each request (path, query, body, conditional headers) and turns
- * the answer into a typed result with `Date`s; {@link Transport} does the sending (token,
- * idempotency key, request id, timeout, retries, sync token, problem+json errors).
+ * `ChatStoreClient`: one method per operation of the API's OpenAPI document, each a thin call
+ * of the typed fetch ({@link ApiFetch}, keyed by path and method from the generated `paths`)
+ * with the options spelled as an app author thinks of them (`ifMatch`, `returnMinimal`).
+ * {@link Transport} does the sending (token, idempotency key, request id, timeout, retries,
+ * sync token, reachability, problem+json errors).
  */
-import { reviveDates } from "./dates.js";
-import { HEADERS, Transport } from "./transport.js";
-import type { CallOptions, RawResponse, RequestSpec, TransportOptions, WriteOptions } from "./transport.js";
+import { ApiFetch } from "./api.js";
+import { Transport } from "./transport.js";
+import type { CallOptions, TransportOptions, WriteOptions } from "./transport.js";
 import type {
   AnonymousToken,
   ApiResponse,
@@ -77,9 +78,12 @@ export interface UpdateMessageOptions extends ConditionalWriteOptions {
 export class ChatStoreClient {
   /** The transport every call goes through; layers built on the client may share it. */
   readonly transport: Transport;
+  /** Typed calls by path and method over {@link transport}: what every method here uses. */
+  readonly api: ApiFetch;
 
   constructor(options: ChatStoreClientOptions) {
     this.transport = new Transport(options);
+    this.api = new ApiFetch(this.transport);
   }
 
   /** The `Upstash-Sync-Token` the next request sends (the last one an answer carried). */
@@ -94,36 +98,26 @@ export class ChatStoreClient {
   // --- No token needed ----------------------------------------------------------------------
 
   /** `GET /api/health`. A 503 is returned (with `Unhealthy`), not thrown, and not retried. */
-  async health(options?: CallOptions): Promise<ApiResponse<Healthy | Unhealthy>> {
-    const raw = await this.transport.send({
-      method: "GET",
-      path: "/api/health",
-      auth: false,
-      accept: [503],
-      options: { retry: false, ...options },
-    });
-    return answer(raw, reviveDates(raw.body) as Healthy | Unhealthy);
+  health(options?: CallOptions): Promise<ApiResponse<Healthy | Unhealthy>> {
+    return this.api.GET("/api/health", { retry: false, ...options, auth: false, accept: [503] });
   }
 
   /** `GET /api/limits`: the sizes to batch imports and messages by. */
-  async getLimits(options?: CallOptions): Promise<ApiResponse<Limits>> {
-    const raw = await this.transport.send({ method: "GET", path: "/api/limits", auth: false, options });
-    return answer(raw, raw.body as Limits);
+  getLimits(options?: CallOptions): Promise<ApiResponse<Limits>> {
+    return this.api.GET("/api/limits", { ...options, auth: false });
   }
 
   /** `GET /api/openapi.json`: the API's OpenAPI 3.1 document. */
-  async getOpenApiDocument(options?: CallOptions): Promise<ApiResponse<Record<string, unknown>>> {
-    const raw = await this.transport.send({ method: "GET", path: "/api/openapi.json", auth: false, options });
-    return answer(raw, raw.body as Record<string, unknown>);
+  getOpenApiDocument(options?: CallOptions): Promise<ApiResponse<Record<string, unknown>>> {
+    return this.api.GET("/api/openapi.json", { ...options, auth: false });
   }
 
   /**
    * `POST /api/auth/anonymous`: a token for a visitor who has not signed in. Sends no
    * `Authorization`, so a `getToken` provider may call it to get its first token.
    */
-  async issueAnonymousToken(options?: WriteOptions): Promise<ApiResponse<AnonymousToken>> {
-    const raw = await this.transport.send({ method: "POST", path: "/api/auth/anonymous", auth: false, options });
-    return answer(raw, reviveDates(raw.body) as AnonymousToken);
+  issueAnonymousToken(options?: WriteOptions): Promise<ApiResponse<AnonymousToken>> {
+    return this.api.POST("/api/auth/anonymous", { ...options, auth: false });
   }
 
   // --- Conversations ------------------------------------------------------------------------
@@ -132,52 +126,51 @@ export class ChatStoreClient {
    * `GET /api/conversations`: a page of summaries, most recently updated first. Keep the first
    * page's `changesCursor` to follow {@link listChanges} from there.
    */
-  async listConversations(
+  listConversations(
     query: QueryOf<"list_conversations"> = {},
     options?: ReadOptions,
   ): Promise<ConditionalResponse<ConversationListPage>> {
-    return this.#read<ConversationListPage>({ method: "GET", path: "/api/conversations", query }, options);
+    return this.api.GET("/api/conversations", { ...read(options), params: { query } });
   }
 
   /**
    * `GET /api/changes`: what changed since `since`, oldest first. While `hasMore`, ask again
    * at once with `nextCursor`. A 410 `changes_reset` means: list again.
    */
-  async listChanges(query: QueryOf<"list_changes">, options?: CallOptions): Promise<ApiResponse<ChangesPage>> {
-    const raw = await this.transport.send({ method: "GET", path: "/api/changes", query, auth: true, options });
-    return answer(raw, reviveDates(raw.body) as ChangesPage);
+  listChanges(query: QueryOf<"list_changes">, options?: CallOptions): Promise<ApiResponse<ChangesPage>> {
+    return this.api.GET("/api/changes", { ...options, params: { query } });
   }
 
   /** `GET /api/conversations/{id}`: the conversation with its newest `limit` messages. */
-  async getConversation(
+  getConversation(
     id: string,
     query: QueryOf<"get_conversation"> = {},
     options?: ReadOptions,
   ): Promise<ConditionalResponse<ConversationView>> {
-    return this.#read<ConversationView>({ method: "GET", path: conversationPath(id), query }, options);
+    return this.api.GET("/api/conversations/{id}", { ...read(options), params: { path: { id }, query } });
   }
 
   /** `PUT /api/conversations/{id}`: create (201) or replace (200) a whole conversation. */
-  async putConversation(
+  putConversation(
     id: string,
     conversation: ConversationInput,
     options?: ConditionalWriteOptions,
   ): Promise<ApiResponse<PutResult>> {
-    return this.#write<PutResult>({ method: "PUT", path: conversationPath(id), body: conversation }, options);
+    return this.api.PUT("/api/conversations/{id}", { ...write(options), params: { path: { id } }, body: conversation });
   }
 
   /** `PATCH /api/conversations/{id}`: rename, or set (`null`: remove) its MCP servers. */
-  async updateConversation(
+  updateConversation(
     id: string,
     patch: ConversationPatch,
     options?: ConditionalWriteOptions,
   ): Promise<ApiResponse<ConversationSummary>> {
-    return this.#write<ConversationSummary>({ method: "PATCH", path: conversationPath(id), body: patch }, options);
+    return this.api.PATCH("/api/conversations/{id}", { ...write(options), params: { path: { id } }, body: patch });
   }
 
   /** `DELETE /api/conversations/{id}` (204; 404 when absent). */
-  async deleteConversation(id: string, options?: ConditionalWriteOptions): Promise<ApiResponse<undefined>> {
-    return this.#write<undefined>({ method: "DELETE", path: conversationPath(id) }, options);
+  deleteConversation(id: string, options?: ConditionalWriteOptions): Promise<ApiResponse<undefined>> {
+    return this.api.DELETE("/api/conversations/{id}", { ...write(options), params: { path: { id } } });
   }
 
   // --- Messages -----------------------------------------------------------------------------
@@ -186,25 +179,24 @@ export class ChatStoreClient {
    * `POST /api/conversations/{id}/messages`: append one message (201), creating the
    * conversation when absent. The same id and content again answers 200 and stores nothing.
    */
-  async appendMessage(
-    id: string,
-    message: MessageInput,
-    options?: ConditionalWriteOptions,
-  ): Promise<ApiResponse<Message>> {
-    return this.#write<Message>({ method: "POST", path: `${conversationPath(id)}/messages`, body: message }, options);
+  appendMessage(id: string, message: MessageInput, options?: ConditionalWriteOptions): Promise<ApiResponse<Message>> {
+    return this.api.POST("/api/conversations/{id}/messages", { ...write(options), params: { path: { id } }, body: message });
   }
 
   /**
    * `GET /api/conversations/{id}/messages/{messageId}?after=`: the message's content from
    * UTF-16 offset `after` on; poll with its `ETag` as `ifNoneMatch` to follow a streamed reply.
    */
-  async getMessage(
+  getMessage(
     id: string,
     messageId: string,
     query: QueryOf<"get_message"> = {},
     options?: ReadOptions,
   ): Promise<ConditionalResponse<MessageTail>> {
-    return this.#read<MessageTail>({ method: "GET", path: messagePath(id, messageId), query }, options);
+    return this.api.GET("/api/conversations/{id}/messages/{messageId}", {
+      ...read(options),
+      params: { path: { id, messageId }, query },
+    });
   }
 
   /**
@@ -212,142 +204,90 @@ export class ChatStoreClient {
    * (`{appendContent, sequence}`), the finish (`{streaming: false, tokens}`), an edit or tool
    * executions. 409 `sequence_gap` carries `lastSequence`; resend from the one after it.
    */
-  async updateMessage(
+  updateMessage(
     id: string,
     messageId: string,
     patch: MessagePatch,
     options: UpdateMessageOptions & { returnMinimal: true },
   ): Promise<ApiResponse<undefined>>;
-  async updateMessage(
+  updateMessage(
     id: string,
     messageId: string,
     patch: MessagePatch,
     options?: UpdateMessageOptions,
   ): Promise<ApiResponse<Message>>;
-  async updateMessage(
+  updateMessage(
     id: string,
     messageId: string,
     patch: MessagePatch,
     options?: UpdateMessageOptions,
   ): Promise<ApiResponse<Message | undefined>> {
-    const headers = options?.returnMinimal ? { [HEADERS.prefer]: "return=minimal" } : {};
-    return this.#write<Message | undefined>(
-      { method: "PATCH", path: messagePath(id, messageId), body: patch, headers },
-      options,
-    );
+    const { returnMinimal, ...rest } = options ?? {};
+    const init = write(rest);
+    return this.api.PATCH("/api/conversations/{id}/messages/{messageId}", {
+      ...init,
+      headers: { ...init.headers, Prefer: returnMinimal ? "return=minimal" : undefined },
+      params: { path: { id, messageId } },
+      body: patch,
+    });
   }
 
   /** `DELETE /api/conversations/{id}/messages/{messageId}` (204; 404 when absent). */
-  async deleteMessage(
-    id: string,
-    messageId: string,
-    options?: ConditionalWriteOptions,
-  ): Promise<ApiResponse<undefined>> {
-    return this.#write<undefined>({ method: "DELETE", path: messagePath(id, messageId) }, options);
+  deleteMessage(id: string, messageId: string, options?: ConditionalWriteOptions): Promise<ApiResponse<undefined>> {
+    return this.api.DELETE("/api/conversations/{id}/messages/{messageId}", {
+      ...write(options),
+      params: { path: { id, messageId } },
+    });
   }
 
   // --- The user -----------------------------------------------------------------------------
 
   /** `GET /api/me`: the caller, running totals, the current conversation. */
-  async getMe(options?: ReadOptions): Promise<ConditionalResponse<Me>> {
-    return this.#read<Me>({ method: "GET", path: "/api/me" }, options);
+  getMe(options?: ReadOptions): Promise<ConditionalResponse<Me>> {
+    return this.api.GET("/api/me", read(options));
   }
 
   /** `PUT /api/me/current-conversation` (204); `null` clears it. */
-  async setCurrentConversation(conversationId: string | null, options?: WriteOptions): Promise<ApiResponse<undefined>> {
-    return this.#write<undefined>(
-      { method: "PUT", path: "/api/me/current-conversation", body: { conversationId } },
-      options,
-    );
+  setCurrentConversation(conversationId: string | null, options?: WriteOptions): Promise<ApiResponse<undefined>> {
+    return this.api.PUT("/api/me/current-conversation", { ...options, body: { conversationId } });
   }
 
   /** `DELETE /api/me` (204): every key of the user erased. */
-  async eraseUser(options?: WriteOptions): Promise<ApiResponse<undefined>> {
-    return this.#write<undefined>({ method: "DELETE", path: "/api/me" }, options);
+  eraseUser(options?: WriteOptions): Promise<ApiResponse<undefined>> {
+    return this.api.DELETE("/api/me", options);
   }
 
   /**
    * `POST /api/me/claim`: the signed-in user takes over an anonymous visitor's conversations.
    * While the answer has a `cursor`, claim again with it.
    */
-  async claimAnonymous(body: ClaimRequest, options?: WriteOptions): Promise<ApiResponse<ClaimResult>> {
-    return this.#write<ClaimResult>({ method: "POST", path: "/api/me/claim", body }, options);
+  claimAnonymous(body: ClaimRequest, options?: WriteOptions): Promise<ApiResponse<ClaimResult>> {
+    return this.api.POST("/api/me/claim", { ...options, body });
   }
 
   /**
    * `POST /api/import`: a batch of the localStorage history. Each conversation is judged on its
    * own; those not stored are listed in `rejected` (the call itself succeeds).
    */
-  async importConversations(body: ImportRequest, options?: WriteOptions): Promise<ApiResponse<ImportResult>> {
-    return this.#write<ImportResult>({ method: "POST", path: "/api/import", body }, options);
+  importConversations(body: ImportRequest, options?: WriteOptions): Promise<ApiResponse<ImportResult>> {
+    return this.api.POST("/api/import", { ...options, body });
   }
 
   /** `GET /api/me/export`: a page of whole conversations; follow `nextCursor` as `cursor`. */
-  async exportConversations(
+  exportConversations(
     query: QueryOf<"export_conversations"> = {},
     options?: CallOptions,
   ): Promise<ApiResponse<ExportPage>> {
-    const raw = await this.transport.send({ method: "GET", path: "/api/me/export", query, auth: true, options });
-    return answer(raw, reviveDates(raw.body) as ExportPage);
-  }
-
-  // --- Shared plumbing ----------------------------------------------------------------------
-
-  async #read<T>(
-    spec: Pick<RequestSpec, "method" | "path" | "query">,
-    options: ReadOptions | undefined,
-  ): Promise<ConditionalResponse<T>> {
-    const raw = await this.transport.send({
-      ...spec,
-      auth: true,
-      headers: { [HEADERS.ifNoneMatch]: options?.ifNoneMatch },
-      options,
-    });
-    if (raw.status === 304) {
-      return {
-        notModified: true,
-        status: 304,
-        etag: raw.headers.get(HEADERS.etag) ?? options?.ifNoneMatch,
-        requestId: raw.requestId,
-        headers: raw.headers,
-      };
-    }
-    return answer(raw, reviveDates(raw.body) as T);
-  }
-
-  async #write<T>(
-    spec: Pick<RequestSpec, "method" | "path" | "body" | "headers">,
-    options: ConditionalWriteOptions | undefined,
-  ): Promise<ApiResponse<T>> {
-    const raw = await this.transport.send({
-      ...spec,
-      auth: true,
-      headers: {
-        ...spec.headers,
-        [HEADERS.ifMatch]: options?.ifMatch,
-        [HEADERS.ifNoneMatch]: options?.ifNoneMatch,
-      },
-      options,
-    });
-    return answer(raw, reviveDates(raw.body) as T);
+    return this.api.GET("/api/me/export", { ...options, params: { query } });
   }
 }
 
-function answer<T>(raw: RawResponse, data: T): ApiResponse<T> {
-  return {
-    notModified: false,
-    status: raw.status,
-    data,
-    etag: raw.headers.get(HEADERS.etag) ?? undefined,
-    requestId: raw.requestId,
-    headers: raw.headers,
-  };
+/** A conditional read's options as the typed fetch takes them: `ifNoneMatch` as its header. */
+function read({ ifNoneMatch, ...options }: ReadOptions = {}) {
+  return { ...options, headers: { "If-None-Match": ifNoneMatch } };
 }
 
-function conversationPath(id: string): string {
-  return `/api/conversations/${encodeURIComponent(id)}`;
-}
-
-function messagePath(id: string, messageId: string): string {
-  return `${conversationPath(id)}/messages/${encodeURIComponent(messageId)}`;
+/** A conditional write's options as the typed fetch takes them: `If-Match` / `If-None-Match`. */
+function write({ ifMatch, ifNoneMatch, ...options }: ConditionalWriteOptions = {}) {
+  return { ...options, headers: { "If-Match": ifMatch, "If-None-Match": ifNoneMatch } };
 }

@@ -9,6 +9,8 @@ export type {
   ReadOptions,
   UpdateMessageOptions,
 } from "./client.js";
+export { ApiFetch } from "./api.js";
+export type { BodyOf, DataOf, FetchInit, FetchResult, HeadersOf, HttpMethod, OperationAt, PathsWithMethod } from "./api.js";
 export { ChatStoreError, isProblem } from "./errors.js";
 export type { ChatStoreErrorInit, ErrorCode, FieldProblem, Problem } from "./errors.js";
 export { Transport, HEADERS, abortableSleep } from "./transport.js";
@@ -31,6 +33,7 @@ export type { Dated, DatedInput } from "./dates.js";
 export type * from "./types.js";
 export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
+export { DEFAULT_TITLE, defaultTitle } from "./title.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.
@@ -46,6 +49,7 @@ export type {
 } from "./stream.js";
 export { SYNC_STORAGE_KEY, SyncEngine } from "./sync.js";
 export type {
+  CursorPersister,
   FollowOptions,
   HeldConversation,
   MessageProgress,
@@ -67,9 +71,12 @@ export type {
   HybridStoreEvents,
   HybridReplyOptions,
   HybridStoreOptions,
+  HybridSyncOptions,
   MessagePage,
   RemoteStoreOptions,
   SendOptions,
+  StoreSnapshot,
+  WatchOptions,
   WriteOperation,
 } from "./stores.js";
 export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";

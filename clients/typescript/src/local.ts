@@ -9,21 +9,21 @@
  * same writes, in the same order, with the same idempotency keys.
  *
  * Keys, under the prefix (default {@link STORAGE_PREFIX}, `chat-store:v1:`):
- * `summaries` (the list), `state` (the list's ETag and the `changesCursor` answered with it), `conversation:<id>` (an opened
- * conversation, its ETag, and whether it is exactly the server's), `queue` (the writes).
+ * `summaries` (the list), `state` (the list's ETag, and the changes cursor: where the change
+ * feed goes on from for the list as kept, the one a list was answered with or the one its last
+ * applied page of the feed ended at), `conversation:<id>` (an opened conversation, its ETag,
+ * and whether it is exactly the server's), `queue` (the writes).
  * Values are JSON; dates are revived on the way back.
  */
 import { reviveDates } from "./dates.js";
 import type { Conversation, MessageUpdate } from "./model.js";
 import { readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
+import { DEFAULT_TITLE, defaultTitle } from "./title.js";
 import type { ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
 /** The prefix of every key the stores write; `v1` changes if the stored shapes ever do. */
 export const STORAGE_PREFIX = "chat-store:v1:";
-
-/** The title the API gives a conversation until it has a user message. */
-const DEFAULT_TITLE = "New conversation";
 
 /** One request's worth of change to a conversation: what the stores send and queue. */
 export type Write =
@@ -71,6 +71,8 @@ export class LocalCopy {
   readonly #prefix: string;
   /** The queue, while the storage refuses to hold it. */
   #unpersisted: QueuedWrite[] | undefined;
+  /** The list's ETag and cursor, while the storage refuses to hold them. */
+  #unpersistedState: ListState | undefined;
 
   constructor(storage: StorageLike, prefix: string = STORAGE_PREFIX) {
     this.#storage = storage;
@@ -85,23 +87,27 @@ export class LocalCopy {
 
   /** The `ETag` of the list as last read. */
   listEtag(): string | undefined {
-    const state = readJson(this.#storage, this.#key("state")) as { listEtag?: unknown } | undefined;
-    return typeof state?.listEtag === "string" ? state.listEtag : undefined;
+    return this.#state().listEtag;
   }
 
   /**
-   * The `changesCursor` the first page of the list as last read was answered with: the change
-   * feed from it brings everything that list does not show.
+   * Where the change feed goes on from for the list as kept: the `changesCursor` the first page
+   * of the list as last read was answered with, or where the last page of the feed applied to
+   * it ended. The feed from it brings everything the kept list does not show.
    */
   changesCursor(): string | undefined {
-    const state = readJson(this.#storage, this.#key("state")) as { changesCursor?: unknown } | undefined;
-    return typeof state?.changesCursor === "string" ? state.changesCursor : undefined;
+    return this.#state().changesCursor;
   }
 
   /** Keeps a list the server answered, its `ETag` and the `changesCursor` of its first page. */
   setSummaries(summaries: ConversationSummary[], etag: string | undefined, changesCursor?: string): void {
     writeJson(this.#storage, this.#key("summaries"), summaries);
-    writeJson(this.#storage, this.#key("state"), { listEtag: etag, changesCursor });
+    this.#setState({ listEtag: etag, changesCursor });
+  }
+
+  /** Keeps where the change feed goes on from, once its changes are applied to the list. */
+  setChangesCursor(changesCursor: string): void {
+    this.#setState({ ...this.#state(), changesCursor });
   }
 
   /** Puts one summary in the list (replacing its old one), if a list is kept. */
@@ -179,9 +185,29 @@ export class LocalCopy {
     return persisted;
   }
 
+  #state(): ListState {
+    if (this.#unpersistedState !== undefined) return this.#unpersistedState;
+    const state = readJson(this.#storage, this.#key("state")) as Record<string, unknown> | undefined;
+    return {
+      listEtag: typeof state?.["listEtag"] === "string" ? state["listEtag"] : undefined,
+      changesCursor: typeof state?.["changesCursor"] === "string" ? state["changesCursor"] : undefined,
+    };
+  }
+
+  /** A storage that refuses it costs a list at the next page load; this page goes on in memory. */
+  #setState(state: ListState): void {
+    this.#unpersistedState = writeJson(this.#storage, this.#key("state"), state) ? undefined : state;
+  }
+
   #key(name: string): string {
     return `${this.#prefix}${name}`;
   }
+}
+
+/** What the copy keeps beside the list. */
+interface ListState {
+  listEtag: string | undefined;
+  changesCursor: string | undefined;
 }
 
 /**
@@ -300,13 +326,9 @@ function sortSummaries(list: ConversationSummary[]): ConversationSummary[] {
   return list.sort((a, b) => new Date(b.updatedAt).getTime() - new Date(a.updatedAt).getTime());
 }
 
-/**
- * The title the server will give a conversation whose first user message this is, roughly
- * (the server cuts at a word; the next read brings its exact title).
- */
+/** The title the server gives a conversation whose first message (user's or not) this is. */
 function guessTitle(message: { type: string; content: string }): string {
-  const text = message.content.trim().replace(/\s+/g, " ");
-  return message.type === "user" && text !== "" ? text.slice(0, 60) : DEFAULT_TITLE;
+  return message.type === "user" ? defaultTitle(message.content) : DEFAULT_TITLE;
 }
 
 /** A deep copy with `Date`s for dates, whatever mix of `Date`s and strings came in. */

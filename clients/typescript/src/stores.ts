@@ -6,7 +6,9 @@
  *   says what changed: Upstash bills every command, and an append costs the same whatever
  *   the history, where a `PUT` rewrites all of it.
  * - {@link HybridConversationStore} puts a local copy and a persisted write queue in front of
- *   it, so the app keeps working offline and catches up when the API is back.
+ *   it, so the app keeps working offline and catches up when the API is back. It owns the
+ *   app's conversation state: the copy, the sync engine that keeps it in step with other
+ *   devices, the changes cursor, and the snapshot the UI renders ({@link StoreSnapshot}).
  */
 import { CircuitBreaker } from "./breaker.js";
 import type { CircuitBreakerOptions } from "./breaker.js";
@@ -20,7 +22,9 @@ import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from
 import { MemoryStorage } from "./storage.js";
 import type { StorageLike } from "./storage.js";
 import { readReply, streamReply } from "./stream.js";
-import type { StreamReplyOptions, StreamReplyResult, UndeliveredReply } from "./stream.js";
+import type { ReadReply, StreamReplyOptions, StreamReplyResult, UndeliveredReply } from "./stream.js";
+import { SyncEngine } from "./sync.js";
+import type { MessageProgress, SyncEngineOptions } from "./sync.js";
 import type { Reachability } from "./transport.js";
 import type { Change, ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
@@ -338,6 +342,50 @@ export interface HybridStoreOptions {
   schedule?: (run: () => void, ms: number) => () => void;
   /** Where the `online` event comes from. Default `globalThis` when it has `addEventListener`. */
   events?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
+  /**
+   * The store's sync engine (other devices' changes and replies, see {@link SyncEngine}): its
+   * intervals, the page whose visibility pauses it, its sleep for tests. `false`: none (a
+   * store that never syncs, or one whose app runs an engine of its own). It runs between
+   * {@link HybridConversationStore.start} and `stop`.
+   */
+  sync?: HybridSyncOptions | false;
+}
+
+/** The sync engine options a {@link HybridConversationStore} passes on to the engine it owns. */
+export type HybridSyncOptions = Pick<SyncEngineOptions, "intervalMs" | "followIntervalMs" | "document" | "sleep">;
+
+/**
+ * What the UI renders, as the store holds it now: {@link HybridConversationStore.subscribe}
+ * tells each new one. One object per change (React's `useSyncExternalStore` compares them by
+ * identity), never changed once handed out.
+ */
+export interface StoreSnapshot {
+  /**
+   * Every conversation's summary, most recently updated first, queued writes applied; empty
+   * until a list was read (from the server, or kept from an earlier visit).
+   */
+  conversations: ConversationSummary[];
+  /** The conversation {@link HybridConversationStore.watch} named, or null. */
+  watchedId: string | null;
+  /**
+   * That conversation as the copy shows it, queued writes applied, with a reply streaming in
+   * it as far as it has come (this device's, or another's the sync engine follows); null when
+   * none is watched or the copy does not hold it.
+   */
+  watched: Conversation | null;
+  /** False while the API is unreachable. */
+  online: boolean;
+  /** Writes waiting for the server. */
+  queued: number;
+}
+
+/** Options of {@link HybridConversationStore.watch}. */
+export interface WatchOptions {
+  /**
+   * False: the copy already shows what the app needs (a conversation it has just made), so it
+   * is not read now; the sync engine reads it when the feed tells of a version of it. Default true.
+   */
+  read?: boolean;
 }
 
 /** The most times one queued write is sent again after a 412 before it is dropped. */
@@ -373,6 +421,21 @@ const MAX_CONFLICT_RETRIES = 3;
  *   if the queued edit was made after the server copy's `updatedAt`, it is sent again over
  *   the current ETag; otherwise it is dropped, the copy takes the server's version, and
  *   `revert` is emitted. `onConflict` may decide otherwise.
+ * - **One owner of the app's state.** The store owns its sync engine ({@link sync}): the
+ *   feed's changes go into the copy, the engine's changes cursor is kept once, with the
+ *   copy's list (under the store's prefix), and a list or conversation the engine reads
+ *   becomes the copy's. The UI renders {@link subscribe}'s snapshots (the list in order, the
+ *   watched conversation, online and queued) and keeps no list of its own.
+ *
+ * @example
+ * ```ts
+ * const store = new HybridConversationStore(client, { storage: localStorage });
+ * const off = store.subscribe((snapshot) => render(snapshot));
+ * await store.getAllConversations();
+ * store.start(); // syncing from the cursor of the list just read
+ * await store.watch(openId);
+ * // React: useSyncExternalStore(store.subscribe, store.getSnapshot)
+ * ```
  */
 export class HybridConversationStore implements ConversationStore {
   readonly #client: ChatStoreClient;
@@ -386,10 +449,22 @@ export class HybridConversationStore implements ConversationStore {
   readonly #schedule: NonNullable<HybridStoreOptions["schedule"]>;
   readonly #target: HybridStoreOptions["events"];
   readonly #onOnline = (): void => void this.flush();
-  readonly #stopListening: () => void;
+  readonly #stopListening: (() => void)[] = [];
+  readonly #engine: SyncEngine | undefined;
+  readonly #listeners = new Set<(snapshot: StoreSnapshot) => void>();
   #online = true;
   #flushing: Promise<void> | undefined;
   #cancelRetry: (() => void) | undefined;
+  /** The cursor of a list this store read from the server (a 304 too) since it was made. */
+  #listed: string | undefined;
+  #watchedId: string | null = null;
+  /** A reply in the watched conversation as far as it has come, ahead of the copy. */
+  #live: { conversationId: string; message: ChatMessage } | undefined;
+  /** The conversation this store streams a reply into, if any. */
+  #replyingIn: string | undefined;
+  #snapshot: StoreSnapshot | undefined;
+  #told: StoreSnapshot | undefined;
+  #telling = false;
 
   constructor(client: ChatStoreClient, options: HybridStoreOptions) {
     this.#client = client;
@@ -409,7 +484,94 @@ export class HybridConversationStore implements ConversationStore {
     this.#target =
       options.events ?? (typeof global.addEventListener === "function" ? (global as EventTarget) : undefined);
     this.#target?.addEventListener("online", this.#onOnline);
-    this.#stopListening = client.transport.on("reachability", (reachability) => this.#observe(reachability));
+    this.#stopListening.push(
+      client.transport.on("reachability", (reachability) => this.#observe(reachability)),
+      // Whatever changes the copy or the status changes the snapshot.
+      this.#events.on("change", () => this.#invalidate()),
+      this.#events.on("status", () => this.#invalidate()),
+    );
+    if (options.sync !== false) this.#engine = this.#ownEngine(options.sync ?? {});
+  }
+
+  /**
+   * The sync engine this store owns (undefined with `sync: false`): listen to its `error`
+   * events, call `syncNow()`, or `followMessage()` a reply of your own choosing. Its feed, its
+   * cursor and what it reads are the store's; {@link start}, {@link stop} and {@link watch}
+   * drive it.
+   */
+  get sync(): SyncEngine | undefined {
+    return this.#engine;
+  }
+
+  /**
+   * Starts syncing with other devices: the change feed from the copy's cursor, or a list when
+   * the copy has none. After a {@link getAllConversations} that reached the server, the list
+   * is current and the first feed poll comes one interval later. Does nothing without an engine
+   * or while running.
+   */
+  start(): void {
+    this.#engine?.start({ cursor: this.#listed });
+  }
+
+  /** Stops syncing (the engine's timer, polls and a followed reply); {@link start} resumes it. */
+  stop(): void {
+    this.#engine?.stop();
+  }
+
+  /**
+   * Calls `listener` with a new {@link StoreSnapshot} whenever what the UI shows changed
+   * (batched: many changes in one task tell once), until the returned function is called.
+   * Bound, so it can be passed as it is: `useSyncExternalStore(store.subscribe, store.getSnapshot)`.
+   */
+  readonly subscribe = (listener: (snapshot: StoreSnapshot) => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  };
+
+  /** The snapshot now; the same object until something in it changes. Bound, like {@link subscribe}. */
+  readonly getSnapshot = (): StoreSnapshot => {
+    this.#snapshot ??= this.#makeSnapshot();
+    return this.#snapshot;
+  };
+
+  /**
+   * Makes `id` the watched conversation (null: none): the snapshot's `watched`, at once as the
+   * copy shows it; then read from the server (conditionally, the copy answering offline) and
+   * handed to the sync engine with that read, so the engine refetches it only when the feed
+   * says it changed and follows a reply streaming in it, at no extra request. Resolves with the
+   * conversation as read; null (and nothing watched) when it does not exist.
+   */
+  async watch(id: string | null, options: WatchOptions = {}): Promise<Conversation | null> {
+    this.#watchedId = id;
+    this.#live = undefined;
+    this.#invalidate();
+    if (id === null) {
+      this.#engine?.watch(null);
+      return null;
+    }
+    if (options.read === false) {
+      const shown = this.cachedConversation(id);
+      // Held without an ETag: the engine reads it once the feed tells of a version of it.
+      if (this.#replyingIn !== id) this.#engine?.watch(id, shown === null ? undefined : { conversation: shown });
+      return shown;
+    }
+    const conversation = await this.getConversation(id);
+    if (this.#watchedId !== id) return conversation;
+    if (conversation === null) {
+      this.#watchedId = null;
+      this.#engine?.watch(null);
+      this.#invalidate();
+      return null;
+    }
+    if (this.#replyingIn !== id) {
+      // Read from the server just now: the engine takes that read as its own. Answered from the
+      // copy (offline), the engine reads it itself when it can.
+      const etag = this.#online ? this.etagOf(id) : undefined;
+      this.#engine?.watch(id, etag === undefined ? undefined : { etag, conversation });
+    }
+    return conversation;
   }
 
   /** Subscribes to an event; returns the unsubscribe. */
@@ -432,7 +594,8 @@ export class HybridConversationStore implements ConversationStore {
 
   /** Every summary, most recently updated first, from the server or (offline) the copy. */
   async getAllConversations(): Promise<ConversationSummary[]> {
-    await this.#reachServer(() => this.#remote.getAllConversations());
+    if (await this.#reachServer(() => this.#remote.getAllConversations())) this.#listed = this.changesCursor;
+    this.#invalidate();
     return this.#summariesView();
   }
 
@@ -440,8 +603,8 @@ export class HybridConversationStore implements ConversationStore {
    * The `changesCursor` answered with the first page of the list the copy holds (kept with it
    * in `storage`; a 304 keeps it too, the list being the same). The change feed from it brings
    * everything that list does not show, so a `SyncEngine` can start from it rather than list
-   * again: `engine.start({ cursor: store.changesCursor })` after {@link getAllConversations}.
-   * Undefined until a list was read from the server.
+   * again. The store's own engine keeps its cursor here too ({@link sync}): once it has
+   * applied a page of the feed, this is where that page ended. Undefined until a list was read.
    */
   get changesCursor(): string | undefined {
     return this.#remote.changesCursor;
@@ -450,6 +613,7 @@ export class HybridConversationStore implements ConversationStore {
   /** The conversation from the server or (offline) the copy; null when neither has it. */
   async getConversation(id: string): Promise<Conversation | null> {
     await this.#reachServer(() => this.#remote.getConversation(id));
+    this.#invalidate();
     return this.cachedConversation(id);
   }
 
@@ -506,6 +670,38 @@ export class HybridConversationStore implements ConversationStore {
     options: HybridReplyOptions = {},
   ): Promise<StreamReplyResult> {
     const reply = { ...message, timestamp: message.timestamp ?? new Date(this.#now()) };
+    const shown: ChatMessage = {
+      ...reply,
+      type: reply.type ?? "assistant",
+      content: "",
+      streaming: true,
+      timestamp: new Date(reply.timestamp),
+    };
+    // The watched conversation shows the reply as it comes; the engine does not poll for it.
+    this.#replyingIn = conversationId;
+    if (this.#watchedId === conversationId) this.#engine?.watch(null);
+    this.#show(conversationId, shown);
+    const onUpdate = (update: ReadReply): void => {
+      this.#show(conversationId, { ...shown, content: update.content, toolExecutions: update.toolExecutions.map(toolShown) });
+      options.onUpdate?.(update);
+    };
+    try {
+      return await this.#streamReply(conversationId, reply, source, { ...options, onUpdate });
+    } finally {
+      this.#replyingIn = undefined;
+      if (this.#live?.message.id === shown.id) this.#live = undefined;
+      this.#invalidate();
+      // Then the engine reads the server's version (its title, tokens) and watches it again.
+      if (this.#watchedId === conversationId) this.#engine?.watch(conversationId);
+    }
+  }
+
+  async #streamReply(
+    conversationId: string,
+    reply: StreamReplyOptions["message"] & { timestamp: Date | string },
+    source: StreamReplyOptions["source"],
+    options: HybridReplyOptions,
+  ): Promise<StreamReplyResult> {
     // The user's message (queued just before) goes first; a queue that will not drain means
     // the server is away, and the reply would only fail behind it.
     if (this.pending > 0) await this.flush();
@@ -550,9 +746,9 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   /**
-   * Applies a change of the API's change feed to the copy (wire it to the sync engine's
-   * `upsert` and `tombstone`): an upsert refreshes the summary (and the opened copy's title,
-   * tokens, times), a tombstone drops the conversation.
+   * Applies a change of the API's change feed to the copy: an upsert refreshes the summary (and
+   * the opened copy's title, tokens, times), a tombstone drops the conversation. The store's own
+   * engine calls it; an app calls it only for a feed it reads itself (with `sync: false`).
    */
   applyChange(change: Change): void {
     if (change.type === "tombstone") {
@@ -593,10 +789,89 @@ export class HybridConversationStore implements ConversationStore {
    * (the copy and queue stay).
    */
   dispose(): void {
+    this.#engine?.stop();
     this.#target?.removeEventListener("online", this.#onOnline);
-    this.#stopListening();
+    for (const stop of this.#stopListening.splice(0)) stop();
+    this.#listeners.clear();
     this.#cancelRetry?.();
     this.#cancelRetry = undefined;
+  }
+
+  /** The engine, wired to the copy: its feed, cursor, lists and reads are the store's. */
+  #ownEngine(options: HybridSyncOptions): SyncEngine {
+    const engine = new SyncEngine({
+      ...options,
+      client: this.#client,
+      onChange: (change) => this.applyChange(change),
+      cursor: {
+        restore: () => this.#copy.changesCursor(),
+        persist: (cursor) => this.#copy.setChangesCursor(cursor),
+      },
+    });
+    this.#stopListening.push(
+      engine.on("reset", ({ summaries, etag, changesCursor }) => {
+        this.#copy.setSummaries(summaries, etag, changesCursor);
+        this.#events.emit("change", { conversationIds: summaries.map((s) => s.id) });
+      }),
+      engine.on("conversation", ({ conversation, etag }) => {
+        this.#copy.setConversation(conversation.id, { conversation, etag, exact: true });
+        this.#copy.upsertSummary(summaryOf(conversation));
+        this.#events.emit("change", { conversationIds: [conversation.id] });
+      }),
+      engine.on("message", (progress) => this.#follow(progress)),
+    );
+    return engine;
+  }
+
+  /** Another device's reply in the watched conversation, as far as the engine's poll brought it. */
+  #follow(progress: MessageProgress): void {
+    const { conversationId, messageId, content, streaming, interrupted, toolExecutions } = progress;
+    if (conversationId !== this.#watchedId || this.#replyingIn === conversationId) return;
+    const message = this.cachedConversation(conversationId)?.messages.find((m) => m.id === messageId);
+    if (message === undefined) return;
+    this.#show(conversationId, { ...message, content, streaming, interrupted, toolExecutions });
+  }
+
+  #show(conversationId: string, message: ChatMessage): void {
+    this.#live = { conversationId, message };
+    this.#invalidate();
+  }
+
+  /** The snapshot is stale: made again when asked for, and told to listeners once per task. */
+  #invalidate(): void {
+    this.#snapshot = undefined;
+    if (this.#telling || this.#listeners.size === 0) return;
+    this.#telling = true;
+    queueMicrotask(() => {
+      this.#telling = false;
+      const snapshot = this.getSnapshot();
+      if (snapshot === this.#told) return;
+      this.#told = snapshot;
+      for (const listener of [...this.#listeners]) {
+        try {
+          listener(snapshot);
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    });
+  }
+
+  #makeSnapshot(): StoreSnapshot {
+    const id = this.#watchedId;
+    let watched = id === null ? null : this.cachedConversation(id);
+    const live = this.#live;
+    if (watched !== null && live !== undefined && live.conversationId === watched.id) {
+      const held = watched.messages.find((m) => m.id === live.message.id);
+      // A reply the copy already holds finished is the copy's to show.
+      if (held === undefined) watched = { ...watched, messages: [...watched.messages, live.message] };
+      else if (held.streaming === true || this.#replyingIn === watched.id) {
+        watched = { ...watched, messages: watched.messages.map((m) => (m === held ? live.message : m)) };
+      }
+    }
+    return { conversations: this.#summariesView(), watchedId: id, watched, online: this.#online, queued: this.pending };
   }
 
   async #write(writes: Write[]): Promise<void> {
@@ -730,6 +1005,12 @@ export class HybridConversationStore implements ConversationStore {
   #emitStatus(): void {
     this.#events.emit("status", { online: this.#online, queued: this.pending });
   }
+}
+
+/** A tool step of a reply as a message shows it (a source's `error` may be null). */
+function toolShown(tool: ReadReply["toolExecutions"][number]): NonNullable<ChatMessage["toolExecutions"]>[number] {
+  const { error, ...rest } = tool;
+  return error == null ? rest : { ...rest, error };
 }
 
 /** Options of {@link HybridConversationStore.streamReply}: those of {@link streamReply} it passes on. */

@@ -12,7 +12,7 @@
 import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
-import { etagVersion } from "./local.js";
+import { STORAGE_PREFIX, etagVersion } from "./local.js";
 import { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
 import { abortableSleep } from "./transport.js";
@@ -20,8 +20,22 @@ import type { Sleep } from "./transport.js";
 import type { Change, ConversationSummary, ConversationView, MessageTail } from "./types.js";
 import type { ChatMessage } from "./model.js";
 
-/** Where the engine keeps its changes cursor: `{"cursor": "<the next since>"}`. */
-export const SYNC_STORAGE_KEY = "chat-store:v1:sync";
+/**
+ * Where an engine of its own (not a `HybridConversationStore`'s) keeps its changes cursor with
+ * the default prefix: `{"cursor": "<the next since>"}`; with `prefix`, `<prefix>sync`.
+ */
+export const SYNC_STORAGE_KEY = `${STORAGE_PREFIX}sync`;
+
+/**
+ * Where the engine's changes cursor lives: read before every sync, written after every page.
+ * A `HybridConversationStore` keeps it with its copy's list, so the two cannot disagree.
+ */
+export interface CursorPersister {
+  /** The cursor the next sync starts from; undefined: list first. */
+  restore(): string | undefined;
+  /** Keeps the cursor a list or a page of the feed ended at. */
+  persist(cursor: string): void;
+}
 
 /** The page size of a full list: the API's largest, so a list costs as few requests as it can. */
 const LIST_PAGE = 100;
@@ -52,10 +66,13 @@ export interface SyncEvents {
   upsert: { summary: ConversationSummary; version: number };
   /** A conversation is gone: drop the copy (may come twice; dropping twice is harmless). */
   tombstone: { id: string; reason: "deleted" | "evicted" | "expired" };
-  /** The whole list, after the first start or a 410 `changes_reset`: replace the copy's list. */
-  reset: { summaries: ConversationSummary[] };
-  /** The watched conversation as it is now, with its newest page of messages. */
-  conversation: { conversation: ConversationView };
+  /**
+   * The whole list, after the first start or a 410 `changes_reset`: replace the copy's list.
+   * `etag` is its first page's, `changesCursor` where the feed goes on from.
+   */
+  reset: { summaries: ConversationSummary[]; etag: string | undefined; changesCursor: string | undefined };
+  /** The watched conversation as it is now, with its newest page of messages, and its `ETag`. */
+  conversation: { conversation: ConversationView; etag: string | undefined };
   /** A poll of a followed reply brought new text, tools or its end. */
   message: MessageProgress;
   /** A sync or a poll failed; the engine keeps going and tries again at the next tick. */
@@ -66,8 +83,12 @@ export interface SyncEvents {
 export interface SyncEngineOptions {
   /** The client to send with. */
   client: ChatStoreClient;
-  /** Where the cursor lives; default `localStorage`, else memory. */
+  /** Where the cursor lives; default `localStorage`, else memory. Unused with `cursor`. */
   storage?: StorageLike;
+  /** The cursor's key is `<prefix>sync` in `storage`; default `chat-store:v1:`. */
+  prefix?: string;
+  /** Keeps the cursor somewhere else than `storage` (a store's copy does). */
+  cursor?: CursorPersister;
   /** Time between two syncs. Default 30,000 ms: an idle device costs 2 requests a minute. */
   intervalMs?: number;
   /** Time between two polls of a followed reply. Default 1,000 ms. */
@@ -75,8 +96,8 @@ export interface SyncEngineOptions {
   /** The page whose visibility pauses the engine; default `globalThis.document`; null: none. */
   document?: VisibilityDocument | null;
   /**
-   * Told every change of the feed, in order, before the `upsert`/`tombstone` event: where an
-   * app applies it to its copy (e.g. `HybridConversationStore.applyChange`).
+   * Told every change of the feed, in order, before the `upsert`/`tombstone` event: where the
+   * owner of a copy applies it (a `HybridConversationStore` does, to its own engine's changes).
    */
   onChange?: (change: Change) => void;
   /** Injectable for tests: the wait between syncs and between polls. */
@@ -107,9 +128,10 @@ export interface FollowOptions {
 export interface SyncStartOptions {
   /**
    * A `changesCursor` the app already has: the one answered with the first page of the list it
-   * shows (e.g. `HybridConversationStore.changesCursor`). Taken when the engine keeps no cursor
-   * of its own, instead of listing again; the list is then current, so the first sync (the feed
-   * from this cursor) is one `intervalMs` away. Ignored when the engine has a cursor.
+   * shows, read just now. Taken when the engine keeps no cursor of its own, instead of listing
+   * again; the list is then current, so the first sync (the feed from this cursor) is one
+   * `intervalMs` away. The same when the engine's cursor is this one. Ignored when the engine
+   * has another cursor.
    */
   cursor?: string;
 }
@@ -150,7 +172,7 @@ interface Watched {
  *
  * @example
  * ```ts
- * const engine = new SyncEngine({ client, onChange: (c) => store.applyChange(c) });
+ * const engine = new SyncEngine({ client, onChange: (c) => applyToMyCopy(c) });
  * engine.on("message", ({ content }) => setStreamingText(content));
  * engine.start();
  * engine.watch(openConversationId);
@@ -158,13 +180,12 @@ interface Watched {
  */
 export class SyncEngine extends Emitter<SyncEvents> {
   readonly #client: ChatStoreClient;
-  readonly #storage: StorageLike;
+  readonly #cursor: CursorPersister;
   readonly #intervalMs: number;
   readonly #followIntervalMs: number;
   readonly #document: VisibilityDocument | undefined;
   readonly #onChange: ((change: Change) => void) | undefined;
   readonly #sleep: Sleep;
-  #cursor: string | undefined;
   #running: AbortController | undefined;
   #syncing: Promise<void> | undefined;
   #watched: Watched | undefined;
@@ -174,20 +195,20 @@ export class SyncEngine extends Emitter<SyncEvents> {
   constructor(options: SyncEngineOptions) {
     super();
     this.#client = options.client;
-    this.#storage = options.storage ?? browserStorage() ?? new MemoryStorage();
+    this.#cursor =
+      options.cursor ??
+      storedCursor(options.storage ?? browserStorage() ?? new MemoryStorage(), `${options.prefix ?? STORAGE_PREFIX}sync`);
     this.#intervalMs = options.intervalMs ?? 30_000;
     this.#followIntervalMs = options.followIntervalMs ?? 1_000;
     this.#document =
       options.document === null ? undefined : (options.document ?? (globalThis as { document?: VisibilityDocument }).document);
     this.#onChange = options.onChange;
     this.#sleep = options.sleep ?? abortableSleep;
-    const stored = readJson(this.#storage, SYNC_STORAGE_KEY) as { cursor?: unknown } | undefined;
-    this.#cursor = typeof stored?.cursor === "string" ? stored.cursor : undefined;
   }
 
   /** The changes cursor the next sync starts from; undefined until the first list. */
   get cursor(): string | undefined {
-    return this.#cursor;
+    return this.#cursor.restore();
   }
 
   /** Whether {@link start} was called and {@link stop} not since. */
@@ -205,8 +226,9 @@ export class SyncEngine extends Emitter<SyncEvents> {
    */
   start(options: SyncStartOptions = {}): void {
     if (this.#running) return;
-    const adopted = this.#cursor === undefined && options.cursor !== undefined;
-    if (adopted) this.#keep(options.cursor!);
+    const kept = this.cursor;
+    const adopted = options.cursor !== undefined && (kept === undefined || kept === options.cursor);
+    if (adopted && kept === undefined) this.#keep(options.cursor!);
     const controller = new AbortController();
     this.#running = controller;
     this.#document?.addEventListener("visibilitychange", this.#onVisibility);
@@ -358,7 +380,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
   async #sync(): Promise<void> {
     const signal = this.#running?.signal;
     try {
-      const watchedChanged = this.#cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
+      const watchedChanged = this.cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
       const watched = this.#watched;
       if (watched && (watchedChanged || watched.unread)) await this.#refresh(signal);
     } catch (error) {
@@ -370,17 +392,21 @@ export class SyncEngine extends Emitter<SyncEvents> {
   async #list(signal: AbortSignal | undefined): Promise<boolean> {
     const summaries: ConversationSummary[] = [];
     let changesCursor: string | undefined;
+    let etag: string | undefined;
     let cursor: string | undefined;
     do {
       const page = await this.#client.listConversations({ limit: LIST_PAGE, cursor }, { signal });
       if (page.notModified) break; // not asked for (no If-None-Match sent); nothing to add
       summaries.push(...page.data.conversations);
       // The first page's cursor: the feed from there is consistent with the whole list.
-      changesCursor ??= page.data.changesCursor;
+      if (changesCursor === undefined) {
+        changesCursor = page.data.changesCursor;
+        etag = page.etag;
+      }
       cursor = page.data.nextCursor ?? undefined;
     } while (cursor !== undefined);
     if (changesCursor !== undefined) this.#keep(changesCursor);
-    this.emit("reset", { summaries });
+    this.emit("reset", { summaries, etag, changesCursor });
     return true;
   }
 
@@ -390,7 +416,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     for (;;) {
       let page;
       try {
-        ({ data: page } = await this.#client.listChanges({ since: this.#cursor ?? "" }, { signal }));
+        ({ data: page } = await this.#client.listChanges({ since: this.cursor ?? "" }, { signal }));
       } catch (error) {
         if (error instanceof ChatStoreError && error.code === "changes_reset") return this.#list(signal);
         throw error;
@@ -441,7 +467,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     watched.unread = false;
     if (answer.notModified) return;
     watched.etag = answer.etag;
-    this.emit("conversation", { conversation: answer.data });
+    this.emit("conversation", { conversation: answer.data, etag: answer.etag });
     const last = answer.data.messages.at(-1);
     if (last?.streaming && watched.following?.messageId !== last.id) {
       this.#follow(watched, last.id, last.content, answer.etag);
@@ -478,9 +504,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
   }
 
   #keep(cursor: string): void {
-    this.#cursor = cursor;
-    // A full storage only costs a list at the next page load; the engine goes on in memory.
-    writeJson(this.#storage, SYNC_STORAGE_KEY, { cursor });
+    this.#cursor.persist(cursor);
   }
 
   #report(error: unknown): void {
@@ -497,4 +521,20 @@ export class SyncEngine extends Emitter<SyncEvents> {
 function notNewer(version: number, etag: string): boolean {
   const held = etagVersion(etag);
   return held !== undefined && version <= held;
+}
+
+/**
+ * The cursor at `key` in `storage`, held in memory too: a full storage only costs a list at the
+ * next page load, and the engine goes on in memory.
+ */
+function storedCursor(storage: StorageLike, key: string): CursorPersister {
+  const stored = readJson(storage, key) as { cursor?: unknown } | undefined;
+  let cursor = typeof stored?.cursor === "string" ? stored.cursor : undefined;
+  return {
+    restore: () => cursor,
+    persist: (next) => {
+      cursor = next;
+      writeJson(storage, key, { cursor: next });
+    },
+  };
 }

@@ -1,37 +1,43 @@
 /**
  * The app's data layer: everything the UI does with its conversations goes through one
- * {@link ChatSession}, which wires `@chat-store/client`'s pieces together:
+ * {@link ChatSession}, over `@chat-store/client`'s pieces:
  *
  * - `ChatStoreClient` with an anonymous token kept in localStorage (key {@link TOKEN_KEY});
  * - `migrateFromLocalStorage` on first load, moving the old localStorage history
  *   (`conversations`, `currentConversationId`) to the server once;
- * - `HybridConversationStore`: server first, with a local copy and a write queue, so the app
- *   keeps working while the API is unreachable and catches up when it returns. It shares the
- *   client with the sync engine, so the engine's polls tell it when the API leaves (the
- *   banner) and when it is back (the queue goes at once);
- * - `SyncEngine`: other devices' changes (the change feed every `syncIntervalMs`) and their
- *   replies as they stream (`followIntervalMs`). It is handed what the store already read, so
- *   nothing is read twice: it starts from the cursor of the store's list (a first load lists
- *   once) and watches a conversation from the store's read of it (opening one is one GET);
- * - `HybridConversationStore.streamReply`: this device's replies, sent as batched deltas other
- *   devices can follow, or queued whole while the API is away.
+ * - `HybridConversationStore`, the one owner of the conversations: server first, with a local
+ *   copy and a write queue, so the app keeps working while the API is unreachable and catches
+ *   up when it returns; its own sync engine brings other devices' changes (the change feed
+ *   every `syncIntervalMs`) and their replies as they stream (`followIntervalMs`) into that
+ *   copy; `store.streamReply` sends this device's replies as batched deltas other devices can
+ *   follow, or queues them whole while the API is away. Nothing is read twice: the engine
+ *   follows the feed from the cursor of the store's list (a first load lists once) and watches
+ *   a conversation from the store's read of it (opening one is one GET).
  *
- * The UI only renders the state this class emits (`state`) and calls its verbs (`open`,
- * `send`, `rename`, `remove`).
+ * The UI renders the store's snapshot (the list, the open conversation, online, queued) with
+ * the little this session adds (`ready`, `replying`, `error`), and calls its verbs (`open`,
+ * `send`, `rename`, `remove`). It keeps no list of its own.
  */
 import {
   ChatStoreClient,
   ChatStoreError,
   Emitter,
   HybridConversationStore,
-  SyncEngine,
   browserStorage,
+  defaultTitle,
   isUnreachable,
   migrateFromLocalStorage,
   readJson,
   writeJson,
 } from "@chat-store/client";
-import type { ChatMessage, Conversation, ConversationSummary, ReplyEvent, StorageLike } from "@chat-store/client";
+import type {
+  ChatMessage,
+  Conversation,
+  ConversationSummary,
+  ReplyEvent,
+  StorageLike,
+  StoreSnapshot,
+} from "@chat-store/client";
 import { fakeReply } from "./fake-reply";
 
 export type { ChatMessage, Conversation, ConversationSummary, ReplyEvent };
@@ -67,8 +73,9 @@ export interface ChatSessionOptions {
 export interface ChatState {
   /** False until the first list is shown (from the server or the local copy). */
   ready: boolean;
+  /** The store's list, most recently updated first. */
   conversations: ConversationSummary[];
-  /** The open conversation, with its messages; `null` for a new chat. */
+  /** The open conversation, with its messages (a reply as it streams); `null` for a new chat. */
   current: Conversation | null;
   /** False while the API is unreachable: the offline banner. */
   online: boolean;
@@ -79,6 +86,9 @@ export interface ChatState {
   /** The last thing that went wrong, for a small notice. */
   error: string | null;
 }
+
+/** What the session adds to the store's snapshot. */
+type SessionState = Pick<ChatState, "ready" | "replying" | "error">;
 
 interface SessionEvents {
   state: ChatState;
@@ -96,18 +106,10 @@ export class ChatSession {
   readonly #storage: StorageLike;
   readonly #client: ChatStoreClient;
   readonly #store: HybridConversationStore;
-  readonly #sync: SyncEngine;
   readonly #unsubscribe: (() => void)[] = [];
   #catchingUp = false;
-  #state: ChatState = {
-    ready: false,
-    conversations: [],
-    current: null,
-    online: true,
-    queued: 0,
-    replying: false,
-    error: null,
-  };
+  #session: SessionState = { ready: false, replying: false, error: null };
+  #state: ChatState;
 
   constructor(options: ChatSessionOptions) {
     this.#options = options;
@@ -116,18 +118,13 @@ export class ChatSession {
       baseUrl: options.apiUrl,
       getToken: () => this.#token(),
     });
-    // Every request on the client tells the store whether the API answered: the sync engine's
-    // polls notice the API's return within one interval, and the store sends its queue then,
-    // without waiting for its breaker's next probe.
-    this.#store = new HybridConversationStore(this.#client, { storage: this.#storage });
-    this.#sync = new SyncEngine({
-      client: this.#client,
+    // The store owns the sync engine and shares the client with it: the engine's polls tell the
+    // store when the API leaves (the banner) and when it is back (the queue goes at once).
+    this.#store = new HybridConversationStore(this.#client, {
       storage: this.#storage,
-      intervalMs: options.syncIntervalMs,
-      followIntervalMs: options.followIntervalMs,
-      // Other devices' changes go into the local copy first, so a reload offline shows them.
-      onChange: (change) => this.#store.applyChange(change),
+      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs },
     });
+    this.#state = this.#compose(this.#store.getSnapshot());
   }
 
   /** The state now; {@link onState} tells each change. */
@@ -145,70 +142,60 @@ export class ChatSession {
     this.#wire();
     const legacyCurrent = await this.#migrate();
     const conversations = await this.#store.getAllConversations();
-    this.#set({ ready: true, conversations });
+    this.#set({ ready: true });
     const open = legacyCurrent ?? this.#storage.getItem(OPEN_KEY);
     if (open !== null && conversations.some((c) => c.id === open)) await this.open(open);
-    // The list just shown came with its changesCursor: with none of its own yet (a first
-    // load), the engine follows the feed from there instead of reading the list again.
-    this.#sync.start({ cursor: this.#store.changesCursor });
+    // The list just read came with its changesCursor: the store's engine follows the feed
+    // from there instead of reading the list again.
+    this.#store.start();
   }
 
   /** Stops syncing and listening; the session is done. */
   stop(): void {
-    this.#sync.stop();
     this.#store.dispose();
     for (const off of this.#unsubscribe.splice(0)) off();
   }
 
   /** Opens a conversation (`null`: a new chat). */
   async open(id: string | null): Promise<void> {
-    if (id === null) {
+    if (id === null) this.#storage.removeItem(OPEN_KEY);
+    else this.#storage.setItem(OPEN_KEY, id);
+    // One conditional read; the store hands it to its engine, which then reads it again only
+    // when the feed says it changed, and follows a reply streaming at its end.
+    const conversation = await this.#store.watch(id);
+    if (id !== null && conversation === null && this.#storage.getItem(OPEN_KEY) === id) {
       this.#storage.removeItem(OPEN_KEY);
-      this.#sync.watch(null);
-      this.#set({ current: null });
-      return;
     }
-    const conversation = await this.#store.getConversation(id);
-    if (conversation === null) {
-      this.#set({ conversations: this.#state.conversations.filter((c) => c.id !== id) });
-      return;
-    }
-    this.#storage.setItem(OPEN_KEY, id);
-    this.#set({ current: conversation });
-    // Read from the server just now: the engine takes that read as its own (no second read of
-    // the conversation) and follows a reply streaming at its end. Answered from the copy
-    // (offline), the engine reads it itself when it can.
-    const etag = this.#store.online ? this.#store.etagOf(id) : undefined;
-    this.#sync.watch(id, etag === undefined ? undefined : { etag, conversation });
   }
 
   /** Sends `text` in the open conversation (a new one when none is open), then the reply. */
   async send(text: string): Promise<void> {
     const content = text.trim();
-    if (content === "" || this.#state.replying) return;
+    if (content === "" || this.#session.replying) return;
     const now = new Date();
     const userMessage: ChatMessage = { id: newId("msg"), type: "user", content, timestamp: now };
-    let conversation = this.#state.current;
+    const current = this.#state.current;
+    let conversationId: string;
     let saved: Promise<void>;
-    if (conversation === null) {
-      conversation = {
+    if (current === null) {
+      const conversation: Conversation = {
         id: newId("conv"),
-        title: titleFrom(content),
+        title: defaultTitle(content),
         messages: [userMessage],
         createdAt: now,
         updatedAt: now,
         totalTokens: 0,
       };
-      this.#storage.setItem(OPEN_KEY, conversation.id);
-      this.#showConversation(conversation);
+      conversationId = conversation.id;
+      this.#storage.setItem(OPEN_KEY, conversationId);
+      // Queued (and shown) at once; the store sends it before the reply.
       saved = this.#guard(this.#store.saveConversation(conversation));
+      void this.#store.watch(conversationId, { read: false });
     } else {
-      conversation = { ...conversation, messages: [...conversation.messages, userMessage], updatedAt: now };
-      this.#showConversation(conversation);
-      saved = this.#guard(this.#store.addMessage(conversation.id, userMessage));
+      conversationId = current.id;
+      saved = this.#guard(this.#store.addMessage(conversationId, userMessage));
     }
-    // The question is queued (and shown) already; the store sends it before the reply.
-    await Promise.all([saved, this.#reply(conversation.id, content)]);
+    await Promise.all([saved, this.#reply(conversationId, content)]);
   }
 
   /** Renames a conversation. */
@@ -218,57 +205,30 @@ export class ChatSession {
     // The store's copy as the base, so the save it plans is the title alone.
     const conversation = this.#store.cachedConversation(id) ?? (await this.#store.getConversation(id));
     if (conversation === null) return;
-    const renamed = { ...conversation, title: trimmed, updatedAt: new Date() };
-    this.#showConversation(renamed, false);
-    const current = this.#state.current;
-    if (current?.id === id) this.#set({ current: { ...current, title: trimmed } });
-    await this.#guard(this.#store.saveConversation(renamed));
+    await this.#guard(this.#store.saveConversation({ ...conversation, title: trimmed, updatedAt: new Date() }));
   }
 
   /** Deletes a conversation (on every device, at their next sync). */
   async remove(id: string): Promise<void> {
-    this.#forget(id);
+    if (this.#state.current?.id === id) await this.open(null);
     await this.#guard(this.#store.deleteConversation(id));
   }
 
   // --- The reply ----------------------------------------------------------------------------
 
   async #reply(conversationId: string, prompt: string): Promise<void> {
-    const message: ChatMessage = {
-      id: newId("msg"),
-      type: "assistant",
-      content: "",
-      timestamp: new Date(),
-      streaming: true,
-    };
     this.#set({ replying: true });
-    // This device shows its own reply as it makes it: no need to poll the server for it.
-    this.#sync.watch(null);
-    this.#patchMessage(conversationId, message, {});
     const source = fakeReply(prompt, { tokenDelayMs: this.#options.tokenDelayMs });
     try {
       // Online: streamed in deltas other devices can follow. Offline (or the API leaving
       // part-way): read to its end here and queued whole, replacing any part already sent.
-      const result = await this.#store.streamReply(
-        conversationId,
-        { id: message.id, timestamp: message.timestamp },
-        source,
-        {
-          // Every chunk and tool step shown as it comes, whether streamed or read offline.
-          onUpdate: (reply) =>
-            this.#patchMessage(conversationId, message, {
-              content: reply.content,
-              toolExecutions: reply.toolExecutions.map(shownTool),
-            }),
-        },
-      );
-      this.#patchMessage(conversationId, message, finalFields(result));
+      // Either way the store's snapshot shows every chunk and tool step as it comes.
+      await this.#store.streamReply(conversationId, { id: newId("msg"), timestamp: new Date() }, source);
     } catch (error) {
       // Refused (the conversation was deleted on another device meanwhile): say so.
       this.#set({ error: describe(error) });
     } finally {
       this.#set({ replying: false });
-      if (this.#state.current?.id === conversationId) this.#sync.watch(conversationId);
     }
   }
 
@@ -276,36 +236,12 @@ export class ChatSession {
 
   #wire(): void {
     this.#unsubscribe.push(
-      this.#store.on("status", ({ online, queued }) => {
-        const back = online && !this.#state.online;
-        this.#set({ online, queued });
+      this.#store.subscribe((snapshot) => this.#publish(snapshot)),
+      this.#store.on("status", ({ online }) => {
         // Back: the store is sending its queue; then show what the server holds.
-        if (back) void this.#catchUp();
+        if (online && !this.#state.online) void this.#catchUp();
       }),
-      this.#store.on("revert", ({ error }) => {
-        this.#set({ error: describe(error) });
-        void this.#store.getAllConversations().then((conversations) => this.#set({ conversations }));
-      }),
-      this.#sync.on("upsert", ({ summary }) => this.#upsertSummary(summary)),
-      this.#sync.on("tombstone", ({ id }) => this.#forget(id)),
-      this.#sync.on("reset", ({ summaries }) => this.#set({ conversations: sortSummaries(summaries) })),
-      this.#sync.on("conversation", ({ conversation }) => {
-        if (this.#state.current?.id === conversation.id && !this.#state.replying) {
-          this.#set({ current: conversation });
-        }
-      }),
-      this.#sync.on("message", (update) => {
-        if (this.#state.replying) return; // our own reply: already shown as it is produced
-        const current = this.#state.current;
-        const existing = current?.messages.find((m) => m.id === update.messageId);
-        if (current?.id !== update.conversationId || existing === undefined) return;
-        this.#patchMessage(current.id, existing, {
-          content: update.content,
-          streaming: update.streaming,
-          interrupted: update.interrupted,
-          toolExecutions: update.toolExecutions,
-        });
-      }),
+      this.#store.on("revert", ({ error }) => this.#set({ error: describe(error) })),
     );
   }
 
@@ -313,18 +249,12 @@ export class ChatSession {
 
   /** Online again: the queue goes first (the store sends it before any read), then a fresh list. */
   async #catchUp(): Promise<void> {
-    if (this.#catchingUp || !this.#state.ready) return;
+    if (this.#catchingUp || !this.#session.ready) return;
     this.#catchingUp = true;
     try {
-      const conversations = await this.#store.getAllConversations();
-      this.#set({ conversations });
+      await this.#store.getAllConversations();
       const current = this.#state.current;
-      if (current !== null && !this.#state.replying) {
-        const fresh = await this.#store.getConversation(current.id);
-        if (fresh !== null && this.#state.current?.id === current.id && !this.#state.replying) {
-          this.#set({ current: fresh });
-        }
-      }
+      if (current !== null && !this.#session.replying) await this.#store.getConversation(current.id);
     } catch (error) {
       this.#set({ error: describe(error) });
     } finally {
@@ -368,87 +298,23 @@ export class ChatSession {
 
   // --- State --------------------------------------------------------------------------------
 
-  #set(patch: Partial<ChatState>): void {
-    this.#state = { ...this.#state, ...patch };
+  #set(patch: Partial<SessionState>): void {
+    this.#session = { ...this.#session, ...patch };
+    this.#publish(this.#store.getSnapshot());
+  }
+
+  #publish(snapshot: StoreSnapshot): void {
+    this.#state = this.#compose(snapshot);
     this.#events.emit("state", this.#state);
   }
 
-  /** Shows `conversation` as open (when `open`) and its summary first in the list. */
-  #showConversation(conversation: Conversation, open = true): void {
-    this.#upsertSummary({
-      id: conversation.id,
-      title: conversation.title,
-      createdAt: conversation.createdAt,
-      updatedAt: conversation.updatedAt,
-      totalTokens: conversation.totalTokens,
-      messageCount: conversation.messages.length,
-    });
-    if (open) this.#set({ current: conversation });
-  }
-
-  #upsertSummary(summary: ConversationSummary): void {
-    const others = this.#state.conversations.filter((c) => c.id !== summary.id);
-    this.#set({ conversations: sortSummaries([summary, ...others]) });
-  }
-
-  #forget(id: string): void {
-    const current = this.#state.current?.id === id ? null : this.#state.current;
-    if (current === null && this.#state.current !== null) {
-      this.#storage.removeItem(OPEN_KEY);
-      this.#sync.watch(null);
-    }
-    this.#set({ conversations: this.#state.conversations.filter((c) => c.id !== id), current });
-  }
-
-  /** Replaces (or adds) `message` in the open conversation with `fields` applied. */
-  #patchMessage(conversationId: string, message: ChatMessage, fields: Partial<ChatMessage>): void {
-    const current = this.#state.current;
-    if (current?.id !== conversationId) return;
-    const updated = { ...message, ...current.messages.find((m) => m.id === message.id), ...fields };
-    const messages = current.messages.some((m) => m.id === message.id)
-      ? current.messages.map((m) => (m.id === message.id ? updated : m))
-      : [...current.messages, updated];
-    this.#set({ current: { ...current, messages } });
+  /** The store's snapshot as the UI reads it, with what the session adds. */
+  #compose({ conversations, watched, online, queued }: StoreSnapshot): ChatState {
+    return { ...this.#session, conversations, current: watched, online, queued };
   }
 }
 
 // --- Helpers ----------------------------------------------------------------------------------
-
-/** The message fields a finished `streamReply` leaves (delivered or not). */
-function finalFields(result: {
-  content: string;
-  toolExecutions?: ToolInput[];
-  tokens?: ChatMessage["tokens"];
-}): Partial<ChatMessage> {
-  const tools = (result.toolExecutions ?? []).map(shownTool);
-  return {
-    content: result.content,
-    streaming: false,
-    ...(tools.length > 0 ? { toolExecutions: tools } : {}),
-    ...(result.tokens ? { tokens: result.tokens } : {}),
-  };
-}
-
-/** A tool step as a reply source gives it (`error` may be null). */
-type ToolInput = Omit<ToolExecution, "error"> & { error?: string | null };
-
-/** A tool step as a message holds it. */
-function shownTool({ id, name, status, input, output, error }: ToolInput): ToolExecution {
-  return { id, name, status, input, output, ...(error ? { error } : {}) };
-}
-
-function sortSummaries(summaries: ConversationSummary[]): ConversationSummary[] {
-  return [...summaries].sort((a, b) => new Date(b.updatedAt).getTime() - new Date(a.updatedAt).getTime());
-}
-
-/** The server titles a conversation the same way from its first user message. */
-function titleFrom(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  if (line.length <= 60) return line;
-  const cut = line.slice(0, 60);
-  const space = cut.lastIndexOf(" ");
-  return `${space > 20 ? cut.slice(0, space) : cut}…`;
-}
 
 function newId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;

@@ -39,11 +39,12 @@ function conversation<M extends Record<string, unknown>>(id: string, messages: M
 
 const emptyPage = (nextCursor: string): Scripted => ({ status: 200, body: { changes: [], nextCursor, hasMore: false } });
 
-function setup(script: Scripted[], options: Partial<SyncEngineOptions> & { cursor?: string } = {}) {
+/** `stored`: the cursor a previous page load kept. */
+function setup(script: Scripted[], { stored, ...options }: Partial<SyncEngineOptions> & { stored?: string } = {}) {
   const clock = new FakeClock();
   const fake = fakeFetch(...script);
   const storage = options.storage ?? new MemoryStorage();
-  if (options.cursor !== undefined) storage.setItem(SYNC_STORAGE_KEY, JSON.stringify({ cursor: options.cursor }));
+  if (stored !== undefined) storage.setItem(SYNC_STORAGE_KEY, JSON.stringify({ cursor: stored }));
   const document = new FakeDocument();
   const client = new ChatStoreClient({ baseUrl: BASE, fetch: fake.fetch, sleep: fakeSleep().sleep, getToken: () => "tok" });
   const changes: Change[] = [];
@@ -87,7 +88,7 @@ describe("SyncEngine", () => {
   });
 
   it("sends exactly one GET /api/changes per tick, and nothing between ticks", async () => {
-    const { clock, engine, requests, urls, events } = setup([emptyPage("cur1"), emptyPage("cur2")], { cursor: "cur0" });
+    const { clock, engine, requests, urls, events } = setup([emptyPage("cur1"), emptyPage("cur2")], { stored: "cur0" });
     engine.start();
     await clock.advance(0);
     assert.deepEqual(urls(), ["GET /api/changes?since=cur0"]);
@@ -112,7 +113,7 @@ describe("SyncEngine", () => {
         { status: 200, body: { changes: [upsert], nextCursor: "c1", hasMore: true } },
         { status: 200, body: { changes: [tombstone], nextCursor: "c2", hasMore: false } },
       ],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     await engine.syncNow();
     assert.deepEqual(urls(), ["GET /api/changes?since=c0", "GET /api/changes?since=c1"]);
@@ -140,7 +141,7 @@ describe("SyncEngine", () => {
         { status: 410, body: problem(410, "changes_reset") },
         { status: 200, body: { conversations: [summary("a")], nextCursor: null, changesCursor: "fresh" } },
       ],
-      { cursor: "old" },
+      { stored: "old" },
     );
     await engine.syncNow();
     assert.deepEqual(urls(), ["GET /api/changes?since=old", "GET /api/conversations?limit=100"]);
@@ -152,7 +153,7 @@ describe("SyncEngine", () => {
   });
 
   it("sends nothing while the page is hidden and syncs at once when it is visible again", async () => {
-    const { clock, engine, requests, urls, document } = setup([emptyPage("c1"), emptyPage("c2")], { cursor: "c0" });
+    const { clock, engine, requests, urls, document } = setup([emptyPage("c1"), emptyPage("c2")], { stored: "c0" });
     document.visibilityState = "hidden";
     engine.start();
     await clock.advance(120_000);
@@ -180,7 +181,7 @@ describe("SyncEngine", () => {
         { status: 200, body: { changes: [upsert(4)], nextCursor: "c3", hasMore: false } },
         { status: 304, headers: { ETag: '"3"' } },
       ],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     engine.watch("w");
     engine.start();
@@ -230,7 +231,7 @@ describe("SyncEngine", () => {
         { status: 304, headers: { ETag: '"6"' } },
         { status: 200, body: tail("ld", 9, 11, false), headers: { ETag: '"7"' } },
       ],
-      { cursor: "c0", followIntervalMs: 1_000 },
+      { stored: "c0", followIntervalMs: 1_000 },
     );
     engine.watch("w");
     engine.start();
@@ -294,7 +295,7 @@ describe("SyncEngine", () => {
         { status: 200, body: view, headers: { ETag: '"4"' } },
         { status: 200, body: { changes: [upsert(4)], nextCursor: "c5", hasMore: false } },
       ],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     // As an app opens a conversation at page load: read it, watch it, then start.
     engine.watch("w", { etag: '"3"', conversation: view });
@@ -323,7 +324,7 @@ describe("SyncEngine", () => {
         { status: 200, body: { changes: [upsert(5)], nextCursor: "c1", hasMore: false } },
         { status: 200, body: conversation("w", []), headers: { ETag: '"5"' } },
       ],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     engine.start();
     await clock.advance(0);
@@ -346,7 +347,7 @@ describe("SyncEngine", () => {
     const tail = { id: "a1", type: "assistant", timestamp: T, content: "lo", offset: 3, length: 5, streaming: false };
     const { clock, engine, requests, urls, events } = setup(
       [emptyPage("c1"), { status: 200, body: tail, headers: { ETag: '"6"' } }],
-      { cursor: "c0", followIntervalMs: 1_000 },
+      { stored: "c0", followIntervalMs: 1_000 },
     );
     engine.watch("w", { etag: '"5"', conversation: held });
     await clock.advance(5_000);
@@ -368,7 +369,7 @@ describe("SyncEngine", () => {
     const held = conversation("w", [{ id: "a1", type: "assistant", content: "Hello", streaming: true, timestamp: T }]);
     const tail = { id: "a1", type: "assistant", timestamp: T, content: "!", offset: 5, length: 6, streaming: false };
     const { clock, engine, requests, urls } = setup([emptyPage("c1"), { status: 200, body: tail, headers: { ETag: '"8"' } }], {
-      cursor: "c0",
+      stored: "c0",
     });
     engine.start();
     await clock.advance(0);
@@ -393,8 +394,36 @@ describe("SyncEngine", () => {
     engine.stop();
   });
 
+  it("takes the app's cursor as current when it is the one it keeps", async () => {
+    const { clock, engine, urls } = setup([emptyPage("k2")], { stored: "k1" });
+    engine.start({ cursor: "k1" });
+    await clock.advance(29_999);
+    assert.deepEqual(urls(), []);
+    await clock.advance(1);
+    assert.deepEqual(urls(), ["GET /api/changes?since=k1"]);
+    engine.stop();
+  });
+
+  it("keeps its cursor under its prefix, or with the persister it is given", async () => {
+    const storage = new MemoryStorage();
+    const { clock, engine } = setup([{ status: 200, body: { conversations: [], nextCursor: null, changesCursor: "p1" } }], {
+      storage,
+      prefix: "u2:",
+    });
+    engine.start();
+    await clock.advance(0);
+    engine.stop();
+    assert.deepEqual(storage.keys(), ["u2:sync"]);
+    const kept: string[] = [];
+    const own = setup([emptyPage("q2")], { cursor: { restore: () => kept.at(-1) ?? "q1", persist: (c) => kept.push(c) } });
+    own.engine.start();
+    await own.clock.advance(0);
+    own.engine.stop();
+    assert.deepEqual([own.urls(), kept], [["GET /api/changes?since=q1"], ["q2"]]);
+  });
+
   it("keeps its own cursor over the app's, and syncs from it at once", async () => {
-    const { clock, engine, urls } = setup([emptyPage("k2")], { cursor: "mine" });
+    const { clock, engine, urls } = setup([emptyPage("k2")], { stored: "mine" });
     engine.start({ cursor: "theirs" });
     await clock.advance(0);
     assert.deepEqual(urls(), ["GET /api/changes?since=mine"]);
@@ -414,7 +443,7 @@ describe("SyncEngine", () => {
     const tombstone = { type: "tombstone", id: "w", reason: "deleted", at: T };
     const { clock, engine, urls } = setup(
       [{ status: 200, body: { changes: [tombstone], nextCursor: "c1", hasMore: false } }, emptyPage("c2")],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     engine.watch("w", { etag: '"3"' });
     engine.start();
@@ -426,7 +455,7 @@ describe("SyncEngine", () => {
   it("reports a failed sync as an error event and tries again at the next tick", async () => {
     const { clock, engine, urls, events } = setup(
       [{ status: 400, body: problem(400, "invalid_request") }, emptyPage("c1")],
-      { cursor: "c0" },
+      { stored: "c0" },
     );
     engine.start();
     await clock.advance(30_000);
