@@ -589,7 +589,7 @@ def zip_problems(path: Path, locked: Mapping[str, str] | None = None) -> list[st
     )
     problems.extend(
         f"{lua.relative_to(ROOT).as_posix()} is missing"
-        for lua in sorted((ROOT / "shared" / "lua").glob("*.lua"))
+        for lua in sorted((ROOT / "shared" / "lua").rglob("*.lua"))
         if lua.relative_to(ROOT).as_posix() not in present
     )
     if not any(name.startswith(f"{DEPS_IN_ZIP}/starlette/") for name in names):

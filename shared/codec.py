@@ -1,9 +1,9 @@
 """What the scripts store and answer, to and from the frontend's models.
 
-Encoding: a message becomes message-hash fields (``MESSAGE`` in ``shared/lua/common.lua``), a
-whole conversation a script record (``write_conversation``). Decoding: the values a script
-answers become models again. Values are the strings the client sent or Python produced, so a
-conversation reads back byte for byte.
+Encoding: a message becomes message-hash fields (``shared/records.py``, ``MESSAGE``), a
+whole conversation a script record (``write_conversation`` in ``shared/lua/lib``). Decoding:
+the values a script answers, by name (``Record.named``), become models again. Values are the
+strings the client sent or Python produced, so a conversation reads back byte for byte.
 
 Lengths are UTF-16 code units, as JavaScript counts them (``"😀".length == 2``): the frontend's
 offsets into a streaming reply and its idea of a message's length are the same as the store's.
@@ -14,7 +14,7 @@ of what a message adds to one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -87,7 +87,7 @@ def tool_json(tool: ToolExecution) -> str:
 
 
 def record(conversation: Conversation, now_ms: int) -> list[str | int]:
-    """A whole conversation as a script's record (``write_conversation`` in common.lua)."""
+    """A whole conversation as a script's record (``write_conversation``, lib/conversations.lua)."""
     fields = [f for message in conversation.messages for f in message_fields(message, now_ms)]
     return [
         conversation.id,
@@ -107,7 +107,7 @@ def record(conversation: Conversation, now_ms: int) -> list[str | int]:
 
 
 def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
-    """The message-hash fields and values storing ``message`` (MESSAGE in common.lua)."""
+    """The message-hash fields and values storing ``message`` (``records.MESSAGE``)."""
     mid = message.id
     fields = [
         f"t|{mid}", message.type,
@@ -148,38 +148,44 @@ def construct(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     return model
 
 
-def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
-    """A conversation's summary from its values (SUMMARY in common.lua)."""
-    title, created, updated, count, tokens, mcp = values[:6]
+def summary(cid: str, values: Mapping[str, str | None]) -> ConversationSummary:
+    """A conversation's summary from its values by name (``records.SUMMARY``)."""
+    mcp = values["mcp_servers"]
     return construct(
         ConversationSummary,
         {
             "id": cid,
-            "title": title or "",
-            "createdAt": created or "",
-            "updatedAt": updated or "",
-            "totalTokens": int(tokens or 0),
-            "messageCount": int(count or 0),
+            "title": values["title"] or "",
+            "createdAt": values["created_at"] or "",
+            "updatedAt": values["updated_at"] or "",
+            "totalTokens": int(values["total_tokens"] or 0),
+            "messageCount": int(values["message_count"] or 0),
             "mcpServers": None if mcp is None else json.loads(mcp),
         },
     )
 
 
-def version(values: Sequence[str | None]) -> int:
-    """A conversation's version from its summary values."""
-    return int(values[6] or 0)
+def version(values: Mapping[str, str | None]) -> int:
+    """A conversation's version from its summary values by name."""
+    return int(values["version"] or 0)
 
 
 def message(
     mid: str,
-    values: Sequence[str | None],
+    values: Mapping[str, str | None],
     contents: Iterator[str | None],
     is_stale: Callable[[int], bool],
 ) -> ConversationMessage:
-    """A message from its values (MESSAGE in common.lua); content and tools from ``contents``."""
-    kind, stamp, streaming, tokens, editable, updated, interrupted, order, _length, _size = values
+    """A message from its values by name (``records.MESSAGE``).
+
+    Its content, then its tool executions' JSON, come from ``contents``.
+    """
+    kind, stamp, tokens = values["type"], values["timestamp"], values["tokens"]
+    editable, order = values["editable"], values["tool_order"]
     content = next(contents)
-    is_streaming, was_interrupted = message_state(streaming, updated, interrupted, is_stale)
+    is_streaming, was_interrupted = message_state(
+        values["streaming"], values["updated_ms"], values["interrupted"], is_stale
+    )
     return construct(
         ConversationMessage,
         {

@@ -1,7 +1,7 @@
 """Rate limits: sliding windows per user (requests, streamed deltas) and per client IP.
 
 A user's windows are checked inside the script of the call they limit (``rate_limit`` in
-``shared/lua/common.lua``), before it writes anything, so a limited call is still one Upstash
+``shared/lua/lib/user.lua``), before it writes anything, so a limited call is still one Upstash
 request. The windows make the same decisions as upstash-ratelimit's ``SlidingWindow``. This
 module holds what is decided without I/O: which budget a call counts against, the arguments
 that tell a script about it, and what the script's answer means for the response.
@@ -13,8 +13,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from shared.errors import IdempotencyKeyReused, RateLimited
+from shared.errors import RateLimited
 from shared.keys import ip_idempotency_key, ip_rate_limit_key
+from shared.refusals import About, error_of
 from shared.scripts import ANONYMOUS_SIGNUP
 from shared.settings import Settings
 from shared.upstash import Upstash
@@ -197,8 +198,9 @@ class RateLimits:
                 "iat": issued_at,
             },
         )
-        answer, *kept = await self._upstash.run(call)
-        quota = budget.decide(int(answer), now_ms)
-        if kept and kept[0] == "idempotency_mismatch":
-            raise IdempotencyKeyReused.of(idempotency_key or "")
-        return AnonymousSignup(quota, kept[0], int(kept[1]))
+        answer = await self._upstash.run(call)
+        quota = budget.decide(int(answer[0]), now_ms)
+        reply = ANONYMOUS_SIGNUP.replies.decode(answer)
+        if reply.refused:
+            raise error_of(reply, About(idempotency_key=idempotency_key or ""))
+        return AnonymousSignup(quota, reply["user_id"], int(reply["iat"]))

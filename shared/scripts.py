@@ -1,8 +1,16 @@
-"""The Lua scripts behind every API call, each declared once: its keys, arguments and variants.
+"""The Lua scripts behind every API call, each declared once: keys, arguments, libraries, replies.
 
-The Lua lives in ``shared/lua/*.lua``: ``common.lua`` (what every script shares) and one file
-per script. A script is sent as one text: a prelude generated from its declaration here, then
-``common.lua``, then its own file. The prelude names every key and argument::
+The Lua lives in ``shared/lua``: one file per script, and small libraries by concern in
+``shared/lua/lib`` (``core``: hashes read and written, pending writes, the expiry queue;
+``user``: the user's fields and rate limit; ``ratelimit``: the sliding window; ``expiry``;
+``records``: the summary and message layouts; ``feed``: the change feed and tombstones;
+``idempotency``: an Idempotency-Key's answer; ``answers``: how a write starts and keeps its
+answer; ``conversations``: writes to conversations, removals and eviction; ``erasure``).
+Every Lua file names the libraries it calls in one line, ``-- uses: core, user`` (``none``
+when it calls none); that line is the only place the fact is written. A script is sent as one
+text: a prelude generated from its declaration here, then the libraries it uses (with theirs,
+each before its users), then its own file. So an edit to one library moves only its users'
+SHAs, and a script carries no code it does not use. The prelude names every key and argument::
 
     #!lua flags=allow-key-locking
     local K = {idx = KEYS[1], sum = KEYS[2]}
@@ -11,8 +19,17 @@ per script. A script is sent as one text: a prelude generated from its declarati
     local REST = 10
 
 so the Lua reads ``K.sum`` and ``A.limit``, never a position, and a call is built from the same
-names (``ScriptSpec.call``). A script that uses a name its declaration lacks, or declares one
-nothing uses, fails at import, not in a request.
+names (``ScriptSpec.call``). At import each script is checked against what it can reach: its
+own body, and each library function it calls, and each those call (the libraries' top-level
+statements always run). It fails there, not in a request, when it uses a key or argument its
+declaration lacks or declares one nothing reachable uses, when a file's ``uses`` line differs
+from the libraries whose functions it calls, or when it answers a status its ``replies`` do
+not declare.
+
+A reply is ``{quota, status, values...}``: the caller's rate-limit quota, a status word, and
+the values that status's shape names (``Replies``): the store reads them by name
+(``Reply["version"]``). A refusal's status (``REFUSALS``) is turned into an API error by one
+table, ``shared/refusals.py``.
 
 Every script takes Upstash's key locks (``allow-key-locking``): it runs beside calls on other
 keys instead of under the database-wide lock, and it touches only the keys it is given, which
@@ -27,21 +44,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from shared import records
 from shared.upstash import Call, Script
 
 WRITE_SHEBANG = "#!lua flags=allow-key-locking"
 READ_SHEBANG = "#!lua flags=no-writes,allow-key-locking"
 
-# The arguments every script of a user's data takes first: the caller's clock (ms, and ISO 8601
-# for updatedAt), the write epoch at or before which a conversation has expired ('' when
-# nothing expires), the current write epoch (the clock rounded up, so that expiry moves on about
-# once an hour), the expiry of keys written now ('' for none), and the caller's rate limit
-# (0 requests: off; its window in ms; the summary-hash field that keeps its state), the
+# The arguments a script of a user's data may take first, in this order (each script takes
+# those its code reads: ``ScriptSpec.user_args``): the caller's clock (ms, and ISO 8601 for
+# updatedAt), the write epoch at or before which a conversation has expired ('' when nothing
+# expires), the current write epoch (the clock rounded up, so that expiry moves on about once
+# an hour), the expiry of keys written now ('' for none), and the caller's rate limit (0
+# requests: off; its window in ms; the summary-hash field that keeps its state), the
 # fingerprint of the request when it sent an Idempotency-Key ('' when not), and the id of a
-# write request that sent none ('' otherwise: see keep_answer in common.lua).
+# write request that sent none ('' otherwise: see keep_answer in lib/answers.lua).
 USER_ARGS = (
     "now",
     "now_iso",
@@ -55,14 +75,30 @@ USER_ARGS = (
     "rid",
 )
 
-# How many values of a summary (``SUMMARY`` in common.lua) and of a message's attributes
-# (``MESSAGE``) the scripts return per conversation or message.
-SUMMARY_WIDTH = 13
-MESSAGE_WIDTH = 10
+# The refusals a script may answer, each with the names of the values after its status word;
+# shared/refusals.py maps each to the API's error. A refused call wrote nothing (but its
+# rate-limit window).
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "not_found": (),
+    "precondition_failed": ("version",),  # the version the conversation is at (0: none)
+    "deleted": (),  # the user deleted the conversation, and the write did not say to revive it
+    "conflict": (),
+    "too_many": (),
+    "too_large": (),
+    "out_of_order": ("last_sequence",),
+    "finished": (),
+    "reset": (),
+    "idempotency_mismatch": (),
+    # A write settled as not applied (settle_request.lua): a run that comes later finds this.
+    "cancelled": (),
+}
 
 Mode = Literal["write", "read", "counted_read"]
 _NAME = re.compile(r"\b([KA])\.([a-z_]+)\b")
 _REST = re.compile(r"\b(K?REST)\b")
+# A reply with a status word: '{quota, ...' or '{-2, ...' (what every script returns first).
+_STATUS = re.compile(r"\{\s*(?:quota|-?\d+)\s*,\s*'([a-z_]+)'")
+_USES = re.compile(r"^-- uses: *(.*)$", re.MULTILINE)
 
 
 _LUA = Path(__file__).with_name("lua")
@@ -82,34 +118,296 @@ def _compact(lua: str) -> str:
     )
 
 
-_COMMON = _lua("common")
-_COMMON_CODE = _compact(_COMMON)
+def _without_comments(lua: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in lua.splitlines())
+
+
+# ------------------------------------------------------------------------------ reading the Lua
+#
+# Enough of Lua to know what calls what: a library is a run of top-level units, each a
+# `local` definition (a function, a table, a constant) or a statement, up to the next one at
+# the start of a line. A unit refers to a definition by naming it, unless it declares a local
+# of that name itself (a parameter, a loop variable, `local total` shadowing total()).
+
+_IDENT = re.compile(r"(?<![\w.:])([A-Za-z_]\w*)")
+_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_LOCAL = re.compile(r"\blocal\s+(?:function\s+)?([A-Za-z_][\w\s,]*?)\s*(?:=|\(|$)", re.MULTILINE)
+_PARAMS = re.compile(r"\bfunction\b[\w.:\s]*\(([^)]*)\)")
+_FOR = re.compile(r"\bfor\s+([\w\s,]+?)\s*(?:\bin\b|=)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    defines: frozenset[str]
+    code: str  # without comments
+    refers: frozenset[str]  # names it mentions and does not declare itself
+
+
+def _unit(code: str) -> _Unit:
+    own: set[str] = set()
+    for pattern in (_LOCAL, _PARAMS, _FOR):
+        for names in pattern.findall(code):
+            own.update(n.strip() for n in names.split(",") if n.strip())
+    top = _LOCAL.match(code)
+    defines = frozenset(n.strip() for n in top.group(1).split(",")) if top else frozenset()
+    mentioned = set(_IDENT.findall(_STRING.sub("''", code)))
+    return _Unit(defines, code, frozenset(mentioned - own))
+
+
+def _units(lua: str) -> list[_Unit]:
+    chunks: list[list[str]] = []
+    for line in _without_comments(lua).splitlines():
+        if not line.strip():
+            continue
+        starts = not line[0].isspace() and not line.startswith(("end", "}", ")"))
+        if starts or not chunks:
+            chunks.append([])
+        chunks[-1].append(line)
+    return [_unit("\n".join(chunk)) for chunk in chunks]
+
+
+def _uses(name: str, lua: str) -> tuple[str, ...]:
+    found = _USES.findall(lua)
+    if len(found) != 1:
+        msg = f"shared/lua/{name}.lua: expected one '-- uses: ...' line, found {len(found)}"
+        raise ValueError(msg)
+    listed = found[0].strip()
+    return () if listed == "none" else tuple(n.strip() for n in listed.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """A file of ``shared/lua/lib``: what it defines and which libraries it names."""
+
+    name: str
+    uses: tuple[str, ...]
+    units: tuple[_Unit, ...]
+    code: str
+    """What is sent: the file without its comments."""
+
+    @property
+    def defines(self) -> frozenset[str]:
+        """The names of its top-level definitions."""
+        return frozenset(n for unit in self.units for n in unit.defines)
+
+
+@cache
+def library(name: str) -> Library:
+    """The library ``name``, read and checked once."""
+    lua = _lua(f"lib/{name}")
+    return Library(name, _uses(f"lib/{name}", lua), tuple(_units(lua)), _compact(lua))
+
+
+def _owner(name: str, within: Sequence[str]) -> str | None:
+    # The library among `within` (and their own, resolved) that defines `name`.
+    for lib in within:
+        if name in library(lib).defines:
+            return lib
+    return None
+
+
+def _all_libraries() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (_LUA / "lib").glob("*.lua")))
+
+
+def _check_uses(path: str, uses: Sequence[str], units: Sequence[_Unit], *, exclude: str) -> None:
+    # A file names exactly the libraries whose definitions it mentions.
+    everything = [lib for lib in _all_libraries() if lib != exclude]
+    unknown = [lib for lib in uses if lib not in everything]
+    if unknown:
+        msg = f"shared/lua/{path}.lua uses unknown libraries {unknown}"
+        raise ValueError(msg)
+    called = {
+        owner
+        for unit in units
+        for ref in unit.refers
+        if (owner := _owner(ref, everything)) is not None
+    }
+    if called != set(uses):
+        msg = (
+            f"shared/lua/{path}.lua: its '-- uses:' line names {sorted(uses)}, but it calls "
+            f"definitions of {sorted(called)}"
+        )
+        raise ValueError(msg)
+
+
+def resolve(uses: Sequence[str]) -> tuple[str, ...]:
+    """``uses`` with the libraries they use, each after those it uses (the order sent)."""
+    ordered: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            msg = f"shared/lua/lib: libraries use each other in a cycle: {[*path, name]}"
+            raise ValueError(msg)
+        if name in ordered:
+            return
+        for dependency in library(name).uses:
+            visit(dependency, (*path, name))
+        ordered.append(name)
+
+    for name in uses:
+        visit(name, ())
+    return tuple(ordered)
+
+
+def _check_libraries() -> None:
+    # Each definition is one library's, and each library names the libraries it calls.
+    seen: dict[str, str] = {}
+    for lib in _all_libraries():
+        _check_uses(f"lib/{lib}", library(lib).uses, library(lib).units, exclude=lib)
+        for name in library(lib).defines:
+            if name in seen:
+                msg = f"shared/lua/lib: {name} is defined by both {seen[name]} and {lib}"
+                raise ValueError(msg)
+            seen[name] = lib
+
+
+def _check_records() -> None:
+    # The Lua's record layouts against shared/records.py, the declaration Python reads by.
+    code = library("records").code
+    for record in (records.SUMMARY, records.MESSAGE):
+        found = re.search(rf"^local {record.lua_name} = \{{([^}}]*)\}}", code, re.MULTILINE)
+        attrs = tuple(re.findall(r"'([^']*)'", found.group(1))) if found else None
+        if attrs != record.attrs:
+            msg = (
+                f"shared/lua/lib/records.lua: {record.lua_name} is {attrs}, "
+                f"shared/records.py declares {record.attrs}"
+            )
+            raise ValueError(msg)
+
+
+_check_libraries()
+_check_records()
+
+
+# ------------------------------------------------------------------------------ replies
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A script's answer, read by name: ``reply["version"]``."""
+
+    quota: int
+    """What is left of the caller's window; -2 when the call was not counted."""
+    status: str
+    refused: bool
+    """The status is a refusal (``REFUSALS``): the call wrote nothing."""
+    values: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        """The value ``name`` of this status's shape."""
+        try:
+            return self.values[name]
+        except KeyError:
+            msg = f"a {self.status!r} reply has no value {name!r} (it has {sorted(self.values)})"
+            raise KeyError(msg) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Names for a list of values, in order; ``*name`` (last only) takes the rest as a list."""
+
+    names: tuple[str, ...]
+
+    def named(self, values: Sequence[Any]) -> dict[str, Any]:
+        """``values`` by name; ``ValueError`` when they do not fit."""
+        rest = bool(self.names) and self.names[-1].startswith("*")
+        fixed = self.names[:-1] if rest else self.names
+        if len(values) < len(fixed) or (not rest and len(values) > len(fixed)):
+            msg = f"values {list(values)[:4]!r}... do not fit {self.names}"
+            raise ValueError(msg)
+        named = dict(zip(fixed, values, strict=False))
+        if rest:
+            named[self.names[-1][1:]] = list(values[len(fixed) :])
+        return named
+
+    def each(self, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """Entries of this shape answered back to back, flat, each by name."""
+        width = len(self.names)
+        return [self.named(values[i : i + width]) for i in range(0, len(values), width)]
+
+
+@dataclass(frozen=True, slots=True)
+class Replies:
+    """What one script may answer: a status word, then the values its shape names.
+
+    ``ok``: the statuses of an answer that did what was asked, each with its value names.
+    ``refusals``: the statuses (``REFUSALS``, whose values are named there) it may refuse with.
+    ``unlabelled``: the status of an answer that has no status word (a shape whose answers are
+    kept for replays, and so stay as stored).
+    """
+
+    ok: Mapping[str, tuple[str, ...]]
+    refusals: tuple[str, ...] = ()
+    unlabelled: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [status for status in self.refusals if status not in REFUSALS]
+        if unknown:
+            msg = f"unknown refusals {unknown}: declare them in REFUSALS"
+            raise ValueError(msg)
+
+    @property
+    def statuses(self) -> frozenset[str]:
+        """Every status word an answer may carry."""
+        return frozenset(self.ok) | frozenset(self.refusals)
+
+    def decode(self, answer: Sequence[Any]) -> Reply:
+        """The answer by name; ``ValueError`` when it fits no declared shape."""
+        quota = int(answer[0])
+        if len(answer) > 1 and isinstance(answer[1], str) and answer[1] in self.statuses:
+            status, values = answer[1], answer[2:]
+        elif self.unlabelled is not None:
+            status, values = self.unlabelled, answer[1:]
+        else:
+            msg = f"an answer {list(answer)[:3]!r}... with no declared status"
+            raise ValueError(msg)
+        refused = status in self.refusals
+        names = REFUSALS[status] if refused else self.ok[status]
+        return Reply(quota, status, refused, Shape(names).named(values))
+
+
+# ------------------------------------------------------------------------------ scripts
 
 
 @dataclass(frozen=True, slots=True)
 class ScriptSpec:
-    """One script: its Lua file, named keys and arguments, and how it may be sent.
+    """One script: its Lua file, named keys and arguments, replies, and how it may be sent.
 
     ``mode``: ``write`` always writes; ``read`` never does (``EVALSHA_RO``); ``counted_read``
     writes only the caller's rate-limit window, so with the limit off it is sent read-only.
-    ``rest_keys`` / ``rest_args``: the script takes more keys or arguments after the named
-    ones (``KEYS[KREST ...]``, ``ARGV[REST ...]``). ``user_args``: ``USER_ARGS`` come first.
+    ``user_args``: the ``USER_ARGS`` it takes (before ``args``). ``rest_keys`` /
+    ``rest_args``: the script takes more keys or arguments after the named ones
+    (``KEYS[KREST ...]``, ``ARGV[REST ...]``). The libraries it is sent with come from its
+    file's ``-- uses:`` line.
     """
 
     name: str
     keys: tuple[str, ...]
+    replies: Replies
     args: tuple[str, ...] = ()
+    user_args: tuple[str, ...] = ()
     mode: Mode = "write"
     rest_keys: bool = False
     rest_args: bool = False
-    user_args: bool = True
+    libraries: tuple[str, ...] = field(init=False)
+    """The libraries sent with it, in the order sent."""
     write: Script = field(init=False)
     read: Script | None = field(init=False)
 
     def __post_init__(self) -> None:
+        if [a for a in USER_ARGS if a in self.user_args] != list(self.user_args):
+            msg = f"script {self.name}: user_args {self.user_args} not among/in USER_ARGS order"
+            raise ValueError(msg)
         body = _lua(self.name)
-        self._check(body)
-        text = self._prelude() + _COMMON_CODE + "\n" + _compact(body) + "\n"
+        # (The body as one unit: a local it declares anywhere is its own, not a library's.)
+        units = [_unit(_without_comments(body))]
+        _check_uses(self.name, _uses(self.name, body), units, exclude="")
+        libraries = resolve(_uses(self.name, body))
+        object.__setattr__(self, "libraries", libraries)
+        self._check(units)
+        code = [library(name).code for name in libraries]
+        text = self._prelude() + "\n".join([*code, _compact(body)]) + "\n"
         read = None
         if self.mode != "write":
             read = Script(self.name, f"{READ_SHEBANG}\n{text}", read_only=True)
@@ -123,7 +421,7 @@ class ScriptSpec:
     @property
     def all_args(self) -> tuple[str, ...]:
         """Every named argument, in ``ARGV`` order."""
-        return (USER_ARGS if self.user_args else ()) + self.args
+        return self.user_args + self.args
 
     def call(
         self,
@@ -168,17 +466,34 @@ class ScriptSpec:
             f"local REST = {len(self.all_args) + 1}\n"
         )
 
-    def _check(self, body: str) -> None:
-        code = _without_comments(body)
+    def reachable(self) -> str:
+        """The code this script can run, without comments.
+
+        Its body, the library definitions it reaches (and theirs), and the libraries'
+        top-level statements.
+        """
+        units = {name: unit for lib in self.libraries for unit in library(lib).units
+                 for name in unit.defines}  # fmt: skip
+        body = _unit(_without_comments(_lua(self.name)))
+        todo = [body, *(u for lib in self.libraries for u in library(lib).units if not u.defines)]
+        seen: set[str] = set()
+        code = []
+        while todo:
+            unit = todo.pop()
+            code.append(unit.code)
+            for ref in sorted(unit.refers & units.keys() - seen):
+                seen.add(ref)
+                todo.append(units[ref])
+        return "\n".join(code)
+
+    def _check(self, units: Sequence[_Unit]) -> None:
+        code = self.reachable()
         used = {(kind, name) for kind, name in _NAME.findall(code)}
         declared = {("K", k) for k in self.keys} | {("A", a) for a in self.all_args}
         unknown = used - declared
-        unused = {
-            (kind, name)
-            for kind, name in declared - used - _COMMON_NAMES
-            if not (kind == "A" and name in USER_ARGS)
-        }
+        unused = declared - used
         rest = set(_REST.findall(code))
+        statuses = set(_STATUS.findall(code)) - self.replies.statuses
         problems = []
         if unknown:
             problems.append(f"uses undeclared {sorted(f'{k}.{n}' for k, n in unknown)}")
@@ -188,58 +503,129 @@ class ScriptSpec:
             problems.append("reads ARGV[REST...] but does not declare rest_args")
         if "KREST" in rest and not self.rest_keys:
             problems.append("reads KEYS[KREST...] but does not declare rest_keys")
+        if statuses:
+            problems.append(f"answers undeclared statuses {sorted(statuses)}")
         if problems:
             msg = f"shared/lua/{self.name}.lua: " + "; ".join(problems)
             raise ValueError(msg)
 
 
-def _without_comments(lua: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in lua.splitlines())
+# Every write a request may run again (the Upstash client's re-send, an Idempotency-Key)
+# answers the first run's answer instead: a refusal when the key came with another request,
+# and 'cancelled' when the write was settled as not applied (settle_request.lua).
+_REPLAYED = ("idempotency_mismatch", "cancelled")
 
 
-# The names common.lua's helpers use: a declaration may name a key or argument only they read.
-_COMMON_NAMES = {(kind, name) for kind, name in _NAME.findall(_without_comments(_COMMON))}
+def _but(*names: str) -> tuple[str, ...]:
+    # The user arguments but `names` (those a script's code never reads).
+    return tuple(name for name in USER_ARGS if name not in names)
 
+
+# What a read's code reads: its clock, expiry and rate limit (and the request id read_user looks
+# for); a write that touches no conversation's updatedAt or write epoch takes no clock in ISO
+# 8601 and no epoch.
+_READ_ARGS = _but("now_iso", "epoch", "idem_fp")
 
 _USER = ("idx", "exp", "sum")
 # Every script that writes declares the change feed's keys: their expiry moves on with the rest.
 _WRITE = (*_USER, "chg", "tb")
 # A write a client may retry with an Idempotency-Key: the key's stored answer and the index of
-# the user's keys (shared/lua/common.lua, recall and remember).
+# the user's keys (lib/idempotency.lua and lib/answers.lua, recall and remember).
 _IDEMPOTENT = ("idem", "ik")
 _CONVERSATION = ("msgs", "order")
+
+# Values inside replies, read by name too: a page of messages (read_messages), an exported
+# conversation, a conversation an import rejected (three values each, back to back).
+MESSAGES = Shape(("values", "contents"))
+EXPORTED = Shape(("id", "summary", "message_ids", "messages", "older_before"))
+REJECTED = Shape(("id", "reason", "version"))
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """Entries that start with a word saying which shape the rest has (list_changes' changes)."""
+
+    shapes: Mapping[str, tuple[str, ...]]
+
+    def decode(self, entry: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+        """The entry's word, and its values by name."""
+        return entry[0], Shape(self.shapes[entry[0]]).named(entry[1:])
+
+
+CHANGE = Tagged(
+    {
+        "upsert": ("id", "sequence", "summary"),
+        "tombstone": ("id", "sequence", "removed", "removed_at"),
+    }
+)
 
 LIST_CONVERSATIONS = ScriptSpec(
     "list_conversations",
     keys=("idx", "sum"),
+    user_args=_READ_ARGS,
     args=("limit", "cursor_score", "cursor_id", "if_none_match", "budget"),
     mode="counted_read",
+    replies=Replies(
+        {
+            "not_modified": (),
+            "ok": ("page", "summaries", "list_version", "generation", "sequence"),
+        }
+    ),
 )
 GET_CONVERSATION = ScriptSpec(
     "get_conversation",
     keys=("sum", *_CONVERSATION),
+    user_args=_READ_ARGS,
     args=("cid", "limit", "before", "budget", "budget_bytes", "if_none_match", "stale_ms"),
     mode="counted_read",
+    replies=Replies(
+        {"not_modified": ("tag",), "ok": ("tag", "summary", "page", "more", "messages")},
+        refusals=("not_found",),
+    ),
 )
 GET_MESSAGE = ScriptSpec(
     "get_message",
     keys=("sum", "msgs"),
+    user_args=_READ_ARGS,
     args=("cid", "mid", "after", "if_none_match", "stale_ms"),
     mode="counted_read",
+    replies=Replies(
+        {"not_modified": ("tag",), "ok": ("tag", "message", "offset", "text", "*tools")},
+        refusals=("not_found",),
+    ),
 )
 LIST_CHANGES = ScriptSpec(
     "list_changes",
     keys=("exp", "sum", "chg"),
+    user_args=_READ_ARGS,
     args=("fid", "since", "expired_from", "limit"),
     mode="counted_read",
+    replies=Replies({"ok": ("generation", "last", "changes", "more")}, refusals=("reset",)),
 )
-GET_ME = ScriptSpec("get_me", keys=("exp", "sum"), args=("if_none_match",), mode="counted_read")
+GET_ME = ScriptSpec(
+    "get_me",
+    keys=("exp", "sum"),
+    user_args=_READ_ARGS,
+    args=("if_none_match",),
+    mode="counted_read",
+    replies=Replies(
+        {
+            "not_modified": (),
+            "ok": ("tag", "conversations", "messages", "tokens", "current"),
+        }
+    ),
+)
 SET_CURRENT_CONVERSATION = ScriptSpec(
-    "set_current_conversation", keys=(*_WRITE, *_IDEMPOTENT), args=("cid", "until_ms")
+    "set_current_conversation",
+    keys=(*_WRITE, *_IDEMPOTENT),
+    user_args=_but("now_iso", "expired_before", "epoch"),
+    args=("cid", "until_ms"),
+    replies=Replies({"ok": ()}, refusals=_REPLAYED, unlabelled="ok"),
 )
 APPEND_MESSAGE = ScriptSpec(
     "append_message",
     keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    user_args=USER_ARGS,
     args=(
         "cid",
         "mid",
@@ -256,10 +642,18 @@ APPEND_MESSAGE = ScriptSpec(
         "size",
     ),
     rest_args=True,
+    replies=Replies(
+        {
+            "created": ("conversation_created", "version", "*evicted"),
+            "duplicate": ("version", "message"),
+        },
+        refusals=("conflict", "too_many", "deleted", "precondition_failed", *_REPLAYED),
+    ),
 )
 UPDATE_MESSAGE = ScriptSpec(
     "update_message",
     keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    user_args=USER_ARGS,
     args=(
         "cid",
         "mid",
@@ -280,51 +674,104 @@ UPDATE_MESSAGE = ScriptSpec(
         "change",
     ),
     rest_args=True,
+    replies=Replies(
+        {"ok": ("version", "message")},
+        refusals=(
+            "not_found",
+            "too_large",
+            "out_of_order",
+            "finished",
+            "precondition_failed",
+            *_REPLAYED,
+        ),
+    ),
 )
 DELETE_MESSAGE = ScriptSpec(
-    "delete_message", keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT), args=("cid", "mid", "if_match")
+    "delete_message",
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    user_args=USER_ARGS,
+    args=("cid", "mid", "if_match"),
+    replies=Replies(
+        {"deleted": ("version",)}, refusals=("not_found", "precondition_failed", *_REPLAYED)
+    ),
 )
 UPDATE_CONVERSATION = ScriptSpec(
     "update_conversation",
     keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    user_args=USER_ARGS,
     args=("cid", "set_title", "title", "set_mcp", "mcp", "if_match"),
+    replies=Replies(
+        {"ok": ("summary",)}, refusals=("not_found", "precondition_failed", *_REPLAYED)
+    ),
 )
 DELETE_CONVERSATION = ScriptSpec(
     "delete_conversation",
     keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    user_args=_but("now_iso", "epoch"),
     args=("cid", "if_match"),
+    # ('deleted' is this script's success: the conversation is gone.)
+    replies=Replies({"deleted": ()}, refusals=("not_found", "precondition_failed", *_REPLAYED)),
 )
 PUT_CONVERSATION = ScriptSpec(
     "put_conversation",
     keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    user_args=_but("now_iso"),
     args=("cap", "if_match", "if_none_match"),
     rest_args=True,
+    replies=Replies(
+        {"ok": ("created", "version", "*evicted")},
+        refusals=("precondition_failed", "deleted", *_REPLAYED),
+    ),
 )
 IMPORT_CONVERSATIONS = ScriptSpec(
     "import_conversations",
     keys=(*_WRITE, "gy", *_IDEMPOTENT),
+    user_args=_but("now_iso"),
     args=("cap", "current", "until_ms", "records"),
     rest_keys=True,
     rest_args=True,
+    replies=Replies(
+        {"ok": ("imported", "updated", "skipped", "evicted", "rejected")},
+        refusals=_REPLAYED,
+        unlabelled="ok",
+    ),
 )
 EXPORT_CONVERSATIONS = ScriptSpec(
     "export_conversations",
     keys=("exp", "sum"),
+    # (Not counted, and it writes nothing: no window, no expiry.)
+    user_args=_but("now_iso", "epoch", "expire_at", "rl_window", "idem_fp"),
     args=("budget",),
     mode="read",
     rest_keys=True,
     rest_args=True,
+    replies=Replies({"ok": ("current", "*conversations")}),
 )
 LIST_CONVERSATION_KEYS = ScriptSpec(
-    "list_conversation_keys", keys=("idx", "exp", "gy", "ik"), mode="read", user_args=False
+    "list_conversation_keys",
+    keys=("idx", "exp", "gy", "ik"),
+    mode="read",
+    replies=Replies({"ok": ("conversations", "answers")}),
 )
-ERASE_USER = ScriptSpec("erase_user", keys=(*_WRITE, "gy", "ik"), rest_keys=True, rest_args=True)
-SETTLE_REQUEST = ScriptSpec("settle_request", keys=("sum",))
+ERASE_USER = ScriptSpec(
+    "erase_user",
+    keys=(*_WRITE, "gy", "ik"),
+    user_args=_but("now_iso", "expired_before", "epoch", "idem_fp"),
+    rest_keys=True,
+    rest_args=True,
+    replies=Replies({"erased": ("conversations",), "retry": ("*conversations",)}),
+)
+SETTLE_REQUEST = ScriptSpec(
+    "settle_request",
+    keys=("sum",),
+    user_args=_but("now_iso", "expired_before", "epoch", "rl_window", "idem_fp"),
+    replies=Replies({"applied": ("answer",)}, refusals=("cancelled",)),
+)
 ANONYMOUS_SIGNUP = ScriptSpec(
     "anonymous_signup",
     keys=("window", "idem"),
     args=("now", "rl_max", "rl_window", "idem_fp", "user_id", "iat"),
-    user_args=False,
+    replies=Replies({"ok": ("user_id", "iat")}, refusals=("idempotency_mismatch",)),
 )
 
 ALL = (

@@ -17,22 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared import codec, scripts
-from shared.errors import (
-    ChangesReset,
-    Conflict,
-    ConversationDeleted,
-    IdempotencyKeyReused,
-    InvalidId,
-    InvalidRequest,
-    MessageFinished,
-    NotFound,
-    OutcomeUnknown,
-    PayloadTooLarge,
-    PreconditionFailed,
-    SequenceGap,
-    StoreUnavailable,
-)
+from shared import codec, records, scripts
+from shared.errors import InvalidId, InvalidRequest, OutcomeUnknown, StoreUnavailable
 from shared.keys import UserKeys
 from shared.models import (
     DEFAULT_TITLE,
@@ -46,7 +32,8 @@ from shared.models import (
     title_from,
 )
 from shared.rate_limit import Caller
-from shared.scripts import ScriptSpec
+from shared.refusals import About, error_of
+from shared.scripts import Reply, ScriptSpec
 from shared.settings import Settings
 from shared.ttl_policy import TtlPolicy
 from shared.upstash import Upstash
@@ -269,22 +256,19 @@ class ConversationStore:
         now = self._clock_ms()
         period = self._expiry_period(now)
         held = _list_tag_version(if_none_match, "l", period)
-        result = await self._list(caller, limit, after, now, if_none_match=held)
-        if result[0] == "not_modified":
+        reply = await self._list(caller, limit, after, now, if_none_match=held)
+        if reply.status == "not_modified":
             return NotModified(_list_etag("l", held or "0", period))
-        _, page, values, (list_version, generation, sequence) = result
-        pairs = _pairs(page)
-        shown = len(values) // scripts.SUMMARY_WIDTH
-        width = scripts.SUMMARY_WIDTH
+        pairs = _pairs(reply["page"])
+        shown = records.SUMMARY.each(reply["summaries"])
         summaries = [
-            codec.summary(cid, values[i * width : (i + 1) * width])
-            for i, (cid, _) in enumerate(pairs[:shown])
+            codec.summary(cid, fields) for (cid, _), fields in zip(pairs, shown, strict=False)
         ]
         return ConversationPage(
             summaries,
-            _list_cursor(pairs, shown),
-            _list_etag("l", list_version, period),
-            _encode_cursor(f"f:{generation}:{sequence}:{now}"),
+            _list_cursor(pairs, len(shown)),
+            _list_etag("l", reply["list_version"], period),
+            _encode_cursor(f"f:{reply['generation']}:{reply['sequence']}:{now}"),
         )
 
     async def get_conversation(
@@ -300,7 +284,7 @@ class ConversationStore:
         upper = _decode_message_cursor(before) if before else ""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        reply = await self._run(
             scripts.GET_CONVERSATION,
             caller,
             {"sum": keys.summaries, **keys.conversation(conversation_id)},
@@ -314,22 +298,20 @@ class ConversationStore:
                 "stale_ms": self._stale_ms,
             },
             now=now,
+            about=About(conversation_id),
         )
-        if result[0] == "not_found":
-            raise _not_found(conversation_id)
-        if result[0] == "not_modified":
-            return NotModified(_etag(result[1]))
-        _, tag, summary_values, page, more, (values, contents) = result
-        pairs = _pairs(page)
-        newest_first = self._messages([mid for mid, _ in pairs], values, contents, now)
+        if reply.status == "not_modified":
+            return NotModified(_etag(reply["tag"]))
+        pairs = _pairs(reply["page"])
+        newest_first = self._messages([mid for mid, _ in pairs], reply["messages"], now)
         next_cursor = None
-        if more:
+        if reply["more"]:
             next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
         return ConversationView(
-            summary=codec.summary(conversation_id, summary_values),
+            summary=codec.summary(conversation_id, records.SUMMARY.named(reply["summary"])),
             messages=newest_first[::-1],
             next_cursor=next_cursor,
-            etag=_etag(tag),
+            etag=_etag(reply["tag"]),
         )
 
     async def get_message(
@@ -344,7 +326,7 @@ class ConversationStore:
         """One message with its content after the first ``after`` UTF-16 code units."""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        reply = await self._run(
             scripts.GET_MESSAGE,
             caller,
             {"sum": keys.summaries, "msgs": keys.messages(conversation_id)},
@@ -356,14 +338,15 @@ class ConversationStore:
                 "stale_ms": self._stale_ms,
             },
             now=now,
+            about=About(conversation_id, message_id),
         )
-        if result[0] == "not_found":
-            raise _message_not_found(conversation_id, message_id)
-        if result[0] == "not_modified":
-            return NotModified(_etag(result[1]))
-        _, tag, values, offset, text, *tool_values = result
-        stored = codec.message(message_id, values, iter([text, *tool_values]), self._stale(now))
-        return MessageTail(stored, int(offset), int(values[8] or 0), _etag(tag))
+        if reply.status == "not_modified":
+            return NotModified(_etag(reply["tag"]))
+        fields = records.MESSAGE.named(reply["message"])
+        contents = iter([reply["text"], *reply["tools"]])
+        stored = codec.message(message_id, fields, contents, self._stale(now))
+        length = int(fields["length"] or 0)
+        return MessageTail(stored, int(reply["offset"]), length, _etag(reply["tag"]))
 
     async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
@@ -371,7 +354,7 @@ class ConversationStore:
         now = self._clock_ms()
         expired_from = self._expired_from(since_ms, now)
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        reply = await self._run(
             scripts.LIST_CHANGES,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries, "chg": keys.changes},
@@ -383,28 +366,22 @@ class ConversationStore:
             },
             now=now,
         )
-        if result[0] == "reset":
-            raise ChangesReset(
-                "this changes cursor is older than the changes kept (or the user's data was "
-                "erased since): list the conversations again and follow the changes from the "
-                "list's changesCursor"
-            )
-        _, generation, last, entries, more = result
+        generation, last, more = reply["generation"], reply["last"], reply["more"]
         changes = []
-        for cid, sequence, kind, *rest in entries:
+        for entry in reply["changes"]:
+            kind, change = scripts.CHANGE.decode(entry)
+            cid, sequence = change["id"], int(change["sequence"])
             if kind == "upsert":
-                (values,) = rest
+                fields = records.SUMMARY.named(change["summary"])
                 changes.append(
                     Change(
-                        cid, int(sequence), codec.summary(cid, values), codec.version(values),
+                        cid, sequence, codec.summary(cid, fields), codec.version(fields),
                         None, None,
                     )
                 )  # fmt: skip
             else:
-                removed, when = rest
-                changes.append(
-                    Change(cid, int(sequence), None, None, removed, codec.iso(int(when)))
-                )
+                when = codec.iso(int(change["removed_at"]))
+                changes.append(Change(cid, sequence, None, None, change["removed"], when))
         if not changes and not more and not expired_from and generation == sent_generation:
             # Idle, and no expiry step passed since the cursor's instant: nothing can have
             # expired since then, so the same cursor asks the same question next time. Given
@@ -425,18 +402,21 @@ class ConversationStore:
         now = self._clock_ms()
         period = self._expiry_period(now)
         held = _list_tag_version(if_none_match, "m", period)
-        result = await self._run(
+        reply = await self._run(
             scripts.GET_ME,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
             {"if_none_match": held or ""},
             now=now,
         )
-        if result[0] == "not_modified":
+        if reply.status == "not_modified":
             return NotModified(_list_etag("m", held or "", period))
-        _, tag, count, messages, tokens, current = result
         return UserTotals(
-            int(count), int(messages), int(tokens), current or None, _list_etag("m", tag, period)
+            int(reply["conversations"]),
+            int(reply["messages"]),
+            int(reply["tokens"]),
+            reply["current"] or None,
+            _list_etag("m", reply["tag"], period),
         )
 
     async def export_conversations(
@@ -450,12 +430,12 @@ class ConversationStore:
         """
         after = _decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
-        _, page, values, _ = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
-        pairs = _pairs(page)
-        shown = len(values) // scripts.SUMMARY_WIDTH
+        listed = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
+        pairs = _pairs(listed["page"])
+        shown = len(listed["summaries"]) // records.SUMMARY.width
         ids = [cid for cid, _ in pairs[:shown]]
         keys = UserKeys(self._prefix, caller.user_id)
-        current, *conversations = await self._run(
+        reply = await self._run(
             scripts.EXPORT_CONVERSATIONS,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
@@ -465,16 +445,20 @@ class ConversationStore:
             now=now,
             counted=False,
         )
-        exported = [
-            ExportedConversation(
-                codec.summary(cid, summary_values),
-                self._messages(mids, values, contents, now),
-                codec.version(summary_values),
-                None if cut is None else _encode_cursor(f"m:{_score(cut)}"),
+        exported = []
+        for item in reply["conversations"]:
+            conversation = scripts.EXPORTED.named(item)
+            fields = records.SUMMARY.named(conversation["summary"])
+            cut = conversation["older_before"]
+            exported.append(
+                ExportedConversation(
+                    codec.summary(conversation["id"], fields),
+                    self._messages(conversation["message_ids"], conversation["messages"], now),
+                    codec.version(fields),
+                    None if cut is None else _encode_cursor(f"m:{_score(cut)}"),
+                )
             )
-            for cid, summary_values, mids, (values, contents), cut in conversations
-        ]
-        return ExportPage(exported, current or None, _list_cursor(pairs, shown))
+        return ExportPage(exported, reply["current"] or None, _list_cursor(pairs, shown))
 
     # ------------------------------------------------------------------------- writes
 
@@ -490,7 +474,7 @@ class ConversationStore:
         cid = conversation.id
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        reply = await self._run(
             scripts.PUT_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(cid)},
@@ -501,12 +485,8 @@ class ConversationStore:
             },
             rest_args=codec.record(conversation, now),
             now=now,
+            about=About(cid),
         )
-        if result[0] == "precondition_failed":
-            raise _precondition_failed(cid, int(result[1]))
-        if result[0] == "deleted":
-            raise _deleted(cid)
-        _, created, version, *evicted = result
         summary = ConversationSummary(
             id=cid,
             title=conversation.title,
@@ -516,7 +496,9 @@ class ConversationStore:
             messageCount=len(conversation.messages),
             mcpServers=conversation.mcpServers,
         )
-        return PutResult(bool(created), summary, list(evicted), _etag(version))
+        return PutResult(
+            bool(reply["created"]), summary, list(reply["evicted"]), _etag(reply["version"])
+        )
 
     async def delete_conversation(
         self, caller: Caller, conversation_id: str, *, if_match: str | None = None
@@ -526,16 +508,13 @@ class ConversationStore:
         The deletion stays: no later write brings the conversation back unless it says so.
         """
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        await self._run(
             scripts.DELETE_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
             {"cid": conversation_id, "if_match": if_match or ""},
+            about=About(conversation_id),
         )
-        if result[0] == "not_found":
-            raise _not_found(conversation_id)
-        if result[0] == "precondition_failed":
-            raise _precondition_failed(conversation_id, int(result[1]))
 
     async def update_conversation(
         self,
@@ -550,7 +529,7 @@ class ConversationStore:
         Returns its summary and entity tag.
         """
         given = patch.model_fields_set
-        result = await self._run(
+        reply = await self._run(
             scripts.UPDATE_CONVERSATION,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -562,13 +541,10 @@ class ConversationStore:
                 "mcp": codec.json_or_empty(patch.mcpServers),
                 "if_match": if_match or "",
             },
+            about=About(conversation_id),
         )
-        if result[0] == "not_found":
-            raise _not_found(conversation_id)
-        if result[0] == "precondition_failed":
-            raise _precondition_failed(conversation_id, int(result[1]))
-        values = result[1]
-        return codec.summary(conversation_id, values), _etag(codec.version(values))
+        fields = records.SUMMARY.named(reply["summary"])
+        return codec.summary(conversation_id, fields), _etag(codec.version(fields))
 
     async def append_message(
         self,
@@ -585,7 +561,7 @@ class ConversationStore:
         """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        result = await self._run(
+        reply = await self._run(
             scripts.APPEND_MESSAGE,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
@@ -606,37 +582,20 @@ class ConversationStore:
             },
             rest_args=codec.message_fields(message, now),
             now=now,
+            about=About(conversation_id, message.id),
         )
-        status = result[0]
-        if status == "conflict":
-            raise Conflict(
-                f"message {message.id!r} already exists in conversation {conversation_id!r} "
-                "with other content; use a new message id, or PATCH the message to change it"
-            )
-        if status == "too_many":
-            raise PayloadTooLarge(
-                f"conversation {conversation_id!r} already has "
-                f"{self._settings.max_messages_per_conversation:,} messages, the most allowed "
-                "(MAX_MESSAGES_PER_CONVERSATION)"
-            )
-        if status == "precondition_failed":
-            raise _precondition_failed(conversation_id, int(result[1]))
-        if status == "deleted":
-            raise _deleted(conversation_id)
-        if status == "duplicate":
-            version, (values, contents) = result[1], result[2]
-            (stored,) = self._messages([message.id], values, contents, now)
+        if reply.status == "duplicate":
+            stored = self._messages([message.id], reply["message"], now)[0]
             return AppendResult(
                 stored, created=False, conversation_created=False, evicted=[],
-                etag=_etag(version),
+                etag=_etag(reply["version"]),
             )  # fmt: skip
-        _, conversation_created, version, *evicted = result
         return AppendResult(
             message,
             created=True,
-            conversation_created=bool(conversation_created),
-            evicted=list(evicted),
-            etag=_etag(version),
+            conversation_created=bool(reply["conversation_created"]),
+            evicted=list(reply["evicted"]),
+            etag=_etag(reply["version"]),
         )
 
     async def update_message(
@@ -668,7 +627,7 @@ class ConversationStore:
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
         numbered_delta = not change and patch.sequence is not None
-        result = await self._run(
+        reply = await self._run(
             scripts.UPDATE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -694,35 +653,12 @@ class ConversationStore:
             rest_args=[part for tool in tools for part in (tool.id, codec.tool_json(tool))],
             now=now,
             idempotent=not numbered_delta,
+            about=About(conversation_id, message_id, sequence=patch.sequence),
         )
-        status = result[0]
-        if status == "not_found":
-            raise _message_not_found(conversation_id, message_id)
-        if status == "too_large":
-            raise PayloadTooLarge(
-                f"message {message_id!r} would have more than "
-                f"{self._settings.max_message_chars:,} characters (MAX_MESSAGE_CHARS)"
-            )
-        if status == "out_of_order":
-            last = int(result[1])
-            raise SequenceGap(
-                f"delta sequence {patch.sequence} does not follow the last applied delta "
-                f"({last}) of message {message_id!r}; resend the deltas from {last + 1} on",
-                last_sequence=last,
-            )
-        if status == "finished":
-            raise MessageFinished(
-                f"message {message_id!r} is no longer streaming: a finished reply takes no "
-                "more deltas (set streaming: true in the same patch to continue it)"
-            )
-        if status == "precondition_failed":
-            raise _precondition_failed(conversation_id, int(result[1]))
-        _, version, stored_values = result
+        etag = _etag(reply["version"])
         if not return_message:
-            return None, _etag(version)
-        values, contents = stored_values
-        (stored,) = self._messages([message_id], values, contents, now)
-        return stored, _etag(version)
+            return None, etag
+        return self._messages([message_id], reply["message"], now)[0], etag
 
     async def delete_message(
         self,
@@ -733,17 +669,14 @@ class ConversationStore:
         if_match: str | None = None,
     ) -> str:
         """Delete one message; the conversation's entity tag afterwards."""
-        result = await self._run(
+        reply = await self._run(
             scripts.DELETE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
             {"cid": conversation_id, "mid": message_id, "if_match": if_match or ""},
+            about=About(conversation_id, message_id),
         )
-        if result[0] == "not_found":
-            raise _message_not_found(conversation_id, message_id)
-        if result[0] == "precondition_failed":
-            raise _precondition_failed(conversation_id, int(result[1]))
-        return _etag(result[1])
+        return _etag(reply["version"])
 
     async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> None:
         """Point the user's session at a conversation (None clears it) for the session TTL."""
@@ -778,7 +711,7 @@ class ConversationStore:
         ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
         until = self._ttl.session_until_ms(now)
         wanted = versions or {}
-        imported, updated, skipped, evicted, rejected = await self._run(
+        reply = await self._run(
             scripts.IMPORT_CONVERSATIONS,
             caller,
             keys.user(),
@@ -796,10 +729,16 @@ class ConversationStore:
             now=now,
         )
         refused = [
-            _rejection(rejected[i], rejected[i + 1], int(rejected[i + 2]))
-            for i in range(0, len(rejected), 3)
+            _rejection(r["id"], r["reason"], int(r["version"]))
+            for r in scripts.REJECTED.each(reply["rejected"])
         ]
-        return ImportResult(int(imported), int(updated), int(skipped), list(evicted), refused)
+        return ImportResult(
+            int(reply["imported"]),
+            int(reply["updated"]),
+            int(reply["skipped"]),
+            list(reply["evicted"]),
+            refused,
+        )
 
     async def erase_user(self, caller: Caller) -> int:
         """Delete every key of the user; the number of conversations it had.
@@ -817,9 +756,12 @@ class ConversationStore:
             },
             {},
         )
-        _, ids, answers = await self._upstash.run(listing, session=caller)
+        listed = scripts.LIST_CONVERSATION_KEYS.replies.decode(
+            await self._upstash.run(listing, session=caller)
+        )
+        ids, answers = listed["conversations"], listed["answers"]
         for _ in range(_ERASE_ATTEMPTS):
-            status, *rest = await self._run(
+            reply = await self._run(
                 scripts.ERASE_USER,
                 caller,
                 {**keys.user(), "ik": keys.idempotency_index},
@@ -830,9 +772,9 @@ class ConversationStore:
                 ],
                 rest_args=ids,
             )
-            if status == "erased":
-                return int(rest[0])
-            ids = rest
+            if reply.status == "erased":
+                return int(reply["conversations"])
+            ids = reply["conversations"]
         raise StoreUnavailable(
             "the user's conversations kept changing while they were being erased; retry",
             retry_after=1,
@@ -902,7 +844,7 @@ class ConversationStore:
         *,
         if_none_match: str | None = None,
         budget: int | None = None,
-    ) -> list[Any]:
+    ) -> Reply:
         keys = UserKeys(self._prefix, caller.user_id)
         return await self._run(
             scripts.LIST_CONVERSATIONS,
@@ -940,17 +882,16 @@ class ConversationStore:
         return {**user, **keys.conversation(conversation_id)}
 
     def _messages(
-        self,
-        ids: Sequence[str],
-        values: Sequence[str | None],
-        contents: Sequence[str | None],
-        now_ms: int,
+        self, ids: Sequence[str], messages: Sequence[Any], now_ms: int
     ) -> list[ConversationMessage]:
-        width = scripts.MESSAGE_WIDTH
-        rest = iter(contents)
+        # `messages` as read_messages answers them (scripts.MESSAGES): the first `len(ids)`
+        # messages' attribute values, and their contents and tool executions in order.
+        page = scripts.MESSAGES.named(messages)
+        rest = iter(page["contents"])
+        stale = self._stale(now_ms)
         return [
-            codec.message(mid, values[i * width : (i + 1) * width], rest, self._stale(now_ms))
-            for i, mid in enumerate(ids)
+            codec.message(mid, fields, rest, stale)
+            for mid, fields in zip(ids, records.MESSAGE.each(page["values"]), strict=False)
         ]
 
     def _stale(self, now_ms: int) -> Callable[[int], bool]:
@@ -968,10 +909,13 @@ class ConversationStore:
         now: int | None = None,
         counted: bool = True,
         idempotent: bool = True,
-    ) -> list[Any]:
-        """Send one script of a user's data; its answer after the caller's rate limit.
+        about: About | None = None,
+    ) -> Reply:
+        """Send one script of a user's data; its answer, by name, after the caller's rate limit.
 
-        ``counted`` False: the call is not counted (the request was counted by its first call).
+        A refusal (``Reply.refused``) is raised as its API error (``shared/refusals.py``), its
+        detail naming what the call was ``about``. ``counted`` False: the call is not counted
+        (the request was counted by its first call).
         A write script also keeps its answer for a run of the same request that may come again:
         under the caller's Idempotency-Key, or, without one, under an id of this call, so that
         the Upstash client's re-send of a call whose answer was lost answers what the first run
@@ -991,41 +935,50 @@ class ConversationStore:
         expire_at = self._ttl.key_expire_at_ms(now)
         budget = caller.budget if counted else None
         limit_args = budget.script_args() if budget else _UNCOUNTED
+        values: dict[str, str | int] = {
+            "now": now,
+            "now_iso": codec.iso(now),
+            "expired_before": "" if expired_before is None else expired_before,
+            "epoch": self._ttl.write_epoch(now),
+            "expire_at": "" if expire_at is None else expire_at,
+            **limit_args,
+            "idem_fp": fingerprint,
+            "rid": request_id,
+        }
         call = spec.call(
             keys,
-            {
-                "now": now,
-                "now_iso": codec.iso(now),
-                "expired_before": "" if expired_before is None else expired_before,
-                "epoch": self._ttl.write_epoch(now),
-                "expire_at": "" if expire_at is None else expire_at,
-                **limit_args,
-                "idem_fp": fingerprint,
-                "rid": request_id,
-                **args,
-            },
+            {**{name: values[name] for name in spec.user_args}, **args},
             rest_keys=rest_keys,
             rest_args=rest_args,
             read_only=budget is None or budget.off,
         )
         try:
-            quota, *result = await self._upstash.run(call, session=caller)
+            answer = await self._upstash.run(call, session=caller)
         except OutcomeUnknown:
             if not request_id:
                 raise  # (its Idempotency-Key settles it: the caller sends it again)
-            quota, *result = await self._settle(caller, request_id, now)
+            answer = await self._settle(caller, request_id, now)
+        # The quota first: a call over its limit answers it alone.
         if budget is not None:
-            caller.quota = budget.decide(int(quota), now)
-        if result and result[0] == "cancelled":
-            raise StoreUnavailable(
-                "the conversation store did not answer in time; nothing was written, so "
-                "retrying is safe"
+            caller.quota = budget.decide(int(answer[0]), now)
+        reply = spec.replies.decode(answer)
+        if reply.refused:
+            settings = self._settings
+            about = about or About()
+            raise error_of(
+                reply,
+                About(
+                    about.conversation_id,
+                    about.message_id,
+                    about.sequence,
+                    idempotency_key=caller.idempotency_key or "",
+                    max_messages=settings.max_messages_per_conversation,
+                    max_message_chars=settings.max_message_chars,
+                ),
             )
-        if result and result[0] == "idempotency_mismatch":
-            raise IdempotencyKeyReused.of(caller.idempotency_key or "")
-        return list(result)
+        return reply
 
-    async def _settle(self, caller: Caller, request_id: str, now: int) -> list[Any]:
+    async def _settle(self, caller: Caller, request_id: str, now: int) -> Sequence[Any]:
         """The answer of the write ``request_id`` whose every attempt went unanswered.
 
         One more call learns whether a run of it was applied (then its answer is the
@@ -1036,17 +989,14 @@ class ConversationStore:
             {"sum": UserKeys(self._prefix, caller.user_id).summaries},
             {
                 "now": now,
-                "now_iso": codec.iso(now),
-                "expired_before": "",
-                "epoch": self._ttl.write_epoch(now),
                 "expire_at": self._ttl.key_expire_at_ms(now) or "",
-                **_UNCOUNTED,
-                "idem_fp": "",
+                "rl_max": 0,
+                "rl_field": "",
                 "rid": request_id,
             },
         )
         try:
-            applied, *answer = await self._upstash.run(call, session=caller)
+            answer = await self._upstash.run(call, session=caller)
         except StoreUnavailable:
             raise OutcomeUnknown(
                 "the conversation store did not confirm the write: it may have been applied, "
@@ -1054,7 +1004,9 @@ class ConversationStore:
                 "with an Idempotency-Key, which makes a re-send exactly once)",
                 retry_after=self._upstash.breaker.retry_after(),
             ) from None
-        return list(answer[0]) if applied else [-2, "cancelled"]
+        settled = scripts.SETTLE_REQUEST.replies.decode(answer)
+        # Applied: the run's answer. Not: 'cancelled', which the write's replies refuse with.
+        return list(settled["answer"]) if settled.status == "applied" else list(answer)
 
 
 # Erasing lists the conversations' keys, then deletes them: again, once, when a conversation
@@ -1062,34 +1014,6 @@ class ConversationStore:
 _ERASE_ATTEMPTS = 2
 # The rate-limit arguments of a call that is not counted.
 _UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
-
-
-def _not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"conversation {conversation_id!r} does not exist")
-
-
-def _message_not_found(conversation_id: str, message_id: str) -> NotFound:
-    return NotFound(f"message {message_id!r} does not exist in conversation {conversation_id!r}")
-
-
-def _precondition_failed(conversation_id: str, current: int) -> PreconditionFailed:
-    if current == 0:
-        return PreconditionFailed(
-            f"conversation {conversation_id!r} does not exist, so it is at no version the "
-            "request's If-Match names"
-        )
-    return PreconditionFailed(
-        f"conversation {conversation_id!r} is at version {current}, not the one the request's "
-        "If-Match or If-None-Match names; read it again, then retry with its ETag",
-        current_version=current,
-    )
-
-
-def _deleted(conversation_id: str) -> ConversationDeleted:
-    return ConversationDeleted(
-        f"conversation {conversation_id!r} was deleted; a write that means to bring it back "
-        "says so with If-None-Match: *"
-    )
 
 
 _REJECTIONS = {

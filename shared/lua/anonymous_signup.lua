@@ -4,10 +4,11 @@
 --   Idempotency-Key; named but untouched when it sent none)
 -- ARGV: now; rl_max and rl_window: the limit (0: off) and its window in ms; idem_fp: the
 --   request's fingerprint ('' when it sent no key); user_id and iat: the token minted for it
--- Returns {quota, user id, iat}: quota is what is left of the window (-2 when the limit is
+-- Returns {quota, 'ok', user id, iat}: quota is what is left of the window (-2 when the limit is
 --   off); the user id and iat are the minted token's, or those first answered under the key
 --   (a retry, which is not counted again). {-1} when the window refuses the sign-up (nothing is
 --   written) and {quota, 'idempotency_mismatch'} when the key came with another request.
+-- uses: ratelimit, idempotency
 local limit, window, now = tonumber(A.rl_max), tonumber(A.rl_window), tonumber(A.now)
 local state = false
 if limit > 0 then state = redis.call('GET', K.window) end
@@ -20,7 +21,7 @@ if kept then
     quota = remaining == -1 and 0 or remaining + 1
   end
   if kept == 'mismatch' then return {quota, 'idempotency_mismatch'} end
-  return {quota, kept[1], kept[2]}
+  return {quota, 'ok', kept[1], kept[2]}
 end
 local quota = -2
 if limit > 0 then
@@ -34,4 +35,4 @@ if A.idem_fp ~= '' then
   redis.call('SET', K.idem, A.idem_fp .. '\n' .. cjson.encode({A.user_id, A.iat}), 'PX',
     IDEMPOTENCY_MS)
 end
-return {quota, A.user_id, A.iat}
+return {quota, 'ok', A.user_id, A.iat}

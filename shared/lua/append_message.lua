@@ -1,5 +1,5 @@
 -- Append one message, creating the conversation when absent; a retry changes nothing.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cid, mid, type, content, title (for a first user message; '' otherwise),
 --   default_title, tokens, max_messages, cap, if_match ('' none, '*' any, else a version),
 --   revive ('1': the request may bring back a conversation the user deleted), streaming ('1'
@@ -8,6 +8,7 @@
 --   {quota, 'conflict'}, {quota, 'too_many'}, {quota, 'deleted'}, {quota,
 --   'precondition_failed', current version}, or {quota, 'created', conversation created 1/0,
 --   version, evicted ids...}.
+-- uses: core, user, expiry, records, feed, answers, conversations
 local cid, mid = A.cid, A.mid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)

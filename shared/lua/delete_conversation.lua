@@ -1,9 +1,10 @@
 -- Delete a conversation and all its messages.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cid, if_match ('' none, else a version)
 -- Returns {quota, 'deleted'}, {quota, 'not_found'} when there was nothing to delete, or
 --   {quota, 'precondition_failed', current version}. The deletion leaves a tombstone in the
 --   change feed, and no later write brings the conversation back unless it says so.
+-- uses: core, user, expiry, records, answers, conversations
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)

@@ -1,8 +1,9 @@
 -- Delete one message and take it off the conversation's and the user's totals.
--- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
+-- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cid, mid, if_match ('' none, else a version)
 -- Returns {quota, 'deleted', version}, {quota, 'not_found'} when there was no such message, or
 --   {quota, 'precondition_failed', current version}.
+-- uses: core, user, expiry, records, answers, conversations
 local cid, mid = A.cid, A.mid
 local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' .. cid,
   'sz|' .. cid, 'x|' .. cid})

@@ -6,6 +6,7 @@
 -- ARGV: REST: the ids of those conversations (list_conversation_keys)
 -- Returns {quota, 'retry', ids...} when a conversation appeared since the ids were listed
 -- (nothing is deleted: call again with these ids), else {quota, 'erased', index entries}.
+-- uses: core, user, erasure
 local S = read_user()
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
@@ -23,7 +24,7 @@ if missing then
 end
 
 -- Nothing below refuses the call.
-local keys = {}
-for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
-chunked('DEL', KEYS[1], keys)
+local keys = {K.exp, K.sum, K.chg, K.tb, K.gy, K.ik}
+for i = KREST, #KEYS do keys[#keys + 1] = KEYS[i] end
+chunked('DEL', K.idx, keys)
 return {quota, 'erased', num(S['#c'])}

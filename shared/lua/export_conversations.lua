@@ -3,10 +3,11 @@
 -- KEYS: exp, sum, then KREST: the message hash and message order of each conversation
 -- ARGV: budget (JSON bytes of messages one response may carry), then REST: the conversation
 --   ids, in the page's order
--- Returns {quota (-2: the page's listing counted the call), current conversation id or false,
+-- Returns {quota (-2: the page's listing counted the call), 'ok', current conversation id or false,
 --   then per live conversation: {id, summary values, message ids in order, messages, the
 --   sequence before which older messages were left out or false}}. A conversation too large
 --   for the budget on its own (the page's first) carries its newest messages that fit.
+-- uses: core, user, expiry, records
 local ids = {}
 for i = REST, #ARGV do ids[#ids + 1] = ARGV[i] end
 local S = read_user(summary_fields(ids))
@@ -16,7 +17,7 @@ if current then
     if id == current then current = false end
   end
 end
-local result = {-2, current}
+local result = {-2, 'ok', current}
 local budget = tonumber(A.budget)
 for i, id in ipairs(ids) do
   if is_live(S, id) then

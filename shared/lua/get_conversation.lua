@@ -10,6 +10,7 @@
 --   tag is still `if_none_match`, else {quota, 'ok', tag, summary values, {message id,
 --   sequence, ...} of the page (newest first), 1 when older messages remain, messages (see
 --   read_messages)}.
+-- uses: core, user, expiry, records
 local cid, limit = A.cid, tonumber(A.limit)
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota = rate_limit(S)

@@ -6,6 +6,7 @@
 -- Returns {quota, 'not_modified'} when the tag is still `if_none_match`, else {quota, 'ok',
 --   tag, conversation count, message total, token total, current id or false}.
 -- Conversations that have expired but are still counted are subtracted, not removed.
+-- uses: core, user, expiry
 local S = read_user()
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end

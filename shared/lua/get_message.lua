@@ -10,6 +10,7 @@
 -- on it would answer 304 to a poll that missed the second one.
 -- Returns {quota, 'not_found'}, {quota, 'not_modified', tag}, or {quota, 'ok', tag, attribute
 --   values (#MESSAGE), offset the text starts at, the text from there, tool execution JSON...}.
+-- uses: core, user, expiry, records
 local cid, mid = A.cid, A.mid
 local S = read_user({'w|' .. cid, 'v|' .. cid})
 local quota = rate_limit(S)

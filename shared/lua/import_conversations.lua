@@ -11,6 +11,7 @@
 --   first (see write_conversation)
 -- Returns {quota, imported, updated, skipped, {evicted ids}, {rejected: id, reason, current
 --   version, ...}}.
+-- uses: core, user, expiry, records, feed, answers, conversations
 local records = {}
 local n = tonumber(A.records)
 local p = REST + n

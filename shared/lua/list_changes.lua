@@ -7,8 +7,9 @@
 --   the cursor's time, '' when none can have), limit
 -- Returns {quota, 'reset'} when the cursor is from another generation (the user was erased)
 --   or older than the changes kept, else {quota, 'ok', generation, last sequence, {change,
---   ...}, 1 when more changes follow}; a change is {id, sequence, 'upsert', summary values} or
---   {id, sequence, 'tombstone', kind, when (ms)}.
+--   ...}, 1 when more changes follow}; a change is {'upsert', id, sequence, summary values} or
+--   {'tombstone', id, sequence, kind, when (ms)}.
+-- uses: core, user, expiry, records
 local S = read_user()
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
@@ -42,12 +43,12 @@ if #ids > 0 then
     local tomb = C['x|' .. id]
     if tomb then
       local kind, when = string.match(tomb, '^(%a+) (%d+)$')
-      changes[#changes + 1] = {id, seqs[i], 'tombstone', kind, when}
+      changes[#changes + 1] = {'tombstone', id, seqs[i], kind, when}
     elseif is_live(C, id) then
-      changes[#changes + 1] = {id, seqs[i], 'upsert', values_of(C, attr_fields(SUMMARY, id))}
+      changes[#changes + 1] = {'upsert', id, seqs[i], values_of(C, attr_fields(SUMMARY, id))}
     else
       -- Expired, and not yet removed by a write: a tombstone all the same.
-      changes[#changes + 1] = {id, seqs[i], 'tombstone', 'expired',
+      changes[#changes + 1] = {'tombstone', id, seqs[i], 'expired',
         text_of(num(C['w|' .. id]) + ttl)}
     end
   end
@@ -59,7 +60,7 @@ if not more and A.expired_from ~= '' and A.expired_before ~= '' then
   for i = 1, #expired, 2 do
     local id = expired[i]
     if not seen[id] then
-      changes[#changes + 1] = {id, last, 'tombstone', 'expired',
+      changes[#changes + 1] = {'tombstone', id, last, 'expired',
         text_of(tonumber(expired[i + 1]) + ttl)}
     end
   end

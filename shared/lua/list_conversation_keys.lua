@@ -3,5 +3,6 @@
 -- Idempotency-Keys. The first step of erasing a user: the second declares all their keys.
 -- KEYS: idx, exp, gy, ik
 -- ARGV: (none of its own)
--- Returns {quota (-2: erase_user counts the call), {conversation ids}, {answer keys}}.
-return {-2, conversations_with_keys(), redis.call('ZRANGE', K.ik, 0, -1)}
+-- Returns {quota (-2: erase_user counts the call), 'ok', {conversation ids}, {answer keys}}.
+-- uses: erasure
+return {-2, 'ok', conversations_with_keys(), redis.call('ZRANGE', K.ik, 0, -1)}

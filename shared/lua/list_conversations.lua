@@ -5,10 +5,11 @@
 --   conversations may take, '' for no budget)
 -- Returns {quota, 'not_modified'} when the list version is still `if_none_match`, else
 --   {quota, 'ok', {id, score, ... up to limit + 1 pairs of live conversations},
---   {summary values (#SUMMARY per conversation) of the first `limit`}, {list version, feed
---   generation, feed sequence}}. Under a budget the page stops before the conversation that
+--   {summary values (#SUMMARY per conversation) of the first `limit`}, list version, feed
+--   generation, feed sequence}. Under a budget the page stops before the conversation that
 --   would exceed it (never before the first).
 -- Expired conversations are left out, not removed: a read writes nothing of the data.
+-- uses: core, user, expiry, records
 local limit = tonumber(A.limit)
 local S = nil  -- the user's fields, read with the first batch's summaries
 if A.if_none_match ~= '' then
@@ -79,4 +80,4 @@ end
 local quota = rate_limit(S)
 if quota == -1 then return {-1} end
 finish_read(S, quota)
-return {quota, 'ok', page, values, {S['#lv'] or '0', S['#fid'] or '0', S['#fseq'] or '0'}}
+return {quota, 'ok', page, values, S['#lv'] or '0', S['#fid'] or '0', S['#fseq'] or '0'}

@@ -1,10 +1,11 @@
 -- Replace (or create) a whole conversation, with preconditions on its version.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cap, if_match ('' none, '*' any version, else a version), if_none_match ('' or '*':
 --   the conversation must not exist; also what brings back one the user deleted), then REST:
---   the conversation's record (see write_conversation in common.lua)
+--   the conversation's record (see write_conversation in lib/conversations.lua)
 -- Returns {quota, 'precondition_failed', current version}, {quota, 'deleted'}, or {quota,
 --   'ok', created 1/0, version, evicted ids...}.
+-- uses: core, user, expiry, records, feed, answers, conversations
 local cid = ARGV[REST]
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)

@@ -1,8 +1,9 @@
 -- Point the user's session at a conversation, or clear the pointer.
 -- KEYS: idx, exp, sum, chg, tb (the feed's keys: their expiry moves on with the others'),
---   idem, ik (see recall/remember in common.lua)
+--   idem, ik (see recall/remember in lib/)
 -- ARGV: cid ('' to clear), until_ms (when the pointer lapses; '' never)
 -- Returns {quota}.
+-- uses: core, user, expiry, answers
 local S = read_user()
 local quota, early = start_write(S)
 if early then return early end

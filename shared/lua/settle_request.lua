@@ -4,10 +4,12 @@
 -- (start_write): either way the caller learns for certain what happened.
 -- KEYS: sum
 -- ARGV: (the user arguments only; A.rid names the request)
--- Returns {1, the applied run's answer} or {0} (not applied, and now never will be).
+-- Returns {-2, 'applied', the applied run's answer} or CANCELLED, {-2, 'cancelled'} (not
+--   applied, and now never will be).
+-- uses: core, user, answers
 local S = read_user()
 local kept = resent_answer(S)
-if kept then return {1, kept} end
+if kept then return {-2, 'applied', kept} end
 keep_answer(S, CANCELLED)
 if not S['#e'] then  -- (this made the summary hash)
   hset(K.sum, '#e', A.expire_at)
@@ -15,4 +17,4 @@ if not S['#e'] then  -- (this made the summary hash)
 end
 flush()
 send_expiries()
-return {0}
+return CANCELLED

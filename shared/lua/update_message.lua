@@ -1,6 +1,6 @@
 -- Change one message: replace or append to its content (a streamed delta), its streaming,
 -- editable and token fields, and its tool executions (each replaced by id, new ids appended).
--- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in common.lua)
+-- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cid, mid, content, set_content ('1' when `content` replaces the content),
 --   content_length, delta ('' for none), delta_length, sequence ('' when deltas are not
 --   numbered), max_chars, streaming ('', '0', '1'), editable ('', '0', '1'), tokens ('' to
@@ -12,6 +12,7 @@
 --   sequence}, {quota, 'finished'} (a delta to a message no longer streaming), {quota,
 --   'precondition_failed', current version}, or {quota, 'ok', version, message (see
 --   read_messages) or {}}.
+-- uses: core, user, expiry, records, answers, conversations
 local cid, mid = A.cid, A.mid
 local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid, 'sz|' .. cid,
   'sm|' .. cid, 'x|' .. cid})

@@ -453,8 +453,8 @@ def test_checks_pass_a_lean_zip(lean_files: dict[str, bytes], tmp_path: Path) ->
             id="another-pythons-bytecode",
         ),
         pytest.param(
-            {"shared/lua/common.lua": None},
-            "shared/lua/common.lua is missing",
+            {"shared/lua/lib/core.lua": None},
+            "shared/lua/lib/core.lua is missing",
             id="lua-left-out",
         ),
     ],

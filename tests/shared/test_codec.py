@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
 
-from shared import codec
+from shared import codec, records
 from shared.models import (
     ConversationMessage,
     ConversationSummary,
@@ -16,6 +17,15 @@ from shared.models import (
     dump,
     dump_all,
 )
+
+
+def _summary(values: Sequence[str | None]) -> dict[str, str | None]:
+    # The summary values a script answers, by name: those given, then absent ones.
+    return records.SUMMARY.named([*values, *[None] * (records.SUMMARY.width - len(values))])
+
+
+def _message(values: Sequence[str | None]) -> dict[str, str | None]:
+    return records.MESSAGE.named(values)
 
 
 def _same(built: BaseModel, expected: BaseModel) -> None:
@@ -47,7 +57,7 @@ def test_summary_is_what_model_construct_builds(values: list[str | None]) -> Non
         messageCount=int(count or 0),
         mcpServers=None if mcp is None else {"a": {"url": "x"}},
     )
-    _same(codec.summary("c1", values), expected)
+    _same(codec.summary("c1", _summary(values)), expected)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +80,7 @@ def test_message_is_what_model_construct_builds(
     values: list[str | None], state: dict[str, Any]
 ) -> None:
     tool = '{"id":"t1","name":"search","status":"completed"}'
-    built = codec.message("m1", values, iter(["hello", tool]), lambda _updated: True)
+    built = codec.message("m1", _message(values), iter(["hello", tool]), lambda _updated: True)
     _kind, _stamp, _streaming, tokens, editable, *_ = values
     expected = ConversationMessage.model_construct(
         id="m1",
@@ -93,13 +103,13 @@ def test_dump_all_is_dump_of_each() -> None:
         "1", "1", "0", "t1", "5", "9",
     ]  # fmt: skip
     messages = [
-        codec.message("m1", plain, iter(["hi"]), lambda _updated: False),
-        codec.message("m2", rich, iter(["", tool]), lambda _updated: False),
+        codec.message("m1", _message(plain), iter(["hi"]), lambda _updated: False),
+        codec.message("m2", _message(rich), iter(["", tool]), lambda _updated: False),
     ]
     assert dump_all(messages) == [dump(message) for message in messages]
     summaries = [
-        codec.summary("c1", ["T", "a", "b", "1", "2", '{"s":{"url":"x","k":null}}', "1"]),
-        codec.summary("c2", [None, None, None, None, None, None, None]),
+        codec.summary("c1", _summary(["T", "a", "b", "1", "2", '{"s":{"url":"x","k":null}}', "1"])),
+        codec.summary("c2", _summary([None, None, None, None, None, None, None])),
     ]
     assert dump_all(summaries) == [dump(summary) for summary in summaries]
     mixed = [messages[0], summaries[0]]

@@ -21,11 +21,12 @@ from upstash_ratelimit.asyncio import Ratelimit
 from upstash_ratelimit.limiter import SlidingWindow
 from upstash_redis import Redis
 
-from shared import scripts
-from shared.errors import RateLimited
+from shared import records, scripts
+from shared.errors import ApiError, NotFound, PreconditionFailed, RateLimited
 from shared.keys import UserKeys
 from shared.models import Conversation, ConversationMessage, ConversationPatch, MessagePatch
 from shared.rate_limit import Caller, RateLimits
+from shared.refusals import About, error_of
 from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
 from shared.settings import Settings
 from shared.store import ClaimResult, ConversationPage, ConversationStore
@@ -95,18 +96,127 @@ def test_every_script_takes_key_locks_and_reads_declare_no_writes() -> None:
             assert spec.read.read_only
 
 
+def _declare(spec: ScriptSpec, **changes: Any) -> ScriptSpec:
+    """``spec`` declared again with ``changes``."""
+    fields: dict[str, Any] = {
+        "keys": spec.keys,
+        "args": spec.args,
+        "user_args": spec.user_args,
+        "mode": spec.mode,
+        "rest_keys": spec.rest_keys,
+        "rest_args": spec.rest_args,
+        "replies": spec.replies,
+    }
+    return ScriptSpec(spec.name, **{**fields, **changes})
+
+
 def test_a_declaration_that_does_not_match_its_lua_fails_at_import() -> None:
     spec = scripts.LIST_CONVERSATIONS
     with pytest.raises(ValueError, match=r"uses undeclared \['A.limit'\]"):
-        ScriptSpec("list_conversations", keys=spec.keys, args=spec.args[1:])
+        _declare(spec, args=spec.args[1:])
     with pytest.raises(ValueError, match=r"declares unused \['K.extra'\]"):
-        ScriptSpec("list_conversations", keys=(*spec.keys, "extra"), args=spec.args)
+        _declare(spec, keys=(*spec.keys, "extra"))
     with pytest.raises(ValueError, match="does not declare rest_args"):
-        ScriptSpec(
-            "put_conversation",
-            keys=scripts.PUT_CONVERSATION.keys,
-            args=scripts.PUT_CONVERSATION.args,
-        )
+        _declare(scripts.PUT_CONVERSATION, rest_args=False)
+
+
+def test_a_user_argument_nothing_reachable_reads_fails_at_import() -> None:
+    # No blanket exemption: a read takes no write epoch, since nothing it can run reads one.
+    with pytest.raises(
+        ValueError, match=r"declares unused \['A.epoch', 'A.idem_fp', 'A.now_iso'\]"
+    ):
+        _declare(scripts.GET_ME, user_args=scripts.USER_ARGS)
+    with pytest.raises(ValueError, match=r"uses undeclared \['A.rid'\]"):
+        _declare(scripts.GET_ME, user_args=tuple(a for a in scripts.GET_ME.user_args if a != "rid"))
+
+
+def test_a_status_the_replies_do_not_declare_fails_at_import() -> None:
+    spec = scripts.GET_ME
+    with pytest.raises(ValueError, match=r"answers undeclared statuses \['not_modified'\]"):
+        _declare(spec, replies=scripts.Replies({"ok": spec.replies.ok["ok"]}))
+
+
+def test_a_uses_line_that_differs_from_the_calls_fails_at_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = scripts._lua
+
+    def edited(name: str) -> str:
+        text = real(name)
+        if name == "get_me":
+            return text.replace("-- uses: core, user, expiry", "-- uses: core, user, expiry, feed")
+        if name == "list_conversation_keys":
+            return text.replace("-- uses: erasure", "-- uses: none")
+        return text
+
+    monkeypatch.setattr(scripts, "_lua", edited)
+    with pytest.raises(ValueError, match=r"names \['core', 'expiry', 'feed', 'user'\]"):
+        _declare(scripts.GET_ME)
+    with pytest.raises(ValueError, match=r"calls definitions of \['erasure'\]"):
+        _declare(scripts.LIST_CONVERSATION_KEYS)
+
+
+def test_every_prepended_library_is_needed() -> None:
+    # A library is sent with a script only when the script, or another library sent with it,
+    # calls one of its definitions; so an edit to a library moves only its users' SHAs.
+    for spec in scripts.ALL:
+        body = scripts._lua(spec.name)
+        own = scripts._uses(spec.name, body)
+        for name in spec.libraries:
+            users = [lib for lib in spec.libraries if name in scripts.library(lib).uses]
+            assert name in own or users, (spec.name, name)
+            assert scripts.library(name).code in spec.write.source
+        for name in scripts._all_libraries():
+            if name not in spec.libraries:
+                assert scripts.library(name).code not in spec.write.source, (spec.name, name)
+    # The smallest scripts carry next to nothing of the rest.
+    assert scripts.ANONYMOUS_SIGNUP.libraries == ("ratelimit", "idempotency")
+    assert scripts.LIST_CONVERSATION_KEYS.libraries == ("erasure",)
+
+
+def test_the_record_layouts_agree_with_the_lua(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts._check_records()
+    dropped = records.Record("SUMMARY", records.SUMMARY.fields[:-1])
+    monkeypatch.setattr(records, "SUMMARY", dropped)
+    with pytest.raises(ValueError, match=r"records\.lua: SUMMARY is"):
+        scripts._check_records()
+
+
+def test_replies_are_read_by_name() -> None:
+    replies = scripts.APPEND_MESSAGE.replies
+    created = replies.decode([7, "created", 1, 3, "old1", "old2"])
+    assert (created.quota, created.status, created.refused) == (7, "created", False)
+    assert created["version"] == 3
+    assert created["evicted"] == ["old1", "old2"]
+    refused = replies.decode([7, "precondition_failed", 4])
+    assert refused.refused
+    assert refused["version"] == 4
+    with pytest.raises(KeyError, match="no value 'evicted'"):
+        refused["evicted"]
+    with pytest.raises(ValueError, match="no declared status"):
+        replies.decode([7, "surprise"])
+    with pytest.raises(ValueError, match="do not fit"):
+        replies.decode([7, "duplicate", 3])
+    # A reply kept for replays before it had a status word reads as its unlabelled status.
+    assert scripts.SET_CURRENT_CONVERSATION.replies.decode([5]).status == "ok"
+
+
+def test_every_refusal_a_script_declares_maps_to_an_api_error() -> None:
+    about = About("conv-1", "msg-1", sequence=9, max_messages=3, max_message_chars=10)
+    for spec in scripts.ALL:
+        for status in spec.replies.refusals:
+            values = [1] * len(scripts.REFUSALS[status])
+            error = error_of(spec.replies.decode([5, status, *values]), about)
+            assert isinstance(error, ApiError), (spec.name, status)
+    missing = error_of(scripts.GET_MESSAGE.replies.decode([5, "not_found"]), about)
+    assert isinstance(missing, NotFound)
+    assert "msg-1" in missing.detail
+    assert "conv-1" in missing.detail
+    stale = error_of(
+        scripts.DELETE_CONVERSATION.replies.decode([5, "precondition_failed", 4]), About("c")
+    )
+    assert isinstance(stale, PreconditionFailed)
+    assert stale.extra == {"currentVersion": 4}
 
 
 def test_a_call_with_other_names_than_declared_is_refused() -> None:
