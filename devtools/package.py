@@ -414,9 +414,34 @@ def build(deps: Path = DEPS, task: Path = TASK, output: Path | None = None) -> P
             ROOT / package, task / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
     shutil.copytree(deps, task / DEPS_IN_ZIP)
+    stamp_checked_lua(task)
     compile_sourceless(python, task)
     write_zip(task, output)
     return output
+
+
+# Where the build stamps the shipped Lua as checked (shared.scripts.CHECKED_STAMP).
+CHECKED_STAMP = "shared/lua/checked"
+
+
+def stamp_checked_lua(task: Path) -> None:
+    """Run every check of the scripts against their Lua, then stamp the shipped Lua as checked.
+
+    A cold start then skips the checks (``shared.scripts.CHECKING``). They run in a fresh
+    process on the source tree, whose Lua the task root holds a copy of.
+    """
+    fingerprint = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from shared import scripts; scripts.check_all(); print(scripts.lua_fingerprint())",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (task / CHECKED_STAMP).write_text(fingerprint, "ascii")
 
 
 def compile_sourceless(python: str, task: Path) -> None:
@@ -608,7 +633,9 @@ def stale_files(path: Path, python: str) -> list[str]:
         zipped = {
             name: archive.read(name)
             for name in archive.namelist()
-            if name.startswith(PROJECT_PREFIXES) and not name.endswith("/")
+            if name.startswith(PROJECT_PREFIXES)
+            and not name.endswith("/")
+            and name != CHECKED_STAMP  # (the build's, never in the work tree)
         }
     tree = {
         file.relative_to(ROOT).as_posix(): file

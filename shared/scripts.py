@@ -41,6 +41,7 @@ variant for each case (``counted_read``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,9 +182,14 @@ class Library:
 
     name: str
     uses: tuple[str, ...]
-    units: tuple[_Unit, ...]
+    lua: str
     code: str
     """What is sent: the file without its comments."""
+
+    @property
+    def units(self) -> tuple[_Unit, ...]:
+        """Its top-level units (parsed when checked: a cold start sends, it does not check)."""
+        return _library_units(self.name)
 
     @property
     def defines(self) -> frozenset[str]:
@@ -193,9 +199,14 @@ class Library:
 
 @cache
 def library(name: str) -> Library:
-    """The library ``name``, read and checked once."""
+    """The library ``name``, read once."""
     lua = _lua(f"lib/{name}")
-    return Library(name, _uses(f"lib/{name}", lua), tuple(_units(lua)), _compact(lua))
+    return Library(name, _uses(f"lib/{name}", lua), lua, _compact(lua))
+
+
+@cache
+def _library_units(name: str) -> tuple[_Unit, ...]:
+    return tuple(_units(library(name).lua))
 
 
 def _owner(name: str, within: Sequence[str]) -> str | None:
@@ -276,8 +287,36 @@ def _check_records() -> None:
             raise ValueError(msg)
 
 
-_check_libraries()
-_check_records()
+# The checks of the Lua against its declarations run at import, so that a script that does not
+# match fails there, not in a request, except where the artifact's build already ran every one
+# of them on exactly this Lua: it then writes the Lua's fingerprint to this file beside it
+# (devtools/package.py), and a cold start skips the 40 ms of parsing the checks take. The file
+# is written into the artifact only, never into a source tree.
+CHECKED_STAMP = _LUA / "checked"
+
+
+def lua_fingerprint() -> str:
+    """SHA-1 over every Lua file's path and text: what a stamp says was checked."""
+    digest = hashlib.sha1()  # noqa: S324  (a fingerprint, not a secret)
+    for path in sorted(_LUA.rglob("*.lua")):
+        digest.update(path.relative_to(_LUA).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _already_checked() -> bool:
+    try:
+        return CHECKED_STAMP.read_text("ascii") == lua_fingerprint()
+    except FileNotFoundError:
+        return False
+
+
+CHECKING = not _already_checked()
+"""Whether this import checks every script against its Lua (False only in a built artifact)."""
+
+if CHECKING:
+    _check_libraries()
+    _check_records()
 
 
 # ------------------------------------------------------------------------------ replies
@@ -400,12 +439,10 @@ class ScriptSpec:
             msg = f"script {self.name}: user_args {self.user_args} not among/in USER_ARGS order"
             raise ValueError(msg)
         body = _lua(self.name)
-        # (The body as one unit: a local it declares anywhere is its own, not a library's.)
-        units = [_unit(_without_comments(body))]
-        _check_uses(self.name, _uses(self.name, body), units, exclude="")
         libraries = resolve(_uses(self.name, body))
         object.__setattr__(self, "libraries", libraries)
-        self._check(units)
+        if CHECKING:
+            self.check()
         code = [library(name).code for name in libraries]
         text = self._prelude() + "\n".join([*code, _compact(body)]) + "\n"
         read = None
@@ -486,7 +523,11 @@ class ScriptSpec:
                 todo.append(units[ref])
         return "\n".join(code)
 
-    def _check(self, units: Sequence[_Unit]) -> None:
+    def check(self) -> None:
+        """Check the Lua against this declaration; ``ValueError`` naming what differs."""
+        body = _lua(self.name)
+        # (The body as one unit: a local it declares anywhere is its own, not a library's.)
+        _check_uses(self.name, _uses(self.name, body), [_unit(_without_comments(body))], exclude="")
         code = self.reachable()
         used = {(kind, name) for kind, name in _NAME.findall(code)}
         declared = {("K", k) for k in self.keys} | {("A", a) for a in self.all_args}
@@ -795,3 +836,14 @@ ALL = (
     ANONYMOUS_SIGNUP,
 )
 """Every script, for tests and tools."""
+
+
+def check_all() -> None:
+    """Every check of the Lua against the declarations, whatever ``CHECKING`` says.
+
+    The artifact's build runs it before it stamps the Lua it ships as checked.
+    """
+    _check_libraries()
+    _check_records()
+    for spec in ALL:
+        spec.check()

@@ -88,7 +88,13 @@ def reply(**fields):
     replies.write(json.dumps(fields) + "\n")
     replies.flush()
 
-reply(module=module.__file__, path=sys.path, foreign=foreign())
+scripts = sys.modules.get("shared.scripts")
+reply(
+    module=module.__file__,
+    path=sys.path,
+    foreign=foreign(),
+    checking=None if scripts is None else scripts.CHECKING,
+)
 for line in sys.stdin:
     reply(response=handler(json.loads(line), Context()), foreign=foreign())
 """
@@ -374,7 +380,9 @@ def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None
     assert not [n for n in own if n.endswith(".py")], "the project's modules ship compiled"
     assert {f"functions/{module}.pyc" for module in MODULES} <= set(own)
     assert {"functions/__init__.pyc", "shared/__init__.pyc", "shared/store.pyc"} <= set(own)
-    lua = sorted(p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/*"))
+    lua = sorted(
+        p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/**/*.lua")
+    )
     assert lua
     assert set(lua) <= set(own), "the Lua scripts ship as they are"
 
@@ -495,6 +503,24 @@ def test_template_has_one_function_per_module(
     assert handlers == sorted(f"functions/{module}.handler" for module in MODULES)
     assert {f.runtime for f in deployed_functions.values()} == {"python3.12"}
     assert all(f.routes for f in deployed_functions.values())
+
+
+def test_the_shipped_lua_is_stamped_as_checked_so_a_cold_start_skips_the_checks(
+    artifact_zip: Path, artifact: Artifact
+) -> None:
+    with zipfile.ZipFile(artifact_zip) as archive:
+        lua = sorted(n for n in archive.namelist() if n.endswith(".lua"))
+        stamp = archive.read("shared/lua/checked").decode()
+        digest = hashlib.sha1()  # noqa: S324  (shared.scripts.lua_fingerprint's way)
+        for name in lua:
+            digest.update(name.removeprefix("shared/lua/").encode())
+            digest.update(archive.read(name))
+    assert stamp == digest.hexdigest()
+    artifact.call("GET", "/api/limits")  # (a function that imports no script)
+    listed = artifact.call("GET", "/api/conversations")
+    assert listed.status == 401  # (no token: the import is what counts here)
+    worker = artifact.worker(artifact.function_for("GET /api/conversations"))
+    assert worker.hello["checking"] is False
 
 
 def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -587,3 +588,19 @@ def test_a_write_sent_with_an_idempotency_key_keeps_no_second_answer(
     alice.request_line = "PUT /api/me/current-conversation"
     h.run(lambda: h.store.set_current_conversation(alice, "a"))
     assert _kept_answers(raw, h.settings, "alice") == 0
+
+
+def test_a_stamp_of_exactly_this_lua_is_what_lets_a_cold_start_skip_the_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The source tree has no stamp: every import of it checks every script.
+    assert scripts.CHECKING
+    assert not scripts.CHECKED_STAMP.exists()
+    stamp = tmp_path / "checked"
+    monkeypatch.setattr(scripts, "CHECKED_STAMP", stamp)
+    assert not scripts._already_checked()  # no stamp
+    stamp.write_text("0" * 40)
+    assert not scripts._already_checked()  # another Lua's
+    stamp.write_text(scripts.lua_fingerprint())
+    assert scripts._already_checked()
+    scripts.check_all()  # (what the build runs before it writes the stamp)
