@@ -158,6 +158,22 @@ def test_every_module_is_a_function_and_every_function_a_module() -> None:
         asyncio.set_event_loop(None)
 
 
+def test_each_function_is_routed_as_its_operation_declares() -> None:
+    # serverless.yml names each route again (API Gateway routes before any code runs): it
+    # must be the declared one, and each path's CORS preflight must reach one function.
+    config = load_serverless()
+    preflights: list[str] = []
+    declared_paths = set()
+    for name, function in config["functions"].items():
+        events = [event["httpApi"] for event in function.get("events", [])]
+        routes = importlib.import_module(f"functions.{name}").routes
+        declared = {f"{r.operation.method} {r.operation.template}" for r in routes}
+        declared_paths.update(r.operation.template for r in routes)
+        assert {e for e in events if not e.startswith("OPTIONS ")} == declared, name
+        preflights.extend(e.removeprefix("OPTIONS ") for e in events if e.startswith("OPTIONS "))
+    assert sorted(preflights) == sorted(declared_paths), "one OPTIONS route per path"
+
+
 def test_runtime_is_python_3_12() -> None:
     config = load_serverless()
     assert config["provider"]["runtime"] == "python3.12"
