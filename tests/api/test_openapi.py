@@ -218,3 +218,18 @@ def test_the_timestamp_pattern_is_what_the_server_takes(timestamp: str, taken: b
         assert not taken
     else:
         assert taken
+
+
+def test_response_schemas_name_their_properties_in_camel_case() -> None:
+    # The response models' attributes are snake_case with camelCase aliases: the document
+    # (and the wire it describes) must carry the aliases only.
+    schemas = openapi_document()["components"]["schemas"]
+    snake = {
+        (name, prop)
+        for name, schema in schemas.items()
+        for prop in schema.get("properties", {})
+        if "_" in prop
+    }
+    assert not snake
+    assert "nextCursor" in schemas["ConversationListPage"]["properties"]
+    assert "latencyMs" in schemas["HealthyRedis"]["properties"]

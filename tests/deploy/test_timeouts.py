@@ -163,7 +163,7 @@ def test_each_function_is_routed_as_its_operation_declares() -> None:
     # must be the declared one, and each path's CORS preflight must reach one function.
     config = load_serverless()
     preflights: list[str] = []
-    declared_paths = set()
+    declared_paths: set[str] = set()
     for name, function in config["functions"].items():
         events = [event["httpApi"] for event in function.get("events", [])]
         routes = importlib.import_module(f"functions.{name}").routes
