@@ -13,7 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import re
+    from collections.abc import Callable
 
     from shared.operation import OperationRoute
 
@@ -52,12 +52,11 @@ def allowed_methods(path: str) -> list[str]:
     also sends it the path's OPTIONS, so a 405 there must name the other functions' methods.
     The first call imports every function module (a 405 is rare, and never on a hot path).
     """
-    return sorted(
-        {m for pattern, methods in _path_methods() if pattern.match(path) for m in methods}
-    )
+    return _every_route_methods()(path)
 
 
 @cache
-def _path_methods() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
-    # Each operation's path pattern and methods (a GET's include HEAD, as Starlette serves).
-    return tuple((route.path_regex, frozenset(route.methods or ())) for route in all_routes())
+def _every_route_methods() -> Callable[[str], list[str]]:
+    from shared.app import route_methods  # noqa: PLC0415  (only for a 405, like the modules)
+
+    return route_methods(all_routes())

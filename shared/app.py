@@ -207,11 +207,11 @@ def create_app(
         },
     )
     app.state.services = svc
-    app.state.allowed_methods = allow or _route_methods(routes)
+    app.state.allowed_methods = allow or route_methods(routes)
     return app
 
 
-def _route_methods(routes: Sequence[BaseRoute]) -> Callable[[str], list[str]]:
+def route_methods(routes: Sequence[BaseRoute]) -> Callable[[str], list[str]]:
     """The methods ``routes`` serve at a path, sorted (a GET's include HEAD)."""
     served = [(r.path_regex, r.methods or set()) for r in routes if isinstance(r, Route)]
 
