@@ -8,7 +8,6 @@ tests) imports them here, on first use.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 @cache
 def module_names() -> tuple[str, ...]:
     """Every function module's name, sorted: each file of this package is one function."""
+    import pkgutil  # noqa: PLC0415  (not at import: a Lambda never lists the functions)
+
     return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__)))
 
 

@@ -7,17 +7,18 @@ document shows are the ones enforced) and its body through ``read_body`` (the de
 ``shared/openapi.py`` builds the document from the routes it is given, and a 405's ``Allow``
 names the methods the routes declare.
 
-Cheap at a cold start: a declaration is a few frozen dataclasses, and a response model is named
-(a class in ``shared/api_schema.py``), not imported, so a Lambda never builds the document's
-models to serve a request.
+Cheap at a cold start: the declaration types are NamedTuples (a frozen dataclass costs about a
+millisecond to define, each), and a response model is named (a class in
+``shared/api_schema.py``), not imported, so a Lambda never builds the document's models to serve
+a request.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple
 
 from pydantic import BaseModel
 from starlette.routing import Route
@@ -33,11 +34,11 @@ Tag = Literal["conversations", "messages", "sync", "account", "service"]
 """The document's tags (``shared/openapi.py`` describes each)."""
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
 _CURSOR_SCHEMA = {"type": "string", "description": "Opaque: a `nextCursor` this API issued."}
 
 
-@dataclass(frozen=True, slots=True)
-class IntQuery:
+class IntQuery(NamedTuple):
     """An integer query parameter with its bounds and the value an absent one takes."""
 
     name: str
@@ -63,8 +64,7 @@ class IntQuery:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
+class Cursor(NamedTuple):
     """An opaque cursor this API issued (a ``nextCursor``), passed back as a query parameter."""
 
     name: str
@@ -90,8 +90,7 @@ def page_limit(default: int, maximum: int) -> IntQuery:
     return IntQuery("limit", f"Items per page, {default} when absent.", default, maximum)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A response that is not an error: its status, its body (if any) and its headers."""
 
     status: int
@@ -105,13 +104,12 @@ class Answer:
     """Response headers (``components.headers``) beyond the ones every response carries."""
     required_headers: tuple[str, ...] = ()
     """Those of ``headers`` that are always sent."""
-    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    links: Mapping[str, Mapping[str, Any]] = _EMPTY
     """OpenAPI links: operations a client (or schemathesis' stateful phase) calls next with
     values from this answer."""
 
 
-@dataclass(frozen=True, slots=True)
-class Operation(Generic[BodyT]):
+class Operation(NamedTuple, Generic[BodyT]):
     """One method on one path, as its handler serves it and the document describes it."""
 
     method: Method
@@ -121,7 +119,7 @@ class Operation(Generic[BodyT]):
     tag: Tag
     description: str
     answers: tuple[Answer, ...]
-    errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    errors: Mapping[int, tuple[str, ...]] = _EMPTY
     """Error statuses and their codes, beyond those every operation of its kind may answer."""
     auth: bool = True
     query: tuple[Query, ...] = ()
