@@ -20,9 +20,10 @@ def main() -> None:
         "ANONYMOUS_TOKEN_SECRET",
         "openapi-placeholder-anonymous-secret-of-32-bytes",
     )
-    from shared.openapi import document, render
+    from functions import openapi_document
+    from shared.openapi import render
 
-    sys.stdout.write(render(document()))
+    sys.stdout.write(render(openapi_document()))
 
 
 if __name__ == "__main__":

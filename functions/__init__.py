@@ -1,53 +1,49 @@
-"""One module per Lambda function; each exposes ``routes``, ``app`` and ``handler``."""
+"""One module per Lambda function: its declared ``operation``, ``routes``, ``app`` and ``handler``.
+
+Importing this package stays free for a Lambda cold start: a function imports only its own
+module. What needs every function (the dev server, the OpenAPI document, a 405's ``Allow``, the
+tests) imports them here, on first use.
+"""
 
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import re
+    from collections.abc import Callable
 
-    from starlette.routing import BaseRoute
-
-# Every function module, for the dev server (which serves them all in one app) and the tests.
-# Names only: importing this package must stay free for a Lambda cold start.
-MODULES = (
-    "health",
-    "issue_anonymous_token",
-    "list_conversations",
-    "get_conversation",
-    "put_conversation",
-    "update_conversation",
-    "delete_conversation",
-    "append_message",
-    "update_message",
-    "delete_message",
-    "get_me",
-    "set_current_conversation",
-    "erase_user",
-    "import_conversations",
-    "export_conversations",
-    "list_changes",
-    "get_message",
-    "get_limits",
-    "claim_anonymous",
-    "get_openapi",
-)
+    from shared.operation import OperationRoute
 
 
-def all_routes() -> list[BaseRoute]:
-    """Every function's routes in ``MODULES`` order, as the dev server serves them in one app.
+@cache
+def module_names() -> tuple[str, ...]:
+    """Every function module's name, sorted: each file of this package is one function."""
+    import pkgutil  # noqa: PLC0415  (not at import: a Lambda never lists the functions)
+
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__)))
+
+
+def all_routes() -> list[OperationRoute]:
+    """Every function's routes, as the dev server serves them in one app.
 
     The modules are imported here, on the first call, not when this package is: a Lambda
     imports only its own function's module. Each builds its app (and reads its settings) at
     import, so the environment must be configured first.
     """
-    routes: list[BaseRoute] = []
-    for name in MODULES:
+    routes: list[OperationRoute] = []
+    for name in module_names():
         routes.extend(importlib.import_module(f"{__name__}.{name}").routes)
     return routes
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of every function's operation (built once, on first use)."""
+    from shared.openapi import document  # noqa: PLC0415  (only what serves or checks it)
+
+    return document(all_routes())
 
 
 def allowed_methods(path: str) -> list[str]:
@@ -57,18 +53,11 @@ def allowed_methods(path: str) -> list[str]:
     also sends it the path's OPTIONS, so a 405 there must name the other functions' methods.
     The first call imports every function module (a 405 is rare, and never on a hot path).
     """
-    return sorted(
-        {m for pattern, methods in _path_methods() if pattern.match(path) for m in methods}
-    )
+    return _every_route_methods()(path)
 
 
-@lru_cache(maxsize=1)
-def _path_methods() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
-    # Each route's path pattern and methods (a GET route's include HEAD, as Starlette serves).
-    from starlette.routing import Route  # noqa: PLC0415  (only for a 405, like the modules)
+@cache
+def _every_route_methods() -> Callable[[str], list[str]]:
+    from shared.app import route_methods  # noqa: PLC0415  (only for a 405, like the modules)
 
-    return tuple(
-        (route.path_regex, frozenset(route.methods or ()))
-        for route in all_routes()
-        if isinstance(route, Route)
-    )
+    return route_methods(all_routes())

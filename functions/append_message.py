@@ -3,12 +3,46 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import entity_tag, json_response, path_id, read_json, version_match
+from shared.http import entity_tag, json_response, path_id, version_match
 from shared.limits import check_message
 from shared.models import ConversationMessage, dump
+from shared.operation import (
+    CONVERSATION_LINKS,
+    ETAG,
+    GUARDED_WRITE,
+    MESSAGE_LINKS,
+    Answer,
+    Operation,
+)
+
+operation = Operation(
+    "POST",
+    "/api/conversations/{id:id}/messages",
+    "Append one message, creating the conversation when absent",
+    tag="messages",
+    description="The same id and content again is a safe retry (200); other content is 409 "
+    "`conflict`. `If-None-Match: *` brings back a conversation the user deleted.",
+    body=ConversationMessage,
+    headers=(*GUARDED_WRITE, "IfNoneMatch"),
+    answers=tuple(
+        Answer(
+            status,
+            description,
+            "ConversationMessage",
+            headers=(*ETAG, "Evicted-Conversations"),
+            required_headers=ETAG,
+            links={"GetConversation": CONVERSATION_LINKS["GetConversation"], **MESSAGE_LINKS},
+        )
+        for status, description in (
+            (200, "Already appended: the message as stored."),
+            (201, "Appended."),
+        )
+    ),
+    errors={404: ("not_found",), 409: ("conflict", "conversation_deleted")},
+)
 
 
 async def append_message(request: Request) -> Response:
@@ -16,7 +50,7 @@ async def append_message(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    message = await read_json(request, ConversationMessage, max_bytes=svc.settings.max_body_bytes)
+    message = await operation.read_body(request)
     check_message(message, svc.settings)
     result = await svc.store.append_message(
         caller,
@@ -35,6 +69,6 @@ async def append_message(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/conversations/{id:id}/messages", append_message, methods=["POST"])]
-app = create_app(routes)
+routes = [operation.route(append_message)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -9,13 +9,24 @@ claim finds nothing left to move.
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.errors import InvalidRequest, Unauthorized
-from shared.http import json_response, read_json
+from shared.http import json_response
 from shared.identity import ANONYMOUS_PREFIX
 from shared.models import ClaimRequest
+from shared.operation import Answer, Operation
+
+operation = Operation(
+    "POST",
+    "/api/me/claim",
+    "Take over an anonymous visitor's conversations",
+    tag="account",
+    description="Authorised by the signed-in user's token; the body carries the anonymous token.",
+    body=ClaimRequest,
+    answers=(Answer(200, "What moved.", "ClaimResult"),),
+)
 
 
 async def claim_anonymous(request: Request) -> Response:
@@ -30,7 +41,7 @@ async def claim_anonymous(request: Request) -> Response:
         raise InvalidRequest(
             "claim with the signed-in user's token; the anonymous token goes in the body"
         )
-    body = await read_json(request, ClaimRequest, max_bytes=svc.settings.max_body_bytes)
+    body = await operation.read_body(request)
     try:
         anonymous_id = svc.identity.resolve(f"Bearer {body.anonymousToken}")
     except Unauthorized as exc:
@@ -52,6 +63,6 @@ async def claim_anonymous(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/me/claim", claim_anonymous, methods=["POST"])]
-app = create_app(routes)
+routes = [operation.route(claim_anonymous)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,10 +3,23 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.http import path_id, version_match
+from shared.operation import GUARDED_WRITE, NOT_FOUND, Answer, Operation
+
+operation = Operation(
+    "DELETE",
+    "/api/conversations/{id:id}",
+    "Delete a conversation and all its messages",
+    tag="conversations",
+    description="Removed at once with its messages; other devices see a tombstone in the "
+    "change feed. `If-Match` deletes only the version read.",
+    headers=GUARDED_WRITE,
+    answers=(Answer(204, "Deleted."),),
+    errors=NOT_FOUND,
+)
 
 
 async def delete_conversation(request: Request) -> Response:
@@ -19,6 +32,6 @@ async def delete_conversation(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [Route("/api/conversations/{id:id}", delete_conversation, methods=["DELETE"])]
-app = create_app(routes)
+routes = [operation.route(delete_conversation)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

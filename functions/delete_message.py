@@ -3,10 +3,23 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.http import path_id, version_match
+from shared.operation import ETAG, GUARDED_WRITE, NOT_FOUND, Answer, Operation
+
+operation = Operation(
+    "DELETE",
+    "/api/conversations/{id:id}/messages/{messageId:id}",
+    "Delete one message",
+    tag="messages",
+    description="The conversation's version moves on and its totals drop the message's tokens; "
+    "the other messages keep their order.",
+    headers=GUARDED_WRITE,
+    answers=(Answer(204, "Deleted.", headers=ETAG, required_headers=ETAG),),
+    errors=NOT_FOUND,
+)
 
 
 async def delete_message(request: Request) -> Response:
@@ -20,8 +33,6 @@ async def delete_message(request: Request) -> Response:
     return Response(status_code=204, headers={"ETag": etag})
 
 
-routes = [
-    Route("/api/conversations/{id:id}/messages/{messageId:id}", delete_message, methods=["DELETE"])
-]
-app = create_app(routes)
+routes = [operation.route(delete_message)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,9 +3,19 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
+from shared.operation import Answer, Operation
+
+operation = Operation(
+    "DELETE",
+    "/api/me",
+    "Erase every key of the user",
+    tag="account",
+    description="Conversations, messages, totals and the change feed: nothing of the user is left.",
+    answers=(Answer(204, "Erased (also when there was nothing to erase)."),),
+)
 
 
 async def erase_user(request: Request) -> Response:
@@ -15,6 +25,6 @@ async def erase_user(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [Route("/api/me", erase_user, methods=["DELETE"])]
-app = create_app(routes)
+routes = [operation.route(erase_user)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,11 +3,25 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, query_int
+from shared.http import json_response
 from shared.models import dump, dump_all
+from shared.operation import Answer, Cursor, Operation, page_limit
+
+_LIMIT = page_limit(20, 100)
+_CURSOR = Cursor("cursor", "The previous page's `nextCursor`.")
+operation = Operation(
+    "GET",
+    "/api/me/export",
+    "Export whole conversations, a page at a time",
+    tag="account",
+    description="Whole conversations with their messages, most recently updated first, in "
+    "pages under Lambda's response limit; the shape `POST /api/import` takes back.",
+    query=(_LIMIT, _CURSOR),
+    answers=(Answer(200, "A page of whole conversations.", "ExportPage"),),
+)
 
 
 async def export_conversations(request: Request) -> Response:
@@ -20,8 +34,8 @@ async def export_conversations(request: Request) -> Response:
     its own comes with its newest messages and ``olderMessagesCursor``, to pass as ``before``
     to ``GET /api/conversations/{id}`` for the rest.
     """
-    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
-    cursor = request.query_params.get("cursor") or None
+    limit = _LIMIT.read(request)
+    cursor = _CURSOR.read(request)
     caller = authenticate(request)
     page = await services(request).store.export_conversations(caller, limit=limit, cursor=cursor)
     conversations = []
@@ -47,6 +61,6 @@ async def export_conversations(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/me/export", export_conversations, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(export_conversations)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

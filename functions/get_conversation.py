@@ -3,12 +3,47 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import entity_tag, json_response, not_modified, path_id, query_int
+from shared.http import entity_tag, json_response, not_modified, path_id
 from shared.models import dump, dump_all
+from shared.operation import (
+    CONDITIONAL_READ,
+    ETAG,
+    NOT_FOUND,
+    NOT_MODIFIED,
+    Answer,
+    Cursor,
+    Operation,
+    page_limit,
+)
 from shared.store import NotModified
+
+_LIMIT = page_limit(50, 500)
+_BEFORE = Cursor("before", "The previous page's `nextCursor`: older messages.")
+operation = Operation(
+    "GET",
+    "/api/conversations/{id:id}",
+    "A conversation with its newest page of messages",
+    tag="conversations",
+    description="The conversation's fields, its message count and its newest `limit` messages, "
+    "oldest first; `before` pages to older ones. 304 when `If-None-Match` names its current "
+    "`ETag`.",
+    query=(_LIMIT, _BEFORE),
+    headers=CONDITIONAL_READ,
+    answers=(
+        Answer(
+            200,
+            "The conversation.",
+            "ConversationView",
+            headers=ETAG,
+            required_headers=ETAG,
+        ),
+        NOT_MODIFIED,
+    ),
+    errors=NOT_FOUND,
+)
 
 
 async def get_conversation(request: Request) -> Response:
@@ -17,8 +52,8 @@ async def get_conversation(request: Request) -> Response:
     304 when ``If-None-Match`` names the conversation as it still is.
     """
     conversation_id = path_id(request)
-    limit = query_int(request, "limit", default=50, minimum=1, maximum=500)
-    before = request.query_params.get("before") or None
+    limit = _LIMIT.read(request)
+    before = _BEFORE.read(request)
     caller = authenticate(request)
     view = await services(request).store.get_conversation(
         caller,
@@ -41,6 +76,6 @@ async def get_conversation(request: Request) -> Response:
     return json_response(body, headers={"ETag": view.etag})
 
 
-routes = [Route("/api/conversations/{id:id}", get_conversation, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(get_conversation)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -7,11 +7,23 @@ how long a message, how many messages and conversations are kept. No Upstash req
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import create_app, services
 from shared.http import json_response
+from shared.operation import Answer, Operation
 from shared.store import EXPORT_BUDGET_BYTES
+
+operation = Operation(
+    "GET",
+    "/api/limits",
+    "The limits a client sizes its requests by",
+    tag="service",
+    description="The deployment's body, message, title and page limits, TTL and rate-limit "
+    "budgets; no token.",
+    auth=False,
+    answers=(Answer(200, "The limits.", "Limits", headers=("Cache-Control",)),),
+)
 
 
 async def get_limits(request: Request) -> Response:
@@ -44,6 +56,6 @@ async def get_limits(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/limits", get_limits, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(get_limits)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,11 +3,26 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.http import entity_tag, json_response, not_modified
+from shared.operation import CONDITIONAL_READ, ETAG, NOT_MODIFIED, Answer, Operation
 from shared.store import NotModified
+
+operation = Operation(
+    "GET",
+    "/api/me",
+    "The caller's id, totals and current conversation",
+    tag="account",
+    description="Running totals over the user's live conversations and the conversation the "
+    "user last had open. 304 when `If-None-Match` names its current `ETag`.",
+    headers=CONDITIONAL_READ,
+    answers=(
+        Answer(200, "The totals.", "Me", headers=ETAG, required_headers=ETAG),
+        NOT_MODIFIED,
+    ),
+)
 
 
 async def get_me(request: Request) -> Response:
@@ -33,6 +48,6 @@ async def get_me(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/me", get_me, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(get_me)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -11,16 +11,41 @@ from functools import cache
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods, openapi_document
 from shared.app import create_app
-from shared.openapi import document
+from shared.openapi import OPENAPI_VERSION
+from shared.operation import Answer, Operation
+
+operation = Operation(
+    "GET",
+    "/api/openapi.json",
+    "This document",
+    tag="service",
+    description="The OpenAPI 3.1 document of this API, built from the routes and models; no token.",
+    auth=False,
+    answers=(
+        Answer(
+            200,
+            "The OpenAPI 3.1 document.",
+            schema={
+                "type": "object",
+                "required": ["openapi", "paths"],
+                "properties": {
+                    "openapi": {"type": "string", "const": OPENAPI_VERSION},
+                    "paths": {"type": "object"},
+                },
+            },
+            headers=("Cache-Control",),
+        ),
+    ),
+)
 
 
 @cache
 def _body() -> bytes:
     # Built on the first request, not at import: it imports every function module.
-    return json.dumps(document(), ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(openapi_document(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def get_openapi(request: Request) -> Response:
@@ -32,6 +57,6 @@ async def get_openapi(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/openapi.json", get_openapi, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(get_openapi)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -6,12 +6,34 @@ from datetime import UTC, datetime
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import create_app, services
 from shared.breaker import BreakerState
 from shared.errors import StoreUnavailable
 from shared.http import json_response
+from shared.operation import Answer, Operation
+
+operation = Operation(
+    "GET",
+    "/api/health",
+    "Whether the store answers, for uptime monitors",
+    tag="service",
+    description="200 while Upstash answers a PING within HEALTH_TIMEOUT_SECONDS, else 503 with "
+    "what failed; no token, never cached.",
+    auth=False,
+    answers=(
+        Answer(200, "Upstash answered.", "Healthy", headers=("Cache-Control",)),
+        Answer(
+            503,
+            "Upstash failed or did not answer within HEALTH_TIMEOUT_SECONDS "
+            "(a JSON body, not problem+json).",
+            "Unhealthy",
+            headers=("Cache-Control", "Retry-After"),
+            required_headers=("Retry-After",),
+        ),
+    ),
+)
 
 
 async def health(request: Request) -> Response:
@@ -51,6 +73,6 @@ async def health(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/health", health, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(health)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -4,14 +4,26 @@ from mangum import Mangum
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.errors import ApiError, ValidationFailed
-from shared.http import body_error, json_response, read_json
+from shared.http import body_error, json_response
 from shared.limits import check_conversation
 from shared.models import Conversation, LocalStorageDump, check_id
+from shared.operation import Answer, Operation
 from shared.store import Rejected
+
+operation = Operation(
+    "POST",
+    "/api/import",
+    "Import the frontend's localStorage conversations",
+    tag="account",
+    description="Each conversation is judged on its own: those not stored are listed in "
+    "`rejected` with a code.",
+    body=LocalStorageDump,
+    answers=(Answer(200, "What was stored.", "ImportResult"),),
+)
 
 
 async def import_conversations(request: Request) -> Response:
@@ -23,7 +35,7 @@ async def import_conversations(request: Request) -> Response:
     """
     caller = authenticate(request)
     svc = services(request)
-    body = await read_json(request, LocalStorageDump, max_bytes=svc.settings.max_body_bytes)
+    body = await operation.read_body(request)
     accepted: list[Conversation] = []
     versions: dict[str, int] = {}
     rejected: list[Rejected] = []
@@ -91,6 +103,6 @@ def _version(value: object) -> int:
     return int(text)
 
 
-routes = [Route("/api/import", import_conversations, methods=["POST"])]
-app = create_app(routes)
+routes = [operation.route(import_conversations)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

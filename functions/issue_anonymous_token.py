@@ -9,12 +9,40 @@ import time
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import create_app, idempotency_key, request_line, services
 from shared.errors import NotFound
 from shared.http import body_digest, json_response
+from shared.operation import Answer, Operation
 from shared.rate_limit import request_fingerprint
+
+operation = Operation(
+    "POST",
+    "/api/auth/anonymous",
+    "Issue a token for a visitor who has not signed in",
+    tag="account",
+    description="Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS).",
+    auth=False,
+    answers=(
+        Answer(
+            201,
+            "A bearer token whose user is `anon_<uuid>`.",
+            "AnonymousToken",
+            headers=(
+                "Cache-Control",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ),
+        ),
+    ),
+    errors={
+        404: ("not_found",),
+        429: ("rate_limited",),
+        503: ("store_unavailable",),
+    },
+)
 
 
 async def issue_anonymous_token(request: Request) -> Response:
@@ -54,6 +82,6 @@ async def issue_anonymous_token(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/auth/anonymous", issue_anonymous_token, methods=["POST"])]
-app = create_app(routes)
+routes = [operation.route(issue_anonymous_token)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -7,23 +7,54 @@ The feed a device syncs by: each changed conversation once, oldest change first,
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.errors import InvalidRequest
-from shared.http import json_response, query_int
+from shared.http import json_response
 from shared.models import dump
+from shared.operation import Answer, Cursor, Operation, link, page_limit
+
+_SINCE = Cursor(
+    "since", "A list's `changesCursor`, or the previous page's `nextCursor`.", required=True
+)
+_LIMIT = page_limit(100, 500)
+operation = Operation(
+    "GET",
+    "/api/changes",
+    "What changed since a cursor, oldest first",
+    tag="sync",
+    description="Upserts (the summary now) and tombstones (deleted, evicted, expired) since "
+    "`since`, oldest first; an idle poll repeats its URL and answers an empty page.",
+    query=(_SINCE, _LIMIT),
+    answers=(
+        Answer(
+            200,
+            "The changes.",
+            "ChangesPage",
+            headers=("Cache-Control",),
+            links={
+                "GetConversation": link(
+                    "get_conversation",
+                    "Read the first conversation changed (a tombstone's is gone: 404).",
+                    id="$response.body#/changes/0/id",
+                )
+            },
+        ),
+    ),
+    errors={410: ("changes_reset",)},
+)
 
 
 async def list_changes(request: Request) -> Response:
     """``{changes, nextCursor, hasMore}``; 410 ``changes_reset`` when the cursor is too old."""
-    since = request.query_params.get("since") or ""
+    since = _SINCE.read(request)
     if not since:
         raise InvalidRequest(
             "since is required: start from the changesCursor of GET /api/conversations, then "
             "pass each page's nextCursor"
         )
-    limit = query_int(request, "limit", default=100, minimum=1, maximum=500)
+    limit = _LIMIT.read(request)
     caller = authenticate(request)
     page = await services(request).store.list_changes(caller, cursor=since, limit=limit)
     changes = []
@@ -52,6 +83,6 @@ async def list_changes(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/changes", list_changes, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(list_changes)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,12 +3,53 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import entity_tag, json_response, not_modified, query_int
+from shared.http import entity_tag, json_response, not_modified
 from shared.models import dump_all
+from shared.operation import (
+    CONDITIONAL_READ,
+    ETAG,
+    NOT_MODIFIED,
+    Answer,
+    Cursor,
+    Operation,
+    link,
+    page_limit,
+)
 from shared.store import NotModified
+
+_LIMIT = page_limit(20, 100)
+_CURSOR = Cursor("cursor", "The previous page's `nextCursor`.")
+operation = Operation(
+    "GET",
+    "/api/conversations",
+    "List the user's conversations, most recently updated first",
+    tag="conversations",
+    description="Summaries without messages, a page at a time (`nextCursor`); `changesCursor` "
+    "is where the change feed starts for a device that read this list. 304 when "
+    "`If-None-Match` names the list's current `ETag`.",
+    query=(_LIMIT, _CURSOR),
+    headers=CONDITIONAL_READ,
+    answers=(
+        Answer(
+            200,
+            "One page of summaries.",
+            "ConversationListPage",
+            headers=ETAG,
+            required_headers=ETAG,
+            links={
+                "GetConversation": link(
+                    "get_conversation",
+                    "Open the first conversation listed.",
+                    id="$response.body#/conversations/0/id",
+                )
+            },
+        ),
+        NOT_MODIFIED,
+    ),
+)
 
 
 async def list_conversations(request: Request) -> Response:
@@ -16,8 +57,8 @@ async def list_conversations(request: Request) -> Response:
 
     304 when ``If-None-Match`` names the list as it still is.
     """
-    limit = query_int(request, "limit", default=20, minimum=1, maximum=100)
-    cursor = request.query_params.get("cursor") or None
+    limit = _LIMIT.read(request)
+    cursor = _CURSOR.read(request)
     caller = authenticate(request)
     page = await services(request).store.list_conversations(
         caller, limit=limit, cursor=cursor, if_none_match=entity_tag(request, "if-none-match")
@@ -34,6 +75,6 @@ async def list_conversations(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/conversations", list_conversations, methods=["GET"])]
-app = create_app(routes)
+routes = [operation.route(list_conversations)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

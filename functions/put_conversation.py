@@ -3,13 +3,44 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.errors import IdMismatch
-from shared.http import entity_tag, json_response, path_id, read_json, version_match
+from shared.http import entity_tag, json_response, path_id, version_match
 from shared.limits import check_conversation
 from shared.models import Conversation, dump
+from shared.operation import CONVERSATION_LINKS, ETAG, GUARDED_WRITE, Answer, Operation
+
+operation = Operation(
+    "PUT",
+    "/api/conversations/{id:id}",
+    "Create or replace a conversation and all its messages",
+    tag="conversations",
+    description="`If-None-Match: *` requires it not to exist, and brings back one the user "
+    "deleted.",
+    body=Conversation,
+    headers=(*GUARDED_WRITE, "IfNoneMatch"),
+    answers=(
+        Answer(
+            200,
+            "Replaced.",
+            "PutResult",
+            headers=ETAG,
+            required_headers=ETAG,
+            links=CONVERSATION_LINKS,
+        ),
+        Answer(
+            201,
+            "Created.",
+            "PutResult",
+            headers=ETAG,
+            required_headers=ETAG,
+            links=CONVERSATION_LINKS,
+        ),
+    ),
+    errors={400: ("id_mismatch",), 409: ("conversation_deleted",)},
+)
 
 
 async def put_conversation(request: Request) -> Response:
@@ -17,7 +48,7 @@ async def put_conversation(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    conversation = await read_json(request, Conversation, max_bytes=svc.settings.max_body_bytes)
+    conversation = await operation.read_body(request)
     if conversation.id != conversation_id:
         raise IdMismatch(
             f"body id {conversation.id!r} differs from the path's {conversation_id!r}; "
@@ -37,6 +68,6 @@ async def put_conversation(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/conversations/{id:id}", put_conversation, methods=["PUT"])]
-app = create_app(routes)
+routes = [operation.route(put_conversation)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

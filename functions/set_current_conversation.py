@@ -3,22 +3,33 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import read_json
 from shared.models import CurrentConversation
+from shared.operation import Answer, Operation
+
+operation = Operation(
+    "PUT",
+    "/api/me/current-conversation",
+    "Remember which conversation the user has open",
+    tag="account",
+    description="What `GET /api/me` answers as `currentConversationId`, so another device "
+    "opens the same conversation.",
+    body=CurrentConversation,
+    answers=(Answer(204, "Remembered (`conversationId: null` clears it)."),),
+)
 
 
 async def set_current_conversation(request: Request) -> Response:
     """204; ``{"conversationId": null}`` clears it. Kept for the session-data TTL."""
     caller = authenticate(request)
     svc = services(request)
-    body = await read_json(request, CurrentConversation, max_bytes=svc.settings.max_body_bytes)
+    body = await operation.read_body(request)
     await svc.store.set_current_conversation(caller, body.conversationId)
     return Response(status_code=204)
 
 
-routes = [Route("/api/me/current-conversation", set_current_conversation, methods=["PUT"])]
-app = create_app(routes)
+routes = [operation.route(set_current_conversation)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -3,12 +3,33 @@
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, path_id, read_json, version_match
+from shared.http import json_response, path_id, version_match
 from shared.limits import check_mcp_servers, check_title
 from shared.models import ConversationPatch, dump
+from shared.operation import ETAG, GUARDED_WRITE, NOT_FOUND, Answer, Operation
+
+operation = Operation(
+    "PATCH",
+    "/api/conversations/{id:id}",
+    "Rename a conversation or change its MCP servers",
+    tag="conversations",
+    description="`mcpServers: null` removes them.",
+    body=ConversationPatch,
+    headers=GUARDED_WRITE,
+    answers=(
+        Answer(
+            200,
+            "The conversation's summary.",
+            "ConversationSummary",
+            headers=ETAG,
+            required_headers=ETAG,
+        ),
+    ),
+    errors=NOT_FOUND,
+)
 
 
 async def update_conversation(request: Request) -> Response:
@@ -16,7 +37,7 @@ async def update_conversation(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    patch = await read_json(request, ConversationPatch, max_bytes=svc.settings.max_body_bytes)
+    patch = await operation.read_body(request)
     if patch.title is not None:
         check_title(patch.title, svc.settings)
     check_mcp_servers(patch.mcpServers, svc.settings)
@@ -26,6 +47,6 @@ async def update_conversation(request: Request) -> Response:
     return json_response(dump(summary), headers={"ETag": etag})
 
 
-routes = [Route("/api/conversations/{id:id}", update_conversation, methods=["PATCH"])]
-app = create_app(routes)
+routes = [operation.route(update_conversation)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

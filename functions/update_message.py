@@ -7,11 +7,39 @@ Streamed deltas count against their own, larger rate-limit budget. Send
 from mangum import Mangum
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, path_id, read_json, version_match
+from shared.http import json_response, path_id, version_match
 from shared.models import MessagePatch, dump
+from shared.operation import ETAG, GUARDED_WRITE, Answer, Operation
+
+operation = Operation(
+    "PATCH",
+    "/api/conversations/{id:id}/messages/{messageId:id}",
+    "Edit a message, stream into it or finish it",
+    tag="messages",
+    description="Streamed deltas (`appendContent`, numbered by `sequence`) have their own "
+    "rate-limit budget.",
+    body=MessagePatch,
+    headers=(*GUARDED_WRITE, "Prefer"),
+    answers=(
+        Answer(
+            200,
+            "The message as stored.",
+            "ConversationMessage",
+            headers=ETAG,
+            required_headers=ETAG,
+        ),
+        Answer(
+            204,
+            "Updated (`Prefer: return=minimal`).",
+            headers=(*ETAG, "Preference-Applied"),
+            required_headers=ETAG,
+        ),
+    ),
+    errors={404: ("not_found",), 409: ("sequence_gap", "message_finished")},
+)
 
 
 async def update_message(request: Request) -> Response:
@@ -20,7 +48,7 @@ async def update_message(request: Request) -> Response:
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
     svc = services(request)
-    patch = await read_json(request, MessagePatch, max_bytes=svc.settings.max_body_bytes)
+    patch = await operation.read_body(request)
     minimal = "return=minimal" in request.headers.get("prefer", "")
     message, etag = await svc.store.update_message(
         caller,
@@ -37,8 +65,6 @@ async def update_message(request: Request) -> Response:
     return json_response(dump(message), headers={"ETag": etag})
 
 
-routes = [
-    Route("/api/conversations/{id:id}/messages/{messageId:id}", update_message, methods=["PATCH"])
-]
-app = create_app(routes)
+routes = [operation.route(update_message)]
+app = create_app(routes, allow=allowed_methods)
 handler = Mangum(app, lifespan="off")

@@ -6,7 +6,8 @@ more than it needs; the models here describe the same shapes, field for field, f
 checking every response against the document they end up in (schemathesis and the property
 suite), so a handler that drifts from its model fails a test.
 
-Field names are the frontend's camelCase. A field with a default of ``None`` is one the
+Attributes are snake_case; the names on the wire and in the document are the frontend's
+camelCase, each attribute's alias (``to_camel``). A field with a default of ``None`` is one the
 response leaves out rather than sending ``null`` (``shared.models.dump``); the document says so
 (``shared/openapi.py``). A field typed ``X | None`` without a default is always present and may
 be ``null``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from shared.models import ConversationMessage, ConversationSummary, StoredJsonObject
 
@@ -24,17 +26,25 @@ from shared.models import ConversationMessage, ConversationSummary, StoredJsonOb
 class _Body(BaseModel):
     # forbid: the document then says "additionalProperties: false", so a field a handler adds
     # without declaring it here fails the conformance tests instead of drifting silently.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # Attributes are Python's snake_case; the wire's (and the document's) names are their
+    # camelCase aliases, in and out.
+    model_config = ConfigDict(
+        extra="forbid",
+        defer_build=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        serialize_by_alias=True,
+    )
 
 
 class ConversationListPage(_Body):
     """``GET /api/conversations``: one page of summaries, most recently updated first."""
 
     conversations: list[ConversationSummary]
-    nextCursor: str | None = Field(  # noqa: N815
+    next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
-    changesCursor: str = Field(  # noqa: N815
+    changes_cursor: str = Field(
         description="Where `GET /api/changes?since=` starts for a device that read this list."
     )
 
@@ -47,12 +57,12 @@ class ConversationView(_Body):
     messages: list[ConversationMessage] = Field(
         description="The newest `limit` messages before `before`, oldest first."
     )
-    createdAt: str  # noqa: N815
-    updatedAt: str  # noqa: N815
-    totalTokens: int  # noqa: N815
-    mcpServers: StoredJsonObject | None = None  # noqa: N815
-    messageCount: int = Field(description="All of the conversation's messages, not the page's.")  # noqa: N815
-    nextCursor: str | None = Field(  # noqa: N815
+    created_at: str
+    updated_at: str
+    total_tokens: int
+    mcp_servers: StoredJsonObject | None = None
+    message_count: int = Field(description="All of the conversation's messages, not the page's.")
+    next_cursor: str | None = Field(
         description="Pass as `before` for the older messages; null when there are none."
     )
 
@@ -100,14 +110,14 @@ class ChangesPage(_Body):
     """``GET /api/changes``: what changed since the cursor, oldest first."""
 
     changes: list[Annotated[Upsert | Tombstone, Field(discriminator="type")]]
-    nextCursor: str = Field(  # noqa: N815
+    next_cursor: str = Field(
         description=(
             "Pass as `since` next time. An empty page gives back the `since` it was asked "
             "with, unchanged, until an expiry step (about an hour) passes: an idle poll keeps "
             "its URL."
         )
     )
-    hasMore: bool = Field(description="More changes wait: ask again with `nextCursor` at once.")  # noqa: N815
+    has_more: bool = Field(description="More changes wait: ask again with `nextCursor` at once.")
 
 
 class RejectedConversation(_Body):
@@ -152,12 +162,12 @@ class ExportedConversation(_Body):
     id: str
     title: str
     messages: list[ConversationMessage]
-    createdAt: str  # noqa: N815
-    updatedAt: str  # noqa: N815
-    totalTokens: int  # noqa: N815
-    mcpServers: StoredJsonObject | None = None  # noqa: N815
+    created_at: str
+    updated_at: str
+    total_tokens: int
+    mcp_servers: StoredJsonObject | None = None
     version: int
-    olderMessagesCursor: str | None = Field(  # noqa: N815
+    older_messages_cursor: str | None = Field(
         default=None,
         description=(
             "Present when the conversation was too large for one response: pass it as `before` "
@@ -170,8 +180,8 @@ class ExportPage(_Body):
     """``GET /api/me/export``: a page of whole conversations, most recently updated first."""
 
     conversations: list[ExportedConversation]
-    currentConversationId: str | None  # noqa: N815
-    nextCursor: str | None = Field(  # noqa: N815
+    current_conversation_id: str | None
+    next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
 
@@ -179,41 +189,41 @@ class ExportPage(_Body):
 class Me(_Body):
     """``GET /api/me``: the caller, running totals, and the current conversation."""
 
-    userId: str  # noqa: N815
-    conversationCount: int  # noqa: N815
-    messageCount: int  # noqa: N815
-    totalTokens: int  # noqa: N815
-    currentConversationId: str | None  # noqa: N815
+    user_id: str
+    conversation_count: int
+    message_count: int
+    total_tokens: int
+    current_conversation_id: str | None
 
 
 class RateLimitBudget(_Body):
     """One sliding window: at most ``limit`` requests per ``windowSeconds`` (0: off)."""
 
     limit: int
-    windowSeconds: int  # noqa: N815
+    window_seconds: int
 
 
 class RateLimitBudgets(_Body):
     """The per-user budgets: requests, and streamed deltas apart."""
 
     requests: RateLimitBudget
-    streamedUpdates: RateLimitBudget  # noqa: N815
+    streamed_updates: RateLimitBudget
 
 
 class Limits(_Body):
     """``GET /api/limits``: the deployment's limits, to size requests by."""
 
-    maxBodyBytes: int  # noqa: N815
-    maxMessageChars: int  # noqa: N815
-    maxMessagesPerConversation: int  # noqa: N815
-    maxConversationsPerUser: int  # noqa: N815
-    maxTitleChars: int  # noqa: N815
-    maxMcpServersBytes: int  # noqa: N815
-    maxPageChars: int  # noqa: N815
-    exportPageBytes: int  # noqa: N815
-    conversationTtlSeconds: int  # noqa: N815
-    streamingStaleSeconds: int  # noqa: N815
-    rateLimits: RateLimitBudgets  # noqa: N815
+    max_body_bytes: int
+    max_message_chars: int
+    max_messages_per_conversation: int
+    max_conversations_per_user: int
+    max_title_chars: int
+    max_mcp_servers_bytes: int
+    max_page_chars: int
+    export_page_bytes: int
+    conversation_ttl_seconds: int
+    streaming_stale_seconds: int
+    rate_limits: RateLimitBudgets
 
 
 Breaker = Literal["closed", "open", "half-open"]
@@ -222,7 +232,7 @@ Breaker = Literal["closed", "open", "half-open"]
 class HealthyRedis(_Body):
     """Upstash answered: the round trip and the container's circuit breaker."""
 
-    latencyMs: float  # noqa: N815
+    latency_ms: float
     breaker: Breaker
 
 
@@ -239,7 +249,7 @@ class UnhealthyRedis(_Body):
     """Upstash failed; while the breaker is open, the seconds until its next probe."""
 
     breaker: Breaker
-    retryAfter: int | None = None  # noqa: N815
+    retry_after: int | None = None
 
 
 class Unhealthy(_Body):
@@ -255,8 +265,8 @@ class AnonymousToken(_Body):
     """``POST /api/auth/anonymous`` 201: a bearer token for a visitor who has not signed in."""
 
     token: str
-    userId: str  # noqa: N815
-    expiresAt: str  # noqa: N815
+    user_id: str
+    expires_at: str
 
 
 class FieldProblem(_Body):
@@ -281,9 +291,9 @@ class Problem(_Body):
     errors: list[FieldProblem] | None = Field(
         default=None, description="`validation_failed`: each field's location and problem."
     )
-    currentVersion: int | None = Field(  # noqa: N815
+    current_version: int | None = Field(
         default=None, description="`precondition_failed`: the stored version, when it exists."
     )
-    lastSequence: int | None = Field(  # noqa: N815
+    last_sequence: int | None = Field(
         default=None, description="`sequence_gap`: the last delta applied."
     )

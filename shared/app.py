@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -28,7 +28,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import (
@@ -153,8 +153,17 @@ def _sync_token(value: str | None) -> str | None:
     return None
 
 
-def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None) -> Starlette:
-    """A Starlette app serving ``routes`` with the service's shared behaviour installed."""
+def create_app(
+    routes: Sequence[BaseRoute],
+    *,
+    services: Services | None = None,
+    allow: Callable[[str], list[str]] | None = None,
+) -> Starlette:
+    """A Starlette app serving ``routes`` with the service's shared behaviour installed.
+
+    ``allow``: the methods a path allows, for a 405's ``Allow``; by default those ``routes``
+    declare. A function serving one route passes every function's (``functions.allowed_methods``).
+    """
     svc = services or get_services()
     _configure_logging(svc.settings.log_level)
     app = Starlette(
@@ -198,7 +207,18 @@ def create_app(routes: Sequence[BaseRoute], *, services: Services | None = None)
         },
     )
     app.state.services = svc
+    app.state.allowed_methods = allow or route_methods(routes)
     return app
+
+
+def route_methods(routes: Sequence[BaseRoute]) -> Callable[[str], list[str]]:
+    """The methods ``routes`` serve at a path, sorted (a GET's include HEAD)."""
+    served = [(r.path_regex, r.methods or set()) for r in routes if isinstance(r, Route)]
+
+    def allowed(path: str) -> list[str]:
+        return sorted({m for pattern, methods in served if pattern.match(path) for m in methods})
+
+    return allowed
 
 
 class _Cors(CORSMiddleware):
@@ -255,11 +275,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         # Starlette's Allow names the methods of the one route that matched first; the path's
-        # are those of every route and function serving it. (Imported here: a Lambda imports
-        # only its own function's module, and shared code is below functions/.)
-        from functions import allowed_methods  # noqa: PLC0415
-
-        allowed = allowed_methods(request.url.path)
+        # are those of every route and function serving it (create_app's ``allow``).
+        allowed: list[str] = request.app.state.allowed_methods(request.url.path)
         headers["Allow"] = ", ".join(allowed)
         error = MethodNotAllowed(
             f"{request.method} is not allowed on {request.url.path}; it allows {', '.join(allowed)}"

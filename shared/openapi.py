@@ -1,24 +1,24 @@
-"""The OpenAPI 3.1 document of the API, built from the routes and the models.
+"""The OpenAPI 3.1 document of the API, built from the operations' declarations.
 
-Paths and methods come from ``functions.all_routes()``; request bodies from the models the
-handlers read (``shared/models.py``) and response bodies from the shapes they answer
-(``shared/api_schema.py``), both through pydantic's JSON schema. What neither can say (a
-summary, the query parameters, the headers, the statuses and error codes an operation may
-answer) is in one table, ``OPERATIONS``. Every error is RFC 9457 problem+json whose ``code`` is
-one of the codes the operation lists.
+Each function module declares its operation beside its handler (``shared/operation.py``):
+method and path, query and header parameters, body model, answers, errors, summary, tag and
+links; ``document(routes)`` builds the document from the routes it is given, which carry those
+declarations. Request bodies come from the models the handlers read (``shared/models.py``) and
+response bodies from the shapes they answer (``shared/api_schema.py``), both through pydantic's
+JSON schema. What every operation shares (the headers, the error statuses and the codes an
+operation of its kind may answer) is here. Every error is RFC 9457 problem+json whose ``code``
+is one of the codes the operation lists.
 
-Built on the first call and cached, never at import: ``functions/get_openapi.py`` serves it,
-``python -m devtools.openapi`` writes the checked-in ``openapi.json`` that
-``tests/api/test_openapi.py`` compares with it.
+Built on first use, never at import: ``functions.openapi_document()`` builds it from every
+function's routes; ``functions/get_openapi.py`` serves it, ``python -m devtools.openapi`` writes
+the checked-in ``openapi.json`` that ``tests/api/test_openapi.py`` compares with it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,25 +29,12 @@ from pydantic.json_schema import (
     models_json_schema,
 )
 from pydantic_core import core_schema
-from starlette.routing import Route
 
-from functions import all_routes
 from shared import api_schema as out
 from shared.errors import PROBLEM_CONTENT_TYPE
 from shared.http import IF_MATCH_PATTERN
-from shared.models import (
-    ID_JSON_SCHEMA,
-    PORTABLE_JSON_MARK,
-    PORTABLE_JSON_SCHEMA,
-    ClaimRequest,
-    Conversation,
-    ConversationMessage,
-    ConversationPatch,
-    ConversationSummary,
-    CurrentConversation,
-    LocalStorageDump,
-    MessagePatch,
-)
+from shared.models import ID_JSON_SCHEMA, PORTABLE_JSON_MARK, PORTABLE_JSON_SCHEMA
+from shared.operation import Operation, OperationRoute
 
 OPENAPI_VERSION = "3.1.0"
 # The contract's version (docs/api.md, "Endpoints"), not the deployment's APP_VERSION: the
@@ -57,71 +44,6 @@ JSON = "application/json"
 _REF = "#/components/schemas/{model}"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A query parameter."""
-
-    name: str
-    description: str
-    schema: Mapping[str, Any]
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A response that is not an error: its status, its body (if any) and its headers."""
-
-    status: int
-    description: str
-    model: type[BaseModel] | None = None
-    """The body's model; None with no ``schema`` either: no body."""
-    schema: Mapping[str, Any] | None = None
-    """A body schema written out, for a body no model describes."""
-    headers: tuple[str, ...] = ()
-    """Response headers (``components.headers``) beyond the ones every response carries."""
-    required_headers: tuple[str, ...] = ()
-    """Those of ``headers`` that are always sent."""
-    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """OpenAPI links: operations a client (or schemathesis' stateful phase) calls next with
-    values from this answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What the routes and models cannot say about one method on one path."""
-
-    summary: str
-    answers: tuple[Answer, ...]
-    tag: str
-    """One of ``TAGS``."""
-    description: str
-    errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
-    """Error statuses and their codes, beyond those every operation of its kind may answer."""
-    auth: bool = True
-    query: tuple[Query, ...] = ()
-    body: type[BaseModel] | None = None
-    headers: tuple[str, ...] = ()
-    """Request headers it reads (``components.parameters``), besides the common ones."""
-
-
-def _limit(default: int, maximum: int) -> Query:
-    return Query(
-        "limit",
-        f"Items per page, {default} when absent.",
-        {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
-    )
-
-
-_CURSOR = {"type": "string", "description": "Opaque: a `nextCursor` this API issued."}
-_ETAG = ("ETag",)
-_NOT_MODIFIED = Answer(
-    304,
-    "Not modified: `If-None-Match` names what it still is.",
-    headers=_ETAG,
-    required_headers=_ETAG,
-)
-_CONDITIONAL_READ = ("IfNoneMatch",)
 
 # The document's tags, in the order a reader meets them.
 TAGS = {
@@ -136,382 +58,6 @@ SERVERS = [
     {"url": "http://127.0.0.1:8000", "description": "`make dev`: every function on one port."},
 ]
 
-
-def _link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": parameters, "description": description}
-
-
-# A written conversation can be read, renamed, deleted and appended to under the path's id.
-_CONVERSATION_LINKS = {
-    "GetConversation": _link(
-        "get_conversation", "Read the conversation written.", id="$request.path.id"
-    ),
-    "UpdateConversation": _link(
-        "update_conversation", "Rename it or change its MCP servers.", id="$request.path.id"
-    ),
-    "DeleteConversation": _link("delete_conversation", "Delete it.", id="$request.path.id"),
-    "AppendMessage": _link("append_message", "Append a message to it.", id="$request.path.id"),
-}
-# An appended message can be read, patched and deleted by its id.
-_MESSAGE_LINKS = {
-    "GetMessage": _link(
-        "get_message",
-        "Read the message appended (how another device follows a reply).",
-        id="$request.path.id",
-        messageId="$response.body#/id",
-    ),
-    "UpdateMessage": _link(
-        "update_message",
-        "Stream into it, edit or finish it.",
-        id="$request.path.id",
-        messageId="$response.body#/id",
-    ),
-    "DeleteMessage": _link(
-        "delete_message", "Delete it.", id="$request.path.id", messageId="$response.body#/id"
-    ),
-}
-_GUARDED_WRITE = ("IfMatch",)
-_NOT_FOUND = {404: ("not_found",)}
-
-# One entry per route: (method, path template) -> what the document says about it.
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/api/health"): Operation(
-        "Whether the store answers, for uptime monitors",
-        tag="service",
-        description="200 while Upstash answers a PING within HEALTH_TIMEOUT_SECONDS, else 503 with "
-        "what failed; no token, never cached.",
-        auth=False,
-        answers=(
-            Answer(200, "Upstash answered.", out.Healthy, headers=("Cache-Control",)),
-            Answer(
-                503,
-                "Upstash failed or did not answer within HEALTH_TIMEOUT_SECONDS "
-                "(a JSON body, not problem+json).",
-                out.Unhealthy,
-                headers=("Cache-Control", "Retry-After"),
-                required_headers=("Retry-After",),
-            ),
-        ),
-    ),
-    ("POST", "/api/auth/anonymous"): Operation(
-        "Issue a token for a visitor who has not signed in",
-        tag="account",
-        description="Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS).",
-        auth=False,
-        answers=(
-            Answer(
-                201,
-                "A bearer token whose user is `anon_<uuid>`.",
-                out.AnonymousToken,
-                headers=(
-                    "Cache-Control",
-                    "RateLimit-Limit",
-                    "RateLimit-Remaining",
-                    "RateLimit-Reset",
-                ),
-            ),
-        ),
-        errors={
-            404: ("not_found",),
-            429: ("rate_limited",),
-            503: ("store_unavailable",),
-        },
-    ),
-    ("GET", "/api/conversations"): Operation(
-        "List the user's conversations, most recently updated first",
-        tag="conversations",
-        description="Summaries without messages, a page at a time (`nextCursor`); `changesCursor` "
-        "is where the change feed starts for a device that read this list. 304 when "
-        "`If-None-Match` names the list's current `ETag`.",
-        query=(
-            _limit(20, 100),
-            Query("cursor", "The previous page's `nextCursor`.", _CURSOR),
-        ),
-        headers=_CONDITIONAL_READ,
-        answers=(
-            Answer(
-                200,
-                "One page of summaries.",
-                out.ConversationListPage,
-                headers=_ETAG,
-                required_headers=_ETAG,
-                links={
-                    "GetConversation": _link(
-                        "get_conversation",
-                        "Open the first conversation listed.",
-                        id="$response.body#/conversations/0/id",
-                    )
-                },
-            ),
-            _NOT_MODIFIED,
-        ),
-    ),
-    ("GET", "/api/conversations/{id}"): Operation(
-        "A conversation with its newest page of messages",
-        tag="conversations",
-        description="The conversation's fields, its message count and its newest `limit` messages, "
-        "oldest first; `before` pages to older ones. 304 when `If-None-Match` names its current "
-        "`ETag`.",
-        query=(
-            _limit(50, 500),
-            Query("before", "The previous page's `nextCursor`: older messages.", _CURSOR),
-        ),
-        headers=_CONDITIONAL_READ,
-        answers=(
-            Answer(
-                200,
-                "The conversation.",
-                out.ConversationView,
-                headers=_ETAG,
-                required_headers=_ETAG,
-            ),
-            _NOT_MODIFIED,
-        ),
-        errors=_NOT_FOUND,
-    ),
-    ("PUT", "/api/conversations/{id}"): Operation(
-        "Create or replace a conversation and all its messages",
-        tag="conversations",
-        description="`If-None-Match: *` requires it not to exist, and brings back one the user "
-        "deleted.",
-        body=Conversation,
-        headers=(*_GUARDED_WRITE, "IfNoneMatch"),
-        answers=(
-            Answer(
-                200,
-                "Replaced.",
-                out.PutResult,
-                headers=_ETAG,
-                required_headers=_ETAG,
-                links=_CONVERSATION_LINKS,
-            ),
-            Answer(
-                201,
-                "Created.",
-                out.PutResult,
-                headers=_ETAG,
-                required_headers=_ETAG,
-                links=_CONVERSATION_LINKS,
-            ),
-        ),
-        errors={400: ("id_mismatch",), 409: ("conversation_deleted",)},
-    ),
-    ("PATCH", "/api/conversations/{id}"): Operation(
-        "Rename a conversation or change its MCP servers",
-        tag="conversations",
-        description="`mcpServers: null` removes them.",
-        body=ConversationPatch,
-        headers=_GUARDED_WRITE,
-        answers=(
-            Answer(
-                200,
-                "The conversation's summary.",
-                ConversationSummary,
-                headers=_ETAG,
-                required_headers=_ETAG,
-            ),
-        ),
-        errors=_NOT_FOUND,
-    ),
-    ("DELETE", "/api/conversations/{id}"): Operation(
-        "Delete a conversation and all its messages",
-        tag="conversations",
-        description="Removed at once with its messages; other devices see a tombstone in the "
-        "change feed. `If-Match` deletes only the version read.",
-        headers=_GUARDED_WRITE,
-        answers=(Answer(204, "Deleted."),),
-        errors=_NOT_FOUND,
-    ),
-    ("POST", "/api/conversations/{id}/messages"): Operation(
-        "Append one message, creating the conversation when absent",
-        tag="messages",
-        description="The same id and content again is a safe retry (200); other content is 409 "
-        "`conflict`. `If-None-Match: *` brings back a conversation the user deleted.",
-        body=ConversationMessage,
-        headers=(*_GUARDED_WRITE, "IfNoneMatch"),
-        answers=tuple(
-            Answer(
-                status,
-                description,
-                ConversationMessage,
-                headers=(*_ETAG, "Evicted-Conversations"),
-                required_headers=_ETAG,
-                links={"GetConversation": _CONVERSATION_LINKS["GetConversation"], **_MESSAGE_LINKS},
-            )
-            for status, description in (
-                (200, "Already appended: the message as stored."),
-                (201, "Appended."),
-            )
-        ),
-        errors={404: ("not_found",), 409: ("conflict", "conversation_deleted")},
-    ),
-    ("GET", "/api/conversations/{id}/messages/{messageId}"): Operation(
-        "One message, its content from a UTF-16 offset on",
-        tag="messages",
-        description="How a device follows a reply streaming on another: poll with `after`, the "
-        "`length` it has.",
-        query=(
-            Query(
-                "after",
-                "UTF-16 code units of content already held; past the end answers it all.",
-                {"type": "integer", "minimum": 0, "maximum": 2**31, "default": 0},
-            ),
-        ),
-        headers=_CONDITIONAL_READ,
-        answers=(
-            Answer(200, "The message.", out.MessageTail, headers=_ETAG, required_headers=_ETAG),
-            _NOT_MODIFIED,
-        ),
-        errors=_NOT_FOUND,
-    ),
-    ("PATCH", "/api/conversations/{id}/messages/{messageId}"): Operation(
-        "Edit a message, stream into it or finish it",
-        tag="messages",
-        description="Streamed deltas (`appendContent`, numbered by `sequence`) have their own "
-        "rate-limit budget.",
-        body=MessagePatch,
-        headers=(*_GUARDED_WRITE, "Prefer"),
-        answers=(
-            Answer(
-                200,
-                "The message as stored.",
-                ConversationMessage,
-                headers=_ETAG,
-                required_headers=_ETAG,
-            ),
-            Answer(
-                204,
-                "Updated (`Prefer: return=minimal`).",
-                headers=(*_ETAG, "Preference-Applied"),
-                required_headers=_ETAG,
-            ),
-        ),
-        errors={404: ("not_found",), 409: ("sequence_gap", "message_finished")},
-    ),
-    ("DELETE", "/api/conversations/{id}/messages/{messageId}"): Operation(
-        "Delete one message",
-        tag="messages",
-        description="The conversation's version moves on and its totals drop the message's tokens; "
-        "the other messages keep their order.",
-        headers=_GUARDED_WRITE,
-        answers=(Answer(204, "Deleted.", headers=_ETAG, required_headers=_ETAG),),
-        errors=_NOT_FOUND,
-    ),
-    ("GET", "/api/me"): Operation(
-        "The caller's id, totals and current conversation",
-        tag="account",
-        description="Running totals over the user's live conversations and the conversation the "
-        "user last had open. 304 when `If-None-Match` names its current `ETag`.",
-        headers=_CONDITIONAL_READ,
-        answers=(
-            Answer(200, "The totals.", out.Me, headers=_ETAG, required_headers=_ETAG),
-            _NOT_MODIFIED,
-        ),
-    ),
-    ("PUT", "/api/me/current-conversation"): Operation(
-        "Remember which conversation the user has open",
-        tag="account",
-        description="What `GET /api/me` answers as `currentConversationId`, so another device "
-        "opens the same conversation.",
-        body=CurrentConversation,
-        answers=(Answer(204, "Remembered (`conversationId: null` clears it)."),),
-    ),
-    ("DELETE", "/api/me"): Operation(
-        "Erase every key of the user",
-        tag="account",
-        description="Conversations, messages, totals and the change feed: nothing of the user is "
-        "left.",
-        answers=(Answer(204, "Erased (also when there was nothing to erase)."),),
-    ),
-    ("POST", "/api/import"): Operation(
-        "Import the frontend's localStorage conversations",
-        tag="account",
-        description="Each conversation is judged on its own: those not stored are listed in "
-        "`rejected` with a code.",
-        body=LocalStorageDump,
-        answers=(Answer(200, "What was stored.", out.ImportResult),),
-    ),
-    ("GET", "/api/me/export"): Operation(
-        "Export whole conversations, a page at a time",
-        tag="account",
-        description="Whole conversations with their messages, most recently updated first, in "
-        "pages under Lambda's response limit; the shape `POST /api/import` takes back.",
-        query=(
-            _limit(20, 100),
-            Query("cursor", "The previous page's `nextCursor`.", _CURSOR),
-        ),
-        answers=(Answer(200, "A page of whole conversations.", out.ExportPage),),
-    ),
-    ("GET", "/api/changes"): Operation(
-        "What changed since a cursor, oldest first",
-        tag="sync",
-        description="Upserts (the summary now) and tombstones (deleted, evicted, expired) since "
-        "`since`, oldest first; an idle poll repeats its URL and answers an empty page.",
-        query=(
-            Query(
-                "since",
-                "A list's `changesCursor`, or the previous page's `nextCursor`.",
-                {**_CURSOR, "minLength": 1},
-                required=True,
-            ),
-            _limit(100, 500),
-        ),
-        answers=(
-            Answer(
-                200,
-                "The changes.",
-                out.ChangesPage,
-                headers=("Cache-Control",),
-                links={
-                    "GetConversation": _link(
-                        "get_conversation",
-                        "Read the first conversation changed (a tombstone's is gone: 404).",
-                        id="$response.body#/changes/0/id",
-                    )
-                },
-            ),
-        ),
-        errors={410: ("changes_reset",)},
-    ),
-    ("GET", "/api/limits"): Operation(
-        "The limits a client sizes its requests by",
-        tag="service",
-        description="The deployment's body, message, title and page limits, TTL and rate-limit "
-        "budgets; no token.",
-        auth=False,
-        answers=(Answer(200, "The limits.", out.Limits, headers=("Cache-Control",)),),
-    ),
-    ("POST", "/api/me/claim"): Operation(
-        "Take over an anonymous visitor's conversations",
-        tag="account",
-        description="Authorised by the signed-in user's token; the body carries the anonymous "
-        "token.",
-        body=ClaimRequest,
-        answers=(Answer(200, "What moved.", out.ClaimResult),),
-    ),
-    ("GET", "/api/openapi.json"): Operation(
-        "This document",
-        tag="service",
-        description="The OpenAPI 3.1 document of this API, built from the routes and models; no "
-        "token.",
-        auth=False,
-        answers=(
-            Answer(
-                200,
-                "The OpenAPI 3.1 document.",
-                schema={
-                    "type": "object",
-                    "required": ["openapi", "paths"],
-                    "properties": {
-                        "openapi": {"type": "string", "const": OPENAPI_VERSION},
-                        "paths": {"type": "object"},
-                    },
-                },
-                headers=("Cache-Control",),
-            ),
-        ),
-    ),
-}
 
 # What each error status means, whatever the operation.
 _ERROR_DESCRIPTIONS = {
@@ -668,37 +214,23 @@ class _Schemas(GenerateJsonSchema):
         return super().default_schema(schema)
 
 
-def path_template(path: str) -> str:
-    """An OpenAPI path template from a Starlette route path: ``{id:id}`` becomes ``{id}``."""
-    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
-
-
-def route_operations() -> list[tuple[str, str, str]]:
-    """``(method, path template, operation id)`` of every route the functions serve."""
-    found = []
-    for route in all_routes():
-        assert isinstance(route, Route), route
-        for method in sorted(route.methods or ()):
-            if method != "HEAD":  # Starlette's implicit HEAD of a GET
-                found.append((method, path_template(route.path), route.endpoint.__name__))
-    return found
-
-
-@cache
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (built once per container, on first use)."""
-    operations = route_operations()
-    missing = [(m, p) for m, p, _ in operations if (m, p) not in OPERATIONS]
-    stale = set(OPERATIONS) - {(m, p) for m, p, _ in operations}
-    if missing or stale:
-        msg = f"shared/openapi.py OPERATIONS: routes missing {missing}, entries stale {stale}"
-        raise RuntimeError(msg)
-    refs, schemas = _model_schemas()
+def document(routes: Sequence[OperationRoute]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the operations ``routes`` serve."""
+    operations = [(route.operation_id, route.operation) for route in routes]
+    seen: set[tuple[str, str]] = set()
+    for _, spec in operations:
+        if (spec.method, spec.template) in seen:
+            msg = f"{spec.method} {spec.template} is declared twice"
+            raise RuntimeError(msg)
+        seen.add((spec.method, spec.template))
+        if spec.tag not in TAGS:
+            msg = f"{spec.method} {spec.template} has tag {spec.tag!r}, not one of TAGS"
+            raise RuntimeError(msg)
+    refs, schemas = _model_schemas([spec for _, spec in operations])
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, operation_id in operations:
-        spec = OPERATIONS[(method, path)]
-        paths.setdefault(path, {})[method.lower()] = _operation(
-            method, path, operation_id, spec, refs
+    for operation_id, spec in operations:
+        paths.setdefault(spec.template, {})[spec.method.lower()] = _operation(
+            operation_id, spec, refs
         )
     return {
         "openapi": OPENAPI_VERSION,
@@ -738,14 +270,18 @@ def render(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _model_schemas() -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str], dict[str, Any]]:
+def _model_schemas(
+    operations: Sequence[Operation[Any]],
+) -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], str], dict[str, Any]]:
     # Every model once, requests in validation mode and responses in serialization mode;
     # pydantic names a model "-Input"/"-Output" only where the two schemas differ.
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
-    for spec in OPERATIONS.values():
+    for spec in operations:
         if spec.body is not None:
             wanted.append((spec.body, "validation"))
-        wanted.extend((a.model, "serialization") for a in spec.answers if a.model is not None)
+        wanted.extend(
+            (_response_model(a.model), "serialization") for a in spec.answers if a.model is not None
+        )
     wanted.append((out.Problem, "serialization"))
     unique = list(dict.fromkeys(wanted))
     refs, top = models_json_schema(unique, ref_template=_REF, schema_generator=_Schemas)
@@ -779,17 +315,25 @@ def _portable_json_refs(value: Any) -> Any:
     return {key: _portable_json_refs(item) for key, item in value.items()}
 
 
+def _response_model(name: str) -> type[BaseModel]:
+    """The response model an ``Answer`` names: a class in ``shared/api_schema.py``."""
+    model = getattr(out, name, None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        msg = f"an answer names {name!r}, which is no model in shared/api_schema.py"
+        raise RuntimeError(msg)
+    return model
+
+
 def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
 def _operation(
-    method: str,
-    path: str,
     operation_id: str,
-    spec: Operation,
+    spec: Operation[Any],
     refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], str],
 ) -> dict[str, Any]:
+    method, path = spec.method, spec.template
     parameters: list[dict[str, Any]] = [
         _ref({"id": "ConversationId", "messageId": "MessageId"}[name], "parameters")
         for name in re.findall(r"\{(\w+)\}", path)
@@ -801,7 +345,7 @@ def _operation(
                 "in": "query",
                 "required": query.required,
                 "description": query.description,
-                "schema": dict(query.schema),
+                "schema": query.schema(),
             }
         )
     headers = list(spec.headers)
@@ -817,7 +361,9 @@ def _operation(
     for answer in spec.answers:
         entry: dict[str, Any] = {"description": answer.description}
         if answer.model is not None:
-            entry["content"] = {JSON: {"schema": _ref(refs[(answer.model, "serialization")])}}
+            entry["content"] = {
+                JSON: {"schema": _ref(refs[(_response_model(answer.model), "serialization")])}
+            }
         elif answer.schema is not None:
             entry["content"] = {JSON: {"schema": dict(answer.schema)}}
         entry["headers"] = _headers(
@@ -866,9 +412,6 @@ def _operation(
                 }
             },
         }
-    if spec.tag not in TAGS:
-        msg = f"shared/openapi.py OPERATIONS: {method} {path} has tag {spec.tag!r}, not one of TAGS"
-        raise RuntimeError(msg)
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "tags": [spec.tag],
@@ -906,7 +449,7 @@ def _holds_ids(model: type[BaseModel]) -> bool:
     return ID_JSON_SCHEMA["pattern"] in json.dumps(model.model_json_schema())
 
 
-def _error_codes(method: str, path: str, spec: Operation) -> dict[int, set[str]]:
+def _error_codes(method: str, path: str, spec: Operation[Any]) -> dict[int, set[str]]:
     """Every error status the operation may answer, with its codes."""
     codes: dict[int, set[str]] = {500: {"internal_error"}}
 

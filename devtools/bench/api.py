@@ -72,10 +72,10 @@ def ensure_import_env() -> None:
 def all_routes() -> list[BaseRoute]:
     """Every function's routes, as the dev server serves them."""
     ensure_import_env()
-    from functions import MODULES
+    from functions import module_names
 
     routes: list[BaseRoute] = []
-    for name in MODULES:
+    for name in module_names():
         routes.extend(importlib.import_module(f"functions.{name}").routes)
     return routes
 

@@ -135,7 +135,7 @@ def measure(name: str, runs: int) -> ColdStart:
 
 
 def measure_all(runs: int) -> list[ColdStart]:
-    """Every function module, in ``functions.MODULES`` order."""
-    from functions import MODULES
+    """Every function module, in ``functions.module_names()`` order."""
+    from functions import module_names
 
-    return [measure(name, runs) for name in MODULES]
+    return [measure(name, runs) for name in module_names()]

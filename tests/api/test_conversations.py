@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from shared.openapi import document
+from functions import openapi_document
 from tests.factories import ClientFactory, auth, conversation, put
 
 
@@ -239,7 +239,7 @@ def test_a_conversation_without_total_tokens_is_what_the_document_takes(
     client: TestClient,
 ) -> None:
     # The request schema leaves totalTokens out of `required`, as the server counts it.
-    schema = document()["components"]["schemas"]["Conversation"]
+    schema = openapi_document()["components"]["schemas"]["Conversation"]
     assert "totalTokens" not in schema["required"]
     body = conversation("c1")
     body["messages"][0]["tokens"] = {"input": 1, "output": 2, "total": 3}

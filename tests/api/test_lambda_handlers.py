@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from functions import MODULES
+from functions import module_names
 from shared.app import Services
 from shared.codec import json_or_empty
 from shared.payload import encoded_size
@@ -36,7 +36,7 @@ from tests.factories import (
 def handlers(settings: Settings) -> Iterator[dict[str, Any]]:
     """Every function module's handler, its app wired to the stand-in."""
     svc = Services.from_settings(settings)
-    modules = {name: importlib.import_module(f"functions.{name}") for name in MODULES}
+    modules = {name: importlib.import_module(f"functions.{name}") for name in module_names()}
     saved = {name: module.app.state.services for name, module in modules.items()}
     for module in modules.values():
         module.app.state.services = svc
@@ -236,7 +236,7 @@ def test_a_405_from_any_function_allows_every_method_of_its_path(
     # it: a plain OPTIONS (no CORS preflight) is the 405 a single-route function can answer,
     # and its Allow names every function's methods on that path, as the app with all routes.
     params = {"id": "c1", "messageId": "m1"}
-    for name in MODULES:
+    for name in module_names():
         module = importlib.import_module(f"functions.{name}")
         for route in module.routes:
             template = route.path.replace(":id}", "}")

@@ -10,49 +10,62 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
+from functions import all_routes, openapi_document
 from shared.models import parse_timestamp
-from shared.openapi import OPERATIONS, document, render, route_operations
+from shared.openapi import render
+from shared.operation import OperationRoute
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "openapi.json"
 REGENERATE = "regenerate it: make openapi (python -m devtools.openapi > openapi.json)"
 
 
 def test_the_checked_in_document_is_the_generated_one() -> None:
-    assert CHECKED_IN.read_text(encoding="utf-8") == render(document()), (
+    assert CHECKED_IN.read_text(encoding="utf-8") == render(openapi_document()), (
         f"openapi.json differs from what the routes and models give: {REGENERATE}"
     )
 
 
-def test_every_route_is_documented_and_every_operation_is_a_route() -> None:
-    routes = {(method, path) for method, path, _ in route_operations()}
+def test_every_route_is_a_declared_operation_and_documented() -> None:
+    routes = all_routes()
+    assert all(isinstance(route, OperationRoute) for route in routes)
+    served = {
+        (method, route.operation.template)
+        for route in routes
+        for method in route.methods or ()
+        if method != "HEAD"  # Starlette's implicit HEAD of a GET
+    }
     documented = {
         (method.upper(), path)
-        for path, methods in document()["paths"].items()
+        for path, methods in openapi_document()["paths"].items()
         for method in methods
     }
-    assert routes == documented
-    assert routes == set(OPERATIONS)
+    assert served == documented
+    assert len(served) == len(routes)
 
 
 def test_operation_ids_are_the_handlers_and_unique() -> None:
-    ids = [op["operationId"] for methods in document()["paths"].values() for op in methods.values()]
+    ids = [
+        op["operationId"]
+        for methods in openapi_document()["paths"].values()
+        for op in methods.values()
+    ]
     assert len(ids) == len(set(ids))
     assert "append_message" in ids
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
-    doc = document()
+    doc = openapi_document()
     assert doc["openapi"] == "3.1.0"
     validate(doc)
 
 
 def test_the_starlette_id_convertor_becomes_a_plain_template() -> None:
-    assert "/api/conversations/{id}/messages/{messageId}" in document()["paths"]
-    assert not [path for path in document()["paths"] if ":" in path]
+    assert "/api/conversations/{id}/messages/{messageId}" in openapi_document()["paths"]
+    assert not [path for path in openapi_document()["paths"] if ":" in path]
 
 
 def test_every_error_lists_its_codes_and_every_write_takes_an_idempotency_key() -> None:
-    for path, methods in document()["paths"].items():
+    for path, methods in openapi_document()["paths"].items():
         for method, op in methods.items():
             for status, response in op["responses"].items():
                 # (Health's 503 is its own JSON body, for monitors: docs/api.md, "Errors".)
@@ -73,7 +86,7 @@ def test_every_error_lists_its_codes_and_every_write_takes_an_idempotency_key() 
 
 
 def test_public_operations_need_no_token_and_the_others_a_bearer_jwt() -> None:
-    doc = document()
+    doc = openapi_document()
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
         **doc["components"]["securitySchemes"]["bearerAuth"],
         "type": "http",
@@ -99,19 +112,19 @@ def test_the_document_is_served_without_a_token_and_cacheable(client: TestClient
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "public, max-age=3600"
-    assert response.json() == document()
+    assert response.json() == openapi_document()
 
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (method, path, op)
-        for path, methods in document()["paths"].items()
+        for path, methods in openapi_document()["paths"].items()
         for method, op in methods.items()
     ]
 
 
 def test_every_operation_has_a_tag_a_description_and_a_client_error() -> None:
-    doc = document()
+    doc = openapi_document()
     assert doc["servers"]
     tags = {tag["name"] for tag in doc["tags"]}
     for method, path, op in _operations():
@@ -138,7 +151,7 @@ def test_a_304_is_an_answer_without_a_body_not_an_error() -> None:
 
 
 def test_request_and_response_schemas_have_titles_of_their_own() -> None:
-    schemas = document()["components"]["schemas"]
+    schemas = openapi_document()["components"]["schemas"]
     titles = [schema.get("title", name) for name, schema in schemas.items()]
     assert len(titles) == len(set(titles)), sorted(titles)
     assert schemas["ConversationMessage-Input"]["title"] == "ConversationMessageInput"
@@ -147,7 +160,7 @@ def test_request_and_response_schemas_have_titles_of_their_own() -> None:
 
 def test_links_name_operations_and_their_parameters() -> None:
     by_id = {op["operationId"]: op for _, _, op in _operations()}
-    parameters = document()["components"]["parameters"]
+    parameters = openapi_document()["components"]["parameters"]
     found = set()
     for _, _, op in _operations():
         for response in op["responses"].values():
@@ -168,7 +181,7 @@ def test_links_name_operations_and_their_parameters() -> None:
 
 
 def test_the_patch_schemas_refuse_what_the_server_refuses() -> None:
-    schemas = document()["components"]["schemas"]
+    schemas = openapi_document()["components"]["schemas"]
     conversation_patch = schemas["ConversationPatch"]
     assert conversation_patch["minProperties"] == 1
     assert conversation_patch["properties"]["title"]["type"] == "string"
@@ -197,7 +210,7 @@ def test_the_patch_schemas_refuse_what_the_server_refuses() -> None:
     ],
 )
 def test_the_timestamp_pattern_is_what_the_server_takes(timestamp: str, taken: bool) -> None:
-    schema = document()["components"]["schemas"]["Conversation"]["properties"]["createdAt"]
+    schema = openapi_document()["components"]["schemas"]["Conversation"]["properties"]["createdAt"]
     assert (re.fullmatch(schema["pattern"], timestamp) is not None) is taken
     try:
         parse_timestamp(timestamp)
@@ -205,3 +218,18 @@ def test_the_timestamp_pattern_is_what_the_server_takes(timestamp: str, taken: b
         assert not taken
     else:
         assert taken
+
+
+def test_response_schemas_name_their_properties_in_camel_case() -> None:
+    # The response models' attributes are snake_case with camelCase aliases: the document
+    # (and the wire it describes) must carry the aliases only.
+    schemas = openapi_document()["components"]["schemas"]
+    snake = {
+        (name, prop)
+        for name, schema in schemas.items()
+        for prop in schema.get("properties", {})
+        if "_" in prop
+    }
+    assert not snake
+    assert "nextCursor" in schemas["ConversationListPage"]["properties"]
+    assert "latencyMs" in schemas["HealthyRedis"]["properties"]

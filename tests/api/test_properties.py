@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from functions import openapi_document
 from shared.errors import PROBLEM_CONTENT_TYPE
 from shared.models import MAX_SAFE_INTEGER, Conversation, dump
-from shared.openapi import document
 from tests.factories import ClientFactory, auth, conversation, put
 
 USER = "props"
@@ -173,7 +173,7 @@ def _check(response: Any, method: str, template: str) -> None:
     """The answer is no 5xx and is what the document says the operation may answer."""
     status = response.status_code
     assert status < 500, (method, template, status, response.text)
-    responses = document()["paths"][template][method.lower()]["responses"]
+    responses = openapi_document()["paths"][template][method.lower()]["responses"]
     assert str(status) in responses, (method, template, status, response.text)
     if 400 <= status < 500:
         assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE, response.headers

@@ -32,8 +32,8 @@ from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
+from functions import openapi_document
 from shared.errors import PROBLEM_CONTENT_TYPE
-from shared.openapi import document
 from tests.factories import auth, conversation
 
 USER = "fuzz"
@@ -70,7 +70,7 @@ _UNSAFE_NUMBERS = {"unsafe_integer", "non_finite_number"}
 # which a schema cannot state. (The stateful phase's links keep them equal.)
 _ID_MISMATCH = "PUT /api/conversations/{id}"
 schema = schemathesis.openapi.from_dict(
-    copy.deepcopy(document()),  # (its stateful phase adds links to what it is given)
+    copy.deepcopy(openapi_document()),  # (its stateful phase adds links to what it is given)
     config=SchemathesisConfig.from_dict(
         {
             "checks": {"positive_data_acceptance": {"expected-statuses": _ACCEPTED}},
@@ -144,7 +144,7 @@ def seeded(served: str) -> str:
 
 
 def _documented_codes(case: schemathesis.Case[Any], status: int) -> list[str]:
-    operations = document()["paths"][case.operation.path]
+    operations = openapi_document()["paths"][case.operation.path]
     if case.method.lower() not in operations:
         # Negative mode also sends methods the path does not have (TRACE, say): 405.
         return ["method_not_allowed"]
@@ -178,7 +178,7 @@ def _fresh_idempotency_key(case: schemathesis.Case[Any]) -> None:
 
 
 def _header_off_pattern(case: schemathesis.Case[Any]) -> bool:
-    doc = document()
+    doc = openapi_document()
     operation = doc["paths"][case.operation.path].get(case.method.lower(), {})
     sent = {name.lower(): value for name, value in (case.headers or {}).items()}
     for listed in operation.get("parameters", []):

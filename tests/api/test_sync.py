@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 import shared.store
 from devtools import redis_backend
-from shared.openapi import document
+from functions import openapi_document
 from tests.factories import (
     ClientFactory,
     Clock,
@@ -598,7 +598,7 @@ def test_if_match_that_is_not_one_tag_this_api_issues_is_400(client: TestClient,
     assert response.json()["code"] == "invalid_request"
     assert "If-Match" in response.json()["detail"]
     assert _snapshot(client) == before
-    pattern = document()["components"]["parameters"]["IfMatch"]["schema"]["pattern"]
+    pattern = openapi_document()["components"]["parameters"]["IfMatch"]["schema"]["pattern"]
     assert re.fullmatch(pattern, held) is None
     assert re.fullmatch(pattern, '"2"')
     assert re.fullmatch(pattern, 'W/"2i"')

@@ -36,7 +36,7 @@ from typing import IO, Any
 import pytest
 
 from devtools import package
-from functions import MODULES
+from functions import module_names
 from tests.factories import (
     ANONYMOUS_SECRET,
     JWT_SECRET,
@@ -378,7 +378,7 @@ def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None
     assert package.shipped_twice(names) == []
     own = [n for n in names if n.startswith(("functions/", "shared/"))]
     assert not [n for n in own if n.endswith(".py")], "the project's modules ship compiled"
-    assert {f"functions/{module}.pyc" for module in MODULES} <= set(own)
+    assert {f"functions/{module}.pyc" for module in module_names()} <= set(own)
     assert {"functions/__init__.pyc", "shared/__init__.pyc", "shared/store.pyc"} <= set(own)
     lua = sorted(
         p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/**/*.lua")
@@ -500,7 +500,7 @@ def test_template_has_one_function_per_module(
     deployed_functions: dict[str, DeployedFunction],
 ) -> None:
     handlers = sorted(f.handler for f in deployed_functions.values())
-    assert handlers == sorted(f"functions/{module}.handler" for module in MODULES)
+    assert handlers == sorted(f"functions/{module}.handler" for module in module_names())
     assert {f.runtime for f in deployed_functions.values()} == {"python3.12"}
     assert all(f.routes for f in deployed_functions.values())
 

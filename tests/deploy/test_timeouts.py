@@ -35,7 +35,7 @@ from mangum import Mangum
 from starlette.testclient import TestClient
 
 from devtools import serve
-from functions import MODULES, all_routes
+from functions import all_routes, module_names
 from shared.app import Services, create_app
 from shared.errors import StoreUnavailable
 from shared.identity import JWKS_TIMEOUT_SECONDS
@@ -146,7 +146,7 @@ def function_timeout(config: dict[str, Any], function: str) -> float:
 def test_every_module_is_a_function_and_every_function_a_module() -> None:
     config = load_serverless()
     functions = config["functions"]
-    assert set(functions) == set(MODULES)
+    assert set(functions) == set(module_names())
     try:
         for name, function in functions.items():
             assert function["handler"] == f"functions/{name}.handler"
@@ -156,6 +156,22 @@ def test_every_module_is_a_function_and_every_function_a_module() -> None:
         # Mangum made an event loop current at import, as on Lambda; close it, not leak it.
         close_current_loop()
         asyncio.set_event_loop(None)
+
+
+def test_each_function_is_routed_as_its_operation_declares() -> None:
+    # serverless.yml names each route again (API Gateway routes before any code runs): it
+    # must be the declared one, and each path's CORS preflight must reach one function.
+    config = load_serverless()
+    preflights: list[str] = []
+    declared_paths: set[str] = set()
+    for name, function in config["functions"].items():
+        events = [event["httpApi"] for event in function.get("events", [])]
+        routes = importlib.import_module(f"functions.{name}").routes
+        declared = {f"{r.operation.method} {r.operation.template}" for r in routes}
+        declared_paths.update(r.operation.template for r in routes)
+        assert {e for e in events if not e.startswith("OPTIONS ")} == declared, name
+        preflights.extend(e.removeprefix("OPTIONS ") for e in events if e.startswith("OPTIONS "))
+    assert sorted(preflights) == sorted(declared_paths), "one OPTIONS route per path"
 
 
 def test_runtime_is_python_3_12() -> None:
@@ -231,7 +247,7 @@ def test_no_request_makes_more_upstash_calls(standin: Standin) -> None:
     # Worst case for the count: a database that has forgotten every script (a restarted or new
     # Upstash) and a container that has not noticed yet, so a store call is EVALSHA, NOSCRIPT,
     # then EVAL.
-    assert {name for name, *_ in REQUESTS} == set(MODULES)
+    assert {name for name, *_ in REQUESTS} == set(module_names())
     settings = make_settings(standin)
     counts: dict[str, int] = {}
     try:
@@ -255,7 +271,7 @@ def test_no_request_makes_more_upstash_calls(standin: Standin) -> None:
     counted = {name: n for name, n in counts.items() if name != "claim_anonymous"}
     assert max(counted.values()) <= SEQUENTIAL_UPSTASH_CALLS, counts
     assert counts == {
-        **dict.fromkeys(MODULES, 2),  # EVALSHA, EVAL
+        **dict.fromkeys(module_names(), 2),  # EVALSHA, EVAL
         "health": 1,  # PING
         "get_limits": 0,
         "get_openapi": 0,
