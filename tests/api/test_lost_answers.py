@@ -18,10 +18,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from devtools.fault_proxy import Fault, FaultProxy, is_write
+from shared import scripts
 from tests.factories import (
     ClientFactory,
     Clock,
     auth,
+    bearer,
     conversation,
     message,
 )
@@ -267,3 +269,30 @@ def test_a_write_that_cannot_be_settled_says_it_may_have_been_applied(
         assert _ids(client) == ["m0", "m1", "m9"]  # (it was: once)
     finally:
         fault_proxy.calm()
+
+
+def test_a_claim_whose_import_answer_is_lost_reports_what_it_moved(
+    through_proxy: tuple[TestClient, Clock], fault_proxy: FaultProxy
+) -> None:
+    # A claim runs three scripts (read the visitor's conversations, import them, erase the
+    # visitor); the import's answer is the one lost here, the write a re-run would duplicate.
+    client, _ = through_proxy
+
+    def claims(user: str, *, lose: bool) -> Any:
+        issued = client.post("/api/auth/anonymous").json()
+        visitor = bearer(issued["token"])
+        for cid in ("a1", "a2"):
+            body = conversation(cid)
+            assert client.put(f"/api/conversations/{cid}", json=body, headers=visitor).is_success
+        if lose:
+            import_sha = scripts.IMPORT_CONVERSATIONS.write.sha
+            fault_proxy.inject(Fault("lose_answer"), match=lambda c: import_sha in c[:2])
+        answer = client.post(
+            "/api/me/claim", json={"anonymousToken": issued["token"]}, headers=auth(user)
+        )
+        assert fault_proxy.pending() == 0
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    assert claims("unlucky", lose=True) == claims("calm", lose=False)
+    assert _state(client, "unlucky") == _state(client, "calm")
