@@ -9,15 +9,13 @@ same script.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared import codec, records, scripts
-from shared.errors import InvalidId, InvalidRequest, OutcomeUnknown, StoreUnavailable
+from shared.errors import OutcomeUnknown, StoreUnavailable
 from shared.keys import UserKeys
 from shared.models import (
     DEFAULT_TITLE,
@@ -26,7 +24,6 @@ from shared.models import (
     ConversationPatch,
     ConversationSummary,
     MessagePatch,
-    check_id,
     timestamp_ms,
     title_from,
 )
@@ -34,6 +31,7 @@ from shared.rate_limit import Caller
 from shared.refusals import About, error_of
 from shared.scripts import Reply, ScriptSpec
 from shared.settings import Settings
+from shared.store import cursors, etags
 from shared.store.results import (
     AppendResult,
     Change,
@@ -120,13 +118,13 @@ class ConversationStore:
         if_none_match: str | None = None,
     ) -> ConversationPage | NotModified:
         """A page of the user's conversations, most recently updated first."""
-        after = _decode_list_cursor(cursor) if cursor else ("", "")
+        after = cursors.decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
         period = self._expiry_period(now)
-        held = _list_tag_version(if_none_match, "l", period)
+        held = etags.list_tag_version(if_none_match, etags.LIST, period)
         reply = await self._list(caller, limit, after, now, if_none_match=held)
         if reply.status == "not_modified":
-            return NotModified(_list_etag("l", held or "0", period))
+            return NotModified(etags.list_etag(etags.LIST, held or "0", period))
         pairs = _pairs(reply["page"])
         shown = records.SUMMARY.each(reply["summaries"])
         summaries = [
@@ -134,9 +132,9 @@ class ConversationStore:
         ]
         return ConversationPage(
             summaries,
-            _list_cursor(pairs, len(shown)),
-            _list_etag("l", reply["list_version"], period),
-            _encode_cursor(f"f:{reply['generation']}:{reply['sequence']}:{now}"),
+            cursors.list_cursor(pairs, len(shown)),
+            etags.list_etag(etags.LIST, reply["list_version"], period),
+            cursors.feed_cursor(reply["generation"], reply["sequence"], now),
         )
 
     async def get_conversation(
@@ -149,7 +147,7 @@ class ConversationStore:
         if_none_match: str | None = None,
     ) -> ConversationView | NotModified:
         """The conversation's summary and the newest ``limit`` messages before ``before``."""
-        upper = _decode_message_cursor(before) if before else ""
+        upper = cursors.decode_message_cursor(before) if before else ""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
         reply = await self._run(
@@ -169,17 +167,17 @@ class ConversationStore:
             about=About(conversation_id),
         )
         if reply.status == "not_modified":
-            return NotModified(_etag(reply["tag"]))
+            return NotModified(etags.etag(reply["tag"]))
         pairs = _pairs(reply["page"])
         newest_first = self._messages([mid for mid, _ in pairs], reply["messages"], now)
         next_cursor = None
         if reply["more"]:
-            next_cursor = _encode_cursor(f"m:{_score(pairs[-1][1])}")
+            next_cursor = cursors.message_cursor(pairs[-1][1])
         return ConversationView(
             summary=codec.summary(conversation_id, records.SUMMARY.named(reply["summary"])),
             messages=newest_first[::-1],
             next_cursor=next_cursor,
-            etag=_etag(reply["tag"]),
+            etag=etags.etag(reply["tag"]),
         )
 
     async def get_message(
@@ -209,16 +207,16 @@ class ConversationStore:
             about=About(conversation_id, message_id),
         )
         if reply.status == "not_modified":
-            return NotModified(_etag(reply["tag"]))
+            return NotModified(etags.etag(reply["tag"]))
         fields = records.MESSAGE.named(reply["message"])
         contents = iter([reply["text"], *reply["tools"]])
         stored = codec.message(message_id, fields, contents, self._stale(now))
         length = int(fields["length"] or 0)
-        return MessageTail(stored, int(reply["offset"]), length, _etag(reply["tag"]))
+        return MessageTail(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
 
     async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
-        sent_generation, since, since_ms = _decode_feed_cursor(cursor)
+        sent_generation, since, since_ms = cursors.decode_feed_cursor(cursor)
         now = self._clock_ms()
         expired_from = self._expired_from(since_ms, now)
         keys = UserKeys(self._prefix, caller.user_id)
@@ -260,7 +258,7 @@ class ConversationStore:
         # Caught up: the next page starts now (conversations that expire later are reported
         # then); with more to come, from the same instant.
         next_ms = since_ms if more else now
-        return ChangesPage(changes, _encode_cursor(f"f:{generation}:{last}:{next_ms}"), bool(more))
+        return ChangesPage(changes, cursors.feed_cursor(generation, last, next_ms), bool(more))
 
     async def user_totals(
         self, caller: Caller, *, if_none_match: str | None = None
@@ -269,7 +267,7 @@ class ConversationStore:
         keys = UserKeys(self._prefix, caller.user_id)
         now = self._clock_ms()
         period = self._expiry_period(now)
-        held = _list_tag_version(if_none_match, "m", period)
+        held = etags.list_tag_version(if_none_match, etags.TOTALS, period)
         reply = await self._run(
             scripts.GET_ME,
             caller,
@@ -278,13 +276,13 @@ class ConversationStore:
             now=now,
         )
         if reply.status == "not_modified":
-            return NotModified(_list_etag("m", held or "", period))
+            return NotModified(etags.list_etag(etags.TOTALS, held or "", period))
         return UserTotals(
             int(reply["conversations"]),
             int(reply["messages"]),
             int(reply["tokens"]),
             reply["current"] or None,
-            _list_etag("m", reply["tag"], period),
+            etags.list_etag(etags.TOTALS, reply["tag"], period),
         )
 
     async def export_conversations(
@@ -296,7 +294,7 @@ class ConversationStore:
         conversations, whose keys the second script can only reach once they are named. The
         page stops before its messages would take more than ``EXPORT_BUDGET_BYTES``.
         """
-        after = _decode_list_cursor(cursor) if cursor else ("", "")
+        after = cursors.decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
         listed = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
         pairs = _pairs(listed["page"])
@@ -323,10 +321,10 @@ class ConversationStore:
                     codec.summary(conversation["id"], fields),
                     self._messages(conversation["message_ids"], conversation["messages"], now),
                     codec.version(fields),
-                    None if cut is None else _encode_cursor(f"m:{_score(cut)}"),
+                    None if cut is None else cursors.message_cursor(cut),
                 )
             )
-        return ExportPage(exported, reply["current"] or None, _list_cursor(pairs, shown))
+        return ExportPage(exported, reply["current"] or None, cursors.list_cursor(pairs, shown))
 
     # ------------------------------------------------------------------------- writes
 
@@ -365,7 +363,7 @@ class ConversationStore:
             mcpServers=conversation.mcpServers,
         )
         return PutResult(
-            bool(reply["created"]), summary, list(reply["evicted"]), _etag(reply["version"])
+            bool(reply["created"]), summary, list(reply["evicted"]), etags.etag(reply["version"])
         )
 
     async def delete_conversation(
@@ -412,7 +410,7 @@ class ConversationStore:
             about=About(conversation_id),
         )
         fields = records.SUMMARY.named(reply["summary"])
-        return codec.summary(conversation_id, fields), _etag(codec.version(fields))
+        return codec.summary(conversation_id, fields), etags.etag(codec.version(fields))
 
     async def append_message(
         self,
@@ -456,14 +454,14 @@ class ConversationStore:
             stored = self._messages([message.id], reply["message"], now)[0]
             return AppendResult(
                 stored, created=False, conversation_created=False, evicted=[],
-                etag=_etag(reply["version"]),
+                etag=etags.etag(reply["version"]),
             )  # fmt: skip
         return AppendResult(
             message,
             created=True,
             conversation_created=bool(reply["conversation_created"]),
             evicted=list(reply["evicted"]),
-            etag=_etag(reply["version"]),
+            etag=etags.etag(reply["version"]),
         )
 
     async def update_message(
@@ -523,7 +521,7 @@ class ConversationStore:
             idempotent=not numbered_delta,
             about=About(conversation_id, message_id, sequence=patch.sequence),
         )
-        etag = _etag(reply["version"])
+        etag = etags.etag(reply["version"])
         if not return_message:
             return None, etag
         return self._messages([message_id], reply["message"], now)[0], etag
@@ -544,7 +542,7 @@ class ConversationStore:
             {"cid": conversation_id, "mid": message_id, "if_match": if_match or ""},
             about=About(conversation_id, message_id),
         )
-        return _etag(reply["version"])
+        return etags.etag(reply["version"])
 
     async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> None:
         """Point the user's session at a conversation (None clears it) for the session TTL."""
@@ -911,121 +909,5 @@ def _conversation_of(item: ExportedConversation) -> Conversation:
     )
 
 
-def _etag(tag: object) -> str:
-    return f'"{tag}"'
-
-
-def _list_etag(kind: str, version: object, period: int) -> str:
-    return f'"{kind}{version}.{period}"'
-
-
-def _list_tag_version(if_none_match: str | None, kind: str, period: int) -> str | None:
-    # The version part of a list or /api/me tag the caller holds, when its expiry period is
-    # still the current one (otherwise the answer may have changed with time alone).
-    if not if_none_match or not if_none_match.startswith(kind):
-        return None
-    version, _, held_period = if_none_match[len(kind) :].rpartition(".")
-    if held_period != str(period) or not version:
-        return None
-    return version
-
-
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-
-# Cursors are opaque to clients: base64url of a kind letter and the position it stands for.
-def _encode_cursor(position: str) -> str:
-    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
-
-
-def _list_cursor(pairs: Sequence[tuple[str, str]], limit: int) -> str | None:
-    # The script fetched limit + 1 entries: a last one means there is a next page.
-    if len(pairs) <= limit:
-        return None
-    last_id, last_score = pairs[limit - 1]
-    return _encode_cursor(f"c:{_score(last_score)}:{last_id}")
-
-
-def _bad_cursor(cursor: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"cursor {cursor[:80]!r} is not one this API issued: pass back the nextCursor of "
-        "the previous page unchanged, or leave it out for the first page"
-    )
-
-
-# The longest cursor this API issues: "c:", a signed 16-digit score, ":" and a 128-character id
-# are 148 bytes, 200 characters of base64url. Anything longer is refused before it is decoded.
-_MAX_CURSOR_CHARS = 200
-# Positions are Redis scores (updatedAt in ms, message sequence numbers) that the frontend may
-# also hold as numbers: above 2^53 - 1 neither a double nor JavaScript has every integer, so no
-# cursor this API issued goes higher.
-_MAX_POSITION = 2**53 - 1
-
-
-def _decode_cursor(cursor: str, kind: str) -> str:
-    # Everything is checked here, before any Redis call: a cursor Redis cannot read would come
-    # back as a script error, which is a 503 a retry cannot fix, not the client's 400.
-    if len(cursor) > _MAX_CURSOR_CHARS or not cursor.isascii():
-        raise _bad_cursor(cursor)
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _bad_cursor(cursor) from None
-    # Decoding skips characters outside the alphabet and ignores stray bits: only the exact
-    # text this API would have issued for the position is one it issued.
-    if _encode_cursor(text) != cursor:
-        raise _bad_cursor(cursor)
-    head, _, rest = text.partition(":")
-    if head != kind or not rest:
-        raise _bad_cursor(cursor)
-    return rest
-
-
-def _decode_list_cursor(cursor: str) -> tuple[str, str]:
-    score, _, cid = _decode_cursor(cursor, "c").partition(":")
-    # A list position is updatedAt in ms, below zero for a conversation updated before 1970.
-    if not _is_position(score.removeprefix("-")) or score == "-0" or not _is_id(cid):
-        raise _bad_cursor(cursor)
-    return score, cid
-
-
-def _decode_message_cursor(cursor: str) -> str:
-    seq = _decode_cursor(cursor, "m")
-    if not _is_position(seq):
-        raise _bad_cursor(cursor)
-    return seq
-
-
-def _is_position(value: str) -> bool:
-    # ASCII digits only (str.isdigit alone takes "²", which Redis refuses as a score), written
-    # as _score writes them (no sign, no leading zero), and at most _MAX_POSITION.
-    return (
-        value.isascii()
-        and value.isdigit()
-        and (value == "0" or not value.startswith("0"))
-        and len(value) <= len(str(_MAX_POSITION))
-        and int(value) <= _MAX_POSITION
-    )
-
-
-def _is_id(value: str) -> bool:
-    try:
-        check_id(value)
-    except InvalidId:
-        return False
-    return True
-
-
-def _score(value: str) -> int:
-    # Redis prints integral scores as "5"; other servers may print "5.0".
-    return int(float(value))
-
-
-def _decode_feed_cursor(cursor: str) -> tuple[str, int, int]:
-    # "f:<feed generation>:<sequence number>:<instant, ms>" (ListChanges' next cursors).
-    generation, _, rest = _decode_cursor(cursor, "f").partition(":")
-    since, _, since_ms = rest.partition(":")
-    if not (_is_position(generation) and _is_position(since) and _is_position(since_ms)):
-        raise _bad_cursor(cursor)
-    return generation, int(since), int(since_ms)
