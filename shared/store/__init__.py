@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from shared import codec, records, scripts
+from shared import codec, scripts
 from shared.errors import OutcomeUnknown, StoreUnavailable
 from shared.keys import UserKeys
 from shared.models import (
@@ -31,7 +31,7 @@ from shared.rate_limit import Caller
 from shared.refusals import About, error_of
 from shared.scripts import Reply, ScriptSpec
 from shared.settings import Settings
-from shared.store import cursors, etags
+from shared.store import cursors, decode, etags
 from shared.store.results import (
     AppendResult,
     Change,
@@ -123,19 +123,7 @@ class ConversationStore:
         period = self._expiry_period(now)
         held = etags.list_tag_version(if_none_match, etags.LIST, period)
         reply = await self._list(caller, limit, after, now, if_none_match=held)
-        if reply.status == "not_modified":
-            return NotModified(etags.list_etag(etags.LIST, held or "0", period))
-        pairs = _pairs(reply["page"])
-        shown = records.SUMMARY.each(reply["summaries"])
-        summaries = [
-            codec.summary(cid, fields) for (cid, _), fields in zip(pairs, shown, strict=False)
-        ]
-        return ConversationPage(
-            summaries,
-            cursors.list_cursor(pairs, len(shown)),
-            etags.list_etag(etags.LIST, reply["list_version"], period),
-            cursors.feed_cursor(reply["generation"], reply["sequence"], now),
-        )
+        return decode.conversation_page(reply, held=held, period=period, now=now)
 
     async def get_conversation(
         self,
@@ -166,19 +154,7 @@ class ConversationStore:
             now=now,
             about=About(conversation_id),
         )
-        if reply.status == "not_modified":
-            return NotModified(etags.etag(reply["tag"]))
-        pairs = _pairs(reply["page"])
-        newest_first = self._messages([mid for mid, _ in pairs], reply["messages"], now)
-        next_cursor = None
-        if reply["more"]:
-            next_cursor = cursors.message_cursor(pairs[-1][1])
-        return ConversationView(
-            summary=codec.summary(conversation_id, records.SUMMARY.named(reply["summary"])),
-            messages=newest_first[::-1],
-            next_cursor=next_cursor,
-            etag=etags.etag(reply["tag"]),
-        )
+        return decode.conversation_view(conversation_id, reply, self._stale(now))
 
     async def get_message(
         self,
@@ -206,13 +182,7 @@ class ConversationStore:
             now=now,
             about=About(conversation_id, message_id),
         )
-        if reply.status == "not_modified":
-            return NotModified(etags.etag(reply["tag"]))
-        fields = records.MESSAGE.named(reply["message"])
-        contents = iter([reply["text"], *reply["tools"]])
-        stored = codec.message(message_id, fields, contents, self._stale(now))
-        length = int(fields["length"] or 0)
-        return MessageTail(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
+        return decode.message_tail(message_id, reply, self._stale(now))
 
     async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
@@ -232,33 +202,14 @@ class ConversationStore:
             },
             now=now,
         )
-        generation, last, more = reply["generation"], reply["last"], reply["more"]
-        changes = []
-        for entry in reply["changes"]:
-            kind, change = scripts.CHANGE.decode(entry)
-            cid, sequence = change["id"], int(change["sequence"])
-            if kind == "upsert":
-                fields = records.SUMMARY.named(change["summary"])
-                changes.append(
-                    Change(
-                        cid, sequence, codec.summary(cid, fields), codec.version(fields),
-                        None, None,
-                    )
-                )  # fmt: skip
-            else:
-                when = codec.iso(int(change["removed_at"]))
-                changes.append(Change(cid, sequence, None, None, change["removed"], when))
-        if not changes and not more and not expired_from and generation == sent_generation:
-            # Idle, and no expiry step passed since the cursor's instant: nothing can have
-            # expired since then, so the same cursor asks the same question next time. Given
-            # back byte for byte, it keeps the poll's URL (and the browser's cached CORS
-            # preflight for it) the same. Once a step passes, the page looked for expiries and
-            # moves the cursor on (below), or every later poll would look again.
-            return ChangesPage([], cursor, False)
-        # Caught up: the next page starts now (conversations that expire later are reported
-        # then); with more to come, from the same instant.
-        next_ms = since_ms if more else now
-        return ChangesPage(changes, cursors.feed_cursor(generation, last, next_ms), bool(more))
+        return decode.changes_page(
+            reply,
+            cursor=cursor,
+            sent_generation=sent_generation,
+            since_ms=since_ms,
+            expired_from=expired_from,
+            now=now,
+        )
 
     async def user_totals(
         self, caller: Caller, *, if_none_match: str | None = None
@@ -275,15 +226,7 @@ class ConversationStore:
             {"if_none_match": held or ""},
             now=now,
         )
-        if reply.status == "not_modified":
-            return NotModified(etags.list_etag(etags.TOTALS, held or "", period))
-        return UserTotals(
-            int(reply["conversations"]),
-            int(reply["messages"]),
-            int(reply["tokens"]),
-            reply["current"] or None,
-            etags.list_etag(etags.TOTALS, reply["tag"], period),
-        )
+        return decode.user_totals(reply, held=held, period=period)
 
     async def export_conversations(
         self, caller: Caller, *, limit: int, cursor: str | None
@@ -297,9 +240,7 @@ class ConversationStore:
         after = cursors.decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
         listed = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
-        pairs = _pairs(listed["page"])
-        shown = len(listed["summaries"]) // records.SUMMARY.width
-        ids = [cid for cid, _ in pairs[:shown]]
+        ids = decode.listed_ids(listed)
         keys = UserKeys(self._prefix, caller.user_id)
         reply = await self._run(
             scripts.EXPORT_CONVERSATIONS,
@@ -311,20 +252,7 @@ class ConversationStore:
             now=now,
             counted=False,
         )
-        exported = []
-        for item in reply["conversations"]:
-            conversation = scripts.EXPORTED.named(item)
-            fields = records.SUMMARY.named(conversation["summary"])
-            cut = conversation["older_before"]
-            exported.append(
-                ExportedConversation(
-                    codec.summary(conversation["id"], fields),
-                    self._messages(conversation["message_ids"], conversation["messages"], now),
-                    codec.version(fields),
-                    None if cut is None else cursors.message_cursor(cut),
-                )
-            )
-        return ExportPage(exported, reply["current"] or None, cursors.list_cursor(pairs, shown))
+        return decode.export_page(listed, reply, self._stale(now))
 
     # ------------------------------------------------------------------------- writes
 
@@ -353,18 +281,7 @@ class ConversationStore:
             now=now,
             about=About(cid),
         )
-        summary = ConversationSummary(
-            id=cid,
-            title=conversation.title,
-            createdAt=conversation.createdAt,
-            updatedAt=conversation.updatedAt,
-            totalTokens=conversation.totalTokens,
-            messageCount=len(conversation.messages),
-            mcpServers=conversation.mcpServers,
-        )
-        return PutResult(
-            bool(reply["created"]), summary, list(reply["evicted"]), etags.etag(reply["version"])
-        )
+        return decode.put_result(conversation, reply)
 
     async def delete_conversation(
         self, caller: Caller, conversation_id: str, *, if_match: str | None = None
@@ -409,8 +326,7 @@ class ConversationStore:
             },
             about=About(conversation_id),
         )
-        fields = records.SUMMARY.named(reply["summary"])
-        return codec.summary(conversation_id, fields), etags.etag(codec.version(fields))
+        return decode.conversation_update(conversation_id, reply)
 
     async def append_message(
         self,
@@ -450,19 +366,7 @@ class ConversationStore:
             now=now,
             about=About(conversation_id, message.id),
         )
-        if reply.status == "duplicate":
-            stored = self._messages([message.id], reply["message"], now)[0]
-            return AppendResult(
-                stored, created=False, conversation_created=False, evicted=[],
-                etag=etags.etag(reply["version"]),
-            )  # fmt: skip
-        return AppendResult(
-            message,
-            created=True,
-            conversation_created=bool(reply["conversation_created"]),
-            evicted=list(reply["evicted"]),
-            etag=etags.etag(reply["version"]),
-        )
+        return decode.append_result(message, reply, self._stale(now))
 
     async def update_message(
         self,
@@ -521,10 +425,7 @@ class ConversationStore:
             idempotent=not numbered_delta,
             about=About(conversation_id, message_id, sequence=patch.sequence),
         )
-        etag = etags.etag(reply["version"])
-        if not return_message:
-            return None, etag
-        return self._messages([message_id], reply["message"], now)[0], etag
+        return decode.message_update(message_id, reply, self._stale(now), returned=return_message)
 
     async def delete_message(
         self,
@@ -594,17 +495,7 @@ class ConversationStore:
             ],
             now=now,
         )
-        refused = [
-            _rejection(r["id"], r["reason"], int(r["version"]))
-            for r in scripts.REJECTED.each(reply["rejected"])
-        ]
-        return ImportResult(
-            int(reply["imported"]),
-            int(reply["updated"]),
-            int(reply["skipped"]),
-            list(reply["evicted"]),
-            refused,
-        )
+        return decode.import_result(reply)
 
     async def erase_user(self, caller: Caller) -> int:
         """Delete every key of the user; the number of conversations it had.
@@ -667,7 +558,7 @@ class ConversationStore:
         while True:  # (a page at least, however small the budget)
             page = await self.export_conversations(anonymous, limit=_CLAIM_BATCH, cursor=cursor)
             whole = [
-                _conversation_of(item) for item in page.conversations
+                decode.conversation_of(item) for item in page.conversations
                 if item.older_messages_cursor is None
             ]  # fmt: skip
             if whole:
@@ -746,19 +637,6 @@ class ConversationStore:
         keys = UserKeys(self._prefix, caller.user_id)
         user = {k: v for k, v in keys.user().items() if k != "gy"}
         return {**user, **keys.conversation(conversation_id)}
-
-    def _messages(
-        self, ids: Sequence[str], messages: Sequence[Any], now_ms: int
-    ) -> list[ConversationMessage]:
-        # `messages` as read_messages answers them (scripts.MESSAGES): the first `len(ids)`
-        # messages' attribute values, and their contents and tool executions in order.
-        page = scripts.MESSAGES.named(messages)
-        rest = iter(page["contents"])
-        stale = self._stale(now_ms)
-        return [
-            codec.message(mid, fields, rest, stale)
-            for mid, fields in zip(ids, records.MESSAGE.each(page["values"]), strict=False)
-        ]
 
     def _stale(self, now_ms: int) -> Callable[[int], bool]:
         return lambda updated_ms: now_ms - updated_ms > self._stale_ms
@@ -880,34 +758,3 @@ class ConversationStore:
 _ERASE_ATTEMPTS = 2
 # The rate-limit arguments of a call that is not counted.
 _UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
-
-
-_REJECTIONS = {
-    "deleted": "the user deleted this conversation; it is not brought back by an import",
-    "precondition_failed": "it is no longer at the version the import named",
-}
-
-
-def _rejection(cid: str, reason: str, current: int) -> Rejected:
-    code = "conversation_deleted" if reason == "deleted" else reason
-    detail = _REJECTIONS[reason]
-    if reason == "precondition_failed":
-        detail += f" (it is at version {current})" if current else " (it does not exist)"
-    return Rejected(cid, code, detail)
-
-
-def _conversation_of(item: ExportedConversation) -> Conversation:
-    summary = item.summary
-    return Conversation.model_construct(
-        id=summary.id,
-        title=summary.title,
-        messages=item.messages,
-        createdAt=summary.createdAt,
-        updatedAt=summary.updatedAt,
-        totalTokens=summary.totalTokens,
-        mcpServers=summary.mcpServers,
-    )
-
-
-def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
