@@ -9,13 +9,11 @@ same script.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from shared import codec, scripts
-from shared.errors import OutcomeUnknown, StoreUnavailable
+from shared.errors import StoreUnavailable
 from shared.keys import UserKeys
 from shared.models import (
     DEFAULT_TITLE,
@@ -28,10 +26,11 @@ from shared.models import (
     title_from,
 )
 from shared.rate_limit import Caller
-from shared.refusals import About, error_of
-from shared.scripts import Reply, ScriptSpec
+from shared.refusals import About
+from shared.scripts import Reply
 from shared.settings import Settings
 from shared.store import cursors, decode, etags
+from shared.store.calls import UserCalls
 from shared.store.results import (
     AppendResult,
     Change,
@@ -106,6 +105,7 @@ class ConversationStore:
         self._ttl = TtlPolicy.from_settings(settings)
         self._clock_ms = clock_ms
         self._stale_ms = settings.streaming_stale_seconds * 1000
+        self._calls = UserCalls(upstash, settings, self._ttl, clock_ms)
 
     # ------------------------------------------------------------------------- reads
 
@@ -138,7 +138,7 @@ class ConversationStore:
         upper = cursors.decode_message_cursor(before) if before else ""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.GET_CONVERSATION,
             caller,
             {"sum": keys.summaries, **keys.conversation(conversation_id)},
@@ -168,7 +168,7 @@ class ConversationStore:
         """One message with its content after the first ``after`` UTF-16 code units."""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.GET_MESSAGE,
             caller,
             {"sum": keys.summaries, "msgs": keys.messages(conversation_id)},
@@ -190,7 +190,7 @@ class ConversationStore:
         now = self._clock_ms()
         expired_from = self._expired_from(since_ms, now)
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.LIST_CHANGES,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries, "chg": keys.changes},
@@ -219,7 +219,7 @@ class ConversationStore:
         now = self._clock_ms()
         period = self._expiry_period(now)
         held = etags.list_tag_version(if_none_match, etags.TOTALS, period)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.GET_ME,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
@@ -242,7 +242,7 @@ class ConversationStore:
         listed = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
         ids = decode.listed_ids(listed)
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.EXPORT_CONVERSATIONS,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
@@ -268,7 +268,7 @@ class ConversationStore:
         cid = conversation.id
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.PUT_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(cid)},
@@ -291,7 +291,7 @@ class ConversationStore:
         The deletion stays: no later write brings the conversation back unless it says so.
         """
         keys = UserKeys(self._prefix, caller.user_id)
-        await self._run(
+        await self._calls.run(
             scripts.DELETE_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
@@ -312,7 +312,7 @@ class ConversationStore:
         Returns its summary and entity tag.
         """
         given = patch.model_fields_set
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.UPDATE_CONVERSATION,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -343,7 +343,7 @@ class ConversationStore:
         """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.APPEND_MESSAGE,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
@@ -397,7 +397,7 @@ class ConversationStore:
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
         numbered_delta = not change and patch.sequence is not None
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.UPDATE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -436,7 +436,7 @@ class ConversationStore:
         if_match: str | None = None,
     ) -> str:
         """Delete one message; the conversation's entity tag afterwards."""
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.DELETE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -450,7 +450,7 @@ class ConversationStore:
         now = self._clock_ms()
         until = self._ttl.session_until_ms(now)
         keys = UserKeys(self._prefix, caller.user_id)
-        await self._run(
+        await self._calls.run(
             scripts.SET_CURRENT_CONVERSATION,
             caller,
             {k: v for k, v in keys.user().items() if k != "gy"},
@@ -478,7 +478,7 @@ class ConversationStore:
         ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
         until = self._ttl.session_until_ms(now)
         wanted = versions or {}
-        reply = await self._run(
+        reply = await self._calls.run(
             scripts.IMPORT_CONVERSATIONS,
             caller,
             keys.user(),
@@ -518,7 +518,7 @@ class ConversationStore:
         )
         ids, answers = listed["conversations"], listed["answers"]
         for _ in range(_ERASE_ATTEMPTS):
-            reply = await self._run(
+            reply = await self._calls.run(
                 scripts.ERASE_USER,
                 caller,
                 {**keys.user(), "ik": keys.idempotency_index},
@@ -603,7 +603,7 @@ class ConversationStore:
         budget: int | None = None,
     ) -> Reply:
         keys = UserKeys(self._prefix, caller.user_id)
-        return await self._run(
+        return await self._calls.run(
             scripts.LIST_CONVERSATIONS,
             caller,
             {"idx": keys.index, "sum": keys.summaries},
@@ -641,120 +641,7 @@ class ConversationStore:
     def _stale(self, now_ms: int) -> Callable[[int], bool]:
         return lambda updated_ms: now_ms - updated_ms > self._stale_ms
 
-    async def _run(
-        self,
-        spec: ScriptSpec,
-        caller: Caller,
-        keys: Mapping[str, str],
-        args: Mapping[str, str | int],
-        *,
-        rest_keys: Sequence[str] = (),
-        rest_args: Sequence[str | int] = (),
-        now: int | None = None,
-        counted: bool = True,
-        idempotent: bool = True,
-        about: About | None = None,
-    ) -> Reply:
-        """Send one script of a user's data; its answer, by name, after the caller's rate limit.
-
-        A refusal (``Reply.refused``) is raised as its API error (``shared/refusals.py``), its
-        detail naming what the call was ``about``. ``counted`` False: the call is not counted
-        (the request was counted by its first call).
-        A write script also keeps its answer for a run of the same request that may come again:
-        under the caller's Idempotency-Key, or, without one, under an id of this call, so that
-        the Upstash client's re-send of a call whose answer was lost answers what the first run
-        answered instead of writing again. Unless ``idempotent`` is False: a write already safe
-        to run twice, kept lean.
-        """
-        now = self._clock_ms() if now is None else now
-        fingerprint = caller.fingerprint() if idempotent else ""
-        request_id = ""
-        if "idem" in spec.keys:
-            user = UserKeys(self._prefix, caller.user_id)
-            key = caller.idempotency_key if fingerprint else None
-            keys = {**keys, "idem": user.idempotency(key), "ik": user.idempotency_index}
-            if idempotent and not fingerprint:
-                request_id = secrets.token_urlsafe(12)
-        expired_before = self._ttl.expired_before_ms(now)
-        expire_at = self._ttl.key_expire_at_ms(now)
-        budget = caller.budget if counted else None
-        limit_args = budget.script_args() if budget else _UNCOUNTED
-        values: dict[str, str | int] = {
-            "now": now,
-            "now_iso": codec.iso(now),
-            "expired_before": "" if expired_before is None else expired_before,
-            "epoch": self._ttl.write_epoch(now),
-            "expire_at": "" if expire_at is None else expire_at,
-            **limit_args,
-            "idem_fp": fingerprint,
-            "rid": request_id,
-        }
-        call = spec.call(
-            keys,
-            {**{name: values[name] for name in spec.user_args}, **args},
-            rest_keys=rest_keys,
-            rest_args=rest_args,
-            read_only=budget is None or budget.off,
-        )
-        try:
-            answer = await self._upstash.run(call, session=caller)
-        except OutcomeUnknown:
-            if not request_id:
-                raise  # (its Idempotency-Key settles it: the caller sends it again)
-            answer = await self._settle(caller, request_id, now)
-        # The quota first: a call over its limit answers it alone.
-        if budget is not None:
-            caller.quota = budget.decide(int(answer[0]), now)
-        reply = spec.replies.decode(answer)
-        if reply.refused:
-            settings = self._settings
-            about = about or About()
-            raise error_of(
-                reply,
-                About(
-                    about.conversation_id,
-                    about.message_id,
-                    about.sequence,
-                    idempotency_key=caller.idempotency_key or "",
-                    max_messages=settings.max_messages_per_conversation,
-                    max_message_chars=settings.max_message_chars,
-                ),
-            )
-        return reply
-
-    async def _settle(self, caller: Caller, request_id: str, now: int) -> Sequence[Any]:
-        """The answer of the write ``request_id`` whose every attempt went unanswered.
-
-        One more call learns whether a run of it was applied (then its answer is the
-        request's) and, when none was, makes sure none ever will be: an attempt still on its
-        way writes nothing. When that call fails too, the outcome stays unknown.
-        """
-        call = scripts.SETTLE_REQUEST.call(
-            {"sum": UserKeys(self._prefix, caller.user_id).summaries},
-            {
-                "now": now,
-                "expire_at": self._ttl.key_expire_at_ms(now) or "",
-                "rl_max": 0,
-                "rl_field": "",
-                "rid": request_id,
-            },
-        )
-        try:
-            answer = await self._upstash.run(call, session=caller)
-        except StoreUnavailable:
-            raise OutcomeUnknown(
-                "the conversation store did not confirm the write: it may have been applied, "
-                "wholly or not at all; read it back before sending it again (or send writes "
-                "with an Idempotency-Key, which makes a re-send exactly once)",
-                retry_after=self._upstash.breaker.retry_after(),
-            ) from None
-        settled = scripts.SETTLE_REQUEST.replies.decode(answer)
-        # Applied: the run's answer. Not: 'cancelled', which the write's replies refuse with.
-        return list(settled["answer"]) if settled.status == "applied" else list(answer)
-
 
 # Erasing lists the conversations' keys, then deletes them: again, once, when a conversation
 # appeared in between (tests/deploy/test_timeouts.py counts on it).
 _ERASE_ATTEMPTS = 2
-# The rate-limit arguments of a call that is not counted.
-_UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
