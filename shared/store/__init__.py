@@ -5,6 +5,7 @@ package (with ``shared/keys.py``, ``shared/scripts.py`` and ``shared/upstash.py`
 conversations sit in Redis. One concept a module:
 
 - ``conversations``: the store, each method one script call: build it, run it, decode the reply
+- ``claims``: a visitor's conversations moved to a signed-in user (export, import, erase)
 - ``calls``: what every call of a user's script carries, its sending, and its refusals
 - ``decode``: named replies turned into results
 - ``results``: what the store answers
@@ -12,8 +13,8 @@ conversations sit in Redis. One concept a module:
 - ``etags``: entity tags of conversations, lists and the user's totals
 """
 
+from shared.store.claims import CLAIM_BUDGET_SECONDS
 from shared.store.conversations import (
-    CLAIM_BUDGET_SECONDS,
     EXPORT_BUDGET_BYTES,
     PAGE_BUDGET_BYTES,
     ConversationStore,

@@ -29,8 +29,9 @@ from shared.rate_limit import Caller
 from shared.refusals import About
 from shared.scripts import Reply
 from shared.settings import Settings
-from shared.store import cursors, decode, etags
+from shared.store import claims, cursors, decode, etags
 from shared.store.calls import UserCalls
+from shared.store.claims import CLAIM_BUDGET_SECONDS
 from shared.store.results import (
     AppendResult,
     ChangesPage,
@@ -42,7 +43,6 @@ from shared.store.results import (
     MessageTail,
     NotModified,
     PutResult,
-    Rejected,
     UserTotals,
 )
 from shared.ttl_policy import TtlPolicy
@@ -53,11 +53,6 @@ from shared.upstash import Upstash
 # and the rest of the body (summaries, the page's own fields) needs room too.
 PAGE_BUDGET_BYTES = 5_000_000
 EXPORT_BUDGET_BYTES = PAGE_BUDGET_BYTES
-# Conversations a claim moves per import: a batch stays well under Upstash's request limit.
-_CLAIM_BATCH = 20
-# A claim starts no new page after this long, so that it answers well within the function's
-# timeout however many conversations the visitor has (tests/deploy/test_timeouts.py sums it).
-CLAIM_BUDGET_SECONDS = 8.0
 # Erasing lists the conversations' keys, then deletes them: again, once, when a conversation
 # appeared in between (tests/deploy/test_timeouts.py counts on it).
 _ERASE_ATTEMPTS = 2
@@ -533,42 +528,9 @@ class ConversationStore:
         says where to go on. The visitor is erased once every page has moved. Claiming again,
         from any cursor, is safe: what was moved already is skipped.
         """
-        started = time.monotonic()
-        totals = ClaimResult(0, 0, 0, [], [], done=False, cursor=cursor)
-        while True:  # (a page at least, however small the budget)
-            page = await self.export_conversations(anonymous, limit=_CLAIM_BATCH, cursor=cursor)
-            whole = [
-                decode.conversation_of(item) for item in page.conversations
-                if item.older_messages_cursor is None
-            ]  # fmt: skip
-            if whole:
-                result = await self.import_conversations(
-                    caller, whole, None if cursor else page.current_conversation_id
-                )
-                totals.imported += result.imported
-                totals.updated += result.updated
-                totals.skipped += result.skipped
-                totals.rejected.extend(result.rejected)
-                totals.evicted.extend(result.evicted)
-            for item in page.conversations:
-                if item.older_messages_cursor is not None:
-                    totals.rejected.append(
-                        Rejected(
-                            item.summary.id,
-                            "payload_too_large",
-                            "too large to move in one response; export it and PUT it",
-                        )
-                    )
-            cursor = totals.cursor = page.next_cursor
-            if cursor is None:
-                # Every page moved. A conversation too large to move keeps the visitor.
-                if not any(r.code == "payload_too_large" for r in totals.rejected):
-                    await self.erase_user(anonymous)
-                totals.done = True
-                break
-            if time.monotonic() - started >= budget_seconds:
-                break
-        return totals
+        return await claims.claim(
+            self, caller, anonymous, cursor=cursor, budget_seconds=budget_seconds
+        )
 
     # ------------------------------------------------------------------------- helpers
 

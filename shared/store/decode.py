@@ -1,9 +1,8 @@
 """Script replies, read by name, turned into the store's results.
 
 Each function takes a reply as ``shared/scripts.py`` declares it (and what the call was asked,
-where the answer depends on it) and builds one result of ``results``; ``conversation_of`` goes
-back, from an exported conversation to one to import. ``stale`` says whether a message still
-marked streaming, last updated at the given ms, has been given up on.
+where the answer depends on it) and builds one result of ``results``. ``stale`` says whether a
+message still marked streaming, last updated at the given ms, has been given up on.
 """
 
 from __future__ import annotations
@@ -206,20 +205,6 @@ def message_update(
     if not returned:
         return None, etag
     return messages([message_id], reply["message"], stale)[0], etag
-
-
-def conversation_of(item: ExportedConversation) -> Conversation:
-    """An exported conversation as one to import (its messages as exported)."""
-    summary = item.summary
-    return Conversation.model_construct(
-        id=summary.id,
-        title=summary.title,
-        messages=item.messages,
-        createdAt=summary.createdAt,
-        updatedAt=summary.updatedAt,
-        totalTokens=summary.totalTokens,
-        mcpServers=summary.mcpServers,
-    )
 
 
 def import_result(reply: Reply) -> ImportResult:
