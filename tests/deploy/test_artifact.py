@@ -377,7 +377,9 @@ def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None
     store = {f"shared/store/{p.stem}.pyc" for p in package.ROOT.glob("shared/store/*.py")}
     assert "shared/store/__init__.pyc" in store
     assert store <= set(own), "the store's package ships whole"
-    lua = sorted(p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/*"))
+    lua = sorted(
+        p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/**/*.lua")
+    )
     assert lua
     assert set(lua) <= set(own), "the Lua scripts ship as they are"
 
