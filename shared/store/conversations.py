@@ -61,9 +61,9 @@ _ERASE_ATTEMPTS = 2
 class ConversationStore:
     """Conversations of every user, each user's data under its own keys.
 
-    Each method builds one script call (what to send), has the runner send it as one Upstash
-    request, and decodes the answer into a domain result. The caller's rate limit is checked
-    by the same script, before it writes anything; what is left of it lands in
+    Each method builds one script call (what to send), has ``UserCalls`` send it as one
+    Upstash request, and ``decode`` turn the answer into a result. The caller's rate limit is
+    checked by the same script, before it writes anything; what is left of it lands in
     ``caller.quota``.
     """
 
