@@ -16,7 +16,7 @@ HTTP request and sorts every way that can fail into two classes:
 
 A write whose outcome cannot be learned (an attempt reached Upstash, and no answer came back)
 is a 503 that says so; the SDK's own re-send of a call is safe, since every write script
-answers a second run of the same request as the first (``shared/store.py``, ``_run``).
+answers a second run of the same request as the first (``shared/store/calls.py``).
 """
 
 from __future__ import annotations

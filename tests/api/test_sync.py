@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-import shared.store
+import shared.store.conversations
 from devtools import redis_backend
 from functions import openapi_document
 from tests.factories import (
@@ -825,7 +825,7 @@ def test_limits_need_no_token(client: TestClient) -> None:
 def test_export_page_stops_before_its_budget(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shared.store, "EXPORT_BUDGET_BYTES", 3_000)
+    monkeypatch.setattr(shared.store.conversations, "EXPORT_BUDGET_BYTES", 3_000)
     for i in range(6):
         body = conversation(f"c{i}", messages=2, updated=f"2025-03-01T10:00:0{i}.000Z")
         for m in body["messages"]:
@@ -850,7 +850,7 @@ def test_export_page_stops_before_its_budget(
 def test_export_of_a_conversation_over_the_budget(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shared.store, "EXPORT_BUDGET_BYTES", 2_000)
+    monkeypatch.setattr(shared.store.conversations, "EXPORT_BUDGET_BYTES", 2_000)
     big = conversation("big", messages=10, updated="2025-03-02T00:00:00.000Z")
     for i, m in enumerate(big["messages"]):
         m["content"] = f"{i}:" + "y" * 500

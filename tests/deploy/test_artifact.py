@@ -379,7 +379,10 @@ def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None
     own = [n for n in names if n.startswith(("functions/", "shared/"))]
     assert not [n for n in own if n.endswith(".py")], "the project's modules ship compiled"
     assert {f"functions/{module}.pyc" for module in module_names()} <= set(own)
-    assert {"functions/__init__.pyc", "shared/__init__.pyc", "shared/store.pyc"} <= set(own)
+    assert {"functions/__init__.pyc", "shared/__init__.pyc"} <= set(own)
+    store = {f"shared/store/{p.stem}.pyc" for p in package.ROOT.glob("shared/store/*.py")}
+    assert "shared/store/__init__.pyc" in store
+    assert store <= set(own), "the store's package ships whole"
     lua = sorted(
         p.relative_to(package.ROOT).as_posix() for p in package.ROOT.glob("shared/lua/**/*.lua")
     )
@@ -441,8 +444,8 @@ def test_checks_pass_a_lean_zip(lean_files: dict[str, bytes], tmp_path: Path) ->
     ("change", "problem"),
     [
         pytest.param(
-            {"shared/store.py": b"# source"},
-            "shared/store.py and shared/store.pyc: the same module twice",
+            {"shared/store/__init__.py": b"# source"},
+            "shared/store/__init__.py and shared/store/__init__.pyc: the same module twice",
             id="source-beside-bytecode",
         ),
         pytest.param(

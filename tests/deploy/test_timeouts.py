@@ -56,7 +56,7 @@ SERVERLESS_YML = ROOT / "serverless.yml"
 
 #: API Gateway HTTP API's integration timeout: it answers 503 itself after this many seconds.
 API_GATEWAY_LIMIT_SECONDS = 30
-#: Upstash calls one request can make one after the other (shared/store.py, shared/upstash.py).
+#: Upstash calls one request can make one after the other (shared/store/, shared/upstash.py).
 #: A store call is one script, rate limit included: EVALSHA and, only when Upstash answers
 #: NOSCRIPT, EVAL with the source; after a NOSCRIPT the container sends every script whole
 #: until it has sent it once, so a request pays for a lost script cache once, not per script.

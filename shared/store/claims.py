@@ -1,0 +1,86 @@
+"""Claiming: an anonymous visitor's conversations moved to a signed-in user, page by page.
+
+A claim is the store's own export, import and erase, in a loop: an exported page is imported
+by the user (the newer copy of a conversation both have wins), and the visitor is erased once
+every page has moved. It goes on from a cursor, within a time budget.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from shared.models import Conversation
+from shared.rate_limit import Caller
+from shared.store.results import ClaimResult, ExportedConversation, Rejected
+
+if TYPE_CHECKING:
+    from shared.store.conversations import ConversationStore
+
+# Conversations a claim moves per import: a batch stays well under Upstash's request limit.
+_CLAIM_BATCH = 20
+# A claim starts no new page after this long, so that it answers well within the function's
+# timeout however many conversations the visitor has (tests/deploy/test_timeouts.py sums it).
+CLAIM_BUDGET_SECONDS = 8.0
+
+
+async def claim(
+    store: ConversationStore,
+    caller: Caller,
+    anonymous: Caller,
+    *,
+    cursor: str | None,
+    budget_seconds: float,
+) -> ClaimResult:
+    """Move ``anonymous``'s conversations to ``caller`` (``ConversationStore.claim``)."""
+    started = time.monotonic()
+    totals = ClaimResult(0, 0, 0, [], [], done=False, cursor=cursor)
+    while True:  # (a page at least, however small the budget)
+        page = await store.export_conversations(anonymous, limit=_CLAIM_BATCH, cursor=cursor)
+        whole = [
+            _conversation_of(item) for item in page.conversations
+            if item.older_messages_cursor is None
+        ]  # fmt: skip
+        if whole:
+            result = await store.import_conversations(
+                caller, whole, None if cursor else page.current_conversation_id
+            )
+            totals.imported += result.imported
+            totals.updated += result.updated
+            totals.skipped += result.skipped
+            totals.rejected.extend(result.rejected)
+            totals.evicted.extend(result.evicted)
+        for item in page.conversations:
+            if item.older_messages_cursor is not None:
+                totals.rejected.append(
+                    Rejected(
+                        item.summary.id,
+                        "payload_too_large",
+                        "too large to move in one response; export it and PUT it",
+                    )
+                )
+        cursor = totals.cursor = page.next_cursor
+        if cursor is None:
+            # Every page moved. A conversation too large to move keeps the visitor.
+            if not any(r.code == "payload_too_large" for r in totals.rejected):
+                await store.erase_user(anonymous)
+            totals.done = True
+            break
+        if time.monotonic() - started >= budget_seconds:
+            break
+    return totals
+
+
+def _conversation_of(item: ExportedConversation) -> Conversation:
+    # An exported conversation as one to import, built without validating again: its messages
+    # are the models the export decoded, validated when they were written.
+    summary = item.summary
+    return Conversation.model_construct(
+        id=summary.id,
+        title=summary.title,
+        messages=item.messages,
+        createdAt=summary.createdAt,
+        updatedAt=summary.updatedAt,
+        totalTokens=summary.totalTokens,
+        mcpServers=summary.mcpServers,
+    )

@@ -1,0 +1,177 @@
+"""What the store answers: one small result type per kind of answer, a docstring per field.
+
+Handlers see these, never a script's reply: the store builds them from the named replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.models import ConversationMessage, ConversationSummary
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """What a conditional read answers when the caller's copy is current: 304, no body."""
+
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """One page of the user's conversations, most recently updated first."""
+
+    conversations: list[ConversationSummary]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; None on the last page."""
+    etag: str
+    """The list's entity tag: it changes whenever what any page shows may have."""
+    changes_cursor: str
+    """Where the change feed starts for a device that has just read this list."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """A conversation with one page of its messages."""
+
+    summary: ConversationSummary
+    messages: list[ConversationMessage]
+    """The newest ``limit`` messages before the cursor, oldest first."""
+    next_cursor: str | None
+    """Pass as ``before`` for the page of older messages; None when there are none."""
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTail:
+    """A message with its content from an offset on: a reply followed while it streams."""
+
+    message: ConversationMessage
+    """The message, its ``content`` being the text from ``offset`` on only."""
+    offset: int
+    """Where that text starts, in UTF-16 code units."""
+    length: int
+    """The whole content's length, in UTF-16 code units: the next poll's ``after``."""
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: a conversation upserted, or its tombstone."""
+
+    id: str
+    sequence: int
+    summary: ConversationSummary | None
+    """The summary now (an upsert); None for a tombstone."""
+    version: int | None
+    removed: str | None
+    """For a tombstone: ``deleted``, ``evicted`` or ``expired``."""
+    removed_at: str | None
+    """For a tombstone: when, ISO 8601."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """What changed since a feed cursor, oldest first."""
+
+    changes: list[Change]
+    next_cursor: str
+    has_more: bool
+    """More changes wait: ask again with ``next_cursor`` at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """The outcome of replacing a conversation."""
+
+    created: bool
+    summary: ConversationSummary
+    evicted: list[str]
+    """Conversations removed because the user went over the per-user cap."""
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The outcome of appending a message."""
+
+    message: ConversationMessage
+    """The stored message (for a retry, as stored, with any updates since)."""
+    created: bool
+    """False when the same message had already been appended (a safe retry)."""
+    conversation_created: bool
+    evicted: list[str]
+    etag: str
+    """The conversation's entity tag after the append."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A conversation an import did not store, and why."""
+
+    id: str
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did, conversation by conversation."""
+
+    imported: int
+    """Conversations that were not stored before."""
+    updated: int
+    """Stored conversations replaced by a newer imported version."""
+    skipped: int
+    """Imported conversations no newer than the stored ones."""
+    evicted: list[str]
+    """Conversations removed, or not imported, because of the per-user cap."""
+    rejected: list[Rejected]
+    """Conversations not stored: deleted by the user, or not at the version they named."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedConversation:
+    """One conversation of an export page."""
+
+    summary: ConversationSummary
+    messages: list[ConversationMessage]
+    version: int
+    older_messages_cursor: str | None
+    """Set when the conversation was too large for one response: its newest messages are here,
+    the older ones a ``GET /api/conversations/{id}?before=`` away."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    """A page of whole conversations."""
+
+    conversations: list[ExportedConversation]
+    current_conversation_id: str | None
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotals:
+    """What ``GET /api/me`` reports, kept up to date by every write."""
+
+    conversation_count: int
+    message_count: int
+    total_tokens: int
+    current_conversation_id: str | None
+    etag: str
+
+
+@dataclass(slots=True)
+class ClaimResult:
+    """What moving an anonymous visitor's conversations to a signed-in user did."""
+
+    imported: int
+    updated: int
+    skipped: int
+    rejected: list[Rejected]
+    evicted: list[str]
+    done: bool
+    """Every conversation moved and the visitor erased."""
+    cursor: str | None
+    """Where a claim that is not done goes on (pass it back with the next claim)."""
