@@ -42,12 +42,13 @@ variant for each case (``counted_read``).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from shared import records
 from shared.upstash import Call, Script
@@ -95,20 +96,42 @@ REFUSALS: dict[str, tuple[str, ...]] = {
 }
 
 Mode = Literal["write", "read", "counted_read"]
-_NAME = re.compile(r"\b([KA])\.([a-z_]+)\b")
-_REST = re.compile(r"\b(K?REST)\b")
+
+
+class _Lazy:
+    """A pattern compiled on first use.
+
+    Only the checks use these, and a built artifact's cold start skips the checks
+    (``CHECKING``), so it need not compile them.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._pattern, self._flags = pattern, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern, self._flags)
+        return getattr(self._compiled, name)
+
+
+_USES = "-- uses:"
+_NAME = _Lazy(r"\b([KA])\.([a-z_]+)\b")
+_REST = _Lazy(r"\b(K?REST)\b")
 # A reply with a status word: '{quota, ...' or '{-2, ...' (what every script returns first).
-_STATUS = re.compile(r"\{\s*(?:quota|-?\d+)\s*,\s*'([a-z_]+)'")
-_USES = re.compile(r"^-- uses: *(.*)$", re.MULTILINE)
+_STATUS = _Lazy(r"\{\s*(?:quota|-?\d+)\s*,\s*'([a-z_]+)'")
 
 
 _LUA = Path(__file__).with_name("lua")
+_LUA_DIR = str(_LUA)
 
 
+@cache
 def _lua(name: str) -> str:
     # (A plain path: the package ships as files, in the Lambda zip too, and importlib.resources
-    # would cost a cold start more for the same read.)
-    return (_LUA / f"{name}.lua").read_text("utf-8")
+    # would cost a cold start more for the same read. Read once: the fingerprint reads it too.)
+    with open(os.path.join(_LUA_DIR, f"{name}.lua"), encoding="utf-8") as file:
+        return file.read()
 
 
 def _compact(lua: str) -> str:
@@ -130,15 +153,14 @@ def _without_comments(lua: str) -> str:
 # the start of a line. A unit refers to a definition by naming it, unless it declares a local
 # of that name itself (a parameter, a loop variable, `local total` shadowing total()).
 
-_IDENT = re.compile(r"(?<![\w.:])([A-Za-z_]\w*)")
-_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
-_LOCAL = re.compile(r"\blocal\s+(?:function\s+)?([A-Za-z_][\w\s,]*?)\s*(?:=|\(|$)", re.MULTILINE)
-_PARAMS = re.compile(r"\bfunction\b[\w.:\s]*\(([^)]*)\)")
-_FOR = re.compile(r"\bfor\s+([\w\s,]+?)\s*(?:\bin\b|=)")
+_IDENT = _Lazy(r"(?<![\w.:])([A-Za-z_]\w*)")
+_STRING = _Lazy(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_LOCAL = _Lazy(r"\blocal\s+(?:function\s+)?([A-Za-z_][\w\s,]*?)\s*(?:=|\(|$)", re.MULTILINE)
+_PARAMS = _Lazy(r"\bfunction\b[\w.:\s]*\(([^)]*)\)")
+_FOR = _Lazy(r"\bfor\s+([\w\s,]+?)\s*(?:\bin\b|=)")
 
 
-@dataclass(frozen=True, slots=True)
-class _Unit:
+class _Unit(NamedTuple):
     defines: frozenset[str]
     code: str  # without comments
     refers: frozenset[str]  # names it mentions and does not declare itself
@@ -168,7 +190,7 @@ def _units(lua: str) -> list[_Unit]:
 
 
 def _uses(name: str, lua: str) -> tuple[str, ...]:
-    found = _USES.findall(lua)
+    found = [line[len(_USES) :] for line in lua.splitlines() if line.startswith(_USES)]
     if len(found) != 1:
         msg = f"shared/lua/{name}.lua: expected one '-- uses: ...' line, found {len(found)}"
         raise ValueError(msg)
@@ -176,8 +198,7 @@ def _uses(name: str, lua: str) -> tuple[str, ...]:
     return () if listed == "none" else tuple(n.strip() for n in listed.split(","))
 
 
-@dataclass(frozen=True, slots=True)
-class Library:
+class Library(NamedTuple):
     """A file of ``shared/lua/lib``: what it defines and which libraries it names."""
 
     name: str
@@ -298,9 +319,15 @@ CHECKED_STAMP = _LUA / "checked"
 def lua_fingerprint() -> str:
     """SHA-1 over every Lua file's path and text: what a stamp says was checked."""
     digest = hashlib.sha1()  # noqa: S324  (a fingerprint, not a secret)
-    for path in sorted(_LUA.rglob("*.lua")):
-        digest.update(path.relative_to(_LUA).as_posix().encode())
-        digest.update(path.read_bytes())
+    names = [
+        f"{folder}{file}"
+        for folder in ("", "lib/")
+        for file in os.listdir(os.path.join(_LUA_DIR, folder))
+        if file.endswith(".lua")
+    ]
+    for name in sorted(names):
+        digest.update(name.encode())
+        digest.update(_lua(name[: -len(".lua")]).encode())
     return digest.hexdigest()
 
 
@@ -342,8 +369,7 @@ class Reply:
             raise KeyError(msg) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
+class Shape(NamedTuple):
     """Names for a list of values, in order; ``*name`` (last only) takes the rest as a list."""
 
     names: tuple[str, ...]
@@ -582,8 +608,7 @@ EXPORTED = Shape(("id", "summary", "message_ids", "messages", "older_before"))
 REJECTED = Shape(("id", "reason", "version"))
 
 
-@dataclass(frozen=True, slots=True)
-class Tagged:
+class Tagged(NamedTuple):
     """Entries that start with a word saying which shape the rest has (list_changes' changes)."""
 
     shapes: Mapping[str, tuple[str, ...]]
