@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 #: Seconds a client is asked to wait when a failure leaves the breaker closed: it may be a blip.
 RETRY_AFTER_SECONDS = 1
@@ -38,8 +38,7 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half-open"
 
 
-@dataclass(frozen=True, slots=True)
-class Permit:
+class Permit(NamedTuple):
     """Leave to make one Upstash call; hand it back with the call's outcome.
 
     ``probe`` is the one call let through half-open: only its outcome closes or reopens the

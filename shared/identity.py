@@ -29,10 +29,9 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import jwt
 
@@ -93,8 +92,7 @@ class IdentityProviderUnavailable(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
-@dataclass(frozen=True, slots=True)
-class AnonymousToken:
+class AnonymousToken(NamedTuple):
     """A freshly minted anonymous token, as ``POST /api/auth/anonymous`` returns it."""
 
     token: str
@@ -369,8 +367,7 @@ class Identity:
 _VERIFIED_TOKENS = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
+class _Verified(NamedTuple):
     """An HS256 token that verified to ``subject``, with the time claims it must still pass."""
 
     subject: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.errors import RateLimited
 from shared.keys import ip_idempotency_key, ip_rate_limit_key
@@ -25,8 +26,7 @@ DENIED = -1
 OFF = -2
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
+class Quota(NamedTuple):
     """What is left of a window, for the ``RateLimit-*`` response headers."""
 
     limit: int
@@ -43,8 +43,7 @@ class Quota:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(NamedTuple):
     """One sliding window: at most ``requests`` per ``window_ms``; 0 requests turns it off."""
 
     requests: int
@@ -113,8 +112,7 @@ def request_fingerprint(request_line: str, body_digest: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class AnonymousSignup:
+class AnonymousSignup(NamedTuple):
     """What the per-IP script decided about one anonymous sign-up."""
 
     quota: Quota | None

@@ -10,12 +10,10 @@ by name (``Record.named``), never by position.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """The values a script answers for one record, in order, each named.
 
     ``fields`` pairs each name with the attribute it is kept under (``'<attr>|<id>'``).

@@ -8,7 +8,7 @@ conversation and message the call was about (``About``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared import scripts
 from shared.errors import (
@@ -27,8 +27,7 @@ from shared.errors import (
 from shared.scripts import Reply
 
 
-@dataclass(frozen=True, slots=True)
-class About:
+class About(NamedTuple):
     """What a call was about, for its error's detail."""
 
     conversation_id: str = ""

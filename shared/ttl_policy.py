@@ -14,7 +14,7 @@ once an hour, so a write re-sends an expiry only then instead of on every call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.settings import Settings
 
@@ -24,8 +24,7 @@ _MAX_GRACE_MS = 60_000
 _MAX_STEP_MS = 3_600_000
 
 
-@dataclass(frozen=True, slots=True)
-class TtlPolicy:
+class TtlPolicy(NamedTuple):
     """TTL decisions in milliseconds; 0 means "never expires"."""
 
     conversation_ttl_ms: int

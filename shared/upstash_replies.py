@@ -8,8 +8,7 @@ answered 503 and logged, so that a new refusal is seen in the logs, never a 500.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["busy", "plan_limit", "misconfigured", "too_large", "bug", "noscript"]
 """``busy``: a retry soon can succeed (503). ``plan_limit``: the database's plan refuses the
@@ -19,8 +18,7 @@ Upstash URL or token is wrong (503). ``too_large``: the request was too large fo
 runner sends it whole)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(NamedTuple):
     """One row: the reply texts it matches and what the API answers for them."""
 
     name: str
