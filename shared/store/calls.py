@@ -72,23 +72,11 @@ class UserCalls:
             keys = {**keys, "idem": user.idempotency(key), "ik": user.idempotency_index}
             if idempotent and not fingerprint:
                 request_id = secrets.token_urlsafe(12)
-        expired_before = self._ttl.expired_before_ms(now)
-        expire_at = self._ttl.key_expire_at_ms(now)
         budget = caller.budget if counted else None
         limit_args = budget.script_args() if budget else _UNCOUNTED
-        values: dict[str, str | int] = {
-            "now": now,
-            "now_iso": codec.iso(now),
-            "expired_before": "" if expired_before is None else expired_before,
-            "epoch": self._ttl.write_epoch(now),
-            "expire_at": "" if expire_at is None else expire_at,
-            **limit_args,
-            "idem_fp": fingerprint,
-            "rid": request_id,
-        }
         call = spec.call(
             keys,
-            {**{name: values[name] for name in spec.user_args}, **args},
+            {**self._user_args(spec, now, limit_args, fingerprint, request_id), **args},
             rest_keys=rest_keys,
             rest_args=rest_args,
             read_only=budget is None or budget.off,
@@ -119,6 +107,29 @@ class UserCalls:
             )
         return reply
 
+    def _user_args(
+        self,
+        spec: ScriptSpec,
+        now: int,
+        limit_args: Mapping[str, str | int],
+        fingerprint: str,
+        request_id: str,
+    ) -> dict[str, str | int]:
+        """The ``USER_ARGS`` values ``spec`` takes (its ``user_args``), for a call at ``now``."""
+        expired_before = self._ttl.expired_before_ms(now)
+        expire_at = self._ttl.key_expire_at_ms(now)
+        values: dict[str, str | int] = {
+            "now": now,
+            "now_iso": codec.iso(now),
+            "expired_before": "" if expired_before is None else expired_before,
+            "epoch": self._ttl.write_epoch(now),
+            "expire_at": "" if expire_at is None else expire_at,
+            **limit_args,
+            "idem_fp": fingerprint,
+            "rid": request_id,
+        }
+        return {name: values[name] for name in spec.user_args}
+
     async def _settle(self, caller: Caller, request_id: str, now: int) -> Sequence[Any]:
         """The answer of the write ``request_id`` whose every attempt went unanswered.
 
@@ -126,15 +137,10 @@ class UserCalls:
         request's) and, when none was, makes sure none ever will be: an attempt still on its
         way writes nothing. When that call fails too, the outcome stays unknown.
         """
-        call = scripts.SETTLE_REQUEST.call(
+        spec = scripts.SETTLE_REQUEST
+        call = spec.call(
             {"sum": UserKeys(self._prefix, caller.user_id).summaries},
-            {
-                "now": now,
-                "expire_at": self._ttl.key_expire_at_ms(now) or "",
-                "rl_max": 0,
-                "rl_field": "",
-                "rid": request_id,
-            },
+            self._user_args(spec, now, _UNCOUNTED, "", request_id),
         )
         try:
             answer = await self._upstash.run(call, session=caller)
