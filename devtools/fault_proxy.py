@@ -161,13 +161,27 @@ class _Server:
     def __init__(self, proxy: FaultProxy, sock: socket.socket) -> None:
         self.proxy = proxy
         self.sock = sock
-        self.server: asyncio.base_events.Server | None = None
+        self.server: asyncio.AbstractServer | None = None
         self.client = httpx.AsyncClient(base_url=proxy.upstream, timeout=30)
         self.tasks: set[asyncio.Task[None]] = set()
+        # Every connection's transport from the moment it is accepted: one accepted just
+        # before the proxy stops has no handler running yet to close it.
+        self.transports: set[asyncio.Transport] = set()
         self.down = False
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self.handle, sock=self.sock)
+        transports = self.transports
+
+        class Tracked(asyncio.StreamReaderProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                if isinstance(transport, asyncio.Transport):
+                    transports.add(transport)
+                super().connection_made(transport)
+
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: Tracked(asyncio.StreamReader(), self.handle), sock=self.sock
+        )
 
     async def outage(self, seconds: float) -> None:
         # Closing the listening socket refuses new connections; open ones are reset.
@@ -282,6 +296,9 @@ def running_proxy(upstream: str, host: str = "127.0.0.1") -> Iterator[FaultProxy
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for transport in server.transports:
+                transport.abort()  # (those no handler reached: closed here, on their loop)
+            await asyncio.sleep(0)
             await server.client.aclose()
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
