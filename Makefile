@@ -1,7 +1,7 @@
 # Every command the project is run with; CI (.ci/run) calls `make lint` and `make test` too.
 
 .DEFAULT_GOAL := all
-.PHONY: help install dev dev-reset test test-py test-ts test-browser chromium lint format all clean bench load package report lock openapi fuzz
+.PHONY: help install dev dev-reset test test-py test-ts test-browser chromium lint format all clean bench load package report lock generate openapi fuzz
 # A recipe that fails leaves no half-built target behind to look up to date next time.
 .DELETE_ON_ERROR:
 
@@ -97,7 +97,7 @@ $(DEPS_STAMP): $(STAMP) $(LOCK) devtools/package.py
 $(ARTIFACT): $(DEPS_STAMP) $(SOURCES) devtools/package.py
 	$(BIN)/python -m devtools.package build
 
-$(TEMPLATE): $(NPM_STAMP) $(ARTIFACT) serverless.yml
+$(TEMPLATE): $(NPM_STAMP) $(ARTIFACT) serverless.yml serverless.functions.yml
 	$(OSLS) package --stage $(PACKAGE_STAGE) $(PACKAGE_PARAMS)
 	$(BIN)/python -m devtools.package check
 
@@ -178,9 +178,14 @@ FUZZ_EXAMPLES ?= 500
 fuzz: install ## Schemathesis, every check and the stateful links, with FUZZ_EXAMPLES (500) examples per operation.
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/api/test_schemathesis.py $(ARGS)
 
-openapi: install ## Regenerate openapi.json from the routes and models (a test fails while it is stale).
+generate: install $(TS_STAMP) ## Regenerate what the declarations in functions/ give: openapi.json, serverless.functions.yml, the TS types (tests fail while any is stale).
 	$(BIN)/python -m devtools.openapi > openapi.json.tmp
 	mv openapi.json.tmp openapi.json
+	$(BIN)/python -m devtools.serverless_functions > serverless.functions.yml.tmp
+	mv serverless.functions.yml.tmp serverless.functions.yml
+	npm --prefix clients/typescript run generate
+
+openapi: generate ## The same as generate (its older name).
 
 lint: install ## ruff check, ruff format --check and mypy (strict).
 	$(BIN)/ruff check .

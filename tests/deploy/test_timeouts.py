@@ -35,6 +35,7 @@ from mangum import Mangum
 from starlette.testclient import TestClient
 
 from devtools import serve
+from devtools.serverless_functions import render
 from functions import all_routes, module_names
 from shared.app import Services, create_app
 from shared.errors import StoreUnavailable
@@ -77,9 +78,17 @@ _PARAMETER = re.compile(r"\$\{param:\w+(?:,\s*'(?P<fallback>[^']*)')?\}")
 
 
 def load_serverless() -> dict[str, Any]:
+    """serverless.yml as the CLI reads it, its generated ``functions`` file included."""
     config = yaml.safe_load(SERVERLESS_YML.read_text())
     assert isinstance(config, dict)
+    included = _FILE.fullmatch(config["functions"])
+    assert included, "serverless.yml takes its functions from the generated file"
+    config["functions"] = yaml.safe_load((ROOT / included["path"]).read_text())
     return config
+
+
+#: How serverless.yml includes a file: ``${file(./name.yml)}``.
+_FILE = re.compile(r"\$\{file\((?P<path>[^)]+)\)\}")
 
 
 def function_settings(
@@ -156,6 +165,13 @@ def test_every_module_is_a_function_and_every_function_a_module() -> None:
         # Mangum made an event loop current at import, as on Lambda; close it, not leak it.
         close_current_loop()
         asyncio.set_event_loop(None)
+
+
+def test_the_generated_functions_file_is_up_to_date() -> None:
+    # `make generate` writes it from the declarations; a new or changed operation without a
+    # regenerate would deploy without its route.
+    committed = (ROOT / "serverless.functions.yml").read_text()
+    assert committed == render(), "serverless.functions.yml is stale: run `make generate`"
 
 
 def test_each_function_is_routed_as_its_operation_declares() -> None:
