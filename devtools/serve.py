@@ -56,6 +56,9 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Longer than any client keeps an idle connection (httpx: 5 s, browsers: up to 60 s), so
+        # the server never closes one just as a client sends on it: that race reads as a reset.
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
     # uvicorn only installs signal handlers in the main thread, so Ctrl+C still reaches the caller.
