@@ -74,6 +74,114 @@ export type ChatMessage = UIMessage<ChatMetadata, ChatDataParts, InferUITools<ty
 const DOT_PNG =
   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
+/**
+ * The last assistant message, as a closed tab left it: text and reasoning still streaming, tool
+ * calls waiting for their input or output, a preliminary output, approvals answered.
+ */
+const IN_FLIGHT: ChatMessage = {
+  id: "msg-a4",
+  role: "assistant",
+  metadata: { createdAt: "2026-03-01T09:07:02.500Z", model: "openai/gpt-5" },
+  parts: [
+    { type: "step-start" },
+    {
+      type: "custom",
+      kind: "openai.compaction",
+      providerMetadata: { openai: { itemId: "cmp_1", encryptedContent: "gAAAAB..." } },
+    },
+    {
+      type: "reasoning-file",
+      mediaType: "image/png",
+      url: "https://files.example.com/r/sketch-1.png",
+      providerMetadata: { google: { thoughtSignature: "c2lnbmF0dXJl" } },
+    },
+    {
+      type: "tool-runSql",
+      toolCallId: "call_sql_2",
+      state: "approval-responded",
+      input: { sql: "select sum(total) from bookings" },
+      approval: { id: "appr_6", approved: true, reason: "Fine, read-only." },
+    },
+    {
+      type: "dynamic-tool",
+      toolName: "crm.export",
+      toolCallId: "call_mcp_5",
+      state: "approval-responded",
+      input: { format: "csv" },
+      approval: { id: "appr_7", approved: false },
+    },
+    {
+      type: "tool-getWeather",
+      toolCallId: "call_weather_2",
+      state: "input-available",
+      input: { city: "Sintra", unit: "celsius" },
+      callProviderMetadata: { openai: { itemId: "fc_80" } },
+    },
+    {
+      type: "dynamic-tool",
+      toolName: "calendar.find_slot",
+      toolCallId: "call_mcp_6",
+      state: "input-available",
+      input: { day: "2026-03-02" },
+    },
+    {
+      type: "tool-searchDocs",
+      toolCallId: "call_search_2",
+      state: "output-available",
+      input: { query: "tram 28 timetable", limit: 3 },
+      output: { hits: [{ title: "Tram 28", url: "https://carris.pt/28" }] },
+      preliminary: true,
+    },
+    {
+      type: "steering-message",
+      id: "steer-1",
+      parts: [
+        { type: "text", text: "Also check trams." },
+        { type: "file", mediaType: "image/png", filename: "tram.png", url: DOT_PNG },
+      ],
+    },
+    {
+      type: "data-plan",
+      id: "plan-1",
+      data: {
+        title: "Two days in Lisbon",
+        steps: [
+          { id: "s1", label: "Check weather", status: "done", children: [] },
+          {
+            id: "s2",
+            label: "Book tickets",
+            status: "running",
+            children: [
+              { id: "s2a", label: "Belém Tower" },
+              { id: "s2b", label: "Tram 28" },
+            ],
+          },
+        ],
+        progress: { done: 1, total: 2 },
+      },
+    },
+    { type: "reasoning", text: "Sintra is usually cooler, so", state: "streaming" },
+    {
+      type: "tool-getWeather",
+      toolCallId: "call_weather_3",
+      state: "input-streaming",
+      input: { city: "Cas" },
+      rawInput: '{"city":"Cas',
+      inputEncoding: "json",
+    },
+    {
+      type: "dynamic-tool",
+      toolName: "maps.route",
+      toolCallId: "call_mcp_7",
+      state: "input-streaming",
+      title: "Route",
+      rawInput: "from Rossio to",
+      inputEncoding: "text",
+    },
+    { type: "text", text: "Here is the updated plan: on day 2 take", state: "streaming" },
+  ],
+};
+
 export const UI_MESSAGES: ChatMessage[] = [
   {
     id: "msg-system",
@@ -314,110 +422,61 @@ export const UI_MESSAGES: ChatMessage[] = [
     metadata: { createdAt: "2026-03-01T09:07:00.000Z" },
     parts: [{ type: "text", text: "Never mind that. Run the revenue report and redo the plan." }],
   },
-  {
-    id: "msg-a4",
-    role: "assistant",
-    metadata: { createdAt: "2026-03-01T09:07:02.500Z", model: "openai/gpt-5" },
-    parts: [
-      { type: "step-start" },
-      {
-        type: "custom",
-        kind: "openai.compaction",
-        providerMetadata: { openai: { itemId: "cmp_1", encryptedContent: "gAAAAB..." } },
-      },
-      {
-        type: "reasoning-file",
-        mediaType: "image/png",
-        url: "https://files.example.com/r/sketch-1.png",
-        providerMetadata: { google: { thoughtSignature: "c2lnbmF0dXJl" } },
-      },
-      {
-        type: "tool-runSql",
-        toolCallId: "call_sql_2",
-        state: "approval-responded",
-        input: { sql: "select sum(total) from bookings" },
-        approval: { id: "appr_6", approved: true, reason: "Fine, read-only." },
-      },
-      {
-        type: "dynamic-tool",
-        toolName: "crm.export",
-        toolCallId: "call_mcp_5",
-        state: "approval-responded",
-        input: { format: "csv" },
-        approval: { id: "appr_7", approved: false },
-      },
-      {
-        type: "tool-getWeather",
-        toolCallId: "call_weather_2",
-        state: "input-available",
-        input: { city: "Sintra", unit: "celsius" },
-        callProviderMetadata: { openai: { itemId: "fc_80" } },
-      },
-      {
-        type: "dynamic-tool",
-        toolName: "calendar.find_slot",
-        toolCallId: "call_mcp_6",
-        state: "input-available",
-        input: { day: "2026-03-02" },
-      },
-      {
-        type: "tool-searchDocs",
-        toolCallId: "call_search_2",
-        state: "output-available",
-        input: { query: "tram 28 timetable", limit: 3 },
-        output: { hits: [{ title: "Tram 28", url: "https://carris.pt/28" }] },
-        preliminary: true,
-      },
-      {
-        type: "steering-message",
-        id: "steer-1",
-        parts: [
-          { type: "text", text: "Also check trams." },
-          { type: "file", mediaType: "image/png", filename: "tram.png", url: DOT_PNG },
-        ],
-      },
-      {
-        type: "data-plan",
-        id: "plan-1",
-        data: {
-          title: "Two days in Lisbon",
-          steps: [
-            { id: "s1", label: "Check weather", status: "done", children: [] },
-            {
-              id: "s2",
-              label: "Book tickets",
-              status: "running",
-              children: [
-                { id: "s2a", label: "Belém Tower" },
-                { id: "s2b", label: "Tram 28" },
-              ],
-            },
-          ],
-          progress: { done: 1, total: 2 },
-        },
-      },
-      { type: "reasoning", text: "Sintra is usually cooler, so", state: "streaming" },
-      {
-        type: "tool-getWeather",
-        toolCallId: "call_weather_3",
-        state: "input-streaming",
-        input: { city: "Cas" },
-        rawInput: '{"city":"Cas',
-        inputEncoding: "json",
-      },
-      {
-        type: "dynamic-tool",
-        toolName: "maps.route",
-        toolCallId: "call_mcp_7",
-        state: "input-streaming",
-        title: "Route",
-        rawInput: "from Rossio to",
-        inputEncoding: "text",
-      },
-      { type: "text", text: "Here is the updated plan: on day 2 take", state: "streaming" },
-    ],
-  },
+  IN_FLIGHT,
 ];
+
+type ChatPart = ChatMessage["parts"][number];
+
+/** What the interrupted calls say (shared/ui_parts.py INTERRUPTED_TOOL_ERROR). */
+const INTERRUPTED_TOOL_ERROR = "The response was interrupted before this tool call finished.";
+
+/**
+ * `IN_FLIGHT` once its stream is known to be over (shared/ui_parts.py `mark_interrupted`), the
+ * parts that change written out by index: streaming text and reasoning are done, tool calls
+ * waiting for input or output failed (a call whose input was still streaming without it); the
+ * rest stays as it was. Keys keep their places, `errorText` comes last.
+ */
+const SETTLED: Record<number, ChatPart> = {
+  5: {
+    type: "tool-getWeather",
+    toolCallId: "call_weather_2",
+    state: "output-error",
+    input: { city: "Sintra", unit: "celsius" },
+    callProviderMetadata: { openai: { itemId: "fc_80" } },
+    errorText: INTERRUPTED_TOOL_ERROR,
+  },
+  6: {
+    type: "dynamic-tool",
+    toolName: "calendar.find_slot",
+    toolCallId: "call_mcp_6",
+    state: "output-error",
+    input: { day: "2026-03-02" },
+    errorText: INTERRUPTED_TOOL_ERROR,
+  },
+  10: { type: "reasoning", text: "Sintra is usually cooler, so", state: "done" },
+  11: {
+    type: "tool-getWeather",
+    toolCallId: "call_weather_3",
+    state: "output-error",
+    input: undefined,
+    errorText: INTERRUPTED_TOOL_ERROR,
+  },
+  12: {
+    type: "dynamic-tool",
+    toolName: "maps.route",
+    toolCallId: "call_mcp_7",
+    state: "output-error",
+    title: "Route",
+    input: undefined,
+    errorText: INTERRUPTED_TOOL_ERROR,
+  },
+  13: { type: "text", text: "Here is the updated plan: on day 2 take", state: "done" },
+};
+
+export const INTERRUPTED: ChatMessage = {
+  ...IN_FLIGHT,
+  parts: IN_FLIGHT.parts.map((part, index) => SETTLED[index] ?? part),
+};
 
 /**
  * Messages `validateUIMessages` refuses, each for one reason; `field` is the name its first

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 
 import { TypeValidationError, safeValidateUIMessages, validateUIMessages } from "ai";
 
-import { INVALID_UI_MESSAGES, UI_MESSAGES, dataSchemas, metadataSchema, tools } from "../support/ui-messages.js";
+import { INTERRUPTED, INVALID_UI_MESSAGES, UI_MESSAGES, dataSchemas, metadataSchema, tools } from "../support/ui-messages.js";
 import type { ChatMessage } from "../support/ui-messages.js";
 
 /**
@@ -19,8 +19,9 @@ const INVALID = new URL("ui_messages_invalid.json", FIXTURES);
 
 const VALID_FILE = {
   description:
-    "A conversation as the Vercel AI SDK (ai 7.0.185) keeps it: UIMessage[] with every part kind and every tool state, static and dynamic, and message metadata. Written from clients/typescript/test/support/ui-messages.ts, where it type-checks as UIMessage[]; test/unit/ui-messages.test.ts checks it with the SDK's validateUIMessages, tests/shared/test_ui_parts.py with shared/ui_parts.py.",
+    "A conversation as the Vercel AI SDK (ai 7.0.185) keeps it: UIMessage[] with every part kind and every tool state, static and dynamic, and message metadata. Written from clients/typescript/test/support/ui-messages.ts, where it type-checks as UIMessage[]; test/unit/ui-messages.test.ts checks it with the SDK's validateUIMessages, tests/shared/test_ui_parts.py with shared/ui_parts.py. `interrupted` is the last message as shared/ui_parts.py mark_interrupted settles it once its stream is known to be over.",
   messages: UI_MESSAGES,
+  interrupted: INTERRUPTED,
 };
 const INVALID_FILE = {
   description:
@@ -100,6 +101,16 @@ describe("UIMessage fixtures", () => {
     });
     // (Through JSON: checking metadata gives a message without it `metadata: undefined`.)
     assert.deepEqual(wire(typed), sent);
+  });
+
+  it("settle the interrupted message into one the SDK takes, nothing left streaming or waiting", async () => {
+    const [settled] = await validateUIMessages<ChatMessage>({ messages: wire([INTERRUPTED]), metadataSchema, dataSchemas, tools });
+    assert.deepEqual(wire(settled), wire(INTERRUPTED));
+    const waiting = INTERRUPTED.parts.filter(
+      (part) => ("state" in part && (part.state === "streaming" || part.state === "input-streaming" || part.state === "input-available")),
+    );
+    assert.deepEqual(waiting, []);
+    assert.equal(INTERRUPTED.parts.length, UI_MESSAGES.at(-1)?.parts.length);
   });
 
   it("hold a data: URL and an https URL in file parts", () => {
