@@ -34,8 +34,8 @@ from pydantic import (
     Discriminator,
     Field,
     JsonValue,
-    PlainSerializer,
     PlainValidator,
+    SkipValidation,
     Tag,
     TypeAdapter,
     ValidatorFunctionWrapHandler,
@@ -97,8 +97,12 @@ def _capped_url(url: str) -> str:
 
 
 Url = Annotated[str, AfterValidator(_capped_url)]
+# JSON the SDK leaves to the app (tool input and output, data, provider metadata). Not walked
+# on its own: a part's one PortableJson pass (_as_sent) checks it with the rest of the part, so
+# these types validate only as members of a Part.
+AppJson = Annotated[JsonValue, SkipValidation]
 # Per provider, an object of JSON: {"anthropic": {"signature": "..."}}.
-ProviderMetadata = dict[str, dict[str, JsonValue]]
+ProviderMetadata = dict[str, dict[str, AppJson]]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
@@ -248,7 +252,7 @@ class DataPart(TypedDict):
 
     type: Annotated[str, Field(pattern=r"^data-")]
     id: NotRequired[str]
-    data: JsonValue
+    data: AppJson
 
 
 # --- Tool calls ------------------------------------------------------------------------------
@@ -256,12 +260,12 @@ class DataPart(TypedDict):
 
 class _Approval(TypedDict):
     id: str
-    descriptor: NotRequired[JsonValue]
+    descriptor: NotRequired[AppJson]
     requestReason: NotRequired[str]
     isAutomatic: NotRequired[bool]
     signature: NotRequired[str]
     # What the tool's input schema was given, when it differs from `input` (refined input).
-    inputSchemaInput: NotRequired[JsonValue]
+    inputSchemaInput: NotRequired[AppJson]
 
 
 @with_config(_KIND)
@@ -300,7 +304,7 @@ class _ToolCall(TypedDict):
     # What every tool part has, static or dynamic, in every state.
     toolCallId: str
     title: NotRequired[str]
-    toolMetadata: NotRequired[dict[str, JsonValue]]
+    toolMetadata: NotRequired[dict[str, AppJson]]
     providerExecuted: NotRequired[bool]
     callProviderMetadata: NotRequired[ProviderMetadata]
 
@@ -308,7 +312,7 @@ class _ToolCall(TypedDict):
 class _InputStreaming(_ToolCall):
     state: Literal["input-streaming"]
     # Partial while it streams, and none at first.
-    input: NotRequired[JsonValue]
+    input: NotRequired[AppJson]
     # The input text received so far, to go on streaming it after a reload.
     rawInput: NotRequired[str]
     inputEncoding: NotRequired[Literal["json", "text"]]
@@ -319,7 +323,7 @@ class _InputStreaming(_ToolCall):
 
 class _InputAvailable(_ToolCall):
     state: Literal["input-available"]
-    input: JsonValue
+    input: AppJson
     output: NotRequired[Refused]
     errorText: NotRequired[Refused]
     approval: NotRequired[Refused]
@@ -327,7 +331,7 @@ class _InputAvailable(_ToolCall):
 
 class _ApprovalRequested(_ToolCall):
     state: Literal["approval-requested"]
-    input: JsonValue
+    input: AppJson
     approval: ApprovalRequested
     output: NotRequired[Refused]
     errorText: NotRequired[Refused]
@@ -335,7 +339,7 @@ class _ApprovalRequested(_ToolCall):
 
 class _ApprovalResponded(_ToolCall):
     state: Literal["approval-responded"]
-    input: JsonValue
+    input: AppJson
     approval: ApprovalResponded
     output: NotRequired[Refused]
     errorText: NotRequired[Refused]
@@ -343,8 +347,8 @@ class _ApprovalResponded(_ToolCall):
 
 class _OutputAvailable(_ToolCall):
     state: Literal["output-available"]
-    input: JsonValue
-    output: JsonValue
+    input: AppJson
+    output: AppJson
     resultProviderMetadata: NotRequired[ProviderMetadata]
     # True for an output the tool streams before its final one.
     preliminary: NotRequired[bool]
@@ -355,9 +359,9 @@ class _OutputAvailable(_ToolCall):
 class _OutputError(_ToolCall):
     state: Literal["output-error"]
     # Absent when the model's input did not even parse.
-    input: NotRequired[JsonValue]
+    input: NotRequired[AppJson]
     # Deprecated by the SDK (`input` holds it now); still taken.
-    rawInput: NotRequired[JsonValue]
+    rawInput: NotRequired[AppJson]
     errorText: str
     resultProviderMetadata: NotRequired[ProviderMetadata]
     approval: NotRequired[ApprovalGranted]
@@ -366,7 +370,7 @@ class _OutputError(_ToolCall):
 
 class _OutputDenied(_ToolCall):
     state: Literal["output-denied"]
-    input: JsonValue
+    input: AppJson
     approval: ApprovalDenied
     output: NotRequired[Refused]
     errorText: NotRequired[Refused]
@@ -505,10 +509,6 @@ def _as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return value
 
 
-def _unchanged(value: Any) -> Any:
-    return value
-
-
 Part = Annotated[
     Annotated[TextPart, Tag("text")]
     | Annotated[ReasoningPart, Tag("reasoning")]
@@ -532,8 +532,6 @@ Part = Annotated[
         custom_error_context={"discriminator": "'type'"},
     ),
     WrapValidator(_as_sent),
-    # Written back as it came in, not in the order the TypedDict declares its keys.
-    PlainSerializer(_unchanged),
 ]
 
 
@@ -559,9 +557,7 @@ def _within_metadata_cap(value: dict[str, Any]) -> dict[str, Any]:
 
 Parts = Annotated[list[Part], BeforeValidator(_at_most_max_parts)]
 # A JSON object. The SDK takes any value; an app's metadata is an object, and this API says so.
-Metadata = Annotated[
-    dict[str, PortableJson], AfterValidator(_within_metadata_cap), PlainSerializer(_unchanged)
-]
+Metadata = Annotated[dict[str, PortableJson], AfterValidator(_within_metadata_cap)]
 
 
 @with_config(_KIND)
@@ -572,6 +568,15 @@ class UIMessage(TypedDict):
     role: Literal["system", "user", "assistant"]
     metadata: NotRequired[Metadata]
     parts: Parts
+
+
+def _message_as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # As _as_sent, but its parts and metadata were checked already: only its own keys are left.
+    handler(value)
+    _portable().validate_python(
+        {k: v for k, v in value.items() if k not in UIMessage.__annotations__}
+    )
+    return value
 
 
 def _speaks(message: UIMessage) -> UIMessage:
@@ -591,8 +596,7 @@ def _message_adapter() -> TypeAdapter[UIMessage]:
         Annotated[
             UIMessage,
             AfterValidator(_speaks),
-            WrapValidator(_as_sent),
-            PlainSerializer(_unchanged),
+            WrapValidator(_message_as_sent),
         ]
     )
 

@@ -91,10 +91,13 @@ def test_the_conversation_reads_back_through_a_model_from_a_json_body() -> None:
 
     for sent in MESSAGES:
         body = {key: sent[key] for key in ("metadata", "parts") if key in sent}
-        dumped = Carrier.model_validate_json(exact(body)).model_dump(mode="json")
+        carried = Carrier.model_validate_json(exact(body))
         # (The model's own fields come in its order; what each holds, in the body's.)
+        dumped = carried.model_dump(mode="json")
         assert exact(dumped["parts"]) == exact(body["parts"])
         assert exact(dumped["metadata"]) == exact(body.get("metadata"))
+        written = json.loads(carried.model_dump_json())
+        assert exact(written["parts"]) == exact(body["parts"])
 
 
 def test_parts_validate_alone_as_the_dicts_given() -> None:
@@ -123,6 +126,8 @@ def test_numbers_json_parse_would_change_are_refused_in_kept_keys_too(number: fl
         validate_message(message({"type": "text", "text": "hi", "score": number}))
     with pytest.raises(ValidationError):
         validate_message(message({"type": "data-x", "data": {"deep": [number]}}))
+    with pytest.raises(ValidationError):
+        validate_message(message({"type": "step-start"}, score={"deep": [number]}))
 
 
 @pytest.mark.parametrize("metadata", ["hi", 1, ["a"], None])
