@@ -1,0 +1,650 @@
+"""A chat message's parts and metadata, as the Vercel AI SDK's ``UIMessage`` (ai 7) holds them.
+
+Each part kind is a TypedDict keyed by its wire names, chosen by ``type``: ``tool-<name>`` and
+``data-<name>`` by prefix, a tool part then by ``state``. A kind takes the keys
+``validateUIMessages`` takes, with its rules: what each tool state requires, refuses and allows.
+tests/fixtures/ui_messages*.json hold the cases; the SDK checks them in
+clients/typescript/test/unit/ui-messages.test.ts, these types in tests/shared/test_ui_parts.py.
+
+What was written is what is read: validation checks a message and hands back the very dicts it
+was given, so keys keep their order, absent ones stay absent, and JSON the SDK leaves to the app
+(tool input and output, ``data``, metadata, provider metadata) is kept as sent. Keys a kind does
+not define are kept too (the SDK drops them): an app on a newer ``ai`` must not lose what it
+stored. Every number anywhere must be one ``JSON.parse`` reads back (``PortableJson``). Where
+this module and the SDK differ on purpose, tests/shared/test_ui_parts.py says so (DELIBERATE).
+
+Sizes: at most ``MAX_PARTS_PER_MESSAGE`` parts and ``MAX_METADATA_BYTES`` of metadata per
+message, and ``MAX_DATA_URL_BYTES`` per ``data:`` URL; over a limit is ``PayloadTooLarge`` (413)
+raised through validation, not a ``ValidationError`` (422).
+
+TypedDicts rather than models: defining one costs microseconds where a model costs a millisecond
+or more even with its schema deferred, and a Lambda imports this on every cold start. The
+validators are built on first use.
+"""
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Annotated, Any, Literal, Never, NotRequired, cast
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    PlainValidator,
+    SkipValidation,
+    Tag,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    with_config,
+)
+from pydantic_core import PydanticCustomError
+
+# pydantic reads typing.TypedDict only from Python 3.12 on; Lambda runs 3.12, tests 3.11 too.
+from typing_extensions import TypedDict
+
+from shared.errors import PayloadTooLarge
+from shared.models import PortableJson
+
+# An agent run of 50 steps, each a step marker, a reasoning part, some text and a tool call, is
+# about 200 parts; 512 leaves room for parallel tool calls and sources while bounding the work
+# one message's validation, storage and rendering can cost.
+MAX_PARTS_PER_MESSAGE = 512
+# Metadata is what an app adds beside the parts (timestamps, model id, token usage, feedback):
+# hundreds of bytes in practice. 16 KiB, as for a conversation's MCP servers, keeps it from
+# becoming a second channel for content.
+MAX_METADATA_BYTES = 16 * 1024
+# A data: URL holds the file itself in every read of the conversation. 32 KiB (about 24 KB of
+# file) takes a thumbnail, an icon or a small sketch; anything larger belongs in blob storage
+# (S3, Vercel Blob, the provider's file API), referenced by an https URL.
+MAX_DATA_URL_BYTES = 32 * 1024
+# What an interrupted tool call's part says (``mark_interrupted``).
+INTERRUPTED_TOOL_ERROR = "The response was interrupted before this tool call finished."
+
+
+class DataUrlTooLarge(PayloadTooLarge):
+    """A ``data:`` URL over ``MAX_DATA_URL_BYTES``: the file is to be uploaded and linked."""
+
+
+# strict: "5" is not 5, 1 is not true, null is not a string (an optional key of the SDK is a
+# value or no key at all). extra="allow": keys a kind does not define are taken, and kept.
+_KIND = ConfigDict(strict=True, extra="allow")
+
+
+def _refuse(value: object) -> Never:
+    raise PydanticCustomError("field_not_allowed", "not allowed in this state")
+
+
+# A key the SDK types `never` for a kind or state: present at all, even as null, is an error.
+Refused = Annotated[Never, PlainValidator(_refuse), WithJsonSchema({"not": {}})]
+
+
+def _capped_url(url: str) -> str:
+    if url[:5].lower() == "data:":
+        size = len(url.encode())
+        if size > MAX_DATA_URL_BYTES:
+            raise DataUrlTooLarge(
+                f"a data: URL of {size:,} bytes; at most {MAX_DATA_URL_BYTES:,} are stored "
+                "inline: upload the file (blob storage, the provider's file API) and send its "
+                "https URL instead"
+            )
+    return url
+
+
+Url = Annotated[str, AfterValidator(_capped_url)]
+# JSON the SDK leaves to the app (tool input and output, data, provider metadata). Not walked
+# on its own: a part's one PortableJson pass (_as_sent) checks it with the rest of the part, so
+# these types validate only as members of a Part.
+AppJson = Annotated[JsonValue, SkipValidation]
+# Per provider, an object of JSON: {"anthropic": {"signature": "..."}}.
+ProviderMetadata = dict[str, dict[str, AppJson]]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+# --- Text, reasoning, sources, files ---------------------------------------------------------
+
+
+@with_config(_KIND)
+class CitationUrlSource(TypedDict):
+    """A citation's web source."""
+
+    type: Literal["source"]
+    sourceType: Literal["url"]
+    id: str
+    url: Url
+    title: NotRequired[str]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class CitationDocumentSource(TypedDict):
+    """A citation's document source."""
+
+    type: Literal["source"]
+    sourceType: Literal["document"]
+    id: str
+    mediaType: str
+    title: str
+    filename: NotRequired[str]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class Citation(TypedDict):
+    """A reference supporting a text part, with the span of the text it supports."""
+
+    source: Annotated[CitationUrlSource | CitationDocumentSource, Field(discriminator="sourceType")]
+    startIndex: NotRequired[NonNegativeInt]
+    endIndex: NotRequired[NonNegativeInt]
+    citedText: NotRequired[str]
+
+
+@with_config(_KIND)
+class TextPart(TypedDict):
+    """Text the user wrote or the model generated; ``streaming`` until its last delta."""
+
+    type: Literal["text"]
+    text: str
+    citations: NotRequired[list[Citation]]
+    state: NotRequired[Literal["streaming", "done"]]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class ReasoningPart(TypedDict):
+    """The model's reasoning, as far as the provider shows it."""
+
+    type: Literal["reasoning"]
+    id: NotRequired[str]
+    text: str
+    state: NotRequired[Literal["streaming", "done"]]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class CustomPart(TypedDict):
+    """Provider-specific content (``kind`` is ``provider.type``), carried in its metadata."""
+
+    type: Literal["custom"]
+    kind: str
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class SourceUrlPart(TypedDict):
+    """A web page the answer drew on."""
+
+    type: Literal["source-url"]
+    sourceId: str
+    url: Url
+    title: NotRequired[str]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class SourceDocumentPart(TypedDict):
+    """A document the answer drew on."""
+
+    type: Literal["source-document"]
+    sourceId: str
+    mediaType: str
+    title: str
+    filename: NotRequired[str]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class FilePart(TypedDict):
+    """A file by URL: https, or ``data:`` up to ``MAX_DATA_URL_BYTES``."""
+
+    type: Literal["file"]
+    mediaType: str
+    filename: NotRequired[str]
+    url: Url
+    # Provider name to that provider's file id, for a file uploaded with the SDK's uploadFile.
+    providerReference: NotRequired[dict[str, str]]
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class ReasoningFilePart(TypedDict):
+    """A file the model produced while reasoning."""
+
+    type: Literal["reasoning-file"]
+    mediaType: str
+    url: Url
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class SteeringTextPart(TypedDict):
+    """A steering message's text: no state or citations, the user wrote it whole."""
+
+    type: Literal["text"]
+    text: str
+    providerMetadata: NotRequired[ProviderMetadata]
+
+
+@with_config(_KIND)
+class SteeringMessagePart(TypedDict):
+    """A user message added to a run while the assistant's message was being generated."""
+
+    type: Literal["steering-message"]
+    id: str
+    parts: list[Annotated[SteeringTextPart | FilePart, Field(discriminator="type")]]
+
+
+@with_config(_KIND)
+class StepStartPart(TypedDict):
+    """Where a step of a multi-step run begins."""
+
+    type: Literal["step-start"]
+
+
+@with_config(_KIND)
+class DataPart(TypedDict):
+    """An app's own part, ``data-<name>``: its payload is any JSON, kept as sent."""
+
+    type: Annotated[str, Field(pattern=r"^data-")]
+    id: NotRequired[str]
+    data: AppJson
+
+
+# --- Tool calls ------------------------------------------------------------------------------
+
+
+class _Approval(TypedDict):
+    id: str
+    descriptor: NotRequired[AppJson]
+    requestReason: NotRequired[str]
+    isAutomatic: NotRequired[bool]
+    signature: NotRequired[str]
+    # What the tool's input schema was given, when it differs from `input` (refined input).
+    inputSchemaInput: NotRequired[AppJson]
+
+
+@with_config(_KIND)
+class ApprovalRequested(_Approval):
+    """An approval the user has not answered yet."""
+
+    approved: NotRequired[Refused]
+    reason: NotRequired[Refused]
+
+
+@with_config(_KIND)
+class ApprovalResponded(_Approval):
+    """An answered approval, the call not run yet."""
+
+    approved: bool
+    reason: NotRequired[str]
+
+
+@with_config(_KIND)
+class ApprovalGranted(_Approval):
+    """An approval the user gave: the call went on to an output or an error."""
+
+    approved: Literal[True]
+    reason: NotRequired[str]
+
+
+@with_config(_KIND)
+class ApprovalDenied(_Approval):
+    """An approval the user refused."""
+
+    approved: Literal[False]
+    reason: NotRequired[str]
+
+
+class _ToolCall(TypedDict):
+    # What every tool part has, static or dynamic, in every state.
+    toolCallId: str
+    title: NotRequired[str]
+    toolMetadata: NotRequired[dict[str, AppJson]]
+    providerExecuted: NotRequired[bool]
+    callProviderMetadata: NotRequired[ProviderMetadata]
+
+
+class _InputStreaming(_ToolCall):
+    state: Literal["input-streaming"]
+    # Partial while it streams, and none at first.
+    input: NotRequired[AppJson]
+    # The input text received so far, to go on streaming it after a reload.
+    rawInput: NotRequired[str]
+    inputEncoding: NotRequired[Literal["json", "text"]]
+    output: NotRequired[Refused]
+    errorText: NotRequired[Refused]
+    approval: NotRequired[Refused]
+
+
+class _InputAvailable(_ToolCall):
+    state: Literal["input-available"]
+    input: AppJson
+    output: NotRequired[Refused]
+    errorText: NotRequired[Refused]
+    approval: NotRequired[Refused]
+
+
+class _ApprovalRequested(_ToolCall):
+    state: Literal["approval-requested"]
+    input: AppJson
+    approval: ApprovalRequested
+    output: NotRequired[Refused]
+    errorText: NotRequired[Refused]
+
+
+class _ApprovalResponded(_ToolCall):
+    state: Literal["approval-responded"]
+    input: AppJson
+    approval: ApprovalResponded
+    output: NotRequired[Refused]
+    errorText: NotRequired[Refused]
+
+
+class _OutputAvailable(_ToolCall):
+    state: Literal["output-available"]
+    input: AppJson
+    output: AppJson
+    resultProviderMetadata: NotRequired[ProviderMetadata]
+    # True for an output the tool streams before its final one.
+    preliminary: NotRequired[bool]
+    approval: NotRequired[ApprovalGranted]
+    errorText: NotRequired[Refused]
+
+
+class _OutputError(_ToolCall):
+    state: Literal["output-error"]
+    # Absent when the model's input did not even parse.
+    input: NotRequired[AppJson]
+    # Deprecated by the SDK (`input` holds it now); still taken.
+    rawInput: NotRequired[AppJson]
+    errorText: str
+    resultProviderMetadata: NotRequired[ProviderMetadata]
+    approval: NotRequired[ApprovalGranted]
+    output: NotRequired[Refused]
+
+
+class _OutputDenied(_ToolCall):
+    state: Literal["output-denied"]
+    input: AppJson
+    approval: ApprovalDenied
+    output: NotRequired[Refused]
+    errorText: NotRequired[Refused]
+
+
+class _StaticTool(TypedDict):
+    # tool-<name>, the name being the key of the app's tool set.
+    type: Annotated[str, Field(pattern=r"^tool-")]
+
+
+class _DynamicTool(TypedDict):
+    # A tool the app did not declare (MCP, defined at run time). dynamic: false marks a static
+    # tool's part the SDK turned dynamic because the tool's schema was gone.
+    type: Literal["dynamic-tool"]
+    dynamic: NotRequired[Literal[False]]
+    toolName: str
+
+
+@with_config(_KIND)
+class ToolInputStreaming(_StaticTool, _InputStreaming):
+    """A static tool call whose input is still streaming."""
+
+
+@with_config(_KIND)
+class ToolInputAvailable(_StaticTool, _InputAvailable):
+    """A static tool call with its input, not run yet."""
+
+
+@with_config(_KIND)
+class ToolApprovalRequested(_StaticTool, _ApprovalRequested):
+    """A static tool call waiting for the user's approval."""
+
+
+@with_config(_KIND)
+class ToolApprovalResponded(_StaticTool, _ApprovalResponded):
+    """A static tool call the user answered, not run yet."""
+
+
+@with_config(_KIND)
+class ToolOutputAvailable(_StaticTool, _OutputAvailable):
+    """A static tool call with its output."""
+
+
+@with_config(_KIND)
+class ToolOutputError(_StaticTool, _OutputError):
+    """A static tool call that failed."""
+
+
+@with_config(_KIND)
+class ToolOutputDenied(_StaticTool, _OutputDenied):
+    """A static tool call the user refused."""
+
+
+@with_config(_KIND)
+class DynamicToolInputStreaming(_DynamicTool, _InputStreaming):
+    """A dynamic tool call whose input is still streaming."""
+
+
+@with_config(_KIND)
+class DynamicToolInputAvailable(_DynamicTool, _InputAvailable):
+    """A dynamic tool call with its input, not run yet."""
+
+
+@with_config(_KIND)
+class DynamicToolApprovalRequested(_DynamicTool, _ApprovalRequested):
+    """A dynamic tool call waiting for the user's approval."""
+
+
+@with_config(_KIND)
+class DynamicToolApprovalResponded(_DynamicTool, _ApprovalResponded):
+    """A dynamic tool call the user answered, not run yet."""
+
+
+@with_config(_KIND)
+class DynamicToolOutputAvailable(_DynamicTool, _OutputAvailable):
+    """A dynamic tool call with its output."""
+
+
+@with_config(_KIND)
+class DynamicToolOutputError(_DynamicTool, _OutputError):
+    """A dynamic tool call that failed."""
+
+
+@with_config(_KIND)
+class DynamicToolOutputDenied(_DynamicTool, _OutputDenied):
+    """A dynamic tool call the user refused."""
+
+
+ToolPart = Annotated[
+    ToolInputStreaming
+    | ToolInputAvailable
+    | ToolApprovalRequested
+    | ToolApprovalResponded
+    | ToolOutputAvailable
+    | ToolOutputError
+    | ToolOutputDenied,
+    Field(discriminator="state"),
+]
+DynamicToolPart = Annotated[
+    DynamicToolInputStreaming
+    | DynamicToolInputAvailable
+    | DynamicToolApprovalRequested
+    | DynamicToolApprovalResponded
+    | DynamicToolOutputAvailable
+    | DynamicToolOutputError
+    | DynamicToolOutputDenied,
+    Field(discriminator="state"),
+]
+
+
+# --- A part, a message -------------------------------------------------------------------------
+
+
+def _part_kind(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str):
+        return None
+    if kind.startswith("tool-"):
+        return "tool"
+    if kind.startswith("data-"):
+        return "data"
+    return kind
+
+
+@cache
+def _portable() -> TypeAdapter[JsonValue]:
+    return TypeAdapter(PortableJson)
+
+
+def _as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # The dict that came in, once it is valid: validation in strict mode changes no value, and
+    # handing back the input keeps its keys' order. One pass then checks that every number in
+    # it, in keys of its own too, reads back in JSON.parse as sent.
+    handler(value)
+    _portable().validate_python(value)
+    return value
+
+
+Part = Annotated[
+    Annotated[TextPart, Tag("text")]
+    | Annotated[ReasoningPart, Tag("reasoning")]
+    | Annotated[CustomPart, Tag("custom")]
+    | Annotated[SourceUrlPart, Tag("source-url")]
+    | Annotated[SourceDocumentPart, Tag("source-document")]
+    | Annotated[FilePart, Tag("file")]
+    | Annotated[ReasoningFilePart, Tag("reasoning-file")]
+    | Annotated[SteeringMessagePart, Tag("steering-message")]
+    | Annotated[StepStartPart, Tag("step-start")]
+    | Annotated[DataPart, Tag("data")]
+    | Annotated[ToolPart, Tag("tool")]
+    | Annotated[DynamicToolPart, Tag("dynamic-tool")],
+    Discriminator(
+        _part_kind,
+        custom_error_type="unknown_part_type",
+        custom_error_message="a part's type is one of text, reasoning, custom, source-url, "
+        "source-document, file, reasoning-file, steering-message, step-start, dynamic-tool, "
+        "or starts with tool- or data-",
+        # As pydantic's own discriminator errors say which key decided.
+        custom_error_context={"discriminator": "'type'"},
+    ),
+    WrapValidator(_as_sent),
+]
+
+
+def _at_most_max_parts(value: object) -> object:
+    # Before the parts are validated: an oversized list costs nothing to refuse.
+    if isinstance(value, list) and len(value) > MAX_PARTS_PER_MESSAGE:
+        raise PayloadTooLarge(
+            f"a message has {len(value):,} parts; at most {MAX_PARTS_PER_MESSAGE:,} are allowed"
+        )
+    return value
+
+
+def _within_metadata_cap(value: dict[str, Any]) -> dict[str, Any]:
+    # Bytes of its compact JSON, as a request body carries it.
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_METADATA_BYTES:
+        raise PayloadTooLarge(
+            f"a message's metadata takes {size:,} bytes as JSON; at most "
+            f"{MAX_METADATA_BYTES:,} are allowed"
+        )
+    return value
+
+
+Parts = Annotated[list[Part], BeforeValidator(_at_most_max_parts)]
+# A JSON object. The SDK takes any value; an app's metadata is an object, and this API says so.
+Metadata = Annotated[dict[str, PortableJson], AfterValidator(_within_metadata_cap)]
+
+
+@with_config(_KIND)
+class UIMessage(TypedDict):
+    """A message as ``useChat`` keeps it: id, role, metadata and parts."""
+
+    id: str
+    role: Literal["system", "user", "assistant"]
+    metadata: NotRequired[Metadata]
+    parts: Parts
+
+
+def _message_as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # As _as_sent, but its parts and metadata were checked already: only its own keys are left.
+    handler(value)
+    _portable().validate_python(
+        {k: v for k, v in value.items() if k not in UIMessage.__annotations__}
+    )
+    return value
+
+
+def _speaks(message: UIMessage) -> UIMessage:
+    # An assistant's message may be empty while its first part is on the way; the others not.
+    if not message["parts"] and message["role"] != "assistant":
+        raise PydanticCustomError(
+            "too_short",
+            "a {role} message has at least one part",
+            {"role": message["role"], "field": "parts"},
+        )
+    return message
+
+
+@cache
+def _message_adapter() -> TypeAdapter[UIMessage]:
+    return TypeAdapter(
+        Annotated[
+            UIMessage,
+            AfterValidator(_speaks),
+            WrapValidator(_message_as_sent),
+        ]
+    )
+
+
+@cache
+def _parts_adapter() -> TypeAdapter[list[Part]]:
+    return TypeAdapter(Parts)
+
+
+def validate_message(data: object) -> UIMessage:
+    """``data`` itself if it is a valid ``UIMessage``, else ``ValidationError`` (or a 413)."""
+    return _message_adapter().validate_python(data)
+
+
+def validate_parts(data: object) -> list[Part]:
+    """``data``'s parts, the dicts given, if each is a valid part and they are not too many."""
+    return _parts_adapter().validate_python(data)
+
+
+def content_text(parts: Sequence[Part]) -> str:
+    """A message's text: its text parts joined as the SDK joins them (``""``), nothing else.
+
+    Reasoning, tool calls and a steering message's text are not the message's own words.
+    """
+    return "".join(cast(TextPart, part)["text"] for part in parts if part["type"] == "text")
+
+
+def mark_interrupted(message: UIMessage) -> UIMessage:
+    """A copy of ``message`` as it stands once its stream is known to be over (a tab closed).
+
+    Streaming text and reasoning are ``done``: what arrived is all there is. A tool call still
+    waiting for its input or its output fails (``output-error``, the state the SDK gives a call
+    that went wrong): the model is then sent an error for it rather than a call without a result,
+    which providers refuse. A call whose input was still streaming loses that partial input, as a
+    failed call's input is the whole input or none. Approvals asked or answered wait for the
+    user as they are, and a preliminary output stays the last output the tool gave.
+    """
+    parts: list[dict[str, Any]] = []
+    for part in message["parts"]:
+        copy: dict[str, Any] = dict(part)
+        state = copy.get("state")
+        if copy["type"] in ("text", "reasoning") and state == "streaming":
+            copy["state"] = "done"
+        elif state in ("input-streaming", "input-available") and "toolCallId" in copy:
+            if state == "input-streaming":
+                for key in ("input", "rawInput", "inputEncoding"):
+                    copy.pop(key, None)
+            copy["state"] = "output-error"
+            copy["errorText"] = INTERRUPTED_TOOL_ERROR
+        parts.append(copy)
+    return validate_message({**message, "parts": cast(list[Part], parts)})
