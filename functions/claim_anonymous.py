@@ -43,7 +43,7 @@ async def claim_anonymous(request: Request) -> Response:
         )
     body = await operation.read_body(request)
     try:
-        anonymous_id = svc.identity.resolve(f"Bearer {body.anonymousToken}")
+        anonymous_id = svc.identity.resolve(f"Bearer {body.anonymous_token}")
     except Unauthorized as exc:
         raise InvalidRequest(f"anonymousToken is not a valid token: {exc.detail}") from None
     if not anonymous_id.startswith(ANONYMOUS_PREFIX):

@@ -65,7 +65,7 @@ async def import_conversations(request: Request) -> Response:
         if version is not None:
             versions[conversation.id] = version
     result = await svc.store.import_conversations(
-        caller, accepted, body.currentConversationId, versions=versions
+        caller, accepted, body.current_conversation_id, versions=versions
     )
     return json_response(
         {

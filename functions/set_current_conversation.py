@@ -26,7 +26,7 @@ async def set_current_conversation(request: Request) -> Response:
     caller = authenticate(request)
     svc = services(request)
     body = await operation.read_body(request)
-    await svc.store.set_current_conversation(caller, body.conversationId)
+    await svc.store.set_current_conversation(caller, body.conversation_id)
     return Response(status_code=204)
 
 

@@ -40,7 +40,7 @@ async def update_conversation(request: Request) -> Response:
     patch = await operation.read_body(request)
     if patch.title is not None:
         check_title(patch.title, svc.settings)
-    check_mcp_servers(patch.mcpServers, svc.settings)
+    check_mcp_servers(patch.mcp_servers, svc.settings)
     summary, etag = await svc.store.update_conversation(
         caller, conversation_id, patch, if_match=version_match(request)
     )

@@ -91,13 +91,13 @@ def record(conversation: Conversation, now_ms: int) -> list[str | int]:
     fields = [f for message in conversation.messages for f in message_fields(message, now_ms)]
     return [
         conversation.id,
-        timestamp_ms(conversation.updatedAt),
+        timestamp_ms(conversation.updated_at),
         conversation.title,
-        conversation.createdAt,
-        conversation.updatedAt,
-        conversation.totalTokens,
+        conversation.created_at,
+        conversation.updated_at,
+        conversation.total_tokens,
         len(conversation.messages),
-        json_or_empty(conversation.mcpServers),
+        json_or_empty(conversation.mcp_servers),
         sum(message_size(message) for message in conversation.messages),
         "1" if any(message.streaming for message in conversation.messages) else "",
         len(fields),
@@ -126,15 +126,17 @@ def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
         fields += [f"e|{mid}", flag(message.editable)]
     if message.interrupted is not None:
         fields += [f"i|{mid}", flag(message.interrupted)]
-    if message.toolExecutions:
-        fields += [f"xo|{mid}", " ".join(tool.id for tool in message.toolExecutions)]
-        for tool in message.toolExecutions:
+    if message.tool_executions:
+        fields += [f"xo|{mid}", " ".join(tool.id for tool in message.tool_executions)]
+        for tool in message.tool_executions:
             fields += [f"x|{mid}|{tool.id}", tool_json(tool)]
     return fields
 
 
 def construct(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     """``cls.model_construct(**fields)`` where ``fields`` holds every field, in declared order.
+
+    By attribute name (``created_at``), not by alias: ``fields`` becomes the model's ``__dict__``.
 
     What ``model_construct`` does for such a call, without its loop over the fields looking
     for aliases and defaults: a page of 50 messages read back spent most of its decoding
@@ -156,11 +158,11 @@ def summary(cid: str, values: Mapping[str, str | None]) -> ConversationSummary:
         {
             "id": cid,
             "title": values["title"] or "",
-            "createdAt": values["created_at"] or "",
-            "updatedAt": values["updated_at"] or "",
-            "totalTokens": int(values["total_tokens"] or 0),
-            "messageCount": int(values["message_count"] or 0),
-            "mcpServers": None if mcp is None else json.loads(mcp),
+            "created_at": values["created_at"] or "",
+            "updated_at": values["updated_at"] or "",
+            "total_tokens": int(values["total_tokens"] or 0),
+            "message_count": int(values["message_count"] or 0),
+            "mcp_servers": None if mcp is None else json.loads(mcp),
         },
     )
 
@@ -196,7 +198,7 @@ def message(
             "streaming": is_streaming,
             "tokens": None if tokens is None else TokenUsage.model_validate_json(tokens),
             "editable": None if editable is None else editable == "1",
-            "toolExecutions": tools(order, contents) if order else None,
+            "tool_executions": tools(order, contents) if order else None,
             "interrupted": was_interrupted,
         },
     )

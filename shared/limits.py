@@ -47,7 +47,7 @@ def check_message(message: ConversationMessage, settings: Settings, where: str =
 def check_conversation(conversation: Conversation, settings: Settings) -> None:
     """Every limit a whole conversation is subject to, and unique message ids."""
     check_title(conversation.title, settings)
-    check_mcp_servers(conversation.mcpServers, settings)
+    check_mcp_servers(conversation.mcp_servers, settings)
     count = len(conversation.messages)
     if count > settings.max_messages_per_conversation:
         raise PayloadTooLarge(

@@ -1,8 +1,9 @@
 """The frontend's own models, field for field, plus the ids and query parameters.
 
-Field names are the frontend's camelCase so that bodies pass through unchanged. Timestamps stay
-the exact strings the client sent (validated as ISO 8601 with a timezone) so a conversation
-reads back byte for byte. Unknown fields and wrong types are refused, not coerced.
+Attributes are snake_case; on the wire, in the OpenAPI document and in errors each field has
+the frontend's camelCase name, its alias (``to_camel``), so that bodies pass through unchanged.
+Timestamps stay the exact strings the client sent (validated as ISO 8601 with a timezone) so a
+conversation reads back byte for byte. Unknown fields and wrong types are refused, not coerced.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
@@ -220,7 +222,19 @@ class _Model(BaseModel):
     # strict: "5" is not 5 and 1 is not true; forbid: a misspelt field of a request is an
     # error, not a change silently not made. defer_build: a function builds the validators of
     # the models it uses on first use, not at import, so a cold start pays only for its own.
-    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
+    # Attributes are snake_case; the wire's names (and the document's, and the errors'
+    # locations) are their camelCase aliases, in and out. Only the aliases are read: a body
+    # that says created_at is refused or ignored as any unknown field is, not taken as
+    # createdAt. (Subclasses' configs are merged into this one.)
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        defer_build=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+    )
 
 
 class _Record(_Model):
@@ -263,7 +277,7 @@ class ConversationMessage(_Record):
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
-    toolExecutions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None  # noqa: N815
+    tool_executions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None
     interrupted: bool | None = None
 
 
@@ -281,12 +295,12 @@ class MessagePatch(_Model):
     """
 
     content: str | None = None
-    appendContent: str | None = None  # noqa: N815
+    append_content: str | None = None
     sequence: Annotated[int, Field(ge=1, le=2**31), BeforeValidator(_whole_number)] | None = None
     streaming: bool | None = None
     tokens: TokenUsage | None = None
     editable: bool | None = None
-    toolExecutions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None  # noqa: N815
+    tool_executions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None
 
     # A null field is one left as it is; a patch whose every field is (or {}) changes nothing.
     model_config = ConfigDict(
@@ -324,7 +338,7 @@ class ConversationPatch(_Model):
     title: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
         default=None, json_schema_extra=_without_default
     )
-    mcpServers: PortableJsonObject | None = None  # noqa: N815
+    mcp_servers: PortableJsonObject | None = None
 
     @field_validator("title")
     @classmethod
@@ -359,13 +373,13 @@ class LocalStorageDump(_Record):
     """
 
     conversations: list[dict[str, Any]]
-    currentConversationId: Id | None = None  # noqa: N815
+    current_conversation_id: Id | None = None
 
 
 class ClaimRequest(_Model):
     """The body of ``POST /api/me/claim``: the anonymous visitor's token."""
 
-    anonymousToken: Annotated[str, Field(min_length=1, max_length=4096)]  # noqa: N815
+    anonymous_token: Annotated[str, Field(min_length=1, max_length=4096)]
     cursor: Annotated[str, Field(max_length=200)] | None = None
     """Where an unfinished claim goes on (its answer's ``cursor``)."""
 
@@ -373,7 +387,7 @@ class ClaimRequest(_Model):
 class CurrentConversation(_Model):
     """The body of ``PUT /api/me/current-conversation``."""
 
-    conversationId: Id | None  # noqa: N815
+    conversation_id: Id | None
 
 
 def _total_tokens_optional(schema: dict[str, Any]) -> None:
@@ -394,10 +408,10 @@ class Conversation(_Record):
     id: Id
     title: str
     messages: list[ConversationMessage]
-    createdAt: Timestamp  # noqa: N815  (the frontend's field name)
-    updatedAt: Timestamp  # noqa: N815
-    totalTokens: Count  # noqa: N815
-    mcpServers: PortableJsonObject | None = None  # noqa: N815
+    created_at: Timestamp
+    updated_at: Timestamp
+    total_tokens: Count
+    mcp_servers: PortableJsonObject | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -417,13 +431,16 @@ class Conversation(_Record):
 class ConversationSummary(_Model):
     """A conversation without its messages, plus how many it has."""
 
+    # Never read from a request: the store builds it from what it holds, by attribute name.
+    model_config = ConfigDict(validate_by_name=True)
+
     id: str
     title: str
-    createdAt: str  # noqa: N815
-    updatedAt: str  # noqa: N815
-    totalTokens: int  # noqa: N815
-    messageCount: int  # noqa: N815
-    mcpServers: StoredJsonObject | None = None  # noqa: N815
+    created_at: str
+    updated_at: str
+    total_tokens: int
+    message_count: int
+    mcp_servers: StoredJsonObject | None = None
 
 
 DEFAULT_TITLE = "New conversation"

@@ -79,8 +79,8 @@ def _conversation_of(item: ExportedConversation) -> Conversation:
         id=summary.id,
         title=summary.title,
         messages=item.messages,
-        createdAt=summary.createdAt,
-        updatedAt=summary.updatedAt,
-        totalTokens=summary.totalTokens,
-        mcpServers=summary.mcpServers,
+        created_at=summary.created_at,
+        updated_at=summary.updated_at,
+        total_tokens=summary.total_tokens,
+        mcp_servers=summary.mcp_servers,
     )

@@ -295,8 +295,8 @@ class ConversationStore:
                 "cid": conversation_id,
                 "set_title": "1" if "title" in given and patch.title is not None else "",
                 "title": patch.title or "",
-                "set_mcp": "1" if "mcpServers" in given else "",
-                "mcp": codec.json_or_empty(patch.mcpServers),
+                "set_mcp": "1" if "mcp_servers" in given else "",
+                "mcp": codec.json_or_empty(patch.mcp_servers),
                 "if_match": if_match or "",
             },
             about=About(conversation_id),
@@ -360,15 +360,15 @@ class ConversationStore:
         """
         now = self._clock_ms()
         content = patch.content
-        delta = patch.appendContent or ""
-        tools = patch.toolExecutions or []
+        delta = patch.append_content or ""
+        tools = patch.tool_executions or []
         size = (codec.text_size(content) if content is not None else 0) + (
             codec.text_size(delta) if delta else 0
         )
         size += sum(codec.json_size(tool.model_dump(exclude_none=True)) for tool in tools)
         # A delta alone is followed by offset, not through the change feed (docs/sync.md,
         # "Keeping devices in sync"); anything else a patch changes is a change.
-        change = patch.model_fields_set - {"appendContent", "sequence"}
+        change = patch.model_fields_set - {"append_content", "sequence"}
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
         numbered_delta = not change and patch.sequence is not None
@@ -450,7 +450,7 @@ class ConversationStore:
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
         # Newest first, so that over the cap the oldest are the ones left out.
-        ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updatedAt), reverse=True)
+        ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updated_at), reverse=True)
         until = self._ttl.session_until_ms(now)
         wanted = versions or {}
         reply = await self._calls.run(

@@ -163,11 +163,11 @@ def put_result(conversation: Conversation, reply: Reply) -> PutResult:
     summary = ConversationSummary(
         id=conversation.id,
         title=conversation.title,
-        createdAt=conversation.createdAt,
-        updatedAt=conversation.updatedAt,
-        totalTokens=conversation.totalTokens,
-        messageCount=len(conversation.messages),
-        mcpServers=conversation.mcpServers,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        total_tokens=conversation.total_tokens,
+        message_count=len(conversation.messages),
+        mcp_servers=conversation.mcp_servers,
     )
     return PutResult(
         bool(reply["created"]), summary, list(reply["evicted"]), etags.etag(reply["version"])

@@ -112,6 +112,27 @@ def test_unknown_fields_and_wrong_types(client: TestClient) -> None:
     assert "robot" not in json.dumps(problem)
 
 
+def test_fields_are_named_in_camel_case_only(client: TestClient) -> None:
+    # The models' attributes are snake_case, their wire names camelCase aliases: the
+    # attribute's own name is no other spelling of the field, but a field this API does not know.
+    body = conversation()
+    body["created_at"] = body.pop("createdAt")
+    problem = assert_problem(put(client, body), 422, "validation_failed")
+    assert [error["location"] for error in problem["errors"]] == ["createdAt"]
+    assert put(client, conversation()).status_code == 201
+    patch = client.patch("/api/conversations/c1", json={"mcp_servers": {"fs": {}}}, headers=auth())
+    problem = assert_problem(patch, 422, "validation_failed")
+    assert [error["location"] for error in problem["errors"]] == ["mcp_servers"]
+    current = client.put(
+        "/api/me/current-conversation", json={"conversation_id": "c1"}, headers=auth()
+    )
+    problem = assert_problem(current, 422, "validation_failed")
+    assert {error["location"] for error in problem["errors"]} == {
+        "conversationId",
+        "conversation_id",
+    }
+
+
 def test_missing_fields_and_non_object(client: TestClient) -> None:
     problem = assert_problem(put(client, {"id": "c1"}), 422, "validation_failed")
     assert {e["location"] for e in problem["errors"]} >= {"title", "messages", "createdAt"}

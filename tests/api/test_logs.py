@@ -329,7 +329,7 @@ def test_a_stored_nan_is_a_logged_500_never_invalid_json(
     svc = Services.from_settings(settings)
     app = create_app(all_routes(), services=svc)
     stored = Conversation.model_validate(conversation("nan1")).model_copy(
-        update={"mcpServers": {"s": {"timeout": float("nan")}}}
+        update={"mcp_servers": {"s": {"timeout": float("nan")}}}
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         client.portal.call(svc.store.put_conversation, svc.rate_limits.caller("alice"), stored)  # type: ignore[union-attr]

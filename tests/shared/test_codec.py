@@ -51,11 +51,11 @@ def test_summary_is_what_model_construct_builds(values: list[str | None]) -> Non
     expected = ConversationSummary.model_construct(
         id="c1",
         title=title or "",
-        createdAt=created or "",
-        updatedAt=updated or "",
-        totalTokens=int(tokens or 0),
-        messageCount=int(count or 0),
-        mcpServers=None if mcp is None else {"a": {"url": "x"}},
+        created_at=created or "",
+        updated_at=updated or "",
+        total_tokens=int(tokens or 0),
+        message_count=int(count or 0),
+        mcp_servers=None if mcp is None else {"a": {"url": "x"}},
     )
     _same(codec.summary("c1", _summary(values)), expected)
 
@@ -90,7 +90,7 @@ def test_message_is_what_model_construct_builds(
         **state,
         tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
         editable=None if editable is None else editable == "1",
-        toolExecutions=codec.tools(values[7], iter([tool])),
+        tool_executions=codec.tools(values[7], iter([tool])),
     )
     _same(built, expected)
 
