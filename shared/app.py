@@ -376,6 +376,7 @@ class RequestContext:
         logger.info(_ENCODE_LOG(record))
 
 
+# The header's name as ASGI carries it, for the answers of an authenticated request.
 _SYNC_TOKEN = SYNC_TOKEN.lower().encode()
 
 # What json.dumps(record, separators=(",", ":")) runs, built once rather than per line.
