@@ -50,7 +50,7 @@ async def append_message(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    message = await operation.read_body(request)
+    message, caller = await operation.read_body(request, caller)
     check_message(message, svc.settings)
     result = await svc.store.append_message(
         caller,
@@ -65,7 +65,10 @@ async def append_message(request: Request) -> Response:
         # The body is the message itself; conversations evicted over the cap are named here.
         headers["Evicted-Conversations"] = ",".join(result.evicted)
     return json_response(
-        dump(result.message), status_code=201 if result.created else 200, headers=headers
+        dump(result.message),
+        status_code=201 if result.created else 200,
+        headers=headers,
+        answered=result.answered,
     )
 
 

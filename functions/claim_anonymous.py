@@ -41,7 +41,7 @@ async def claim_anonymous(request: Request) -> Response:
         raise InvalidRequest(
             "claim with the signed-in user's token; the anonymous token goes in the body"
         )
-    body = await operation.read_body(request)
+    body, caller = await operation.read_body(request, caller)
     try:
         anonymous_id = svc.identity.resolve(f"Bearer {body.anonymous_token}")
     except Unauthorized as exc:
@@ -59,7 +59,8 @@ async def claim_anonymous(request: Request) -> Response:
             "rejected": [{"id": r.id, "code": r.code, "detail": r.detail} for r in result.rejected],
             "done": result.done,
             "cursor": None if result.done else result.cursor,
-        }
+        },
+        answered=result.answered,
     )
 
 

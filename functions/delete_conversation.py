@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import path_id, version_match
+from shared.http import no_content, path_id, version_match
 from shared.operation import GUARDED_WRITE, NOT_FOUND, Answer, Operation
 
 operation = Operation(
@@ -26,10 +26,10 @@ async def delete_conversation(request: Request) -> Response:
     """204 when deleted; 404 when there was no such conversation."""
     caller = authenticate(request)
     conversation_id = path_id(request)
-    await services(request).store.delete_conversation(
+    deleted = await services(request).store.delete_conversation(
         caller, conversation_id, if_match=version_match(request)
     )
-    return Response(status_code=204)
+    return no_content(deleted.answered)
 
 
 routes = [operation.route(delete_conversation)]

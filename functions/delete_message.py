@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import path_id, version_match
+from shared.http import no_content, path_id, version_match
 from shared.operation import ETAG, GUARDED_WRITE, NOT_FOUND, Answer, Operation
 
 operation = Operation(
@@ -27,10 +27,10 @@ async def delete_message(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
-    etag = await services(request).store.delete_message(
+    deleted = await services(request).store.delete_message(
         caller, conversation_id, message_id, if_match=version_match(request)
     )
-    return Response(status_code=204, headers={"ETag": etag})
+    return no_content(deleted.answered, {"ETag": deleted.etag})
 
 
 routes = [operation.route(delete_message)]

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
+from shared.http import no_content
 from shared.operation import Answer, Operation
 
 operation = Operation(
@@ -21,8 +22,8 @@ operation = Operation(
 async def erase_user(request: Request) -> Response:
     """204 once everything is gone (also when there was nothing to erase)."""
     caller = authenticate(request)
-    await services(request).store.erase_user(caller)
-    return Response(status_code=204)
+    erased = await services(request).store.erase_user(caller)
+    return no_content(erased.answered)
 
 
 routes = [operation.route(erase_user)]

@@ -57,7 +57,8 @@ async def export_conversations(request: Request) -> Response:
             "conversations": conversations,
             "currentConversationId": page.current_conversation_id,
             "nextCursor": page.next_cursor,
-        }
+        },
+        answered=page.answered,
     )
 
 

@@ -63,7 +63,7 @@ async def get_conversation(request: Request) -> Response:
         if_none_match=entity_tag(request, "if-none-match"),
     )
     if isinstance(view, NotModified):
-        return not_modified(view.etag)
+        return not_modified(view.etag, view.answered)
     summary = dump(view.summary)
     message_count = summary.pop("messageCount")
     body = {
@@ -73,7 +73,7 @@ async def get_conversation(request: Request) -> Response:
         "messageCount": message_count,
         "nextCursor": view.next_cursor,
     }
-    return json_response(body, headers={"ETag": view.etag})
+    return json_response(body, headers={"ETag": view.etag}, answered=view.answered)
 
 
 routes = [operation.route(get_conversation)]

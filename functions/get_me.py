@@ -35,7 +35,7 @@ async def get_me(request: Request) -> Response:
         caller, if_none_match=entity_tag(request, "if-none-match")
     )
     if isinstance(totals, NotModified):
-        return not_modified(totals.etag)
+        return not_modified(totals.etag, totals.answered)
     return json_response(
         {
             "userId": caller.user_id,
@@ -45,6 +45,7 @@ async def get_me(request: Request) -> Response:
             "currentConversationId": totals.current_conversation_id,
         },
         headers={"ETag": totals.etag},
+        answered=totals.answered,
     )
 
 

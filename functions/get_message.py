@@ -67,10 +67,11 @@ async def get_message(request: Request) -> Response:
         if_none_match=entity_tag(request, "if-none-match"),
     )
     if isinstance(tail, NotModified):
-        return not_modified(tail.etag)
+        return not_modified(tail.etag, tail.answered)
     return json_response(
         {**dump(tail.message), "offset": tail.offset, "length": tail.length},
         headers={"ETag": tail.etag},
+        answered=tail.answered,
     )
 
 

@@ -35,7 +35,7 @@ async def import_conversations(request: Request) -> Response:
     """
     caller = authenticate(request)
     svc = services(request)
-    body = await operation.read_body(request)
+    body, caller = await operation.read_body(request, caller)
     accepted: list[Conversation] = []
     versions: dict[str, int] = {}
     rejected: list[Rejected] = []
@@ -77,7 +77,8 @@ async def import_conversations(request: Request) -> Response:
                 {"id": r.id, "code": r.code, "detail": r.detail}
                 for r in [*rejected, *result.rejected]
             ],
-        }
+        },
+        answered=result.answered,
     )
 
 

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from functions import allowed_methods
-from shared.app import create_app, idempotency_key, request_line, services
+from shared.app import create_app, idempotency_key, services
+from shared.context import request_fingerprint
 from shared.errors import NotFound
-from shared.http import body_digest, json_response
+from shared.http import body_digest, json_response, request_line
 from shared.operation import Answer, Operation
-from shared.rate_limit import request_fingerprint
 
 operation = Operation(
     "POST",

@@ -80,6 +80,7 @@ async def list_changes(request: Request) -> Response:
     return json_response(
         {"changes": changes, "nextCursor": page.next_cursor, "hasMore": page.has_more},
         headers={"Cache-Control": "no-store"},
+        answered=page.answered,
     )
 
 

@@ -64,7 +64,7 @@ async def list_conversations(request: Request) -> Response:
         caller, limit=limit, cursor=cursor, if_none_match=entity_tag(request, "if-none-match")
     )
     if isinstance(page, NotModified):
-        return not_modified(page.etag)
+        return not_modified(page.etag, page.answered)
     return json_response(
         {
             "conversations": dump_all(page.conversations),
@@ -72,6 +72,7 @@ async def list_conversations(request: Request) -> Response:
             "changesCursor": page.changes_cursor,
         },
         headers={"ETag": page.etag},
+        answered=page.answered,
     )
 
 

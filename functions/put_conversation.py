@@ -48,7 +48,7 @@ async def put_conversation(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    conversation = await operation.read_body(request)
+    conversation, caller = await operation.read_body(request, caller)
     if conversation.id != conversation_id:
         raise IdMismatch(
             f"body id {conversation.id!r} differs from the path's {conversation_id!r}; "
@@ -65,6 +65,7 @@ async def put_conversation(request: Request) -> Response:
         {**dump(result.summary), "evicted": result.evicted},
         status_code=201 if result.created else 200,
         headers={"ETag": result.etag},
+        answered=result.answered,
     )
 
 

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
+from shared.http import no_content
 from shared.models import CurrentConversation
 from shared.operation import Answer, Operation
 
@@ -25,9 +26,9 @@ async def set_current_conversation(request: Request) -> Response:
     """204; ``{"conversationId": null}`` clears it. Kept for the session-data TTL."""
     caller = authenticate(request)
     svc = services(request)
-    body = await operation.read_body(request)
-    await svc.store.set_current_conversation(caller, body.conversation_id)
-    return Response(status_code=204)
+    body, caller = await operation.read_body(request, caller)
+    done = await svc.store.set_current_conversation(caller, body.conversation_id)
+    return no_content(done.answered)
 
 
 routes = [operation.route(set_current_conversation)]

@@ -37,14 +37,16 @@ async def update_conversation(request: Request) -> Response:
     caller = authenticate(request)
     conversation_id = path_id(request)
     svc = services(request)
-    patch = await operation.read_body(request)
+    patch, caller = await operation.read_body(request, caller)
     if patch.title is not None:
         check_title(patch.title, svc.settings)
     check_mcp_servers(patch.mcp_servers, svc.settings)
-    summary, etag = await svc.store.update_conversation(
+    updated = await svc.store.update_conversation(
         caller, conversation_id, patch, if_match=version_match(request)
     )
-    return json_response(dump(summary), headers={"ETag": etag})
+    return json_response(
+        dump(updated.summary), headers={"ETag": updated.etag}, answered=updated.answered
+    )
 
 
 routes = [operation.route(update_conversation)]

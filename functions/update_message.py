@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
-from shared.http import json_response, path_id, version_match
+from shared.http import json_response, no_content, path_id, version_match
 from shared.models import MessagePatch, dump
 from shared.operation import ETAG, GUARDED_WRITE, Answer, Operation
 
@@ -48,9 +48,9 @@ async def update_message(request: Request) -> Response:
     conversation_id = path_id(request)
     message_id = path_id(request, "messageId", "message id")
     svc = services(request)
-    patch = await operation.read_body(request)
+    patch, caller = await operation.read_body(request, caller)
     minimal = "return=minimal" in request.headers.get("prefer", "")
-    message, etag = await svc.store.update_message(
+    updated = await svc.store.update_message(
         caller,
         conversation_id,
         message_id,
@@ -58,11 +58,13 @@ async def update_message(request: Request) -> Response:
         return_message=not minimal,
         if_match=version_match(request),
     )
-    if message is None:
-        return Response(
-            status_code=204, headers={"Preference-Applied": "return=minimal", "ETag": etag}
+    if updated.message is None:
+        return no_content(
+            updated.answered, {"Preference-Applied": "return=minimal", "ETag": updated.etag}
         )
-    return json_response(dump(message), headers={"ETag": etag})
+    return json_response(
+        dump(updated.message), headers={"ETag": updated.etag}, answered=updated.answered
+    )
 
 
 routes = [operation.route(update_message)]

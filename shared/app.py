@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.context import SYNC_TOKEN, Caller, request_fingerprint
 from shared.errors import (
     ApiError,
     ClientDisconnected,
@@ -41,8 +42,9 @@ from shared.errors import (
     NotFound,
     problem_response,
 )
+from shared.http import request_line
 from shared.identity import Identity
-from shared.rate_limit import Caller, RateLimits
+from shared.rate_limit import RateLimits
 from shared.settings import Settings, get_settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
@@ -93,18 +95,21 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
 
     The call is counted against the caller's rate limit (the streamed-delta budget when
     ``streaming``) by the store, inside the call's own script: a 429 costs no write, and the
-    check no request of its own.
+    check no request of its own. A write's Idempotency-Key comes with its fingerprint, of a
+    request without a body (``Operation.read_body`` answers the caller of one with its body).
+    The user is left in ``request.state.user_id`` for the request log (``RequestContext``).
     """
     svc = services(request)
     user_id = svc.identity.resolve(request.headers.get("authorization"))
-    caller = svc.rate_limits.caller(
-        user_id, streaming=streaming, sync_token=_sync_token(request.headers.get(SYNC_TOKEN))
+    key = idempotency_key(request) if request.method in _WRITES else None
+    request.state.user_id = user_id
+    return svc.rate_limits.caller(
+        user_id,
+        streaming=streaming,
+        sync_token=_sync_token(request.headers.get(SYNC_TOKEN)),
+        idempotency_key=key,
+        fingerprint="" if key is None else request_fingerprint(request_line(request), ""),
     )
-    if request.method in _WRITES:
-        caller.idempotency_key = idempotency_key(request)
-        caller.request_line = request_line(request)
-    request.state.caller = caller
-    return caller
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -113,18 +118,6 @@ def idempotency_key(request: Request) -> str | None:
     Every write reads it here, with or without a token, so one rule holds on every route.
     """
     return _idempotency_key(request.headers.get("idempotency-key"))
-
-
-def request_line(request: Request) -> str:
-    """Method, path, query and ``Prefer``: with the body, what a retry under a key repeats."""
-    # Prefer shapes the answer a retry gets back: another one is another request.
-    prefer = request.headers.get("prefer", "")
-    return f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
-
-
-# Upstash's read-your-writes token, passed to the device and back (docs/sync.md): whichever
-# container answers a device's next request reads at least what it wrote.
-SYNC_TOKEN = "Upstash-Sync-Token"  # noqa: S105  (a header name, not a secret)
 
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -303,7 +296,10 @@ class RequestContext:
     """Request ids, the one-line JSON request log, and a problem+json 500 for any bug.
 
     A pure ASGI middleware rather than BaseHTTPMiddleware: it adds nothing to the hot path but a
-    header and a log line.
+    header and a log line. The log's ``userHash`` is of ``state["user_id"]``, which
+    ``authenticate`` leaves; an authenticated request's answer that no store call contributed
+    to (an error raised before or outside one) answers the device's own sync token, as one
+    whose store call failed does.
     """
 
     def __init__(self, app: ASGIApp, *, upstash: Upstash, log_key: bytes) -> None:
@@ -331,13 +327,10 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                caller = state.get("caller")
-                quota = caller.quota if caller is not None else None
-                extra = quota.headers() if quota is not None else {}
-                if caller is not None and caller.sync_token:
-                    extra = {**extra, SYNC_TOKEN: caller.sync_token}
-                for name, value in extra.items():
-                    headers.append((name.lower().encode(), value.encode()))
+                if "user_id" in state and all(name != _SYNC_TOKEN for name, _ in headers):
+                    token = _sync_token(Headers(scope=scope).get(SYNC_TOKEN))
+                    if token is not None:
+                        headers.append((_SYNC_TOKEN, token.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -362,8 +355,7 @@ class RequestContext:
         requests_before: int,
     ) -> None:
         route = scope.get("route")
-        caller = state.get("caller")
-        user_id = caller.user_id if caller is not None else None
+        user_id = state.get("user_id")
         record: dict[str, Any] = {
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": "ERROR" if status >= 500 else "INFO",
@@ -383,6 +375,9 @@ class RequestContext:
             record["errorCode"] = state["error_code"]
         logger.info(_ENCODE_LOG(record))
 
+
+# The header's name as ASGI carries it, for the answers of an authenticated request.
+_SYNC_TOKEN = SYNC_TOKEN.lower().encode()
 
 # What json.dumps(record, separators=(",", ":")) runs, built once rather than per line.
 _ENCODE_LOG = json.JSONEncoder(separators=(",", ":")).encode

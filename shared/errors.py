@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from starlette.responses import Response
 
+from shared.context import NOTHING_ANSWERED, Answered
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -34,6 +36,9 @@ class ApiError(Exception):
         self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.extra: dict[str, Any] = dict(extra or {})
+        self.answered: Answered = NOTHING_ANSWERED
+        """What the store's calls had answered the request when this was raised: its
+        ``RateLimit-*`` and ``Upstash-Sync-Token`` go with the problem, under ``headers``."""
 
     def to_problem(self) -> dict[str, Any]:
         """The problem+json body: RFC 9457 members plus ``code`` and any extension members."""
@@ -280,5 +285,5 @@ def problem_response(error: ApiError, headers: Mapping[str, str] | None = None) 
         body,
         status_code=error.status,
         media_type=PROBLEM_CONTENT_TYPE,
-        headers={**error.headers, **(headers or {})},
+        headers={**error.answered.headers(), **error.headers, **(headers or {})},
     )

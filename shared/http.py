@@ -19,6 +19,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.context import NOTHING_ANSWERED, Answered, Caller
 from shared.errors import (
     InvalidId,
     InvalidRequest,
@@ -61,8 +62,14 @@ def _ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) -> ModelT:
-    """The request body as ``model``, or the 4xx error that says what is wrong with it."""
+async def read_json(
+    request: Request, model: type[ModelT], caller: Caller, *, max_bytes: int
+) -> tuple[ModelT, Caller]:
+    """The request body as ``model``, or the 4xx error that says what is wrong with it.
+
+    With it, ``caller`` of a request with this body: a retry under the same Idempotency-Key
+    must send the same body, so the request's fingerprint covers it.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -70,12 +77,9 @@ async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) ->
             f"got {media_type or 'no Content-Type'}"
         )
     body = await _read_body(request, max_bytes)
-    caller = getattr(request.state, "caller", None)
-    if caller is not None and caller.idempotency_key is not None:
-        # (A retry under the same Idempotency-Key must send the same body.)
-        caller.body_digest = hashlib.sha256(body).hexdigest()
+    caller = caller.with_body(request_line(request), body)
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body), caller
     except ValidationError as exc:
         if not _lone_surrogate(exc):
             raise _body_error(exc) from None
@@ -86,7 +90,7 @@ async def read_json(request: Request, model: type[ModelT], *, max_bytes: int) ->
     except (ValueError, RecursionError):
         raise InvalidRequest("request body is not valid JSON") from None
     try:
-        return model.model_validate(value)
+        return model.model_validate(value), caller
     except ValidationError as exc:
         raise _body_error(exc) from None
 
@@ -112,6 +116,13 @@ def replace_lone_surrogates(value: Any) -> Any:
             for key, item in value.items()
         }
     return value
+
+
+def request_line(request: Request) -> str:
+    """Method, path, query and ``Prefer``: with the body, what a retry under a key repeats."""
+    # Prefer shapes the answer a retry gets back: another one is another request.
+    prefer = request.headers.get("prefer", "")
+    return f"{request.method} {request.url.path}?{request.url.query} prefer={prefer}"
 
 
 async def body_digest(request: Request, *, max_bytes: int) -> str:
@@ -216,9 +227,16 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 
 
 def json_response(
-    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    content: Any,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    *,
+    answered: Answered = NOTHING_ANSWERED,
 ) -> Response:
     """A compact UTF-8 JSON response (unicode unescaped, as ``JSON.stringify`` writes it).
+
+    ``answered``: what the store's calls answered, sent as ``RateLimit-*`` and
+    ``Upstash-Sync-Token`` headers.
 
     ``NaN`` and ``Infinity`` raise ``ValueError`` instead of being written: ``JSON.parse``
     refuses them, so a response holding one (stored before the models refused them, or written
@@ -226,7 +244,13 @@ def json_response(
     cannot read.
     """
     body = _ENCODE(content)
-    return Response(body, status_code, headers=dict(headers or {}), media_type="application/json")
+    headers = {**(headers or {}), **answered.headers()}
+    return Response(body, status_code, headers=headers, media_type="application/json")
+
+
+def no_content(answered: Answered, headers: Mapping[str, str] | None = None) -> Response:
+    """204: done, nothing to answer but ``headers`` and what the store's calls answered."""
+    return Response(status_code=204, headers={**(headers or {}), **answered.headers()})
 
 
 def entity_tag(request: Request, header: str) -> str | None:
@@ -277,6 +301,6 @@ def version_match(request: Request) -> str | None:
     return value.strip('"').rstrip("abcdefghijklmnopqrstuvwxyz")
 
 
-def not_modified(etag: str) -> Response:
+def not_modified(etag: str, answered: Answered) -> Response:
     """304: the caller's copy, named by ``etag``, is current."""
-    return Response(status_code=304, headers={"ETag": etag})
+    return Response(status_code=304, headers={"ETag": etag, **answered.headers()})

@@ -29,6 +29,8 @@ from shared.http import query_int, read_json
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from shared.context import Caller
+
 BodyT = TypeVar("BodyT", bound=BaseModel, default=BaseModel)
 Tag = Literal["conversations", "messages", "sync", "account", "service"]
 """The document's tags (``shared/openapi.py`` describes each)."""
@@ -137,13 +139,16 @@ class Operation(NamedTuple, Generic[BodyT]):
         """The route serving this operation with ``endpoint`` (whose name is its operation id)."""
         return OperationRoute(self, endpoint)
 
-    async def read_body(self, request: Request) -> BodyT:
-        """The request body as the declared model, or the 4xx that says what is wrong with it."""
+    async def read_body(self, request: Request, caller: Caller) -> tuple[BodyT, Caller]:
+        """The request body as the declared model, or the 4xx that says what is wrong with it.
+
+        With it, ``caller`` of a request with this body (its fingerprint covers the body).
+        """
         if self.body is None:
             msg = f"{self.method} {self.path} declares no body"
             raise TypeError(msg)
         settings = request.app.state.services.settings
-        return await read_json(request, self.body, max_bytes=settings.max_body_bytes)
+        return await read_json(request, self.body, caller, max_bytes=settings.max_body_bytes)
 
 
 class OperationRoute(Route):

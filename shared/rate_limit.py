@@ -9,11 +9,10 @@ that tell a script about it, and what the script's answer means for the response
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
+from shared.context import Caller
 from shared.errors import RateLimited
 from shared.keys import ip_idempotency_key, ip_rate_limit_key
 from shared.refusals import About, error_of
@@ -79,39 +78,6 @@ class Budget(NamedTuple):
         return Quota(self.requests, max(0, answer), reset_seconds)
 
 
-@dataclass(slots=True)
-class Caller:
-    """The authenticated user of a request and the budget the request counts against.
-
-    The store checks the budget in the call's own script and leaves what is left of it in
-    ``quota``, which the app factory turns into response headers, as it does ``sync_token``.
-    """
-
-    user_id: str
-    budget: Budget
-    quota: Quota | None = None
-    sync_token: str | None = None
-    """Upstash's read-your-writes token: the device's last one in, Upstash's new one out."""
-    idempotency_key: str | None = None
-    """The request's Idempotency-Key (a write's), when it sent one."""
-    request_line: str = ""
-    """Method, path and query: with the body, what a retry under the same key must repeat."""
-    body_digest: str = ""
-    """SHA-256 of the request's body, once it has been read."""
-
-    def fingerprint(self) -> str:
-        """What identifies this request for its Idempotency-Key ('' when it sent none)."""
-        if self.idempotency_key is None:
-            return ""
-        return request_fingerprint(self.request_line, self.body_digest)
-
-
-def request_fingerprint(request_line: str, body_digest: str) -> str:
-    """What identifies a request for its Idempotency-Key: its request line and body digest."""
-    text = f"{request_line}\n{body_digest}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 class AnonymousSignup(NamedTuple):
     """What the per-IP script decided about one anonymous sign-up."""
 
@@ -149,10 +115,17 @@ class RateLimits:
         )
 
     def caller(
-        self, user_id: str, *, streaming: bool = False, sync_token: str | None = None
+        self,
+        user_id: str,
+        *,
+        streaming: bool = False,
+        sync_token: str | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
     ) -> Caller:
         """``user_id``'s call, counted against the streamed-delta budget when ``streaming``."""
-        return Caller(user_id, self.stream if streaming else self.requests, sync_token=sync_token)
+        budget = self.stream if streaming else self.requests
+        return Caller(user_id, budget, sync_token, idempotency_key, fingerprint)
 
     async def check_anonymous_signup(self, client_ip: str, now_ms: int) -> Quota | None:
         """Count one anonymous-token request from ``client_ip``; None when that limit is off."""
@@ -196,7 +169,7 @@ class RateLimits:
                 "iat": issued_at,
             },
         )
-        answer = await self._upstash.run(call)
+        answer = (await self._upstash.run(call)).answer
         quota = budget.decide(int(answer[0]), now_ms)
         reply = ANONYMOUS_SIGNUP.replies.decode(answer)
         if reply.refused:

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import httpx
 from upstash_redis.asyncio import Redis
@@ -46,7 +46,7 @@ from shared.errors import InternalError, OutcomeUnknown, PayloadTooLarge, StoreU
 from shared.settings import Settings
 from shared.upstash_replies import UNKNOWN, Refusal, classify
 
-__all__ = ["RETRY_AFTER_SECONDS", "Call", "Script", "Upstash"]
+__all__ = ["RETRY_AFTER_SECONDS", "Call", "Received", "Script", "Upstash"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +79,17 @@ class Call(NamedTuple):
     run without an answer, its outcome is unknown."""
 
 
-class SyncSession(Protocol):
-    """Who carries Upstash's read-your-writes token from one request to the next.
+class Received(NamedTuple):
+    """What Upstash answered one request, and the read-your-writes token it answered with.
 
     Upstash answers every request with an ``Upstash-Sync-Token``; a request that sends one back
     is answered (from a replica too) only once that state is visible. A device passes the
     token it last got to whichever Lambda container answers its next request.
     """
 
+    answer: Any
     sync_token: str | None
+    """Upstash's newest token: this answer's, else the one the request sent."""
 
 
 class Upstash:
@@ -166,11 +168,11 @@ class Upstash:
     async def _count_request(self, _request: httpx.Request) -> None:
         self.requests += 1
 
-    async def run(self, call: Call, *, session: SyncSession | None = None) -> Any:
+    async def run(self, call: Call, *, sync_token: str | None = None) -> Received:
         """Send ``call`` as one request: by SHA, with the source only when Upstash lacks it.
 
-        With ``session``, its sync token goes with the request and the one Upstash answers
-        replaces it.
+        ``sync_token`` (a device's) goes with the request; the answer comes back with the
+        token Upstash answered.
         """
         script = call.script
         suffix = "_RO" if script.read_only else ""
@@ -179,14 +181,14 @@ class Upstash:
         write = call.writes
         try:
             if self._sent_whole is not None and script.sha not in self._sent_whole:
-                result = await self._send(script.name, whole, session=session, write=write)
+                result = await self._send(script.name, whole, sync_token=sync_token, write=write)
                 self._sent_whole.add(script.sha)
                 return result
             try:
                 return await self._send(
                     script.name,
                     [f"EVALSHA{suffix}", script.sha, *arguments],
-                    session=session,
+                    sync_token=sync_token,
                     write=write,
                 )
             except _ErrorReply as reply:
@@ -194,7 +196,7 @@ class Upstash:
                 if reply.refusal.kind != "noscript":
                     raise
             self._sent_whole = {script.sha}
-            return await self._send(script.name, whole, session=session, write=write)
+            return await self._send(script.name, whole, sync_token=sync_token, write=write)
         except _ErrorReply as reply:
             raise _script_bug(script.name, reply) from reply
 
@@ -205,7 +207,7 @@ class Upstash:
         PING cut off by it counts as an outage, like any other timeout.
         """
         try:
-            answer = await self._send("ping", ["PING"], deadline=timeout_seconds)
+            answer = (await self._send("ping", ["PING"], deadline=timeout_seconds)).answer
         except (_ErrorReply, PayloadTooLarge) as reply:
             # No script ran: whatever refused the PING, the store is not there for the calls.
             raise StoreUnavailable(
@@ -223,13 +225,14 @@ class Upstash:
         command: list[Any],
         *,
         deadline: float | None = None,
-        session: SyncSession | None = None,
+        sync_token: str | None = None,
         write: bool = False,
-    ) -> Any:
+    ) -> Received:
         """Send one command through the breaker; tell the breaker how it ended.
 
         ``deadline``: seconds the whole call may take, retries included (None: the attempts'
-        own timeouts bound it). ``write``: the command may write, so an outage after it may
+        own timeouts bound it). ``sync_token``: the device's, sent with the command.
+        ``write``: the command may write, so an outage after it may
         have reached Upstash leaves its outcome unknown, and the 503 says so.
 
         Raises ``StoreUnavailable`` for an outage, an open breaker and a refusal that a retry
@@ -251,14 +254,13 @@ class Upstash:
         token = _ATTEMPTS.set(attempts)
         try:
             redis = self.redis
-            if session is not None and session.sync_token:
+            if sync_token:
                 # The SDK sends its client's last token with every request; for this request,
                 # the device's. (No await between setting it and the request taking it.)
-                upstash_sdk.set_sync_token(redis, session.sync_token)
+                upstash_sdk.set_sync_token(redis, sync_token)
             async with asyncio.timeout(deadline):
                 result = await redis.execute(command)
-            if session is not None:
-                session.sync_token = upstash_sdk.sync_token(redis) or session.sync_token
+            answered_token = upstash_sdk.sync_token(redis) or sync_token
         except UpstashError as exc:
             status = attempts.statuses[-1] if attempts.statuses else None
             message = str(exc)
@@ -287,7 +289,7 @@ class Upstash:
         finally:
             _ATTEMPTS.reset(token)
         self._answered(permit, state_before)
-        return result
+        return Received(result, answered_token)
 
     def _answered(self, permit: Permit, state_before: BreakerState) -> None:
         self.breaker.succeeded(permit)

@@ -37,7 +37,7 @@ from devtools.bench.report import median, percentile
 from devtools.bench.standin import Reading, Standin, lock_kind
 
 if TYPE_CHECKING:
-    from shared.rate_limit import Caller
+    from shared.context import Caller
 
 JWT_SECRET = "bench-sign-in-secret-that-is-long-enough-0123456789"  # noqa: S105  (local only)
 ANONYMOUS_SECRET = "bench-anonymous-secret-that-is-long-enough-012345"  # noqa: S105

@@ -3,27 +3,36 @@
 The store's methods say what a call is about (its script, keys and arguments); this adds the
 arguments every user script takes (the clock, the expiry policy's instants, the caller's rate
 limit), keeps a write's answer for a re-send, has the Upstash runner send it, settles a write
-whose answer was lost, and reads the reply by name, a refusal raised as its API error.
+whose answer was lost, and reads the reply by name, a refusal raised as its API error. The
+reply comes back with what the call answered for the response: what is left of the caller's
+rate limit, and Upstash's sync token.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import NamedTuple
 
 from shared import codec, scripts
-from shared.errors import OutcomeUnknown, StoreUnavailable
+from shared.context import Answered, Caller
+from shared.errors import ApiError, OutcomeUnknown, StoreUnavailable
 from shared.keys import UserKeys
-from shared.rate_limit import Caller
 from shared.refusals import About, error_of
 from shared.scripts import Reply, ScriptSpec
 from shared.settings import Settings
 from shared.ttl_policy import TtlPolicy
-from shared.upstash import Upstash
+from shared.upstash import Received, Upstash
 
 # The rate-limit arguments of a call that is not counted.
 _UNCOUNTED: dict[str, str | int] = {"rl_max": 0, "rl_window": 0, "rl_field": ""}
+
+
+class Replied(NamedTuple):
+    """A script's reply, by name, and what its call answered for the response."""
+
+    reply: Reply
+    answered: Answered
 
 
 class UserCalls:
@@ -51,12 +60,18 @@ class UserCalls:
         counted: bool = True,
         idempotent: bool = True,
         about: About | None = None,
-    ) -> Reply:
+        before: Answered | None = None,
+    ) -> Replied:
         """Send one script of a user's data; its answer, by name, after the caller's rate limit.
 
+        The reply comes with what the call answered: what is left of the caller's window and
+        Upstash's sync token. ``before``: what the request's earlier calls answered, when this
+        call is not its first: its token goes with this call (else the caller's), and its quota
+        stands when this call is not counted.
         A refusal (``Reply.refused``) is raised as its API error (``shared/refusals.py``), its
-        detail naming what the call was ``about``. ``counted`` False: the call is not counted
-        (the request was counted by its first call).
+        detail naming what the call was ``about``; that error, and any other this call raises,
+        carries what the calls had answered (``ApiError.answered``). ``counted`` False: the call
+        is not counted (the request was counted by its first call).
         A write script also keeps its answer for a run of the same request that may come again:
         under the caller's Idempotency-Key, or, without one, under an id of this call, so that
         the Upstash client's re-send of a call whose answer was lost answers what the first run
@@ -64,7 +79,7 @@ class UserCalls:
         to run twice, kept lean.
         """
         now = self._clock_ms() if now is None else now
-        fingerprint = caller.fingerprint() if idempotent else ""
+        fingerprint = caller.fingerprint if idempotent else ""
         request_id = ""
         if "idem" in spec.keys:
             user = UserKeys(self._prefix, caller.user_id)
@@ -81,31 +96,38 @@ class UserCalls:
             rest_args=rest_args,
             read_only=budget is None or budget.off,
         )
+        answered = before or Answered(None, caller.sync_token)
         try:
-            answer = await self._upstash.run(call, session=caller)
-        except OutcomeUnknown:
-            if not request_id:
-                raise  # (its Idempotency-Key settles it: the caller sends it again)
-            answer = await self._settle(caller, request_id, now)
-        # The quota first: a call over its limit answers it alone.
-        if budget is not None:
-            caller.quota = budget.decide(int(answer[0]), now)
-        reply = spec.replies.decode(answer)
-        if reply.refused:
-            settings = self._settings
-            about = about or About()
-            raise error_of(
-                reply,
-                About(
-                    about.conversation_id,
-                    about.message_id,
-                    about.sequence,
-                    idempotency_key=caller.idempotency_key or "",
-                    max_messages=settings.max_messages_per_conversation,
-                    max_message_chars=settings.max_message_chars,
-                ),
-            )
-        return reply
+            try:
+                received = await self._upstash.run(call, sync_token=answered.sync_token)
+            except OutcomeUnknown:
+                if not request_id:
+                    raise  # (its Idempotency-Key settles it: the caller sends it again)
+                received = await self._settle(caller, request_id, now, answered.sync_token)
+            answer = received.answer
+            answered = Answered(answered.quota, received.sync_token)
+            # The quota first: a call over its limit answers it alone.
+            if budget is not None:
+                answered = Answered(budget.decide(int(answer[0]), now), received.sync_token)
+            reply = spec.replies.decode(answer)
+            if reply.refused:
+                settings = self._settings
+                about = about or About()
+                raise error_of(
+                    reply,
+                    About(
+                        about.conversation_id,
+                        about.message_id,
+                        about.sequence,
+                        idempotency_key=caller.idempotency_key or "",
+                        max_messages=settings.max_messages_per_conversation,
+                        max_message_chars=settings.max_message_chars,
+                    ),
+                )
+        except ApiError as error:
+            error.answered = answered
+            raise
+        return Replied(reply, answered)
 
     def _user_args(
         self,
@@ -130,7 +152,9 @@ class UserCalls:
         }
         return {name: values[name] for name in spec.user_args}
 
-    async def _settle(self, caller: Caller, request_id: str, now: int) -> Sequence[Any]:
+    async def _settle(
+        self, caller: Caller, request_id: str, now: int, sync_token: str | None
+    ) -> Received:
         """The answer of the write ``request_id`` whose every attempt went unanswered.
 
         One more call learns whether a run of it was applied (then its answer is the
@@ -143,7 +167,7 @@ class UserCalls:
             self._user_args(spec, now, _UNCOUNTED, "", request_id),
         )
         try:
-            answer = await self._upstash.run(call, session=caller)
+            received = await self._upstash.run(call, sync_token=sync_token)
         except StoreUnavailable:
             raise OutcomeUnknown(
                 "the conversation store did not confirm the write: it may have been applied, "
@@ -151,6 +175,8 @@ class UserCalls:
                 "with an Idempotency-Key, which makes a re-send exactly once)",
                 retry_after=self._upstash.breaker.retry_after(),
             ) from None
+        answer = received.answer
         settled = scripts.SETTLE_REQUEST.replies.decode(answer)
         # Applied: the run's answer. Not: 'cancelled', which the write's replies refuse with.
-        return list(settled["answer"]) if settled.status == "applied" else list(answer)
+        kept = list(settled["answer"]) if settled.status == "applied" else list(answer)
+        return Received(kept, received.sync_token)

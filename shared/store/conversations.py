@@ -4,7 +4,8 @@ Each method builds its call (the script, its keys and arguments), has ``calls`` 
 ``decode`` turn the named reply into a result. Every method is one atomic script, one Upstash
 HTTP request (export and erase, which must first learn which conversations' keys to name,
 take two), whose cost depends on the page asked for, never on how much history the user has.
-The caller's rate limit is part of the same script.
+The caller's rate limit is part of the same script; what is left of it, and Upstash's sync
+token, come back in each result's ``answered``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from shared import codec, scripts
+from shared.context import Answered, Caller
 from shared.errors import StoreUnavailable
 from shared.keys import UserKeys
 from shared.models import (
@@ -20,27 +22,29 @@ from shared.models import (
     Conversation,
     ConversationMessage,
     ConversationPatch,
-    ConversationSummary,
     MessagePatch,
     timestamp_ms,
     title_from,
 )
-from shared.rate_limit import Caller
 from shared.refusals import About
-from shared.scripts import Reply
 from shared.settings import Settings
 from shared.store import claims, cursors, decode, etags
-from shared.store.calls import UserCalls
+from shared.store.calls import Replied, UserCalls
 from shared.store.claims import CLAIM_BUDGET_SECONDS
 from shared.store.results import (
     AppendResult,
     ChangesPage,
     ClaimResult,
     ConversationPage,
+    ConversationUpdate,
     ConversationView,
+    Done,
+    Erased,
     ExportPage,
     ImportResult,
+    MessageDeleted,
     MessageTail,
+    MessageUpdate,
     NotModified,
     PutResult,
     UserTotals,
@@ -63,8 +67,8 @@ class ConversationStore:
 
     Each method builds one script call (what to send), has ``UserCalls`` send it as one
     Upstash request, and ``decode`` turn the answer into a result. The caller's rate limit is
-    checked by the same script, before it writes anything; what is left of it lands in
-    ``caller.quota``.
+    checked by the same script, before it writes anything; what is left of it comes back in
+    the result's ``answered``, with Upstash's sync token (an error raised carries them too).
     """
 
     def __init__(
@@ -97,8 +101,9 @@ class ConversationStore:
         now = self._clock_ms()
         period = self._expiry_period(now)
         held = etags.list_tag_version(if_none_match, etags.LIST, period)
-        reply = await self._list(caller, limit, after, now, if_none_match=held)
-        return decode.conversation_page(reply, held=held, period=period, now=now)
+        reply, answered = await self._list(caller, limit, after, now, if_none_match=held)
+        page = decode.conversation_page(reply, held=held, period=period, now=now)
+        return page._replace(answered=answered)
 
     async def get_conversation(
         self,
@@ -113,7 +118,7 @@ class ConversationStore:
         upper = cursors.decode_message_cursor(before) if before else ""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.GET_CONVERSATION,
             caller,
             {"sum": keys.summaries, **keys.conversation(conversation_id)},
@@ -129,7 +134,8 @@ class ConversationStore:
             now=now,
             about=About(conversation_id),
         )
-        return decode.conversation_view(conversation_id, reply, self._stale(now))
+        view = decode.conversation_view(conversation_id, reply, self._stale(now))
+        return view._replace(answered=answered)
 
     async def get_message(
         self,
@@ -143,7 +149,7 @@ class ConversationStore:
         """One message with its content after the first ``after`` UTF-16 code units."""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.GET_MESSAGE,
             caller,
             {"sum": keys.summaries, "msgs": keys.messages(conversation_id)},
@@ -157,7 +163,8 @@ class ConversationStore:
             now=now,
             about=About(conversation_id, message_id),
         )
-        return decode.message_tail(message_id, reply, self._stale(now))
+        tail = decode.message_tail(message_id, reply, self._stale(now))
+        return tail._replace(answered=answered)
 
     async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
@@ -165,7 +172,7 @@ class ConversationStore:
         now = self._clock_ms()
         expired_from = self._expired_from(since_ms, now)
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.LIST_CHANGES,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries, "chg": keys.changes},
@@ -177,7 +184,7 @@ class ConversationStore:
             },
             now=now,
         )
-        return decode.changes_page(
+        page = decode.changes_page(
             reply,
             cursor=cursor,
             sent_generation=sent_generation,
@@ -185,6 +192,7 @@ class ConversationStore:
             expired_from=expired_from,
             now=now,
         )
+        return page._replace(answered=answered)
 
     async def user_totals(
         self, caller: Caller, *, if_none_match: str | None = None
@@ -194,14 +202,15 @@ class ConversationStore:
         now = self._clock_ms()
         period = self._expiry_period(now)
         held = etags.list_tag_version(if_none_match, etags.TOTALS, period)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.GET_ME,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
             {"if_none_match": held or ""},
             now=now,
         )
-        return decode.user_totals(reply, held=held, period=period)
+        totals = decode.user_totals(reply, held=held, period=period)
+        return totals._replace(answered=answered)
 
     async def export_conversations(
         self, caller: Caller, *, limit: int, cursor: str | None
@@ -214,10 +223,10 @@ class ConversationStore:
         """
         after = cursors.decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
-        listed = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
+        listed, counted = await self._list(caller, limit, after, now, budget=EXPORT_BUDGET_BYTES)
         ids = decode.listed_ids(listed)
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.EXPORT_CONVERSATIONS,
             caller,
             {"exp": keys.expiry, "sum": keys.summaries},
@@ -226,8 +235,10 @@ class ConversationStore:
             rest_args=ids,
             now=now,
             counted=False,
+            before=counted,
         )
-        return decode.export_page(listed, reply, self._stale(now))
+        page = decode.export_page(listed, reply, self._stale(now))
+        return page._replace(answered=answered)
 
     # ------------------------------------------------------------------------- writes
 
@@ -243,7 +254,7 @@ class ConversationStore:
         cid = conversation.id
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.PUT_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(cid)},
@@ -256,23 +267,24 @@ class ConversationStore:
             now=now,
             about=About(cid),
         )
-        return decode.put_result(conversation, reply)
+        return decode.put_result(conversation, reply)._replace(answered=answered)
 
     async def delete_conversation(
         self, caller: Caller, conversation_id: str, *, if_match: str | None = None
-    ) -> None:
+    ) -> Done:
         """Delete the conversation and all its messages; ``NotFound`` when there is none.
 
         The deletion stays: no later write brings the conversation back unless it says so.
         """
         keys = UserKeys(self._prefix, caller.user_id)
-        await self._calls.run(
+        _, answered = await self._calls.run(
             scripts.DELETE_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
             {"cid": conversation_id, "if_match": if_match or ""},
             about=About(conversation_id),
         )
+        return Done(answered)
 
     async def update_conversation(
         self,
@@ -281,13 +293,10 @@ class ConversationStore:
         patch: ConversationPatch,
         *,
         if_match: str | None = None,
-    ) -> tuple[ConversationSummary, str]:
-        """Change the title and/or mcpServers; the conversation becomes the most recent.
-
-        Returns its summary and entity tag.
-        """
+    ) -> ConversationUpdate:
+        """Change the title and/or mcpServers; the conversation becomes the most recent."""
         given = patch.model_fields_set
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.UPDATE_CONVERSATION,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -301,7 +310,8 @@ class ConversationStore:
             },
             about=About(conversation_id),
         )
-        return decode.conversation_update(conversation_id, reply)
+        summary, etag = decode.conversation_update(conversation_id, reply)
+        return ConversationUpdate(summary, etag, answered)
 
     async def append_message(
         self,
@@ -318,7 +328,7 @@ class ConversationStore:
         """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.APPEND_MESSAGE,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
@@ -341,7 +351,8 @@ class ConversationStore:
             now=now,
             about=About(conversation_id, message.id),
         )
-        return decode.append_result(message, reply, self._stale(now))
+        appended = decode.append_result(message, reply, self._stale(now))
+        return appended._replace(answered=answered)
 
     async def update_message(
         self,
@@ -352,12 +363,8 @@ class ConversationStore:
         *,
         return_message: bool = True,
         if_match: str | None = None,
-    ) -> tuple[ConversationMessage | None, str]:
-        """Apply ``patch`` to one message.
-
-        Returns the message as stored afterwards (when asked for) and the conversation's
-        entity tag.
-        """
+    ) -> MessageUpdate:
+        """Apply ``patch`` to one message: the message as stored afterwards, when asked for."""
         now = self._clock_ms()
         content = patch.content
         delta = patch.append_content or ""
@@ -372,7 +379,7 @@ class ConversationStore:
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
         numbered_delta = not change and patch.sequence is not None
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.UPDATE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
@@ -400,7 +407,10 @@ class ConversationStore:
             idempotent=not numbered_delta,
             about=About(conversation_id, message_id, sequence=patch.sequence),
         )
-        return decode.message_update(message_id, reply, self._stale(now), returned=return_message)
+        stored, etag = decode.message_update(
+            message_id, reply, self._stale(now), returned=return_message
+        )
+        return MessageUpdate(stored, etag, answered)
 
     async def delete_message(
         self,
@@ -409,29 +419,30 @@ class ConversationStore:
         message_id: str,
         *,
         if_match: str | None = None,
-    ) -> str:
-        """Delete one message; the conversation's entity tag afterwards."""
-        reply = await self._calls.run(
+    ) -> MessageDeleted:
+        """Delete one message."""
+        reply, answered = await self._calls.run(
             scripts.DELETE_MESSAGE,
             caller,
             self._conversation_keys(caller, conversation_id),
             {"cid": conversation_id, "mid": message_id, "if_match": if_match or ""},
             about=About(conversation_id, message_id),
         )
-        return etags.etag(reply["version"])
+        return MessageDeleted(etags.etag(reply["version"]), answered)
 
-    async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> None:
+    async def set_current_conversation(self, caller: Caller, conversation_id: str | None) -> Done:
         """Point the user's session at a conversation (None clears it) for the session TTL."""
         now = self._clock_ms()
         until = self._ttl.session_until_ms(now)
         keys = UserKeys(self._prefix, caller.user_id)
-        await self._calls.run(
+        _, answered = await self._calls.run(
             scripts.SET_CURRENT_CONVERSATION,
             caller,
             {k: v for k, v in keys.user().items() if k != "gy"},
             {"cid": conversation_id or "", "until_ms": "" if until is None else until},
             now=now,
         )
+        return Done(answered)
 
     async def import_conversations(
         self,
@@ -440,12 +451,14 @@ class ConversationStore:
         current_conversation_id: str | None,
         *,
         versions: Mapping[str, int] | None = None,
+        before: Answered | None = None,
     ) -> ImportResult:
         """Store a localStorage dump: new conversations added, newer ones replaced.
 
         Importing the same dump twice changes nothing the second time. A conversation the
         user deleted is not brought back, and one named in ``versions`` is written only while
-        it is still at that version: both are reported as rejected.
+        it is still at that version: both are reported as rejected. ``before``: what the
+        request's earlier calls answered (a claim's earlier pages), as ``UserCalls.run`` takes it.
         """
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
@@ -453,7 +466,7 @@ class ConversationStore:
         ordered = sorted(conversations, key=lambda c: timestamp_ms(c.updated_at), reverse=True)
         until = self._ttl.session_until_ms(now)
         wanted = versions or {}
-        reply = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.IMPORT_CONVERSATIONS,
             caller,
             keys.user(),
@@ -469,11 +482,12 @@ class ConversationStore:
                 *(value for c in ordered for value in codec.record(c, now)),
             ],
             now=now,
+            before=before,
         )
-        return decode.import_result(reply)
+        return decode.import_result(reply)._replace(answered=answered)
 
-    async def erase_user(self, caller: Caller) -> int:
-        """Delete every key of the user; the number of conversations it had.
+    async def erase_user(self, caller: Caller) -> Erased:
+        """Delete every key of the user, and say how many conversations it had.
 
         The conversations' keys are found first, then deleted by a script that names them all
         (a conversation created in between sends it round again with the new list).
@@ -488,12 +502,12 @@ class ConversationStore:
             },
             {},
         )
-        listed = scripts.LIST_CONVERSATION_KEYS.replies.decode(
-            await self._upstash.run(listing, session=caller)
-        )
+        received = await self._upstash.run(listing, sync_token=caller.sync_token)
+        listed = scripts.LIST_CONVERSATION_KEYS.replies.decode(received.answer)
         ids, answers = listed["conversations"], listed["answers"]
+        answered = Answered(None, received.sync_token)
         for _ in range(_ERASE_ATTEMPTS):
-            reply = await self._calls.run(
+            reply, answered = await self._calls.run(
                 scripts.ERASE_USER,
                 caller,
                 {**keys.user(), "ik": keys.idempotency_index},
@@ -503,14 +517,17 @@ class ConversationStore:
                     *answers,
                 ],
                 rest_args=ids,
+                before=answered,
             )
             if reply.status == "erased":
-                return int(reply["conversations"])
+                return Erased(int(reply["conversations"]), answered)
             ids = reply["conversations"]
-        raise StoreUnavailable(
+        error = StoreUnavailable(
             "the user's conversations kept changing while they were being erased; retry",
             retry_after=1,
         )
+        error.answered = answered
+        raise error
 
     async def claim(
         self,
@@ -543,7 +560,7 @@ class ConversationStore:
         *,
         if_none_match: str | None = None,
         budget: int | None = None,
-    ) -> Reply:
+    ) -> Replied:
         keys = UserKeys(self._prefix, caller.user_id)
         return await self._calls.run(
             scripts.LIST_CONVERSATIONS,

@@ -3,6 +3,9 @@
 Handlers see these, never a script's reply: the store builds them from the named replies.
 They are named tuples, not dataclasses: a dataclass is built by generated code at import, and
 fourteen of them cost a cold start about 8 ms; a named tuple about a tenth of that.
+
+Each result of a store method ends with ``answered``: what its calls answered for the response
+(the caller's quota, Upstash's sync token), which the handler passes to the response builder.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from shared.context import NOTHING_ANSWERED, Answered
 from shared.models import ConversationMessage, ConversationSummary
 
 
@@ -17,6 +21,7 @@ class NotModified(NamedTuple):
     """What a conditional read answers when the caller's copy is current: 304, no body."""
 
     etag: str
+    answered: Answered = NOTHING_ANSWERED
 
 
 class ConversationPage(NamedTuple):
@@ -29,6 +34,7 @@ class ConversationPage(NamedTuple):
     """The list's entity tag: it changes whenever what any page shows may have."""
     changes_cursor: str
     """Where the change feed starts for a device that has just read this list."""
+    answered: Answered = NOTHING_ANSWERED
 
 
 class ConversationView(NamedTuple):
@@ -40,6 +46,7 @@ class ConversationView(NamedTuple):
     next_cursor: str | None
     """Pass as ``before`` for the page of older messages; None when there are none."""
     etag: str
+    answered: Answered = NOTHING_ANSWERED
 
 
 class MessageTail(NamedTuple):
@@ -52,6 +59,7 @@ class MessageTail(NamedTuple):
     length: int
     """The whole content's length, in UTF-16 code units: the next poll's ``after``."""
     etag: str
+    answered: Answered = NOTHING_ANSWERED
 
 
 class Change(NamedTuple):
@@ -75,6 +83,7 @@ class ChangesPage(NamedTuple):
     next_cursor: str
     has_more: bool
     """More changes wait: ask again with ``next_cursor`` at once."""
+    answered: Answered = NOTHING_ANSWERED
 
 
 class PutResult(NamedTuple):
@@ -85,6 +94,7 @@ class PutResult(NamedTuple):
     evicted: list[str]
     """Conversations removed because the user went over the per-user cap."""
     etag: str
+    answered: Answered = NOTHING_ANSWERED
 
 
 class AppendResult(NamedTuple):
@@ -98,6 +108,46 @@ class AppendResult(NamedTuple):
     evicted: list[str]
     etag: str
     """The conversation's entity tag after the append."""
+    answered: Answered = NOTHING_ANSWERED
+
+
+class ConversationUpdate(NamedTuple):
+    """A conversation after its title or mcpServers changed."""
+
+    summary: ConversationSummary
+    etag: str
+    answered: Answered = NOTHING_ANSWERED
+
+
+class MessageUpdate(NamedTuple):
+    """A message after a patch, and its conversation's entity tag."""
+
+    message: ConversationMessage | None
+    """The message as stored (None when it was not asked for back)."""
+    etag: str
+    answered: Answered = NOTHING_ANSWERED
+
+
+class MessageDeleted(NamedTuple):
+    """A message deleted."""
+
+    etag: str
+    """The conversation's entity tag afterwards."""
+    answered: Answered = NOTHING_ANSWERED
+
+
+class Done(NamedTuple):
+    """A write that answers nothing but that it was done."""
+
+    answered: Answered = NOTHING_ANSWERED
+
+
+class Erased(NamedTuple):
+    """A user erased."""
+
+    conversations: int
+    """How many conversations the user had."""
+    answered: Answered = NOTHING_ANSWERED
 
 
 class Rejected(NamedTuple):
@@ -121,6 +171,7 @@ class ImportResult(NamedTuple):
     """Conversations removed, or not imported, because of the per-user cap."""
     rejected: list[Rejected]
     """Conversations not stored: deleted by the user, or not at the version they named."""
+    answered: Answered = NOTHING_ANSWERED
 
 
 class ExportedConversation(NamedTuple):
@@ -140,6 +191,7 @@ class ExportPage(NamedTuple):
     conversations: list[ExportedConversation]
     current_conversation_id: str | None
     next_cursor: str | None
+    answered: Answered = NOTHING_ANSWERED
 
 
 class UserTotals(NamedTuple):
@@ -150,6 +202,7 @@ class UserTotals(NamedTuple):
     total_tokens: int
     current_conversation_id: str | None
     etag: str
+    answered: Answered = NOTHING_ANSWERED
 
 
 @dataclass(slots=True)
@@ -165,3 +218,5 @@ class ClaimResult:
     """Every conversation moved and the visitor erased."""
     cursor: str | None
     """Where a claim that is not done goes on (pass it back with the next claim)."""
+    answered: Answered = NOTHING_ANSWERED
+    """What the signed-in user's calls answered (the visitor's are not the response's)."""

@@ -674,3 +674,37 @@ def test_a_body_of_many_mistakes_answers_a_bounded_problem(client: TestClient) -
     assert len(problem["errors"]) == 50
     assert "more)" in problem["detail"]
     assert len(response.content) < 20_000
+
+
+def test_a_counted_call_answers_its_quota_whatever_it_answers(make_client: ClientFactory) -> None:
+    # The store counts a call inside its own script, refused or not: a 404, a 412, a 304 and a
+    # 204 say what is left of the window, as a 200 does.
+    client = make_client(rate_limit_user_requests=10, rate_limit_user_window_seconds=60)
+    user = auth("counted")
+    assert put(client, conversation("c1"), user="counted").headers["ratelimit-remaining"] == "9"
+    read = client.get("/api/conversations/c1", headers=user)
+    assert read.headers["ratelimit-remaining"] == "8"
+    missing = client.get("/api/conversations/none", headers=user)
+    assert_problem(missing, 404, "not_found")
+    assert missing.headers["ratelimit-limit"] == "10"
+    assert missing.headers["ratelimit-remaining"] == "7"
+    assert int(missing.headers["ratelimit-reset"]) >= 1
+    stale = client.delete("/api/conversations/c1", headers={**user, "If-Match": '"999"'})
+    assert_problem(stale, 412, "precondition_failed")
+    assert stale.headers["ratelimit-remaining"] == "6"
+    same = client.get(
+        "/api/conversations/c1", headers={**user, "If-None-Match": read.headers["etag"]}
+    )
+    assert same.status_code == 304
+    assert same.headers["ratelimit-remaining"] == "5"
+    deleted = client.delete("/api/conversations/c1", headers=user)
+    assert deleted.status_code == 204
+    assert deleted.headers["ratelimit-remaining"] == "4"
+    # Refused before any call of the store: nothing was counted, and no window is told.
+    bad = client.put(
+        "/api/conversations/c2",
+        headers={**user, "Content-Type": "application/json"},
+        content=b"{",
+    )
+    assert_problem(bad, 400, "invalid_request")
+    assert "ratelimit-limit" not in bad.headers

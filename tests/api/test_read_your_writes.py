@@ -64,3 +64,38 @@ def test_cors_lets_a_browser_send_and_read_the_token(make_client: ClientFactory)
     assert preflight.status_code == 200
     listed = client.get("/api/conversations", headers={**auth(), "Origin": "http://localhost:3000"})
     assert TOKEN.lower() in listed.headers["access-control-expose-headers"].lower()
+
+
+def test_every_answer_to_a_device_carries_a_token(make_client: ClientFactory) -> None:
+    client = make_client()
+    token = put(client, conversation("c1")).headers[TOKEN]
+    device = {**auth(), TOKEN: token}
+    # A refusal of the store's is an answer of Upstash's: its token comes back, moved on by
+    # the rate-limit window the call wrote.
+    missing = client.get("/api/conversations/none", headers=device)
+    assert missing.status_code == 404
+    assert missing.headers[TOKEN] not in ("", token)
+    # So do a 304 and a 204.
+    read = client.get("/api/conversations/c1", headers=device)
+    same = client.get(
+        "/api/conversations/c1", headers={**device, "If-None-Match": read.headers["etag"]}
+    )
+    assert same.status_code == 304
+    assert same.headers[TOKEN]
+    current = client.put(
+        "/api/me/current-conversation", headers=device, json={"conversationId": "c1"}
+    )
+    assert current.status_code == 204
+    assert current.headers[TOKEN] not in ("", token)
+    # Refused before the store was asked: the device's own comes back.
+    bad = client.put(
+        "/api/conversations/c1",
+        headers={**device, "Content-Type": "application/json"},
+        content=b"{",
+    )
+    assert bad.status_code == 400
+    assert bad.headers[TOKEN] == token
+    # Not authenticated: no token at all.
+    refused = client.get("/api/conversations", headers={TOKEN: token})
+    assert refused.status_code == 401
+    assert TOKEN not in refused.headers

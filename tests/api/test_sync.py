@@ -927,6 +927,26 @@ def test_claim_needs_a_signed_in_caller_and_an_anonymous_token(client: TestClien
     assert forged.status_code == 400
 
 
+def test_a_claim_answers_the_signed_in_users_window(make_client: ClientFactory) -> None:
+    # The claim counts against both users (the visitor's export, the user's import); the
+    # answer is the signed-in user's, and so is the window it tells.
+    client = make_client(rate_limit_user_requests=10, rate_limit_user_window_seconds=60)
+    issued = client.post("/api/auth/anonymous").json()
+    visitor = bearer(issued["token"])
+    for cid in ("v1", "v2", "v3"):
+        assert (
+            client.put(
+                f"/api/conversations/{cid}", json=conversation(cid), headers=visitor
+            ).status_code
+            == 201
+        )
+    assert put(client, conversation("mine")).headers["ratelimit-remaining"] == "9"
+    claimed = client.post("/api/me/claim", json={"anonymousToken": issued["token"]}, headers=auth())
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["imported"] == 3
+    assert claimed.headers["ratelimit-remaining"] == "8"
+
+
 # ------------------------------------------------------------------------------ tombstones
 
 

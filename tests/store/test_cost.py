@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from devtools import redis_backend
+from shared.context import Caller
 from shared.models import (
     Conversation,
     ConversationMessage,
@@ -24,7 +25,7 @@ from shared.models import (
     MessagePatch,
     TokenUsage,
 )
-from shared.rate_limit import Caller, RateLimits
+from shared.rate_limit import RateLimits
 from shared.settings import Settings
 from shared.store import ConversationPage, ConversationStore, ConversationView
 from shared.upstash import Upstash

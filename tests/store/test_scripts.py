@@ -23,14 +23,15 @@ from upstash_ratelimit.limiter import SlidingWindow
 from upstash_redis import Redis
 
 from shared import records, scripts
+from shared.context import Caller, request_fingerprint
 from shared.errors import ApiError, NotFound, PreconditionFailed, RateLimited
 from shared.keys import UserKeys
 from shared.models import Conversation, ConversationMessage, ConversationPatch, MessagePatch
-from shared.rate_limit import Caller, RateLimits
+from shared.rate_limit import RateLimits
 from shared.refusals import About, error_of
 from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
 from shared.settings import Settings
-from shared.store import ClaimResult, ConversationPage, ConversationStore
+from shared.store import ClaimResult, ConversationPage, ConversationStore, Done
 from shared.upstash import Upstash
 from tests.factories import Clock, Standin, make_settings
 
@@ -447,9 +448,9 @@ def test_sliding_windows_decide_as_upstash_ratelimit_does(
                 except RateLimited:
                     ip = (False, 0)
                 try:
-                    await h.store.user_totals(user)
-                    assert user.quota is not None
-                    own = (True, user.quota.remaining)
+                    totals = await h.store.user_totals(user)
+                    assert totals.answered.quota is not None
+                    own = (True, totals.answered.quota.remaining)
                 except RateLimited:
                     own = (False, 0)
                 rows.append((now, (expected.allowed, expected.remaining), ip, own))
@@ -561,7 +562,7 @@ def test_answers_kept_for_a_resend_leave_once_past_their_time(standin: Standin, 
     alice = h.caller("alice")
     count = partial(_kept_answers, raw, h.settings, "alice")
 
-    def point_at(cid: str | None) -> Callable[[], Awaitable[None]]:
+    def point_at(cid: str | None) -> Callable[[], Awaitable[Done]]:
         return lambda: h.store.set_current_conversation(alice, cid)
 
     h.run(*(point_at(f"c{i}") for i in range(20)))
@@ -583,9 +584,10 @@ def test_a_write_sent_with_an_idempotency_key_keeps_no_second_answer(
     standin: Standin, raw: Redis
 ) -> None:
     h = Harness(standin, rate_limit_user_requests=0)
-    alice = h.caller("alice")
-    alice.idempotency_key = "k1"
-    alice.request_line = "PUT /api/me/current-conversation"
+    alice = h.caller("alice")._replace(
+        idempotency_key="k1",
+        fingerprint=request_fingerprint("PUT /api/me/current-conversation", ""),
+    )
     h.run(lambda: h.store.set_current_conversation(alice, "a"))
     assert _kept_answers(raw, h.settings, "alice") == 0
 
