@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from shared.context import Answered, Caller
 from shared.errors import ApiError
 from shared.models import Conversation
-from shared.store.results import ClaimResult, ExportedConversation, Rejected
+from shared.store.results import Claimed, ExportItem, Rejected
 
 if TYPE_CHECKING:
     from shared.store.conversations import ConversationStore
@@ -37,10 +37,10 @@ async def claim(
     *,
     cursor: str | None,
     budget_seconds: float,
-) -> ClaimResult:
+) -> Claimed:
     """Move ``anonymous``'s conversations to ``caller`` (``ConversationStore.claim``)."""
     started = time.monotonic()
-    totals = ClaimResult(0, 0, 0, [], [], done=False, cursor=cursor)
+    totals = Claimed(0, 0, 0, [], [], done=False, cursor=cursor)
     answered = Answered(None, caller.sync_token)  # (the user's calls, so far: none)
     while True:  # (a page at least, however small the budget)
         page = await _visitors(
@@ -94,7 +94,7 @@ async def _visitors(answered: Answered, call: Awaitable[T]) -> T:
         raise
 
 
-def _conversation_of(item: ExportedConversation) -> Conversation:
+def _conversation_of(item: ExportItem) -> Conversation:
     # An exported conversation as one to import, built without validating again: its messages
     # are the models the export decoded, validated when they were written.
     summary = item.summary

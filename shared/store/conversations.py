@@ -33,20 +33,20 @@ from shared.store.calls import Replied, UserCalls
 from shared.store.claims import CLAIM_BUDGET_SECONDS
 from shared.store.results import (
     AppendResult,
-    ChangesPage,
-    ClaimResult,
+    ChangesRead,
+    Claimed,
     ConversationPage,
+    ConversationPut,
+    ConversationRead,
     ConversationUpdate,
-    ConversationView,
     Done,
     Erased,
-    ExportPage,
-    ImportResult,
+    ExportRead,
+    Imported,
     MessageDeleted,
-    MessageTail,
+    MessageRead,
     MessageUpdate,
     NotModified,
-    PutResult,
     UserTotals,
 )
 from shared.ttl_policy import TtlPolicy
@@ -113,7 +113,7 @@ class ConversationStore:
         limit: int,
         before: str | None,
         if_none_match: str | None = None,
-    ) -> ConversationView | NotModified:
+    ) -> ConversationRead | NotModified:
         """The conversation's summary and the newest ``limit`` messages before ``before``."""
         upper = cursors.decode_message_cursor(before) if before else ""
         now = self._clock_ms()
@@ -145,7 +145,7 @@ class ConversationStore:
         *,
         after: int,
         if_none_match: str | None = None,
-    ) -> MessageTail | NotModified:
+    ) -> MessageRead | NotModified:
         """One message with its content after the first ``after`` UTF-16 code units."""
         now = self._clock_ms()
         keys = UserKeys(self._prefix, caller.user_id)
@@ -166,7 +166,7 @@ class ConversationStore:
         tail = decode.message_tail(message_id, reply, self._stale(now))
         return tail._replace(answered=answered)
 
-    async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesPage:
+    async def list_changes(self, caller: Caller, *, cursor: str, limit: int) -> ChangesRead:
         """What changed since ``cursor`` (a list's ``changesCursor`` or a previous page's)."""
         sent_generation, since, since_ms = cursors.decode_feed_cursor(cursor)
         now = self._clock_ms()
@@ -214,7 +214,7 @@ class ConversationStore:
 
     async def export_conversations(
         self, caller: Caller, *, limit: int, cursor: str | None
-    ) -> ExportPage:
+    ) -> ExportRead:
         """A page of whole conversations, every message included, most recent first.
 
         Two requests: the page's ids (counted against the caller's limit), then those
@@ -249,7 +249,7 @@ class ConversationStore:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
-    ) -> PutResult:
+    ) -> ConversationPut:
         """Replace (or create) a conversation with its whole message list, atomically."""
         cid = conversation.id
         now = self._clock_ms()
@@ -452,7 +452,7 @@ class ConversationStore:
         *,
         versions: Mapping[str, int] | None = None,
         before: Answered | None = None,
-    ) -> ImportResult:
+    ) -> Imported:
         """Store a localStorage dump: new conversations added, newer ones replaced.
 
         Importing the same dump twice changes nothing the second time. A conversation the
@@ -536,7 +536,7 @@ class ConversationStore:
         *,
         cursor: str | None = None,
         budget_seconds: float = CLAIM_BUDGET_SECONDS,
-    ) -> ClaimResult:
+    ) -> Claimed:
         """Move the conversations of ``anonymous`` to ``caller``, then erase ``anonymous``.
 
         A conversation both have goes to the newer copy (the import rule), so nothing is

@@ -17,15 +17,15 @@ from shared.store import cursors, etags
 from shared.store.results import (
     AppendResult,
     Change,
-    ChangesPage,
+    ChangesRead,
     ConversationPage,
-    ConversationView,
-    ExportedConversation,
-    ExportPage,
-    ImportResult,
-    MessageTail,
+    ConversationPut,
+    ConversationRead,
+    ExportItem,
+    ExportRead,
+    Imported,
+    MessageRead,
     NotModified,
-    PutResult,
     Rejected,
     UserTotals,
 )
@@ -52,7 +52,7 @@ def conversation_page(
 
 def conversation_view(
     conversation_id: str, reply: Reply, stale: Stale
-) -> ConversationView | NotModified:
+) -> ConversationRead | NotModified:
     """A conversation's summary and page of messages, oldest first."""
     if reply.status == "not_modified":
         return NotModified(etags.etag(reply["tag"]))
@@ -61,7 +61,7 @@ def conversation_view(
     next_cursor = None
     if reply["more"]:
         next_cursor = cursors.message_cursor(page[-1][1])
-    return ConversationView(
+    return ConversationRead(
         summary=codec.summary(conversation_id, records.SUMMARY.named(reply["summary"])),
         messages=newest_first[::-1],
         next_cursor=next_cursor,
@@ -69,7 +69,7 @@ def conversation_view(
     )
 
 
-def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageTail | NotModified:
+def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageRead | NotModified:
     """A message with its content from the offset the script answered."""
     if reply.status == "not_modified":
         return NotModified(etags.etag(reply["tag"]))
@@ -77,7 +77,7 @@ def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageTail | N
     contents = iter([reply["text"], *reply["tools"]])
     stored = codec.message(message_id, fields, contents, stale)
     length = int(fields["length"] or 0)
-    return MessageTail(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
+    return MessageRead(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
 
 
 def changes_page(
@@ -88,7 +88,7 @@ def changes_page(
     since_ms: int,
     expired_from: str,
     now: int,
-) -> ChangesPage:
+) -> ChangesRead:
     """The changes after ``cursor`` (whose generation and instant were sent) and the next one."""
     generation, last, more = reply["generation"], reply["last"], reply["more"]
     changes = []
@@ -112,11 +112,11 @@ def changes_page(
         # back byte for byte, it keeps the poll's URL (and the browser's cached CORS
         # preflight for it) the same. Once a step passes, the page looked for expiries and
         # moves the cursor on (below), or every later poll would look again.
-        return ChangesPage([], cursor, False)
+        return ChangesRead([], cursor, False)
     # Caught up: the next page starts now (conversations that expire later are reported
     # then); with more to come, from the same instant.
     next_ms = since_ms if more else now
-    return ChangesPage(changes, cursors.feed_cursor(generation, last, next_ms), bool(more))
+    return ChangesRead(changes, cursors.feed_cursor(generation, last, next_ms), bool(more))
 
 
 def user_totals(reply: Reply, *, held: str | None, period: int) -> UserTotals | NotModified:
@@ -138,7 +138,7 @@ def listed_ids(listed: Reply) -> list[str]:
     return [cid for cid, _ in pairs(listed["page"])[:shown]]
 
 
-def export_page(listed: Reply, reply: Reply, stale: Stale) -> ExportPage:
+def export_page(listed: Reply, reply: Reply, stale: Stale) -> ExportRead:
     """The conversations an export answered for the page ``listed``, and the next page's cursor."""
     exported = []
     for item in reply["conversations"]:
@@ -146,7 +146,7 @@ def export_page(listed: Reply, reply: Reply, stale: Stale) -> ExportPage:
         fields = records.SUMMARY.named(conversation["summary"])
         cut = conversation["older_before"]
         exported.append(
-            ExportedConversation(
+            ExportItem(
                 codec.summary(conversation["id"], fields),
                 messages(conversation["message_ids"], conversation["messages"], stale),
                 codec.version(fields),
@@ -155,10 +155,10 @@ def export_page(listed: Reply, reply: Reply, stale: Stale) -> ExportPage:
         )
     shown = len(listed["summaries"]) // records.SUMMARY.width
     next_cursor = cursors.list_cursor(pairs(listed["page"]), shown)
-    return ExportPage(exported, reply["current"] or None, next_cursor)
+    return ExportRead(exported, reply["current"] or None, next_cursor)
 
 
-def put_result(conversation: Conversation, reply: Reply) -> PutResult:
+def put_result(conversation: Conversation, reply: Reply) -> ConversationPut:
     """What replacing ``conversation`` did; its summary is the one just written."""
     summary = ConversationSummary(
         id=conversation.id,
@@ -169,7 +169,7 @@ def put_result(conversation: Conversation, reply: Reply) -> PutResult:
         message_count=len(conversation.messages),
         mcp_servers=conversation.mcp_servers,
     )
-    return PutResult(
+    return ConversationPut(
         bool(reply["created"]), summary, list(reply["evicted"]), etags.etag(reply["version"])
     )
 
@@ -207,13 +207,13 @@ def message_update(
     return messages([message_id], reply["message"], stale)[0], etag
 
 
-def import_result(reply: Reply) -> ImportResult:
+def import_result(reply: Reply) -> Imported:
     """What an import did: its counts, evictions and the conversations it refused."""
     refused = [
         _rejection(r["id"], r["reason"], int(r["version"]))
         for r in scripts.REJECTED.each(reply["rejected"])
     ]
-    return ImportResult(
+    return Imported(
         int(reply["imported"]),
         int(reply["updated"]),
         int(reply["skipped"]),

@@ -1,6 +1,9 @@
 """What the store answers: one small result type per kind of answer, a docstring per field.
 
 Handlers see these, never a script's reply: the store builds them from the named replies.
+Their names say what the store did (``ConversationRead``, ``Imported``), never a response
+model's name (``shared/api_schema.py``): a handler turns one into the other, and one name for
+two shapes is how a reader takes one for the other.
 They are named tuples, not dataclasses: a dataclass is built by generated code at import, and
 fourteen of them cost a cold start about 8 ms; a named tuple about a tenth of that.
 
@@ -37,7 +40,7 @@ class ConversationPage(NamedTuple):
     answered: Answered = NOTHING_ANSWERED
 
 
-class ConversationView(NamedTuple):
+class ConversationRead(NamedTuple):
     """A conversation with one page of its messages."""
 
     summary: ConversationSummary
@@ -49,7 +52,7 @@ class ConversationView(NamedTuple):
     answered: Answered = NOTHING_ANSWERED
 
 
-class MessageTail(NamedTuple):
+class MessageRead(NamedTuple):
     """A message with its content from an offset on: a reply followed while it streams."""
 
     message: ConversationMessage
@@ -76,7 +79,7 @@ class Change(NamedTuple):
     """For a tombstone: when, ISO 8601."""
 
 
-class ChangesPage(NamedTuple):
+class ChangesRead(NamedTuple):
     """What changed since a feed cursor, oldest first."""
 
     changes: list[Change]
@@ -86,7 +89,7 @@ class ChangesPage(NamedTuple):
     answered: Answered = NOTHING_ANSWERED
 
 
-class PutResult(NamedTuple):
+class ConversationPut(NamedTuple):
     """The outcome of replacing a conversation."""
 
     created: bool
@@ -158,7 +161,7 @@ class Rejected(NamedTuple):
     detail: str
 
 
-class ImportResult(NamedTuple):
+class Imported(NamedTuple):
     """What an import did, conversation by conversation."""
 
     imported: int
@@ -174,7 +177,7 @@ class ImportResult(NamedTuple):
     answered: Answered = NOTHING_ANSWERED
 
 
-class ExportedConversation(NamedTuple):
+class ExportItem(NamedTuple):
     """One conversation of an export page."""
 
     summary: ConversationSummary
@@ -185,10 +188,10 @@ class ExportedConversation(NamedTuple):
     the older ones a ``GET /api/conversations/{id}?before=`` away."""
 
 
-class ExportPage(NamedTuple):
+class ExportRead(NamedTuple):
     """A page of whole conversations."""
 
-    conversations: list[ExportedConversation]
+    conversations: list[ExportItem]
     current_conversation_id: str | None
     next_cursor: str | None
     answered: Answered = NOTHING_ANSWERED
@@ -206,7 +209,7 @@ class UserTotals(NamedTuple):
 
 
 @dataclass(slots=True)
-class ClaimResult:
+class Claimed:
     """What moving an anonymous visitor's conversations to a signed-in user did."""
 
     imported: int

@@ -27,7 +27,7 @@ from shared.models import (
 )
 from shared.rate_limit import RateLimits
 from shared.settings import Settings
-from shared.store import ConversationPage, ConversationStore, ConversationView
+from shared.store import ConversationPage, ConversationRead, ConversationStore
 from shared.upstash import Upstash
 from tests.factories import Standin, make_settings
 
@@ -117,7 +117,7 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             first = await store.list_conversations(user, limit=20, cursor=None)
             view = await store.get_conversation(user, "target", limit=50, before=None)
             assert isinstance(first, ConversationPage)
-            assert isinstance(view, ConversationView)
+            assert isinstance(view, ConversationRead)
             calls: dict[str, Callable[[], Awaitable[Any]]] = {
                 "list (page of 20)": partial(store.list_conversations, user, limit=20, cursor=None),
                 "list (next page)": partial(

@@ -31,7 +31,7 @@ from shared.rate_limit import RateLimits
 from shared.refusals import About, error_of
 from shared.scripts import READ_SHEBANG, WRITE_SHEBANG, ScriptSpec
 from shared.settings import Settings
-from shared.store import ClaimResult, ConversationPage, ConversationStore, Done
+from shared.store import Claimed, ConversationPage, ConversationStore, Done
 from shared.upstash import Upstash
 from tests.factories import Clock, Standin, make_settings
 
@@ -528,7 +528,7 @@ def test_a_claim_cut_short_goes_on_from_its_cursor(standin: Standin) -> None:
         calls += 1
         assert calls <= 5, "the claim does not go on from its cursor"
 
-        async def claim(at: str | None = cursor) -> ClaimResult:
+        async def claim(at: str | None = cursor) -> Claimed:
             return await h.store.claim(user, visitor, cursor=at, budget_seconds=0)
 
         (result,) = h.run(claim)
