@@ -2,7 +2,7 @@
 
 Encoding: a message becomes message-hash fields (``shared/records.py``, ``MESSAGE``), a
 whole conversation a script record (``write_conversation`` in ``shared/lua/lib``). Decoding:
-the values a script answers, by name (``Record.named``), become models again. Values are the
+the values a script answers, by name (``Record.getter``), become models again. Values are the
 strings the client sent or Python produced, so a conversation reads back byte for byte.
 
 Lengths are UTF-16 code units, as JavaScript counts them (``"😀".length == 2``): the frontend's
@@ -14,17 +14,17 @@ of what a message adds to one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from shared import records
 from shared.models import (
     Conversation,
     ConversationMessage,
     ConversationSummary,
-    MessageType,
     TokenUsage,
     ToolExecution,
     dump,
@@ -150,49 +150,58 @@ def construct(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
     return model
 
 
-def summary(cid: str, values: Mapping[str, str | None]) -> ConversationSummary:
-    """A conversation's summary from its values by name (``records.SUMMARY``)."""
-    mcp = values["mcp_servers"]
+# A record's values are read by name through getters built once from its layout: a page of
+# messages then pays one itemgetter call per message, not a dict.
+_SUMMARY = records.SUMMARY.getter(
+    "title", "created_at", "updated_at", "total_tokens", "message_count", "mcp_servers"
+)
+_VERSION = records.SUMMARY.getter("version")
+_MESSAGE = records.MESSAGE.getter(
+    "type", "timestamp", "streaming", "tokens", "editable", "updated_ms", "interrupted",
+    "tool_order",
+)  # fmt: skip
+
+
+def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
+    """A conversation's summary from its values (``records.SUMMARY``), read by name."""
+    title, created, updated, tokens, count, mcp = _SUMMARY(values)
     return construct(
         ConversationSummary,
         {
             "id": cid,
-            "title": values["title"] or "",
-            "created_at": values["created_at"] or "",
-            "updated_at": values["updated_at"] or "",
-            "total_tokens": int(values["total_tokens"] or 0),
-            "message_count": int(values["message_count"] or 0),
+            "title": title or "",
+            "created_at": created or "",
+            "updated_at": updated or "",
+            "total_tokens": int(tokens or 0),
+            "message_count": int(count or 0),
             "mcp_servers": None if mcp is None else json.loads(mcp),
         },
     )
 
 
-def version(values: Mapping[str, str | None]) -> int:
-    """A conversation's version from its summary values by name."""
-    return int(values["version"] or 0)
+def version(values: Sequence[str | None]) -> int:
+    """A conversation's version from its summary values (``records.SUMMARY``)."""
+    return int(_VERSION(values) or 0)
 
 
 def message(
     mid: str,
-    values: Mapping[str, str | None],
+    values: Sequence[str | None],
     contents: Iterator[str | None],
     is_stale: Callable[[int], bool],
 ) -> ConversationMessage:
-    """A message from its values by name (``records.MESSAGE``).
+    """A message from its values (``records.MESSAGE``), read by name.
 
     Its content, then its tool executions' JSON, come from ``contents``.
     """
-    kind, stamp, tokens = values["type"], values["timestamp"], values["tokens"]
-    editable, order = values["editable"], values["tool_order"]
+    kind, stamp, streaming, tokens, editable, updated, interrupted, order = _MESSAGE(values)
     content = next(contents)
-    is_streaming, was_interrupted = message_state(
-        values["streaming"], values["updated_ms"], values["interrupted"], is_stale
-    )
+    is_streaming, was_interrupted = message_state(streaming, updated, interrupted, is_stale)
     return construct(
         ConversationMessage,
         {
             "id": mid,
-            "type": cast(MessageType, kind),
+            "type": kind,
             "content": content or "",
             "timestamp": stamp or "",
             "streaming": is_streaming,

@@ -4,51 +4,64 @@ Each is declared once here, as (name, attribute) pairs in the order a script ans
 values. The Lua keeps the attributes as lists of its own (``SUMMARY`` and ``MESSAGE`` in
 ``shared/lua/lib/records.lua``), which ``shared/scripts.py`` checks against these at import:
 an attribute added on one side only fails there, not in a request. Python reads the values
-by name (``Record.named``), never by position.
+by name (``Record.getter``), never by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
 
 
-class Record(NamedTuple):
+class Record:
     """The values a script answers for one record, in order, each named.
 
     ``fields`` pairs each name with the attribute it is kept under (``'<attr>|<id>'``).
+    What is derived from them (names, attributes, each name's position) is worked out once,
+    here: a page of 50 messages reads 50 records, and none of them pays for it again.
+    (A plain class: a NamedTuple would have to work them out on every access.)
     """
 
-    lua_name: str
-    """The list's name in records.lua."""
-    fields: tuple[tuple[str, str], ...]
+    __slots__ = ("_index", "attrs", "fields", "lua_name", "names", "width")
 
-    @property
-    def names(self) -> tuple[str, ...]:
+    def __init__(self, lua_name: str, fields: tuple[tuple[str, str], ...]) -> None:
+        self.lua_name = lua_name
+        """The list's name in records.lua."""
+        self.fields = fields
+        self.names = tuple(name for name, _ in fields)
         """The values' names, in the order a script answers them."""
-        return tuple(name for name, _ in self.fields)
-
-    @property
-    def attrs(self) -> tuple[str, ...]:
+        self.attrs = tuple(attr for _, attr in fields)
         """The attributes, as the Lua list holds them."""
-        return tuple(attr for _, attr in self.fields)
-
-    @property
-    def width(self) -> int:
+        self.width = len(fields)
         """How many values one record takes."""
-        return len(self.fields)
+        self._index = {name: i for i, name in enumerate(self.names)}
 
-    def named(self, values: Sequence[Any]) -> dict[str, Any]:
-        """One record's values by name; ``ValueError`` when there are not exactly ``width``."""
-        if len(values) != len(self.fields):
-            msg = f"{self.lua_name}: {len(values)} values, not {len(self.fields)}"
+    def getter(self, *names: str) -> Callable[[Sequence[Any]], Any]:
+        """What reads ``names`` from one record's values: a tuple (one name: its value).
+
+        Built once, at import, where the values are read: a record then costs one
+        ``itemgetter`` call, not a dict. ``KeyError`` for a name the layout does not have.
+        """
+        return itemgetter(*(self._index[name] for name in names))
+
+    def one(self, values: Sequence[Any]) -> Sequence[Any]:
+        """One record's values, to read with a ``getter``; ``ValueError`` unless ``width``."""
+        if len(values) != self.width:
+            msg = f"{self.lua_name}: {len(values)} values, not {self.width}"
             raise ValueError(msg)
-        return dict(zip(self.names, values, strict=True))
+        return values
 
-    def each(self, values: Sequence[Any]) -> list[dict[str, Any]]:
-        """Records answered back to back (``width`` values each), by name."""
-        width = len(self.fields)
-        return [self.named(values[i : i + width]) for i in range(0, len(values), width)]
+    def each(self, values: Sequence[Any]) -> list[Sequence[Any]]:
+        """Records answered back to back (``width`` values each), each to read with a ``getter``.
+
+        ``ValueError`` when the values are not whole records.
+        """
+        width = self.width
+        if len(values) % width:
+            msg = f"{self.lua_name}: {len(values)} values are not records of {width}"
+            raise ValueError(msg)
+        return [values[i : i + width] for i in range(0, len(values), width)]
 
 
 SUMMARY = Record(

@@ -31,6 +31,7 @@ from shared.store.results import (
 )
 
 Stale = Callable[[int], bool]
+_LENGTH = records.MESSAGE.getter("length")
 
 
 def conversation_page(
@@ -62,7 +63,7 @@ def conversation_view(
     if reply["more"]:
         next_cursor = cursors.message_cursor(page[-1][1])
     return ConversationRead(
-        summary=codec.summary(conversation_id, records.SUMMARY.named(reply["summary"])),
+        summary=codec.summary(conversation_id, records.SUMMARY.one(reply["summary"])),
         messages=newest_first[::-1],
         next_cursor=next_cursor,
         etag=etags.etag(reply["tag"]),
@@ -73,10 +74,10 @@ def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageRead | N
     """A message with its content from the offset the script answered."""
     if reply.status == "not_modified":
         return NotModified(etags.etag(reply["tag"]))
-    fields = records.MESSAGE.named(reply["message"])
+    fields = records.MESSAGE.one(reply["message"])
     contents = iter([reply["text"], *reply["tools"]])
     stored = codec.message(message_id, fields, contents, stale)
-    length = int(fields["length"] or 0)
+    length = int(_LENGTH(fields) or 0)
     return MessageRead(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
 
 
@@ -96,7 +97,7 @@ def changes_page(
         kind, change = scripts.CHANGE.decode(entry)
         cid, sequence = change["id"], int(change["sequence"])
         if kind == "upsert":
-            fields = records.SUMMARY.named(change["summary"])
+            fields = records.SUMMARY.one(change["summary"])
             changes.append(
                 Change(
                     cid, sequence, codec.summary(cid, fields), codec.version(fields),
@@ -143,7 +144,7 @@ def export_page(listed: Reply, reply: Reply, stale: Stale) -> ExportRead:
     exported = []
     for item in reply["conversations"]:
         conversation = scripts.EXPORTED.named(item)
-        fields = records.SUMMARY.named(conversation["summary"])
+        fields = records.SUMMARY.one(conversation["summary"])
         cut = conversation["older_before"]
         exported.append(
             ExportItem(
@@ -176,7 +177,7 @@ def put_result(conversation: Conversation, reply: Reply) -> ConversationPut:
 
 def conversation_update(conversation_id: str, reply: Reply) -> tuple[ConversationSummary, str]:
     """A conversation's summary and entity tag after its title or mcpServers changed."""
-    fields = records.SUMMARY.named(reply["summary"])
+    fields = records.SUMMARY.one(reply["summary"])
     return codec.summary(conversation_id, fields), etags.etag(codec.version(fields))
 
 

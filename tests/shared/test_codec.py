@@ -19,13 +19,13 @@ from shared.models import (
 )
 
 
-def _summary(values: Sequence[str | None]) -> dict[str, str | None]:
-    # The summary values a script answers, by name: those given, then absent ones.
-    return records.SUMMARY.named([*values, *[None] * (records.SUMMARY.width - len(values))])
+def _summary(values: Sequence[str | None]) -> Sequence[str | None]:
+    # The summary values a script answers: those given, then absent ones.
+    return records.SUMMARY.one([*values, *[None] * (records.SUMMARY.width - len(values))])
 
 
-def _message(values: Sequence[str | None]) -> dict[str, str | None]:
-    return records.MESSAGE.named(values)
+def _message(values: Sequence[str | None]) -> Sequence[str | None]:
+    return records.MESSAGE.one(values)
 
 
 def _same(built: BaseModel, expected: BaseModel) -> None:
