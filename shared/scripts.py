@@ -369,21 +369,30 @@ class Reply:
             raise KeyError(msg) from None
 
 
-class Shape(NamedTuple):
-    """Names for a list of values, in order; ``*name`` (last only) takes the rest as a list."""
+class Shape:
+    """Names for a list of values, in order; ``*name`` (last only) takes the rest as a list.
 
-    names: tuple[str, ...]
+    Declared once (at import) and read on every reply: what the names say (how many are
+    fixed, which takes the rest) is worked out here, not per reply.
+    """
+
+    __slots__ = ("_fixed", "_rest", "names")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        rest = bool(names) and names[-1].startswith("*")
+        self._fixed = names[:-1] if rest else names
+        self._rest = names[-1][1:] if rest else None
 
     def named(self, values: Sequence[Any]) -> dict[str, Any]:
         """``values`` by name; ``ValueError`` when they do not fit."""
-        rest = bool(self.names) and self.names[-1].startswith("*")
-        fixed = self.names[:-1] if rest else self.names
-        if len(values) < len(fixed) or (not rest and len(values) > len(fixed)):
+        fixed, rest = self._fixed, self._rest
+        if len(values) < len(fixed) or (rest is None and len(values) > len(fixed)):
             msg = f"values {list(values)[:4]!r}... do not fit {self.names}"
             raise ValueError(msg)
         named = dict(zip(fixed, values, strict=False))
-        if rest:
-            named[self.names[-1][1:]] = list(values[len(fixed) :])
+        if rest is not None:
+            named[rest] = list(values[len(fixed) :])
         return named
 
     def each(self, values: Sequence[Any]) -> list[dict[str, Any]]:
@@ -405,17 +414,20 @@ class Replies:
     ok: Mapping[str, tuple[str, ...]]
     refusals: tuple[str, ...] = ()
     unlabelled: str | None = None
+    statuses: frozenset[str] = field(init=False, compare=False)
+    """Every status word an answer may carry."""
+    _shapes: Mapping[str, Shape] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = [status for status in self.refusals if status not in REFUSALS]
         if unknown:
             msg = f"unknown refusals {unknown}: declare them in REFUSALS"
             raise ValueError(msg)
-
-    @property
-    def statuses(self) -> frozenset[str]:
-        """Every status word an answer may carry."""
-        return frozenset(self.ok) | frozenset(self.refusals)
+        # Each status's shape, made once: every call of the script reads one.
+        shapes = {status: Shape(names) for status, names in self.ok.items()}
+        shapes.update((status, Shape(REFUSALS[status])) for status in self.refusals)
+        object.__setattr__(self, "statuses", frozenset(shapes))
+        object.__setattr__(self, "_shapes", shapes)
 
     def decode(self, answer: Sequence[Any]) -> Reply:
         """The answer by name; ``ValueError`` when it fits no declared shape."""
@@ -428,8 +440,7 @@ class Replies:
             msg = f"an answer {list(answer)[:3]!r}... with no declared status"
             raise ValueError(msg)
         refused = status in self.refusals
-        names = REFUSALS[status] if refused else self.ok[status]
-        return Reply(quota, status, refused, Shape(names).named(values))
+        return Reply(quota, status, refused, self._shapes[status].named(values))
 
 
 # ------------------------------------------------------------------------------ scripts
@@ -608,14 +619,17 @@ EXPORTED = Shape(("id", "summary", "message_ids", "messages", "older_before"))
 REJECTED = Shape(("id", "reason", "version"))
 
 
-class Tagged(NamedTuple):
+class Tagged:
     """Entries that start with a word saying which shape the rest has (list_changes' changes)."""
 
-    shapes: Mapping[str, tuple[str, ...]]
+    __slots__ = ("shapes",)
+
+    def __init__(self, shapes: Mapping[str, tuple[str, ...]]) -> None:
+        self.shapes = {word: Shape(names) for word, names in shapes.items()}
 
     def decode(self, entry: Sequence[Any]) -> tuple[str, dict[str, Any]]:
         """The entry's word, and its values by name."""
-        return entry[0], Shape(self.shapes[entry[0]]).named(entry[1:])
+        return entry[0], self.shapes[entry[0]].named(entry[1:])
 
 
 CHANGE = Tagged(
