@@ -45,7 +45,6 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -349,16 +348,22 @@ if CHECKING:
 # ------------------------------------------------------------------------------ replies
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
-    """A script's answer, read by name: ``reply["version"]``."""
+    """A script's answer, read by name: ``reply["version"]``.
 
-    quota: int
-    """What is left of the caller's window; -2 when the call was not counted."""
-    status: str
-    refused: bool
-    """The status is a refusal (``REFUSALS``): the call wrote nothing."""
-    values: Mapping[str, Any]
+    (A plain class, as ``Replies`` and ``Shape``: one is made for every call, and a frozen
+    dataclass costs a cold start about a millisecond to define and each call more to make.)
+    """
+
+    __slots__ = ("quota", "refused", "status", "values")
+
+    def __init__(self, quota: int, status: str, refused: bool, values: Mapping[str, Any]) -> None:
+        self.quota = quota
+        """What is left of the caller's window; -2 when the call was not counted."""
+        self.status = status
+        self.refused = refused
+        """The status is a refusal (``REFUSALS``): the call wrote nothing."""
+        self.values = values
 
     def __getitem__(self, name: str) -> Any:
         """The value ``name`` of this status's shape."""
@@ -401,7 +406,6 @@ class Shape:
         return [self.named(values[i : i + width]) for i in range(0, len(values), width)]
 
 
-@dataclass(frozen=True, slots=True)
 class Replies:
     """What one script may answer: a status word, then the values its shape names.
 
@@ -411,23 +415,27 @@ class Replies:
     kept for replays, and so stay as stored).
     """
 
-    ok: Mapping[str, tuple[str, ...]]
-    refusals: tuple[str, ...] = ()
-    unlabelled: str | None = None
-    statuses: frozenset[str] = field(init=False, compare=False)
-    """Every status word an answer may carry."""
-    _shapes: Mapping[str, Shape] = field(init=False, repr=False, compare=False)
+    __slots__ = ("_shapes", "ok", "refusals", "statuses", "unlabelled")
 
-    def __post_init__(self) -> None:
-        unknown = [status for status in self.refusals if status not in REFUSALS]
+    def __init__(
+        self,
+        ok: Mapping[str, tuple[str, ...]],
+        refusals: tuple[str, ...] = (),
+        unlabelled: str | None = None,
+    ) -> None:
+        unknown = [status for status in refusals if status not in REFUSALS]
         if unknown:
             msg = f"unknown refusals {unknown}: declare them in REFUSALS"
             raise ValueError(msg)
+        self.ok = ok
+        self.refusals = refusals
+        self.unlabelled = unlabelled
         # Each status's shape, made once: every call of the script reads one.
-        shapes = {status: Shape(names) for status, names in self.ok.items()}
-        shapes.update((status, Shape(REFUSALS[status])) for status in self.refusals)
-        object.__setattr__(self, "statuses", frozenset(shapes))
-        object.__setattr__(self, "_shapes", shapes)
+        shapes = {status: Shape(names) for status, names in ok.items()}
+        shapes.update((status, Shape(REFUSALS[status])) for status in refusals)
+        self._shapes = shapes
+        self.statuses = frozenset(shapes)
+        """Every status word an answer may carry."""
 
     def decode(self, answer: Sequence[Any]) -> Reply:
         """The answer by name; ``ValueError`` when it fits no declared shape."""
@@ -446,7 +454,6 @@ class Replies:
 # ------------------------------------------------------------------------------ scripts
 
 
-@dataclass(frozen=True, slots=True)
 class ScriptSpec:
     """One script: its Lua file, named keys and arguments, replies, and how it may be sent.
 
@@ -456,28 +463,42 @@ class ScriptSpec:
     ``rest_args``: the script takes more keys or arguments after the named ones
     (``KEYS[KREST ...]``, ``ARGV[REST ...]``). The libraries it is sent with come from its
     file's ``-- uses:`` line.
+
+    (A plain class: a dataclass costs a cold start about a millisecond to define.)
     """
 
-    name: str
-    keys: tuple[str, ...]
-    replies: Replies
-    args: tuple[str, ...] = ()
-    user_args: tuple[str, ...] = ()
-    mode: Mode = "write"
-    rest_keys: bool = False
-    rest_args: bool = False
-    libraries: tuple[str, ...] = field(init=False)
-    """The libraries sent with it, in the order sent."""
-    write: Script = field(init=False)
-    read: Script | None = field(init=False)
+    __slots__ = (
+        "args", "keys", "libraries", "mode", "name", "read", "replies", "rest_args",
+        "rest_keys", "user_args", "write",
+    )  # fmt: skip
 
-    def __post_init__(self) -> None:
-        if [a for a in USER_ARGS if a in self.user_args] != list(self.user_args):
-            msg = f"script {self.name}: user_args {self.user_args} not among/in USER_ARGS order"
+    def __init__(
+        self,
+        name: str,
+        keys: tuple[str, ...],
+        replies: Replies,
+        *,
+        args: tuple[str, ...] = (),
+        user_args: tuple[str, ...] = (),
+        mode: Mode = "write",
+        rest_keys: bool = False,
+        rest_args: bool = False,
+    ) -> None:
+        if [a for a in USER_ARGS if a in user_args] != list(user_args):
+            msg = f"script {name}: user_args {user_args} not among/in USER_ARGS order"
             raise ValueError(msg)
-        body = _lua(self.name)
-        libraries = resolve(_uses(self.name, body))
-        object.__setattr__(self, "libraries", libraries)
+        self.name = name
+        self.keys = keys
+        self.replies = replies
+        self.args = args
+        self.user_args = user_args
+        self.mode = mode
+        self.rest_keys = rest_keys
+        self.rest_args = rest_args
+        body = _lua(name)
+        self.libraries = resolve(_uses(name, body))
+        """The libraries sent with it, in the order sent."""
+        libraries = self.libraries
         if CHECKING:
             self.check()
         code = [library(name).code for name in libraries]
@@ -489,8 +510,8 @@ class ScriptSpec:
         if self.mode != "read":
             write = Script(self.name, f"{WRITE_SHEBANG}\n{text}", read_only=False)
         assert write is not None
-        object.__setattr__(self, "write", write)
-        object.__setattr__(self, "read", read)
+        self.write: Script = write
+        self.read: Script | None = read
 
     @property
     def all_args(self) -> tuple[str, ...]:
