@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
+from shared import records
 from shared.models import (
     Conversation,
     ConversationMessage,
@@ -51,6 +52,11 @@ def json_size(value: object) -> int:
     response: ``"`` takes 4 bytes there and a control character 7.
     """
     return encoded_size(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) - 2
+
+
+def json_text_size(text: str) -> int:
+    """Bytes the JSON text ``text`` (stored as sent, not re-encoded) adds to a response."""
+    return encoded_size(text) - 2  # (less the quotes of a string, which it is not)
 
 
 def text_size(text: str) -> int:
@@ -130,6 +136,11 @@ def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
         fields += [f"xo|{mid}", " ".join(tool.id for tool in message.tool_executions)]
         for tool in message.tool_executions:
             fields += [f"x|{mid}|{tool.id}", tool_json(tool)]
+    # The JSON text of what was sent, in the order sent: read back, it is what was written.
+    if message.parts is not None:
+        fields += [f"pt|{mid}", json_or_empty(message.parts)]
+    if message.metadata is not None:
+        fields += [f"md|{mid}", json_or_empty(message.metadata)]
     return fields
 
 
@@ -180,11 +191,12 @@ def message(
 ) -> ConversationMessage:
     """A message from its values by name (``records.MESSAGE``).
 
-    Its content, then its tool executions' JSON, come from ``contents``.
+    Its body (``records.MESSAGE_BODY``), then its tool executions' JSON, come from ``contents``.
     """
     kind, stamp, tokens = values["type"], values["timestamp"], values["tokens"]
     editable, order = values["editable"], values["tool_order"]
-    content = next(contents)
+    body = records.MESSAGE_BODY.named([next(contents) for _ in records.MESSAGE_BODY.fields])
+    content, parts, metadata = body["content"], body["parts"], body["metadata"]
     is_streaming, was_interrupted = message_state(
         values["streaming"], values["updated_ms"], values["interrupted"], is_stale
     )
@@ -200,6 +212,9 @@ def message(
             "editable": None if editable is None else editable == "1",
             "tool_executions": tools(order, contents) if order else None,
             "interrupted": was_interrupted,
+            # (Parsed into dicts that keep the stored order, and written out as they are.)
+            "parts": None if parts is None else json.loads(parts),
+            "metadata": None if metadata is None else json.loads(metadata),
         },
     )
 

@@ -74,7 +74,7 @@ def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageTail | N
     if reply.status == "not_modified":
         return NotModified(etags.etag(reply["tag"]))
     fields = records.MESSAGE.named(reply["message"])
-    contents = iter([reply["text"], *reply["tools"]])
+    contents = iter([reply["text"], reply["parts"], reply["metadata"], *reply["tools"]])
     stored = codec.message(message_id, fields, contents, stale)
     length = int(fields["length"] or 0)
     return MessageTail(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))
