@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import type { UIMessage } from "ai";
 
 import type { MessageInput, MessagePatch } from "../../src/index.js";
+import { applyWrite } from "../../src/local.js";
 import { UI_MESSAGES } from "../support/ui-messages.js";
 
 /**
@@ -41,5 +42,26 @@ describe("a UIMessage's parts", () => {
     // @ts-expect-error a tool call in output-available has its output
     const outputless: Parts = [{ type: "tool-x", toolCallId: "c", state: "output-available", input: {} }];
     assert.equal(textless.length + urlless.length + outputless.length, 3);
+  });
+});
+
+describe("the local copy of a message with parts", () => {
+  const at = new Date("2026-03-01T09:00:05.000Z");
+  const parts: Parts = [{ type: "text", text: "Plan two days " }, { type: "step-start" }, { type: "text", text: "in Lisbon." }];
+
+  it("has their text as its content, and titles the conversation by it, as the server will", () => {
+    const message: MessageInput = { id: "m1", type: "user", timestamp: at, parts };
+    const copy = applyWrite(undefined, { op: "append", conversationId: "c1", message }, at);
+    assert.equal(copy?.messages[0]?.content, "Plan two days in Lisbon.");
+    assert.equal(copy?.title, "Plan two days in Lisbon.");
+    assert.deepEqual(copy?.messages[0]?.parts, parts);
+  });
+
+  it("takes new parts' text as its content", () => {
+    const message: MessageInput = { id: "m1", type: "assistant", timestamp: at, content: "Draft" };
+    const copy = applyWrite(undefined, { op: "append", conversationId: "c1", message }, at);
+    const updated = applyWrite(copy, { op: "updateMessage", conversationId: "c1", messageId: "m1", updates: { parts } }, at);
+    assert.equal(updated?.messages[0]?.content, "Plan two days in Lisbon.");
+    assert.deepEqual(updated?.messages[0]?.parts, parts);
   });
 });
