@@ -19,8 +19,8 @@ operation = Operation(
     "/api/limits",
     "The limits a client sizes its requests by",
     tag="service",
-    description="The deployment's body, message, title and page limits, TTL and rate-limit "
-    "budgets; no token.",
+    description="The deployment's body, message, parts, title and page limits, TTL and "
+    "rate-limit budgets; no token.",
     auth=False,
     answers=(Answer(200, "The limits.", "Limits", headers=("Cache-Control",)),),
 )
@@ -37,6 +37,10 @@ async def get_limits(request: Request) -> Response:
             "maxConversationsPerUser": settings.max_conversations_per_user,
             "maxTitleChars": settings.max_title_chars,
             "maxMcpServersBytes": settings.max_mcp_servers_bytes,
+            "maxPartsPerMessage": settings.max_parts_per_message,
+            "maxPartsBytes": settings.max_parts_bytes,
+            "maxMetadataBytes": settings.max_metadata_bytes,
+            "maxDataUrlBytes": settings.max_data_url_bytes,
             "maxPageChars": settings.max_page_chars,
             "exportPageBytes": EXPORT_BUDGET_BYTES,
             "conversationTtlSeconds": settings.conversation_ttl_seconds,

@@ -13,6 +13,7 @@ from shared.limits import check_conversation
 from shared.models import Conversation, LocalStorageDump, check_id
 from shared.operation import Answer, Operation
 from shared.store import Rejected
+from shared.ui_parts import limits_context
 
 operation = Operation(
     "POST",
@@ -43,7 +44,9 @@ async def import_conversations(request: Request) -> Response:
     for index, raw in enumerate(body.conversations):
         label = _label(raw, index)
         try:
-            conversation = Conversation.model_validate(raw)
+            conversation = Conversation.model_validate(
+                raw, context=limits_context(svc.settings.part_limits)
+            )
             check_conversation(conversation, svc.settings)
             version = None if raw.get("ifMatch") is None else _version(raw["ifMatch"])
         except ValidationError as exc:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from functions import allowed_methods
 from shared.app import authenticate, create_app, services
 from shared.http import json_response, no_content, path_id, version_match
+from shared.limits import check_parts
 from shared.models import MessagePatch, dump
 from shared.operation import ETAG, GUARDED_WRITE, Answer, Operation
 
@@ -38,7 +39,7 @@ operation = Operation(
             required_headers=ETAG,
         ),
     ),
-    errors={404: ("not_found",), 409: ("sequence_gap", "message_finished")},
+    errors={404: ("not_found",), 409: ("sequence_gap", "message_finished", "message_has_parts")},
 )
 
 
@@ -49,6 +50,7 @@ async def update_message(request: Request) -> Response:
     message_id = path_id(request, "messageId", "message id")
     svc = services(request)
     patch, caller = await operation.read_body(request, caller)
+    check_parts(patch.parts, svc.settings)
     minimal = "return=minimal" in request.headers.get("prefer", "")
     updated = await svc.store.update_message(
         caller,

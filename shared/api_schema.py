@@ -20,7 +20,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.models import ConversationMessage, ConversationSummary, StoredJsonObject
+from shared.models import ConversationMessage, ConversationSummary
+from shared.portable_json import StoredJsonObject
 
 
 class _Body(BaseModel):
@@ -219,6 +220,16 @@ class Limits(_Body):
     max_conversations_per_user: int
     max_title_chars: int
     max_mcp_servers_bytes: int
+    max_parts_per_message: int = Field(description="Parts one message may have.")
+    max_parts_bytes: int = Field(
+        description="Bytes of one message's parts as JSON, escapes counted (their text is "
+        "also bounded by maxMessageChars, as the message's content)."
+    )
+    max_metadata_bytes: int = Field(description="Bytes of one message's metadata as JSON.")
+    max_data_url_bytes: int = Field(
+        description="Bytes of one `data:` URL in a part; a larger file is uploaded elsewhere "
+        "and linked by its https URL."
+    )
     max_page_chars: int
     export_page_bytes: int
     conversation_ttl_seconds: int

@@ -53,6 +53,11 @@ def json_size(value: object) -> int:
     return encoded_size(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) - 2
 
 
+def json_text_size(text: str) -> int:
+    """Bytes the JSON text ``text`` (stored as sent, not re-encoded) adds to a response."""
+    return encoded_size(text) - 2  # (less the quotes of a string, which it is not)
+
+
 def text_size(text: str) -> int:
     """Bytes ``text`` adds inside a JSON string of a response as Lambda returns it."""
     return encoded_size(json.dumps(text, ensure_ascii=False)) - 6  # (less its escaped quotes)
@@ -130,6 +135,11 @@ def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
         fields += [f"xo|{mid}", " ".join(tool.id for tool in message.tool_executions)]
         for tool in message.tool_executions:
             fields += [f"x|{mid}|{tool.id}", tool_json(tool)]
+    # The JSON text of what was sent, in the order sent: read back, it is what was written.
+    if message.parts is not None:
+        fields += [f"pt|{mid}", json_or_empty(message.parts)]
+    if message.metadata is not None:
+        fields += [f"md|{mid}", json_or_empty(message.metadata)]
     return fields
 
 
@@ -160,6 +170,8 @@ _MESSAGE = records.MESSAGE.getter(
     "type", "timestamp", "streaming", "tokens", "editable", "updated_ms", "interrupted",
     "tool_order",
 )  # fmt: skip
+_BODY = records.MESSAGE_BODY.getter("content", "parts", "metadata")
+_BODY_WIDTH = len(records.MESSAGE_BODY.fields)
 
 
 def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
@@ -192,10 +204,10 @@ def message(
 ) -> ConversationMessage:
     """A message from its values (``records.MESSAGE``), read by name.
 
-    Its content, then its tool executions' JSON, come from ``contents``.
+    Its body (``records.MESSAGE_BODY``), then its tool executions' JSON, come from ``contents``.
     """
     kind, stamp, streaming, tokens, editable, updated, interrupted, order = _MESSAGE(values)
-    content = next(contents)
+    content, parts, metadata = _BODY([next(contents) for _ in range(_BODY_WIDTH)])
     is_streaming, was_interrupted = message_state(streaming, updated, interrupted, is_stale)
     return construct(
         ConversationMessage,
@@ -209,6 +221,9 @@ def message(
             "editable": None if editable is None else editable == "1",
             "tool_executions": tools(order, contents) if order else None,
             "interrupted": was_interrupted,
+            # (Parsed into dicts that keep the stored order, and written out as they are.)
+            "parts": None if parts is None else json.loads(parts),
+            "metadata": None if metadata is None else json.loads(metadata),
         },
     )
 

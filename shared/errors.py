@@ -141,6 +141,17 @@ class MessageFinished(ApiError):
     title = "Message finished"
 
 
+class MessageHasParts(ApiError):
+    """A delta or a new content alone to a message with parts: its content is their text.
+
+    Its content changes with its parts: a ``PATCH`` with new ``parts`` (and their text).
+    """
+
+    status = 409
+    code = "message_has_parts"
+    title = "Message has parts"
+
+
 class SequenceGap(ApiError):
     """A numbered delta that skips one; ``lastSequence`` is the last one applied."""
 

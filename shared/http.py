@@ -63,12 +63,18 @@ def _ascii_digits(text: str) -> bool:
 
 
 async def read_json(
-    request: Request, model: type[ModelT], caller: Caller, *, max_bytes: int
+    request: Request,
+    model: type[ModelT],
+    caller: Caller,
+    *,
+    max_bytes: int,
+    context: dict[str, Any] | None = None,
 ) -> tuple[ModelT, Caller]:
     """The request body as ``model``, or the 4xx error that says what is wrong with it.
 
     With it, ``caller`` of a request with this body: a retry under the same Idempotency-Key
-    must send the same body, so the request's fingerprint covers it.
+    must send the same body, so the request's fingerprint covers it. ``context`` is
+    validation's (the deployment's limits on message parts: ``ui_parts.limits_context``).
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
@@ -79,7 +85,7 @@ async def read_json(
     body = await _read_body(request, max_bytes)
     caller = caller.with_body(request_line(request), body)
     try:
-        return model.model_validate_json(body), caller
+        return model.model_validate_json(body, context=context), caller
     except ValidationError as exc:
         if not _lone_surrogate(exc):
             raise _body_error(exc) from None
@@ -90,7 +96,7 @@ async def read_json(
     except (ValueError, RecursionError):
         raise InvalidRequest("request body is not valid JSON") from None
     try:
-        return model.model_validate(value), caller
+        return model.model_validate(value, context=context), caller
     except ValidationError as exc:
         raise _body_error(exc) from None
 

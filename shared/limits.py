@@ -6,11 +6,14 @@ Each limit answers 413 ``payload_too_large`` and names the setting that raises i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.codec import json_or_empty, utf16_length
 from shared.errors import PayloadTooLarge, ValidationFailed
 from shared.models import Conversation, ConversationMessage
 from shared.payload import encoded_size
 from shared.settings import Settings
+from shared.ui_parts import Part
 
 
 def check_title(title: str, settings: Settings) -> None:
@@ -35,12 +38,34 @@ def check_mcp_servers(mcp_servers: object, settings: Settings) -> None:
 
 
 def check_message(message: ConversationMessage, settings: Settings, where: str = "message") -> None:
-    """Message content within ``MAX_MESSAGE_CHARS``."""
+    """Message content within ``MAX_MESSAGE_CHARS``, its parts within ``MAX_PARTS_BYTES``.
+
+    (The number of parts, their ``data:`` URLs and the metadata are held to their limits
+    while they are validated: ``ui_parts``.)
+    """
     length = utf16_length(message.content)
     if length > settings.max_message_chars:
         raise PayloadTooLarge(
             f"{where} {message.id!r} has {length:,} characters of content; at "
             f"most {settings.max_message_chars:,} are allowed (MAX_MESSAGE_CHARS)"
+        )
+    check_parts(message.parts, settings, f"{where} {message.id!r}")
+
+
+def check_parts(parts: Sequence[Part] | None, settings: Settings, where: str = "message") -> None:
+    """A message's parts' JSON within ``MAX_PARTS_BYTES``, measured as Lambda carries it.
+
+    Their text is the message's content too, which ``MAX_MESSAGE_CHARS`` bounds; this bounds
+    the rest (tool input and output, data parts, files by URL): read whole, a message must
+    fit a Lambda response.
+    """
+    if parts is None:
+        return
+    size = encoded_size(json_or_empty(parts))
+    if size > settings.max_parts_bytes:
+        raise PayloadTooLarge(
+            f"{where} has parts of {size:,} bytes as JSON (escapes counted); at most "
+            f"{settings.max_parts_bytes:,} are allowed (MAX_PARTS_BYTES)"
         )
 
 

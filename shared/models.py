@@ -8,7 +8,6 @@ conversation reads back byte for byte. Unknown fields and wrong types are refuse
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,18 +20,27 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 if TYPE_CHECKING:
-    from pydantic import TypeAdapter
+    from pydantic import GetJsonSchemaHandler, TypeAdapter
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
 
+from shared import ui_parts
 from shared.errors import InvalidId
+from shared.portable_json import (
+    MAX_SAFE_INTEGER,
+    PortableJson,
+    PortableJsonObject,
+    StoredJsonObject,
+)
 
 ID_ALPHABET = "A-Z a-z 0-9 . _ : -"
 _ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -110,41 +118,6 @@ def _valid_timestamp(value: str) -> str:
     return value
 
 
-# The largest integer JavaScript's JSON.parse reads exactly (Number.MAX_SAFE_INTEGER).
-MAX_SAFE_INTEGER = 2**53 - 1
-
-
-def _portable_json(value: JsonValue) -> JsonValue:
-    """``value`` if every number in it reads back in ``JSON.parse`` as the number sent.
-
-    The JSON parser takes ``NaN``, ``Infinity`` and ``1e400`` (read as infinity), which would be
-    stored and echoed back as bare ``NaN``/``Infinity`` that ``JSON.parse`` refuses; integers
-    beyond ``MAX_SAFE_INTEGER`` would come back rounded. Both are refused here, whatever the
-    depth (iteratively: a deeply nested value must not exhaust the stack).
-    """
-    pending: list[tuple[str, JsonValue]] = [("", value)]
-    while pending:
-        path, item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend((f"{path}.{key}", child) for key, child in item.items())
-        elif isinstance(item, list):
-            pending.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise PydanticCustomError(
-                "non_finite_number",
-                "{at}NaN, Infinity and numbers too large for a double (1e400) are not JSON",
-                {"at": f"at {path.lstrip('.')}: " if path else ""},
-            )
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INTEGER:
-            raise PydanticCustomError(
-                "unsafe_integer",
-                "{at}integers must be within +-(2^53 - 1), which JavaScript reads exactly; "
-                "send a larger one as a string",
-                {"at": f"at {path.lstrip('.')}: " if path else ""},
-            )
-    return value
-
-
 # The JSON schemas say what the validators check (the OpenAPI document is built from them,
 # shared/openapi.py); a pattern in the model itself would change the error a bad id gets.
 ID_JSON_SCHEMA: dict[str, Any] = {
@@ -180,41 +153,6 @@ def _whole_number(value: Any) -> Any:
 
 
 Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER), BeforeValidator(_whole_number)]
-# Arbitrary JSON the service stores and returns unread (tool input and output, MCP servers):
-# any shape, but only numbers the frontend's JSON.parse reads back as sent. The document names
-# its schema once, as a component (shared/openapi.py puts it there and makes each
-# PORTABLE_JSON_MARK a reference to it: pydantic would try to resolve a reference to a
-# definition it does not hold). The schema checks the top level only: a recursive one is
-# what client generators cannot read (openapi-python-client drops it and every model that
-# holds it), so its description says the rest.
-PORTABLE_JSON_MARK = "x-portable-json"
-PORTABLE_JSON_SCHEMA: dict[str, Any] = {
-    "title": "PortableJson",
-    "description": "Any JSON whose numbers, at any depth, JSON.parse reads back as sent: no "
-    "NaN or Infinity, and integers within +-(2^53 - 1) (send a larger one as a string); "
-    "otherwise 422 `validation_failed` (`unsafe_integer`, `non_finite_number`).",
-    "anyOf": [
-        {"type": ["null", "boolean", "string"]},
-        {"type": "integer", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},
-        {"type": "number", "not": {"type": "integer"}},
-        {"type": "array", "items": {}},
-        {"type": "object", "additionalProperties": {}},
-    ],
-}
-PortableJson = Annotated[
-    JsonValue, AfterValidator(_portable_json), WithJsonSchema({PORTABLE_JSON_MARK: True})
-]
-PortableJsonObject = Annotated[
-    dict[str, JsonValue],
-    AfterValidator(_portable_json),
-    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
-]
-# The same schema for what responses hold, which passed PortableJsonObject on its way in: no
-# validator, as a summary is built from stored values on every write.
-StoredJsonObject = Annotated[
-    dict[str, Any],
-    WithJsonSchema({"type": "object", "additionalProperties": {PORTABLE_JSON_MARK: True}}),
-]
 MessageType = Literal["user", "assistant", "system"]
 
 
@@ -268,6 +206,10 @@ class ConversationMessage(_Record):
 
     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
     when a reply stopped streaming without being completed (the generator went away).
+    ``parts`` and ``metadata`` are the AI SDK's ``UIMessage`` parts and metadata, kept as sent
+    (``shared.ui_parts``). ``content`` is always the message's text: with parts it is their
+    text parts joined (``ui_parts.content_text``), and may be left out; sent with them, it must
+    be that text.
     """
 
     id: Id
@@ -279,6 +221,73 @@ class ConversationMessage(_Record):
     editable: bool | None = None
     tool_executions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None
     interrupted: bool | None = None
+    parts: ui_parts.Parts | None = None
+    metadata: ui_parts.Metadata | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_from_parts(cls, data: Any) -> Any:
+        # Without content, the parts' text is the content. Taken from the parts as sent: when
+        # they are invalid, their own errors say so (and content is not reported missing).
+        if isinstance(data, dict) and "content" not in data:
+            text = _text_of(data.get("parts"))
+            if text is not None:
+                return {**data, "content": text}
+        return data
+
+    @model_validator(mode="after")
+    def _content_is_the_parts_text(self) -> ConversationMessage:
+        if self.parts is not None:
+            _check_content(self.content, self.parts, type(self).__name__)
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """In requests, ``content`` or ``parts`` (or both) is required; answers carry both."""
+        json_schema = handler(schema)
+        if handler.mode == "validation":
+            target = handler.resolve_ref_schema(json_schema)
+            target["required"] = [name for name in target["required"] if name != "content"]
+            # (if/then rather than anyOf of two `required`: TypeScript generators read such an
+            # anyOf as `unknown`, and the message type would be lost.)
+            # (Each names the property it requires, as linters ask of a `required`.)
+            target["if"] = {"not": {"properties": {"parts": {}}, "required": ["parts"]}}
+            target["then"] = {"properties": {"content": {}}, "required": ["content"]}
+        return json_schema
+
+
+def _text_of(parts: object) -> str | None:
+    # ui_parts.content_text of parts not yet validated; None when they are no list.
+    if not isinstance(parts, list):
+        return None
+    return "".join(
+        part["text"]
+        for part in parts
+        if isinstance(part, dict)
+        and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+    )
+
+
+def _check_content(content: str, parts: Sequence[ui_parts.Part], title: str) -> None:
+    """A 422 at ``content`` unless it is the text of ``parts``."""
+    if content != ui_parts.content_text(parts):
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "content_mismatch",
+                        "content is not the text of the parts (their text parts joined): send "
+                        "that text, or leave content out to have it taken from the parts",
+                    ),
+                    loc=("content",),
+                    input=content,
+                )
+            ],
+        )
 
 
 def _without_default(schema: dict[str, Any]) -> None:
@@ -292,6 +301,10 @@ class MessagePatch(_Model):
     ``appendContent`` is a streamed delta appended to the stored text. Number deltas with
     ``sequence`` (1, 2, 3, ...) to make them safe to retry: a delta whose number was already
     applied is not appended again, and one that skips a number is refused with 409.
+
+    ``parts`` and ``metadata`` replace the message's whole: its content becomes the parts' text
+    (``content``, when sent too, must be that text). Content of a message with parts changes
+    only with its parts: a delta or a ``content`` alone to one is refused with 409.
     """
 
     content: str | None = None
@@ -301,6 +314,8 @@ class MessagePatch(_Model):
     tokens: TokenUsage | None = None
     editable: bool | None = None
     tool_executions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None
+    parts: ui_parts.Parts | None = None
+    metadata: ui_parts.Metadata | None = None
 
     # A null field is one left as it is; a patch whose every field is (or {}) changes nothing.
     model_config = ConfigDict(
@@ -318,10 +333,25 @@ class MessagePatch(_Model):
     def _changes_something(self) -> MessagePatch:
         if all(getattr(self, name) is None for name in self.model_fields_set):
             raise _changes_nothing(
-                "content, appendContent, streaming, tokens, editable, toolExecutions "
-                "(null leaves a field as it is)"
+                "content, appendContent, streaming, tokens, editable, toolExecutions, parts, "
+                "metadata (null leaves a field as it is)"
             )
+        if self.parts is not None:
+            if self.append_content is not None:
+                raise PydanticCustomError(
+                    "parts_with_delta",
+                    "appendContent cannot go with parts: parts replace the whole message",
+                )
+            if self.content is not None:
+                _check_content(self.content, self.parts, type(self).__name__)
         return self
+
+    @property
+    def new_content(self) -> str | None:
+        """The content the patch sets: ``content``, or the text of new parts; None to keep it."""
+        if self.parts is not None:
+            return ui_parts.content_text(self.parts)
+        return self.content
 
 
 class ConversationPatch(_Model):

@@ -33,8 +33,9 @@ from pydantic_core import core_schema
 from shared import api_schema as out
 from shared.errors import PROBLEM_CONTENT_TYPE
 from shared.http import IF_MATCH_PATTERN
-from shared.models import ID_JSON_SCHEMA, PORTABLE_JSON_MARK, PORTABLE_JSON_SCHEMA
+from shared.models import ID_JSON_SCHEMA
 from shared.operation import Operation, OperationRoute
+from shared.portable_json import PORTABLE_JSON_MARK, PORTABLE_JSON_SCHEMA
 
 OPENAPI_VERSION = "3.1.0"
 # The contract's version (docs/api.md, "Endpoints"), not the deployment's APP_VERSION: the

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from typing_extensions import TypeVar
 
 from shared.http import query_int, read_json
+from shared.ui_parts import limits_context
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -148,7 +149,13 @@ class Operation(NamedTuple, Generic[BodyT]):
             msg = f"{self.method} {self.path} declares no body"
             raise TypeError(msg)
         settings = request.app.state.services.settings
-        return await read_json(request, self.body, caller, max_bytes=settings.max_body_bytes)
+        return await read_json(
+            request,
+            self.body,
+            caller,
+            max_bytes=settings.max_body_bytes,
+            context=limits_context(settings.part_limits),
+        )
 
 
 class OperationRoute(Route):

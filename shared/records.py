@@ -1,4 +1,4 @@
-"""The record layouts scripts answer: a conversation's summary and a message's attributes.
+"""The record layouts scripts answer: a conversation's summary, a message's attributes and body.
 
 Each is declared once here, as (name, attribute) pairs in the order a script answers the
 values. The Lua keeps the attributes as lists of its own (``SUMMARY`` and ``MESSAGE`` in
@@ -109,4 +109,16 @@ MESSAGE = Record(
     ),
 )
 """A message's attributes read back for a page, kept as '<attr>|<message id>' in the message
-hash. The content itself ('c') is read separately, once the page's budget is known."""
+hash. Its body (``MESSAGE_BODY``) is read separately, once the page's budget is known."""
+
+MESSAGE_BODY = Record(
+    "MESSAGE_BODY",
+    (
+        ("content", "c"),
+        # The UIMessage parts and metadata, the JSON text written (absent when none was sent).
+        ("parts", "pt"),
+        ("metadata", "md"),
+    ),
+)
+"""What a message holds beside its attributes, read only for the messages a page answers,
+followed by its tool executions' JSON ('x|<message id>|<tool id>', in 'xo' order)."""

@@ -18,6 +18,7 @@ from shared.errors import (
     ConversationDeleted,
     IdempotencyKeyReused,
     MessageFinished,
+    MessageHasParts,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -112,6 +113,13 @@ def _finished(about: About, _: Reply) -> ApiError:
     )
 
 
+def _has_parts(about: About, _: Reply) -> ApiError:
+    return MessageHasParts(
+        f"message {about.message_id!r} has parts, and its content is their text: send new "
+        "parts (content and appendContent alone cannot change it)"
+    )
+
+
 def _reset(_about: About, _: Reply) -> ApiError:
     return ChangesReset(
         "this changes cursor is older than the changes kept (or the user's data was erased "
@@ -139,6 +147,7 @@ _ERRORS: dict[str, Callable[[About, Reply], ApiError]] = {
     "too_large": _too_large,
     "out_of_order": _out_of_order,
     "finished": _finished,
+    "has_parts": _has_parts,
     "reset": _reset,
     "idempotency_mismatch": _idempotency_mismatch,
     "cancelled": _cancelled,

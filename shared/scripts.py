@@ -88,6 +88,7 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "too_large": (),
     "out_of_order": ("last_sequence",),
     "finished": (),
+    "has_parts": (),  # a delta or content alone to a message whose content is its parts' text
     "reset": (),
     "idempotency_mismatch": (),
     # A write settled as not applied (settle_request.lua): a run that comes later finds this.
@@ -296,7 +297,7 @@ def _check_libraries() -> None:
 def _check_records() -> None:
     # The Lua's record layouts against shared/records.py, the declaration Python reads by.
     code = library("records").code
-    for record in (records.SUMMARY, records.MESSAGE):
+    for record in (records.SUMMARY, records.MESSAGE, records.MESSAGE_BODY):
         found = re.search(rf"^local {record.lua_name} = \{{([^}}]*)\}}", code, re.MULTILINE)
         attrs = tuple(re.findall(r"'([^']*)'", found.group(1))) if found else None
         if attrs != record.attrs:
@@ -691,7 +692,10 @@ GET_MESSAGE = ScriptSpec(
     args=("cid", "mid", "after", "if_none_match", "stale_ms"),
     mode="counted_read",
     replies=Replies(
-        {"not_modified": ("tag",), "ok": ("tag", "message", "offset", "text", "*tools")},
+        {
+            "not_modified": ("tag",),
+            "ok": ("tag", "message", "offset", "text", "parts", "metadata", "*tools"),
+        },
         refusals=("not_found",),
     ),
 )
@@ -773,6 +777,8 @@ UPDATE_MESSAGE = ScriptSpec(
         "if_match",
         "size",
         "change",
+        "parts",
+        "metadata",
     ),
     rest_args=True,
     replies=Replies(
@@ -782,6 +788,7 @@ UPDATE_MESSAGE = ScriptSpec(
             "too_large",
             "out_of_order",
             "finished",
+            "has_parts",
             "precondition_failed",
             *_REPLAYED,
         ),

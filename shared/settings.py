@@ -12,6 +12,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared import ui_parts
 from shared.payload import MAX_REQUEST_BODY_BYTES
 
 DAY = 86_400
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
     # page (100 summaries at most) must fit a 6 MB response.
     max_mcp_servers_bytes: int = Field(default=16_384, gt=0, le=40_960)
     max_conversations_per_user: int = Field(default=500, gt=0)
+    # A message's UIMessage parts and metadata (shared/ui_parts.py has why each default): how
+    # many parts, the bytes of its metadata's JSON, of one data: URL (a larger file is uploaded
+    # elsewhere and linked), and of all its parts' JSON as Lambda carries it (escapes counted):
+    # a message read whole must fit a 6 MB Lambda response beside its content.
+    max_parts_per_message: int = Field(default=ui_parts.MAX_PARTS_PER_MESSAGE, gt=0)
+    max_metadata_bytes: int = Field(default=ui_parts.MAX_METADATA_BYTES, gt=0, le=1_048_576)
+    max_data_url_bytes: int = Field(default=ui_parts.MAX_DATA_URL_BYTES, gt=0, le=1_048_576)
+    max_parts_bytes: int = Field(default=1_048_576, gt=0, le=4_194_304)
 
     # Characters of message content one page of GET /api/conversations/{id} carries at most:
     # a Lambda response holds 6 MB. A page stops early (with a nextCursor) rather than fail.
@@ -100,6 +109,13 @@ class Settings(BaseSettings):
             msg = "UPSTASH_REDIS_REST_URL must start with https:// (http:// for a local stand-in)"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @property
+    def part_limits(self) -> ui_parts.PartLimits:
+        """The limits validation holds a message's parts and metadata to."""
+        return ui_parts.PartLimits(
+            self.max_parts_per_message, self.max_metadata_bytes, self.max_data_url_bytes
+        )
 
     @model_validator(mode="after")
     def _check_breaker(self) -> Self:

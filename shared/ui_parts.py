@@ -15,7 +15,9 @@ this module and the SDK differ on purpose, tests/shared/test_ui_parts.py says so
 
 Sizes: at most ``MAX_PARTS_PER_MESSAGE`` parts and ``MAX_METADATA_BYTES`` of metadata per
 message, and ``MAX_DATA_URL_BYTES`` per ``data:`` URL; over a limit is ``PayloadTooLarge`` (413)
-raised through validation, not a ``ValidationError`` (422).
+raised through validation, not a ``ValidationError`` (422). Those are the defaults: a deployment
+sets its own (the settings of the same names), passed to validation as its context
+(``limits_context``); validation without a context holds to the defaults.
 
 TypedDicts rather than models: defining one costs microseconds where a model costs a millisecond
 or more even with its schema deferred, and a Lambda imports this on every cold start. The
@@ -25,7 +27,7 @@ validators are built on first use.
 import json
 from collections.abc import Sequence
 from functools import cache
-from typing import Annotated, Any, Literal, Never, NotRequired, cast
+from typing import Annotated, Any, Literal, NamedTuple, Never, NotRequired, cast
 
 from pydantic import (
     AfterValidator,
@@ -34,10 +36,12 @@ from pydantic import (
     Discriminator,
     Field,
     JsonValue,
+    PlainSerializer,
     PlainValidator,
     SkipValidation,
     Tag,
     TypeAdapter,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
@@ -49,7 +53,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from shared.errors import PayloadTooLarge
-from shared.models import PortableJson
+from shared.portable_json import PortableJson
 
 # An agent run of 50 steps, each a step marker, a reasoning part, some text and a tool call, is
 # about 200 parts; 512 leaves room for parallel tool calls and sources while bounding the work
@@ -63,6 +67,35 @@ MAX_METADATA_BYTES = 16 * 1024
 # file) takes a thumbnail, an icon or a small sketch; anything larger belongs in blob storage
 # (S3, Vercel Blob, the provider's file API), referenced by an https URL.
 MAX_DATA_URL_BYTES = 32 * 1024
+
+
+class PartLimits(NamedTuple):
+    """The size limits validation holds parts and metadata to (the settings of these names)."""
+
+    max_parts_per_message: int = MAX_PARTS_PER_MESSAGE
+    max_metadata_bytes: int = MAX_METADATA_BYTES
+    max_data_url_bytes: int = MAX_DATA_URL_BYTES
+
+
+_DEFAULT_LIMITS = PartLimits()
+# The key of validation's context that holds the PartLimits.
+_LIMITS_KEY = "part_limits"
+
+
+def limits_context(limits: PartLimits) -> dict[str, PartLimits]:
+    """The validation context (``model_validate(..., context=...)``) that applies ``limits``."""
+    return {_LIMITS_KEY: limits}
+
+
+def _limits(info: ValidationInfo) -> PartLimits:
+    context = info.context
+    if isinstance(context, dict):
+        found = context.get(_LIMITS_KEY)
+        if isinstance(found, PartLimits):
+            return found
+    return _DEFAULT_LIMITS
+
+
 # What an interrupted tool call's part says (``mark_interrupted``).
 INTERRUPTED_TOOL_ERROR = "The response was interrupted before this tool call finished."
 
@@ -84,14 +117,15 @@ def _refuse(value: object) -> Never:
 Refused = Annotated[Never, PlainValidator(_refuse), WithJsonSchema({"not": {}})]
 
 
-def _capped_url(url: str) -> str:
+def _capped_url(url: str, info: ValidationInfo) -> str:
     if url[:5].lower() == "data:":
         size = len(url.encode())
-        if size > MAX_DATA_URL_BYTES:
+        cap = _limits(info).max_data_url_bytes
+        if size > cap:
             raise DataUrlTooLarge(
-                f"a data: URL of {size:,} bytes; at most {MAX_DATA_URL_BYTES:,} are stored "
-                "inline: upload the file (blob storage, the provider's file API) and send its "
-                "https URL instead"
+                f"a data: URL of {size:,} bytes; at most {cap:,} are stored inline "
+                "(MAX_DATA_URL_BYTES): upload the file (blob storage, the provider's file API) "
+                "and send its https URL instead"
             )
     return url
 
@@ -100,7 +134,19 @@ Url = Annotated[str, AfterValidator(_capped_url)]
 # JSON the SDK leaves to the app (tool input and output, data, provider metadata). Not walked
 # on its own: a part's one PortableJson pass (_as_sent) checks it with the rest of the part, so
 # these types validate only as members of a Part.
-AppJson = Annotated[JsonValue, SkipValidation]
+# Its schema says no type: TypeScript reads it as `unknown`, which is what the SDK's own types
+# hold there (a tool's input and output, a data part's payload), so that a UIMessage's parts
+# are assignable to the generated types.
+AppJson = Annotated[
+    JsonValue,
+    SkipValidation,
+    WithJsonSchema(
+        {
+            "description": "Any JSON the app chose, kept as sent; its numbers as PortableJson "
+            "says (JSON.parse reads them back as sent)."
+        }
+    ),
+]
 # Per provider, an object of JSON: {"anthropic": {"signature": "..."}}.
 ProviderMetadata = dict[str, dict[str, AppJson]]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -509,6 +555,13 @@ def _as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return value
 
 
+class _Context(dict[str, str]):
+    # A dict that hashes: Python 3.11 hashes a union's members (``Parts | None``), and with
+    # them this type's metadata, which a plain dict would make unhashable.
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
+
+
 Part = Annotated[
     Annotated[TextPart, Tag("text")]
     | Annotated[ReasoningPart, Tag("reasoning")]
@@ -529,33 +582,45 @@ Part = Annotated[
         "source-document, file, reasoning-file, steering-message, step-start, dynamic-tool, "
         "or starts with tool- or data-",
         # As pydantic's own discriminator errors say which key decided.
-        custom_error_context={"discriminator": "'type'"},
+        custom_error_context=_Context(discriminator="'type'"),
     ),
     WrapValidator(_as_sent),
 ]
 
 
-def _at_most_max_parts(value: object) -> object:
+def _at_most_max_parts(value: object, info: ValidationInfo) -> object:
     # Before the parts are validated: an oversized list costs nothing to refuse.
-    if isinstance(value, list) and len(value) > MAX_PARTS_PER_MESSAGE:
+    cap = _limits(info).max_parts_per_message
+    if isinstance(value, list) and len(value) > cap:
         raise PayloadTooLarge(
-            f"a message has {len(value):,} parts; at most {MAX_PARTS_PER_MESSAGE:,} are allowed"
+            f"a message has {len(value):,} parts; at most {cap:,} are allowed "
+            "(MAX_PARTS_PER_MESSAGE)"
         )
     return value
 
 
-def _within_metadata_cap(value: dict[str, Any]) -> dict[str, Any]:
+def _within_metadata_cap(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     # Bytes of its compact JSON, as a request body carries it.
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-    if size > MAX_METADATA_BYTES:
+    cap = _limits(info).max_metadata_bytes
+    if size > cap:
         raise PayloadTooLarge(
-            f"a message's metadata takes {size:,} bytes as JSON; at most "
-            f"{MAX_METADATA_BYTES:,} are allowed"
+            f"a message's metadata takes {size:,} bytes as JSON; at most {cap:,} are allowed "
+            "(MAX_METADATA_BYTES)"
         )
     return value
 
 
-Parts = Annotated[list[Part], BeforeValidator(_at_most_max_parts)]
+Parts = Annotated[
+    list[Part],
+    BeforeValidator(_at_most_max_parts),
+    # Written out as they are, the dicts validation was given: a serializer through the part
+    # types would drop a null an app stored (`"input": null`) under exclude_none, and walk
+    # every part again. (A lambda, without a return annotation: pydantic would otherwise
+    # serialize what it returns through that annotation's type, and the document would show
+    # the annotation's schema, where it now shows the parts'.)
+    PlainSerializer(lambda parts: parts),
+]
 # A JSON object. The SDK takes any value; an app's metadata is an object, and this API says so.
 Metadata = Annotated[dict[str, PortableJson], AfterValidator(_within_metadata_cap)]
 

@@ -27,7 +27,7 @@ end
 redis.call('ZREM', K.order, mid)
 for _, field in ipairs(attr_fields(MESSAGE, mid)) do hdel(K.msgs, field) end
 for _, field in ipairs(attr_fields(MESSAGE_BOOKKEEPING, mid)) do hdel(K.msgs, field) end
-hdel(K.msgs, 'c|' .. mid)
+for _, field in ipairs(attr_fields(MESSAGE_BODY, mid)) do hdel(K.msgs, field) end
 for tid in string.gmatch(M['xo|' .. mid] or '', '%S+') do
   hdel(K.msgs, 'x|' .. mid .. '|' .. tid)
 end

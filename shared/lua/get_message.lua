@@ -8,8 +8,10 @@
 -- write to the conversation (a streamed delta included) bumps the version, whereas the
 -- message's last update (ms) stays the same for two writes in one millisecond, and a tag built
 -- on it would answer 304 to a poll that missed the second one.
+-- Parts and metadata come whole with every 200: they are replaced whole, never appended to.
 -- Returns {quota, 'not_found'}, {quota, 'not_modified', tag}, or {quota, 'ok', tag, attribute
---   values (#MESSAGE), offset the text starts at, the text from there, tool execution JSON...}.
+--   values (#MESSAGE), offset the text starts at, the text from there, parts JSON, metadata
+--   JSON, tool execution JSON...}.
 -- uses: core, user, expiry, records
 local cid, mid = A.cid, A.mid
 local S = read_user({'w|' .. cid, 'v|' .. cid})
@@ -29,7 +31,7 @@ if tag == A.if_none_match then
   finish_read(S, quota)
   return {quota, 'not_modified', tag}
 end
-local rest = {'c|' .. mid}
+local rest = attr_fields(MESSAGE_BODY, mid)
 for tid in string.gmatch(M['xo|' .. mid] or '', '%S+') do
   rest[#rest + 1] = 'x|' .. mid .. '|' .. tid
 end

@@ -1,5 +1,7 @@
 -- Change one message: replace or append to its content (a streamed delta), its streaming,
--- editable and token fields, and its tool executions (each replaced by id, new ids appended).
+-- editable and token fields, its tool executions (each replaced by id, new ids appended), and
+-- replace its UIMessage parts or metadata whole. The content of a message with parts is their
+-- text: it changes with new parts (which come with that text as `content`), never alone.
 -- KEYS: idx, exp, sum, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
 -- ARGV: cid, mid, content, set_content ('1' when `content` replaces the content),
 --   content_length, delta ('' for none), delta_length, sequence ('' when deltas are not
@@ -7,9 +9,11 @@
 --   keep, else the tokens JSON), token_total, return_message ('1' to return the message),
 --   if_match ('' none, else a version), size (JSON bytes the patch may add), change ('1'
 --   unless the patch is a streamed delta alone: deltas are followed by offset, not through the
---   change feed), then REST: tool id / tool JSON pairs
+--   change feed), parts ('' to keep, else the parts JSON), metadata ('' to keep, else its
+--   JSON), then REST: tool id / tool JSON pairs
 -- Returns {quota, 'not_found'}, {quota, 'too_large'}, {quota, 'out_of_order', last applied
 --   sequence}, {quota, 'finished'} (a delta to a message no longer streaming), {quota,
+--   'has_parts'} (a delta or content alone to a message with parts), {quota,
 --   'precondition_failed', current version}, or {quota, 'ok', version, message (see
 --   read_messages) or {}}.
 -- uses: core, user, expiry, records, answers, conversations
@@ -24,6 +28,10 @@ if is_live(S, cid) then
   local fields = {'t|' .. mid, 'l|' .. mid, 'q|' .. mid, 'kt|' .. mid, 'xo|' .. mid,
     's|' .. mid, 'j|' .. mid}
   if A.delta ~= '' and A.set_content ~= '1' then fields[#fields + 1] = 'c|' .. mid end
+  -- Whether it has parts matters only to a change of its content without new ones.
+  if (A.delta ~= '' or A.set_content == '1') and A.parts == '' then
+    fields[#fields + 1] = 'pt|' .. mid
+  end
   M = hmget(K.msgs, fields)
 end
 local version = num(S['v|' .. cid])
@@ -45,6 +53,7 @@ if not refuse and retried and A.change ~= '1' then
   return {quota, 'ok', version, message}
 end
 
+if not refuse and M['pt|' .. mid] then refuse = {quota, 'has_parts'} end
 local max_chars = tonumber(A.max_chars)
 local content, length = nil, nil
 if not refuse and A.set_content == '1' then
@@ -86,6 +95,8 @@ if content then
   hset(K.msgs, 'c|' .. mid, content)
   hset(K.msgs, 'l|' .. mid, length)
 end
+if A.parts ~= '' then hset(K.msgs, 'pt|' .. mid, A.parts) end
+if A.metadata ~= '' then hset(K.msgs, 'md|' .. mid, A.metadata) end
 if A.streaming ~= '' then hset(K.msgs, 's|' .. mid, A.streaming) end
 if A.streaming == '1' then hdel(K.msgs, 'i|' .. mid) end
 if A.editable ~= '' then hset(K.msgs, 'e|' .. mid, A.editable) end

@@ -366,13 +366,16 @@ class ConversationStore:
     ) -> MessageUpdate:
         """Apply ``patch`` to one message: the message as stored afterwards, when asked for."""
         now = self._clock_ms()
-        content = patch.content
+        content = patch.new_content
         delta = patch.append_content or ""
         tools = patch.tool_executions or []
+        parts = codec.json_or_empty(patch.parts)
+        metadata = codec.json_or_empty(patch.metadata)
         size = (codec.text_size(content) if content is not None else 0) + (
             codec.text_size(delta) if delta else 0
         )
         size += sum(codec.json_size(tool.model_dump(exclude_none=True)) for tool in tools)
+        size += codec.json_text_size(parts) + codec.json_text_size(metadata)
         # A delta alone is followed by offset, not through the change feed (docs/sync.md,
         # "Keeping devices in sync"); anything else a patch changes is a change.
         change = patch.model_fields_set - {"append_content", "sequence"}
@@ -401,6 +404,8 @@ class ConversationStore:
                 "if_match": if_match or "",
                 "size": size,
                 "change": "1" if change else "",
+                "parts": parts,
+                "metadata": metadata,
             },
             rest_args=[part for tool in tools for part in (tool.id, codec.tool_json(tool))],
             now=now,

@@ -75,7 +75,7 @@ def message_tail(message_id: str, reply: Reply, stale: Stale) -> MessageRead | N
     if reply.status == "not_modified":
         return NotModified(etags.etag(reply["tag"]))
     fields = records.MESSAGE.one(reply["message"])
-    contents = iter([reply["text"], *reply["tools"]])
+    contents = iter([reply["text"], reply["parts"], reply["metadata"], *reply["tools"]])
     stored = codec.message(message_id, fields, contents, stale)
     length = int(_LENGTH(fields) or 0)
     return MessageRead(stored, int(reply["offset"]), length, etags.etag(reply["tag"]))

@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 
 from functions import openapi_document
 from shared.errors import PROBLEM_CONTENT_TYPE
-from shared.models import MAX_SAFE_INTEGER, Conversation, dump
+from shared.models import Conversation, dump
+from shared.portable_json import MAX_SAFE_INTEGER
 from tests.factories import ClientFactory, auth, conversation, put
 
 USER = "props"

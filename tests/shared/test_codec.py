@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -60,12 +61,16 @@ def test_summary_is_what_model_construct_builds(values: list[str | None]) -> Non
     _same(codec.summary("c1", _summary(values)), expected)
 
 
+_PARTS = '[{"type":"text","text":"hello","state":"done"},{"type":"data-x","data":null}]'
+
+
 @pytest.mark.parametrize(
-    ("values", "state"),
+    ("values", "state", "body"),
     [
         (
             ["user", "2025-01-01T00:00:00.000Z", None, None, None, "1", None, None, "5", "9"],
             {"streaming": None, "interrupted": None},
+            (None, None),
         ),
         (
             [
@@ -73,14 +78,17 @@ def test_summary_is_what_model_construct_builds(values: list[str | None]) -> Non
                 "0", "1", None, "t1", "5", "9",
             ],
             {"streaming": False, "interrupted": True},
+            (_PARTS, '{"z":1,"a":[null]}'),
         ),
     ],
 )  # fmt: skip
 def test_message_is_what_model_construct_builds(
-    values: list[str | None], state: dict[str, Any]
+    values: list[str | None], state: dict[str, Any], body: tuple[str | None, str | None]
 ) -> None:
     tool = '{"id":"t1","name":"search","status":"completed"}'
-    built = codec.message("m1", _message(values), iter(["hello", tool]), lambda _updated: True)
+    contents = iter(["hello", *body, tool])
+    built = codec.message("m1", _message(values), contents, lambda _updated: True)
+    parts, metadata = body
     _kind, _stamp, _streaming, tokens, editable, *_ = values
     expected = ConversationMessage.model_construct(
         id="m1",
@@ -91,6 +99,8 @@ def test_message_is_what_model_construct_builds(
         tokens=None if tokens is None else TokenUsage.model_validate_json(tokens),
         editable=None if editable is None else editable == "1",
         tool_executions=codec.tools(values[7], iter([tool])),
+        parts=None if parts is None else json.loads(parts),
+        metadata=None if metadata is None else json.loads(metadata),
     )
     _same(built, expected)
 
@@ -103,8 +113,8 @@ def test_dump_all_is_dump_of_each() -> None:
         "1", "1", "0", "t1", "5", "9",
     ]  # fmt: skip
     messages = [
-        codec.message("m1", _message(plain), iter(["hi"]), lambda _updated: False),
-        codec.message("m2", _message(rich), iter(["", tool]), lambda _updated: False),
+        codec.message("m1", _message(plain), iter(["hi", None, None]), lambda _updated: False),
+        codec.message("m2", _message(rich), iter(["", _PARTS, "{}", tool]), lambda _updated: False),
     ]
     assert dump_all(messages) == [dump(message) for message in messages]
     summaries = [

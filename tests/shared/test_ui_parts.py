@@ -24,8 +24,10 @@ from shared.ui_parts import (
     MAX_PARTS_PER_MESSAGE,
     DataUrlTooLarge,
     Metadata,
+    PartLimits,
     Parts,
     content_text,
+    limits_context,
     mark_interrupted,
     validate_message,
     validate_parts,
@@ -272,3 +274,17 @@ def test_the_cap_is_on_data_urls_only_whatever_their_case() -> None:
 def test_the_fixture_data_url_is_well_under_the_cap() -> None:
     urls = [p["url"] for m in MESSAGES for p in m["parts"] if p["type"] == "file"]
     assert any(url.startswith("data:") and len(url) < MAX_DATA_URL_BYTES for url in urls)
+
+
+def test_a_deployments_own_limits_come_through_the_context() -> None:
+    tighter = limits_context(PartLimits(2, 20, 40))
+    adapter = TypeAdapter(Parts)
+    adapter.validate_python([{"type": "step-start"}] * 2, context=tighter)
+    with pytest.raises(PayloadTooLarge, match="MAX_PARTS_PER_MESSAGE"):
+        adapter.validate_python([{"type": "step-start"}] * 3, context=tighter)
+    with pytest.raises(DataUrlTooLarge, match="MAX_DATA_URL_BYTES"):
+        adapter.validate_python([file(data_url(41))], context=tighter)
+    with pytest.raises(PayloadTooLarge, match="MAX_METADATA_BYTES"):
+        TypeAdapter(Metadata).validate_python({"note": "x" * 20}, context=tighter)
+    # Without one, the defaults.
+    adapter.validate_python([file(data_url(41))] * 3)

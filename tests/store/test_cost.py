@@ -180,6 +180,23 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             }
             for name, call in later.items():
                 table.setdefault(name, {})[size] = await meter.measure(call)
+            # A message with UIMessage parts and metadata, appended, then its parts replaced.
+            parted = ConversationMessage.model_validate(
+                {
+                    "id": "parted",
+                    "type": "assistant",
+                    "timestamp": "2025-01-01T00:00:00.000Z",
+                    "parts": _PARTS,
+                    "metadata": {"model": "m", "usage": {"inputTokens": 3}},
+                }
+            )
+            table.setdefault("append (parts)", {})[size] = await meter.measure(
+                partial(store.append_message, user, "target", parted)
+            )
+            new_parts = MessagePatch.model_validate({"parts": [*_PARTS, {"type": "step-start"}]})
+            table.setdefault("patch: parts", {})[size] = await meter.measure(
+                partial(store.update_message, user, "target", "parted", new_parts)
+            )
             # A device that is caught up polls the change feed: an empty page.
             caught_up = await store.list_conversations(user, limit=20, cursor=None)
             assert isinstance(caught_up, ConversationPage)
@@ -188,6 +205,20 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
     finally:
         await upstash.aclose()
     return table
+
+
+# A reply's parts: its reasoning, a tool call with its output, its text.
+_PARTS: list[dict[str, Any]] = [
+    {"type": "reasoning", "text": "Check the weather first.", "state": "done"},
+    {
+        "type": "tool-getWeather",
+        "toolCallId": "c1",
+        "state": "output-available",
+        "input": {"city": "Lisbon"},
+        "output": {"celsius": 21, "sky": None},
+    },
+    {"type": "text", "text": "It is 21 degrees in Lisbon.", "state": "done"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +265,7 @@ CONSTANT = [
     "list (page of 20)", "list (next page)", "get (newest 50)", "get (page back)",
     "put (2 messages)", "delete", "append message", "append (retry)", "patch: delta 1",
     "patch: delta 200", "patch: finish", "delete message", "patch conversation", "me",
-    "set current", "changes (idle)",
+    "set current", "changes (idle)", "append (parts)", "patch: parts",
 ]  # fmt: skip
 
 
@@ -255,6 +286,15 @@ def test_the_200th_delta_costs_what_the_first_does(
         pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
     for size in ("small", "large"):
         assert costs["patch: delta 1"][size] == costs["patch: delta 200"][size]
+
+
+def test_parts_cost_no_command_more(costs: dict[str, dict[str, Any]], standin: Standin) -> None:
+    # Parts and metadata are fields of the message hash the call writes and reads anyway.
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    for size in ("small", "large"):
+        assert costs["append (parts)"][size] <= costs["append message"][size]
+        assert costs["patch: parts"][size] <= costs["patch: finish"][size]
 
 
 # Billed commands per call, rate limit included, at most (a call whose rounded expiry moved on

@@ -29,6 +29,7 @@ export type ErrorCode =
   | "conflict"
   | "sequence_gap"
   | "message_finished"
+  | "message_has_parts"
   | "conversation_deleted"
   | "changes_reset"
   | "precondition_failed"

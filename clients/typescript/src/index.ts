@@ -33,7 +33,7 @@ export type { Dated, DatedInput } from "./dates.js";
 export type * from "./types.js";
 export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
-export { DEFAULT_TITLE, defaultTitle } from "./title.js";
+export { DEFAULT_TITLE, defaultTitle, messageText } from "./title.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.

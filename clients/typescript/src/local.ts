@@ -19,7 +19,7 @@ import { reviveDates } from "./dates.js";
 import type { Conversation, MessageUpdate } from "./model.js";
 import { readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
-import { DEFAULT_TITLE, defaultTitle } from "./title.js";
+import { DEFAULT_TITLE, defaultTitle, messageText } from "./title.js";
 import type { ConversationInput, ConversationPatch, ConversationSummary, MessageInput } from "./types.js";
 
 /** The prefix of every key the stores write; `v1` changes if the stored shapes ever do. */
@@ -232,7 +232,8 @@ export function applyWrite(conversation: Conversation | undefined, write: Write,
       return next;
     }
     case "append": {
-      const message = clone(write.message) as unknown as Conversation["messages"][number];
+      // (A message sent with parts and no content has their text as its content.)
+      const message = { ...clone(write.message), content: messageText(write.message) } as unknown as Conversation["messages"][number];
       const tokens = message.tokens?.total ?? 0;
       if (conversation === undefined) {
         return {
@@ -275,6 +276,8 @@ export function applyWrite(conversation: Conversation | undefined, write: Write,
         const next = { ...m } as Record<string, unknown>;
         // A null field in a patch means "leave it", as the API reads it.
         for (const [field, value] of Object.entries(updates)) if (value != null) next[field] = value;
+        // New parts bring their text as the content, as the server sets it.
+        if (Array.isArray(updates.parts)) next.content = messageText({ parts: updates.parts as { type: string }[] });
         tokens += ((next as typeof m).tokens?.total ?? 0) - (m.tokens?.total ?? 0);
         return next as typeof m;
       });
@@ -302,7 +305,7 @@ export function applyToSummaries(list: ConversationSummary[], write: Write, at: 
   } else if (write.op === "append" && !write.replace) {
     next.messageCount += 1;
     next.totalTokens += write.message.tokens?.total ?? 0;
-    if (old.title === DEFAULT_TITLE) next.title = guessTitle(write.message);
+    if (old.title === DEFAULT_TITLE) next.title = guessTitle({ type: write.message.type, content: messageText(write.message) });
   }
   return sortSummaries([...rest, next]);
 }

@@ -212,8 +212,11 @@ export class RemoteConversationStore implements ConversationStore {
     } catch (error) {
       if (!(write.replace && error instanceof ChatStoreError && error.code === "conflict")) throw error;
     }
-    const { content, tokens, toolExecutions } = write.message;
-    const updates: MessageUpdate = { content, streaming: false };
+    const { content, tokens, toolExecutions, parts, metadata } = write.message;
+    // A message with parts is set by its parts (its content is their text, and a content alone
+    // is refused for it).
+    const updates: MessageUpdate = parts ? { parts, streaming: false } : { content: content ?? "", streaming: false };
+    if (metadata) updates.metadata = metadata;
     if (tokens) updates.tokens = tokens;
     if (toolExecutions) updates.toolExecutions = toolExecutions;
     // Its own key: the refused append kept no answer under the first, and a replay of the
@@ -268,7 +271,12 @@ export function planSave(known: Conversation | undefined, next: ConversationInpu
 function messageUpdates(old: ChatMessage, now: MessageInput): MessageUpdate | undefined | null {
   if (old.type !== now.type || new Date(old.timestamp).getTime() !== new Date(now.timestamp).getTime()) return null;
   const updates: MessageUpdate = {};
-  if (old.content !== now.content) updates.content = now.content;
+  if (now.parts != null || old.parts != null) {
+    // Parts are replaced whole, and bring their text as the content.
+    if (now.parts == null) return null;
+    if (!sameJson(old.parts ?? null, now.parts)) updates.parts = now.parts;
+  } else if (old.content !== now.content && now.content !== undefined) updates.content = now.content;
+  if (now.metadata != null && !sameJson(old.metadata ?? null, now.metadata)) updates.metadata = now.metadata;
   if ((old.editable ?? null) !== (now.editable ?? null) && now.editable != null) updates.editable = now.editable;
   if ((old.streaming ?? null) !== (now.streaming ?? null) && now.streaming != null) updates.streaming = now.streaming;
   if (now.tokens != null && !sameJson(old.tokens ?? null, now.tokens)) updates.tokens = now.tokens;

@@ -37,3 +37,15 @@ export function defaultTitle(firstUserMessage: string): string {
   while (cut.length > 0 && TRAILING.has(cut[cut.length - 1]!)) cut.pop();
   return `${cut.join("")}…`;
 }
+
+/**
+ * A message's text as the API takes it (`content_text` in shared/ui_parts.py): its `content`,
+ * or, when it was left out, its text parts joined. What titles a conversation.
+ */
+export function messageText(message: {
+  content?: string | undefined;
+  parts?: readonly { type: string; text?: unknown }[] | null | undefined;
+}): string {
+  if (message.content !== undefined) return message.content;
+  return (message.parts ?? []).map((part) => (part.type === "text" && typeof part.text === "string" ? part.text : "")).join("");
+}

@@ -9,6 +9,9 @@
 -- same lists, checked equal at import).
 local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm'}
 local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l', 'j'}
+-- A message's body, read once the page's budget is known: content, UIMessage parts and
+-- metadata (JSON text, absent when none was sent).
+local MESSAGE_BODY = {'c', 'pt', 'md'}
 -- Written but never read back for a page: token total, last applied delta sequence.
 local MESSAGE_BOOKKEEPING = {'kt', 'q'}
 
@@ -20,9 +23,9 @@ local function summary_fields(ids)
 end
 
 -- The messages `ids` of message hash `key`, as {attribute values (#MESSAGE per message),
--- {content, then tool execution JSON in 'xo' order, per message}}. With `budget` (content
--- length, 'l') and `bytes` (size in the response as Lambda returns it, 'j'), only the first
--- messages within both are read (never fewer than one); the second value is how many were.
+-- {body (#MESSAGE_BODY), then tool execution JSON in 'xo' order, per message}}. With `budget`
+-- (content length, 'l') and `bytes` (size in the response as Lambda returns it, 'j'), only the
+-- first messages within both are read (never fewer than one); the second value is how many were.
 local function read_messages(key, ids, budget, bytes)
   local fields = {}
   for _, mid in ipairs(ids) do append_all(fields, attr_fields(MESSAGE, mid)) end
@@ -42,7 +45,7 @@ local function read_messages(key, ids, budget, bytes)
   local rest = {}
   for i = 1, kept do
     local mid = ids[i]
-    rest[#rest + 1] = 'c|' .. mid
+    append_all(rest, attr_fields(MESSAGE_BODY, mid))
     for tid in string.gmatch(meta['xo|' .. mid] or '', '%S+') do
       rest[#rest + 1] = 'x|' .. mid .. '|' .. tid
     end

@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * The limits a client sizes its requests by
-         * @description The deployment's body, message, title and page limits, TTL and rate-limit budgets; no token.
+         * @description The deployment's body, message, parts, title and page limits, TTL and rate-limit budgets; no token.
          */
         get: operations["get_limits"];
         put?: never;
@@ -325,6 +325,132 @@ export interface components {
             userId: string;
         };
         /**
+         * ApprovalDenied
+         * @description An approval the user refused.
+         */
+        ApprovalDenied: {
+            /**
+             * Approved
+             * @constant
+             */
+            approved: false;
+            /**
+             * Descriptor
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            descriptor?: unknown;
+            /** Id */
+            id: string;
+            /**
+             * Inputschemainput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            inputSchemaInput?: unknown;
+            /** Isautomatic */
+            isAutomatic?: boolean;
+            /** Reason */
+            reason?: string;
+            /** Requestreason */
+            requestReason?: string;
+            /** Signature */
+            signature?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ApprovalGranted
+         * @description An approval the user gave: the call went on to an output or an error.
+         */
+        ApprovalGranted: {
+            /**
+             * Approved
+             * @constant
+             */
+            approved: true;
+            /**
+             * Descriptor
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            descriptor?: unknown;
+            /** Id */
+            id: string;
+            /**
+             * Inputschemainput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            inputSchemaInput?: unknown;
+            /** Isautomatic */
+            isAutomatic?: boolean;
+            /** Reason */
+            reason?: string;
+            /** Requestreason */
+            requestReason?: string;
+            /** Signature */
+            signature?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ApprovalRequested
+         * @description An approval the user has not answered yet.
+         */
+        ApprovalRequested: {
+            /** Approved */
+            approved?: unknown;
+            /**
+             * Descriptor
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            descriptor?: unknown;
+            /** Id */
+            id: string;
+            /**
+             * Inputschemainput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            inputSchemaInput?: unknown;
+            /** Isautomatic */
+            isAutomatic?: boolean;
+            /** Reason */
+            reason?: unknown;
+            /** Requestreason */
+            requestReason?: string;
+            /** Signature */
+            signature?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ApprovalResponded
+         * @description An answered approval, the call not run yet.
+         */
+        ApprovalResponded: {
+            /** Approved */
+            approved: boolean;
+            /**
+             * Descriptor
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            descriptor?: unknown;
+            /** Id */
+            id: string;
+            /**
+             * Inputschemainput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            inputSchemaInput?: unknown;
+            /** Isautomatic */
+            isAutomatic?: boolean;
+            /** Reason */
+            reason?: string;
+            /** Requestreason */
+            requestReason?: string;
+            /** Signature */
+            signature?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * ChangesPage
          * @description ``GET /api/changes``: what changed since the cursor, oldest first.
          */
@@ -341,6 +467,84 @@ export interface components {
              * @description Pass as `since` next time. An empty page gives back the `since` it was asked with, unchanged, until an expiry step (about an hour) passes: an idle poll keeps its URL.
              */
             nextCursor: string;
+        };
+        /**
+         * Citation
+         * @description A reference supporting a text part, with the span of the text it supports.
+         */
+        Citation: {
+            /** Citedtext */
+            citedText?: string;
+            /** Endindex */
+            endIndex?: number;
+            /** Source */
+            source: components["schemas"]["CitationUrlSource"] | components["schemas"]["CitationDocumentSource"];
+            /** Startindex */
+            startIndex?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CitationDocumentSource
+         * @description A citation's document source.
+         */
+        CitationDocumentSource: {
+            /** Filename */
+            filename?: string;
+            /** Id */
+            id: string;
+            /** Mediatype */
+            mediaType: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            sourceType: "document";
+            /** Title */
+            title: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "source";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CitationUrlSource
+         * @description A citation's web source.
+         */
+        CitationUrlSource: {
+            /** Id */
+            id: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            sourceType: "url";
+            /** Title */
+            title?: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "source";
+            /** Url */
+            url: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * ClaimRequest
@@ -456,10 +660,14 @@ export interface components {
          *
          *     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
          *     when a reply stopped streaming without being completed (the generator went away).
+         *     ``parts`` and ``metadata`` are the AI SDK's ``UIMessage`` parts and metadata, kept as sent
+         *     (``shared.ui_parts``). ``content`` is always the message's text: with parts it is their
+         *     text parts joined (``ui_parts.content_text``), and may be left out; sent with them, it must
+         *     be that text.
          */
         "ConversationMessage-Input": {
             /** Content */
-            content: string;
+            content?: string;
             /**
              * Editable
              * @default null
@@ -475,6 +683,18 @@ export interface components {
              * @default null
              */
             interrupted?: boolean | null;
+            /**
+             * Metadata
+             * @default null
+             */
+            metadata?: {
+                [key: string]: components["schemas"]["PortableJson"];
+            } | null;
+            /**
+             * Parts
+             * @default null
+             */
+            parts?: (components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["CustomPart"] | components["schemas"]["SourceUrlPart"] | components["schemas"]["SourceDocumentPart"] | components["schemas"]["FilePart"] | components["schemas"]["ReasoningFilePart"] | components["schemas"]["SteeringMessagePart"] | components["schemas"]["StepStartPart"] | components["schemas"]["DataPart"] | (components["schemas"]["ToolInputStreaming"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolApprovalRequested"] | components["schemas"]["ToolApprovalResponded"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"]) | (components["schemas"]["DynamicToolInputStreaming"] | components["schemas"]["DynamicToolInputAvailable"] | components["schemas"]["DynamicToolApprovalRequested"] | components["schemas"]["DynamicToolApprovalResponded"] | components["schemas"]["DynamicToolOutputAvailable"] | components["schemas"]["DynamicToolOutputError"] | components["schemas"]["DynamicToolOutputDenied"]))[] | null;
             /**
              * Streaming
              * @default null
@@ -505,6 +725,10 @@ export interface components {
          *
          *     ``toolExecutions`` carries the tool calls made while producing it; ``interrupted`` is set
          *     when a reply stopped streaming without being completed (the generator went away).
+         *     ``parts`` and ``metadata`` are the AI SDK's ``UIMessage`` parts and metadata, kept as sent
+         *     (``shared.ui_parts``). ``content`` is always the message's text: with parts it is their
+         *     text parts joined (``ui_parts.content_text``), and may be left out; sent with them, it must
+         *     be that text.
          */
         "ConversationMessage-Output": {
             /** Content */
@@ -518,6 +742,12 @@ export interface components {
             id: string;
             /** Interrupted */
             interrupted?: boolean;
+            /** Metadata */
+            metadata?: {
+                [key: string]: components["schemas"]["PortableJson"];
+            };
+            /** Parts */
+            parts?: (components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["CustomPart"] | components["schemas"]["SourceUrlPart"] | components["schemas"]["SourceDocumentPart"] | components["schemas"]["FilePart"] | components["schemas"]["ReasoningFilePart"] | components["schemas"]["SteeringMessagePart"] | components["schemas"]["StepStartPart"] | components["schemas"]["DataPart"] | (components["schemas"]["ToolInputStreaming"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolApprovalRequested"] | components["schemas"]["ToolApprovalResponded"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"]) | (components["schemas"]["DynamicToolInputStreaming"] | components["schemas"]["DynamicToolInputAvailable"] | components["schemas"]["DynamicToolApprovalRequested"] | components["schemas"]["DynamicToolApprovalResponded"] | components["schemas"]["DynamicToolOutputAvailable"] | components["schemas"]["DynamicToolOutputError"] | components["schemas"]["DynamicToolOutputDenied"]))[];
             /** Streaming */
             streaming?: boolean;
             /**
@@ -618,6 +848,432 @@ export interface components {
             conversationId: string | null;
         };
         /**
+         * CustomPart
+         * @description Provider-specific content (``kind`` is ``provider.type``), carried in its metadata.
+         */
+        CustomPart: {
+            /** Kind */
+            kind: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Type
+             * @constant
+             */
+            type: "custom";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DataPart
+         * @description An app's own part, ``data-<name>``: its payload is any JSON, kept as sent.
+         */
+        DataPart: {
+            /**
+             * Data
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            data: unknown;
+            /** Id */
+            id?: string;
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolApprovalRequested
+         * @description A dynamic tool call waiting for the user's approval.
+         */
+        DynamicToolApprovalRequested: {
+            approval: components["schemas"]["ApprovalRequested"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "approval-requested";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolApprovalResponded
+         * @description A dynamic tool call the user answered, not run yet.
+         */
+        DynamicToolApprovalResponded: {
+            approval: components["schemas"]["ApprovalResponded"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "approval-responded";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolInputAvailable
+         * @description A dynamic tool call with its input, not run yet.
+         */
+        DynamicToolInputAvailable: {
+            /** Approval */
+            approval?: unknown;
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "input-available";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolInputStreaming
+         * @description A dynamic tool call whose input is still streaming.
+         */
+        DynamicToolInputStreaming: {
+            /** Approval */
+            approval?: unknown;
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input?: unknown;
+            /**
+             * Inputencoding
+             * @enum {string}
+             */
+            inputEncoding?: "json" | "text";
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /** Rawinput */
+            rawInput?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "input-streaming";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolOutputAvailable
+         * @description A dynamic tool call with its output.
+         */
+        DynamicToolOutputAvailable: {
+            approval?: components["schemas"]["ApprovalGranted"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /**
+             * Output
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            output: unknown;
+            /** Preliminary */
+            preliminary?: boolean;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /** Resultprovidermetadata */
+            resultProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-available";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolOutputDenied
+         * @description A dynamic tool call the user refused.
+         */
+        DynamicToolOutputDenied: {
+            approval: components["schemas"]["ApprovalDenied"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-denied";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DynamicToolOutputError
+         * @description A dynamic tool call that failed.
+         */
+        DynamicToolOutputError: {
+            approval?: components["schemas"]["ApprovalGranted"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Dynamic
+             * @constant
+             */
+            dynamic?: false;
+            /** Errortext */
+            errorText: string;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input?: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * Rawinput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            rawInput?: unknown;
+            /** Resultprovidermetadata */
+            resultProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-error";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Toolname */
+            toolName: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "dynamic-tool";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * ExportPage
          * @description ``GET /api/me/export``: a page of whole conversations, most recently updated first.
          */
@@ -675,6 +1331,35 @@ export interface components {
             problem: string;
             /** Type */
             type: string;
+        };
+        /**
+         * FilePart
+         * @description A file by URL: https, or ``data:`` up to ``MAX_DATA_URL_BYTES``.
+         */
+        FilePart: {
+            /** Filename */
+            filename?: string;
+            /** Mediatype */
+            mediaType: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Providerreference */
+            providerReference?: {
+                [key: string]: string;
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "file";
+            /** Url */
+            url: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * Healthy
@@ -746,14 +1431,34 @@ export interface components {
             maxBodyBytes: number;
             /** Maxconversationsperuser */
             maxConversationsPerUser: number;
+            /**
+             * Maxdataurlbytes
+             * @description Bytes of one `data:` URL in a part; a larger file is uploaded elsewhere and linked by its https URL.
+             */
+            maxDataUrlBytes: number;
             /** Maxmcpserversbytes */
             maxMcpServersBytes: number;
             /** Maxmessagechars */
             maxMessageChars: number;
             /** Maxmessagesperconversation */
             maxMessagesPerConversation: number;
+            /**
+             * Maxmetadatabytes
+             * @description Bytes of one message's metadata as JSON.
+             */
+            maxMetadataBytes: number;
             /** Maxpagechars */
             maxPageChars: number;
+            /**
+             * Maxpartsbytes
+             * @description Bytes of one message's parts as JSON, escapes counted (their text is also bounded by maxMessageChars, as the message's content).
+             */
+            maxPartsBytes: number;
+            /**
+             * Maxpartspermessage
+             * @description Parts one message may have.
+             */
+            maxPartsPerMessage: number;
             /** Maxtitlechars */
             maxTitleChars: number;
             rateLimits: components["schemas"]["RateLimitBudgets"];
@@ -801,6 +1506,10 @@ export interface components {
          *     ``appendContent`` is a streamed delta appended to the stored text. Number deltas with
          *     ``sequence`` (1, 2, 3, ...) to make them safe to retry: a delta whose number was already
          *     applied is not appended again, and one that skips a number is refused with 409.
+         *
+         *     ``parts`` and ``metadata`` replace the message's whole: its content becomes the parts' text
+         *     (``content``, when sent too, must be that text). Content of a message with parts changes
+         *     only with its parts: a delta or a ``content`` alone to one is refused with 409.
          */
         MessagePatch: {
             /**
@@ -818,6 +1527,18 @@ export interface components {
              * @default null
              */
             editable?: boolean | null;
+            /**
+             * Metadata
+             * @default null
+             */
+            metadata?: {
+                [key: string]: components["schemas"]["PortableJson"];
+            } | null;
+            /**
+             * Parts
+             * @default null
+             */
+            parts?: (components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["CustomPart"] | components["schemas"]["SourceUrlPart"] | components["schemas"]["SourceDocumentPart"] | components["schemas"]["FilePart"] | components["schemas"]["ReasoningFilePart"] | components["schemas"]["SteeringMessagePart"] | components["schemas"]["StepStartPart"] | components["schemas"]["DataPart"] | (components["schemas"]["ToolInputStreaming"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolApprovalRequested"] | components["schemas"]["ToolApprovalResponded"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"]) | (components["schemas"]["DynamicToolInputStreaming"] | components["schemas"]["DynamicToolInputAvailable"] | components["schemas"]["DynamicToolApprovalRequested"] | components["schemas"]["DynamicToolApprovalResponded"] | components["schemas"]["DynamicToolOutputAvailable"] | components["schemas"]["DynamicToolOutputError"] | components["schemas"]["DynamicToolOutputDenied"]))[] | null;
             /**
              * Sequence
              * @default null
@@ -857,11 +1578,17 @@ export interface components {
              * @description The whole content's length in UTF-16 code units: the next poll's `after`.
              */
             length: number;
+            /** Metadata */
+            metadata?: {
+                [key: string]: components["schemas"]["PortableJson"];
+            };
             /**
              * Offset
              * @description Where `content` starts, in UTF-16 code units.
              */
             offset: number;
+            /** Parts */
+            parts?: (components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["CustomPart"] | components["schemas"]["SourceUrlPart"] | components["schemas"]["SourceDocumentPart"] | components["schemas"]["FilePart"] | components["schemas"]["ReasoningFilePart"] | components["schemas"]["SteeringMessagePart"] | components["schemas"]["StepStartPart"] | components["schemas"]["DataPart"] | (components["schemas"]["ToolInputStreaming"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolApprovalRequested"] | components["schemas"]["ToolApprovalResponded"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"]) | (components["schemas"]["DynamicToolInputStreaming"] | components["schemas"]["DynamicToolInputAvailable"] | components["schemas"]["DynamicToolApprovalRequested"] | components["schemas"]["DynamicToolApprovalResponded"] | components["schemas"]["DynamicToolOutputAvailable"] | components["schemas"]["DynamicToolOutputError"] | components["schemas"]["DynamicToolOutputDenied"]))[];
             /** Streaming */
             streaming?: boolean;
             /**
@@ -968,6 +1695,57 @@ export interface components {
             streamedUpdates: components["schemas"]["RateLimitBudget"];
         };
         /**
+         * ReasoningFilePart
+         * @description A file the model produced while reasoning.
+         */
+        ReasoningFilePart: {
+            /** Mediatype */
+            mediaType: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * Type
+             * @constant
+             */
+            type: "reasoning-file";
+            /** Url */
+            url: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ReasoningPart
+         * @description The model's reasoning, as far as the provider shows it.
+         */
+        ReasoningPart: {
+            /** Id */
+            id?: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state?: "streaming" | "done";
+            /** Text */
+            text: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "reasoning";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * RejectedConversation
          * @description A conversation an import or claim did not store, and why.
          */
@@ -984,6 +1762,137 @@ export interface components {
              * @description Its id, or `conversations[<index>]` when it has no valid one.
              */
             id: string;
+        };
+        /**
+         * SourceDocumentPart
+         * @description A document the answer drew on.
+         */
+        SourceDocumentPart: {
+            /** Filename */
+            filename?: string;
+            /** Mediatype */
+            mediaType: string;
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Sourceid */
+            sourceId: string;
+            /** Title */
+            title: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "source-document";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SourceUrlPart
+         * @description A web page the answer drew on.
+         */
+        SourceUrlPart: {
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Sourceid */
+            sourceId: string;
+            /** Title */
+            title?: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "source-url";
+            /** Url */
+            url: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SteeringMessagePart
+         * @description A user message added to a run while the assistant's message was being generated.
+         */
+        SteeringMessagePart: {
+            /** Id */
+            id: string;
+            /** Parts */
+            parts: (components["schemas"]["SteeringTextPart"] | components["schemas"]["FilePart"])[];
+            /**
+             * Type
+             * @constant
+             */
+            type: "steering-message";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SteeringTextPart
+         * @description A steering message's text: no state or citations, the user wrote it whole.
+         */
+        SteeringTextPart: {
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Text */
+            text: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "text";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * StepStartPart
+         * @description Where a step of a multi-step run begins.
+         */
+        StepStartPart: {
+            /**
+             * Type
+             * @constant
+             */
+            type: "step-start";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * TextPart
+         * @description Text the user wrote or the model generated; ``streaming`` until its last delta.
+         */
+        TextPart: {
+            /** Citations */
+            citations?: components["schemas"]["Citation"][];
+            /** Providermetadata */
+            providerMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state?: "streaming" | "done";
+            /** Text */
+            text: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "text";
+        } & {
+            [key: string]: unknown;
         };
         /**
          * TokenUsage
@@ -1019,6 +1928,88 @@ export interface components {
              * @enum {string}
              */
             type: "tombstone";
+        };
+        /**
+         * ToolApprovalRequested
+         * @description A static tool call waiting for the user's approval.
+         */
+        ToolApprovalRequested: {
+            approval: components["schemas"]["ApprovalRequested"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "approval-requested";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ToolApprovalResponded
+         * @description A static tool call the user answered, not run yet.
+         */
+        ToolApprovalResponded: {
+            approval: components["schemas"]["ApprovalResponded"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "approval-responded";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * ToolExecutionInput
@@ -1070,6 +2061,242 @@ export interface components {
              * @enum {string}
              */
             status: "running" | "completed" | "failed";
+        };
+        /**
+         * ToolInputAvailable
+         * @description A static tool call with its input, not run yet.
+         */
+        ToolInputAvailable: {
+            /** Approval */
+            approval?: unknown;
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "input-available";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ToolInputStreaming
+         * @description A static tool call whose input is still streaming.
+         */
+        ToolInputStreaming: {
+            /** Approval */
+            approval?: unknown;
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input?: unknown;
+            /**
+             * Inputencoding
+             * @enum {string}
+             */
+            inputEncoding?: "json" | "text";
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /** Rawinput */
+            rawInput?: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "input-streaming";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ToolOutputAvailable
+         * @description A static tool call with its output.
+         */
+        ToolOutputAvailable: {
+            approval?: components["schemas"]["ApprovalGranted"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /**
+             * Output
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            output: unknown;
+            /** Preliminary */
+            preliminary?: boolean;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /** Resultprovidermetadata */
+            resultProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-available";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ToolOutputDenied
+         * @description A static tool call the user refused.
+         */
+        ToolOutputDenied: {
+            approval: components["schemas"]["ApprovalDenied"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText?: unknown;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-denied";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ToolOutputError
+         * @description A static tool call that failed.
+         */
+        ToolOutputError: {
+            approval?: components["schemas"]["ApprovalGranted"];
+            /** Callprovidermetadata */
+            callProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Errortext */
+            errorText: string;
+            /**
+             * Input
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            input?: unknown;
+            /** Output */
+            output?: unknown;
+            /** Providerexecuted */
+            providerExecuted?: boolean;
+            /**
+             * Rawinput
+             * @description Any JSON the app chose, kept as sent; its numbers as PortableJson says (JSON.parse reads them back as sent).
+             */
+            rawInput?: unknown;
+            /** Resultprovidermetadata */
+            resultProviderMetadata?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            state: "output-error";
+            /** Title */
+            title?: string;
+            /** Toolcallid */
+            toolCallId: string;
+            /** Toolmetadata */
+            toolMetadata?: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * Unhealthy
@@ -3106,7 +4333,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "message_finished" | "sequence_gap";
+                        code?: "message_finished" | "message_has_parts" | "sequence_gap";
                     };
                 };
             };
