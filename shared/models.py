@@ -252,8 +252,9 @@ class ConversationMessage(_Record):
             target["required"] = [name for name in target["required"] if name != "content"]
             # (if/then rather than anyOf of two `required`: TypeScript generators read such an
             # anyOf as `unknown`, and the message type would be lost.)
-            target["if"] = {"not": {"required": ["parts"]}}
-            target["then"] = {"required": ["content"]}
+            # (Each names the property it requires, as linters ask of a `required`.)
+            target["if"] = {"not": {"properties": {"parts": {}}, "required": ["parts"]}}
+            target["then"] = {"properties": {"content": {}}, "required": ["content"]}
         return json_schema
 
 

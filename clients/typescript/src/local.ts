@@ -276,6 +276,8 @@ export function applyWrite(conversation: Conversation | undefined, write: Write,
         const next = { ...m } as Record<string, unknown>;
         // A null field in a patch means "leave it", as the API reads it.
         for (const [field, value] of Object.entries(updates)) if (value != null) next[field] = value;
+        // New parts bring their text as the content, as the server sets it.
+        if (Array.isArray(updates.parts)) next.content = messageText({ parts: updates.parts as { type: string }[] });
         tokens += ((next as typeof m).tokens?.total ?? 0) - (m.tokens?.total ?? 0);
         return next as typeof m;
       });

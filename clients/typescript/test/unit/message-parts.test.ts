@@ -5,6 +5,7 @@ import type { UIMessage } from "ai";
 
 import { reviveDates } from "../../src/index.js";
 import type { Message, MessageInput, MessagePatch, components } from "../../src/index.js";
+import { applyWrite } from "../../src/local.js";
 import { UI_MESSAGES } from "../support/ui-messages.js";
 
 /**
@@ -60,5 +61,26 @@ describe("a message's parts and metadata as the client reads them", () => {
     assert.ok(read.timestamp instanceof Date);
     assert.deepEqual(read.metadata, body.metadata);
     assert.deepEqual(read.parts, body.parts);
+  });
+});
+
+describe("the local copy of a message with parts", () => {
+  const at = new Date("2026-03-01T09:00:05.000Z");
+  const parts: Parts = [{ type: "text", text: "Plan two days " }, { type: "step-start" }, { type: "text", text: "in Lisbon." }];
+
+  it("has their text as its content, and titles the conversation by it, as the server will", () => {
+    const message: MessageInput = { id: "m1", type: "user", timestamp: at, parts };
+    const copy = applyWrite(undefined, { op: "append", conversationId: "c1", message }, at);
+    assert.equal(copy?.messages[0]?.content, "Plan two days in Lisbon.");
+    assert.equal(copy?.title, "Plan two days in Lisbon.");
+    assert.deepEqual(copy?.messages[0]?.parts, parts);
+  });
+
+  it("takes new parts' text as its content", () => {
+    const message: MessageInput = { id: "m1", type: "assistant", timestamp: at, content: "Draft" };
+    const copy = applyWrite(undefined, { op: "append", conversationId: "c1", message }, at);
+    const updated = applyWrite(copy, { op: "updateMessage", conversationId: "c1", messageId: "m1", updates: { parts } }, at);
+    assert.equal(updated?.messages[0]?.content, "Plan two days in Lisbon.");
+    assert.deepEqual(updated?.messages[0]?.parts, parts);
   });
 });

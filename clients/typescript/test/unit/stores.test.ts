@@ -9,10 +9,19 @@ import {
   RemoteConversationStore,
   SyncEngine,
 } from "../../src/index.js";
-import type { ConversationInput, HybridStoreEvents, HybridStoreOptions, QueuedWrite, ReplyEvent } from "../../src/index.js";
+import type {
+  ConversationInput,
+  HybridStoreEvents,
+  HybridStoreOptions,
+  MessageInput,
+  QueuedWrite,
+  ReplyEvent,
+} from "../../src/index.js";
 import { settle } from "../support/fake-clock.js";
 import { fakeFetch, fakeSleep, problem } from "../support/fake-fetch.js";
 import type { Scripted, SeenRequest } from "../support/fake-fetch.js";
+
+type Parts = NonNullable<MessageInput["parts"]>;
 
 const BASE = "https://api.test";
 const T0 = "2025-03-01T09:00:00.000Z";
@@ -151,6 +160,30 @@ describe("RemoteConversationStore", () => {
     assert.deepEqual(requests[1]!.body, { content: "Hi there!" });
     assert.equal(header(requests[1], "Prefer"), "return=minimal");
     assert.equal(header(requests[2], "If-Match"), '"4"', "the ETag of its own last write");
+  });
+
+  it("sends a message's changed parts whole, their text as its content, and its metadata", async () => {
+    const parts: Parts = [{ type: "text", text: "Hi!" }];
+    const withParts = { ...M2, parts, metadata: { model: "m" } };
+    const { client, requests } = recorded(
+      { status: 200, body: view({ messages: [M1, withParts], messageCount: 2 }), headers: { ETag: '"3"' } },
+      { status: 204, headers: { ETag: '"4"' } },
+      { status: 204, headers: { ETag: '"5"' } },
+    );
+    const store = new RemoteConversationStore(client);
+    await store.getConversation("c1");
+    const longer: Parts = [...parts, { type: "step-start" }, { type: "text", text: " More." }];
+    const { content: _content, ...withoutContent } = withParts;
+    await store.saveConversation(input({ messages: [M1, { ...withoutContent, parts: longer }] }));
+    await store.saveConversation(input({ messages: [M1, { ...withoutContent, parts: longer, metadata: { model: "n" } }] }));
+    assert.deepEqual(lines(requests), [
+      "GET /api/conversations/c1?limit=100",
+      "PATCH /api/conversations/c1/messages/m2",
+      "PATCH /api/conversations/c1/messages/m2",
+    ]);
+    // (Never a content alone: the server refuses it for a message with parts.)
+    assert.deepEqual(requests[1]!.body, { parts: longer });
+    assert.deepEqual(requests[2]!.body, { metadata: { model: "n" } });
   });
 
   it("sends nothing when nothing changed", async () => {
