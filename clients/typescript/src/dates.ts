@@ -3,15 +3,16 @@
  *
  * One list of field names decides which strings become dates, at the type level ({@link Dated})
  * and at run time ({@link reviveDates}), so the two cannot disagree. Free-form JSON the user
- * owns (`mcpServers`, a tool's `input`/`output`) is never walked: a `timestamp` key inside a
- * tool's output is the tool's business, not ours.
+ * owns (`mcpServers`, a tool's `input`/`output`, a message's `parts` and `metadata`) is never
+ * walked: a `timestamp` key inside a tool's output is the tool's business, not ours, and a
+ * UIMessage's `metadata.createdAt` reads back as the string it was written as.
  */
 
 /** Fields that hold a point in time, wherever they appear in an API body. */
 export const DATE_FIELDS = ["timestamp", "createdAt", "updatedAt", "expiresAt", "at"] as const;
 
 /** Fields whose values are the user's own JSON, passed through untouched. */
-export const OPAQUE_FIELDS = ["mcpServers", "input", "output"] as const;
+export const OPAQUE_FIELDS = ["mcpServers", "input", "output", "parts", "metadata"] as const;
 
 type DateField = (typeof DATE_FIELDS)[number];
 type OpaqueField = (typeof OPAQUE_FIELDS)[number];

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 
 import type { UIMessage } from "ai";
 
-import type { MessageInput, MessagePatch } from "../../src/index.js";
+import { reviveDates } from "../../src/index.js";
+import type { Message, MessageInput, MessagePatch, components } from "../../src/index.js";
 import { applyWrite } from "../../src/local.js";
 import { UI_MESSAGES } from "../support/ui-messages.js";
 
@@ -42,6 +43,24 @@ describe("a UIMessage's parts", () => {
     // @ts-expect-error a tool call in output-available has its output
     const outputless: Parts = [{ type: "tool-x", toolCallId: "c", state: "output-available", input: {} }];
     assert.equal(textless.length + urlless.length + outputless.length, 3);
+  });
+});
+
+describe("a message's parts and metadata as the client reads them", () => {
+  it("keep their date-like strings as strings: they are the app's JSON, read back as written", () => {
+    const at = "2026-03-01T09:00:00.000Z";
+    const body: components["schemas"]["ConversationMessage-Output"] = {
+      id: "m1",
+      type: "assistant",
+      content: "",
+      timestamp: at,
+      metadata: { createdAt: at, nested: { updatedAt: at } },
+      parts: [{ type: "data-event", data: { at, timestamp: at } }],
+    };
+    const read: Message = reviveDates(structuredClone(body));
+    assert.ok(read.timestamp instanceof Date);
+    assert.deepEqual(read.metadata, body.metadata);
+    assert.deepEqual(read.parts, body.parts);
   });
 });
 
