@@ -7,7 +7,7 @@
 -- hash, and a message's attributes read back for a page, '<attr>|<message id>' in the message
 -- hash; a script answers their values in this order. What each is: shared/records.py (the
 -- same lists, checked equal at import).
-local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm'}
+local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm', 'ar'}
 local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l', 'j'}
 -- Written but never read back for a page: token total, last applied delta sequence.
 local MESSAGE_BOOKKEEPING = {'kt', 'q'}
