@@ -269,3 +269,20 @@ def test_a_put_archived_conversation_is_reported_archived_by_the_feed(client: Te
     put(client, conversation("c1", archived=True))
     page = client.get("/api/changes", params={"since": cursor}, headers=auth()).json()
     assert page["changes"][0]["conversation"]["archived"] is True
+
+
+def test_a_filtered_list_pages_through_conversations_updated_in_the_same_millisecond(
+    client: TestClient,
+) -> None:
+    # Ties are ordered by id; entries at the cursor's instant before its id were on earlier
+    # pages, so a window must look past them without counting them or repeating any.
+    same = "2025-01-05T00:00:00.000Z"
+    for i in range(160):
+        archived = True if i % 2 else None
+        put(client, conversation(f"t{i:03d}", messages=1, updated=same, archived=archived))
+    newest_first = sorted((f"t{i:03d}" for i in range(160)), reverse=True)
+    for limit in (3, 40):
+        only_archived, _ = _every_page(client, "true", limit)
+        assert only_archived == [c for c in newest_first if int(c[1:]) % 2]
+        not_archived, _ = _every_page(client, "false", limit)
+        assert not_archived == [c for c in newest_first if not int(c[1:]) % 2]
