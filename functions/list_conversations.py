@@ -13,6 +13,7 @@ from shared.operation import (
     ETAG,
     NOT_MODIFIED,
     Answer,
+    ChoiceQuery,
     Cursor,
     Operation,
     link,
@@ -22,15 +23,26 @@ from shared.store import NotModified
 
 _LIMIT = page_limit(20, 100)
 _CURSOR = Cursor("cursor", "The previous page's `nextCursor`.")
+_ARCHIVED = ChoiceQuery(
+    "archived",
+    "`false`: only conversations not archived; `true`: only archived ones; `any`: all of them. "
+    "A filtered page looks at a bounded stretch of the list (70 conversations for a `limit` up "
+    "to 68, 141 up to 100), so it may hold fewer than `limit`, or none, and still have a "
+    "`nextCursor`: follow it until it is null.",
+    ("false", "true", "any"),
+    "any",
+)
+_FILTER = {"false": False, "true": True, "any": None}
 operation = Operation(
     "GET",
     "/api/conversations",
     "List the user's conversations, most recently updated first",
     tag="conversations",
     description="Summaries without messages, a page at a time (`nextCursor`); `changesCursor` "
-    "is where the change feed starts for a device that read this list. 304 when "
-    "`If-None-Match` names the list's current `ETag`.",
-    query=(_LIMIT, _CURSOR),
+    "is where the change feed starts for a device that read this list; `archived` lists only "
+    "the conversations archived or not. 304 when `If-None-Match` names the list's current "
+    "`ETag`.",
+    query=(_LIMIT, _CURSOR, _ARCHIVED),
     headers=CONDITIONAL_READ,
     answers=(
         Answer(
@@ -59,9 +71,14 @@ async def list_conversations(request: Request) -> Response:
     """
     limit = _LIMIT.read(request)
     cursor = _CURSOR.read(request)
+    archived = _FILTER[_ARCHIVED.read(request)]
     caller = authenticate(request)
     page = await services(request).store.list_conversations(
-        caller, limit=limit, cursor=cursor, if_none_match=entity_tag(request, "if-none-match")
+        caller,
+        limit=limit,
+        cursor=cursor,
+        if_none_match=entity_tag(request, "if-none-match"),
+        archived=archived,
     )
     if isinstance(page, NotModified):
         return not_modified(page.etag, page.answered)

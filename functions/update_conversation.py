@@ -1,4 +1,4 @@
-"""``PATCH /api/conversations/{id}``: rename a conversation or change its MCP servers."""
+"""``PATCH /api/conversations/{id}``: rename or (un)archive a conversation, or set MCP servers."""
 
 from mangum import Mangum
 from starlette.requests import Request
@@ -14,9 +14,12 @@ from shared.operation import ETAG, GUARDED_WRITE, NOT_FOUND, Answer, Operation
 operation = Operation(
     "PATCH",
     "/api/conversations/{id:id}",
-    "Rename a conversation or change its MCP servers",
+    "Rename, archive or unarchive a conversation, or change its MCP servers",
     tag="conversations",
-    description="`mcpServers: null` removes them.",
+    description="`mcpServers: null` removes them. `archived: true` archives the conversation "
+    "and `false` unarchives it; alone, either keeps its `updatedAt` and place in the list. "
+    "Archiving an archived conversation is not refused: it answers 200 and counts as a write "
+    "(a new version), as a title sent unchanged does.",
     body=ConversationPatch,
     headers=GUARDED_WRITE,
     answers=(

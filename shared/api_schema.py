@@ -62,6 +62,9 @@ class ConversationView(_Body):
     updated_at: str
     total_tokens: int
     mcp_servers: StoredJsonObject | None = None
+    archived: Literal[True] | None = Field(
+        default=None, description="`true` while archived; absent when not."
+    )
     message_count: int = Field(description="All of the conversation's messages, not the page's.")
     next_cursor: str | None = Field(
         description="Pass as `before` for the older messages; null when there are none."
@@ -167,6 +170,9 @@ class ExportedConversation(_Body):
     updated_at: str
     total_tokens: int
     mcp_servers: StoredJsonObject | None = None
+    archived: Literal[True] | None = Field(
+        default=None, description="`true` while archived; absent when not."
+    )
     version: int
     older_messages_cursor: str | None = Field(
         default=None,

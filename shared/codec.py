@@ -105,6 +105,7 @@ def record(conversation: Conversation, now_ms: int) -> list[str | int]:
         json_or_empty(conversation.mcp_servers),
         sum(message_size(message) for message in conversation.messages),
         "1" if any(message.streaming for message in conversation.messages) else "",
+        "1" if conversation.archived else "",
         len(fields),
         *fields,
         *(message.id for message in conversation.messages),
@@ -163,8 +164,9 @@ def construct(cls: type[ModelT], fields: dict[str, Any]) -> ModelT:
 # A record's values are read by name through getters built once from its layout: a page of
 # messages then pays one itemgetter call per message, not a dict.
 _SUMMARY = records.SUMMARY.getter(
-    "title", "created_at", "updated_at", "total_tokens", "message_count", "mcp_servers"
-)
+    "title", "created_at", "updated_at", "total_tokens", "message_count", "mcp_servers",
+    "archived",
+)  # fmt: skip
 _VERSION = records.SUMMARY.getter("version")
 _MESSAGE = records.MESSAGE.getter(
     "type", "timestamp", "streaming", "tokens", "editable", "updated_ms", "interrupted",
@@ -176,7 +178,7 @@ _BODY_WIDTH = len(records.MESSAGE_BODY.fields)
 
 def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
     """A conversation's summary from its values (``records.SUMMARY``), read by name."""
-    title, created, updated, tokens, count, mcp = _SUMMARY(values)
+    title, created, updated, tokens, count, mcp, archived = _SUMMARY(values)
     return construct(
         ConversationSummary,
         {
@@ -187,6 +189,9 @@ def summary(cid: str, values: Sequence[str | None]) -> ConversationSummary:
             "total_tokens": int(tokens or 0),
             "message_count": int(count or 0),
             "mcp_servers": None if mcp is None else json.loads(mcp),
+            # (None, left out of the answer, unless archived: the summary of a conversation
+            # never archived reads as it did before there was a flag.)
+            "archived": True if archived == "1" else None,
         },
     )
 

@@ -357,7 +357,8 @@ class MessagePatch(_Model):
 class ConversationPatch(_Model):
     """A change to a conversation's metadata; ``mcpServers: null`` removes them.
 
-    ``title`` cannot be null (a conversation always has one): leave it out to keep it.
+    ``title`` cannot be null (a conversation always has one): leave it out to keep it. Nor can
+    ``archived``: ``true`` archives the conversation, ``false`` brings it back to the list.
     """
 
     model_config = ConfigDict(
@@ -369,6 +370,9 @@ class ConversationPatch(_Model):
         default=None, json_schema_extra=_without_default
     )
     mcp_servers: PortableJsonObject | None = None
+    archived: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = Field(
+        default=None, json_schema_extra=_without_default
+    )
 
     @field_validator("title")
     @classmethod
@@ -378,10 +382,18 @@ class ConversationPatch(_Model):
             raise PydanticCustomError("string_type", "title cannot be null: send a string")
         return value
 
+    @field_validator("archived")
+    @classmethod
+    def _archived_not_null(cls, value: bool | None) -> bool:
+        # As for the title: null would say neither "archive" nor "keep", so it is refused.
+        if value is None:
+            raise PydanticCustomError("bool_type", "archived cannot be null: send true or false")
+        return value
+
     @model_validator(mode="after")
     def _changes_something(self) -> ConversationPatch:
         if not self.model_fields_set:
-            raise _changes_nothing("title and/or mcpServers")
+            raise _changes_nothing("title, mcpServers and/or archived")
         return self
 
 
@@ -442,6 +454,8 @@ class Conversation(_Record):
     updated_at: Timestamp
     total_tokens: Count
     mcp_servers: PortableJsonObject | None = None
+    # Absent or false: not archived (a PUT or import replaces the whole conversation, this too).
+    archived: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -471,6 +485,9 @@ class ConversationSummary(_Model):
     total_tokens: int
     message_count: int
     mcp_servers: StoredJsonObject | None = None
+    archived: Literal[True] | None = Field(
+        default=None, description="`true` while archived; absent when not."
+    )
 
 
 DEFAULT_TITLE = "New conversation"

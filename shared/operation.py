@@ -2,10 +2,10 @@
 
 Each function module declares its ``Operation`` and serves it with ``operation.route(handler)``.
 What the declaration says is what runs: the route is built from its method and path, the
-handler reads its query through its ``IntQuery``/``Cursor`` (the default and maximum the
-document shows are the ones enforced) and its body through ``read_body`` (the declared model),
-``shared/openapi.py`` builds the document from the routes it is given, and a 405's ``Allow``
-names the methods the routes declare.
+handler reads its query through its ``IntQuery``/``Cursor``/``ChoiceQuery`` (the default,
+bounds and words the document shows are the ones enforced) and its body through
+``read_body`` (the declared model), ``shared/openapi.py`` builds the document from the routes
+it is given, and a 405's ``Allow`` names the methods the routes declare.
 
 Cheap at a cold start: the declaration types are NamedTuples (a frozen dataclass costs about a
 millisecond to define, each), and a response model is named (a class in
@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 from typing_extensions import TypeVar
 
+from shared.errors import InvalidRequest
 from shared.http import query_int, read_json
 from shared.ui_parts import limits_context
 
@@ -85,7 +86,32 @@ class Cursor(NamedTuple):
         return request.query_params.get(self.name) or None
 
 
-Query = IntQuery | Cursor
+class ChoiceQuery(NamedTuple):
+    """A query parameter that takes one of a few words, ``default`` when absent."""
+
+    name: str
+    description: str
+    choices: tuple[str, ...]
+    default: str
+    required: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        """Its JSON schema in the document."""
+        return {"type": "string", "enum": list(self.choices), "default": self.default}
+
+    def read(self, request: Request) -> str:
+        """Its value in ``request``, ``default`` when absent or empty; 400 for another word."""
+        raw = request.query_params.get(self.name)
+        if raw is None or raw == "":
+            return self.default
+        if raw not in self.choices:
+            expected = ", ".join(self.choices)
+            msg = f"query parameter {self.name}={raw[:40]!r} is not valid: expected {expected}"
+            raise InvalidRequest(msg)
+        return raw
+
+
+Query = IntQuery | Cursor | ChoiceQuery
 
 
 def page_limit(default: int, maximum: int) -> IntQuery:

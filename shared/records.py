@@ -86,6 +86,8 @@ SUMMARY = Record(
         ("size", "sz"),
         # When a reply last streamed into it (ms; absent when none streams).
         ("streamed_at", "sm"),
+        # '1' while archived; absent otherwise (so a summary never archived reads as before).
+        ("archived", "ar"),
     ),
 )
 """A conversation's summary attributes, kept as '<attr>|<conversation id>' in the summary hash."""

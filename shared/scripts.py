@@ -665,12 +665,12 @@ LIST_CONVERSATIONS = ScriptSpec(
     "list_conversations",
     keys=("idx", "sum"),
     user_args=_READ_ARGS,
-    args=("limit", "cursor_score", "cursor_id", "if_none_match", "budget"),
+    args=("limit", "cursor_score", "cursor_id", "if_none_match", "budget", "archived"),
     mode="counted_read",
     replies=Replies(
         {
             "not_modified": (),
-            "ok": ("page", "summaries", "list_version", "generation", "sequence"),
+            "ok": ("page", "summaries", "list_version", "generation", "sequence", "resume"),
         }
     ),
 )
@@ -807,7 +807,7 @@ UPDATE_CONVERSATION = ScriptSpec(
     "update_conversation",
     keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
     user_args=USER_ARGS,
-    args=("cid", "set_title", "title", "set_mcp", "mcp", "if_match"),
+    args=("cid", "set_title", "title", "set_mcp", "mcp", "archived", "if_match"),
     replies=Replies(
         {"ok": ("summary",)}, refusals=("not_found", "precondition_failed", *_REPLAYED)
     ),

@@ -1,8 +1,11 @@
--- Rename a conversation and/or change its mcpServers; it becomes the most recently updated.
+-- Rename a conversation, change its mcpServers and/or archive it. A rename or an mcpServers
+-- change makes it the most recently updated; archiving or unarchiving alone keeps its
+-- updatedAt and place in the list (the change feed reports it all the same).
 -- KEYS: idx, exp, sum, chg, tb, msgs, order (their expiry follows the conversation's last
 --   write), idem, ik (see recall/remember in lib/)
 -- ARGV: cid, set_title ('1' to set it), title, set_mcp ('1' to set them), mcp ('' to
---   remove), if_match ('' none, else a version)
+--   remove), archived ('' to leave it, '1' to archive, '0' to unarchive), if_match ('' none,
+--   else a version)
 -- Returns {quota, 'not_found'}, {quota, 'precondition_failed', current version}, or {quota,
 --   'ok', summary values}.
 -- uses: core, user, expiry, records, answers, conversations
@@ -28,9 +31,19 @@ if A.set_mcp == '1' then
     S['p|' .. cid] = A.mcp
   end
 end
-local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, true)
+if A.archived == '1' then
+  hset(K.sum, 'ar|' .. cid, '1')
+  S['ar|' .. cid] = '1'
+elseif A.archived == '0' then
+  hdel(K.sum, 'ar|' .. cid)
+  S['ar|' .. cid] = nil
+end
+-- Archiving alone files the conversation away: the order stays (no score, no updatedAt).
+local moves = A.set_title == '1' or A.set_mcp == '1'
+local expire_conversation = touch_conversation(S, cid, moves and A.now or nil,
+  moves and A.now_iso or nil, true)
 -- (The summary as written: touch_conversation wrote these two without reading them back.)
-S['u|' .. cid] = A.now_iso
+if moves then S['u|' .. cid] = A.now_iso end
 S['v|' .. cid] = tostring(num(S['v|' .. cid]) + 1)
 local summary = values_of(S, attr_fields(SUMMARY, cid))
 if expire_conversation then expire_later({K.msgs, K.order}) end

@@ -106,4 +106,5 @@ def _conversation_of(item: ExportItem) -> Conversation:
         updated_at=summary.updated_at,
         total_tokens=summary.total_tokens,
         mcp_servers=summary.mcp_servers,
+        archived=summary.archived,
     )

@@ -95,14 +95,25 @@ class ConversationStore:
         limit: int,
         cursor: str | None,
         if_none_match: str | None = None,
+        archived: bool | None = None,
     ) -> ConversationPage | NotModified:
-        """A page of the user's conversations, most recently updated first."""
+        """A page of the user's conversations, most recently updated first.
+
+        ``archived`` True or False lists only the conversations archived or not; such a page
+        looks at a bounded window of the list and may come short (even empty) with a
+        ``next_cursor`` that goes on after it. None lists them all.
+        """
         after = cursors.decode_list_cursor(cursor) if cursor else ("", "")
         now = self._clock_ms()
         period = self._expiry_period(now)
-        held = etags.list_tag_version(if_none_match, etags.LIST, period)
-        reply, answered = await self._list(caller, limit, after, now, if_none_match=held)
-        page = decode.conversation_page(reply, held=held, period=period, now=now)
+        kind = {None: etags.LIST, True: etags.LIST_ARCHIVED, False: etags.LIST_NOT_ARCHIVED}[
+            archived
+        ]
+        held = etags.list_tag_version(if_none_match, kind, period)
+        reply, answered = await self._list(
+            caller, limit, after, now, if_none_match=held, archived=archived
+        )
+        page = decode.conversation_page(reply, held=held, period=period, now=now, kind=kind)
         return page._replace(answered=answered)
 
     async def get_conversation(
@@ -294,7 +305,11 @@ class ConversationStore:
         *,
         if_match: str | None = None,
     ) -> ConversationUpdate:
-        """Change the title and/or mcpServers; the conversation becomes the most recent."""
+        """Change the title, mcpServers and/or archived flag.
+
+        A new title or mcpServers make the conversation the most recent; archiving or
+        unarchiving alone keeps its updatedAt and place in the list.
+        """
         given = patch.model_fields_set
         reply, answered = await self._calls.run(
             scripts.UPDATE_CONVERSATION,
@@ -306,6 +321,7 @@ class ConversationStore:
                 "title": patch.title or "",
                 "set_mcp": "1" if "mcp_servers" in given else "",
                 "mcp": codec.json_or_empty(patch.mcp_servers),
+                "archived": codec.flag(patch.archived),
                 "if_match": if_match or "",
             },
             about=About(conversation_id),
@@ -565,6 +581,7 @@ class ConversationStore:
         *,
         if_none_match: str | None = None,
         budget: int | None = None,
+        archived: bool | None = None,
     ) -> Replied:
         keys = UserKeys(self._prefix, caller.user_id)
         return await self._calls.run(
@@ -577,6 +594,7 @@ class ConversationStore:
                 "cursor_id": after[1],
                 "if_none_match": if_none_match or "",
                 "budget": "" if budget is None else budget,
+                "archived": codec.flag(archived),
             },
             now=now,
         )

@@ -29,7 +29,12 @@ def list_cursor(pairs: Sequence[tuple[str, str]], limit: int) -> str | None:
     if len(pairs) <= limit:
         return None
     last_id, last_score = pairs[limit - 1]
-    return _encode(f"c:{_score(last_score)}:{last_id}")
+    return position_cursor(last_id, last_score)
+
+
+def position_cursor(cid: str, score: str) -> str:
+    """The cursor of the list entries after ``cid`` at ``score`` (where a filtered page stopped)."""
+    return _encode(f"c:{_score(score)}:{cid}")
 
 
 def message_cursor(score: str) -> str:

@@ -35,18 +35,26 @@ _LENGTH = records.MESSAGE.getter("length")
 
 
 def conversation_page(
-    reply: Reply, *, held: str | None, period: int, now: int
+    reply: Reply, *, held: str | None, period: int, now: int, kind: str = etags.LIST
 ) -> ConversationPage | NotModified:
-    """A list page; NotModified when the caller's tag (version ``held``) is still current."""
+    """A list page; NotModified when the caller's tag (version ``held``) is still current.
+
+    ``kind`` is the tag's kind letter: each filter of the list has its own.
+    """
     if reply.status == "not_modified":
-        return NotModified(etags.list_etag(etags.LIST, held or "0", period))
+        return NotModified(etags.list_etag(kind, held or "0", period))
     page = pairs(reply["page"])
     shown = records.SUMMARY.each(reply["summaries"])
     summaries = [codec.summary(cid, fields) for (cid, _), fields in zip(page, shown, strict=False)]
+    next_cursor = cursors.list_cursor(page, len(shown))
+    resume = reply["resume"]
+    if next_cursor is None and resume:
+        # A filtered page stopped at its window: the next one starts after what it looked at.
+        next_cursor = cursors.position_cursor(resume[0], resume[1])
     return ConversationPage(
         summaries,
-        cursors.list_cursor(page, len(shown)),
-        etags.list_etag(etags.LIST, reply["list_version"], period),
+        next_cursor,
+        etags.list_etag(kind, reply["list_version"], period),
         cursors.feed_cursor(reply["generation"], reply["sequence"], now),
     )
 
@@ -169,6 +177,7 @@ def put_result(conversation: Conversation, reply: Reply) -> ConversationPut:
         total_tokens=conversation.total_tokens,
         message_count=len(conversation.messages),
         mcp_servers=conversation.mcp_servers,
+        archived=True if conversation.archived else None,
     )
     return ConversationPut(
         bool(reply["created"]), summary, list(reply["evicted"]), etags.etag(reply["version"])
@@ -176,7 +185,7 @@ def put_result(conversation: Conversation, reply: Reply) -> ConversationPut:
 
 
 def conversation_update(conversation_id: str, reply: Reply) -> tuple[ConversationSummary, str]:
-    """A conversation's summary and entity tag after its title or mcpServers changed."""
+    """A conversation's summary and entity tag after its title, mcpServers or archived changed."""
     fields = records.SUMMARY.one(reply["summary"])
     return codec.summary(conversation_id, fields), etags.etag(codec.version(fields))
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 #: The kind letter of a list page's tag (``GET /api/conversations``).
 LIST = "l"
+#: ... of a page of archived conversations only (``?archived=true``), and of those not archived
+#: (``?archived=false``): the same list version, another answer, so another tag.
+LIST_ARCHIVED = "a"
+LIST_NOT_ARCHIVED = "n"
 #: The kind letter of the user's totals' tag (``GET /api/me``).
 TOTALS = "m"
 

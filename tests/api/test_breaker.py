@@ -25,8 +25,8 @@ from tests.factories import ClientFactory, Clock, auth, close_current_loop, make
 FAKE_UPSTASH = "https://breaker-upstash.test"
 PONG = httpx.Response(200, json={"result": "PONG"})
 # A list script's answer: no rate limit, "ok", no rows, list version, feed generation and
-# sequence "0".
-EMPTY_LIST = httpx.Response(200, json={"result": [-2, "ok", [], [], "0", "0", "0"]})
+# sequence "0", nothing to resume.
+EMPTY_LIST = httpx.Response(200, json={"result": [-2, "ok", [], [], "0", "0", "0", []]})
 
 
 class FakeUpstash:

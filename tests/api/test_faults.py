@@ -96,7 +96,7 @@ def test_noscript_falls_back_to_eval(
         if command[0].startswith("EVALSHA"):
             return httpx.Response(400, json={"error": "NOSCRIPT No matching script."})
         quota = -2 if user_limit == 0 else 599
-        return httpx.Response(200, json={"result": [quota, "ok", [], [], "0", "0", "0"]})
+        return httpx.Response(200, json={"result": [quota, "ok", [], [], "0", "0", "0", []]})
 
     with respx.mock(base_url=FAKE_UPSTASH) as router:
         router.post(url__regex=".*").mock(side_effect=answer)

@@ -45,10 +45,13 @@ def _same(built: BaseModel, expected: BaseModel) -> None:
     [
         ["Title", "2025-01-01T00:00:00.000Z", "2025-01-02T00:00:00.000Z", "3", "42", None, "7"],
         [None, None, None, None, None, '{"a":{"url":"x"}}', None],
+        # Archived ('ar', the last attribute).
+        ["Title", *[None] * (records.SUMMARY.width - 2), "1"],
     ],
 )
 def test_summary_is_what_model_construct_builds(values: list[str | None]) -> None:
     title, created, updated, count, tokens, mcp = values[:6]
+    archived = _summary(values)[records.SUMMARY.names.index("archived")]
     expected = ConversationSummary.model_construct(
         id="c1",
         title=title or "",
@@ -57,6 +60,7 @@ def test_summary_is_what_model_construct_builds(values: list[str | None]) -> Non
         total_tokens=int(tokens or 0),
         message_count=int(count or 0),
         mcp_servers=None if mcp is None else {"a": {"url": "x"}},
+        archived=True if archived == "1" else None,
     )
     _same(codec.summary("c1", _summary(values)), expected)
 

@@ -36,7 +36,9 @@ SMALL_CONVERSATIONS, LARGE_CONVERSATIONS = 25, 2_000
 SMALL_MESSAGES, LARGE_MESSAGES = 50, 10_000
 
 
-def _conversation(cid: str, messages: int, updated_ms: int) -> Conversation:
+def _conversation(
+    cid: str, messages: int, updated_ms: int, *, archived: bool | None = None
+) -> Conversation:
     stamp = f"2025-01-01T00:00:{updated_ms // 1000 % 60:02d}.{updated_ms % 1000:03d}Z"
     return Conversation(
         id=cid,
@@ -53,6 +55,7 @@ def _conversation(cid: str, messages: int, updated_ms: int) -> Conversation:
         createdAt="2025-01-01T00:00:00.000Z",
         updatedAt=stamp,
         totalTokens=0,
+        archived=archived,
     )
 
 
@@ -77,10 +80,12 @@ class Meter:
 async def _populate(
     store: ConversationStore, user: Caller, conversations: int, messages: int
 ) -> None:
-    # The conversation under test has the long history; the others make the index long.
+    # The conversation under test has the long history; the others make the index long. One
+    # in four is archived, so a filtered page has some of each to find and to pass over.
     await store.put_conversation(user, _conversation("target", messages, 0))
     for i in range(conversations - 1):
-        await store.put_conversation(user, _conversation(f"c{i}", 2, i + 1))
+        archived = True if i % 4 == 3 else None
+        await store.put_conversation(user, _conversation(f"c{i}", 2, i + 1, archived=archived))
 
 
 async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[str, Any]]:
@@ -116,12 +121,35 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             await _populate(store, user, conversations, messages)
             first = await store.list_conversations(user, limit=20, cursor=None)
             view = await store.get_conversation(user, "target", limit=50, before=None)
+            archived = await store.list_conversations(user, limit=20, cursor=None, archived=True)
             assert isinstance(first, ConversationPage)
             assert isinstance(view, ConversationRead)
+            assert isinstance(archived, ConversationPage)
             calls: dict[str, Callable[[], Awaitable[Any]]] = {
                 "list (page of 20)": partial(store.list_conversations, user, limit=20, cursor=None),
                 "list (next page)": partial(
                     store.list_conversations, user, limit=20, cursor=first.next_cursor
+                ),
+                "list archived": partial(
+                    store.list_conversations, user, limit=20, cursor=None, archived=True
+                ),
+                "list archived next": partial(
+                    store.list_conversations,
+                    user,
+                    limit=20,
+                    cursor=archived.next_cursor,
+                    archived=True,
+                ),
+                "list not archived": partial(
+                    store.list_conversations, user, limit=20, cursor=None, archived=False
+                ),
+                # The largest page (25 conversations fill less of it than 2,000): its
+                # summaries take two HMGETs with the large history, and so does its window.
+                "list (page of 100)": partial(
+                    store.list_conversations, user, limit=100, cursor=None
+                ),
+                "list archived (100)": partial(
+                    store.list_conversations, user, limit=100, cursor=None, archived=True
                 ),
                 "get (newest 50)": partial(
                     store.get_conversation, user, "target", limit=50, before=None
@@ -174,6 +202,9 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
                 "delete message": partial(store.delete_message, user, "target", "m0"),
                 "patch conversation": partial(
                     store.update_conversation, user, "target", ConversationPatch(title="New")
+                ),
+                "patch: archive": partial(
+                    store.update_conversation, user, "c2", ConversationPatch(archived=True)
                 ),
                 "me": partial(store.user_totals, user),
                 "set current": partial(store.set_current_conversation, user, "target"),
@@ -262,10 +293,11 @@ def test_every_call_is_one_upstash_request(costs: dict[str, dict[str, Any]]) -> 
 
 # Every call but PUT, whose cost is what it is sent, not what is stored.
 CONSTANT = [
-    "list (page of 20)", "list (next page)", "get (newest 50)", "get (page back)",
+    "list (page of 20)", "list (next page)", "list archived", "list archived next",
+    "list not archived", "get (newest 50)", "get (page back)",
     "put (2 messages)", "delete", "append message", "append (retry)", "patch: delta 1",
-    "patch: delta 200", "patch: finish", "delete message", "patch conversation", "me",
-    "set current", "changes (idle)", "append (parts)", "patch: parts",
+    "patch: delta 200", "patch: finish", "delete message", "patch conversation",
+    "patch: archive", "me", "set current", "changes (idle)", "append (parts)", "patch: parts",
 ]  # fmt: skip
 
 
@@ -277,6 +309,23 @@ def test_cost_does_not_grow_with_history(
         pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
     small, large = costs[name]["small"][1], costs[name]["large"][1]
     assert small == large, f"{name}: {small} commands with a small history, {large} with a large"
+
+
+@pytest.mark.parametrize(
+    ("filtered", "unfiltered"),
+    [
+        ("list archived", "list (page of 20)"),
+        ("list archived next", "list (next page)"),
+        ("list not archived", "list (page of 20)"),
+        ("list archived (100)", "list (page of 100)"),
+    ],
+)
+def test_a_filtered_page_costs_what_an_unfiltered_one_does(
+    costs: dict[str, dict[str, Any]], filtered: str, unfiltered: str, standin: Standin
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    assert costs[filtered] == costs[unfiltered]
 
 
 def test_the_200th_delta_costs_what_the_first_does(
@@ -306,6 +355,11 @@ TARGETS = {
     "patch: finish": 10,
     "list (page of 20)": 6,
     "list (next page)": 6,
+    # A filtered page looks at a bounded window in one batch: the commands of any page.
+    "list archived": 6,
+    "list archived next": 6,
+    "list not archived": 6,
+    "patch: archive": 5,
     "get (newest 50)": 8,
     "get (page back)": 8,
     "me": 5,

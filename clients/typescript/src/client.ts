@@ -159,7 +159,7 @@ export class ChatStoreClient {
     return this.api.PUT("/api/conversations/{id}", { ...write(options), params: { path: { id } }, body: conversation });
   }
 
-  /** `PATCH /api/conversations/{id}`: rename, or set (`null`: remove) its MCP servers. */
+  /** `PATCH /api/conversations/{id}`: rename, archive or unarchive, or set (`null`: remove) its MCP servers. */
   updateConversation(
     id: string,
     patch: ConversationPatch,

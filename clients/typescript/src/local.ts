@@ -225,10 +225,8 @@ export function applyWrite(conversation: Conversation | undefined, write: Write,
     }
     case "patch": {
       if (conversation === undefined) return undefined;
-      const next: Conversation = { ...conversation, updatedAt: at };
-      if (write.patch.title != null) next.title = write.patch.title;
-      if (write.patch.mcpServers === null) delete next.mcpServers;
-      else if (write.patch.mcpServers !== undefined) next.mcpServers = write.patch.mcpServers;
+      const next: Conversation = { ...conversation, updatedAt: patchMoves(write.patch) ? at : conversation.updatedAt };
+      applyPatch(next, write.patch);
       return next;
     }
     case "append": {
@@ -299,9 +297,8 @@ export function applyToSummaries(list: ConversationSummary[], write: Write, at: 
   }
   const next: ConversationSummary = { ...old, updatedAt: at };
   if (write.op === "patch") {
-    if (write.patch.title != null) next.title = write.patch.title;
-    if (write.patch.mcpServers === null) delete next.mcpServers;
-    else if (write.patch.mcpServers !== undefined) next.mcpServers = write.patch.mcpServers;
+    if (!patchMoves(write.patch)) next.updatedAt = old.updatedAt;
+    applyPatch(next, write.patch);
   } else if (write.op === "append" && !write.replace) {
     next.messageCount += 1;
     next.totalTokens += write.message.tokens?.total ?? 0;
@@ -317,6 +314,24 @@ export function applyToSummaries(list: ConversationSummary[], write: Write, at: 
 export function etagVersion(etag: string | undefined): number | undefined {
   const match = etag === undefined ? null : /^(?:W\/)?"(\d+)"$/.exec(etag);
   return match === null ? undefined : Number(match[1]);
+}
+
+/**
+ * Whether a conversation patch moves the conversation to the top (a new `updatedAt`), as the
+ * server does: a title or MCP servers do; archiving or unarchiving alone does not.
+ */
+function patchMoves(patch: ConversationPatch): boolean {
+  return patch.title != null || patch.mcpServers !== undefined;
+}
+
+/** `patch` applied to a conversation or its summary, as the server applies it. */
+function applyPatch(next: Pick<ConversationSummary, "title" | "mcpServers" | "archived">, patch: ConversationPatch): void {
+  if (patch.title != null) next.title = patch.title;
+  if (patch.mcpServers === null) delete next.mcpServers;
+  else if (patch.mcpServers !== undefined) next.mcpServers = patch.mcpServers;
+  // `archived` is `true` while archived and absent otherwise, as the API answers it.
+  if (patch.archived === true) next.archived = true;
+  else if (patch.archived === false) delete next.archived;
 }
 
 /** A conversation's summary: everything but its messages. */

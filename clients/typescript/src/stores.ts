@@ -232,8 +232,8 @@ export class RemoteConversationStore implements ConversationStore {
 
 /**
  * The writes that turn `known` (the conversation as last read, or undefined) into `next`:
- * a plain `PUT` for a conversation not read before; else a `PATCH` of the title and MCP
- * servers when they changed, a message `PATCH` per changed message and an append per new
+ * a plain `PUT` for a conversation not read before; else a `PATCH` of the title, MCP servers
+ * and archived flag when they changed, a message `PATCH` per changed message and an append per new
  * one. A `PUT` of the whole `next` only when the messages read were removed or reordered,
  * or changed in a way a patch cannot say (type, timestamp, a tool execution removed).
  *
@@ -249,6 +249,8 @@ export function planSave(known: Conversation | undefined, next: ConversationInpu
   const patch: ConversationPatch = {};
   if (next.title !== known.title) patch.title = next.title;
   if (!sameJson(next.mcpServers ?? null, known.mcpServers ?? null)) patch.mcpServers = next.mcpServers ?? null;
+  // A whole conversation without `archived` is not archived, as a PUT of it would say.
+  if ((next.archived ?? false) !== (known.archived ?? false)) patch.archived = next.archived ?? false;
   if (Object.keys(patch).length > 0) writes.push({ op: "patch", conversationId, patch });
 
   const seen = known.messages;

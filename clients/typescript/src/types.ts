@@ -36,7 +36,7 @@ export type Message = Dated<ResponseBody<"append_message", 201>>;
 export type MessageInput = DatedInput<RequestBody<"append_message">>;
 /** A change to a message: a streamed delta (`appendContent`, `sequence`), a finish, tools. */
 export type MessagePatch = RequestBody<"update_message">;
-/** A change to a conversation's title or MCP servers. */
+/** A change to a conversation's title, MCP servers or archived flag. */
 export type ConversationPatch = RequestBody<"update_conversation">;
 /** A message from a UTF-16 offset on (following a reply another device streams). */
 export type MessageTail = Dated<ResponseBody<"get_message", 200>>;

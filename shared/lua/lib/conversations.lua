@@ -21,8 +21,11 @@ end
 -- its order unchanged, and its ZADD is skipped. Every index write goes through here, so the
 -- pair stays true: whatever scores higher takes it over, and a top conversation written with a
 -- lower score (a PUT of an older updatedAt) or removed gives it up.
+--
+-- Without `score` (and `updated_at`) the conversation keeps its updatedAt and its place in the
+-- list: a write that files it away (archiving) is a change to follow, not news to put on top.
 local function touch_conversation(S, id, score, updated_at, change)
-  hset(K.sum, 'u|' .. id, updated_at)
+  if updated_at then hset(K.sum, 'u|' .. id, updated_at) end
   hset(K.sum, 'v|' .. id, num(S['v|' .. id]) + 1)
   bump_list(S)
   if change then feed_change(S, id) end
@@ -38,7 +41,7 @@ local function touch_conversation(S, id, score, updated_at, change)
     S['#c~now'] = tostring(index_size(S) + 1)
   end
   local top_score = tonumber(S['#tops'])
-  if not (S['#top'] == id and score == A.now) then
+  if score and not (S['#top'] == id and score == A.now) then
     redis.call('ZADD', K.idx, score, id)
     if not top_score or tonumber(score) >= top_score then
       hset(K.sum, '#top', id)
@@ -189,21 +192,21 @@ end
 -- Write a whole conversation from a record of arguments starting at ARGV[p]: id, list score
 -- (updatedAt in ms), title, createdAt, updatedAt, totalTokens, message count N, mcpServers
 -- JSON ('' for none), size (bytes of JSON its messages take), streaming ('1' when a message
--- streams), F; then F message-hash arguments (field, value pairs) and the N message ids in
--- order. Replaces whatever the conversation's keys held, and records the change in the feed.
+-- streams), archived ('1' when archived), F; then F message-hash arguments (field, value
+-- pairs) and the N message ids in order. Replaces whatever the conversation's keys held, and records the change in the feed.
 -- Both keys are created anew (the message order only when there are messages), so both are
 -- queued for the expiry.
 local function write_conversation(S, p, msgs, order)
   local id, count = ARGV[p], tonumber(ARGV[p + 6])
-  local nvals = tonumber(ARGV[p + 10])
+  local nvals = tonumber(ARGV[p + 11])
   redis.call('DEL', msgs, order)
   expire_later({msgs})
   if count > 0 then expire_later({order}) end
-  for i = p + 11, p + 10 + nvals, CHUNK do
-    redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 10 + nvals)))
+  for i = p + 12, p + 11 + nvals, CHUNK do
+    redis.call('HSET', msgs, unpack(ARGV, i, math.min(i + CHUNK - 1, p + 11 + nvals)))
   end
   redis.call('HSET', msgs, '#seq', count)
-  local first = p + 11 + nvals
+  local first = p + 12 + nvals
   local batch = {}
   for j = first, first + count - 1 do
     batch[#batch + 1] = j - first + 1
@@ -217,6 +220,7 @@ local function write_conversation(S, p, msgs, order)
   hset(K.sum, 'sz|' .. id, ARGV[p + 8])
   hdel(K.sum, 'a|' .. id)
   if ARGV[p + 7] == '' then hdel(K.sum, 'p|' .. id) else hset(K.sum, 'p|' .. id, ARGV[p + 7]) end
+  if ARGV[p + 10] == '1' then hset(K.sum, 'ar|' .. id, '1') else hdel(K.sum, 'ar|' .. id) end
   if ARGV[p + 9] == '1' then
     hset(K.sum, 'sm|' .. id, A.now)
   elseif S['sm|' .. id] then
@@ -228,5 +232,5 @@ end
 
 -- The position of the conversation record after the one at ARGV[p] (see write_conversation).
 local function next_record(p)
-  return p + 11 + tonumber(ARGV[p + 10]) + tonumber(ARGV[p + 6])
+  return p + 12 + tonumber(ARGV[p + 11]) + tonumber(ARGV[p + 6])
 end

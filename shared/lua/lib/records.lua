@@ -7,7 +7,7 @@
 -- hash, and a message's attributes read back for a page, '<attr>|<message id>' in the message
 -- hash; a script answers their values in this order. What each is: shared/records.py (the
 -- same lists, checked equal at import).
-local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm'}
+local SUMMARY = {'t', 'c', 'u', 'n', 'k', 'p', 'v', 'a', 'w', 'e', 'x', 'sz', 'sm', 'ar'}
 local MESSAGE = {'t', 'ts', 's', 'k', 'e', 'u', 'i', 'xo', 'l', 'j'}
 -- A message's body, read once the page's budget is known: content, UIMessage parts and
 -- metadata (JSON text, absent when none was sent).

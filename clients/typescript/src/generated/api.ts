@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * List the user's conversations, most recently updated first
-         * @description Summaries without messages, a page at a time (`nextCursor`); `changesCursor` is where the change feed starts for a device that read this list. 304 when `If-None-Match` names the list's current `ETag`.
+         * @description Summaries without messages, a page at a time (`nextCursor`); `changesCursor` is where the change feed starts for a device that read this list; `archived` lists only the conversations archived or not. 304 when `If-None-Match` names the list's current `ETag`.
          */
         get: operations["list_conversations"];
         put?: never;
@@ -90,8 +90,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename a conversation or change its MCP servers
-         * @description `mcpServers: null` removes them.
+         * Rename, archive or unarchive a conversation, or change its MCP servers
+         * @description `mcpServers: null` removes them. `archived: true` archives the conversation and `false` unarchives it; alone, either keeps its `updatedAt` and place in the list. Archiving an archived conversation is not refused: it answers 200 and counts as a write (a new version), as a title sent unchanged does.
          */
         patch: operations["update_conversation"];
         trace?: never;
@@ -603,6 +603,11 @@ export interface components {
          */
         Conversation: {
             /**
+             * Archived
+             * @default null
+             */
+            archived?: boolean | null;
+            /**
              * Createdat
              * @description ISO 8601 with a timezone, as JSON.stringify(new Date()) writes it (seconds and their fraction optional; a day the month has); stored and returned as sent.
              * @example 2025-03-01T09:00:00.000Z
@@ -769,9 +774,12 @@ export interface components {
          * ConversationPatch
          * @description A change to a conversation's metadata; ``mcpServers: null`` removes them.
          *
-         *     ``title`` cannot be null (a conversation always has one): leave it out to keep it.
+         *     ``title`` cannot be null (a conversation always has one): leave it out to keep it. Nor can
+         *     ``archived``: ``true`` archives the conversation, ``false`` brings it back to the list.
          */
         ConversationPatch: {
+            /** Archived */
+            archived?: boolean;
             /**
              * Mcpservers
              * @default null
@@ -787,6 +795,12 @@ export interface components {
          * @description A conversation without its messages, plus how many it has.
          */
         ConversationSummary: {
+            /**
+             * Archived
+             * @description `true` while archived; absent when not.
+             * @constant
+             */
+            archived?: true;
             /** Createdat */
             createdAt: string;
             /** Id */
@@ -809,6 +823,12 @@ export interface components {
          * @description ``GET /api/conversations/{id}``: a conversation with its newest page of messages.
          */
         ConversationView: {
+            /**
+             * Archived
+             * @description `true` while archived; absent when not.
+             * @constant
+             */
+            archived?: true;
             /** Createdat */
             createdAt: string;
             /** Id */
@@ -1293,6 +1313,12 @@ export interface components {
          * @description A whole conversation as ``POST /api/import`` takes it back, with its version.
          */
         ExportedConversation: {
+            /**
+             * Archived
+             * @description `true` while archived; absent when not.
+             * @constant
+             */
+            archived?: true;
             /** Createdat */
             createdAt: string;
             /** Id */
@@ -1654,6 +1680,12 @@ export interface components {
          * @description ``PUT /api/conversations/{id}``: the conversation's summary and what the cap evicted.
          */
         PutResult: {
+            /**
+             * Archived
+             * @description `true` while archived; absent when not.
+             * @constant
+             */
+            archived?: true;
             /** Createdat */
             createdAt: string;
             /**
@@ -2659,6 +2691,8 @@ export interface operations {
                 limit?: number;
                 /** @description The previous page's `nextCursor`. */
                 cursor?: string;
+                /** @description `false`: only conversations not archived; `true`: only archived ones; `any`: all of them. A filtered page looks at a bounded stretch of the list (70 conversations for a `limit` up to 68, 141 up to 100), so it may hold fewer than `limit`, or none, and still have a `nextCursor`: follow it until it is null. */
+                archived?: "false" | "true" | "any";
             };
             header?: {
                 /** @description Reads: 304 when this `ETag` is current. Writes: `*` requires the conversation not to exist (and brings back one the user deleted). */

@@ -123,6 +123,41 @@ describe("against the local API", () => {
     assert.deepEqual(idle.data.changes, []);
   });
 
+  it("archives and unarchives a conversation: each list kind shows it, the feed reports it", async () => {
+    await client.putConversation("chat-filed", {
+      id: "chat-filed",
+      title: "To file",
+      messages: [{ id: "f1", type: "user", content: "File me", timestamp: at("2025-03-01T09:00:00Z") }],
+      createdAt: at("2025-03-01T09:00:00Z"),
+      updatedAt: at("2025-03-01T09:00:00Z"),
+      totalTokens: 0,
+    });
+    const listed = async (archived: "true" | "false" | "any") => {
+      const page = await client.listConversations({ limit: 100, archived });
+      assert.ok(!page.notModified);
+      return page.data;
+    };
+    const start = await listed("any");
+    const ids = async (archived: "true" | "false") => (await listed(archived)).conversations.map((c) => c.id);
+
+    const filed = await client.updateConversation("chat-filed", { archived: true });
+    assert.equal(filed.data.archived, true);
+    assert.deepEqual(filed.data.updatedAt, at("2025-03-01T09:00:00Z"), "filed away, not moved");
+    assert.deepEqual(await ids("true"), ["chat-filed"]);
+    assert.ok(!(await ids("false")).includes("chat-filed"));
+    const changes = data(await client.listChanges({ since: start.changesCursor })).changes;
+    const change = changes.find((c) => c.id === "chat-filed");
+    assert.ok(change?.type === "upsert" && change.conversation.archived === true);
+
+    const back = await client.updateConversation("chat-filed", { archived: false }, { ifMatch: filed.etag });
+    assert.equal("archived" in back.data, false);
+    assert.deepEqual(await ids("true"), []);
+    const error = await rejection(client.listConversations({ archived: "yes" as "true" }));
+    assert.equal(error.status, 400);
+    assert.equal(error.code, "invalid_request");
+    await client.deleteConversation("chat-filed");
+  });
+
   it("answers a conditional GET with not-modified, and 412 on a stale If-Match", async () => {
     const got = await client.getConversation("chat-1");
     assert.ok(!got.notModified && got.etag);

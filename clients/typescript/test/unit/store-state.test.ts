@@ -239,3 +239,46 @@ describe("HybridConversationStore.watch", () => {
     assert.deepEqual([last?.id, last?.content, last?.streaming], ["r1", "Hello", false], "then the queued reply");
   });
 });
+
+describe("HybridConversationStore and archived conversations", () => {
+  it("carries archived from the feed into the copy, its storage and the snapshot, and takes it away again", async () => {
+    const archived = { ...summary("b", T0), archived: true };
+    const t = setup([
+      list("c1", summary("a", T1), summary("b", T0)),
+      feed("c2", { type: "upsert", id: "b", version: 2, conversation: archived }),
+      feed("c3", { type: "upsert", id: "b", version: 3, conversation: summary("b", T0) }),
+    ]);
+    await t.store.getAllConversations();
+    t.store.start();
+    await t.clock.advance(1_000);
+    const shown = t.store.getSnapshot().conversations;
+    assert.deepEqual(shown.map((s) => [s.id, s.archived]), [["a", undefined], ["b", true]], "archived, and in its place");
+    const kept = JSON.parse(t.storage.getItem("u1:summaries")!) as { id: string; archived?: boolean }[];
+    assert.equal(kept.find((s) => s.id === "b")?.archived, true, "the copy in storage carries it too");
+
+    await t.clock.advance(1_000);
+    t.store.stop();
+    const after = t.store.getSnapshot().conversations.find((s) => s.id === "b");
+    assert.equal(after !== undefined && "archived" in after, false, "unarchived: the field is gone, as the API answers it");
+  });
+
+  it("archives with a PATCH of archived alone, keeping the conversation's place in the list", async () => {
+    const view = { ...summary("b", T0), messageCount: 1, nextCursor: null, messages: [{ id: "m1", type: "user", content: "Hi", timestamp: T0 }] };
+    const t = setup([
+      list("c1", summary("a", T1), summary("b", T0)),
+      { status: 200, body: view, headers: { ETag: '"1"' } },
+      { status: 200, body: { ...summary("b", T0), archived: true }, headers: { ETag: '"2"' } },
+    ]);
+    await t.store.getAllConversations();
+    const read = await t.store.getConversation("b");
+    assert.ok(read !== null);
+    await t.store.saveConversation({ ...read, archived: true });
+    await t.store.flush();
+    const patch = t.requests[2]!;
+    assert.deepEqual([patch.method, patch.url.slice(BASE.length), patch.body], ["PATCH", "/api/conversations/b", { archived: true }]);
+    assert.equal(patch.headers.get("If-Match"), '"1"');
+    const shown = t.store.getSnapshot().conversations;
+    assert.deepEqual(shown.map((s) => [s.id, s.archived]), [["a", undefined], ["b", true]]);
+    assert.equal(shown[1]?.updatedAt.toISOString(), T0, "archiving alone does not move it to the top");
+  });
+});
