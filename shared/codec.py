@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from shared import records
+from shared import records, ui_parts
 from shared.models import (
     Conversation,
     ConversationMessage,
@@ -226,11 +226,19 @@ def message(
             "editable": None if editable is None else editable == "1",
             "tool_executions": tools(order, contents) if order else None,
             "interrupted": was_interrupted,
-            # (Parsed into dicts that keep the stored order, and written out as they are.)
-            "parts": None if parts is None else json.loads(parts),
+            "parts": None if parts is None else _parts(parts, interrupted=was_interrupted),
             "metadata": None if metadata is None else json.loads(metadata),
         },
     )
+
+
+def _parts(stored: str, *, interrupted: bool | None) -> list[Any]:
+    # Parsed into dicts that keep the stored order, and written out as they are. A reply that
+    # stopped streaming (its writer went away, or said so) reads with its parts settled: no
+    # text left "streaming", no tool call left waiting, so the next turn a model is sent from
+    # it is one its provider takes.
+    parts: list[Any] = json.loads(stored)
+    return ui_parts.settled_parts(parts) if interrupted else parts
 
 
 def message_state(

@@ -25,7 +25,7 @@ validators are built on first use.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal, NamedTuple, Never, NotRequired, cast
 
@@ -689,18 +689,14 @@ def content_text(parts: Sequence[Part]) -> str:
     return "".join(cast(TextPart, part)["text"] for part in parts if part["type"] == "text")
 
 
-def mark_interrupted(message: UIMessage) -> UIMessage:
-    """A copy of ``message`` as it stands once its stream is known to be over (a tab closed).
+def settled_parts(parts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``parts`` as they stand once their stream is known to be over.
 
-    Streaming text and reasoning are ``done``: what arrived is all there is. A tool call still
-    waiting for its input or its output fails (``output-error``, the state the SDK gives a call
-    that went wrong): the model is then sent an error for it rather than a call without a result,
-    which providers refuse. A call whose input was still streaming loses that partial input, as a
-    failed call's input is the whole input or none. Approvals asked or answered wait for the
-    user as they are, and a preliminary output stays the last output the tool gave.
+    What ``mark_interrupted`` does to a message's parts; the store reads a reply that stopped
+    streaming through it, so the next turn a model is sent is one its provider takes.
     """
-    parts: list[dict[str, Any]] = []
-    for part in message["parts"]:
+    settled: list[dict[str, Any]] = []
+    for part in parts:
         copy: dict[str, Any] = dict(part)
         state = copy.get("state")
         if copy["type"] in ("text", "reasoning") and state == "streaming":
@@ -711,5 +707,19 @@ def mark_interrupted(message: UIMessage) -> UIMessage:
                     copy.pop(key, None)
             copy["state"] = "output-error"
             copy["errorText"] = INTERRUPTED_TOOL_ERROR
-        parts.append(copy)
+        settled.append(copy)
+    return settled
+
+
+def mark_interrupted(message: UIMessage) -> UIMessage:
+    """A copy of ``message`` as it stands once its stream is known to be over (a tab closed).
+
+    Streaming text and reasoning are ``done``: what arrived is all there is. A tool call still
+    waiting for its input or its output fails (``output-error``, the state the SDK gives a call
+    that went wrong): the model is then sent an error for it rather than a call without a result,
+    which providers refuse. A call whose input was still streaming loses that partial input, as a
+    failed call's input is the whole input or none. Approvals asked or answered wait for the
+    user as they are, and a preliminary output stays the last output the tool gave.
+    """
+    parts = settled_parts(message["parts"])
     return validate_message({**message, "parts": cast(list[Part], parts)})

@@ -17,7 +17,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from shared.ui_parts import MAX_DATA_URL_BYTES, MAX_METADATA_BYTES, MAX_PARTS_PER_MESSAGE
-from tests.factories import ClientFactory, auth, bearer, conversation, message, post, put
+from tests.factories import (
+    ClientFactory,
+    Clock,
+    auth,
+    bearer,
+    conversation,
+    message,
+    post,
+    put,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 UI = json.loads((FIXTURES / "ui_messages.json").read_text(encoding="utf-8"))
@@ -398,3 +407,24 @@ def test_a_deleted_messages_parts_go_with_it(client: TestClient) -> None:
     again = client.get("/api/conversations/c1/messages/m1", headers=auth()).json()
     assert "parts" not in again
     assert "metadata" not in again
+
+
+def test_a_reply_whose_stream_stopped_reads_back_settled(make_client: ClientFactory) -> None:
+    # The fixture's last message is a reply caught mid-stream (reasoning and text streaming,
+    # tool calls waiting); ``interrupted`` is how the SDK needs it once nobody writes it.
+    clock = Clock()
+    client = make_client(clock=clock, streaming_stale_seconds=120)
+    streaming = UI["messages"][-1]
+    sent = as_message(streaming) | {"streaming": True}
+    assert post(client, sent, cid="live").status_code == 201
+    clock.advance(119)
+    live = client.get("/api/conversations/live", headers=auth()).json()["messages"][0]
+    assert live["streaming"] is True
+    assert exact(live["parts"]) == exact(streaming["parts"])
+    clock.advance(2)
+    view = client.get("/api/conversations/live", headers=auth()).json()["messages"][0]
+    one = client.get(f"/api/conversations/live/messages/{sent['id']}", headers=auth()).json()
+    for shown in (view, one):
+        assert (shown["streaming"], shown["interrupted"]) == (False, True)
+        assert exact(shown["parts"]) == exact(UI["interrupted"]["parts"])
+        assert shown["content"] == text_of(streaming["parts"])
