@@ -7,13 +7,16 @@ Each limit answers 413 ``payload_too_large`` and names the setting that raises i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.codec import json_or_empty, utf16_length
 from shared.errors import PayloadTooLarge, ValidationFailed
 from shared.models import Conversation, ConversationMessage
 from shared.payload import encoded_size
 from shared.settings import Settings
-from shared.ui_parts import Part
+
+if TYPE_CHECKING:
+    from shared.ui_parts import Part
 
 
 def check_title(title: str, settings: Settings) -> None:
