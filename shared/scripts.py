@@ -204,8 +204,11 @@ class Library(NamedTuple):
     name: str
     uses: tuple[str, ...]
     lua: str
-    code: str
-    """What is sent: the file without its comments."""
+
+    @property
+    def code(self) -> str:
+        """What is sent: the file without its comments (made when a script using it is sent)."""
+        return _library_code(self.name)
 
     @property
     def units(self) -> tuple[_Unit, ...]:
@@ -222,7 +225,12 @@ class Library(NamedTuple):
 def library(name: str) -> Library:
     """The library ``name``, read once."""
     lua = _lua(f"lib/{name}")
-    return Library(name, _uses(f"lib/{name}", lua), lua, _compact(lua))
+    return Library(name, _uses(f"lib/{name}", lua), lua)
+
+
+@cache
+def _library_code(name: str) -> str:
+    return _compact(library(name).lua)
 
 
 @cache
@@ -469,8 +477,8 @@ class ScriptSpec:
     """
 
     __slots__ = (
-        "args", "keys", "libraries", "mode", "name", "read", "replies", "rest_args",
-        "rest_keys", "user_args", "write",
+        "_sent", "args", "keys", "libraries", "mode", "name", "replies", "rest_args",
+        "rest_keys", "user_args",
     )  # fmt: skip
 
     def __init__(
@@ -499,20 +507,37 @@ class ScriptSpec:
         body = _lua(name)
         self.libraries = resolve(_uses(name, body))
         """The libraries sent with it, in the order sent."""
-        libraries = self.libraries
         if CHECKING:
             self.check()
-        code = [library(name).code for name in libraries]
-        text = self._prelude() + "\n".join([*code, _compact(body)]) + "\n"
-        read = None
-        if self.mode != "write":
-            read = Script(self.name, f"{READ_SHEBANG}\n{text}", read_only=True)
-        write = read
-        if self.mode != "read":
-            write = Script(self.name, f"{WRITE_SHEBANG}\n{text}", read_only=False)
-        assert write is not None
-        self.write: Script = write
-        self.read: Script | None = read
+        self._sent: tuple[Script, Script | None] | None = None
+
+    def _scripts(self) -> tuple[Script, Script | None]:
+        # The texts sent and their SHAs, made on first use, not at import: a handler sends a
+        # few of these scripts, and assembling and hashing every one cost each cold start
+        # about a millisecond.
+        sent = self._sent
+        if sent is None:
+            code = [library(name).code for name in self.libraries]
+            text = self._prelude() + "\n".join([*code, _compact(_lua(self.name))]) + "\n"
+            read = None
+            if self.mode != "write":
+                read = Script(self.name, f"{READ_SHEBANG}\n{text}", read_only=True)
+            write = read
+            if self.mode != "read":
+                write = Script(self.name, f"{WRITE_SHEBANG}\n{text}", read_only=False)
+            assert write is not None
+            sent = self._sent = (write, read)
+        return sent
+
+    @property
+    def write(self) -> Script:
+        """The script as sent to write (a ``read`` script's is its read-only one)."""
+        return self._scripts()[0]
+
+    @property
+    def read(self) -> Script | None:
+        """The read-only variant (``EVALSHA_RO``); None for a ``write`` script."""
+        return self._scripts()[1]
 
     @property
     def all_args(self) -> tuple[str, ...]:
@@ -542,9 +567,9 @@ class ScriptSpec:
         if (rest_keys and not self.rest_keys) or (rest_args and not self.rest_args):
             msg = f"script {self.name} takes no further keys or arguments"
             raise ValueError(msg)
-        script = self.write
-        if read_only and self.read is not None:
-            script = self.read
+        script, read = self._scripts()
+        if read_only and read is not None:
+            script = read
         return Call(
             script,
             [*(keys[name] for name in self.keys), *rest_keys],
