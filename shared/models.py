@@ -6,8 +6,6 @@ Timestamps stay the exact strings the client sent (validated as ISO 8601 with a 
 conversation reads back byte for byte. Unknown fields and wrong types are refused, not coerced.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +26,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each
+# field's annotation from its string as every model class is made, about a millisecond of
+# every cold start. (Names known only to type checkers are quoted instead.)
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler, TypeAdapter
     from pydantic.json_schema import JsonSchemaValue
@@ -243,15 +244,15 @@ class ConversationMessage(_Record):
         return data
 
     @model_validator(mode="after")
-    def _content_is_the_parts_text(self) -> ConversationMessage:
+    def _content_is_the_parts_text(self) -> "ConversationMessage":
         if self.parts is not None:
             _check_content(self.content, self.parts, type(self).__name__)
         return self
 
     @classmethod
     def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
+        cls, schema: "CoreSchema", handler: "GetJsonSchemaHandler"
+    ) -> "JsonSchemaValue":
         """In requests, ``content`` or ``parts`` (or both) is required; answers carry both."""
         json_schema = handler(schema)
         if handler.mode == "validation":
@@ -278,7 +279,7 @@ def _text_of(parts: object) -> str | None:
     )
 
 
-def _check_content(content: str, parts: Sequence[ui_parts.Part], title: str) -> None:
+def _check_content(content: str, parts: "Sequence[ui_parts.Part]", title: str) -> None:
     """A 422 at ``content`` unless it is the text of ``parts``."""
     if content != ui_parts.content_text(parts):
         raise ValidationError.from_exception_data(
@@ -337,7 +338,7 @@ class MessagePatch(_Model):
     )
 
     @model_validator(mode="after")
-    def _changes_something(self) -> MessagePatch:
+    def _changes_something(self) -> "MessagePatch":
         if all(getattr(self, name) is None for name in self.model_fields_set):
             raise _changes_nothing(
                 "content, appendContent, streaming, tokens, editable, toolExecutions, parts, "
@@ -398,7 +399,7 @@ class ConversationPatch(_Model):
         return value
 
     @model_validator(mode="after")
-    def _changes_something(self) -> ConversationPatch:
+    def _changes_something(self) -> "ConversationPatch":
         if not self.model_fields_set:
             raise _changes_nothing("title, mcpServers and/or archived")
         return self
@@ -533,7 +534,7 @@ def dump_all(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
 
 
 @cache
-def _list_adapter(cls: type[BaseModel]) -> TypeAdapter[list[Any]]:
+def _list_adapter(cls: type[BaseModel]) -> "TypeAdapter[list[Any]]":
     # Built on first use, like the models' own serializers (defer_build): not at import.
     from pydantic import TypeAdapter  # noqa: PLC0415
 
