@@ -7,7 +7,7 @@
  * - `CHAT_STORE_SYNC_INTERVAL_MS` or `?syncMs=`: how often to ask for other devices' changes
  *   (default 30 s, docs/sync.md's advice; tests use less).
  * - `?followMs=`: how often to poll a reply another device is streaming (default 1 s).
- * - `?tokenMs=`: the fake model's pace (default 60 ms a token).
+ * - `?tokenMs=`: the mock model's pace (default 60 ms a chunk), passed to the route with each message.
  */
 import { connection } from "next/server";
 import { ChatApp } from "@/components/ChatApp";

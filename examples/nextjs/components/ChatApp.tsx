@@ -1,15 +1,15 @@
 "use client";
 /**
  * The chat: a sidebar of conversations, the open thread and the composer, over one
- * {@link ChatSession} (lib/chat.ts) created when the page mounts in the browser.
+ * {@link ChatSession} (lib/chat.ts) created when the page mounts in the browser. The page
+ * itself never scrolls: the sidebar and the thread each scroll in their own pane.
  */
 import { useEffect, useState } from "react";
-import { ChatSession } from "@/lib/chat";
+import { ChatSession, newId } from "@/lib/chat";
 import type { ChatState } from "@/lib/chat";
-import { Composer } from "./Composer";
+import { ChatPane } from "./ChatPane";
 import { OfflineBanner } from "./OfflineBanner";
 import { Sidebar } from "./Sidebar";
-import { Thread } from "./Thread";
 
 /** What the server page decides per request. */
 export interface ChatAppProps {
@@ -22,9 +22,11 @@ export interface ChatAppProps {
 export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs }: ChatAppProps) {
   const [session, setSession] = useState<ChatSession | null>(null);
   const [state, setState] = useState<ChatState | null>(null);
+  // The id a new chat gets when its first message is sent.
+  const [draftId, setDraftId] = useState(() => newId("conv"));
 
   useEffect(() => {
-    const created = new ChatSession({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs });
+    const created = new ChatSession({ apiUrl, syncIntervalMs, followIntervalMs });
     const off = created.onState(setState);
     setSession(created);
     setState(created.state);
@@ -33,18 +35,22 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
       off();
       created.stop();
     };
-  }, [apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs]);
+  }, [apiUrl, syncIntervalMs, followIntervalMs]);
 
   if (session === null || state === null || !state.ready) {
     return <main className="loading" aria-busy="true">Loading your conversations…</main>;
   }
+  const chatId = state.current?.id ?? draftId;
   return (
     <div className="app" data-ready="true" data-online={state.online} data-queued={state.queued}>
       <Sidebar
         conversations={state.conversations}
         currentId={state.current?.id ?? null}
         onOpen={(id) => void session.open(id)}
-        onNew={() => void session.open(null)}
+        onNew={() => {
+          setDraftId(newId("conv"));
+          void session.open(null);
+        }}
         onRename={(id, title) => void session.rename(id, title)}
         onDelete={(id) => void session.remove(id)}
       />
@@ -55,8 +61,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
             {state.error}
           </p>
         )}
-        <Thread conversation={state.current} />
-        <Composer disabled={state.replying} onSend={(text) => void session.send(text)} />
+        <ChatPane key={chatId} session={session} chatId={chatId} conversation={state.current} tokenDelayMs={tokenDelayMs} />
       </main>
     </div>
   );

@@ -1,15 +1,25 @@
 "use client";
-/** The message box: Enter sends, Shift+Enter starts a new line. */
+/**
+ * The message box: Enter sends, Shift+Enter starts a new line. It stays editable while a reply
+ * streams (the next message can be written meanwhile); Stop then takes Send's place.
+ */
 import { useState } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 
-export function Composer({ disabled, onSend }: { disabled: boolean; onSend: (text: string) => void }) {
+export interface ComposerProps {
+  /** A reply is streaming: Stop shows, and Enter does not send yet. */
+  replying: boolean;
+  onSend: (text: string) => void;
+  onStop: () => void;
+}
+
+export function Composer({ replying, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState("");
 
   function submit(event?: FormEvent): void {
     event?.preventDefault();
-    if (disabled || text.trim() === "") return;
-    onSend(text);
+    if (replying || text.trim() === "") return;
+    onSend(text.trim());
     setText("");
   }
 
@@ -21,15 +31,21 @@ export function Composer({ disabled, onSend }: { disabled: boolean; onSend: (tex
     <form className="composer" onSubmit={submit}>
       <textarea
         aria-label="Message"
-        placeholder="Write a message…"
+        placeholder={replying ? "Write your next message…" : "Write a message…"}
         rows={2}
         value={text}
         onChange={(event) => setText(event.target.value)}
         onKeyDown={onKeyDown}
       />
-      <button type="submit" disabled={disabled || text.trim() === ""}>
-        Send
-      </button>
+      {replying ? (
+        <button type="button" className="stop" onClick={onStop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" disabled={text.trim() === ""}>
+          Send
+        </button>
+      )}
     </form>
   );
 }

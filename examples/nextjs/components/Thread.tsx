@@ -1,44 +1,185 @@
-/** The open conversation's messages; a streaming reply shows a caret and its tool steps. */
-import type { ChatMessage, Conversation } from "@/lib/chat";
+"use client";
+/**
+ * The open conversation, in a pane that scrolls by itself (the sidebar and the composer stay in
+ * view). It opens at the newest message and keeps to the bottom while a reply grows, unless
+ * the user has scrolled up to read; scrolled near the top, it loads the older messages, page by
+ * page, to the first one, keeping what the user was reading in place.
+ */
+import type { UIMessage } from "ai";
+import { useEffect, useLayoutEffect, useRef } from "react";
 
-export function Thread({ conversation }: { conversation: Conversation | null }) {
-  if (conversation === null) {
-    return (
-      <section className="thread empty" aria-label="Thread">
-        <p>Start a new conversation below.</p>
-      </section>
-    );
+/** What the thread shows of a message beyond its parts. */
+export interface MessageInfo {
+  timestamp?: Date | undefined;
+  streaming: boolean;
+  interrupted: boolean;
+}
+
+export interface ThreadProps {
+  chatId: string;
+  /** Null for a new chat. */
+  title: string | null;
+  messages: UIMessage[];
+  info: Map<string, MessageInfo>;
+  /** The user's message is sent and the reply has not started. */
+  waiting: boolean;
+  /** Messages older than the first shown exist. */
+  hasOlder: boolean;
+  onLoadOlder: () => Promise<void>;
+}
+
+/** How close to an edge (px) counts as being there. */
+const EDGE = 120;
+
+export function Thread({ chatId, title, messages, info, waiting, hasOlder, onLoadOlder }: ThreadProps) {
+  const pane = useRef<HTMLElement>(null);
+  const atBottom = useRef(true);
+  const loading = useRef(false);
+  // The height before older messages were put on top, to keep the reader's place.
+  const heightBeforeOlder = useRef<number | null>(null);
+  const firstId = messages[0]?.id;
+
+  useLayoutEffect(() => {
+    const element = pane.current;
+    if (element === null) return;
+    if (heightBeforeOlder.current !== null) {
+      element.scrollTop += element.scrollHeight - heightBeforeOlder.current;
+      heightBeforeOlder.current = null;
+    } else if (atBottom.current) {
+      element.scrollTop = element.scrollHeight;
+    }
+  }, [messages, info, waiting, firstId]);
+
+  // Another conversation: start at its newest message.
+  useLayoutEffect(() => {
+    atBottom.current = true;
+    if (pane.current !== null) pane.current.scrollTop = pane.current.scrollHeight;
+  }, [chatId]);
+
+  async function onScroll(): Promise<void> {
+    const element = pane.current;
+    if (element === null) return;
+    atBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < EDGE;
+    if (element.scrollTop < EDGE && hasOlder && !loading.current) {
+      loading.current = true;
+      heightBeforeOlder.current = element.scrollHeight;
+      try {
+        await onLoadOlder();
+      } catch {
+        heightBeforeOlder.current = null; // offline: the next scroll tries again
+      } finally {
+        loading.current = false;
+      }
+    }
   }
+
+  // Opened scrolled to the top already (a short first page): no scroll event will come.
+  useEffect(() => {
+    const element = pane.current;
+    if (element !== null && hasOlder && element.scrollHeight <= element.clientHeight) void onScroll();
+  });
+
   return (
-    <section className="thread" aria-label="Thread" data-conversation-id={conversation.id}>
-      <h1>{conversation.title}</h1>
-      {conversation.messages.map((message) => (
-        <Message key={message.id} message={message} />
+    <section
+      className={`thread${messages.length === 0 ? " empty" : ""}`}
+      aria-label="Thread"
+      data-conversation-id={title === null && messages.length === 0 ? undefined : chatId}
+      ref={pane}
+      onScroll={() => void onScroll()}
+    >
+      {title === null ? null : <h1>{title}</h1>}
+      {hasOlder ? (
+        <p className="older" data-testid="older">
+          Loading earlier messages…
+        </p>
+      ) : messages.length > 0 ? (
+        <p className="older" data-testid="start">
+          The conversation starts here.
+        </p>
+      ) : null}
+      {messages.length === 0 ? <p className="hint">Start a new conversation below.</p> : null}
+      {messages.map((message) => (
+        <Message key={message.id} message={message} info={info.get(message.id)} />
       ))}
+      {waiting ? (
+        <p className="waiting" aria-live="polite">
+          Thinking…
+        </p>
+      ) : null}
     </section>
   );
 }
 
-function Message({ message }: { message: ChatMessage }) {
-  const streaming = message.streaming === true;
+function Message({ message, info }: { message: UIMessage; info: MessageInfo | undefined }) {
+  const streaming = info?.streaming ?? false;
+  const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
+  const timestamp = info?.timestamp ?? createdAt(message);
   return (
     <article
-      className={`message ${message.type}`}
+      className={`message ${message.role}`}
       data-testid="message"
       data-id={message.id}
-      data-type={message.type}
+      data-type={message.role}
       data-streaming={streaming}
+      data-interrupted={info?.interrupted ?? false}
     >
-      {(message.toolExecutions ?? []).map((tool) => (
-        <p key={tool.id} className={`tool ${tool.status}`} data-testid="tool">
-          Tool {tool.name}: {tool.status}
-        </p>
-      ))}
+      {timestamp === undefined ? null : (
+        <time className="timestamp" data-testid="timestamp" dateTime={timestamp.toISOString()} title={timestamp.toLocaleString()}>
+          {formatTime(timestamp)}
+        </time>
+      )}
+      {message.parts.map((part, index) => {
+        if (part.type === "reasoning") {
+          return (
+            <details key={index} className="reasoning" data-testid="reasoning" open={part.state === "streaming"}>
+              <summary>Reasoning</summary>
+              <p>{part.text}</p>
+            </details>
+          );
+        }
+        if (part.type === "dynamic-tool" || part.type.startsWith("tool-")) {
+          const tool = part as { type: string; toolName?: string; state: string; toolCallId: string };
+          const name = tool.toolName ?? tool.type.slice("tool-".length);
+          const status = toolStatus(tool.state);
+          return (
+            <p key={tool.toolCallId} className={`tool ${status}`} data-testid="tool">
+              Tool {name}: {status}
+            </p>
+          );
+        }
+        return null;
+      })}
       <div className="content">
-        <span data-testid="message-content">{message.content}</span>
+        <span data-testid="message-content">{text}</span>
         {streaming ? <span className="caret" aria-label="Writing…" /> : null}
       </div>
-      {message.interrupted ? <p className="interrupted">This reply was interrupted.</p> : null}
+      {info?.interrupted ? (
+        <p className="interrupted" data-testid="interrupted">
+          Stopped: this reply was cut short.
+        </p>
+      ) : null}
     </article>
   );
+}
+
+/** A tool part's state in the words the thread uses. */
+function toolStatus(state: string): "running" | "completed" | "failed" {
+  if (state === "output-available") return "completed";
+  if (state === "output-error" || state === "output-denied") return "failed";
+  return "running";
+}
+
+function createdAt(message: UIMessage): Date | undefined {
+  const value = (message.metadata as { createdAt?: unknown } | undefined)?.createdAt;
+  if (typeof value !== "string") return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** Today: the time; earlier: the date and time. */
+function formatTime(date: Date): string {
+  const today = new Date().toDateString() === date.toDateString();
+  return today
+    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }

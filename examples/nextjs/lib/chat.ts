@@ -15,8 +15,8 @@
  *   a conversation from the store's read of it (opening one is one GET).
  *
  * The UI renders the store's snapshot (the list, the open conversation, online, queued) with
- * the little this session adds (`ready`, `replying`, `error`), and calls its verbs (`open`,
- * `send`, `rename`, `remove`). It keeps no list of its own.
+ * the little this session adds (`ready`, `error`), and calls its verbs (`open`, `begin`, `keep`,
+ * `refresh`, `older`, `rename`, `remove`). It keeps no list of its own.
  */
 import {
   ChatStoreClient,
@@ -30,19 +30,11 @@ import {
   readJson,
   writeJson,
 } from "@chat-store/client";
-import type {
-  ChatMessage,
-  Conversation,
-  ConversationSummary,
-  ReplyEvent,
-  StorageLike,
-  StoreSnapshot,
-} from "@chat-store/client";
-import { fakeReply } from "./fake-reply";
+import type { ChatMessage, Conversation, ConversationSummary, StorageLike, StoreSnapshot } from "@chat-store/client";
+import { fromUIMessage } from "@chat-store/client/ai-sdk";
+import type { UIMessage } from "ai";
 
-export type { ChatMessage, Conversation, ConversationSummary, ReplyEvent };
-/** A tool step as a message holds it. */
-export type ToolExecution = NonNullable<ChatMessage["toolExecutions"]>[number];
+export type { ChatMessage, Conversation, ConversationSummary };
 
 /**
  * Where the app keeps its anonymous token (`{token, expiresAt}` JSON). A second tab or a test
@@ -54,6 +46,8 @@ export const OPEN_KEY = "chat-store-example:open";
 /** The old store's keys, read once by the migration (and left in place: see README). */
 export const LEGACY_KEY = "conversations";
 export const LEGACY_CURRENT_KEY = "currentConversationId";
+/** Messages per "older" page, as the user scrolls up. */
+const OLDER_PAGE = 50;
 
 /** What the page gives the session; all of it decided at request time by the server page. */
 export interface ChatSessionOptions {
@@ -63,8 +57,6 @@ export interface ChatSessionOptions {
   syncIntervalMs: number;
   /** How often to poll a reply another device is streaming (ms). */
   followIntervalMs: number;
-  /** The fake model's pace (ms per token). */
-  tokenDelayMs: number;
   /** Defaults to `localStorage`. */
   storage?: StorageLike;
 }
@@ -81,14 +73,12 @@ export interface ChatState {
   online: boolean;
   /** Writes made offline, waiting for the API. */
   queued: number;
-  /** The reply this device is producing, if any. */
-  replying: boolean;
   /** The last thing that went wrong, for a small notice. */
   error: string | null;
 }
 
 /** What the session adds to the store's snapshot. */
-type SessionState = Pick<ChatState, "ready" | "replying" | "error">;
+type SessionState = Pick<ChatState, "ready" | "error">;
 
 interface SessionEvents {
   state: ChatState;
@@ -108,7 +98,7 @@ export class ChatSession {
   readonly #store: HybridConversationStore;
   readonly #unsubscribe: (() => void)[] = [];
   #catchingUp = false;
-  #session: SessionState = { ready: false, replying: false, error: null };
+  #session: SessionState = { ready: false, error: null };
   #state: ChatState;
 
   constructor(options: ChatSessionOptions) {
@@ -168,34 +158,70 @@ export class ChatSession {
     }
   }
 
-  /** Sends `text` in the open conversation (a new one when none is open), then the reply. */
-  async send(text: string): Promise<void> {
-    const content = text.trim();
-    if (content === "" || this.#session.replying) return;
+  /** The client, for the route's transport and for reading older messages. */
+  get client(): ChatStoreClient {
+    return this.#client;
+  }
+
+  /** The bearer token the route acts with: the same user as this page. */
+  token(): Promise<string> {
+    return this.#token();
+  }
+
+  /**
+   * Makes `id` a conversation before its first message goes to the route: titled by
+   * `firstText` (the API's rule), shown in the list at once and kept in the local copy (queued
+   * while the API is away). An existing conversation is left as it is.
+   */
+  async begin(id: string, firstText: string): Promise<void> {
+    if (this.#store.cachedConversation(id) !== null) return;
     const now = new Date();
-    const userMessage: ChatMessage = { id: newId("msg"), type: "user", content, timestamp: now };
-    const current = this.#state.current;
-    let conversationId: string;
-    let saved: Promise<void>;
-    if (current === null) {
-      const conversation: Conversation = {
-        id: newId("conv"),
-        title: defaultTitle(content),
-        messages: [userMessage],
-        createdAt: now,
-        updatedAt: now,
-        totalTokens: 0,
-      };
-      conversationId = conversation.id;
-      this.#storage.setItem(OPEN_KEY, conversationId);
-      // Queued (and shown) at once; the store sends it before the reply.
-      saved = this.#guard(this.#store.saveConversation(conversation));
-      void this.#store.watch(conversationId, { read: false });
-    } else {
-      conversationId = current.id;
-      saved = this.#guard(this.#store.addMessage(conversationId, userMessage));
-    }
-    await Promise.all([saved, this.#reply(conversationId, content)]);
+    const conversation: Conversation = {
+      id,
+      title: defaultTitle(firstText),
+      messages: [],
+      createdAt: now,
+      updatedAt: now,
+      totalTokens: 0,
+    };
+    this.#storage.setItem(OPEN_KEY, id);
+    // Awaited: the route appends the user's message next, and a PUT arriving after it would
+    // replace the conversation with this empty one.
+    await this.#guard(this.#store.saveConversation(conversation));
+    void this.#store.watch(id, { read: false });
+  }
+
+  /**
+   * Keeps `messages` (the user's message and the reply) that the route could not store because
+   * the API was away: into the local copy now, and to the server, once, when it is back.
+   */
+  async keep(id: string, messages: UIMessage[], { interrupted }: { interrupted: boolean }): Promise<void> {
+    const known = new Set((this.#store.cachedConversation(id)?.messages ?? []).map((message) => message.id));
+    // Handed to the store together, in order: each goes into the local copy and the queue at
+    // once, so a reload right after finds the whole turn.
+    const writes = messages
+      .filter((message) => !known.has(message.id))
+      .map((message) => {
+        const input = { ...fromUIMessage(message), streaming: false };
+        const stopped = interrupted && message.role === "assistant";
+        return this.#guard(this.#store.addMessage(id, stopped ? { ...input, interrupted: true } : input));
+      });
+    await Promise.all(writes);
+  }
+
+  /** Reads `id` again after a reply the route stored, so the list and the local copy hold it. */
+  async refresh(id: string): Promise<void> {
+    await this.#guard(this.#store.getConversation(id));
+  }
+
+  /**
+   * The page of `id`'s messages before `before` (a `nextCursor`), oldest first, with the
+   * cursor of the page before it (null at the first message).
+   */
+  async older(id: string, before: string): Promise<{ messages: ChatMessage[]; nextCursor: string | null }> {
+    const answer = await this.#client.getConversation(id, { before, limit: OLDER_PAGE });
+    if (answer.notModified) return { messages: [], nextCursor: null };
+    return { messages: answer.data.messages, nextCursor: answer.data.nextCursor };
   }
 
   /** Renames a conversation. */
@@ -212,24 +238,6 @@ export class ChatSession {
   async remove(id: string): Promise<void> {
     if (this.#state.current?.id === id) await this.open(null);
     await this.#guard(this.#store.deleteConversation(id));
-  }
-
-  // --- The reply ----------------------------------------------------------------------------
-
-  async #reply(conversationId: string, prompt: string): Promise<void> {
-    this.#set({ replying: true });
-    const source = fakeReply(prompt, { tokenDelayMs: this.#options.tokenDelayMs });
-    try {
-      // Online: streamed in deltas other devices can follow. Offline (or the API leaving
-      // part-way): read to its end here and queued whole, replacing any part already sent.
-      // Either way the store's snapshot shows every chunk and tool step as it comes.
-      await this.#store.streamReply(conversationId, { id: newId("msg"), timestamp: new Date() }, source);
-    } catch (error) {
-      // Refused (the conversation was deleted on another device meanwhile): say so.
-      this.#set({ error: describe(error) });
-    } finally {
-      this.#set({ replying: false });
-    }
   }
 
   // --- Wiring -------------------------------------------------------------------------------
@@ -254,7 +262,7 @@ export class ChatSession {
     try {
       await this.#store.getAllConversations();
       const current = this.#state.current;
-      if (current !== null && !this.#session.replying) await this.#store.getConversation(current.id);
+      if (current !== null) await this.#store.getConversation(current.id);
     } catch (error) {
       this.#set({ error: describe(error) });
     } finally {
@@ -316,7 +324,8 @@ export class ChatSession {
 
 // --- Helpers ----------------------------------------------------------------------------------
 
-function newId(prefix: string): string {
+/** A new id for a conversation or message, as the API takes them. */
+export function newId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }
 

@@ -98,12 +98,14 @@ export async function rename(page, id, title) {
 }
 
 /**
- * Deletes conversation `id` from the sidebar.
+ * Deletes conversation `id` from the sidebar: Delete, then the confirmation's Delete.
  * @param {Page} page
  * @param {string} id
  */
 export async function remove(page, id) {
-  await page.locator(`[data-testid="conversation-item"][data-id="${id}"]`).getByRole("button", { name: "Delete" }).click();
+  const item = page.locator(`[data-testid="conversation-item"][data-id="${id}"]`);
+  await item.getByRole("button", { name: "Delete" }).click();
+  await item.getByRole("alertdialog").getByRole("button", { name: "Delete" }).click();
 }
 
 /**
