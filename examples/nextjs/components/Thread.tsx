@@ -38,10 +38,17 @@ export function Thread({ chatId, title, messages, info, waiting, hasOlder, onLoa
   // The height before older messages were put on top, to keep the reader's place.
   const heightBeforeOlder = useRef<number | null>(null);
   const firstId = messages[0]?.id;
+  const last = messages.at(-1);
+  const lastUserId = useRef<string | undefined>(undefined);
 
   useLayoutEffect(() => {
     const element = pane.current;
     if (element === null) return;
+    // The user just sent a message: wherever they were reading, they now want the reply.
+    if (last?.role === "user" && last.id !== lastUserId.current) {
+      lastUserId.current = last.id;
+      atBottom.current = true;
+    }
     if (heightBeforeOlder.current !== null) {
       element.scrollTop += element.scrollHeight - heightBeforeOlder.current;
       heightBeforeOlder.current = null;

@@ -212,6 +212,25 @@ export class Api {
   }
 
   /**
+   * A PUT of `body` with `token`, as JSON: a conversation written from outside the browser.
+   * @param {string} path
+   * @param {unknown} body
+   * @param {string} token
+   * @returns {Promise<any>}
+   */
+  async put(path, body, token) {
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.status !== 200 && response.status !== 201) {
+      throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
+    }
+    return response.json();
+  }
+
+  /**
    * Every conversation summary of the token's user.
    * @param {string} token
    * @returns {Promise<any[]>}
