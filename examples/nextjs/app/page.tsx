@@ -11,6 +11,7 @@
  */
 import { connection } from "next/server";
 import { ChatApp } from "@/components/ChatApp";
+import { apiUrl } from "@/lib/api-url";
 
 type SearchParams = Record<string, string | string[] | undefined>;
 
@@ -23,11 +24,11 @@ function milliseconds(value: string | string[] | undefined, fallback: number, mi
 export default async function Page({ searchParams }: { searchParams: Promise<SearchParams> }) {
   await connection(); // read the environment per request, never at build time
   const params = await searchParams;
-  const apiUrl = process.env.CHAT_STORE_API_URL ?? "http://127.0.0.1:8000";
+  const api = apiUrl();
   const defaultSync = milliseconds(process.env.CHAT_STORE_SYNC_INTERVAL_MS, 30_000, 100, 3_600_000);
   return (
     <ChatApp
-      apiUrl={apiUrl}
+      apiUrl={api}
       syncIntervalMs={milliseconds(params.syncMs, defaultSync, 100, 3_600_000)}
       followIntervalMs={milliseconds(params.followMs, 1_000, 100, 60_000)}
       tokenDelayMs={milliseconds(params.tokenMs, 60, 0, 5_000)}

@@ -61,7 +61,14 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
             {state.error}
           </p>
         )}
-        <ChatPane key={chatId} session={session} chatId={chatId} conversation={state.current} tokenDelayMs={tokenDelayMs} />
+        <ChatPane
+          key={chatId}
+          session={session}
+          chatId={chatId}
+          conversation={state.current}
+          tokenDelayMs={tokenDelayMs}
+          followIntervalMs={followIntervalMs}
+        />
       </main>
     </div>
   );

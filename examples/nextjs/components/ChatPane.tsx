@@ -3,15 +3,15 @@
  * One conversation: `useChat` over the route (app/api/chat/route.ts), the thread and the
  * composer. Keyed by the conversation's id, so each conversation has its own `Chat`.
  *
- * The store (lib/chat.ts) owns what is stored; `useChat` owns the reply this page is making.
- * While no reply of this page streams, the thread shows the store's copy (other devices'
- * messages and the replies they stream come in through it); while one does, `useChat`'s.
+ * The store (lib/chat.ts) owns what is stored; `useChat` owns a reply while it streams: one this
+ * page asked for, or one the store shows still streaming (after a reload, or asked for on
+ * another device), which `ChatStoreTransport` resumes from the store. Otherwise the thread shows
+ * the store's copy, which brings other devices' messages.
  */
 import { useChat } from "@ai-sdk/react";
-import { toUIMessage } from "@chat-store/client/ai-sdk";
-import { DefaultChatTransport } from "ai";
+import { ChatStoreTransport, stopReply, toUIMessage } from "@chat-store/client/ai-sdk";
 import type { UIMessage } from "ai";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { ChatMessage, ChatSession, Conversation } from "@/lib/chat";
 import { Composer } from "./Composer";
 import { Thread } from "./Thread";
@@ -25,51 +25,86 @@ export interface ChatPaneProps {
   conversation: Conversation | null;
   /** The mock model's pace (ms per chunk), passed to the route. */
   tokenDelayMs: number;
+  /** How often to poll a reply resumed from the store (ms). */
+  followIntervalMs: number;
 }
 
-export function ChatPane({ session, chatId, conversation, tokenDelayMs }: ChatPaneProps) {
+export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIntervalMs }: ChatPaneProps) {
   const stored = conversation?.messages;
   const transport = useMemo(
     () =>
-      new DefaultChatTransport<UIMessage>({
-        api: "/api/chat",
+      new ChatStoreTransport<UIMessage>({
+        client: session.client,
         // The route acts as this user: the page's own token, fresh for every request.
-        headers: async () => ({ Authorization: `Bearer ${await session.token()}` }),
+        getToken: () => session.token(),
+        api: "/api/chat",
         body: { tokenDelayMs },
+        pollIntervalMs: followIntervalMs,
       }),
-    [session, tokenDelayMs],
+    [session, tokenDelayMs, followIntervalMs],
   );
   // The store's messages when the conversation opens; later ones come in by the effect below.
   const [initial] = useState(() => (stored ?? []).map((message) => toUIMessage(message)));
-  const { messages, setMessages, sendMessage, stop, status } = useChat({
+  // Replies stopped here, marked at once (the store's copy says so once read back).
+  const [stopped, setStopped] = useState<ReadonlySet<string>>(new Set());
+  const { messages, setMessages, sendMessage, resumeStream, stop, status } = useChat({
     id: chatId,
     messages: initial,
     transport,
     onFinish: ({ message, messages: all, isAbort, isDisconnect, isError }) => {
-      const interrupted = isAbort || isDisconnect || isError;
-      if (isStored(message)) {
+      if (storedByRoute(message) !== false) {
         void session.refresh(chatId);
         return;
       }
       // The route could not store this turn (the API away): this device keeps it and sends it
       // when the API is back.
       const index = all.findIndex((m) => m.id === message.id);
-      const turn = all.slice(0, index + 1).filter((m) => !(stored ?? []).some((s) => s.id === m.id));
-      void session.keep(chatId, turn, { interrupted });
+      void session.keep(chatId, all.slice(0, index + 1), { interrupted: isAbort || isDisconnect || isError });
     },
   });
   const replying = status === "submitted" || status === "streaming";
 
-  // Not replying here: show what the store holds once it holds everything shown (a reply just
-  // made here is in useChat until the store has read it back).
+  // A reply the store shows still streaming, made elsewhere (another device, or this page
+  // before a reload): resumed from the store, once per reply.
+  const resumed = useRef(new Set<string>());
+  const lastStored = stored?.at(-1);
+  const following = lastStored?.type === "assistant" && lastStored.streaming === true && lastStored.interrupted !== true;
   useEffect(() => {
-    if (stored === undefined || replying) return;
+    if (!following || stored === undefined || lastStored === undefined || replying) return;
+    if (resumed.current.has(lastStored.id)) return;
+    resumed.current.add(lastStored.id);
+    // The store's messages first, the reply last: the replay takes the place of its copy there
+    // (rather than of whatever useChat held last).
+    setMessages(stored.map((message) => toUIMessage(message)));
+    void resumeStream();
+  }, [following, stored, lastStored, replying, resumeStream, setMessages]);
+
+  // Not replying here: show what the store holds once it holds everything shown (a reply just
+  // made here is in useChat until the store has read it back), and not while the store's copy
+  // of a reply still streams (useChat resumes that one itself).
+  useEffect(() => {
+    if (stored === undefined || replying || following) return;
     const ids = new Set(stored.map((message) => message.id));
     if (!messages.every((message) => ids.has(message.id))) return;
     setMessages(stored.map((message) => toUIMessage(message)));
     // Only a new copy from the store (or the reply ending) calls for this.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [stored, replying]);
+  }, [stored, replying, following]);
+
+  /** Ends the reply for every device, its partial parts kept, then stops reading it here. */
+  async function stopReplying(): Promise<void> {
+    const reply = messages.at(-1);
+    if (reply?.role === "assistant") {
+      setStopped((ids) => new Set(ids).add(reply.id));
+      try {
+        await stopReply(session.client, chatId, reply.id);
+      } catch (error) {
+        // Offline, or the reply had just ended: stopping here is all there is to do.
+        console.warn("the reply could not be stopped in the store", error);
+      }
+    }
+    await stop();
+  }
 
   const [older, setOlder] = useState<ChatMessage[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
@@ -94,15 +129,18 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs }: ChatPa
       byId.set(message.id, {
         timestamp: message.timestamp,
         streaming: message.streaming === true,
-        interrupted: message.interrupted === true,
+        interrupted: message.interrupted === true || stopped.has(message.id),
       });
     }
     const last = messages.at(-1);
+    if (last?.role === "assistant" && byId.get(last.id) === undefined) {
+      byId.set(last.id, { timestamp: createdAt(last), streaming: false, interrupted: stopped.has(last.id) });
+    }
     if (replying && last?.role === "assistant") {
-      byId.set(last.id, { ...byId.get(last.id), timestamp: createdAt(last), streaming: true, interrupted: false });
+      byId.set(last.id, { timestamp: createdAt(last), streaming: true, interrupted: false });
     }
     return byId;
-  }, [older, stored, messages, replying]);
+  }, [older, stored, messages, replying, stopped]);
 
   async function send(text: string): Promise<void> {
     await session.begin(chatId, text);
@@ -120,15 +158,18 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs }: ChatPa
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
       />
-      <Composer replying={replying} onSend={(text) => void send(text)} onStop={() => void stop()} />
+      <Composer replying={replying} onSend={(text) => void send(text)} onStop={() => void stopReplying()} />
     </>
   );
 }
 
-/** Whether the route stored `message` as it streamed (its metadata says so). */
-function isStored(message: UIMessage): boolean {
-  const metadata = message.metadata as { stored?: unknown } | undefined;
-  return metadata?.stored === true;
+/**
+ * Whether the route stored `message` as it streamed, as its last chunk said; undefined when the
+ * stream ended before (stopped: the route goes on storing it).
+ */
+function storedByRoute(message: UIMessage): boolean | undefined {
+  const stored = (message.metadata as { stored?: unknown } | undefined)?.stored;
+  return typeof stored === "boolean" ? stored : undefined;
 }
 
 function createdAt(message: UIMessage): Date | undefined {

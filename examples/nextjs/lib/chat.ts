@@ -202,7 +202,9 @@ export class ChatSession {
     const writes = messages
       .filter((message) => !known.has(message.id))
       .map((message) => {
-        const input = { ...fromUIMessage(message), streaming: false };
+        // The route's word on storing is for this page only.
+        const { stored: _stored, ...metadata } = (message.metadata ?? {}) as Record<string, unknown>;
+        const input = { ...fromUIMessage({ ...message, metadata }), streaming: false };
         const stopped = interrupted && message.role === "assistant";
         return this.#guard(this.#store.addMessage(id, stopped ? { ...input, interrupted: true } : input));
       });

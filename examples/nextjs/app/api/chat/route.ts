@@ -1,12 +1,19 @@
 /**
- * The chat's route handler: `useChat` posts the conversation here (through the store's
- * transport, which adds the user's bearer token); the reply streams back as UIMessage chunks.
+ * The chat's route handler: `useChat` posts the conversation here through `ChatStoreTransport`,
+ * which adds the page's bearer token; this route acts as that same user against the API.
  *
  * The model is the AI SDK's mock (lib/mock-model.ts): reasoning, a `search_notes` call this
- * route runs, then the answer.
+ * route runs, then the answer. `persistReply` stores the user's message, then the reply as it
+ * streams, so a reload or another device can follow it from the store; it goes on storing (and
+ * the model on writing) when the browser goes away, and stops the model when the reply is
+ * stopped from any device (`stopReply`).
  */
-import { convertToModelMessages, stepCountIs, streamText } from "ai";
-import type { UIMessage } from "ai";
+import { ChatStoreClient } from "@chat-store/client";
+import { bearerTokenOf, persistReply } from "@chat-store/client/ai-sdk";
+import { convertToModelMessages, createUIMessageStreamResponse, stepCountIs, streamText } from "ai";
+import type { UIMessage, UIMessageChunk } from "ai";
+import { after } from "next/server";
+import { apiUrl } from "@/lib/api-url";
 import { TOOL_NAME, mockModel } from "@/lib/mock-model";
 import { searchNotes } from "@/lib/notes-tool";
 
@@ -18,23 +25,59 @@ interface ChatRequest {
 }
 
 export async function POST(request: Request): Promise<Response> {
+  const token = bearerTokenOf(request);
+  if (token === undefined) return Response.json({ error: "a bearer token is needed" }, { status: 401 });
   const body = (await request.json()) as ChatRequest;
-  const tokenDelayMs = pace(body.tokenDelayMs);
+  const client = new ChatStoreClient({ baseUrl: apiUrl(), getToken: () => token });
   const tools = { [TOOL_NAME]: searchNotes };
+  // Not the request's signal: a reload mid-reply must not end it (the reloaded page resumes it
+  // from the store). This one is aborted when the reply is stopped, from whichever device.
+  const abortController = new AbortController();
   const result = streamText({
-    model: mockModel({ tokenDelayMs }),
+    model: mockModel({ tokenDelayMs: pace(body.tokenDelayMs) }),
     messages: await convertToModelMessages(body.messages, { tools, ignoreIncompleteToolCalls: true }),
     tools,
     // Search, then answer: the second step sees the tool's result.
     stopWhen: stepCountIs(2),
-    // The user pressed Stop or left: the model stops too.
-    abortSignal: request.signal,
+    abortSignal: abortController.signal,
   });
-  return result.toUIMessageStreamResponse({
-    originalMessages: body.messages,
-    generateMessageId: () => `msg-${crypto.randomUUID()}`,
-    sendReasoning: true,
-    messageMetadata: ({ part }) => (part.type === "start" ? { createdAt: new Date().toISOString() } : undefined),
+  let stored = true;
+  const stream = persistReply({
+    client,
+    chatId: body.id,
+    messages: body.messages,
+    abortController,
+    waitUntil: after,
+    onError: (error) => {
+      // The API away (or refusing): the reply still reaches the browser, which keeps it.
+      stored = false;
+      console.warn(`chat ${body.id}: the reply was not stored`, error);
+    },
+    stream: result.toUIMessageStream({
+      originalMessages: body.messages,
+      generateMessageId: () => `msg-${crypto.randomUUID()}`,
+      sendReasoning: true,
+      messageMetadata: ({ part }) => (part.type === "start" ? { createdAt: new Date().toISOString() } : undefined),
+    }),
+  });
+  return createUIMessageStreamResponse({ stream: stream.pipeThrough(tellStored(() => stored)) });
+}
+
+/**
+ * Tells the browser, before the reply's `finish`, whether the store holds it (`metadata.stored`):
+ * the stream ends only once storing ended, so the answer is known by then.
+ */
+function tellStored(stored: () => boolean): TransformStream<UIMessageChunk, UIMessageChunk> {
+  let finish: UIMessageChunk | undefined;
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (chunk.type === "finish") finish = chunk;
+      else controller.enqueue(chunk);
+    },
+    flush(controller) {
+      controller.enqueue({ type: "message-metadata", messageMetadata: { stored: stored() } });
+      if (finish !== undefined) controller.enqueue(finish);
+    },
   });
 }
 
