@@ -145,7 +145,8 @@ class Stopped extends Error {}
 
 class ReplyWriter<UI_MESSAGE extends UIMessage> {
   readonly #options: PersistReplyOptions<UI_MESSAGE>;
-  readonly #messageId: string;
+  /** The reply's id: the `start` chunk's, else the one given (or made). */
+  #messageId: string;
   readonly #throttle: number;
   readonly #now: () => number;
   readonly #sleep: Sleep;
@@ -214,6 +215,11 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
 
   async #store(): Promise<void> {
     await this.#appendUserMessage();
+    // The reply's id and first metadata come with its first chunk.
+    while (this.#latest === undefined && this.#ending === undefined) {
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#latest?.id) this.#messageId = this.#latest.id;
     await this.#appendReply();
     for (;;) {
       const ending = this.#ending;
