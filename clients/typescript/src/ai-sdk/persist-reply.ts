@@ -67,8 +67,8 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   sleep?: Sleep;
 }
 
-/** The JSON body of a PATCH with the fields of parts streaming (docs/api.md). */
-type PartsPatch = MessagePatch & { partChanges?: PartChange[]; interrupted?: boolean };
+/** A PATCH's body. */
+type PartsPatch = MessagePatch;
 
 /**
  * Stores the reply of a Next.js route handler while it streams, and hands back the stream to
@@ -238,7 +238,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
         }
       }
       const sequence = changes.length > 0 ? this.#sequence + 1 : this.#sequence;
-      const patch: PartsPatch = changes.length > 0 ? { partChanges: changes, sequence } : {};
+      const patch: PartsPatch = changes.length > 0 ? { partChanges: wirePartChanges(changes), sequence } : {};
       if (closing) Object.assign(patch, closingFields(ending));
       // A numbered delta is made safe to resend by its sequence; anything else needs a key.
       const idempotencyKey = closing ? crypto.randomUUID() : false;
@@ -316,6 +316,14 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       () => undefined,
     );
   }
+}
+
+/**
+ * The changes as the API's types spell them: the one place the SDK's parts take the API's
+ * part types, which hold each part to its kind as the SDK does (shared/ui_parts.py).
+ */
+function wirePartChanges(changes: PartChange[]): NonNullable<MessagePatch["partChanges"]> {
+  return changes as NonNullable<MessagePatch["partChanges"]>;
 }
 
 /** The fields of the PATCH that ends a reply. */
