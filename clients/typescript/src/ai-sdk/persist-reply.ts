@@ -67,8 +67,8 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   sleep?: Sleep;
 }
 
-/** The JSON body of a PATCH with the fields of parts streaming (docs/api.md). */
-type PartsPatch = MessagePatch & { partChanges?: PartChange[]; interrupted?: boolean };
+/** A PATCH's body. */
+type PartsPatch = MessagePatch;
 
 /**
  * Stores the reply of a Next.js route handler while it streams, and hands back the stream to
@@ -145,7 +145,8 @@ class Stopped extends Error {}
 
 class ReplyWriter<UI_MESSAGE extends UIMessage> {
   readonly #options: PersistReplyOptions<UI_MESSAGE>;
-  readonly #messageId: string;
+  /** The reply's id: the `start` chunk's, else the one given (or made). */
+  #messageId: string;
   readonly #throttle: number;
   readonly #now: () => number;
   readonly #sleep: Sleep;
@@ -214,6 +215,11 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
 
   async #store(): Promise<void> {
     await this.#appendUserMessage();
+    // The reply's id and first metadata come with its first chunk.
+    while (this.#latest === undefined && this.#ending === undefined) {
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#latest?.id) this.#messageId = this.#latest.id;
     await this.#appendReply();
     for (;;) {
       const ending = this.#ending;
@@ -232,7 +238,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
         }
       }
       const sequence = changes.length > 0 ? this.#sequence + 1 : this.#sequence;
-      const patch: PartsPatch = changes.length > 0 ? { partChanges: changes, sequence } : {};
+      const patch: PartsPatch = changes.length > 0 ? { partChanges: wirePartChanges(changes), sequence } : {};
       if (closing) Object.assign(patch, closingFields(ending));
       // A numbered delta is made safe to resend by its sequence; anything else needs a key.
       const idempotencyKey = closing ? crypto.randomUUID() : false;
@@ -310,6 +316,14 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       () => undefined,
     );
   }
+}
+
+/**
+ * The changes as the API's types spell them: the one place the SDK's parts take the API's
+ * part types, which hold each part to its kind as the SDK does (shared/ui_parts.py).
+ */
+function wirePartChanges(changes: PartChange[]): NonNullable<MessagePatch["partChanges"]> {
+  return changes as NonNullable<MessagePatch["partChanges"]>;
 }
 
 /** The fields of the PATCH that ends a reply. */

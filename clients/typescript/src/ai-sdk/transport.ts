@@ -12,7 +12,7 @@ import { ChatStoreError } from "../errors.js";
 import { DEFAULT_RETRY, backoffMs } from "../retry.js";
 import { abortableSleep } from "../transport.js";
 import type { Sleep, TokenProvider } from "../transport.js";
-import type { MessagePatch, MessageTail } from "../types.js";
+import type { MessageTail } from "../types.js";
 import type { StoredMessage } from "./messages.js";
 import type { UIPart } from "./part-changes.js";
 import { PartsReplay } from "./replay.js";
@@ -220,8 +220,7 @@ function partsOf(message: StoredMessage): UIPart[] {
  * ```
  */
 export async function stopReply(client: ChatStoreClient, chatId: string, messageId: string): Promise<void> {
-  const patch: MessagePatch & { interrupted: boolean } = { streaming: false, interrupted: true };
-  await client.updateMessage(chatId, messageId, patch, { returnMinimal: true });
+  await client.updateMessage(chatId, messageId, { streaming: false, interrupted: true }, { returnMinimal: true });
 }
 
 /**
