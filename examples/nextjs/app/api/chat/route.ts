@@ -41,11 +41,14 @@ export async function POST(request: Request): Promise<Response> {
     stopWhen: stepCountIs(2),
     abortSignal: abortController.signal,
   });
+  // One id for the reply, in the browser and in the store.
+  const messageId = `msg-${crypto.randomUUID()}`;
   let stored = true;
   const stream = persistReply({
     client,
     chatId: body.id,
     messages: body.messages,
+    messageId,
     abortController,
     waitUntil: after,
     onError: (error) => {
@@ -55,7 +58,7 @@ export async function POST(request: Request): Promise<Response> {
     },
     stream: result.toUIMessageStream({
       originalMessages: body.messages,
-      generateMessageId: () => `msg-${crypto.randomUUID()}`,
+      generateMessageId: () => messageId,
       sendReasoning: true,
       messageMetadata: ({ part }) => (part.type === "start" ? { createdAt: new Date().toISOString() } : undefined),
     }),
