@@ -45,6 +45,8 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   );
   // The store's messages when the conversation opens; later ones come in by the effect below.
   const [initial] = useState(() => (stored ?? []).map((message) => toUIMessage(message)));
+  // Replies resumed (or made) here: each is resumed once.
+  const resumed = useRef(new Set<string>());
   // Replies stopped here, marked at once (the store's copy says so once read back).
   const [stopped, setStopped] = useState<ReadonlySet<string>>(new Set());
   const { messages, setMessages, sendMessage, resumeStream, stop, status } = useChat({
@@ -63,10 +65,13 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
     },
   });
   const replying = status === "submitted" || status === "streaming";
+  const lastShown = messages.at(-1);
+  // A reply this page is making is never resumed: the store may still show it streaming for a
+  // moment after it ended here.
+  if (replying && lastShown?.role === "assistant") resumed.current.add(lastShown.id);
 
   // A reply the store shows still streaming, made elsewhere (another device, or this page
   // before a reload): resumed from the store, once per reply.
-  const resumed = useRef(new Set<string>());
   const lastStored = stored?.at(-1);
   const following = lastStored?.type === "assistant" && lastStored.streaming === true && lastStored.interrupted !== true;
   useEffect(() => {
@@ -75,8 +80,10 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
     resumed.current.add(lastStored.id);
     // The store's messages first, the reply last: the replay takes the place of its copy there
     // (rather than of whatever useChat held last).
-    setMessages(stored.map((message) => toUIMessage(message)));
+    setMessages(withStored(messages, stored));
     void resumeStream();
+    // The store's copy decides; useChat's messages are read, not watched.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [following, stored, lastStored, replying, resumeStream, setMessages]);
 
   // Not replying here: show what the store holds once it holds everything shown (a reply just
@@ -85,8 +92,9 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   useEffect(() => {
     if (stored === undefined || replying || following) return;
     const ids = new Set(stored.map((message) => message.id));
-    if (!messages.every((message) => ids.has(message.id))) return;
-    setMessages(stored.map((message) => toUIMessage(message)));
+    const start = messages.findIndex((message) => ids.has(message.id));
+    if (messages.slice(Math.max(start, 0)).some((message) => !ids.has(message.id))) return;
+    setMessages(withStored(messages, stored));
     // Only a new copy from the store (or the reply ending) calls for this.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [stored, replying, following]);
@@ -161,6 +169,16 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
       <Composer replying={replying} onSend={(text) => void send(text)} onStop={() => void stopReplying()} />
     </>
   );
+}
+
+/**
+ * The store's messages as useChat holds them, after those useChat holds from before the store's
+ * page (its first read was a page of the newest; a reply moves that page on).
+ */
+function withStored(current: UIMessage[], stored: ChatMessage[]): UIMessage[] {
+  const ids = new Set(stored.map((message) => message.id));
+  const start = current.findIndex((message) => ids.has(message.id));
+  return [...(start > 0 ? current.slice(0, start) : []), ...stored.map((message) => toUIMessage(message))];
 }
 
 /**
