@@ -10,8 +10,9 @@
  * line (each message's parent the one before it), and an append adds to its end whatever its
  * `parentId`. Branches (an edited message, a regenerated reply) are not kept as branches.
  */
-import { ExportedMessageRepository, useAui } from "@assistant-ui/react";
 import type {
+  AssistantClient,
+  ExportedMessageRepository,
   ExportedMessageRepositoryItem,
   GenericThreadHistoryAdapter,
   MessageFormatAdapter,
@@ -21,12 +22,11 @@ import type {
   RuntimeAdapters,
   ThreadHistoryAdapter,
   ThreadMessage,
-  ThreadMessageLike,
 } from "@assistant-ui/react";
 import type { UIMessage } from "ai";
-import { useMemo } from "react";
 
-import { fromUIMessage, loadChat, toUIMessage } from "./ai-sdk.js";
+import { fromUIMessage, toUIMessage } from "./ai-sdk.js";
+import type { StoredMessage } from "./ai-sdk.js";
 import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import type { SyncEngine } from "./sync.js";
@@ -45,8 +45,12 @@ type RemoteThreadInitializeResponse = Awaited<ReturnType<RemoteThreadListAdapter
 type TitleStream = Awaited<ReturnType<RemoteThreadListAdapter["generateTitle"]>>;
 /** One chunk of an `AssistantStream`. */
 type TitleChunk = TitleStream extends ReadableStream<infer C> ? C : never;
-/** A part of a message as `ThreadMessageLike` takes it. */
-type ThreadMessageLikePart = Exclude<ThreadMessageLike["content"], string>[number];
+/** A part of an assistant's message, as assistant-ui shows it. */
+type AssistantPart = Extract<ThreadMessage, { role: "assistant" }>["content"][number];
+/** A part of a user's message, as assistant-ui shows it. */
+type UserPart = Extract<ThreadMessage, { role: "user" }>["content"][number];
+/** A tool call's arguments, as assistant-ui holds them. */
+type ToolArgs = Extract<AssistantPart, { type: "tool-call" }>["args"];
 /** A part of a `UIMessage`. */
 type UIPart = UIMessage["parts"][number];
 
@@ -60,6 +64,13 @@ export interface ChatStoreThreadListOptions {
   sync?: SyncEngine;
   /** Conversations a `list` request asks for (1-100). Default 100, the API's largest page. */
   pageSize?: number;
+  /**
+   * `useAui` from `@assistant-ui/react`, the app's copy of it: with it, the adapter gives each
+   * thread a {@link ChatStoreHistoryAdapter} (`unstable_useAdapters`). This module imports
+   * nothing of assistant-ui or React at run time, so an app never bundles a second copy of
+   * either (their contexts would not meet); it takes the one hook it needs from the app.
+   */
+  useAui?: () => AssistantClient;
 }
 
 /**
@@ -74,13 +85,13 @@ export interface ChatStoreThreadListOptions {
  *   already gone counts as deleted).
  * - `generateTitle` streams the title the API gives a conversation by its first user message
  *   ({@link defaultTitle}, the server's rule): no request, no model.
- * - `unstable_useAdapters` gives each thread a {@link ChatStoreHistoryAdapter} over its
- *   conversation, so the runtime needs no other wiring.
+ * - With `useAui`, `unstable_useAdapters` gives each thread a {@link ChatStoreHistoryAdapter}
+ *   over its conversation, so the runtime needs no other wiring.
  *
  * @example
  * ```tsx
  * const sync = new SyncEngine({ client });
- * const adapter = new ChatStoreThreadListAdapter(client, { sync }); // stable: make it once
+ * const adapter = new ChatStoreThreadListAdapter(client, { sync, useAui }); // stable: make it once
  * const runtime = useRemoteThreadListRuntime({ runtimeHook: () => useLocalRuntime(model), adapter });
  * useEffect(() => {
  *   sync.start();
@@ -96,15 +107,15 @@ export class ChatStoreThreadListAdapter implements RemoteThreadListAdapter {
   readonly #unsubscribeSync: () => void;
   #notifying = false;
   /**
-   * Gives each mounted thread a {@link ChatStoreHistoryAdapter} over its conversation. A
-   * property, not a method: assistant-ui calls it as a React hook, without `this`.
+   * With `useAui`: gives each mounted thread a {@link ChatStoreHistoryAdapter} over its
+   * conversation. A property, not a method: assistant-ui calls it as a React hook, without `this`.
    */
-  readonly unstable_useAdapters: () => RuntimeAdapters;
+  readonly unstable_useAdapters: (() => RuntimeAdapters) | undefined;
 
   constructor(client: ChatStoreClient, options: ChatStoreThreadListOptions = {}) {
     this.#client = client;
     this.#pageSize = options.pageSize ?? 100;
-    this.unstable_useAdapters = useChatStoreAdapters(client);
+    this.unstable_useAdapters = options.useAui && useChatStoreAdapters(client, options.useAui);
     const changed = (): void => this.#changed();
     const sync = options.sync;
     const stops = sync ? [sync.on("upsert", changed), sync.on("tombstone", changed), sync.on("reset", changed)] : [];
@@ -191,12 +202,19 @@ export class ChatStoreThreadListAdapter implements RemoteThreadListAdapter {
 
 /**
  * The hook `unstable_useAdapters` is: a {@link ChatStoreHistoryAdapter} for the thread the
- * hook runs in, resolved at each call (assistant-ui's advice), memoized per assistant client.
+ * hook runs in, its item resolved at each call (assistant-ui's advice), one per assistant
+ * client (assistant-ui asks that the answer be memoized; one hook call, so no `useMemo`).
  */
-function useChatStoreAdapters(client: ChatStoreClient): () => RuntimeAdapters {
+function useChatStoreAdapters(client: ChatStoreClient, useAui: () => AssistantClient): () => RuntimeAdapters {
+  const made = new WeakMap<AssistantClient, RuntimeAdapters>();
   return function useAdapters(): RuntimeAdapters {
     const aui = useAui();
-    return useMemo(() => ({ history: new ChatStoreHistoryAdapter(client, () => aui.threadListItem()) }), [aui]);
+    let adapters = made.get(aui);
+    if (adapters === undefined) {
+      adapters = { history: new ChatStoreHistoryAdapter(client, () => aui.threadListItem()) };
+      made.set(aui, adapters);
+    }
+    return adapters;
   };
 }
 
@@ -220,8 +238,8 @@ export interface ChatStoreHistoryOptions {
  *
  * - `load` reads every message, oldest first, as a line of `ThreadMessage`s: each message's
  *   parts as its `UIMessage` has them ({@link toUIMessage}), mapped to assistant-ui's (text,
- *   reasoning, tool calls, sources, files and images, `data-*`); a thread not written yet is
- *   empty.
+ *   reasoning, tool calls, sources, files and images, `data-*`), its `createdAt` the stored
+ *   `timestamp`; a thread not written yet is empty.
  * - `append` initializes the thread when it is new and appends the message as a `UIMessage`
  *   ({@link fromUIMessage}); the same message again stores nothing. A part the API cannot keep
  *   (audio, generative UI) throws rather than being dropped.
@@ -246,8 +264,13 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
 
   async load(): Promise<ExportedMessageRepository> {
     const messages = await this.#load();
-    const repository = ExportedMessageRepository.fromArray(messages.map(threadMessageLikeOf));
-    return { ...repository, headId: messages.at(-1)?.id ?? null };
+    let parentId: string | null = null;
+    const items = messages.map((message) => {
+      const item = { parentId, message: threadMessageOf(toUIMessage(message), dateOf(message.timestamp)) };
+      parentId = message.id;
+      return item;
+    });
+    return { headId: parentId, messages: items };
   }
 
   async append(item: ExportedMessageRepositoryItem): Promise<void> {
@@ -265,9 +288,9 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
       load: async (): Promise<MessageFormatRepository<TMessage>> => {
         const messages = await this.#load();
         let parentId: string | null = null;
-        const items = messages.map((message) => {
+        const items = messages.map((stored) => {
           // The AI SDK's format stores a UIMessage without its id, and decodes it back with it.
-          const { id, ...content } = message;
+          const { id, ...content } = toUIMessage(stored);
           const item = format.decode({ id, parent_id: parentId, format: format.format, content: content as unknown as TStorageFormat });
           parentId = id;
           return item;
@@ -282,11 +305,29 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
     };
   }
 
-  /** The thread's messages, oldest first; none before it is initialized. */
-  async #load(): Promise<UIMessage[]> {
+  /**
+   * The thread's messages, oldest first: the newest page, then the older ones by the API's
+   * cursor. None before the thread is initialized, nor while its conversation is not written.
+   */
+  async #load(): Promise<StoredMessage[]> {
     const remoteId = this.#thread().getState().remoteId;
     if (remoteId === undefined) return [];
-    return loadChat(this.#client, remoteId, this.#pageSize === undefined ? {} : { pageSize: this.#pageSize });
+    const pages: StoredMessage[][] = [];
+    let before: string | undefined;
+    do {
+      let answer;
+      try {
+        answer = await this.#client.getConversation(remoteId, { limit: this.#pageSize, before });
+      } catch (error) {
+        if (error instanceof ChatStoreError && error.code === "not_found") return [];
+        throw error;
+      }
+      // No If-None-Match was sent, so the answer is never a 304.
+      if (answer.notModified) return [];
+      pages.push(answer.data.messages);
+      before = answer.data.nextCursor ?? undefined;
+    } while (before !== undefined);
+    return pages.reverse().flat();
   }
 }
 
@@ -326,29 +367,49 @@ function textOf(message: ThreadMessage): string {
 
 // --- ThreadMessage <-> UIMessage --------------------------------------------------------------
 
-/** A stored message (as its `UIMessage`) as assistant-ui takes a message to show. */
-function threadMessageLikeOf(message: UIMessage): ThreadMessageLike {
-  const content = message.parts.flatMap((part) => threadPartsOf(part));
-  const createdAt = createdAtOf(message.metadata);
-  const custom = isObject(message.metadata) ? message.metadata : undefined;
-  const streaming = message.parts.some((part) => part.type === "text" && part.state === "streaming");
-  return {
-    id: message.id,
-    role: message.role,
-    content,
-    ...(createdAt !== undefined && { createdAt }),
-    ...(custom !== undefined && { metadata: { custom } }),
-    // A reply another device is still writing shows as running, not as finished.
-    ...(message.role === "assistant" && { status: streaming ? { type: "running" } : { type: "complete", reason: "unknown" } }),
-  };
+/**
+ * A stored message (as its `UIMessage`) as assistant-ui shows it: the `ThreadMessage`
+ * `fromThreadMessageLike` would make of it (a unit test holds the two to the same output).
+ */
+function threadMessageOf(message: UIMessage, createdAt: Date): ThreadMessage {
+  const custom = isObject(message.metadata) ? message.metadata : {};
+  const parts = message.parts.flatMap(threadPartsOf);
+  switch (message.role) {
+    case "assistant": {
+      const streaming = message.parts.some((part) => part.type === "text" && part.state === "streaming");
+      return {
+        id: message.id,
+        createdAt,
+        role: "assistant",
+        content: parts,
+        // A reply another device is still writing shows as running, not as finished.
+        status: streaming ? { type: "running" } : { type: "complete", reason: "unknown" },
+        metadata: { unstable_state: null, unstable_annotations: [], unstable_data: [], custom, steps: [] },
+      };
+    }
+    case "user":
+      return { id: message.id, createdAt, role: "user", content: parts.map(userPart), attachments: [], metadata: { custom } };
+    case "system": {
+      const [text, ...rest] = parts;
+      if (text?.type !== "text" || rest.length > 0) throw new TypeError("a system message is one text part in assistant-ui");
+      return { id: message.id, createdAt, role: "system", content: [text], metadata: { custom } };
+    }
+  }
 }
 
-function threadPartsOf(part: UIPart): ThreadMessageLikePart[] {
+/** A part of a user's message, which in assistant-ui has no reasoning, sources or tool calls. */
+function userPart(part: AssistantPart): UserPart {
+  if (part.type === "text" || part.type === "image" || part.type === "file" || part.type === "data") return part;
+  throw new TypeError(`assistant-ui shows no "${part.type}" part in a user's message`);
+}
+
+function threadPartsOf(part: UIPart): AssistantPart[] {
   switch (part.type) {
     case "text":
-      return [{ type: "text", text: part.text }];
+      // assistant-ui shows no empty text part (fromThreadMessageLike drops one).
+      return part.text.trim() === "" ? [] : [{ type: "text", text: part.text }];
     case "reasoning":
-      return [{ type: "reasoning", text: part.text }];
+      return part.text.trim() === "" ? [] : [{ type: "reasoning", text: part.text }];
     case "source-url":
       return [{ type: "source", sourceType: "url", id: part.sourceId, url: part.url, ...(part.title !== undefined && { title: part.title }) }];
     case "source-document":
@@ -373,7 +434,7 @@ function threadPartsOf(part: UIPart): ThreadMessageLikePart[] {
     default:
       if (part.type.startsWith("data-")) {
         const data = part as { type: `data-${string}`; id?: string; data: unknown };
-        return [{ type: data.type, data: data.data, ...(data.id !== undefined && { id: data.id }) }];
+        return [{ type: "data", name: data.type.slice("data-".length), data: data.data, ...(data.id !== undefined && { id: data.id }) }];
       }
       if (part.type.startsWith("tool-")) {
         const tool = part as Extract<UIPart, { toolCallId: string }>;
@@ -388,8 +449,9 @@ function toolCallOf(
   toolCallId: string,
   toolName: string,
   part: { state: string; input?: unknown; output?: unknown; errorText?: string },
-): ThreadMessageLikePart {
-  const args = isObject(part.input) ? (part.input as ReadonlyJSONObject) : {};
+): AssistantPart {
+  // The API keeps a tool's input as JSON; assistant-ui holds arguments that are an object.
+  const args = (isObject(part.input) ? part.input : {}) as ToolArgs;
   const result =
     part.state === "output-available" ? { result: part.output } : part.state === "output-error" ? { result: part.errorText, isError: true } : {};
   return { type: "tool-call", toolCallId, toolName, args, argsText: JSON.stringify(args), ...result };
@@ -446,15 +508,10 @@ function mediaTypeOf(url: string): string | undefined {
   return /^data:([^;,]+)[;,]/.exec(url)?.[1];
 }
 
-function createdAtOf(metadata: unknown): Date | undefined {
-  const value = isObject(metadata) ? metadata["createdAt"] : undefined;
-  if (typeof value !== "string") return undefined;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? undefined : date;
+function dateOf(timestamp: Date | string): Date {
+  return typeof timestamp === "string" ? new Date(timestamp) : timestamp;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-
-type ReadonlyJSONObject = Extract<Extract<ThreadMessageLikePart, { type: "tool-call" }>["args"], object>;

@@ -148,6 +148,23 @@ describe("ChatStoreThreadListAdapter", () => {
     assert.equal(requests.length, 0, "no request, no model");
   });
 
+  it("gives each thread a history adapter over its conversation when given the app's useAui", async () => {
+    const { client, urls } = setup({ status: 200, body: view("c9", []) }, { status: 200, body: view("moved", []) });
+    assert.equal(new ChatStoreThreadListAdapter(client).unstable_useAdapters, undefined);
+    let remoteId = "c9";
+    const item: HistoryThread = { getState: () => ({ remoteId }), initialize: async () => ({ remoteId }) };
+    const aui = { threadListItem: () => item } as unknown as AssistantClient;
+    const adapter = new ChatStoreThreadListAdapter(client, { useAui: () => aui });
+    const useAdapters = adapter.unstable_useAdapters!;
+    const adapters = useAdapters();
+    assert.equal(useAdapters(), adapters, "memoized per assistant client");
+    assert.ok(adapters.history instanceof ChatStoreHistoryAdapter);
+    await adapters.history.load();
+    remoteId = "moved"; // the thread is resolved at each call, not captured when the hook ran
+    await adapters.history.load();
+    assert.deepEqual(urls(), ["GET /api/conversations/c9", "GET /api/conversations/moved"]);
+  });
+
   it("tells subscribers once per feed page that changed the list, and no more once disposed", async () => {
     const page = (changes: unknown[], nextCursor: string): Scripted => ({ status: 200, body: { changes, nextCursor, hasMore: false } });
     const { client } = setup(
@@ -214,6 +231,7 @@ describe("ChatStoreHistoryAdapter", () => {
       ],
     );
     const [user, reply, streaming] = repository.messages.map((m) => m.message);
+    assert.deepEqual(reply?.createdAt, new Date(T), "createdAt is the stored timestamp");
     assert.equal(user?.role, "user");
     assert.deepEqual(user?.content, [{ type: "text", text: "Hi" }]);
     assert.deepEqual(user?.createdAt, new Date(T));
@@ -236,6 +254,10 @@ describe("ChatStoreHistoryAdapter", () => {
       ].map((part) => (part.type === "data" ? { ...part, id: "d1" } : part)),
     );
     assert.equal(reply?.role === "assistant" && reply.status.type, "complete");
+    // What load builds is what assistant-ui's own normalization keeps as it is.
+    for (const { message } of repository.messages) {
+      assert.deepEqual(fromThreadMessageLike(message, "other", { type: "complete", reason: "stop" }), message, message.id);
+    }
     assert.equal(streaming?.role === "assistant" && streaming.status.type, "running", "another device still writes it");
   });
 
