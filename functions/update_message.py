@@ -1,7 +1,8 @@
 """``PATCH /api/conversations/{id}/messages/{messageId}``: edit, stream into or finish a message.
 
-Streamed deltas count against their own, larger rate-limit budget. Send
-``Prefer: return=minimal`` to get 204 instead of the whole message back on every delta.
+Streamed deltas (``appendContent``, or ``partChanges`` into a reply's parts) count against
+their own, larger rate-limit budget. Send ``Prefer: return=minimal`` to get 204 instead of the
+whole message back on every delta.
 """
 
 from mangum import Mangum
@@ -20,8 +21,11 @@ operation = Operation(
     "/api/conversations/{id:id}/messages/{messageId:id}",
     "Edit a message, stream into it or finish it",
     tag="messages",
-    description="Streamed deltas (`appendContent`, numbered by `sequence`) have their own "
-    "rate-limit budget.",
+    description="Streamed deltas (`appendContent`, or `partChanges` into the UIMessage parts, "
+    "numbered by `sequence`) have their own rate-limit budget. `partChanges` put whole parts "
+    "(a tool call's by its `toolCallId`) or append text to the text or reasoning part an "
+    '`append` started; `{"streaming": false, "interrupted": true}` stops a reply for '
+    "every device.",
     body=MessagePatch,
     headers=(*GUARDED_WRITE, "Prefer"),
     answers=(
@@ -39,7 +43,10 @@ operation = Operation(
             required_headers=ETAG,
         ),
     ),
-    errors={404: ("not_found",), 409: ("sequence_gap", "message_finished", "message_has_parts")},
+    errors={
+        404: ("not_found",),
+        409: ("sequence_gap", "message_finished", "message_has_parts", "part_conflict"),
+    },
 )
 
 

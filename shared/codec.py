@@ -14,17 +14,19 @@ of what a message adds to one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from shared import records, ui_parts
+from shared import part_index, records, ui_parts
 from shared.models import (
     Conversation,
     ConversationMessage,
     ConversationSummary,
+    PartAppend,
+    PartPut,
     TokenUsage,
     ToolExecution,
     dump,
@@ -112,6 +114,30 @@ def record(conversation: Conversation, now_ms: int) -> list[str | int]:
     ]
 
 
+def part_changes_size(changes: Sequence[PartPut | PartAppend]) -> int:
+    """An upper bound of the bytes ``changes`` add to a message in a response.
+
+    Each whole part and each appended text counted as added (a part replaced still counts),
+    text parts' text twice (it is content too), as ``MessagePatch``'s other fields are counted.
+    """
+    size = 0
+    for change in changes:
+        if isinstance(change, PartPut):
+            part: Mapping[str, Any] = change.part
+            size += json_text_size(part_index.part_json(part))
+            if part["type"] == "text":
+                size += text_size(part["text"])
+        else:
+            size += json_text_size(
+                part_index.part_json(
+                    {"type": change.type, "text": change.append, "state": "streaming"}
+                )
+            )
+            if change.type == "text":
+                size += text_size(change.append)
+    return size
+
+
 def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
     """The message-hash fields and values storing ``message`` (``records.MESSAGE``)."""
     mid = message.id
@@ -139,6 +165,8 @@ def message_fields(message: ConversationMessage, now_ms: int) -> list[str]:
     # The JSON text of what was sent, in the order sent: read back, it is what was written.
     if message.parts is not None:
         fields += [f"pt|{mid}", json_or_empty(message.parts)]
+        # Its index, so that a PATCH's partChanges can edit one part of that text.
+        fields += [f"pi|{mid}", part_index.index(message.parts)]
     if message.metadata is not None:
         fields += [f"md|{mid}", json_or_empty(message.metadata)]
     return fields

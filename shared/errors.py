@@ -152,6 +152,19 @@ class MessageHasParts(ApiError):
     title = "Message has parts"
 
 
+class PartConflict(ApiError):
+    """A part change that does not fit the parts stored: its detail says which rule it broke.
+
+    An index past the end or naming a part of another kind, an append to a part an append did
+    not start or that is done, a toolCallId found at another index, or a message with content
+    written without parts (send its ``parts`` whole first).
+    """
+
+    status = 409
+    code = "part_conflict"
+    title = "Part conflict"
+
+
 class SequenceGap(ApiError):
     """A numbered delta that skips one; ``lastSequence`` is the last one applied."""
 

@@ -17,7 +17,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -303,6 +305,57 @@ def _without_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+# A part's position in a message, from 0 (MAX_PARTS_PER_MESSAGE bounds what a script finds there).
+PartIndex = Annotated[int, Field(ge=0, le=2**31), BeforeValidator(_whole_number)]
+
+
+class PartPut(_Model):
+    """Put one whole part, stored exactly as sent.
+
+    A tool call's part (with a ``toolCallId``) replaces the part with that ``toolCallId``
+    wherever it is (``index``, when given, must be its index); with no such part it is added at
+    ``index``, which must then be the end. Any other part replaces the one at ``index``, which
+    must be of its kind (text, reasoning, a tool call or any other), or is added when ``index``
+    is the number of parts or left out.
+    """
+
+    part: ui_parts.OnePart
+    index: PartIndex | None = None
+
+
+class PartAppend(_Model):
+    """Append text to the text or reasoning part an ``append`` started, or start one.
+
+    Without ``index``: to the last part when it is such a part of this ``type`` and still
+    streaming, else a new part ``{"type", "text", "state": "streaming"}`` at the end. With
+    ``index``: the number of parts starts one, a smaller one names the part to append to.
+    Text appended to a ``text`` part is appended to the message's ``content`` too.
+    """
+
+    append: str
+    type: Literal["text", "reasoning"]
+    index: PartIndex | None = None
+
+
+def _change_kind(value: Any) -> str | None:
+    # A put has "part", an append "append": the branch whose errors a bad change is shown.
+    if isinstance(value, dict):
+        return "append" if "append" in value else "put"
+    if isinstance(value, PartPut | PartAppend):  # (a model built in Python)
+        return "append" if isinstance(value, PartAppend) else "put"
+    return None
+
+
+PartChange = Annotated[
+    Annotated[PartPut, Tag("put")] | Annotated[PartAppend, Tag("append")],
+    Discriminator(
+        _change_kind,
+        custom_error_type="invalid_part_change",
+        custom_error_message="a part change is an object: {part, index?} or {append, type, index?}",
+    ),
+]
+
+
 class MessagePatch(_Model):
     """A change to one message; every field is optional, at least one is required.
 
@@ -313,6 +366,12 @@ class MessagePatch(_Model):
     ``parts`` and ``metadata`` replace the message's whole: its content becomes the parts' text
     (``content``, when sent too, must be that text). Content of a message with parts changes
     only with its parts: a delta or a ``content`` alone to one is refused with 409.
+
+    ``partChanges`` stream into the parts instead: whole parts put by index or by their
+    ``toolCallId``, text appended to the text or reasoning part an append started (its content
+    follows), all or none applied, numbered by ``sequence`` as deltas are. ``interrupted:
+    true`` ends a reply as stopped, from any device (``streaming: false`` with it or not);
+    ending a reply (``streaming: false``) stores the parts an append started as ``done``.
     """
 
     content: str | None = None
@@ -324,6 +383,8 @@ class MessagePatch(_Model):
     tool_executions: Annotated[list[ToolExecution], Field(max_length=100)] | None = None
     parts: ui_parts.Parts | None = None
     metadata: ui_parts.Metadata | None = None
+    part_changes: Annotated[list[PartChange], Field(min_length=1, max_length=64)] | None = None
+    interrupted: bool | None = None
 
     # A null field is one left as it is; a patch whose every field is (or {}) changes nothing.
     model_config = ConfigDict(
@@ -342,7 +403,7 @@ class MessagePatch(_Model):
         if all(getattr(self, name) is None for name in self.model_fields_set):
             raise _changes_nothing(
                 "content, appendContent, streaming, tokens, editable, toolExecutions, parts, "
-                "metadata (null leaves a field as it is)"
+                "metadata, partChanges, interrupted (null leaves a field as it is)"
             )
         if self.parts is not None:
             if self.append_content is not None:
@@ -352,7 +413,32 @@ class MessagePatch(_Model):
                 )
             if self.content is not None:
                 _check_content(self.content, self.parts, type(self).__name__)
+        if self.part_changes is not None:
+            sent = [
+                name
+                for name in ("parts", "content", "append_content")
+                if getattr(self, name) is not None
+            ]
+            if sent:
+                raise PydanticCustomError(
+                    "part_changes_with_content",
+                    "partChanges cannot go with {fields}: the parts' changes are the message's "
+                    "content changes",
+                    {"fields": ", ".join(to_camel(name) for name in sent)},
+                )
+        if self.interrupted and self.streaming:
+            raise PydanticCustomError(
+                "interrupted_streaming",
+                "interrupted: true ends the reply, so it cannot go with streaming: true",
+            )
         return self
+
+    @property
+    def ends_stream(self) -> bool | None:
+        """``streaming`` as the patch sets it: ``interrupted: true`` alone ends the reply too."""
+        if self.interrupted and self.streaming is None:
+            return False
+        return self.streaming
 
     @property
     def new_content(self) -> str | None:

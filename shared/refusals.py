@@ -20,6 +20,7 @@ from shared.errors import (
     MessageFinished,
     MessageHasParts,
     NotFound,
+    PartConflict,
     PayloadTooLarge,
     PreconditionFailed,
     SequenceGap,
@@ -120,6 +121,39 @@ def _has_parts(about: About, _: Reply) -> ApiError:
     )
 
 
+# What each rule a part change broke means (update_message.lua's part_conflict refusals).
+_PART_RULES = {
+    "past_end": "its index is past the end of the parts",
+    "other_kind": "its index names a part of another kind",
+    "not_appendable": "it appends to a part that an append did not start, or that is done "
+    "(only text and reasoning an append started and still streaming take more text)",
+    "tool_index": "its index is not that of the part with its toolCallId (a new tool call goes "
+    "at the end)",
+    "no_parts": "the message has content but no parts (written before parts): send its parts "
+    "whole first",
+    "not_indexed": "the message's parts were stored before they could be changed one by one: "
+    "send them whole first",
+}
+
+
+def _part_conflict(about: About, reply: Reply) -> ApiError:
+    rule = str(reply["rule"])
+    return PartConflict(
+        f"partChanges[{reply['change']}] cannot be applied to message {about.message_id!r}: "
+        f"{_PART_RULES.get(rule, rule)} ({rule}); nothing was applied",
+        extra={"rule": rule},
+    )
+
+
+def _parts_too_large(about: About, reply: Reply) -> ApiError:
+    setting, limit = str(reply["setting"]), int(reply["limit"])
+    what = "parts" if setting == "MAX_PARTS_PER_MESSAGE" else "bytes of parts as JSON"
+    return PayloadTooLarge(
+        f"message {about.message_id!r} would have more than {limit:,} {what} ({setting}); "
+        "nothing was applied"
+    )
+
+
 def _reset(_about: About, _: Reply) -> ApiError:
     return ChangesReset(
         "this changes cursor is older than the changes kept (or the user's data was erased "
@@ -148,6 +182,8 @@ _ERRORS: dict[str, Callable[[About, Reply], ApiError]] = {
     "out_of_order": _out_of_order,
     "finished": _finished,
     "has_parts": _has_parts,
+    "part_conflict": _part_conflict,
+    "parts_too_large": _parts_too_large,
     "reset": _reset,
     "idempotency_mismatch": _idempotency_mismatch,
     "cancelled": _cancelled,

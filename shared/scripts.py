@@ -89,6 +89,11 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "out_of_order": ("last_sequence",),
     "finished": (),
     "has_parts": (),  # a delta or content alone to a message whose content is its parts' text
+    # A part change that does not fit the stored parts: the rule (a word, see
+    # shared/refusals.py) and the change's position in partChanges (from 0).
+    "part_conflict": ("rule", "change"),
+    # Parts over a limit: the limit's setting name and its value.
+    "parts_too_large": ("setting", "limit"),
     "reset": (),
     "idempotency_mismatch": (),
     # A write settled as not applied (settle_request.lua): a run that comes later finds this.
@@ -803,7 +808,12 @@ UPDATE_MESSAGE = ScriptSpec(
         "size",
         "change",
         "parts",
+        "parts_index",
         "metadata",
+        "interrupted",
+        "part_changes",
+        "max_parts",
+        "max_parts_bytes",
     ),
     rest_args=True,
     replies=Replies(
@@ -814,6 +824,8 @@ UPDATE_MESSAGE = ScriptSpec(
             "out_of_order",
             "finished",
             "has_parts",
+            "part_conflict",
+            "parts_too_large",
             "precondition_failed",
             *_REPLAYED,
         ),

@@ -32,7 +32,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, cast
 
-from pydantic import AfterValidator, GetCoreSchemaHandler, ValidationInfo
+from pydantic import AfterValidator, GetCoreSchemaHandler, PlainSerializer, ValidationInfo
 from pydantic_core import CoreSchema
 
 from shared.errors import PayloadTooLarge
@@ -126,10 +126,26 @@ class _PartsSchema:
         return handler.generate_schema(ui_part_kinds.Parts)
 
 
+class _PartSchema:
+    """One part's schema (``ui_part_kinds.Part``), built as ``_PartsSchema`` builds the list's."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from shared import ui_part_kinds  # noqa: PLC0415
+
+        return handler.generate_schema(ui_part_kinds.Part)
+
+
 if not TYPE_CHECKING:
     # A message's parts: at most MAX_PARTS_PER_MESSAGE, each a valid part, written out as sent.
     # (To type checkers, ui_part_kinds.Parts itself.)
     Parts = Annotated[list[Any], _PartsSchema()]
+    # One part, valid and kept as sent (a PATCH's partChanges put parts one at a time).
+    # (Written out as given, as Parts are: ui_part_kinds.Parts says why.)
+    OnePart = Annotated[dict[str, Any], _PartSchema(), PlainSerializer(lambda part: part)]
+else:
+    OnePart = Part
 
 
 def validate_message(data: object) -> UIMessage:

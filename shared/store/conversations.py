@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from shared import codec, scripts
+from shared import codec, part_index, scripts
 from shared.context import Answered, Caller
 from shared.errors import StoreUnavailable
 from shared.keys import UserKeys
@@ -392,9 +392,14 @@ class ConversationStore:
         )
         size += sum(codec.json_size(tool.model_dump(exclude_none=True)) for tool in tools)
         size += codec.json_text_size(parts) + codec.json_text_size(metadata)
+        changes = patch.part_changes or []
+        change_args = part_index.change_args(changes)
+        size += codec.part_changes_size(changes)
         # A delta alone is followed by offset, not through the change feed (docs/sync.md,
-        # "Keeping devices in sync"); anything else a patch changes is a change.
-        change = patch.model_fields_set - {"append_content", "sequence"}
+        # "Keeping devices in sync"); anything else a patch changes is a change. Part changes
+        # alone are such a delta while the reply streams, which only the script knows ('p').
+        change = patch.model_fields_set - {"append_content", "sequence", "part_changes"}
+        change_word = "1" if change else ("p" if changes else "")
         # A numbered delta alone is already safe to retry (its sequence says whether it was
         # applied): no Idempotency-Key answer is kept for it, so a delta stays lean.
         numbered_delta = not change and patch.sequence is not None
@@ -412,18 +417,26 @@ class ConversationStore:
                 "delta_length": codec.utf16_length(delta),
                 "sequence": "" if patch.sequence is None else patch.sequence,
                 "max_chars": self._settings.max_message_chars,
-                "streaming": codec.flag(patch.streaming),
+                "streaming": codec.flag(patch.ends_stream),
                 "editable": codec.flag(patch.editable),
                 "tokens": "" if patch.tokens is None else patch.tokens.model_dump_json(),
                 "token_total": patch.tokens.total if patch.tokens else 0,
                 "return_message": "1" if return_message else "",
                 "if_match": if_match or "",
                 "size": size,
-                "change": "1" if change else "",
+                "change": change_word,
                 "parts": parts,
+                "parts_index": "" if patch.parts is None else part_index.index(patch.parts),
                 "metadata": metadata,
+                "interrupted": codec.flag(patch.interrupted),
+                "part_changes": len(changes) if changes else "",
+                "max_parts": self._settings.max_parts_per_message,
+                "max_parts_bytes": self._settings.max_parts_bytes,
             },
-            rest_args=[part for tool in tools for part in (tool.id, codec.tool_json(tool))],
+            rest_args=[
+                *change_args,
+                *(part for tool in tools for part in (tool.id, codec.tool_json(tool))),
+            ],
             now=now,
             idempotent=not numbered_delta,
             about=About(conversation_id, message_id, sequence=patch.sequence),

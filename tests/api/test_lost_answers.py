@@ -40,6 +40,7 @@ class Scenario:
 
 
 STREAMING = message("r1", "", "assistant", streaming=True)
+REPLY_WITH_PARTS = message("r1", "", "assistant", parts=[], streaming=True)
 SCENARIOS = {
     "put a new conversation": Scenario([], ("PUT", "/api/conversations/c1", conversation())),
     "put over a conversation": Scenario(
@@ -68,6 +69,34 @@ SCENARIOS = {
     "numbered delta": Scenario(
         [("POST", "/api/conversations/c1/messages", STREAMING)],
         ("PATCH", "/api/conversations/c1/messages/r1", {"appendContent": "Hi", "sequence": 1}),
+    ),
+    "numbered part changes": Scenario(
+        [("POST", "/api/conversations/c1/messages", REPLY_WITH_PARTS)],
+        (
+            "PATCH",
+            "/api/conversations/c1/messages/r1",
+            {"partChanges": [{"append": "Hi", "type": "text"}], "sequence": 1},
+        ),
+    ),
+    "finish with a last part change": Scenario(
+        [
+            ("POST", "/api/conversations/c1/messages", REPLY_WITH_PARTS),
+            (
+                "PATCH",
+                "/api/conversations/c1/messages/r1",
+                {"partChanges": [{"append": "Hi", "type": "text"}], "sequence": 1},
+            ),
+        ],
+        (
+            "PATCH",
+            "/api/conversations/c1/messages/r1",
+            {
+                "partChanges": [{"append": "!", "type": "text"}],
+                "sequence": 2,
+                "streaming": False,
+                "metadata": {"model": "m"},
+            },
+        ),
     ),
     "finish a reply": Scenario(
         [("POST", "/api/conversations/c1/messages", STREAMING)],

@@ -139,7 +139,7 @@ export interface paths {
         head?: never;
         /**
          * Edit a message, stream into it or finish it
-         * @description Streamed deltas (`appendContent`, numbered by `sequence`) have their own rate-limit budget.
+         * @description Streamed deltas (`appendContent`, or `partChanges` into the UIMessage parts, numbered by `sequence`) have their own rate-limit budget. `partChanges` put whole parts (a tool call's by its `toolCallId`) or append text to the text or reasoning part an `append` started; `{"streaming": false, "interrupted": true}` stops a reply for every device.
          */
         patch: operations["update_message"];
         trace?: never;
@@ -1536,6 +1536,12 @@ export interface components {
          *     ``parts`` and ``metadata`` replace the message's whole: its content becomes the parts' text
          *     (``content``, when sent too, must be that text). Content of a message with parts changes
          *     only with its parts: a delta or a ``content`` alone to one is refused with 409.
+         *
+         *     ``partChanges`` stream into the parts instead: whole parts put by index or by their
+         *     ``toolCallId``, text appended to the text or reasoning part an append started (its content
+         *     follows), all or none applied, numbered by ``sequence`` as deltas are. ``interrupted:
+         *     true`` ends a reply as stopped, from any device (``streaming: false`` with it or not);
+         *     ending a reply (``streaming: false``) stores the parts an append started as ``done``.
          */
         MessagePatch: {
             /**
@@ -1554,12 +1560,22 @@ export interface components {
              */
             editable?: boolean | null;
             /**
+             * Interrupted
+             * @default null
+             */
+            interrupted?: boolean | null;
+            /**
              * Metadata
              * @default null
              */
             metadata?: {
                 [key: string]: components["schemas"]["PortableJson"];
             } | null;
+            /**
+             * Partchanges
+             * @default null
+             */
+            partChanges?: (components["schemas"]["PartPut"] | components["schemas"]["PartAppend"])[] | null;
             /**
              * Parts
              * @default null
@@ -1631,6 +1647,48 @@ export interface components {
              * @enum {string}
              */
             type: "user" | "assistant" | "system";
+        };
+        /**
+         * PartAppend
+         * @description Append text to the text or reasoning part an ``append`` started, or start one.
+         *
+         *     Without ``index``: to the last part when it is such a part of this ``type`` and still
+         *     streaming, else a new part ``{"type", "text", "state": "streaming"}`` at the end. With
+         *     ``index``: the number of parts starts one, a smaller one names the part to append to.
+         *     Text appended to a ``text`` part is appended to the message's ``content`` too.
+         */
+        PartAppend: {
+            /** Append */
+            append: string;
+            /**
+             * Index
+             * @default null
+             */
+            index?: number | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "text" | "reasoning";
+        };
+        /**
+         * PartPut
+         * @description Put one whole part, stored exactly as sent.
+         *
+         *     A tool call's part (with a ``toolCallId``) replaces the part with that ``toolCallId``
+         *     wherever it is (``index``, when given, must be its index); with no such part it is added at
+         *     ``index``, which must then be the end. Any other part replaces the one at ``index``, which
+         *     must be of its kind (text, reasoning, a tool call or any other), or is added when ``index``
+         *     is the number of parts or left out.
+         */
+        PartPut: {
+            /**
+             * Index
+             * @default null
+             */
+            index?: number | null;
+            /** Part */
+            part: components["schemas"]["TextPart"] | components["schemas"]["ReasoningPart"] | components["schemas"]["CustomPart"] | components["schemas"]["SourceUrlPart"] | components["schemas"]["SourceDocumentPart"] | components["schemas"]["FilePart"] | components["schemas"]["ReasoningFilePart"] | components["schemas"]["SteeringMessagePart"] | components["schemas"]["StepStartPart"] | components["schemas"]["DataPart"] | (components["schemas"]["ToolInputStreaming"] | components["schemas"]["ToolInputAvailable"] | components["schemas"]["ToolApprovalRequested"] | components["schemas"]["ToolApprovalResponded"] | components["schemas"]["ToolOutputAvailable"] | components["schemas"]["ToolOutputError"] | components["schemas"]["ToolOutputDenied"]) | (components["schemas"]["DynamicToolInputStreaming"] | components["schemas"]["DynamicToolInputAvailable"] | components["schemas"]["DynamicToolApprovalRequested"] | components["schemas"]["DynamicToolApprovalResponded"] | components["schemas"]["DynamicToolOutputAvailable"] | components["schemas"]["DynamicToolOutputError"] | components["schemas"]["DynamicToolOutputDenied"]);
         };
         /**
          * PortableJson
@@ -4367,7 +4425,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "message_finished" | "message_has_parts" | "sequence_gap";
+                        code?: "message_finished" | "message_has_parts" | "part_conflict" | "sequence_gap";
                     };
                 };
             };
