@@ -128,6 +128,13 @@ export function persistReply<UI_MESSAGE extends UIMessage = UIMessage>(
   );
 }
 
+/**
+ * The `sequence` of a continued reply's first delta: the API's highest, which is a gap (409
+ * `sequence_gap` with the last one applied) for any reply that has not had 2^31 deltas. A lower
+ * guess could be taken for a retry of an applied delta, and its changes dropped.
+ */
+const PROBE_SEQUENCE = 2 ** 31;
+
 /** A PATCH kept whole, so that an unanswered one is sent again byte for byte. */
 interface Pending {
   patch: PartsPatch;
@@ -156,7 +163,8 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   #latest: UIMessage | undefined;
   #ending: Ending | undefined;
   #held: HeldPart[] = [];
-  #sequence = 0;
+  /** The last `sequence` the store applied; undefined for a reply continued, until it says. */
+  #sequence: number | undefined = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #wake: (() => void) | undefined;
 
@@ -197,7 +205,13 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       }),
     );
     try {
-      for await (const message of readUIMessageStream<UIMessage>({ stream: watched, onError: () => (interrupted = true) })) {
+      const continued = this.#continued();
+      const reading = readUIMessageStream<UIMessage>({
+        ...(continued && { message: structuredClone(continued) }),
+        stream: watched,
+        onError: () => (interrupted = true),
+      });
+      for await (const message of reading) {
         this.#latest = message;
         this.#poke();
       }
@@ -237,13 +251,14 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
           continue;
         }
       }
-      const sequence = changes.length > 0 ? this.#sequence + 1 : this.#sequence;
+      const last = this.#sequence;
+      const sequence = changes.length === 0 ? (last ?? 0) : last === undefined ? PROBE_SEQUENCE : last + 1;
       const patch: PartsPatch = changes.length > 0 ? { partChanges: wirePartChanges(changes), sequence } : {};
       if (closing) Object.assign(patch, closingFields(ending));
       // A numbered delta is made safe to resend by its sequence; anything else needs a key.
       const idempotencyKey = closing ? crypto.randomUUID() : false;
-      await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
-      if (closing) return;
+      const applied = await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
+      if (applied && closing) return;
     }
   }
 
@@ -259,9 +274,23 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     }
   }
 
+  /**
+   * The assistant message the request ends with, when the reply continues it (after a tool
+   * approval or a client-side tool's output, the SDK streams on into the same message).
+   */
+  #continued(): UIMessage | undefined {
+    const last = this.#options.messages.at(-1);
+    return last?.role === "assistant" ? last : undefined;
+  }
+
   async #appendReply(): Promise<void> {
     const metadata = this.#latest?.metadata;
     this.#lastSentAt = this.#now();
+    const continued = this.#continued();
+    if (continued !== undefined && continued.id === this.#messageId) {
+      await this.#reopen(continued);
+      return;
+    }
     await this.#options.client.appendMessage(this.#options.chatId, {
       id: this.#messageId,
       type: "assistant",
@@ -273,8 +302,27 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     });
   }
 
+  /**
+   * Streams on into a stored reply: its parts as the browser sent them (an approval answered,
+   * a tool's output added) and `streaming: true`, so appends are taken again. A reply the store
+   * does not have is appended whole.
+   */
+  async #reopen(message: UIMessage): Promise<void> {
+    const { client, chatId } = this.#options;
+    const patch: PartsPatch = { parts: wireParts(message.parts), streaming: true };
+    try {
+      await client.updateMessage(chatId, message.id, patch, { returnMinimal: true });
+    } catch (error) {
+      if (!(error instanceof ChatStoreError && error.code === "not_found")) throw error;
+      await client.appendMessage(chatId, { ...fromUIMessage(message), streaming: true });
+    }
+    this.#held = message.parts.map((part) => ({ json: JSON.stringify(part) }));
+    // Its deltas go on from the store's last `sequence`, which only a gap tells.
+    this.#sequence = undefined;
+  }
+
   /** Sends one PATCH until it is answered; the same bytes each time. */
-  async #deliver(pending: Pending): Promise<void> {
+  async #deliver(pending: Pending): Promise<boolean> {
     const { client, chatId } = this.#options;
     for (let failures = 0; ; ) {
       this.#lastSentAt = this.#now();
@@ -287,9 +335,14 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
         });
         this.#held = pending.held;
         this.#sequence = pending.sequence;
-        return;
+        return true;
       } catch (error) {
         if (!(error instanceof ChatStoreError)) throw error;
+        if (error.code === "sequence_gap" && pending.sequence === PROBE_SEQUENCE && error.lastSequence !== undefined) {
+          // The continued reply's numbering, learnt: the changes go again after its last.
+          this.#sequence = error.lastSequence;
+          return false;
+        }
         if (error.code === "message_finished") {
           this.#stoppedElsewhere();
           throw new Stopped();
@@ -324,6 +377,10 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
  */
 function wirePartChanges(changes: PartChange[]): NonNullable<MessagePatch["partChanges"]> {
   return changes as NonNullable<MessagePatch["partChanges"]>;
+}
+
+function wireParts(parts: UIMessage["parts"]): NonNullable<MessagePatch["parts"]> {
+  return parts as NonNullable<MessagePatch["parts"]>;
 }
 
 /** The fields of the PATCH that ends a reply. */
