@@ -214,4 +214,18 @@ describe("persistReply", () => {
     assert.equal(api.message("c1", "a1")?.streaming, false);
     assert.deepEqual(api.message("c1", "a1")?.parts, [{ type: "step-start" }, { type: "text", text: "All of it", state: "done" }]);
   });
+
+  it("marks the reply interrupted when the model fails mid-reply, keeping what it wrote", async () => {
+    const { api, clock, model, browser, errors } = setup();
+    model.send({ type: "stream-start", warnings: [] }, { type: "text-start", id: "t1" }, text("Partly"));
+    await clock.advance(250);
+    model.send({ type: "error", error: new Error("provider overloaded") });
+    model.end();
+    await clock.run(browser.done);
+    assert.ok(browser.chunks.some((chunk) => chunk.type === "error"), "the browser is told");
+    assert.deepEqual(api.patches.at(-1)?.body, { streaming: false, interrupted: true });
+    assert.equal(api.message("c1", "a1")?.interrupted, true);
+    assert.deepEqual(api.message("c1", "a1")?.parts, [{ type: "step-start" }, { type: "text", text: "Partly", state: "done" }]);
+    assert.deepEqual(errors, [], "a model's failure is not the store's");
+  });
 });
