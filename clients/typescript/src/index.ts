@@ -79,5 +79,13 @@ export type {
   WatchOptions,
   WriteOperation,
 } from "./stores.js";
-export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
-export type { MigrationOptions, MigrationProgress, MigrationReport, RejectedConversation } from "./migrate.js";
+export { MIGRATION_KEY, dismissMigrationNotice, migrateFromLocalStorage, migrationNotice } from "./migrate.js";
+export type {
+  MigrationNotice,
+  MigrationOptions,
+  MigrationProgress,
+  MigrationReport,
+  NotMovedCode,
+  NotMovedEntry,
+  RejectedConversation,
+} from "./migrate.js";
