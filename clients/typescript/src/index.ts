@@ -37,7 +37,15 @@ export { DEFAULT_TITLE, defaultTitle, messageText } from "./title.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.
-export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, readReply, streamReply } from "./stream.js";
+export {
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_DELTA_CHARS,
+  DEFAULT_STREAMING_STALE_SECONDS,
+  readReply,
+  streamReply,
+  streamingStaleMs,
+} from "./stream.js";
 export type {
   DeliveredReply,
   ReadReply,
