@@ -35,6 +35,8 @@ export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
 export { DEFAULT_TITLE, defaultTitle, messageText } from "./title.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
+export { ANONYMOUS_TOKEN_KEY, anonymousToken } from "./token.js";
+export type { AnonymousTokenOptions, KeptToken } from "./token.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.
 export {

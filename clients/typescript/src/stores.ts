@@ -473,6 +473,9 @@ export class HybridConversationStore implements ConversationStore {
   /** The conversation this store streams a reply into, if any. */
   #replyingIn: string | undefined;
   #snapshot: StoreSnapshot | undefined;
+  /** Counts starts and stops: a pending start goes on only while it is the last of them. */
+  #runs = 0;
+  #disposed = false;
   #told: StoreSnapshot | undefined;
   #telling = false;
 
@@ -516,15 +519,30 @@ export class HybridConversationStore implements ConversationStore {
   /**
    * Starts syncing with other devices: the change feed from the copy's cursor, or a list when
    * the copy has none. After a {@link getAllConversations} that reached the server, the list
-   * is current and the first feed poll comes one interval later. Does nothing without an engine
-   * or while running.
+   * is current and the first feed poll comes one interval later. Does nothing without an engine,
+   * while running, or once disposed.
+   *
+   * With `after` (the app's own loading: the migration, the first list), the engine starts once
+   * it settles, unless {@link stop} or {@link dispose} came first, or another start since: what
+   * an effect's cleanup stops while its start is pending stays stopped, and start, stop and
+   * start in any order leave one engine running. Resolves when started, or not to be.
    */
-  start(): void {
+  async start(options: { after?: PromiseLike<unknown> } = {}): Promise<void> {
+    const run = ++this.#runs;
+    if (options.after !== undefined) {
+      try {
+        await options.after;
+      } catch {
+        // The app's loading failed: it says so itself; the engine still starts if still wanted.
+      }
+    }
+    if (run !== this.#runs || this.#disposed) return;
     this.#engine?.start({ cursor: this.#listed });
   }
 
-  /** Stops syncing (the engine's timer, polls and a followed reply); {@link start} resumes it. */
+  /** Stops syncing (the engine's timer, polls and a followed reply), and a pending {@link start}. */
   stop(): void {
+    this.#runs++;
     this.#engine?.stop();
   }
 
@@ -795,11 +813,13 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   /**
-   * Stops listening for `online` and to the client's transport, and cancels a scheduled flush
-   * (the copy and queue stay).
+   * Stops the engine (for good: a later or pending {@link start} starts nothing), listening
+   * for `online` and to the client's transport, and cancels a scheduled flush (the copy and
+   * queue stay).
    */
   dispose(): void {
-    this.#engine?.stop();
+    this.#disposed = true;
+    this.stop();
     this.#target?.removeEventListener("online", this.#onOnline);
     for (const stop of this.#stopListening.splice(0)) stop();
     this.#listeners.clear();

@@ -199,7 +199,8 @@ export class SyncEngine extends Emitter<SyncEvents> {
   readonly #onChange: ((change: Change) => void) | undefined;
   readonly #sleep: Sleep;
   #running: AbortController | undefined;
-  #syncing: Promise<void> | undefined;
+  /** The sync in flight, and the run it belongs to: a run after a stop never shares an aborted one. */
+  #syncing: { promise: Promise<void>; run: AbortController | undefined } | undefined;
   #watched: Watched | undefined;
   /** The newest version the feed told of, per conversation, since this engine was made. */
   readonly #versions = new Map<string, number>();
@@ -232,7 +233,8 @@ export class SyncEngine extends Emitter<SyncEvents> {
   /**
    * Syncs now (a list the first time, else the feed from the kept cursor), then every
    * `intervalMs` and whenever the page becomes visible again. Nothing is sent while the page
-   * is hidden. Calling it again while running does nothing.
+   * is hidden. Calling it again while running does nothing: start, stop and start in any order
+   * leave one run (a stop aborts the run's requests in flight; the next run makes its own).
    *
    * With `options.cursor` and no cursor kept, the engine starts from the app's cursor instead
    * of listing: no request now, the feed from that cursor at the first tick.
@@ -266,10 +268,17 @@ export class SyncEngine extends Emitter<SyncEvents> {
    * Never rejects: failures are `error` events.
    */
   syncNow(): Promise<void> {
-    this.#syncing ??= this.#sync().finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+    const run = this.#running;
+    if (this.#syncing === undefined || this.#syncing.run !== run) {
+      const syncing = {
+        run,
+        promise: this.#sync().finally(() => {
+          if (this.#syncing === syncing) this.#syncing = undefined;
+        }),
+      };
+      this.#syncing = syncing;
+    }
+    return this.#syncing.promise;
   }
 
   /**
