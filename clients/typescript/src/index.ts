@@ -78,6 +78,11 @@ export { HybridConversationStore, RemoteConversationStore, newerEditWins, planSa
 export type {
   Conflict,
   ConflictDecision,
+  ConflictNotice,
+  ConnectionState,
+  DeletedElsewhereNotice,
+  RefusedNotice,
+  StoreNotice,
   HybridStoreEvents,
   HybridReplyOptions,
   HybridStoreOptions,
