@@ -16,7 +16,7 @@ import {
   migrateFromLocalStorage,
   migrationNotice,
 } from "../../src/index.js";
-import type { FetchLike } from "../../src/index.js";
+import type { FetchLike, StoreNotice } from "../../src/index.js";
 import { startApi } from "../support/server.js";
 import type { ApiServer } from "../support/server.js";
 
@@ -130,6 +130,33 @@ describe("stores against the local API", () => {
     const { data } = await client().importConversations(body);
     assert.equal(data.imported, 1);
     assert.deepEqual(data.rejected.map((r) => [r.id, r.code]), [["conversations[0]", "validation_failed"]]);
+  });
+
+  it("a conversation deleted elsewhere while offline: the message typed offline is told, and restore brings both back", async () => {
+    let network: Network = "up";
+    const mine = new HybridConversationStore(client(() => network), { storage: new MemoryStorage(), sync: false });
+    const other = new RemoteConversationStore(client());
+    const notices: StoreNotice[] = [];
+    mine.on("notice", (n) => notices.push(n));
+    const first = { id: "gone-m1", type: "user" as const, content: "Before", timestamp: at(1) };
+    await mine.saveConversation({ id: "gone", title: "To be deleted", createdAt: at(1), updatedAt: at(1), totalTokens: 0, messages: [first] });
+    assert.equal(mine.pending, 0);
+    network = "down";
+    await mine.addMessage("gone", { id: "gone-m2", type: "user", content: "Typed offline", timestamp: at(2) });
+    assert.equal(mine.pending, 1);
+    await other.getConversation("gone");
+    await other.deleteConversation("gone");
+    network = "up";
+    await mine.flush();
+    const notice = notices[0];
+    assert.ok(notice?.kind === "deleted_elsewhere", JSON.stringify(notices));
+    assert.equal(notice.code, "conversation_deleted");
+    assert.deepEqual(notice.unsent.map((m) => m.content), ["Typed offline"]);
+    await notice.restore();
+    assert.equal(mine.pending, 0);
+    const back = await new RemoteConversationStore(client()).getConversation("gone");
+    assert.deepEqual(back?.messages.map((m) => m.content), ["Before", "Typed offline"]);
+    mine.dispose();
   });
 
   it("queues writes offline and replays them once the API is back, each message stored once", async () => {
