@@ -112,7 +112,9 @@ def test_import_validation(client: TestClient) -> None:
 def test_an_entry_that_is_no_conversation_is_rejected_alone(client: TestClient) -> None:
     # What `delete arr[i]` then JSON.stringify leaves in the old store's array: a null. It, and
     # any other entry that is not an object, is one rejection by position; the rest go in.
-    body = {"conversations": [conversation("a"), None, 7, "c", [], conversation("b")]}
+    body: dict[str, Any] = {
+        "conversations": [conversation("a"), None, 7, "c", [], conversation("b")]
+    }
     answer = do_import(client, body)
     assert answer.status_code == 200
     result = answer.json()
