@@ -9,6 +9,7 @@ import type { InferUIMessageChunk, UIMessage, UIMessageChunk } from "ai";
 import type { ChatStoreClient } from "../client.js";
 import { ChatStoreError } from "../errors.js";
 import { DEFAULT_RETRY, backoffMs } from "../retry.js";
+import { DEFAULT_HEARTBEAT_MS, streamingStaleMs } from "../stream.js";
 import { abortableSleep } from "../transport.js";
 import type { Sleep } from "../transport.js";
 import type { MessagePatch } from "../types.js";
@@ -42,6 +43,13 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   messageId?: string;
   /** At least this many ms between two PATCHes while the reply streams. Default 250. */
   throttleMs?: number;
+  /**
+   * After this many ms with nothing to store (a tool running, a model thinking before its first
+   * word), an empty delta (`{appendContent: ""}`) tells followers the reply is still being
+   * written, so it does not read as interrupted. Default: 5,000, or a third of the server's
+   * stale limit when the client knows a shorter one (`client.getLimits()`).
+   */
+  heartbeatMs?: number;
   /**
    * The controller whose signal the route passed to `streamText` as `abortSignal`: aborted when
    * the reply was stopped from another device (or with {@link stopReply}), so the model stops
@@ -155,6 +163,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   /** The reply's id: the `start` chunk's, else the one given (or made). */
   #messageId: string;
   readonly #throttle: number;
+  readonly #heartbeat: number;
   readonly #now: () => number;
   readonly #sleep: Sleep;
   /** Ends the waits and the reading once the storing stops early. */
@@ -172,6 +181,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     this.#options = options;
     this.#messageId = messageId;
     this.#throttle = options.throttleMs ?? DEFAULT_THROTTLE_MS;
+    this.#heartbeat = options.heartbeatMs ?? Math.min(DEFAULT_HEARTBEAT_MS, streamingStaleMs(options.client) / 3);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? abortableSleep;
   }
@@ -240,7 +250,21 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       const { changes, held } = diffParts(this.#held, this.#latest?.parts ?? []);
       const closing = ending !== undefined && changes.length < MAX_PART_CHANGES;
       if (!closing && changes.length === 0) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
+        const silent = this.#lastSentAt + this.#heartbeat - this.#now();
+        if (silent > 0) {
+          await this.#idle(silent);
+          continue;
+        }
+        // Unnumbered: it appends nothing, so sending it again is harmless, and the sequence
+        // stays the parts' own.
+        const heartbeat: Pending = {
+          patch: { appendContent: "" },
+          held: this.#held,
+          sequence: this.#sequence ?? 0,
+          idempotencyKey: false,
+          closing: false,
+        };
+        await this.#deliver(heartbeat, this.#sequence);
         continue;
       }
       if (!closing) {
@@ -321,8 +345,20 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     this.#sequence = undefined;
   }
 
-  /** Sends one PATCH until it is answered; the same bytes each time. */
-  async #deliver(pending: Pending): Promise<boolean> {
+  /** Waits for the reply to change, or `ms`, whichever comes first. */
+  async #idle(ms: number): Promise<void> {
+    const timer = new AbortController();
+    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+    await Promise.race([woken, this.#sleep(ms, timer.signal).catch(() => undefined)]);
+    timer.abort();
+    this.#wake = undefined;
+  }
+
+  /**
+   * Sends one PATCH until it is answered; the same bytes each time. `sequence` is what the
+   * store's last applied number is once it is (a heartbeat leaves it as it was).
+   */
+  async #deliver(pending: Pending, sequence: number | undefined = pending.sequence): Promise<boolean> {
     const { client, chatId } = this.#options;
     for (let failures = 0; ; ) {
       this.#lastSentAt = this.#now();
@@ -334,7 +370,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
           idempotencyKey: pending.idempotencyKey,
         });
         this.#held = pending.held;
-        this.#sequence = pending.sequence;
+        this.#sequence = sequence;
         return true;
       } catch (error) {
         if (!(error instanceof ChatStoreError)) throw error;
