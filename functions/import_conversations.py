@@ -20,8 +20,9 @@ operation = Operation(
     "/api/import",
     "Import the frontend's localStorage conversations",
     tag="account",
-    description="Each conversation is judged on its own: those not stored are listed in "
-    "`rejected` with a code.",
+    description="Each conversation is judged on its own: those not stored, and entries that "
+    "are not conversations at all (`null`, a number), are listed in `rejected` with a code; "
+    "the others are imported.",
     body=LocalStorageDump,
     answers=(Answer(200, "What was stored.", "ImportResult"),),
 )
@@ -48,7 +49,9 @@ async def import_conversations(request: Request) -> Response:
                 raw, context=limits_context(svc.settings.part_limits)
             )
             check_conversation(conversation, svc.settings)
-            version = None if raw.get("ifMatch") is None else _version(raw["ifMatch"])
+            # (A valid conversation came from an object: model_validate takes no other input.)
+            if_match = raw.get("ifMatch") if isinstance(raw, dict) else None
+            version = None if if_match is None else _version(if_match)
         except ValidationError as exc:
             error = body_error(exc, prefix=f"conversations[{index}]")
             rejected.append(Rejected(label, error.code, error.detail))
@@ -85,9 +88,10 @@ async def import_conversations(request: Request) -> Response:
     )
 
 
-def _label(raw: dict[str, object], index: int) -> str:
-    # The conversation's id when it has a usable one, else where it stands in the batch.
-    value = raw.get("id")
+def _label(raw: object, index: int) -> str:
+    # The conversation's id when it has a usable one, else where it stands in the batch (an
+    # entry that is not an object, such as the null a deleted array slot leaves, has no id).
+    value = raw.get("id") if isinstance(raw, dict) else None
     if isinstance(value, str):
         try:
             return check_id(value)

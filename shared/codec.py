@@ -14,7 +14,7 @@ of what a message adds to one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -123,9 +123,10 @@ def part_changes_size(changes: Sequence[PartPut | PartAppend]) -> int:
     size = 0
     for change in changes:
         if isinstance(change, PartPut):
-            size += json_text_size(part_index.part_json(change.part))
-            if change.part["type"] == "text":
-                size += text_size(change.part["text"])
+            part: Mapping[str, Any] = change.part
+            size += json_text_size(part_index.part_json(part))
+            if part["type"] == "text":
+                size += text_size(part["text"])
         else:
             size += json_text_size(
                 part_index.part_json(

@@ -505,10 +505,15 @@ class LocalStorageDump(_Record):
     """The body of ``POST /api/import``: what the frontend kept in localStorage.
 
     Each conversation is validated on its own (``Conversation``), so that one bad conversation
-    is reported, not the batch refused.
+    is reported, not the batch refused. That holds for an entry that is not an object at all
+    (the ``null`` that ``delete arr[i]`` leaves in a stored array): it is rejected by its
+    position, and the rest are imported.
     """
 
-    conversations: list[dict[str, Any]]
+    conversations: list[Any] = Field(
+        description="The conversations, each judged on its own: an entry that is not one "
+        "(not an object, or an object that does not validate) is listed in `rejected`."
+    )
     current_conversation_id: Id | None = None
 
 

@@ -100,9 +100,9 @@ class ChoiceQuery(NamedTuple):
         return {"type": "string", "enum": list(self.choices), "default": self.default}
 
     def read(self, request: Request) -> str:
-        """Its value in ``request``, ``default`` when absent or empty; 400 for another word."""
+        """Its value in ``request``, ``default`` when absent; 400 for another word (or none)."""
         raw = request.query_params.get(self.name)
-        if raw is None or raw == "":
+        if raw is None:
             return self.default
         if raw not in self.choices:
             expected = ", ".join(self.choices)

@@ -89,7 +89,7 @@ def change_args(changes: Sequence[PartPut | PartAppend]) -> list[str | int]:
     for change in changes:
         where: str | int = "" if change.index is None else change.index
         if isinstance(change, PartPut):
-            part = change.part
+            part: Mapping[str, Any] = change.part
             stored = part_json(part)
             text = part["text"] if part["type"] == "text" else ""
             args += ["put", where, stored, entry(part, stored), text, "", "", ""]

@@ -79,7 +79,10 @@ class Settings(BaseSettings):
     max_page_chars: int = Field(default=1_000_000, gt=0)
 
     # A reply still marked streaming after this long without an update reads as interrupted.
-    streaming_stale_seconds: int = Field(default=120, gt=0)
+    # A live writer sends a delta at least every few seconds (the TypeScript client's streamReply
+    # sends an empty one after 5 s of silence: a third of this), so 15 s means three missed beats,
+    # not a model that paused; reported in GET /api/limits, where clients take it from.
+    streaming_stale_seconds: int = Field(default=15, gt=0)
 
     # Rate limits (sliding windows). 0 requests turns a limit off.
     rate_limit_user_requests: int = Field(default=600, ge=0)

@@ -130,7 +130,7 @@ def test_archiving_an_absent_conversation_is_404(client: TestClient) -> None:
     assert refused.json()["code"] == "not_found"
 
 
-@pytest.mark.parametrize("value", ["yes", "True", "1", "none", "all"])
+@pytest.mark.parametrize("value", ["yes", "True", "1", "none", "all", ""])
 def test_an_unknown_archived_filter_is_400(client: TestClient, value: str) -> None:
     refused = _list(client, archived=value)
     assert refused.status_code == 400

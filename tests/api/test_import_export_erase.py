@@ -109,6 +109,30 @@ def test_import_validation(client: TestClient) -> None:
     assert [(r["id"], r["code"]) for r in result["rejected"]] == [("a", "duplicate_id")]
 
 
+def test_an_entry_that_is_no_conversation_is_rejected_alone(client: TestClient) -> None:
+    # What `delete arr[i]` then JSON.stringify leaves in the old store's array: a null. It, and
+    # any other entry that is not an object, is one rejection by position; the rest go in.
+    body: dict[str, Any] = {
+        "conversations": [conversation("a"), None, 7, "c", [], conversation("b")]
+    }
+    answer = do_import(client, body)
+    assert answer.status_code == 200
+    result = answer.json()
+    assert result["imported"] == 2
+    assert [(r["id"], r["code"]) for r in result["rejected"]] == [
+        (f"conversations[{i}]", "validation_failed") for i in (1, 2, 3, 4)
+    ]
+    assert all(
+        f"conversations[{i}]:" in r["detail"]
+        for i, r in zip((1, 2, 3, 4), result["rejected"], strict=True)
+    )
+    listed = client.get("/api/conversations", headers=auth()).json()["conversations"]
+    assert sorted(c["id"] for c in listed) == ["a", "b"]
+    # An object that cannot be one is rejected by its id when it has a usable one.
+    partial = do_import(client, dump({"id": "x", "title": 3}, {"title": "no id"}))
+    assert [r["id"] for r in partial.json()["rejected"]] == ["x", "conversations[1]"]
+
+
 def test_export_is_the_import_shape_and_pages(client: TestClient) -> None:
     for i in range(3):
         put(client, conversation(f"c{i}", messages=2, updated=f"2025-01-0{i + 1}T00:00:00.000Z"))

@@ -235,6 +235,27 @@ def test_stale_streaming_reads_as_interrupted(make_client: ClientFactory) -> Non
     assert "interrupted" not in resumed
 
 
+def test_an_empty_delta_keeps_a_silent_reply_alive(make_client: ClientFactory) -> None:
+    # The default stale limit, and the keep-alive a writer sends while its model is silent
+    # (clients/typescript's streamReply: every 5 s): it appends nothing and keeps the reply live.
+    clock = Clock()
+    client = make_client(clock=clock)
+    assert client.get("/api/limits").json()["streamingStaleSeconds"] == 15
+    post(client, message("r1", "thinking", kind="assistant", streaming=True))
+    for _ in range(4):
+        clock.advance(5)
+        assert patch(client, {"appendContent": ""}, mid="r1").status_code == 200
+    shown = get(client)["messages"][0]
+    assert (shown["streaming"], shown["content"]) == (True, "thinking")
+    assert "interrupted" not in shown
+    # The writer goes away: stale 15 s after its last beat, not before.
+    clock.advance(15)
+    assert get(client)["messages"][0]["streaming"] is True
+    clock.advance(1)
+    shown = get(client)["messages"][0]
+    assert (shown["streaming"], shown["interrupted"]) == (False, True)
+
+
 def test_delete_message(client: TestClient) -> None:
     post(client, message("m1", tokens={"input": 1, "output": 2, "total": 3}))
     post(client, message("m2"))

@@ -449,7 +449,7 @@ def test_a_numbered_change_is_applied_once_and_a_gap_is_refused(client: TestClie
     assert got["parts"] == [{"type": "text", "text": "Once.", "state": "done"}]
 
 
-INVALID = {
+INVALID: dict[str, dict[str, Any]] = {
     "with parts": {"parts": []},
     "with content": {"content": "x"},
     "with appendContent": {"appendContent": "x"},
@@ -546,7 +546,7 @@ def test_part_changes_work_on_parts_written_every_way(client: TestClient) -> Non
         assert "(not_appendable)" in problem(refused, 409, "part_conflict")["detail"]
 
 
-def _limited(make_client: ClientFactory, cid: str, **limits: int) -> TestClient:
+def _limited(make_client: ClientFactory, cid: str, **limits: Any) -> TestClient:
     # (Each under a conversation of its own: the clients share one store.)
     client = make_client(**limits)
     start_reply(client, cid=cid)

@@ -228,6 +228,54 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
             table.setdefault("patch: parts", {})[size] = await meter.measure(
                 partial(store.update_message, user, "target", "parted", new_parts)
             )
+            # A reply streamed into its parts (partChanges): a text delta, the first and the
+            # 200th, a tool call upserted by its toolCallId, and a finish with metadata.
+            streamed = ConversationMessage.model_validate(
+                {
+                    "id": "streamed",
+                    "type": "assistant",
+                    "content": "",
+                    "timestamp": "2025-01-01T00:00:00.000Z",
+                    "parts": [],
+                    "streaming": True,
+                }
+            )
+            await store.append_message(user, "target", streamed)
+            for sequence in range(1, 201):
+                text = {"append": f"token {sequence} " * 4, "type": "text"}
+                part_delta = partial(
+                    store.update_message,
+                    stream,
+                    "target",
+                    "streamed",
+                    MessagePatch.model_validate({"partChanges": [text], "sequence": sequence}),
+                    return_message=False,
+                )
+                if sequence in (1, 200):
+                    table.setdefault(f"patch: part delta {sequence}", {})[
+                        size
+                    ] = await meter.measure(part_delta)
+                else:
+                    await part_delta()
+            tool = MessagePatch.model_validate(
+                {"partChanges": [{"part": {**_PARTS[1], "toolCallId": "t1"}}], "sequence": 201}
+            )
+            table.setdefault("patch: tool upsert", {})[size] = await meter.measure(
+                partial(
+                    store.update_message, stream, "target", "streamed", tool, return_message=False
+                )
+            )
+            parts_finish = MessagePatch.model_validate(
+                {
+                    "partChanges": [{"append": "Done.", "type": "text"}],
+                    "sequence": 202,
+                    "streaming": False,
+                    "metadata": {"model": "m", "usage": {"inputTokens": 3}},
+                }
+            )
+            table.setdefault("patch: parts finish", {})[size] = await meter.measure(
+                partial(store.update_message, stream, "target", "streamed", parts_finish)
+            )
             # A device that is caught up polls the change feed: an empty page.
             caught_up = await store.list_conversations(user, limit=20, cursor=None)
             assert isinstance(caught_up, ConversationPage)
@@ -298,6 +346,7 @@ CONSTANT = [
     "put (2 messages)", "delete", "append message", "append (retry)", "patch: delta 1",
     "patch: delta 200", "patch: finish", "delete message", "patch conversation",
     "patch: archive", "me", "set current", "changes (idle)", "append (parts)", "patch: parts",
+    "patch: part delta 1", "patch: part delta 200", "patch: tool upsert", "patch: parts finish",
 ]  # fmt: skip
 
 
@@ -337,6 +386,20 @@ def test_the_200th_delta_costs_what_the_first_does(
         assert costs["patch: delta 1"][size] == costs["patch: delta 200"][size]
 
 
+def test_a_delta_into_parts_costs_what_a_text_delta_does(
+    costs: dict[str, dict[str, Any]], standin: Standin
+) -> None:
+    # Parts, their index and the content are fields of the message hash a delta reads and
+    # writes anyway: streaming into parts adds no command, nor does the 200th delta.
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    for size in ("small", "large"):
+        text_delta = costs["patch: delta 1"][size]
+        assert costs["patch: part delta 1"][size] == text_delta
+        assert costs["patch: part delta 200"][size] == text_delta
+        assert costs["patch: tool upsert"][size] == text_delta
+
+
 def test_parts_cost_no_command_more(costs: dict[str, dict[str, Any]], standin: Standin) -> None:
     # Parts and metadata are fields of the message hash the call writes and reads anyway.
     if standin.redis_url is None:
@@ -353,6 +416,10 @@ TARGETS = {
     "patch: delta 200": 6,
     "append message": 10,
     "patch: finish": 10,
+    "patch: part delta 1": 6,
+    "patch: part delta 200": 6,
+    "patch: tool upsert": 6,
+    "patch: parts finish": 10,
     "list (page of 20)": 6,
     "list (next page)": 6,
     # A filtered page looks at a bounded window in one batch: the commands of any page.
@@ -365,6 +432,26 @@ TARGETS = {
     "me": 5,
     "changes (idle)": 4,
 }
+
+
+# Streaming into parts, exactly (a text delta's count, and a finish's): what the route
+# helper's every chunk and its end cost.
+PART_CHANGES_EXACT = {
+    "patch: part delta 1": 5,
+    "patch: part delta 200": 5,
+    "patch: tool upsert": 5,
+    "patch: parts finish": 9,
+}
+
+
+@pytest.mark.parametrize("name", list(PART_CHANGES_EXACT))
+def test_part_changes_cost_exactly(
+    costs: dict[str, dict[str, Any]], name: str, standin: Standin
+) -> None:
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    for size in ("small", "large"):
+        assert costs[name][size] == (1, PART_CHANGES_EXACT[name]), (name, size)
 
 
 @pytest.mark.parametrize("name", list(TARGETS))

@@ -80,6 +80,7 @@ export class ChatStoreClient {
   readonly transport: Transport;
   /** Typed calls by path and method over {@link transport}: what every method here uses. */
   readonly api: ApiFetch;
+  #limits: Limits | undefined;
 
   constructor(options: ChatStoreClientOptions) {
     this.transport = new Transport(options);
@@ -102,9 +103,21 @@ export class ChatStoreClient {
     return this.api.GET("/api/health", { retry: false, ...options, auth: false, accept: [503] });
   }
 
-  /** `GET /api/limits`: the sizes to batch imports and messages by. */
-  getLimits(options?: CallOptions): Promise<ApiResponse<Limits>> {
-    return this.api.GET("/api/limits", { ...options, auth: false });
+  /** `GET /api/limits`: the sizes to batch imports and messages by. Kept as {@link knownLimits}. */
+  async getLimits(options?: CallOptions): Promise<ApiResponse<Limits>> {
+    const answer = await this.api.GET("/api/limits", { ...options, auth: false });
+    this.#limits = answer.data;
+    return answer;
+  }
+
+  /**
+   * The limits the last {@link getLimits} answered, undefined before one did. The layers built
+   * on the client take the server's values from here (a reply's stale limit: how often a writer
+   * beats and a follower polls), never sending a request of their own for them: an app that
+   * wants them used calls `getLimits()` once at start (the migration does).
+   */
+  get knownLimits(): Limits | undefined {
+    return this.#limits;
   }
 
   /** `GET /api/openapi.json`: the API's OpenAPI 3.1 document. */

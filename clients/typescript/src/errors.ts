@@ -30,6 +30,7 @@ export type ErrorCode =
   | "sequence_gap"
   | "message_finished"
   | "message_has_parts"
+  | "part_conflict"
   | "conversation_deleted"
   | "changes_reset"
   | "precondition_failed"

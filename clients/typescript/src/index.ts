@@ -35,9 +35,19 @@ export type { components, operations, paths } from "./generated/api.js";
 export { Emitter } from "./events.js";
 export { DEFAULT_TITLE, defaultTitle, messageText } from "./title.js";
 export { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
+export { ANONYMOUS_TOKEN_KEY, anonymousToken } from "./token.js";
+export type { AnonymousTokenOptions, KeptToken } from "./token.js";
 export type { StorageLike } from "./storage.js";
 // Streaming a reply and keeping devices in sync.
-export { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_MAX_DELTA_CHARS, readReply, streamReply } from "./stream.js";
+export {
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_DELTA_CHARS,
+  DEFAULT_STREAMING_STALE_SECONDS,
+  readReply,
+  streamReply,
+  streamingStaleMs,
+} from "./stream.js";
 export type {
   DeliveredReply,
   ReadReply,
@@ -68,6 +78,11 @@ export { HybridConversationStore, RemoteConversationStore, newerEditWins, planSa
 export type {
   Conflict,
   ConflictDecision,
+  ConflictNotice,
+  ConnectionState,
+  DeletedElsewhereNotice,
+  RefusedNotice,
+  StoreNotice,
   HybridStoreEvents,
   HybridReplyOptions,
   HybridStoreOptions,
@@ -79,5 +94,13 @@ export type {
   WatchOptions,
   WriteOperation,
 } from "./stores.js";
-export { MIGRATION_KEY, migrateFromLocalStorage } from "./migrate.js";
-export type { MigrationOptions, MigrationProgress, MigrationReport, RejectedConversation } from "./migrate.js";
+export { MIGRATION_KEY, dismissMigrationNotice, migrateFromLocalStorage, migrationNotice } from "./migrate.js";
+export type {
+  MigrationNotice,
+  MigrationOptions,
+  MigrationProgress,
+  MigrationReport,
+  NotMovedCode,
+  NotMovedEntry,
+  RejectedConversation,
+} from "./migrate.js";

@@ -27,7 +27,13 @@ export const STORAGE_PREFIX = "chat-store:v1:";
 
 /** One request's worth of change to a conversation: what the stores send and queue. */
 export type Write =
-  | { op: "put"; conversationId: string; conversation: ConversationInput }
+  | {
+      op: "put";
+      conversationId: string;
+      conversation: ConversationInput;
+      /** Brings back a conversation deleted on another device (`If-None-Match: *`). */
+      restore?: boolean;
+    }
   | { op: "patch"; conversationId: string; patch: ConversationPatch }
   | {
       op: "append";

@@ -5,6 +5,13 @@
  * sends it to `POST /api/import` in batches that fit the API's limits, records each batch
  * done (so a reload mid-way resumes where it stopped, not from the start), and finally marks
  * the migration done so later page loads cost no request at all.
+ *
+ * One bad entry never blocks the rest: an entry that is no conversation (the `null` that
+ * `delete arr[i]` leaves, a number, an object without an id) is left out, and every entry not
+ * moved, left out here or rejected by the server, is listed once in the report's `notMoved`
+ * by its position in the old array (and its id and title when it has them), with a code the
+ * app can word for the user. {@link migrationNotice} gives that list until the app calls
+ * {@link dismissMigrationNotice}, so a notice is shown until the user closes it, then never again.
  */
 import type { ChatStoreClient } from "./client.js";
 import type { components } from "./generated/api.js";
@@ -16,14 +23,46 @@ import type { ImportConversation, ImportRequest } from "./types.js";
 /** A conversation the import did not store, and why. */
 export type RejectedConversation = components["schemas"]["RejectedConversation"];
 
+/**
+ * Why an entry of the old history was not moved: `not_a_conversation` (not an object: the
+ * `null` of a deleted array slot, a number, a string), `no_id` (an object without a string
+ * `id`), `payload_too_large` (too large for any import request), or the server's rejection
+ * code (`validation_failed`, `invalid_id`, `duplicate_id`, `conversation_deleted`, ...).
+ */
+export type NotMovedCode = "not_a_conversation" | "no_id" | "payload_too_large" | (string & {});
+
+/** An entry of the old history that was not moved; see {@link MigrationReport.notMoved}. */
+export interface NotMovedEntry {
+  /**
+   * Where it stood in the old store's array, from 0 (-1 only for a rejection naming an id the
+   * batch did not hold, which the API does not answer).
+   */
+  position: number;
+  /** Its id, when it had a string one. */
+  id?: string;
+  /** Its title, when it had a string one: what the user knows it by. */
+  title?: string;
+  /** Why, as a stable code to word for the user (see {@link NotMovedCode}). */
+  code: NotMovedCode;
+  /** The developer's explanation, for the console: not for the page. */
+  detail: string;
+}
+
 /** What the migration did, summed over its batches. */
 export interface MigrationReport {
   imported: number;
+  /** Stored ones replaced by a newer `updatedAt`. */
   updated: number;
+  /** Conversations the server already had as new (a count; see `notMoved` for what failed). */
   skipped: number;
   evicted: string[];
   /** The server's rejections, and the conversations too large to send at all. */
   rejected: RejectedConversation[];
+  /**
+   * Every entry of the old history not moved, in the old array's order: those that are no
+   * conversation (never sent) and those the server or the size limit refused.
+   */
+  notMoved: NotMovedEntry[];
   /** How many import requests the whole history takes. */
   batches: number;
   /** True once every batch was sent; a later call then sends nothing. */
@@ -64,6 +103,31 @@ interface MigrationState {
   sent: string[];
   /** Sums of the server's answers so far. */
   report: MigrationReport;
+  /** True once the app dismissed the notice of what was not moved. */
+  dismissed?: boolean;
+}
+
+/** What to tell the user once about a finished migration: the entries it could not move. */
+export interface MigrationNotice {
+  notMoved: NotMovedEntry[];
+}
+
+/**
+ * The entries a finished migration could not move, until {@link dismissMigrationNotice}:
+ * null when there are none, the migration is not done, or the notice was dismissed. Read from
+ * `storage`, so it costs no request and holds across reloads.
+ */
+export function migrationNotice(storage: StorageLike): MigrationNotice | null {
+  const state = readState(storage);
+  if (!state.report.done || state.dismissed === true || state.report.notMoved.length === 0) return null;
+  return { notMoved: state.report.notMoved };
+}
+
+/** The user has seen the notice: {@link migrationNotice} answers null from now on. */
+export function dismissMigrationNotice(storage: StorageLike): void {
+  const state = readState(storage);
+  state.dismissed = true;
+  writeJson(storage, MIGRATION_KEY, state);
 }
 
 /**
@@ -82,7 +146,7 @@ export async function migrateFromLocalStorage(options: MigrationOptions): Promis
   if (state.report.done) return state.report;
 
   const legacy = readJson(storage, options.legacyKey ?? "conversations");
-  const conversations = Array.isArray(legacy) ? (legacy as ImportConversation[]) : [];
+  const { entries: conversations, notConversations } = sortEntries(Array.isArray(legacy) ? (legacy as unknown[]) : []);
   const currentId = readCurrentId(storage, options.currentKey ?? "currentConversationId");
 
   let plan: Plan = { batches: [], tooLarge: [] };
@@ -103,11 +167,17 @@ export async function migrateFromLocalStorage(options: MigrationOptions): Promis
     report.skipped += data.skipped;
     report.evicted.push(...data.evicted);
     report.rejected.push(...data.rejected);
+    report.notMoved.push(...data.rejected.map((r) => notMovedOf(r, batch.entries)));
     state.sent.push(batch.key);
     writeJson(storage, MIGRATION_KEY, state);
     options.onProgress?.({ sent: state.sent.length, batches: plan.batches.length, report });
   }
-  report.rejected.push(...plan.tooLarge);
+  report.rejected.push(...plan.tooLarge.map((entry) => entry.rejected));
+  report.notMoved.push(
+    ...notConversations,
+    ...plan.tooLarge.map(({ rejected, entry }) => ({ ...named(entry), code: rejected.code, detail: rejected.detail })),
+  );
+  report.notMoved.sort((a, b) => a.position - b.position);
   report.done = true;
   writeJson(storage, MIGRATION_KEY, state);
   return report;
@@ -124,22 +194,85 @@ function readCurrentId(storage: StorageLike, key: string): string | undefined {
 function readState(storage: StorageLike): MigrationState {
   const value = readJson(storage, MIGRATION_KEY) as Partial<MigrationState> | undefined;
   if (value !== undefined && Array.isArray(value.sent) && value.report !== undefined) {
-    return value as MigrationState;
+    const state = value as MigrationState;
+    // A report kept by a release before `notMoved` has none to show.
+    state.report.notMoved ??= [];
+    return state;
   }
   return {
     sent: [],
-    report: { imported: 0, updated: 0, skipped: 0, evicted: [], rejected: [], batches: 0, done: false },
+    report: { imported: 0, updated: 0, skipped: 0, evicted: [], rejected: [], notMoved: [], batches: 0, done: false },
   };
+}
+
+/** A conversation of the old history, with where it stood in the old array. */
+interface Entry {
+  position: number;
+  conversation: ImportConversation;
+}
+
+/**
+ * The old array's entries that can be conversations (objects with a string id: the server
+ * judges the rest of each), and those that cannot, which are not sent.
+ */
+function sortEntries(legacy: unknown[]): { entries: Entry[]; notConversations: NotMovedEntry[] } {
+  const entries: Entry[] = [];
+  const notConversations: NotMovedEntry[] = [];
+  // `for` over the indexes, not `forEach`: an array with holes still has a position for each.
+  for (let position = 0; position < legacy.length; position++) {
+    const value = legacy[position];
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      notConversations.push({
+        position,
+        code: "not_a_conversation",
+        detail: `entry ${position} of the old history is ${value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`}, not a conversation`,
+      });
+    } else if (typeof (value as { id?: unknown }).id !== "string") {
+      notConversations.push({
+        ...named({ position, conversation: value as ImportConversation }),
+        code: "no_id",
+        detail: `entry ${position} of the old history has no string id`,
+      });
+    } else {
+      entries.push({ position, conversation: value as ImportConversation });
+    }
+  }
+  return { entries, notConversations };
+}
+
+/** The position, id and title an entry is known by. */
+function named({ position, conversation }: Entry): Pick<NotMovedEntry, "position" | "id" | "title"> {
+  const { id, title } = conversation as { id?: unknown; title?: unknown };
+  return {
+    position,
+    ...(typeof id === "string" && id !== "" ? { id } : {}),
+    ...(typeof title === "string" && title !== "" ? { title } : {}),
+  };
+}
+
+/**
+ * A rejection of the server as the entry it names: the server names a conversation by its id,
+ * or, without a usable one, by its place in the batch (`conversations[3]`).
+ */
+function notMovedOf(rejected: RejectedConversation, entries: Entry[]): NotMovedEntry {
+  const place = /^conversations\[(\d+)\]$/.exec(rejected.id);
+  const entry =
+    (place === null ? undefined : entries[Number(place[1])]) ??
+    entries.find((e) => (e.conversation as { id?: unknown }).id === rejected.id);
+  const where = entry === undefined ? { position: -1, id: rejected.id } : named(entry);
+  return { ...where, code: rejected.code, detail: rejected.detail };
 }
 
 interface Batch {
   body: ImportRequest;
   key: string;
+  /** The entries sent in it, in the body's order. */
+  entries: Entry[];
 }
 
 interface Plan {
   batches: Batch[];
-  tooLarge: RejectedConversation[];
+  tooLarge: { entry: Entry; rejected: RejectedConversation }[];
 }
 
 /**
@@ -149,7 +282,7 @@ interface Plan {
  * whichever turns out last still fits.
  */
 function planBatches(
-  conversations: ImportConversation[],
+  conversations: Entry[],
   currentConversationId: string | undefined,
   limits: { maxBytes: number; maxConversations: number },
 ): Plan {
@@ -158,18 +291,19 @@ function planBatches(
   // `{"conversations":[],"currentConversationId":"..."}`; each conversation adds its JSON and
   // a comma.
   const frame = size(JSON.stringify({ conversations: [], currentConversationId: currentConversationId ?? null }));
-  const groups: ImportConversation[][] = [];
-  const tooLarge: RejectedConversation[] = [];
-  let group: ImportConversation[] = [];
+  const groups: Entry[][] = [];
+  const tooLarge: Plan["tooLarge"] = [];
+  let group: Entry[] = [];
   let bytes = frame;
-  for (const conversation of conversations) {
-    const own = size(JSON.stringify(conversation)) + 1;
+  for (const entry of conversations) {
+    const own = size(JSON.stringify(entry.conversation)) + 1;
     if (frame + own > limits.maxBytes) {
-      tooLarge.push({
-        id: typeof conversation?.id === "string" ? conversation.id : "",
-        code: "payload_too_large",
+      const rejected = {
+        id: entry.conversation.id,
+        code: "payload_too_large" as const,
         detail: `${frame + own} bytes alone, over the ${limits.maxBytes} bytes one import request may carry`,
-      });
+      };
+      tooLarge.push({ entry, rejected });
       continue;
     }
     if (group.length > 0 && (bytes + own > limits.maxBytes || group.length >= limits.maxConversations)) {
@@ -177,16 +311,17 @@ function planBatches(
       group = [];
       bytes = frame;
     }
-    group.push(conversation);
+    group.push(entry);
     bytes += own;
   }
   if (group.length > 0) groups.push(group);
-  const batches = groups.map((conversations, i): Batch => {
+  const batches = groups.map((entries, i): Batch => {
+    const conversations = entries.map((e) => e.conversation);
     const body: ImportRequest =
       i === groups.length - 1 && currentConversationId !== undefined
         ? { conversations, currentConversationId }
         : { conversations };
-    return { body, key: `migration-${contentHash(JSON.stringify(body))}` };
+    return { body, key: `migration-${contentHash(JSON.stringify(body))}`, entries };
   });
   return { batches, tooLarge };
 }

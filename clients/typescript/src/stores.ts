@@ -16,6 +16,7 @@ import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
+import { DEFAULT_TITLE } from "./title.js";
 import { LocalCopy, applyToSummaries, applyWrite, etagVersion, summaryOf } from "./local.js";
 import type { QueuedWrite, Write } from "./local.js";
 import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
@@ -175,9 +176,12 @@ export class RemoteConversationStore implements ConversationStore {
     const key = { idempotencyKey: options.idempotencyKey };
     let answerEtag: string | undefined;
     switch (write.op) {
-      case "put":
-        answerEtag = (await this.#client.putConversation(id, write.conversation, { ...key, ifMatch: etag })).etag;
+      case "put": {
+        // Restoring: only as a new conversation, whatever this copy last read of it.
+        const guard = write.restore ? { ifNoneMatch: "*" as const } : { ifMatch: etag };
+        answerEtag = (await this.#client.putConversation(id, write.conversation, { ...key, ...guard })).etag;
         break;
+      }
       case "patch":
         answerEtag = (await this.#client.updateConversation(id, write.patch, { ...key, ifMatch: etag })).etag;
         break;
@@ -313,8 +317,80 @@ export interface Conflict {
 /** `retry`: send the edit again over the server's current version; `discard`: drop it. */
 export type ConflictDecision = "retry" | "discard";
 
+/**
+ * Where the API stands, as this store last found it: what a banner says, one state at a time.
+ * `code` is the developer's reason, for the console, not the page.
+ *
+ * - `online`: answering.
+ * - `offline`: no answer (the device's network, a timeout), or a gateway with nothing behind it
+ *   (502, 504); writes are queued and go when it answers again.
+ * - `rate_limited`: the API answers but refuses more for now (429); writes wait. `retryAt` is when
+ *   it said to try again (from `Retry-After`), for a "try again in N s"; null when it did not say.
+ * - `store_down`: the API answers that its storage is unavailable (503); writes are queued.
+ *   `retryAt` as for `rate_limited`.
+ */
+export type ConnectionState =
+  | { state: "online" }
+  | { state: "offline"; code: "network_error" | "timeout" | "bad_gateway" | "gateway_timeout" | "circuit_open" }
+  | { state: "rate_limited"; code: "rate_limited"; retryAt: Date | null }
+  | { state: "store_down"; code: "store_unavailable"; retryAt: Date | null };
+
+/** What every {@link StoreNotice} carries. */
+interface NoticeBase {
+  /** Unique per notice: a key to render it by and to dismiss it with. */
+  id: string;
+  conversationId: string;
+  /** The conversation's title as this device last showed it, when it knew one. */
+  title?: string;
+  /** The API's (or the client's) error code, for the console: not for the page. */
+  code: string;
+  /** The developer's explanation, for the console: not for the page. */
+  detail: string;
+}
+
+/**
+ * Another device changed the conversation first (412) and its version was kept: this device's
+ * edit (`operation`) is not applied. `keepMine()` sends the edit again over the other version;
+ * `discard()` (or nothing) leaves the other device's.
+ */
+export interface ConflictNotice extends NoticeBase {
+  kind: "conflict";
+  operation: WriteOperation;
+  keepMine(): Promise<void>;
+  discard(): void;
+}
+
+/**
+ * The conversation was deleted on another device while this one still had writes for it; they
+ * were not applied. `unsent` are the messages written here that the server never got (offline
+ * while it was deleted): `restore()` brings the conversation back with them (what this device
+ * held of it, then those); `discard()` (or nothing) lets the deletion stand.
+ */
+export interface DeletedElsewhereNotice extends NoticeBase {
+  kind: "deleted_elsewhere";
+  unsent: ChatMessage[];
+  restore(): Promise<void>;
+  discard(): void;
+}
+
+/** Another refusal of a write (a 4xx: too large, invalid): taken out of the copy, nothing to choose. */
+export interface RefusedNotice extends NoticeBase {
+  kind: "refused";
+  operation: WriteOperation;
+}
+
+/**
+ * Something the user should hear about a write, with what they can do about it: the `notice`
+ * event. `kind` is the stable discriminant to word it by.
+ */
+export type StoreNotice = ConflictNotice | DeletedElsewhereNotice | RefusedNotice;
+
 /** Events of {@link HybridConversationStore}. */
 export interface HybridStoreEvents {
+  /** A write did not go as made: see {@link StoreNotice}. Told once each, after `revert`. */
+  notice: StoreNotice;
+  /** Where the API stands changed: see {@link ConnectionState}. */
+  connection: ConnectionState;
   /** The local copy changed (an optimistic write, a revert, a read, a synced change). */
   change: { conversationIds: string[] };
   /** The server refused a write; the copy no longer shows it. */
@@ -383,8 +459,10 @@ export interface StoreSnapshot {
    * none is watched or the copy does not hold it.
    */
   watched: Conversation | null;
-  /** False while the API is unreachable. */
+  /** False while the API is unreachable (or refuses more for now). */
   online: boolean;
+  /** Why, when not online: offline, rate limited (with when to retry), or its storage down. */
+  connection: ConnectionState;
   /** Writes waiting for the server. */
   queued: number;
 }
@@ -463,6 +541,7 @@ export class HybridConversationStore implements ConversationStore {
   readonly #engine: SyncEngine | undefined;
   readonly #listeners = new Set<(snapshot: StoreSnapshot) => void>();
   #online = true;
+  #connection: ConnectionState = { state: "online" };
   #flushing: Promise<void> | undefined;
   #cancelRetry: (() => void) | undefined;
   /** The cursor of a list this store read from the server (a 304 too) since it was made. */
@@ -473,6 +552,11 @@ export class HybridConversationStore implements ConversationStore {
   /** The conversation this store streams a reply into, if any. */
   #replyingIn: string | undefined;
   #snapshot: StoreSnapshot | undefined;
+  /** Counts starts and stops: a pending start goes on only while it is the last of them. */
+  #runs = 0;
+  #disposed = false;
+  /** Notices told so far: each one's id. */
+  #notices = 0;
   #told: StoreSnapshot | undefined;
   #telling = false;
 
@@ -516,15 +600,30 @@ export class HybridConversationStore implements ConversationStore {
   /**
    * Starts syncing with other devices: the change feed from the copy's cursor, or a list when
    * the copy has none. After a {@link getAllConversations} that reached the server, the list
-   * is current and the first feed poll comes one interval later. Does nothing without an engine
-   * or while running.
+   * is current and the first feed poll comes one interval later. Does nothing without an engine,
+   * while running, or once disposed.
+   *
+   * With `after` (the app's own loading: the migration, the first list), the engine starts once
+   * it settles, unless {@link stop} or {@link dispose} came first, or another start since: what
+   * an effect's cleanup stops while its start is pending stays stopped, and start, stop and
+   * start in any order leave one engine running. Resolves when started, or not to be.
    */
-  start(): void {
+  async start(options: { after?: PromiseLike<unknown> } = {}): Promise<void> {
+    const run = ++this.#runs;
+    if (options.after !== undefined) {
+      try {
+        await options.after;
+      } catch {
+        // The app's loading failed: it says so itself; the engine still starts if still wanted.
+      }
+    }
+    if (run !== this.#runs || this.#disposed) return;
     this.#engine?.start({ cursor: this.#listed });
   }
 
-  /** Stops syncing (the engine's timer, polls and a followed reply); {@link start} resumes it. */
+  /** Stops syncing (the engine's timer, polls and a followed reply), and a pending {@link start}. */
   stop(): void {
+    this.#runs++;
     this.#engine?.stop();
   }
 
@@ -795,11 +894,13 @@ export class HybridConversationStore implements ConversationStore {
   }
 
   /**
-   * Stops listening for `online` and to the client's transport, and cancels a scheduled flush
-   * (the copy and queue stay).
+   * Stops the engine (for good: a later or pending {@link start} starts nothing), listening
+   * for `online` and to the client's transport, and cancels a scheduled flush (the copy and
+   * queue stay).
    */
   dispose(): void {
-    this.#engine?.stop();
+    this.#disposed = true;
+    this.stop();
     this.#target?.removeEventListener("online", this.#onOnline);
     for (const stop of this.#stopListening.splice(0)) stop();
     this.#listeners.clear();
@@ -881,7 +982,14 @@ export class HybridConversationStore implements ConversationStore {
         watched = { ...watched, messages: watched.messages.map((m) => (m === held ? live.message : m)) };
       }
     }
-    return { conversations: this.#summariesView(), watchedId: id, watched, online: this.#online, queued: this.pending };
+    return {
+      conversations: this.#summariesView(),
+      watchedId: id,
+      watched,
+      online: this.#online,
+      connection: this.#connection,
+      queued: this.pending,
+    };
   }
 
   async #write(writes: Write[]): Promise<void> {
@@ -940,11 +1048,81 @@ export class HybridConversationStore implements ConversationStore {
           if (decision === "retry") continue;
         }
         conflicts = 0;
+        if (isDeletedElsewhere(error, write)) {
+          this.#deletedElsewhere(write.conversationId, error);
+          continue;
+        }
+        const title = this.cachedConversation(write.conversationId)?.title;
         this.#dequeue(head);
         this.#events.emit("revert", { operation: write.op, conversationId: write.conversationId, error });
         this.#events.emit("change", { conversationIds: [write.conversationId] });
+        this.#notify(
+          error.status === 412
+            ? {
+                kind: "conflict",
+                operation: write.op,
+                ...this.#noticeBase(write.conversationId, title, error),
+                keepMine: () => this.#write([write]),
+                discard: () => undefined,
+              }
+            : { kind: "refused", operation: write.op, ...this.#noticeBase(write.conversationId, title, error) },
+        );
       }
     }
+  }
+
+  /**
+   * The conversation of a refused write was deleted elsewhere: every write queued for it goes
+   * (each would be refused alike), each reverted, and one notice carries the messages the
+   * server never got, with a restore that brings the conversation back with them.
+   */
+  #deletedElsewhere(conversationId: string, error: ChatStoreError): void {
+    const held = this.cachedConversation(conversationId);
+    const queue = this.#copy.queue();
+    const dropped = queue.filter((q) => q.write.conversationId === conversationId);
+    const unsent: ChatMessage[] = [];
+    for (const { write } of dropped) {
+      if (write.op === "append") unsent.push(shownMessage(write.message));
+      if (write.op === "put") unsent.push(...write.conversation.messages.map(shownMessage));
+    }
+    const unsentIds = new Set(unsent.map((m) => m.id));
+    this.#keepQueue(queue.filter((q) => q.write.conversationId !== conversationId));
+    this.#emitStatus();
+    for (const { write } of dropped) this.#events.emit("revert", { operation: write.op, conversationId, error });
+    // What the server had is gone; the copy shows the deletion.
+    this.#copy.forget(conversationId);
+    this.#events.emit("change", { conversationIds: [conversationId] });
+    const restore = (): Promise<void> => {
+      const at = new Date(this.#now());
+      const kept = (held?.messages ?? []).filter((m) => !unsentIds.has(m.id));
+      const conversation: ConversationInput = {
+        id: conversationId,
+        title: held?.title ?? DEFAULT_TITLE,
+        createdAt: held?.createdAt ?? at,
+        updatedAt: at,
+        totalTokens: held?.totalTokens ?? 0,
+        messages: [...kept, ...unsent],
+        ...(held?.mcpServers != null ? { mcpServers: held.mcpServers } : {}),
+      };
+      return this.#write([{ op: "put", conversationId, conversation, restore: true }]);
+    };
+    this.#notify({
+      kind: "deleted_elsewhere",
+      ...this.#noticeBase(conversationId, held?.title, error),
+      unsent,
+      restore,
+      discard: () => undefined,
+    });
+  }
+
+  #noticeBase(conversationId: string, title: string | undefined, error: ChatStoreError): NoticeBase {
+    const base: NoticeBase = { id: `notice-${++this.#notices}`, conversationId, code: error.code, detail: error.detail };
+    if (title !== undefined) base.title = title;
+    return base;
+  }
+
+  #notify(notice: StoreNotice): void {
+    this.#events.emit("notice", notice);
   }
 
   /**
@@ -994,17 +1172,38 @@ export class HybridConversationStore implements ConversationStore {
    * What any request on the client found (this store's own included, told before the store
    * sees their outcome): see "Reachability from the whole client" above.
    */
-  #observe({ reachable, status }: Reachability): void {
+  #observe({ reachable, status, code, retryAfter }: Reachability): void {
+    const retryAt = retryAfter === undefined ? null : new Date(this.#now() + retryAfter * 1_000);
     if (!reachable) {
+      this.#setConnection(
+        status === 503
+          ? { state: "store_down", code: "store_unavailable", retryAt }
+          : { state: "offline", code: status === 502 ? "bad_gateway" : status === 504 ? "gateway_timeout" : (code ?? "network_error") },
+      );
       this.#setOnline(false);
       return;
     }
     this.#breaker.close();
     // Busy is not back: a 429 makes the store's own calls wait too.
-    if (status !== 429) this.#setOnline(true);
+    if (status === 429) {
+      this.#setConnection({ state: "rate_limited", code: "rate_limited", retryAt });
+      this.#setOnline(false);
+    } else this.#setOnline(true);
+  }
+
+  #setConnection(connection: ConnectionState): void {
+    const now = this.#connection;
+    if (JSON.stringify(now) === JSON.stringify(connection)) return;
+    this.#connection = connection;
+    this.#events.emit("connection", connection);
+    this.#invalidate();
   }
 
   #setOnline(online: boolean): void {
+    // Online is online; offline keeps the reason a request found (busy, storage down) over the
+    // store's own "could not reach it", which the breaker says without a request.
+    if (online) this.#setConnection({ state: "online" });
+    else if (this.#connection.state === "online") this.#setConnection({ state: "offline", code: "circuit_open" });
     if (online === this.#online) return;
     this.#online = online;
     this.#emitStatus();
@@ -1049,6 +1248,20 @@ export function newerEditWins(conflict: Conflict): ConflictDecision {
   return conflict.server !== null && conflict.madeAt > new Date(conflict.server.updatedAt).getTime()
     ? "retry"
     : "discard";
+}
+
+/**
+ * A write refused because its conversation is gone: the API's `conversation_deleted` (a `PUT` or
+ * an append to a conversation deleted elsewhere), or a 404 on a write that needs it to exist.
+ */
+function isDeletedElsewhere(error: ChatStoreError, write: Write): boolean {
+  return error.code === "conversation_deleted" || (error.status === 404 && write.op !== "delete");
+}
+
+/** A message as written here, as the copy shows it. */
+function shownMessage(message: MessageInput): ChatMessage {
+  const { content, ...rest } = message;
+  return { ...rest, content: content ?? "", timestamp: new Date(message.timestamp) } as ChatMessage;
 }
 
 /**

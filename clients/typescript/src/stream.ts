@@ -38,6 +38,27 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 250;
  */
 export const DEFAULT_MAX_DELTA_CHARS = 32_768;
 
+/**
+ * The API's default `streamingStaleSeconds`: a reply still marked streaming this long after its
+ * last update reads as interrupted. Used until the client holds the server's own value
+ * (`client.knownLimits`, from `GET /api/limits`).
+ */
+export const DEFAULT_STREAMING_STALE_SECONDS = 15;
+
+/**
+ * The longest a writer stays silent: after this long without a delta (a model thinking, a slow
+ * tool), it sends an empty one (`{appendContent: ""}`: no text, no sequence, safe to resend)
+ * so the reply does not read as stale. At most a third of the stale limit, so two lost beats in
+ * a row still do not make a live reply look dead. One such beat is one request and 5 commands,
+ * only while the model is silent: at 5 s, 12 a minute.
+ */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+
+/** The stale limit the client knows, in milliseconds: the server's, else the default. */
+export function streamingStaleMs(client: Pick<ChatStoreClient, "knownLimits">): number {
+  return (client.knownLimits?.streamingStaleSeconds ?? DEFAULT_STREAMING_STALE_SECONDS) * 1_000;
+}
+
 /** A tool call shown under the reply; each event replaces the one with the same `id`. */
 export type ReplyToolEvent = { type: "tool" } & ToolExecution;
 
@@ -64,6 +85,12 @@ export interface StreamReplyOptions {
   flushIntervalMs?: number;
   /** Longest delta; see {@link DEFAULT_MAX_DELTA_CHARS}. */
   maxDeltaChars?: number;
+  /**
+   * Longest silence before an empty delta keeps the reply alive; see
+   * {@link DEFAULT_HEARTBEAT_MS}. Default: that, or a third of the server's stale limit when
+   * the client knows a shorter one.
+   */
+  heartbeatMs?: number;
   /** Stops reading the source; the reply is finished with what was received. */
   signal?: AbortSignal;
   /** Told each chunk as it is read, with the whole text so far: what the UI shows. */
@@ -134,6 +161,8 @@ export type StreamReplyResult = DeliveredReply | UndeliveredReply;
  *   stops reading the source and rejects with the {@link ChatStoreError}.
  * - An abort (`signal`) or a source that throws: the reply is finished with what was read, so
  *   it never spins forever on other devices, and the promise rejects with that error.
+ * - A source silent for `heartbeatMs` (5 s): an empty delta `{appendContent: ""}` tells the API
+ *   the writer is still there, so other devices do not see the reply go stale.
  *
  * @example
  * ```ts
@@ -170,6 +199,7 @@ class ReplyStream {
   readonly #options: StreamReplyOptions;
   readonly #interval: number;
   readonly #maxDeltaChars: number;
+  readonly #heartbeat: number;
   readonly #now: () => number;
   readonly #sleep: Sleep;
   readonly #random: () => number;
@@ -201,6 +231,7 @@ class ReplyStream {
     this.#options = options;
     this.#interval = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#maxDeltaChars = options.maxDeltaChars ?? DEFAULT_MAX_DELTA_CHARS;
+    this.#heartbeat = options.heartbeatMs ?? Math.min(DEFAULT_HEARTBEAT_MS, streamingStaleMs(options.client) / 3);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? abortableSleep;
     this.#random = options.random ?? Math.random;
@@ -267,7 +298,9 @@ class ReplyStream {
         const final = this.#sourceDone;
         const news = this.#reply.content.length > this.#sent || this.#unsentTools.size > 0;
         if (!final && this.#resend === undefined && !news) {
-          await new Promise<void>((resolve) => (this.#wake = resolve));
+          const silent = this.#lastSentAt + this.#heartbeat - this.#now();
+          if (silent <= 0 && this.#notBefore <= this.#now()) await this.#deliver(heartbeat());
+          else await this.#idle(Math.max(silent, this.#notBefore - this.#now()));
           continue;
         }
         // The closing delta does not wait out the interval (the reply is done; one request
@@ -284,6 +317,15 @@ class ReplyStream {
       this.#refusal = { error };
       this.#stop.abort();
     }
+  }
+
+  /** Waits for the source to bring something, or `ms`, whichever comes first. */
+  async #idle(ms: number): Promise<void> {
+    const timer = new AbortController();
+    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+    await Promise.race([woken, this.#sleep(ms, timer.signal).catch(() => undefined)]);
+    timer.abort();
+    this.#wake = undefined;
   }
 
   /** Appends the empty reply; false when the API is unreachable. */
@@ -401,6 +443,11 @@ class ReplyStream {
     }
     throw error;
   }
+}
+
+/** The empty delta a silent writer sends: it moves the message's update time, nothing else. */
+function heartbeat(): Delta {
+  return { patch: { appendContent: "" }, from: 0, text: "", sequence: 0, tools: new Map(), closing: false, idempotencyKey: false };
 }
 
 /** A reply as read from its source so far. */

@@ -15,6 +15,7 @@ import { Emitter } from "./events.js";
 import { STORAGE_PREFIX, etagVersion } from "./local.js";
 import { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
+import { streamingStaleMs } from "./stream.js";
 import { abortableSleep } from "./transport.js";
 import type { Sleep } from "./transport.js";
 import type { Change, ConversationSummary, ConversationView, MessageTail } from "./types.js";
@@ -91,8 +92,18 @@ export interface SyncEngineOptions {
   cursor?: CursorPersister;
   /** Time between two syncs. Default 30,000 ms: an idle device costs 2 requests a minute. */
   intervalMs?: number;
-  /** Time between two polls of a followed reply. Default 1,000 ms. */
+  /**
+   * Time between two polls of a followed reply while it grows. Default 1,000 ms. Each poll that
+   * brings nothing doubles the wait, up to `maxFollowIntervalMs`; one that brings text resets it.
+   */
   followIntervalMs?: number;
+  /**
+   * The longest wait between two polls of a reply that brings nothing. Default a quarter of the
+   * stale limit (the server's `streamingStaleSeconds` when the client knows it, else 15 s:
+   * 3.75 s), so a reply whose writer went away is seen interrupted, and no longer polled, at
+   * most that long after the server calls it stale.
+   */
+  maxFollowIntervalMs?: number;
   /** The page whose visibility pauses the engine; default `globalThis.document`; null: none. */
   document?: VisibilityDocument | null;
   /**
@@ -183,11 +194,13 @@ export class SyncEngine extends Emitter<SyncEvents> {
   readonly #cursor: CursorPersister;
   readonly #intervalMs: number;
   readonly #followIntervalMs: number;
+  readonly #maxFollowIntervalMs: number | undefined;
   readonly #document: VisibilityDocument | undefined;
   readonly #onChange: ((change: Change) => void) | undefined;
   readonly #sleep: Sleep;
   #running: AbortController | undefined;
-  #syncing: Promise<void> | undefined;
+  /** The sync in flight, and the run it belongs to: a run after a stop never shares an aborted one. */
+  #syncing: { promise: Promise<void>; run: AbortController | undefined } | undefined;
   #watched: Watched | undefined;
   /** The newest version the feed told of, per conversation, since this engine was made. */
   readonly #versions = new Map<string, number>();
@@ -200,6 +213,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
       storedCursor(options.storage ?? browserStorage() ?? new MemoryStorage(), `${options.prefix ?? STORAGE_PREFIX}sync`);
     this.#intervalMs = options.intervalMs ?? 30_000;
     this.#followIntervalMs = options.followIntervalMs ?? 1_000;
+    this.#maxFollowIntervalMs = options.maxFollowIntervalMs;
     this.#document =
       options.document === null ? undefined : (options.document ?? (globalThis as { document?: VisibilityDocument }).document);
     this.#onChange = options.onChange;
@@ -219,7 +233,8 @@ export class SyncEngine extends Emitter<SyncEvents> {
   /**
    * Syncs now (a list the first time, else the feed from the kept cursor), then every
    * `intervalMs` and whenever the page becomes visible again. Nothing is sent while the page
-   * is hidden. Calling it again while running does nothing.
+   * is hidden. Calling it again while running does nothing: start, stop and start in any order
+   * leave one run (a stop aborts the run's requests in flight; the next run makes its own).
    *
    * With `options.cursor` and no cursor kept, the engine starts from the app's cursor instead
    * of listing: no request now, the feed from that cursor at the first tick.
@@ -253,10 +268,17 @@ export class SyncEngine extends Emitter<SyncEvents> {
    * Never rejects: failures are `error` events.
    */
   syncNow(): Promise<void> {
-    this.#syncing ??= this.#sync().finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+    const run = this.#running;
+    if (this.#syncing === undefined || this.#syncing.run !== run) {
+      const syncing = {
+        run,
+        promise: this.#sync().finally(() => {
+          if (this.#syncing === syncing) this.#syncing = undefined;
+        }),
+      };
+      this.#syncing = syncing;
+    }
+    return this.#syncing.promise;
   }
 
   /**
@@ -299,7 +321,10 @@ export class SyncEngine extends Emitter<SyncEvents> {
    * Follows a reply another device is streaming: polls
    * `GET /api/conversations/{id}/messages/{messageId}?after=<length held>` with
    * `If-None-Match` every `followIntervalMs` (none while the page is hidden), and yields the
-   * whole text each time a poll brings something, until the reply is no longer streaming.
+   * whole text each time a poll brings something, until the reply is no longer streaming:
+   * finished, or interrupted (its writer sent nothing for the server's stale limit). A poll
+   * that brings nothing (a 304, a writer's empty keep-alive, no answer) doubles the wait, up
+   * to `maxFollowIntervalMs`; new text or tools bring it back to `followIntervalMs`.
    */
   async *followMessage(
     conversationId: string,
@@ -310,16 +335,20 @@ export class SyncEngine extends Emitter<SyncEvents> {
     let content = options.content ?? "";
     let etag = options.etag;
     let wait = etag !== undefined;
+    let interval = this.#followIntervalMs;
+    let tools = "";
     for (;;) {
       if (wait) {
         try {
-          await this.#sleep(this.#followIntervalMs, options.signal);
+          await this.#sleep(interval, options.signal);
         } catch {
           return; // aborted
         }
       }
       wait = true;
       if (this.#hidden()) continue;
+      // Doubled now, and reset below only by a poll that brings something.
+      interval = Math.min(interval * 2, this.#followCap());
       let answer;
       try {
         answer = await this.#client.getMessage(conversationId, messageId, { after }, { ifNoneMatch: etag, signal: options.signal });
@@ -334,10 +363,15 @@ export class SyncEngine extends Emitter<SyncEvents> {
       if (answer.notModified) continue;
       const tail = answer.data;
       etag = answer.etag;
+      const streaming = tail.streaming === true;
+      const toolsNow = JSON.stringify(tail.toolExecutions ?? []);
+      // A new version with no new text nor tools (the writer's keep-alive) is nothing to show.
+      if (streaming && tail.content === "" && tail.offset === after && toolsNow === tools) continue;
       // `offset` is `after`, or 0 when the text was replaced and came back whole.
       content = content.slice(0, tail.offset) + tail.content;
       after = tail.length;
-      const streaming = tail.streaming === true;
+      tools = toolsNow;
+      interval = this.#followIntervalMs;
       yield {
         conversationId,
         messageId,
@@ -348,6 +382,11 @@ export class SyncEngine extends Emitter<SyncEvents> {
       };
       if (!streaming) return;
     }
+  }
+
+  /** The longest wait between two polls of a followed reply; see `maxFollowIntervalMs`. */
+  #followCap(): number {
+    return Math.max(this.#followIntervalMs, this.#maxFollowIntervalMs ?? streamingStaleMs(this.#client) / 4);
   }
 
   #onVisibility = (): void => {

@@ -140,6 +140,8 @@ export interface Reachability {
   path: string;
   /** The call's `X-Request-Id` (the same for each of its retries). */
   requestId: string;
+  /** The answer's `Retry-After`, in seconds, when it carried one (a 429, a 503). */
+  retryAfter?: number;
 }
 
 /** Events of {@link Transport}. */
@@ -339,7 +341,7 @@ export class Transport {
   }
 
   /** Tells the `reachability` listeners what an attempt found (nothing for an abort). */
-  #tell(spec: RequestSpec, requestId: string, outcome: { status: number } | ChatStoreError): void {
+  #tell(spec: RequestSpec, requestId: string, outcome: { status: number; headers: Headers } | ChatStoreError): void {
     if (this.#events.listenerCount("reachability") === 0) return;
     let reachability: Reachability;
     if (outcome instanceof ChatStoreError) {
@@ -348,6 +350,8 @@ export class Transport {
       reachability = { reachable: false, status: 0, code, method: spec.method, path: spec.path, requestId };
     } else {
       reachability = { reachable: !isUnavailableStatus(outcome.status), status: outcome.status, method: spec.method, path: spec.path, requestId };
+      const retryAfter = parseRetryAfter(outcome.headers.get(HEADERS.retryAfter), this.#now());
+      if (retryAfter !== undefined) reachability.retryAfter = retryAfter;
     }
     this.#events.emit("reachability", reachability);
   }

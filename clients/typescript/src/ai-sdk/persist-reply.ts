@@ -9,6 +9,7 @@ import type { InferUIMessageChunk, UIMessage, UIMessageChunk } from "ai";
 import type { ChatStoreClient } from "../client.js";
 import { ChatStoreError } from "../errors.js";
 import { DEFAULT_RETRY, backoffMs } from "../retry.js";
+import { DEFAULT_HEARTBEAT_MS, streamingStaleMs } from "../stream.js";
 import { abortableSleep } from "../transport.js";
 import type { Sleep } from "../transport.js";
 import type { MessagePatch } from "../types.js";
@@ -42,6 +43,13 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   messageId?: string;
   /** At least this many ms between two PATCHes while the reply streams. Default 250. */
   throttleMs?: number;
+  /**
+   * After this many ms with nothing to store (a tool running, a model thinking before its first
+   * word), an empty delta (`{appendContent: ""}`) tells followers the reply is still being
+   * written, so it does not read as interrupted. Default: 5,000, or a third of the server's
+   * stale limit when the client knows a shorter one (`client.getLimits()`).
+   */
+  heartbeatMs?: number;
   /**
    * The controller whose signal the route passed to `streamText` as `abortSignal`: aborted when
    * the reply was stopped from another device (or with {@link stopReply}), so the model stops
@@ -128,6 +136,13 @@ export function persistReply<UI_MESSAGE extends UIMessage = UIMessage>(
   );
 }
 
+/**
+ * The `sequence` of a continued reply's first delta: the API's highest, which is a gap (409
+ * `sequence_gap` with the last one applied) for any reply that has not had 2^31 deltas. A lower
+ * guess could be taken for a retry of an applied delta, and its changes dropped.
+ */
+const PROBE_SEQUENCE = 2 ** 31;
+
 /** A PATCH kept whole, so that an unanswered one is sent again byte for byte. */
 interface Pending {
   patch: PartsPatch;
@@ -148,6 +163,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   /** The reply's id: the `start` chunk's, else the one given (or made). */
   #messageId: string;
   readonly #throttle: number;
+  readonly #heartbeat: number;
   readonly #now: () => number;
   readonly #sleep: Sleep;
   /** Ends the waits and the reading once the storing stops early. */
@@ -156,7 +172,8 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   #latest: UIMessage | undefined;
   #ending: Ending | undefined;
   #held: HeldPart[] = [];
-  #sequence = 0;
+  /** The last `sequence` the store applied; undefined for a reply continued, until it says. */
+  #sequence: number | undefined = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #wake: (() => void) | undefined;
 
@@ -164,6 +181,7 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     this.#options = options;
     this.#messageId = messageId;
     this.#throttle = options.throttleMs ?? DEFAULT_THROTTLE_MS;
+    this.#heartbeat = options.heartbeatMs ?? Math.min(DEFAULT_HEARTBEAT_MS, streamingStaleMs(options.client) / 3);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? abortableSleep;
   }
@@ -197,7 +215,13 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       }),
     );
     try {
-      for await (const message of readUIMessageStream<UIMessage>({ stream: watched, onError: () => (interrupted = true) })) {
+      const continued = this.#continued();
+      const reading = readUIMessageStream<UIMessage>({
+        ...(continued && { message: structuredClone(continued) }),
+        stream: watched,
+        onError: () => (interrupted = true),
+      });
+      for await (const message of reading) {
         this.#latest = message;
         this.#poke();
       }
@@ -226,7 +250,21 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       const { changes, held } = diffParts(this.#held, this.#latest?.parts ?? []);
       const closing = ending !== undefined && changes.length < MAX_PART_CHANGES;
       if (!closing && changes.length === 0) {
-        await new Promise<void>((resolve) => (this.#wake = resolve));
+        const silent = this.#lastSentAt + this.#heartbeat - this.#now();
+        if (silent > 0) {
+          await this.#idle(silent);
+          continue;
+        }
+        // Unnumbered: it appends nothing, so sending it again is harmless, and the sequence
+        // stays the parts' own.
+        const heartbeat: Pending = {
+          patch: { appendContent: "" },
+          held: this.#held,
+          sequence: this.#sequence ?? 0,
+          idempotencyKey: false,
+          closing: false,
+        };
+        await this.#deliver(heartbeat, this.#sequence);
         continue;
       }
       if (!closing) {
@@ -237,13 +275,14 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
           continue;
         }
       }
-      const sequence = changes.length > 0 ? this.#sequence + 1 : this.#sequence;
+      const last = this.#sequence;
+      const sequence = changes.length === 0 ? (last ?? 0) : last === undefined ? PROBE_SEQUENCE : last + 1;
       const patch: PartsPatch = changes.length > 0 ? { partChanges: wirePartChanges(changes), sequence } : {};
       if (closing) Object.assign(patch, closingFields(ending));
       // A numbered delta is made safe to resend by its sequence; anything else needs a key.
       const idempotencyKey = closing ? crypto.randomUUID() : false;
-      await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
-      if (closing) return;
+      const applied = await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
+      if (applied && closing) return;
     }
   }
 
@@ -259,9 +298,23 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     }
   }
 
+  /**
+   * The assistant message the request ends with, when the reply continues it (after a tool
+   * approval or a client-side tool's output, the SDK streams on into the same message).
+   */
+  #continued(): UIMessage | undefined {
+    const last = this.#options.messages.at(-1);
+    return last?.role === "assistant" ? last : undefined;
+  }
+
   async #appendReply(): Promise<void> {
     const metadata = this.#latest?.metadata;
     this.#lastSentAt = this.#now();
+    const continued = this.#continued();
+    if (continued !== undefined && continued.id === this.#messageId) {
+      await this.#reopen(continued);
+      return;
+    }
     await this.#options.client.appendMessage(this.#options.chatId, {
       id: this.#messageId,
       type: "assistant",
@@ -273,8 +326,39 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     });
   }
 
-  /** Sends one PATCH until it is answered; the same bytes each time. */
-  async #deliver(pending: Pending): Promise<void> {
+  /**
+   * Streams on into a stored reply: its parts as the browser sent them (an approval answered,
+   * a tool's output added) and `streaming: true`, so appends are taken again. A reply the store
+   * does not have is appended whole.
+   */
+  async #reopen(message: UIMessage): Promise<void> {
+    const { client, chatId } = this.#options;
+    const patch: PartsPatch = { parts: wireParts(message.parts), streaming: true };
+    try {
+      await client.updateMessage(chatId, message.id, patch, { returnMinimal: true });
+    } catch (error) {
+      if (!(error instanceof ChatStoreError && error.code === "not_found")) throw error;
+      await client.appendMessage(chatId, { ...fromUIMessage(message), streaming: true });
+    }
+    this.#held = message.parts.map((part) => ({ json: JSON.stringify(part) }));
+    // Its deltas go on from the store's last `sequence`, which only a gap tells.
+    this.#sequence = undefined;
+  }
+
+  /** Waits for the reply to change, or `ms`, whichever comes first. */
+  async #idle(ms: number): Promise<void> {
+    const timer = new AbortController();
+    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+    await Promise.race([woken, this.#sleep(ms, timer.signal).catch(() => undefined)]);
+    timer.abort();
+    this.#wake = undefined;
+  }
+
+  /**
+   * Sends one PATCH until it is answered; the same bytes each time. `sequence` is what the
+   * store's last applied number is once it is (a heartbeat leaves it as it was).
+   */
+  async #deliver(pending: Pending, sequence: number | undefined = pending.sequence): Promise<boolean> {
     const { client, chatId } = this.#options;
     for (let failures = 0; ; ) {
       this.#lastSentAt = this.#now();
@@ -286,10 +370,15 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
           idempotencyKey: pending.idempotencyKey,
         });
         this.#held = pending.held;
-        this.#sequence = pending.sequence;
-        return;
+        this.#sequence = sequence;
+        return true;
       } catch (error) {
         if (!(error instanceof ChatStoreError)) throw error;
+        if (error.code === "sequence_gap" && pending.sequence === PROBE_SEQUENCE && error.lastSequence !== undefined) {
+          // The continued reply's numbering, learnt: the changes go again after its last.
+          this.#sequence = error.lastSequence;
+          return false;
+        }
         if (error.code === "message_finished") {
           this.#stoppedElsewhere();
           throw new Stopped();
@@ -324,6 +413,10 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
  */
 function wirePartChanges(changes: PartChange[]): NonNullable<MessagePatch["partChanges"]> {
   return changes as NonNullable<MessagePatch["partChanges"]>;
+}
+
+function wireParts(parts: UIMessage["parts"]): NonNullable<MessagePatch["parts"]> {
+  return parts as NonNullable<MessagePatch["parts"]>;
 }
 
 /** The fields of the PATCH that ends a reply. */

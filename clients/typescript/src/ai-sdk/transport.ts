@@ -116,6 +116,8 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
     const maxInterval = this.#maxPollInterval;
     const sleep = this.#sleep;
     let etag: string | undefined;
+    // Content is read from where the last answer ended: parts come whole anyway.
+    let after = reply.content.length;
     let metadata = JSON.stringify(reply.metadata ?? null);
     let failures = 0;
     let first = true;
@@ -138,7 +140,7 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
           first = false;
           let answer: Awaited<ReturnType<ChatStoreClient["getMessage"]>>;
           try {
-            answer = await client.getMessage(chatId, reply.id, { after: reply.content.length }, { ifNoneMatch: etag, signal: stop.signal });
+            answer = await client.getMessage(chatId, reply.id, { after }, { ifNoneMatch: etag, signal: stop.signal });
           } catch (error) {
             if (stop.signal.aborted) return close(controller);
             // Deleted meanwhile: the reply ends as far as it came.
@@ -156,6 +158,7 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
             continue;
           }
           etag = answer.etag;
+          after = answer.data.length;
           interval = pollInterval;
           const tail: MessageTail = answer.data;
           const chunks = replay.chunks((tail.parts ?? []) as UIPart[]);

@@ -175,7 +175,7 @@ export interface paths {
         put?: never;
         /**
          * Import the frontend's localStorage conversations
-         * @description Each conversation is judged on its own: those not stored are listed in `rejected` with a code.
+         * @description Each conversation is judged on its own: those not stored, and entries that are not conversations at all (`null`, a number), are listed in `rejected` with a code; the others are imported.
          */
         post: operations["import_conversations"];
         delete?: never;
@@ -1496,13 +1496,16 @@ export interface components {
          * @description The body of ``POST /api/import``: what the frontend kept in localStorage.
          *
          *     Each conversation is validated on its own (``Conversation``), so that one bad conversation
-         *     is reported, not the batch refused.
+         *     is reported, not the batch refused. That holds for an entry that is not an object at all
+         *     (the ``null`` that ``delete arr[i]`` leaves in a stored array): it is rejected by its
+         *     position, and the rest are imported.
          */
         LocalStorageDump: {
-            /** Conversations */
-            conversations: {
-                [key: string]: unknown;
-            }[];
+            /**
+             * Conversations
+             * @description The conversations, each judged on its own: an entry that is not one (not an object, or an object that does not validate) is listed in `rejected`.
+             */
+            conversations: unknown[];
             /**
              * Currentconversationid
              * @default null

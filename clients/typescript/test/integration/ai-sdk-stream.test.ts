@@ -14,7 +14,7 @@ import { ChatStoreClient } from "../../src/index.js";
 import type { FetchLike } from "../../src/index.js";
 import { startApi } from "../support/server.js";
 import type { ApiServer } from "../support/server.js";
-import { AFTER_RESUME, BEFORE_RESUME, builtFrom } from "../support/ui-chunks.js";
+import { AFTER_RESUME, BEFORE_RESUME, builtFrom, streamOf as streamOfChunks } from "../support/ui-chunks.js";
 
 let api: ApiServer;
 let token: string;
@@ -61,6 +61,10 @@ async function storedParts(client: ChatStoreClient, chatId: string, id: string):
   return answer && !answer.notModified ? (answer.data.parts?.length ?? 0) : 0;
 }
 
+/** The `sequence` of each PATCH that had one. */
+const numbers = (bodies: unknown[]): number[] =>
+  bodies.map((body) => (body as { sequence?: number }).sequence).filter((n): n is number => n !== undefined);
+
 const user = (id: string): UIMessage => ({ id, role: "user", parts: [{ type: "text", text: "Weather in Lisbon?" }] });
 
 describe("streaming into parts against the local API", () => {
@@ -98,7 +102,7 @@ describe("streaming into parts against the local API", () => {
     const stored = view.data.messages.at(-1);
     assert.equal(stored?.content, "Looking it up.Sunny, 19 degrees.");
     assert.deepEqual(stored?.tokens, { input: 3, output: 4, total: 7 });
-    const sequences = patches.map((body) => (body as { sequence?: number }).sequence).filter((n) => n !== undefined);
+    const sequences = numbers(patches);
     assert.deepEqual(sequences, sequences.map((_, i) => i + 1), "numbered 1, 2, 3...");
     assert.equal((patches.at(-1) as { streaming?: boolean }).streaming, false);
   });
@@ -162,6 +166,53 @@ describe("streaming into parts against the local API", () => {
     assert.equal(stored?.interrupted, true);
     assert.equal(stored?.content, "Looking it ");
     const loaded = await loadChat(route, "abort");
+    await validateUIMessages({ messages: wire(loaded) });
+  });
+
+  it("streams on into the reply a tool approval continues, numbered after its earlier deltas", async () => {
+    const patches: unknown[] = [];
+    const route = device(patches);
+    const first = source();
+    const firstTurn = persistReply({ client: route, chatId: "approve", messages: [user("u4")], stream: first.stream, throttleMs: 20 })
+      .pipeTo(new WritableStream());
+    first.send([...BEFORE_RESUME, ...AFTER_RESUME]);
+    first.end();
+    await firstTurn;
+
+    // The user approves the call: useChat sends the reply back with the approval answered.
+    const [asked, reply] = await loadChat(route, "approve");
+    assert.ok(asked && reply);
+    const answered = wire({
+      ...reply,
+      parts: reply.parts.map((part) =>
+        part.type === "tool-deleteFile" ? { ...part, state: "approval-responded", approval: { id: "ap1", approved: true } } : part,
+      ),
+    }) as UIMessage;
+    const more: UIMessageChunk[] = [
+      { type: "start", messageId: "a1" },
+      { type: "tool-output-available", toolCallId: "c3", output: { deleted: true } },
+      { type: "start-step" },
+      { type: "text-start", id: "t3" },
+      { type: "text-delta", id: "t3", delta: "Deleted." },
+      { type: "text-end", id: "t3" },
+      { type: "finish", finishReason: "stop" },
+    ];
+    const firstSequences = numbers(patches);
+    patches.length = 0;
+    const second = source();
+    const secondTurn = persistReply({ client: route, chatId: "approve", messages: [asked, answered], stream: second.stream, throttleMs: 20 })
+      .pipeTo(new WritableStream());
+    second.send(more);
+    second.end();
+    await secondTurn;
+
+    let expected: UIMessage | undefined;
+    for await (const message of readUIMessageStream({ message: structuredClone(answered), stream: streamOfChunks(more) })) expected = message;
+    const loaded = await loadChat(route, "approve");
+    assert.deepEqual(loaded.map((m) => m.id), ["u4", "a1"], "one reply, continued");
+    const last = firstSequences.at(-1) ?? 0;
+    assert.deepEqual(numbers(patches).slice(0, 2), [2 ** 31, last + 1], "a probe learns the last sequence, then it goes on");
+    assert.deepEqual(wire(loaded[1]), wire(expected));
     await validateUIMessages({ messages: wire(loaded) });
   });
 });

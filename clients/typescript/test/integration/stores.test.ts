@@ -12,9 +12,11 @@ import {
   HybridConversationStore,
   MemoryStorage,
   RemoteConversationStore,
+  dismissMigrationNotice,
   migrateFromLocalStorage,
+  migrationNotice,
 } from "../../src/index.js";
-import type { FetchLike } from "../../src/index.js";
+import type { FetchLike, StoreNotice } from "../../src/index.js";
 import { startApi } from "../support/server.js";
 import type { ApiServer } from "../support/server.js";
 
@@ -70,7 +72,7 @@ describe("stores against the local API", () => {
     const report = await migrateFromLocalStorage({ client: migrating, storage });
     assert.deepEqual(
       { ...report },
-      { imported: 3, updated: 0, skipped: 0, evicted: [], rejected: [], batches: 1, done: true },
+      { imported: 3, updated: 0, skipped: 0, evicted: [], rejected: [], notMoved: [], batches: 1, done: true },
     );
     assert.deepEqual(seen, ["GET /api/limits", "POST /api/import"]);
 
@@ -90,6 +92,71 @@ describe("stores against the local API", () => {
     seen.length = 0;
     assert.deepEqual(await migrateFromLocalStorage({ client: migrating, storage }), report);
     assert.deepEqual(seen, []);
+  });
+
+  it("migrates a history with a null entry and a broken one: the rest moves, each bad entry told once", async () => {
+    const storage = new MemoryStorage();
+    const good = (n: number) => ({
+      id: `holes-${n}`,
+      title: `Kept ${n}`,
+      createdAt: at(n),
+      updatedAt: at(n),
+      totalTokens: 0,
+      messages: [{ id: `holes-${n}-u`, type: "user", content: `hello ${n}`, timestamp: at(n) }],
+    });
+    // What `delete arr[i]` then JSON.stringify leaves (a null), and one the server refuses.
+    const broken = { ...good(9), id: "holes-broken", title: "Broken", messages: [{ id: "x", type: "robot" }] };
+    storage.setItem("conversations", JSON.stringify([good(1), null, broken, good(2)]));
+
+    const report = await migrateFromLocalStorage({ client: client(), storage });
+    assert.equal(report.imported, 2);
+    assert.deepEqual(
+      report.notMoved.map(({ position, id, code }) => ({ position, id, code })),
+      [
+        { position: 1, id: undefined, code: "not_a_conversation" },
+        { position: 2, id: "holes-broken", code: "validation_failed" },
+      ],
+    );
+    assert.equal(report.notMoved[1]?.title, "Broken");
+    const ids = (await new RemoteConversationStore(client()).getAllConversations()).map((s) => s.id);
+    assert.ok(ids.includes("holes-1") && ids.includes("holes-2") && !ids.includes("holes-broken"));
+    assert.equal(migrationNotice(storage)?.notMoved.length, 2);
+    dismissMigrationNotice(storage);
+    assert.equal(migrationNotice(storage), null);
+  });
+
+  it("is answered per entry by the API itself for a null in a batch, not refused whole", async () => {
+    const body = { conversations: [null as never, { id: "nulls-ok", title: "ok", messages: [], createdAt: at(1), updatedAt: at(1), totalTokens: 0 }] };
+    const { data } = await client().importConversations(body);
+    assert.equal(data.imported, 1);
+    assert.deepEqual(data.rejected.map((r) => [r.id, r.code]), [["conversations[0]", "validation_failed"]]);
+  });
+
+  it("a conversation deleted elsewhere while offline: the message typed offline is told, and restore brings both back", async () => {
+    let network: Network = "up";
+    const mine = new HybridConversationStore(client(() => network), { storage: new MemoryStorage(), sync: false });
+    const other = new RemoteConversationStore(client());
+    const notices: StoreNotice[] = [];
+    mine.on("notice", (n) => notices.push(n));
+    const first = { id: "gone-m1", type: "user" as const, content: "Before", timestamp: at(1) };
+    await mine.saveConversation({ id: "gone", title: "To be deleted", createdAt: at(1), updatedAt: at(1), totalTokens: 0, messages: [first] });
+    assert.equal(mine.pending, 0);
+    network = "down";
+    await mine.addMessage("gone", { id: "gone-m2", type: "user", content: "Typed offline", timestamp: at(2) });
+    assert.equal(mine.pending, 1);
+    await other.getConversation("gone");
+    await other.deleteConversation("gone");
+    network = "up";
+    await mine.flush();
+    const notice = notices[0];
+    assert.ok(notice?.kind === "deleted_elsewhere", JSON.stringify(notices));
+    assert.equal(notice.code, "conversation_deleted");
+    assert.deepEqual(notice.unsent.map((m) => m.content), ["Typed offline"]);
+    await notice.restore();
+    assert.equal(mine.pending, 0);
+    const back = await new RemoteConversationStore(client()).getConversation("gone");
+    assert.deepEqual(back?.messages.map((m) => m.content), ["Before", "Typed offline"]);
+    mine.dispose();
   });
 
   it("queues writes offline and replays them once the API is back, each message stored once", async () => {

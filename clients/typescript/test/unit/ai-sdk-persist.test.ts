@@ -132,6 +132,31 @@ describe("persistReply", () => {
     assert.deepEqual(start, { type: "start", messageId: "a1" }, "the browser's reply has the stored id");
   });
 
+  it("keeps a silent reply alive with an unnumbered empty delta every 5 s, and numbers on after it", async () => {
+    const { api, clock, model, browser } = setup();
+    model.send({ type: "stream-start", warnings: [] }, { type: "text-start", id: "t1" }, text("Let me look"));
+    await clock.advance(250);
+    assert.equal(api.patches.length, 1);
+    // A tool runs, or the model thinks: nothing to store for 12 s.
+    await clock.advance(4_900);
+    assert.equal(api.patches.length, 1, "nothing before 5 s of silence");
+    await clock.advance(100);
+    assert.deepEqual(patchBodies(api)[1], { appendContent: "" });
+    assert.equal(api.patches[1]?.headers.get("Idempotency-Key"), null, "it appends nothing: safe to resend as it is");
+    await clock.advance(5_000);
+    assert.deepEqual(patchBodies(api).slice(1), [{ appendContent: "" }, { appendContent: "" }]);
+    model.send(text(" that up"));
+    await clock.advance(250);
+    assert.deepEqual(patchBodies(api)[3], { partChanges: [{ append: " that up", type: "text", index: 1 }], sequence: 2 });
+    model.send({ type: "text-end", id: "t1" }, finish);
+    model.end();
+    await clock.run(browser.done);
+    assert.deepEqual(api.message("c1", "a1")?.parts, [
+      { type: "step-start" },
+      { type: "text", text: "Let me look that up", state: "done" },
+    ]);
+  });
+
   it("keeps one PATCH in flight, and resends one whose answer was lost byte for byte", async () => {
     const { api, clock, model, browser } = setup();
     let release!: () => void;
@@ -213,5 +238,19 @@ describe("persistReply", () => {
     await clock.advance(1_000);
     assert.equal(api.message("c1", "a1")?.streaming, false);
     assert.deepEqual(api.message("c1", "a1")?.parts, [{ type: "step-start" }, { type: "text", text: "All of it", state: "done" }]);
+  });
+
+  it("marks the reply interrupted when the model fails mid-reply, keeping what it wrote", async () => {
+    const { api, clock, model, browser, errors } = setup();
+    model.send({ type: "stream-start", warnings: [] }, { type: "text-start", id: "t1" }, text("Partly"));
+    await clock.advance(250);
+    model.send({ type: "error", error: new Error("provider overloaded") });
+    model.end();
+    await clock.run(browser.done);
+    assert.ok(browser.chunks.some((chunk) => chunk.type === "error"), "the browser is told");
+    assert.deepEqual(api.patches.at(-1)?.body, { streaming: false, interrupted: true });
+    assert.equal(api.message("c1", "a1")?.interrupted, true);
+    assert.deepEqual(api.message("c1", "a1")?.parts, [{ type: "step-start" }, { type: "text", text: "Partly", state: "done" }]);
+    assert.deepEqual(errors, [], "a model's failure is not the store's");
   });
 });

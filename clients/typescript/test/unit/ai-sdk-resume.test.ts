@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { AbstractChat, readUIMessageStream, validateUIMessages } from "ai";
 import type { ChatInit, ChatState, ChatStatus, UIMessage, UIMessageChunk } from "ai";
 
-import { ChatStoreTransport, loadChat, persistReply, stopReply } from "../../src/ai-sdk.js";
+import { ChatStoreTransport, bearerTokenOf, loadChat, persistReply, stopReply } from "../../src/ai-sdk.js";
 import { ChatStoreClient } from "../../src/index.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { FakePartsApi } from "../support/fake-parts-api.js";
@@ -121,5 +121,66 @@ describe("ChatStoreTransport.reconnectToStream", () => {
     assert.ok(resumed?.parts.every((part) => !("state" in part) || (part.state !== "streaming" && part.state !== "input-streaming")));
     end();
     await clock.run(answered);
+  });
+
+  it("polls with If-None-Match, backing off while nothing changes and back to the first interval once it does", async () => {
+    const { api, clock, client, answered, send, end } = route();
+    const waits: number[] = [];
+    const sleep = (ms: number, signal?: AbortSignal): Promise<void> => (waits.push(ms), clock.sleep(ms, signal));
+    const transport = new ChatStoreTransport({ client, sleep, pollIntervalMs: 300, maxPollIntervalMs: 1_000 });
+    send(BEFORE_RESUME.slice(0, 8));
+    await clock.advance(250);
+    const stream = await transport.reconnectToStream({ chatId: "c1" });
+    assert.ok(stream);
+    const reader = stream.getReader();
+    const read = (async () => {
+      for (let step = await reader.read(); !step.done; step = await reader.read());
+    })();
+    await clock.advance(3_000);
+    const polls = api.requests.filter((r) => r.method === "GET" && r.path.startsWith("/api/conversations/c1/messages/a1"));
+    assert.ok(polls.length >= 4);
+    assert.equal(polls[0]?.headers.get("If-None-Match"), null);
+    assert.ok(polls.slice(1).every((poll) => poll.headers.get("If-None-Match") !== null), "then each poll names the copy it has");
+    assert.ok(polls.every((poll) => poll.path.includes("after=11")), "content only from where it was");
+    assert.deepEqual(waits.slice(0, 5), [300, 450, 675, 1_000, 1_000], "backing off to the longest wait");
+    send(BEFORE_RESUME.slice(8));
+    await clock.advance(2_000);
+    assert.ok(waits.indexOf(300, 1) > 4, "a change brings the first interval back");
+    end();
+    await clock.run(Promise.all([read, answered]));
+  });
+});
+
+describe("ChatStoreTransport.sendMessages", () => {
+  it("posts to the app's route as DefaultChatTransport does, with the store's token as its bearer", async () => {
+    const seen: { url: string; headers: Headers; body: unknown }[] = [];
+    const routeFetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      seen.push({ url: String(url), headers: new Headers(init?.headers), body: JSON.parse(String(init?.body)) });
+      const events = [{ type: "start", messageId: "a9" }, { type: "finish" }].map((c) => `data: ${JSON.stringify(c)}\n\n`);
+      return new Response(events.join("") + "data: [DONE]\n\n", { headers: { "Content-Type": "text/event-stream" } });
+    };
+    const client = new ChatStoreClient({ baseUrl: "https://api.test", fetch: new FakePartsApi().fetch });
+    const transport = new ChatStoreTransport({ client, getToken: () => "tok-1", api: "/api/chat", fetch: routeFetch, headers: { "X-App": "1" } });
+    const stream = await transport.sendMessages({
+      trigger: "submit-message",
+      chatId: "c9",
+      messageId: undefined,
+      messages: [USER],
+      abortSignal: undefined,
+    });
+    const chunks: UIMessageChunk[] = [];
+    const reader = stream.getReader();
+    for (let step = await reader.read(); !step.done; step = await reader.read()) chunks.push(step.value);
+    assert.deepEqual(chunks, [{ type: "start", messageId: "a9" }, { type: "finish" }]);
+    assert.equal(seen[0]?.url, "/api/chat");
+    assert.equal(seen[0]?.headers.get("Authorization"), "Bearer tok-1");
+    assert.equal(seen[0]?.headers.get("X-App"), "1", "the app's own headers are kept");
+    assert.deepEqual((seen[0]?.body as { id: string; messages: UIMessage[] }).messages, [USER]);
+    assert.equal((seen[0]?.body as { id: string }).id, "c9");
+  });
+
+  it("bearerTokenOf reads the token back in the route", () => {
+    assert.equal(bearerTokenOf(new Request("https://app.test/api/chat", { headers: { Authorization: "Bearer tok-1" } })), "tok-1");
+    assert.equal(bearerTokenOf(new Request("https://app.test/api/chat")), undefined);
   });
 });

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { describe, it } from "node:test";
 
-import { ChatStoreClient, ChatStoreError, MemoryStorage, migrateFromLocalStorage } from "../../src/index.js";
+import {
+  ChatStoreClient,
+  ChatStoreError,
+  MemoryStorage,
+  dismissMigrationNotice,
+  migrateFromLocalStorage,
+  migrationNotice,
+} from "../../src/index.js";
 import type { MigrationProgress } from "../../src/index.js";
 import { fakeFetch, problem } from "../support/fake-fetch.js";
 import type { Scripted, SeenRequest } from "../support/fake-fetch.js";
@@ -103,6 +110,7 @@ describe("migrateFromLocalStorage", () => {
       skipped: 0,
       evicted: [],
       rejected: [{ id: "huge", code: "payload_too_large", detail: report.rejected[0]!.detail }],
+      notMoved: [{ position: 4, id: "huge", title: "Chat huge", code: "payload_too_large", detail: report.rejected[0]!.detail }],
       batches: 4,
       done: true,
     });
@@ -144,6 +152,57 @@ describe("migrateFromLocalStorage", () => {
     assert.deepEqual(report.rejected, rejected);
     assert.deepEqual(report.evicted, ["old"]);
     assert.equal(report.imported, 1);
+  });
+
+  it("leaves out what is no conversation and moves the rest, listing each entry not moved once by position", async () => {
+    // [good, null (a deleted slot), good, 7, an object without an id, an array, good]
+    const history = [legacy("a", 1), null, legacy("b", 1), 7, { title: "No id" }, [], legacy("c", 1)];
+    const t = setup(history);
+    // The server refuses "b" (by id) and the third entry it was sent (by its place in the batch).
+    const rejected = [
+      { id: "b", code: "conversation_deleted", detail: "conversation 'b' was deleted" },
+      { id: "conversations[2]", code: "validation_failed", detail: "conversations[2].messages: ..." },
+    ];
+    const report = await t.run([limits(), imported(1, { rejected })]);
+    assert.deepEqual(t.requests.slice(1).map(ids), [["a", "b", "c"]], "one batch, the good entries only");
+    assert.deepEqual(
+      report.notMoved.map(({ detail: _, ...entry }) => entry),
+      [
+        { position: 1, code: "not_a_conversation" },
+        { position: 2, id: "b", title: "Chat b", code: "conversation_deleted" },
+        { position: 3, code: "not_a_conversation" },
+        { position: 4, title: "No id", code: "no_id" },
+        { position: 5, code: "not_a_conversation" },
+        { position: 6, id: "c", title: "Chat c", code: "validation_failed" },
+      ],
+    );
+    assert.match(report.notMoved[0]!.detail, /null/);
+    assert.deepEqual(report.rejected, rejected, "the server's answer as it came");
+    assert.equal(report.done, true);
+
+    // Told until dismissed, across reloads (read from storage), then never again.
+    assert.deepEqual(migrationNotice(t.storage)?.notMoved, report.notMoved);
+    assert.deepEqual((await t.run([])).notMoved, report.notMoved, "the report stays; no request");
+    assert.deepEqual(migrationNotice(t.storage)?.notMoved, report.notMoved);
+    dismissMigrationNotice(t.storage);
+    assert.equal(migrationNotice(t.storage), null);
+    await t.run([]);
+    assert.equal(migrationNotice(t.storage), null, "a later call does not bring it back");
+  });
+
+  it("has no notice while nothing failed, or before it is done", async () => {
+    const t = setup([legacy("a", 1)]);
+    assert.equal(migrationNotice(t.storage), null, "not run yet");
+    await t.run([limits(), imported(1)]);
+    assert.equal(migrationNotice(t.storage), null);
+  });
+
+  it("moves a history of nothing but bad entries without a request, and says so", async () => {
+    const t = setup([null, null]);
+    const report = await t.run([]);
+    assert.equal(t.requests.length, 0);
+    assert.deepEqual(report.notMoved.map((e) => e.position), [0, 1]);
+    assert.equal(migrationNotice(t.storage)?.notMoved.length, 2);
   });
 
   it("marks an empty or absent history done without a request", async () => {

@@ -138,7 +138,7 @@ describe("HybridConversationStore.subscribe", () => {
     const t = setup([list("c1", summary("b", T1), summary("a", T0)), down]);
     const first = t.store.getSnapshot();
     assert.equal(t.store.getSnapshot(), first, "the same object until something changes");
-    assert.deepEqual(first, { conversations: [], watchedId: null, watched: null, online: true, queued: 0 });
+    assert.deepEqual(first, { conversations: [], watchedId: null, watched: null, online: true, connection: { state: "online" }, queued: 0 });
 
     await t.store.getAllConversations();
     await settle();
@@ -149,7 +149,7 @@ describe("HybridConversationStore.subscribe", () => {
     await settle();
     const last = t.snapshots.at(-1)!;
     assert.deepEqual(last.conversations.map((s) => s.id), ["a", "b"], "the queued append moved it first");
-    assert.deepEqual([last.online, last.queued], [false, 1]);
+    assert.deepEqual([last.online, last.connection, last.queued], [false, { state: "offline", code: "network_error" }, 1]);
     assert.equal(t.store.getSnapshot(), last);
     assert.ok(t.snapshots.length <= 3, `batched: ${t.snapshots.length} snapshots`);
   });

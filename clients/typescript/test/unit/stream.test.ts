@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ChatStoreClient, ChatStoreError, DEFAULT_FLUSH_INTERVAL_MS, streamReply } from "../../src/index.js";
+import {
+  ChatStoreClient,
+  ChatStoreError,
+  DEFAULT_FLUSH_INTERVAL_MS,
+  streamReply,
+  streamingStaleMs,
+} from "../../src/index.js";
 import type { ReplyEvent, StreamReplyOptions } from "../../src/index.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { fakeFetch, fakeSleep, problem } from "../support/fake-fetch.js";
@@ -48,7 +54,7 @@ function setup(script: Scripted[]) {
       ...options,
     });
   const patches = () => requests.filter((r) => r.method === "PATCH");
-  return { clock, requests, patches, stream };
+  return { clock, client, requests, patches, stream };
 }
 
 /** Yields each item after its delay on the fake clock (which only `clock.run` moves on). */
@@ -76,6 +82,42 @@ function body(request: SeenRequest | undefined): Record<string, unknown> {
 }
 
 describe("streamReply", () => {
+  it("keeps a silent reply alive with an empty delta every 5 s, so it never reads as stale", async () => {
+    const { clock, patches, stream } = setup([APPENDED, ...ok(10)]);
+    // A word, then a model silent for 12 s (a slow tool), then the last word.
+    const result = await clock.run(stream(timed(clock, [[5, "a"], [12_000, "b"]])));
+    assert.equal(result.delivered, true);
+    const sent = patches();
+    assert.deepEqual(
+      sent.map((r) => [r.at, body(r)]),
+      [
+        [250, { appendContent: "a", sequence: 1 }],
+        [5_250, { appendContent: "" }],
+        [10_250, { appendContent: "" }],
+        [12_005, { appendContent: "b", sequence: 2 }],
+        [12_005, { streaming: false }],
+      ],
+    );
+    assert.equal(sent[1]!.headers.has("Idempotency-Key"), false, "a beat appends nothing: safe to resend as it is");
+  });
+
+  it("beats at a third of the server's stale limit when the client read a shorter one", async () => {
+    const { clock, client, patches, stream } = setup([{ status: 200, body: { streamingStaleSeconds: 6 } }, APPENDED, ...ok(10)]);
+    await client.getLimits();
+    assert.equal(streamingStaleMs(client), 6_000);
+    await clock.run(stream(timed(clock, [[5, "a"], [5_000, "b"]])));
+    assert.deepEqual(
+      patches().map((r) => [r.at, body(r)["appendContent"]]),
+      [
+        [250, "a"],
+        [2_250, ""],
+        [4_250, ""],
+        [5_005, "b"],
+        [5_005, undefined],
+      ],
+    );
+  });
+
   it("appends the reply, then batches the text into numbered minimal deltas by the interval", async () => {
     const { clock, requests, patches, stream } = setup([APPENDED, ...ok(20)]);
     const shown: string[] = [];

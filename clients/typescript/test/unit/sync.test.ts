@@ -260,6 +260,92 @@ describe("SyncEngine", () => {
     engine.stop();
   });
 
+  describe("a followed reply that stops growing", () => {
+    const tail = (content: string, offset: number, length: number, extra: Record<string, unknown> = {}) => ({
+      body: { id: "m", type: "assistant", timestamp: T, content, offset, length, streaming: true, ...extra },
+    });
+    /** Follows "m" on a fake clock; the times of its polls, and what it yielded. */
+    async function follow(script: Scripted[], options: Partial<SyncEngineOptions> = {}, limits?: number) {
+      const clock = new FakeClock();
+      const fake = fakeFetch(...script);
+      const at: number[] = [];
+      const client = new ChatStoreClient({
+        baseUrl: BASE,
+        fetch: (url, init) => {
+          if (!url.endsWith("/api/limits")) at.push(clock.now());
+          return fake.fetch(url, init);
+        },
+        sleep: fakeSleep().sleep,
+        getToken: () => "tok",
+      });
+      if (limits !== undefined) await client.getLimits();
+      const engine = new SyncEngine({ client, storage: new MemoryStorage(), document: null, sleep: clock.sleep, ...options });
+      const seen: { content: string; streaming: boolean; interrupted: boolean }[] = [];
+      const done = (async () => {
+        for await (const { content, streaming, interrupted } of engine.followMessage("c", "m")) {
+          seen.push({ content, streaming, interrupted });
+        }
+      })();
+      await clock.advance(60_000);
+      await done;
+      return { at, seen };
+    }
+
+    it("backs off while nothing changes, up to a quarter of the stale limit, and stops once interrupted", async () => {
+      const unchanged: Scripted = { status: 304, headers: { ETag: '"1"' } };
+      const { at, seen } = await follow([
+        { status: 200, ...tail("Hel", 0, 3), headers: { ETag: '"1"' } },
+        { status: 200, ...tail("lo", 3, 5), headers: { ETag: '"2"' } },
+        unchanged,
+        unchanged,
+        unchanged,
+        unchanged,
+        // The writer went away: the server reads it stale, no longer streaming.
+        { status: 200, ...tail("", 5, 5, { streaming: false, interrupted: true }), headers: { ETag: '"2i"' } },
+      ]);
+      // Each poll that brings nothing doubles the wait (1 s, 2 s, then 3.75 s: a quarter of the
+      // 15 s default stale limit); one that brings text resets it.
+      assert.deepEqual(at, [0, 1_000, 2_000, 4_000, 7_750, 11_500, 15_250]);
+      assert.deepEqual(seen, [
+        { content: "Hel", streaming: true, interrupted: false },
+        { content: "Hello", streaming: true, interrupted: false },
+        { content: "Hello", streaming: false, interrupted: true },
+      ]);
+    });
+
+    it("takes the cap from the server's stale limit once the client read it", async () => {
+      const unchanged: Scripted = { status: 304, headers: { ETag: '"1"' } };
+      const { at } = await follow(
+        [
+          { status: 200, body: { streamingStaleSeconds: 6 } },
+          { status: 200, ...tail("a", 0, 1), headers: { ETag: '"1"' } },
+          unchanged,
+          unchanged,
+          unchanged,
+          { status: 200, ...tail("", 1, 1, { streaming: false, interrupted: true }), headers: { ETag: '"1i"' } },
+        ],
+        {},
+        6,
+      );
+      // A 6 s stale limit: the wait stops growing at 1.5 s.
+      assert.deepEqual(at, [0, 1_000, 2_500, 4_000, 5_500]);
+    });
+
+    it("counts a writer's keep-alive (a new version, no new text) as nothing new", async () => {
+      const { at, seen } = await follow(
+        [
+          { status: 200, ...tail("a", 0, 1), headers: { ETag: '"1"' } },
+          { status: 200, ...tail("", 1, 1), headers: { ETag: '"2"' } },
+          { status: 200, ...tail("", 1, 1), headers: { ETag: '"3"' } },
+          { status: 200, ...tail("b", 1, 2, { streaming: false }), headers: { ETag: '"4"' } },
+        ],
+        { maxFollowIntervalMs: 10_000 },
+      );
+      assert.deepEqual(at, [0, 1_000, 3_000, 7_000]);
+      assert.deepEqual(seen.map((s) => s.content), ["a", "ab"]);
+    });
+  });
+
   it("followMessage alone polls at once without an ETag and yields the whole text", async () => {
     const { engine, urls } = setup([
       { status: 200, body: { id: "m", type: "assistant", timestamp: T, content: "abc", offset: 0, length: 3, streaming: false } },
