@@ -49,22 +49,31 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   const resumed = useRef(new Set<string>());
   // Replies stopped here, marked at once (the store's copy says so once read back).
   const [stopped, setStopped] = useState<ReadonlySet<string>>(new Set());
+  // From a reply's start here until the store has read it back (or kept it): the store's copy
+  // meanwhile is older than what useChat shows, and must not replace it.
+  const [settling, setSettling] = useState(false);
   const { messages, setMessages, sendMessage, resumeStream, stop, status } = useChat({
     id: chatId,
     messages: initial,
     transport,
     onFinish: ({ message, messages: all, isAbort, isDisconnect, isError }) => {
-      if (storedByRoute(message) !== false) {
-        void session.refresh(chatId);
+      const settled = () => setSettling(false);
+      const stored = storedByRoute(message);
+      // Stopped before the route said: the route stores what it has, unless the API is away.
+      if (stored === true || (stored === undefined && session.state.online)) {
+        void session.refresh(chatId).finally(settled);
         return;
       }
       // The route could not store this turn (the API away): this device keeps it and sends it
       // when the API is back.
       const index = all.findIndex((m) => m.id === message.id);
-      void session.keep(chatId, all.slice(0, index + 1), { interrupted: isAbort || isDisconnect || isError });
+      void session.keep(chatId, all.slice(0, index + 1), { interrupted: isAbort || isDisconnect || isError }).finally(settled);
     },
   });
   const replying = status === "submitted" || status === "streaming";
+  useEffect(() => {
+    if (replying) setSettling(true);
+  }, [replying]);
   const lastShown = messages.at(-1);
   // A reply this page is making is never resumed: the store may still show it streaming for a
   // moment after it ended here.
@@ -90,14 +99,14 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   // made here is in useChat until the store has read it back), and not while the store's copy
   // of a reply still streams (useChat resumes that one itself).
   useEffect(() => {
-    if (stored === undefined || replying || following) return;
+    if (stored === undefined || replying || settling || following) return;
     const ids = new Set(stored.map((message) => message.id));
     const start = messages.findIndex((message) => ids.has(message.id));
     if (messages.slice(Math.max(start, 0)).some((message) => !ids.has(message.id))) return;
     setMessages(withStored(messages, stored));
-    // Only a new copy from the store (or the reply ending) calls for this.
+    // Only a new copy from the store (or the reply settling) calls for this.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [stored, replying, following]);
+  }, [stored, replying, settling, following]);
 
   /** Ends the reply for every device, its partial parts kept, then stops reading it here. */
   async function stopReplying(): Promise<void> {
@@ -162,7 +171,7 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         title={conversation?.title ?? null}
         messages={shown}
         info={info}
-        waiting={status === "submitted"}
+        status={status}
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
       />

@@ -21,8 +21,8 @@ export interface ThreadProps {
   title: string | null;
   messages: UIMessage[];
   info: Map<string, MessageInfo>;
-  /** The user's message is sent and the reply has not started. */
-  waiting: boolean;
+  /** useChat's status: `submitted` while the reply has not started. */
+  status: "submitted" | "streaming" | "ready" | "error";
   /** Messages older than the first shown exist. */
   hasOlder: boolean;
   onLoadOlder: () => Promise<void>;
@@ -31,7 +31,8 @@ export interface ThreadProps {
 /** How close to an edge (px) counts as being there. */
 const EDGE = 120;
 
-export function Thread({ chatId, title, messages, info, waiting, hasOlder, onLoadOlder }: ThreadProps) {
+export function Thread({ chatId, title, messages, info, status, hasOlder, onLoadOlder }: ThreadProps) {
+  const waiting = status === "submitted";
   const pane = useRef<HTMLElement>(null);
   const atBottom = useRef(true);
   const loading = useRef(false);
@@ -91,6 +92,7 @@ export function Thread({ chatId, title, messages, info, waiting, hasOlder, onLoa
       className={`thread${messages.length === 0 ? " empty" : ""}`}
       aria-label="Thread"
       data-conversation-id={title === null && messages.length === 0 ? undefined : chatId}
+      data-status={status}
       ref={pane}
       onScroll={() => void onScroll()}
     >

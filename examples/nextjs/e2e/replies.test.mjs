@@ -90,6 +90,24 @@ test("a reload mid-reply resumes it and ends with exactly one copy", async () =>
   assert.ok(answer(prompt).startsWith(resumed.content), "what shows is a prefix of the reply");
   await shots.take(page, "resumed");
 
+  // Every state until the end: growing, and ended only whole (never a shorter copy shown as done).
+  /** @type {{ streaming: boolean, content: string }[]} */
+  const states = [];
+  await waitFor(
+    async () => {
+      const last = (await thread(page)).at(-1);
+      if (last?.id !== partial.id) return false;
+      states.push({ streaming: last.streaming, content: last.content });
+      return !last.streaming && last.content === answer(prompt);
+    },
+    { timeoutMs: 30_000, intervalMs: 20, message: "the resumed reply to end whole" },
+  );
+  assert.deepEqual(
+    states.filter((state) => !state.streaming).map((state) => state.content.length),
+    [answer(prompt).length],
+    "shown as ended only once whole",
+  );
+  assert.ok(states.every((state) => answer(prompt).startsWith(state.content)), "every state a prefix of the reply");
   const done = await finishedReply(page, 2);
   const shown = await thread(page);
   assert.deepEqual(
