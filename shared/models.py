@@ -371,7 +371,8 @@ class MessagePatch(_Model):
     ``toolCallId``, text appended to the text or reasoning part an append started (its content
     follows), all or none applied, numbered by ``sequence`` as deltas are. ``interrupted:
     true`` ends a reply as stopped, from any device (``streaming: false`` with it or not);
-    ending a reply (``streaming: false``) stores the parts an append started as ``done``.
+    ending a reply (``streaming: false``) stores the parts an append started as ``done``;
+    reopening one (``parts`` with ``streaming: true``) numbers its deltas from 1 again.
     """
 
     content: str | None = None

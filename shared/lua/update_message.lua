@@ -155,6 +155,9 @@ end
 if A.parts ~= '' then
   hset(K.msgs, 'pt|' .. mid, A.parts)
   hset(K.msgs, 'pi|' .. mid, A.parts_index)
+  -- A reply reopened with its parts whole (a turn continued after a tool approval) is a new
+  -- stream: its deltas are numbered from 1 again, so its writer need not know the old count.
+  if A.streaming == '1' then hset(K.msgs, 'q|' .. mid, 0) end
 end
 if parts_text then
   hset(K.msgs, 'pt|' .. mid, parts_text)

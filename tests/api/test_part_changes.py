@@ -449,6 +449,37 @@ def test_a_numbered_change_is_applied_once_and_a_gap_is_refused(client: TestClie
     assert got["parts"] == [{"type": "text", "text": "Once.", "state": "done"}]
 
 
+def test_a_reply_reopened_with_its_parts_whole_numbers_its_deltas_from_one(
+    client: TestClient,
+) -> None:
+    # A turn continued after a tool approval: the route sends the reply back whole with the
+    # approval answered and streaming again; it cannot know how many deltas the first turn took.
+    start_reply(client)
+    for n, text in enumerate(["Need ", "approval"], start=1):
+        ok(changes(client, "r1", {"append": text, "type": "text"}, sequence=n))
+    ok(patch(client, "r1", {"streaming": False}))
+    done = read(client, "r1")["parts"]
+    ok(patch(client, "r1", {"parts": done, "streaming": True}, **{"Idempotency-Key": "reopen"}))
+    ok(changes(client, "r1", {"append": " given.", "type": "text"}, sequence=1))
+    # The reopen itself sent again (its answer lost) answers as before and resets nothing.
+    ok(patch(client, "r1", {"parts": done, "streaming": True}, **{"Idempotency-Key": "reopen"}))
+    retried = changes(client, "r1", {"append": " given.", "type": "text"}, sequence=1)
+    ok(retried)
+    gap = problem(
+        changes(client, "r1", {"append": "!", "type": "text"}, sequence=3), 409, "sequence_gap"
+    )
+    assert gap["lastSequence"] == 1
+    ok(patch(client, "r1", {"streaming": False}))
+    got = read(client, "r1")
+    assert got["content"] == "Need approval given."
+    # Parts replaced without reopening keep the count: a retry of an applied delta stays one.
+    ok(patch(client, "r1", {"parts": got["parts"]}))
+    gap = problem(
+        changes(client, "r1", {"append": "!", "type": "text"}, sequence=3), 409, "sequence_gap"
+    )
+    assert gap["lastSequence"] == 1
+
+
 INVALID: dict[str, dict[str, Any]] = {
     "with parts": {"parts": []},
     "with content": {"content": "x"},

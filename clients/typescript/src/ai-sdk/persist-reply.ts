@@ -136,13 +136,6 @@ export function persistReply<UI_MESSAGE extends UIMessage = UIMessage>(
   );
 }
 
-/**
- * The `sequence` of a continued reply's first delta: the API's highest, which is a gap (409
- * `sequence_gap` with the last one applied) for any reply that has not had 2^31 deltas. A lower
- * guess could be taken for a retry of an applied delta, and its changes dropped.
- */
-const PROBE_SEQUENCE = 2 ** 31;
-
 /** A PATCH kept whole, so that an unanswered one is sent again byte for byte. */
 interface Pending {
   patch: PartsPatch;
@@ -172,8 +165,8 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   #latest: UIMessage | undefined;
   #ending: Ending | undefined;
   #held: HeldPart[] = [];
-  /** The last `sequence` the store applied; undefined for a reply continued, until it says. */
-  #sequence: number | undefined = 0;
+  /** The last `sequence` the store applied (a reply reopened starts again from 0). */
+  #sequence = 0;
   #lastSentAt = Number.NEGATIVE_INFINITY;
   #wake: (() => void) | undefined;
 
@@ -260,11 +253,11 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
         const heartbeat: Pending = {
           patch: { appendContent: "" },
           held: this.#held,
-          sequence: this.#sequence ?? 0,
+          sequence: this.#sequence,
           idempotencyKey: false,
           closing: false,
         };
-        await this.#deliver(heartbeat, this.#sequence);
+        await this.#deliver(heartbeat);
         continue;
       }
       if (!closing) {
@@ -276,13 +269,13 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
         }
       }
       const last = this.#sequence;
-      const sequence = changes.length === 0 ? (last ?? 0) : last === undefined ? PROBE_SEQUENCE : last + 1;
+      const sequence = changes.length === 0 ? last : last + 1;
       const patch: PartsPatch = changes.length > 0 ? { partChanges: wirePartChanges(changes), sequence } : {};
       if (closing) Object.assign(patch, closingFields(ending));
       // A numbered delta is made safe to resend by its sequence; anything else needs a key.
       const idempotencyKey = closing ? crypto.randomUUID() : false;
-      const applied = await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
-      if (applied && closing) return;
+      await this.#deliver({ patch, held, sequence, idempotencyKey, closing });
+      if (closing) return;
     }
   }
 
@@ -341,8 +334,8 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       await client.appendMessage(chatId, { ...fromUIMessage(message), streaming: true });
     }
     this.#held = message.parts.map((part) => ({ json: JSON.stringify(part) }));
-    // Its deltas go on from the store's last `sequence`, which only a gap tells.
-    this.#sequence = undefined;
+    // Reopened with its parts whole, the reply is a new stream to the store: numbered from 1.
+    this.#sequence = 0;
   }
 
   /** Waits for the reply to change, or `ms`, whichever comes first. */
@@ -354,11 +347,8 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     this.#wake = undefined;
   }
 
-  /**
-   * Sends one PATCH until it is answered; the same bytes each time. `sequence` is what the
-   * store's last applied number is once it is (a heartbeat leaves it as it was).
-   */
-  async #deliver(pending: Pending, sequence: number | undefined = pending.sequence): Promise<boolean> {
+  /** Sends one PATCH until it is answered; the same bytes each time. */
+  async #deliver(pending: Pending): Promise<void> {
     const { client, chatId } = this.#options;
     for (let failures = 0; ; ) {
       this.#lastSentAt = this.#now();
@@ -370,16 +360,11 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
           idempotencyKey: pending.idempotencyKey,
         });
         this.#held = pending.held;
-        this.#sequence = sequence;
-        return true;
+        this.#sequence = pending.sequence;
+        return;
       } catch (error) {
         if (!(error instanceof ChatStoreError)) throw error;
-        if (error.code === "sequence_gap" && pending.sequence === PROBE_SEQUENCE && error.lastSequence !== undefined) {
-          // The continued reply's numbering, learnt: the changes go again after its last.
-          this.#sequence = error.lastSequence;
-          return false;
-        }
-        if (error.code === "message_finished") {
+                if (error.code === "message_finished") {
           this.#stoppedElsewhere();
           throw new Stopped();
         }

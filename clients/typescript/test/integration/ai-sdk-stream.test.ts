@@ -169,7 +169,7 @@ describe("streaming into parts against the local API", () => {
     await validateUIMessages({ messages: wire(loaded) });
   });
 
-  it("streams on into the reply a tool approval continues, numbered after its earlier deltas", async () => {
+  it("streams on into the reply a tool approval continues, its deltas numbered afresh", async () => {
     const patches: unknown[] = [];
     const route = device(patches);
     const first = source();
@@ -210,8 +210,8 @@ describe("streaming into parts against the local API", () => {
     for await (const message of readUIMessageStream({ message: structuredClone(answered), stream: streamOfChunks(more) })) expected = message;
     const loaded = await loadChat(route, "approve");
     assert.deepEqual(loaded.map((m) => m.id), ["u4", "a1"], "one reply, continued");
-    const last = firstSequences.at(-1) ?? 0;
-    assert.deepEqual(numbers(patches).slice(0, 2), [2 ** 31, last + 1], "a probe learns the last sequence, then it goes on");
+    assert.ok((firstSequences.at(-1) ?? 0) >= 1, "the first turn had numbered deltas of its own");
+    assert.equal(numbers(patches)[0], 1, "the reopened reply is numbered from 1, with no probe");
     assert.deepEqual(wire(loaded[1]), wire(expected));
     await validateUIMessages({ messages: wire(loaded) });
   });
