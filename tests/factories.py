@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import httpx
 import jwt
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from devtools.websocket_local import LocalWebSocketApi
     from shared.app import Services
 
 JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
@@ -38,6 +39,20 @@ class Standin:
     token: str
     app: Any
     redis_url: str | None
+
+
+class Live(NamedTuple):
+    """The API and the local WebSocket API on one port (the ``live`` fixture), push on."""
+
+    url: str
+    """Its base URL: ``/api``, ``/ws`` and ``/@connections`` under it."""
+    services: Services
+    sockets: LocalWebSocketApi
+
+    def ws_url(self, token: str | None = None) -> str:
+        """The socket's URL, with ``?token=`` when given."""
+        base = "ws" + self.url.removeprefix("http") + "/ws"
+        return base if token is None else f"{base}?token={token}"
 
 
 def make_settings(standin: Standin, **overrides: Any) -> Settings:
