@@ -162,6 +162,9 @@ def _free_port() -> int:
         return port
 
 
+_AWS_DUMMIES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
 def test_make_dev_keeps_tokens_and_chats_across_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,6 +174,11 @@ def test_make_dev_keeps_tokens_and_chats_across_a_restart(
     started_with = ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ANONYMOUS_TOKEN_SECRET")
     for name in (*started_with, "REDIS_URL", "CORS_ALLOW_ORIGINS"):
         monkeypatch.delenv(name, raising=False)
+    # What main() sets for its local WebSocket API: recorded (set, then unset) so that the
+    # monkeypatch takes it away again, whatever main() left.
+    for name in ("WEBSOCKET_ENDPOINT", *_AWS_DUMMIES):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     port = _free_port()
     body = {
         "id": "kept",
