@@ -284,11 +284,20 @@ export class Transport {
     for (const [name, value] of Object.entries(spec.headers ?? {})) {
       if (value !== undefined) headers.set(name, value);
     }
-    if (spec.auth && this.#getToken) {
-      const token = await this.#getToken();
+    if (spec.auth) {
+      const token = await this.token();
       if (token) headers.set(HEADERS.authorization, `Bearer ${token}`);
     }
     return headers;
+  }
+
+  /**
+   * The bearer token a request would send now, from the provider the client was built with
+   * (asked afresh each call, so an expiring one is refreshed); undefined with none. The push
+   * channel authenticates with it.
+   */
+  async token(): Promise<string | undefined> {
+    return (await this.#getToken?.()) ?? undefined;
   }
 
   async #attempt(
