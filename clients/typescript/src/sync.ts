@@ -538,6 +538,13 @@ export class SyncEngine extends Emitter<SyncEvents> {
   #onPush(event: PushEvent): void {
     if (event.type === "delta") return;
     const held = this.#held(event.conversationId);
+    // A deletion is read whatever its version: an eviction over the cap is pushed at version 0.
+    const deleted = event.type === "conversation" && event.change === "deleted";
+    if (deleted) {
+      // Its tombstone is the feed's; nothing to wait for in versions (a repeated one reads an empty page).
+      this.#catchUp();
+      return;
+    }
     if (held !== undefined && event.version <= held) return;
     this.#pushed.set(event.conversationId, Math.max(event.version, this.#pushed.get(event.conversationId) ?? 0));
     this.#catchUpPushed();

@@ -252,6 +252,19 @@ describe("SyncEngine with a push channel", () => {
     finish();
   });
 
+  it("reads the feed for a deletion whatever its version: an eviction is pushed at version 0", async () => {
+    const tombstone = { type: "tombstone", id: "x", reason: "evicted", at: T };
+    const { clock, finish, ws, urls, events, begin } = setup([page("c1", upsert("x", 4)), page("c2"), page("c3", tombstone)]);
+    await begin();
+    ws.last().receive(conversationPush("x", 0, "deleted"));
+    await clock.advance(0);
+    assert.deepEqual(urls().at(-1), "GET /api/changes?since=c2");
+    assert.deepEqual(events.at(-1), ["tombstone", { id: "x", reason: "evicted" }]);
+    await clock.advance(60_000);
+    assert.equal(urls().length, 3, "its tombstone answered it: nothing more");
+    finish();
+  });
+
   it("makes the watched conversation the channel's watch while running", async () => {
     const view = (id: string) => ({ status: 200, body: conversation(id, []), headers: { ETag: '"1"' } }) as Scripted;
     const { clock, engine, finish, push, ws, begin } = setup([page("c1"), view("w"), page("c2"), view("v")]);
