@@ -38,6 +38,20 @@ def _load_dotenv(path: Path) -> None:
             os.environ.setdefault(key.strip(), value.strip().strip("'\""))
 
 
+def use_local_websocket_api(base: str) -> None:
+    """Push through the dev server's own ``@connections`` unless ``WEBSOCKET_ENDPOINT`` says.
+
+    boto3 signs every request, so it needs credentials: dummy ones do for the local endpoint
+    (a real AWS endpoint in ``WEBSOCKET_ENDPOINT`` takes the real ones from the environment).
+    """
+    if os.environ.get("WEBSOCKET_ENDPOINT") is None:
+        os.environ["WEBSOCKET_ENDPOINT"] = base
+    if os.environ["WEBSOCKET_ENDPOINT"] == base:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
 def _with_standin(api: ASGIApp, standin: ASGIApp) -> ASGIApp:
     # The stand-in sits beside the API, not inside it: no API middleware (request log, CORS)
     # and no Starlette slash redirect between the service and its store.
@@ -75,13 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("ANONYMOUS_TOKEN_SECRET"):
         os.environ["ANONYMOUS_TOKEN_SECRET"] = data.anonymous_token_secret()
     os.environ.setdefault("CORS_ALLOW_ORIGINS", "http://localhost:3000")
+    use_local_websocket_api(f"http://{args.host}:{args.port}")
 
     import uvicorn
 
     from devtools import upstash_local
+    from devtools.websocket_local import LocalWebSocketApi
+    from functions.websocket import handle
     from shared.app import create_app, get_services
 
-    app: ASGIApp = create_app(all_routes())
+    app: ASGIApp = LocalWebSocketApi(handle).wrap(create_app(all_routes()))
     redis_url = os.environ.get("REDIS_URL") or None
     persisted = embedded and redis_url is None
     if embedded:
@@ -104,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"\nChat store API on {base}/api, storing in {backend}.\n"
+        f"Live pushes on ws://{args.host}:{args.port}/ws?token=$TOKEN"
+        f" (pushed through {os.environ.get('WEBSOCKET_ENDPOINT') or 'nothing: push is off'}).\n"
         f"An anonymous token, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC:\n\n"
         f"  export TOKEN={issued.token}\n\n"
         f"Try:\n"
@@ -121,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     # second of writes), so SIGTERM gets one that exits through it, as SIGINT does.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level="warning", ws="websockets-sansio"
+        )
     finally:
         if persisted:
             # What changed in the last moment before Ctrl+C, not yet saved by the autosave.

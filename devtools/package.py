@@ -58,7 +58,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from functions import module_names
+from functions import function_names
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "lambda.lock"
@@ -609,7 +609,7 @@ def zip_problems(path: Path, locked: Mapping[str, str] | None = None) -> list[st
     present = set(names)
     problems.extend(
         f"functions/{module}.pyc is missing"
-        for module in module_names()
+        for module in function_names()
         if f"functions/{module}.pyc" not in present
     )
     problems.extend(
@@ -806,7 +806,7 @@ def report(path: Path, runs: int, *, compare: bool, clock: str = "cpu") -> int:
     names = [info.filename for info in infos]
     unzipped = sum(info.file_size for info in infos)
     size = path.stat().st_size
-    modules = [f"functions.{name}" for name in module_names()]
+    modules = [f"functions.{name}" for name in function_names()]
     sources = missing_bytecode(names)
     print(f"artifact  {_shown(path)}")
     print(f"zip size  {size:,} bytes ({size / 2**20:.2f} MiB)")

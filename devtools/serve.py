@@ -23,13 +23,16 @@ _STOP_TIMEOUT_S = 10.0
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, websockets: bool = False
+) -> Iterator[str]:
     """Serve ``app`` until the block exits; yield its base URL, e.g. ``http://127.0.0.1:54321``.
 
     ``port=0`` lets the OS pick a free port. The socket is bound here, before the thread starts,
     so the port is known without parsing logs and cannot be taken by someone else meanwhile.
     uvicorn runs the app's lifespan, so an app that closes its connections on shutdown (like the
-    Upstash stand-in) does so inside the loop that opened them.
+    Upstash stand-in) does so inside the loop that opened them. ``websockets``: serve the app's
+    WebSocket routes too (the local WebSocket API), with the ``websockets`` package.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -48,7 +51,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterato
         app,
         loop="asyncio",
         http="h11",
-        ws="none",
+        ws="websockets-sansio" if websockets else "none",
         lifespan="auto",
         # log_config=None leaves the process's logging configuration alone; warnings and errors
         # still reach the root logger, informational chatter does not.

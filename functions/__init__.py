@@ -17,12 +17,23 @@ if TYPE_CHECKING:
     from shared.operation import OperationRoute
 
 
+#: The WebSocket API's function (live pushes): it declares ``socket_routes``, API Gateway route
+#: keys, instead of an HTTP ``operation``.
+SOCKET_FUNCTIONS = ("websocket",)
+
+
 @cache
-def module_names() -> tuple[str, ...]:
+def function_names() -> tuple[str, ...]:
     """Every function module's name, sorted: each file of this package is one function."""
     import pkgutil  # noqa: PLC0415  (not at import: a Lambda never lists the functions)
 
     return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__)))
+
+
+@cache
+def module_names() -> tuple[str, ...]:
+    """Every HTTP function's module name, sorted: each declares its ``operation``."""
+    return tuple(name for name in function_names() if name not in SOCKET_FUNCTIONS)
 
 
 def all_routes() -> list[OperationRoute]:

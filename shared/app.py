@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.context import SYNC_TOKEN, Caller, request_fingerprint
+from shared.context import CONNECTION_HEADER, SYNC_TOKEN, Caller, request_fingerprint
 from shared.errors import (
     ApiError,
     ClientDisconnected,
@@ -103,13 +103,15 @@ def authenticate(request: Request, *, streaming: bool = False) -> Caller:
     user_id = svc.identity.resolve(request.headers.get("authorization"))
     key = idempotency_key(request) if request.method in _WRITES else None
     request.state.user_id = user_id
-    return svc.rate_limits.caller(
+    caller = svc.rate_limits.caller(
         user_id,
         streaming=streaming,
         sync_token=_sync_token(request.headers.get(SYNC_TOKEN)),
         idempotency_key=key,
         fingerprint="" if key is None else request_fingerprint(request_line(request), ""),
     )
+    connection = _connection_id(request.headers.get(CONNECTION_HEADER))
+    return caller if connection is None else caller._replace(connection_id=connection)
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -137,6 +139,14 @@ def _idempotency_key(value: str | None) -> str | None:
             "for every retry of one request, new for the next request"
         )
     return key
+
+
+def _connection_id(value: str | None) -> str | None:
+    # An API Gateway connection id (12 or so base64 characters); anything else names none of the
+    # user's connections, so it is dropped: the write is then pushed to all of them.
+    if value and len(value) <= 128 and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def _sync_token(value: str | None) -> str | None:
@@ -175,6 +185,7 @@ def create_app(
                     "X-Request-Id",
                     "Idempotency-Key",
                     SYNC_TOKEN,
+                    CONNECTION_HEADER,
                 ],
                 expose_headers=[
                     "ETag",

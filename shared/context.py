@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # Upstash's read-your-writes token, passed to the device and back (docs/sync.md): whichever
 # container answers a device's next request reads at least what it wrote.
 SYNC_TOKEN = "Upstash-Sync-Token"  # noqa: S105  (a header name, not a secret)
+# The header a device names its own WebSocket connection with (docs/sync.md, "Live pushes"), so
+# that its writes are pushed to the user's other connections, not back to it.
+CONNECTION_HEADER = "X-Connection-Id"
 
 
 class Caller(NamedTuple):
@@ -36,6 +39,9 @@ class Caller(NamedTuple):
     fingerprint: str = ""
     """What a retry under ``idempotency_key`` must repeat ('' without a key): the request line
     and the body (``request_fingerprint``)."""
+    connection_id: str | None = None
+    """The device's own WebSocket connection (``X-Connection-Id``): its writes are pushed to
+    the user's other connections only."""
 
     def with_body(self, request_line: str, body: bytes) -> Caller:
         """This caller of the request ``request_line`` with ``body``: its fingerprint covers it."""

@@ -230,6 +230,17 @@ class Identity:
             return self._resolve_anonymous(token)
         return self._resolve_sign_in(token, header)
 
+    def resolve_until(self, authorization_header: str | None) -> tuple[str, int | None]:
+        """The user id, as ``resolve`` answers it, and when the token expires (epoch seconds).
+
+        None when it never does (a sign-in token without ``exp``). What a WebSocket connection
+        is registered with: past it, the connection ends (docs/sync.md, "Live pushes").
+        """
+        user_id = self.resolve(authorization_header)
+        _, claims = _peek(_bearer_token(authorization_header))
+        expires = claims.get("exp")
+        return user_id, int(expires) if isinstance(expires, int | float) else None
+
     def _resolve_anonymous(self, token: str) -> str:
         if self._anonymous_secret is None:
             raise Unauthorized("anonymous tokens are not accepted by this service")

@@ -100,6 +100,15 @@ class UserKeys:
         """Sorted set of the user's Idempotency-Key answers' keys, by when they expire."""
         return f"{self.base}:ik"
 
+    @property
+    def connections(self) -> str:
+        """Hash of the user's WebSocket connections: connection id -> its entry (shared/push.py).
+
+        Written only by connection.lua; every write the change feed reports names it, and reads
+        it only when push is on (lib/push.lua).
+        """
+        return f"{self.base}:ws"
+
     def idempotency(self, key: str | None) -> str:
         """Where the answer to the request sent with Idempotency-Key ``key`` is kept.
 
@@ -129,6 +138,15 @@ class UserKeys:
     def conversation(self, conversation_id: str) -> dict[str, str]:
         """One conversation's keys by the names scripts give them."""
         return {"msgs": self.messages(conversation_id), "order": self.order(conversation_id)}
+
+
+def connection_owner_key(prefix: str, connection_id: str) -> str:
+    """Whose WebSocket connection ``connection_id`` is (its user id), for its frames and close.
+
+    API Gateway names only the connection in those events; this key, written with the
+    connection's entry in the user's connection hash, leads there.
+    """
+    return f"{prefix}:ws:" + "{c:" + quote(connection_id, safe="") + "}"
 
 
 def ip_rate_limit_key(prefix: str, client_ip: str) -> str:

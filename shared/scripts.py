@@ -369,9 +369,12 @@ class Reply:
     dataclass costs a cold start about a millisecond to define and each call more to make.)
     """
 
-    __slots__ = ("quota", "refused", "status", "values")
+    __slots__ = ("listeners", "quota", "refused", "status", "values")
 
     def __init__(self, quota: int, status: str, refused: bool, values: Mapping[str, Any]) -> None:
+        self.listeners: Any = None
+        """A write's connections to push to (``shared.push.Listeners``): None with push off,
+        for a refusal and for a write run again (``UserCalls.run`` sets it)."""
         self.quota = quota
         """What is left of the caller's window; -2 when the call was not counted."""
         self.status = status
@@ -663,12 +666,20 @@ _WRITE = (*_USER, "chg", "tb")
 # the user's keys (lib/idempotency.lua and lib/answers.lua, recall and remember).
 _IDEMPOTENT = ("idem", "ik")
 _CONVERSATION = ("msgs", "order")
+# A write the change feed reports pushes it (lib/push.lua): it names the user's connections
+# and takes whether push is on ('1') or off (''), when it never reads them. UserCalls adds both.
+_PUSH_KEYS = ("ws",)
+_PUSH_ARGS = ("push",)
 
 # Values inside replies, read by name too: a page of messages (read_messages), an exported
 # conversation, a conversation an import rejected (three values each, back to back).
 MESSAGES = Shape(("values", "contents"))
 EXPORTED = Shape(("id", "summary", "message_ids", "messages", "older_before"))
 REJECTED = Shape(("id", "reason", "version"))
+# What a write answers its pushes with (lib/push.lua): each conversation an import wrote, and
+# the delta a streamed write pushes (after its change flag).
+WRITTEN = Shape(("id", "created", "version"))
+DELTA = Shape(("offset", "text", "streaming", "parts"))
 
 
 class Tagged:
@@ -759,9 +770,10 @@ SET_CURRENT_CONVERSATION = ScriptSpec(
 )
 APPEND_MESSAGE = ScriptSpec(
     "append_message",
-    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=USER_ARGS,
     args=(
+        *_PUSH_ARGS,
         "cid",
         "mid",
         "type",
@@ -787,9 +799,10 @@ APPEND_MESSAGE = ScriptSpec(
 )
 UPDATE_MESSAGE = ScriptSpec(
     "update_message",
-    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=USER_ARGS,
     args=(
+        *_PUSH_ARGS,
         "cid",
         "mid",
         "content",
@@ -833,35 +846,35 @@ UPDATE_MESSAGE = ScriptSpec(
 )
 DELETE_MESSAGE = ScriptSpec(
     "delete_message",
-    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=USER_ARGS,
-    args=("cid", "mid", "if_match"),
+    args=(*_PUSH_ARGS, "cid", "mid", "if_match"),
     replies=Replies(
         {"deleted": ("version",)}, refusals=("not_found", "precondition_failed", *_REPLAYED)
     ),
 )
 UPDATE_CONVERSATION = ScriptSpec(
     "update_conversation",
-    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=USER_ARGS,
-    args=("cid", "set_title", "title", "set_mcp", "mcp", "archived", "if_match"),
+    args=(*_PUSH_ARGS, "cid", "set_title", "title", "set_mcp", "mcp", "archived", "if_match"),
     replies=Replies(
         {"ok": ("summary",)}, refusals=("not_found", "precondition_failed", *_REPLAYED)
     ),
 )
 DELETE_CONVERSATION = ScriptSpec(
     "delete_conversation",
-    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=_but("now_iso", "epoch"),
-    args=("cid", "if_match"),
+    args=(*_PUSH_ARGS, "cid", "if_match"),
     # ('deleted' is this script's success: the conversation is gone.)
     replies=Replies({"deleted": ()}, refusals=("not_found", "precondition_failed", *_REPLAYED)),
 )
 PUT_CONVERSATION = ScriptSpec(
     "put_conversation",
-    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT),
+    keys=(*_WRITE, "gy", *_CONVERSATION, *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=_but("now_iso"),
-    args=("cap", "if_match", "if_none_match"),
+    args=(*_PUSH_ARGS, "cap", "if_match", "if_none_match"),
     rest_args=True,
     replies=Replies(
         {"ok": ("created", "version", "*evicted")},
@@ -870,9 +883,9 @@ PUT_CONVERSATION = ScriptSpec(
 )
 IMPORT_CONVERSATIONS = ScriptSpec(
     "import_conversations",
-    keys=(*_WRITE, "gy", *_IDEMPOTENT),
+    keys=(*_WRITE, "gy", *_IDEMPOTENT, *_PUSH_KEYS),
     user_args=_but("now_iso"),
-    args=("cap", "current", "until_ms", "records"),
+    args=(*_PUSH_ARGS, "cap", "current", "until_ms", "records"),
     rest_keys=True,
     rest_args=True,
     replies=Replies(
@@ -912,6 +925,14 @@ SETTLE_REQUEST = ScriptSpec(
     user_args=_but("now_iso", "expired_before", "epoch", "rl_window", "idem_fp"),
     replies=Replies({"applied": ("answer",)}, refusals=("cancelled",)),
 )
+CONNECTION = ScriptSpec(
+    "connection",
+    keys=("ws", "owner"),
+    user_args=("now",),
+    args=("op", "user", "cid", "token_expires", "max_ms", "idle_ms", "watch", "cap"),
+    rest_args=True,
+    replies=Replies({"ok": ("watched",), "gone": (), "expired": (), "removed": ()}),
+)
 ANONYMOUS_SIGNUP = ScriptSpec(
     "anonymous_signup",
     keys=("window", "idem"),
@@ -937,6 +958,7 @@ ALL = (
     LIST_CONVERSATION_KEYS,
     ERASE_USER,
     SETTLE_REQUEST,
+    CONNECTION,
     ANONYMOUS_SIGNUP,
 )
 """Every script, for tests and tools."""

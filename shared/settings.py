@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     rate_limit_anonymous_requests: int = Field(default=20, ge=0)
     rate_limit_anonymous_window_seconds: int = Field(default=3600, gt=0)
 
+    # Live pushes over the WebSocket API (docs/sync.md, "Live pushes"): off unless set. The
+    # @connections management endpoint, https://<api id>.execute-api.<region>.amazonaws.com/<stage>
+    # deployed; make dev serves its own. Set, every write the change feed reports reads the
+    # user's connections in its script (one command more) and pushes to them.
+    websocket_endpoint: str | None = None
+    # Connections kept per user (over it, the one lapsing first goes) and how long a push to
+    # one may take (the write waits for its pushes: Lambda freezes once it has answered).
+    websocket_max_connections: int = Field(default=20, gt=0, le=100)
+    websocket_push_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     # Reported by the health endpoint and in logs.
     app_version: str = "0.1.0"
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
@@ -112,6 +121,14 @@ class Settings(BaseSettings):
             msg = "UPSTASH_REDIS_REST_URL must start with https:// (http:// for a local stand-in)"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("websocket_endpoint")
+    @classmethod
+    def _check_websocket_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            msg = "WEBSOCKET_ENDPOINT must start with https:// (http:// for make dev's own)"
+            raise ValueError(msg)
+        return value.rstrip("/") if value else value
 
     @property
     def part_limits(self) -> ui_parts.PartLimits:

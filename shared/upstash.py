@@ -200,6 +200,14 @@ class Upstash:
         except _ErrorReply as reply:
             raise _script_bug(script.name, reply) from reply
 
+    async def get(self, key: str) -> str | None:
+        """One ``GET``: a plain string value (a WebSocket connection's owner), None when absent."""
+        try:
+            answer = (await self._send("get", ["GET", key])).answer
+        except _ErrorReply as reply:
+            raise _script_bug("get", reply) from reply
+        return None if answer is None else str(answer)
+
     async def ping(self, *, timeout_seconds: float | None = None) -> None:
         """One PING round trip; raises ``StoreUnavailable`` when Upstash does not answer PONG.
 

@@ -27,13 +27,22 @@ os.environ.update(
 
 from devtools import redis_backend, serve, upstash_local
 from devtools.fault_proxy import FaultProxy, running_proxy
+from devtools.websocket_local import LocalWebSocketApi
 from functions import all_routes
+from functions.websocket import handle
 from shared.app import Services, create_app
 from shared.rate_limit import RateLimits
 from shared.settings import Settings
 from shared.store import ConversationStore
 from shared.upstash import Upstash
-from tests.factories import ClientFactory, Clock, Standin, load_every_script, make_settings
+from tests.factories import (
+    ClientFactory,
+    Clock,
+    Live,
+    Standin,
+    load_every_script,
+    make_settings,
+)
 
 STANDIN_TOKEN = "standin-token"
 
@@ -145,6 +154,41 @@ def served(settings: Settings) -> Iterator[str]:
 
     with serve.serve_in_thread(closing_upstash) as url:
         yield url
+
+
+@pytest.fixture
+def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    """The HTTP API and the local WebSocket API on one loopback port, push on.
+
+    As ``make dev`` serves them: ``/api``, ``/ws`` (each frame an API Gateway event for the real
+    handler) and ``/@connections``, which the writes' pushes reach through boto3. The settings'
+    ``websocket_endpoint`` is the server's own URL, known once it is bound.
+    """
+    # boto3 signs its requests: any credentials do for the local endpoint.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    built: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await built["app"](scope, receive, send)
+            return
+        while True:  # (the Upstash client closes in the server's loop, the one that opened it)
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                if "svc" in built:
+                    await built["svc"].upstash.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    with serve.serve_in_thread(app, websockets=True) as url:
+        svc = Services.from_settings(settings.model_copy(update={"websocket_endpoint": url}))
+        sockets = LocalWebSocketApi(lambda event: handle(event, svc))
+        built.update(svc=svc, app=sockets.wrap(create_app(all_routes(), services=svc)))
+        yield Live(url, svc, sockets)
 
 
 @pytest.fixture

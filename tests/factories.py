@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import httpx
 import jwt
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from devtools.websocket_local import LocalWebSocketApi
     from shared.app import Services
 
 JWT_SECRET = "test-sign-in-secret-that-is-long-enough-0123456789"
@@ -38,6 +39,20 @@ class Standin:
     token: str
     app: Any
     redis_url: str | None
+
+
+class Live(NamedTuple):
+    """The API and the local WebSocket API on one port (the ``live`` fixture), push on."""
+
+    url: str
+    """Its base URL: ``/api``, ``/ws`` and ``/@connections`` under it."""
+    services: Services
+    sockets: LocalWebSocketApi
+
+    def ws_url(self, token: str | None = None) -> str:
+        """The socket's URL, with ``?token=`` when given."""
+        base = "ws" + self.url.removeprefix("http") + "/ws"
+        return base if token is None else f"{base}?token={token}"
 
 
 def make_settings(standin: Standin, **overrides: Any) -> Settings:
@@ -328,6 +343,54 @@ def http_api_v2_event(
         "body": base64.b64encode(raw).decode() if raw else None,
         "isBase64Encoded": bool(raw),
     }
+
+
+def websocket_event(
+    route: str,
+    connection_id: str,
+    *,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway WebSocket API event for the Lambda proxy integration, as AWS documents it.
+
+    ``$connect`` carries the upgrade's headers and query, ``$default`` the frame's ``body``,
+    ``$disconnect`` the close's status; each names its ``connectionId``.
+    """
+    kind = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    now = int(time.time() * 1000)
+    context: dict[str, Any] = {
+        "routeKey": route,
+        "eventType": kind,
+        "extendedRequestId": uuid.uuid4().hex[:16],
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+        "messageDirection": "IN",
+        "stage": "test",
+        "connectedAt": now,
+        "requestTimeEpoch": now,
+        "identity": {"sourceIp": "192.0.2.1"},
+        "requestId": uuid.uuid4().hex[:16],
+        "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+        "connectionId": connection_id,
+        "apiId": "abc123",
+    }
+    event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
+    if kind == "MESSAGE":
+        context["messageId"] = uuid.uuid4().hex[:16]
+        event["body"] = body
+    else:
+        sent = {"Host": context["domainName"], "Sec-WebSocket-Version": "13", **(headers or {})}
+        event["headers"] = sent
+        event["multiValueHeaders"] = {k: [v] for k, v in sent.items()}
+    if kind == "CONNECT":
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = (
+            {k: [v] for k, v in query.items()} if query else None
+        )
+    if kind == "DISCONNECT":
+        context.update(disconnectStatusCode=1001, disconnectReason="Going away")
+    return event
 
 
 class LambdaContext:

@@ -1,5 +1,5 @@
 -- Append one message, creating the conversation when absent; a retry changes nothing.
--- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in lib/)
+-- KEYS: idx, exp, sum, gy, chg, tb, msgs, order, idem, ik (see recall/remember in lib/), ws
 -- ARGV: cid, mid, type, content, title (for a first user message; '' otherwise),
 --   default_title, tokens, max_messages, cap, if_match ('' none, '*' any, else a version),
 --   revive ('1': the request may bring back a conversation the user deleted), streaming ('1'
@@ -8,7 +8,8 @@
 --   {quota, 'conflict'}, {quota, 'too_many'}, {quota, 'deleted'}, {quota,
 --   'precondition_failed', current version}, or {quota, 'created', conversation created 1/0,
 --   version, evicted ids...}.
--- uses: core, user, expiry, records, feed, answers, conversations
+-- With push on, a success answers {that answer, connections, extra} (lib/push.lua), no extra.
+-- uses: core, user, expiry, records, feed, answers, conversations, push
 local cid, mid = A.cid, A.mid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)
@@ -90,4 +91,4 @@ user_expiry(S, count)
 local result = remember(S, append_all({quota, 'created', exists and 0 or 1, version + 1}, victims))
 flush()
 send_expiries()
-return result
+return with_connections(result)

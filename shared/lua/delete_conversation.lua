@@ -4,7 +4,9 @@
 -- Returns {quota, 'deleted'}, {quota, 'not_found'} when there was nothing to delete, or
 --   {quota, 'precondition_failed', current version}. The deletion leaves a tombstone in the
 --   change feed, and no later write brings the conversation back unless it says so.
--- uses: core, user, expiry, records, answers, conversations
+-- With push on, a success answers {that answer, connections, extra} (lib/push.lua),
+--   extra {the version it had, plus one}.
+-- uses: core, user, expiry, records, answers, conversations, push
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)
@@ -28,4 +30,4 @@ user_expiry(S, count)
 local result = remember(S, {quota, 'deleted'})
 flush()
 send_expiries()
-return result
+return with_connections(result, {num(S['v|' .. cid]) + 1})

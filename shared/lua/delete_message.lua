@@ -3,7 +3,9 @@
 -- ARGV: cid, mid, if_match ('' none, else a version)
 -- Returns {quota, 'deleted', version}, {quota, 'not_found'} when there was no such message, or
 --   {quota, 'precondition_failed', current version}.
--- uses: core, user, expiry, records, answers, conversations
+-- Push (lib/push.lua): KEYS ws, ARGV push; with push on, a success answers {that answer,
+--   connections, extra}; no extra.
+-- uses: core, user, expiry, records, answers, conversations, push
 local cid, mid = A.cid, A.mid
 local S = read_user({'n|' .. cid, 'k|' .. cid, 'v|' .. cid, 'w|' .. cid, 'e|' .. cid,
   'sz|' .. cid, 'x|' .. cid})
@@ -45,4 +47,4 @@ user_expiry(S, num(S['#c']))
 local result = remember(S, {quota, 'deleted', version + 1})
 flush()
 send_expiries()
-return result
+return with_connections(result)

@@ -38,24 +38,9 @@ end
 local R = hmget(K.msgs, rest)
 local text = R['c|' .. mid] or ''
 local total = num(M['l|' .. mid])
-local after = math.max(0, tonumber(A.after))
--- Walk back from the end over the UTF-16 units the caller lacks: the cost is the new text,
--- not the message. A code point of four UTF-8 bytes is two UTF-16 units; an offset inside one
--- starts the text at the code point.
-local offset, start = total, #text + 1
-if after > total then
-  offset, start = 0, 1  -- the content was replaced by a shorter one: all of it
-elseif after < total then
-  local units = 0
-  while units < total - after and start > 1 do
-    start = start - 1
-    local b = string.byte(text, start)
-    if b < 0x80 or b >= 0xC0 then units = units + (b >= 0xF0 and 2 or 1) end
-  end
-  offset = total - units
-end
+local offset, tail = utf16_tail(text, total, math.max(0, tonumber(A.after)))
 finish_read(S, quota)
 local result = {quota, 'ok', tag, values_of(M, attr_fields(MESSAGE, mid)), offset,
-  string.sub(text, start)}
+  tail}
 for i = 2, #rest do result[#result + 1] = R[rest[i]] or false end
 return result

@@ -11,7 +11,9 @@
 --   first (see write_conversation)
 -- Returns {quota, imported, updated, skipped, {evicted ids}, {rejected: id, reason, current
 --   version, ...}}.
--- uses: core, user, expiry, records, feed, answers, conversations
+-- Push (lib/push.lua): KEYS ws, ARGV push; with push on, a success answers {that answer,
+--   connections, extra}; extra: id, created 1/0, version of each conversation written.
+-- uses: core, user, expiry, records, feed, answers, conversations, push
 local records = {}
 local n = tonumber(A.records)
 local p = REST + n
@@ -111,6 +113,8 @@ for _, id in ipairs(victims) do kinds[id] = 'evicted' end
 local messages, tokens = drop_conversations(S, removed, kinds)
 messages, tokens = -messages, -tokens
 local imported, replaced = 0, 0
+-- What a push says of each conversation written: id, created 1/0, its version now.
+local written = {}
 for _, r in ipairs(records) do
   local replace = updated[r.id] ~= nil
   if writing[r.id] then
@@ -125,6 +129,7 @@ for _, r in ipairs(records) do
       imported = imported + 1
     end
     write_conversation(S, r.p, r.msgs, r.order)
+    append_all(written, {r.id, replace and 0 or 1, pending_for(K.sum).set['v|' .. r.id]})
     messages = messages + tonumber(ARGV[r.p + 6])
     tokens = tokens + tonumber(ARGV[r.p + 5])
   end
@@ -140,4 +145,4 @@ user_expiry(S, count)
 local result = remember(S, {quota, imported, replaced, skipped, evicted, rejected})
 flush()
 send_expiries()
-return result
+return with_connections(result, written)

@@ -5,7 +5,9 @@
 --   the conversation's record (see write_conversation in lib/conversations.lua)
 -- Returns {quota, 'precondition_failed', current version}, {quota, 'deleted'}, or {quota,
 --   'ok', created 1/0, version, evicted ids...}.
--- uses: core, user, expiry, records, feed, answers, conversations
+-- Push (lib/push.lua): KEYS ws, ARGV push; with push on, a success answers {that answer,
+--   connections, extra}; no extra.
+-- uses: core, user, expiry, records, feed, answers, conversations, push
 local cid = ARGV[REST]
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)
@@ -43,4 +45,4 @@ user_expiry(S, count)
 local result = remember(S, append_all({quota, 'ok', exists and 0 or 1, version + 1}, victims))
 flush()
 send_expiries()
-return result
+return with_connections(result)

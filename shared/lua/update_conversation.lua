@@ -8,7 +8,9 @@
 --   else a version)
 -- Returns {quota, 'not_found'}, {quota, 'precondition_failed', current version}, or {quota,
 --   'ok', summary values}.
--- uses: core, user, expiry, records, answers, conversations
+-- Push (lib/push.lua): KEYS ws, ARGV push; with push on, a success answers {that answer,
+--   connections, extra}; no extra.
+-- uses: core, user, expiry, records, answers, conversations, push
 local cid = A.cid
 local S = read_user(attr_fields(SUMMARY, cid))
 local quota, early = start_write(S)
@@ -51,4 +53,4 @@ user_expiry(S, num(S['#c']))
 local result = remember(S, {quota, 'ok', summary})
 flush()
 send_expiries()
-return result
+return with_connections(result)

@@ -22,7 +22,9 @@
 --   rule, change}, {quota, 'parts_too_large', setting, limit}, {quota,
 --   'precondition_failed', current version}, or {quota, 'ok', version, message (see
 --   read_messages) or {}}.
--- uses: core, user, expiry, records, answers, conversations, parts
+-- Push (lib/push.lua): KEYS ws, ARGV push; with push on, a success answers {that answer,
+--   connections, extra}; extra: see the end of this file.
+-- uses: core, user, expiry, records, answers, conversations, parts, push
 local cid, mid = A.cid, A.mid
 local S = read_user({'v|' .. cid, 'w|' .. cid, 'e|' .. cid, 'k|' .. cid, 'sz|' .. cid,
   'sm|' .. cid, 'x|' .. cid})
@@ -42,6 +44,11 @@ if is_live(S, cid) then
   if part_changes > 0 then append_all(fields, {'pt|' .. mid, 'pi|' .. mid, 'c|' .. mid}) end
   if ends and part_changes == 0 and A.parts == '' then
     append_all(fields, {'pt|' .. mid, 'pi|' .. mid})
+  end
+  -- A streamed write pushes the content from the last push's end on (lib/push.lua): it reads
+  -- the content, whether it has parts and the last push with the fields it reads anyway.
+  if A.push == '1' and (ends or A.change ~= '1') then
+    append_all(fields, {'c|' .. mid, 'l|' .. mid, 'pt|' .. mid, '#pp'})
   end
   M = hmget(K.msgs, fields)
 end
@@ -212,15 +219,28 @@ local change = A.change == '1' or (A.change == 'p' and M['s|' .. mid] ~= '1')
 local expire_conversation = touch_conversation(S, cid, A.now, A.now_iso, change)
 if expire_conversation then expire_later({K.msgs, K.order}) end
 user_expiry(S, num(S['#c']))
+-- With push on, extra is {1 when the write is a change the feed reports, else 0}, then, when
+-- it pushes a delta (a streamed write to a streaming reply, not skipped by the coalescing, or
+-- the write that ends it): offset, text, streaming 1/0, has parts 1/0.
+local extra = {change and 1 or 0}
+if A.push == '1' and (ends or A.change ~= '1') and (ends or streaming == '1') then
+  local text = content or (P and P.content) or M['c|' .. mid] or ''
+  local text_length = length or (P and P.length) or num(M['l|' .. mid])
+  local delta_pushed = delta_push(M['#pp'], mid, text, text_length, ends)
+  if delta_pushed then
+    local has_parts = (A.parts ~= '' or parts_text or M['pt|' .. mid]) and 1 or 0
+    append_all(extra, {delta_pushed[1], delta_pushed[2], ends and 0 or 1, has_parts})
+  end
+end
 if A.return_message ~= '1' then
   local result = remember(S, {quota, 'ok', version + 1, {}})
   flush()
   send_expiries()
-  return result
+  return with_connections(result, extra)
 end
 flush()
 send_expiries()
 -- The message as written is read back, so its answer is kept with a write of its own.
 local result = remember(S, {quota, 'ok', version + 1, (read_messages(K.msgs, {mid}))})
 flush()
-return result
+return with_connections(result, extra)

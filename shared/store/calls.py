@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from shared import codec, scripts
+from shared import codec, push, scripts
 from shared.context import Answered, Caller
 from shared.errors import ApiError, OutcomeUnknown, StoreUnavailable
 from shared.keys import UserKeys
@@ -46,6 +46,7 @@ class UserCalls:
         self._prefix = settings.key_prefix
         self._ttl = ttl
         self._clock_ms = clock_ms
+        self._push = "1" if settings.websocket_endpoint else ""
 
     async def run(
         self,
@@ -87,6 +88,10 @@ class UserCalls:
             keys = {**keys, "idem": user.idempotency(key), "ik": user.idempotency_index}
             if idempotent and not fingerprint:
                 request_id = secrets.token_urlsafe(12)
+        if "ws" in spec.keys:
+            # A write the feed reports: with push on, its script answers the connections too.
+            keys = {**keys, "ws": UserKeys(self._prefix, caller.user_id).connections}
+            args = {**args, "push": self._push}
         budget = caller.budget if counted else None
         limit_args = budget.script_args() if budget else _UNCOUNTED
         call = spec.call(
@@ -105,11 +110,17 @@ class UserCalls:
                     raise  # (its Idempotency-Key settles it: the caller sends it again)
                 received = await self._settle(caller, request_id, now, answered.sync_token)
             answer = received.answer
+            listeners = None
+            if answer and isinstance(answer[0], list):
+                # {answer, connections, extra} (lib/push.lua): a success with push on.
+                listeners = push.Listeners(push.connections(answer[1], now), list(answer[2]))
+                answer = answer[0]
             answered = Answered(answered.quota, received.sync_token)
             # The quota first: a call over its limit answers it alone.
             if budget is not None:
                 answered = Answered(budget.decide(int(answer[0]), now), received.sync_token)
             reply = spec.replies.decode(answer)
+            reply.listeners = listeners
             if reply.refused:
                 settings = self._settings
                 about = about or About()

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from shared import codec, part_index, scripts
+from shared import codec, part_index, push, scripts
 from shared.context import Answered, Caller
 from shared.errors import StoreUnavailable
-from shared.keys import UserKeys
+from shared.keys import UserKeys, connection_owner_key
 from shared.models import (
     DEFAULT_TITLE,
     Conversation,
@@ -27,6 +28,7 @@ from shared.models import (
     title_from,
 )
 from shared.refusals import About
+from shared.scripts import Reply
 from shared.settings import Settings
 from shared.store import claims, cursors, decode, etags
 from shared.store.calls import Replied, UserCalls
@@ -85,6 +87,12 @@ class ConversationStore:
         self._clock_ms = clock_ms
         self._stale_ms = settings.streaming_stale_seconds * 1000
         self._calls = UserCalls(upstash, settings, self._ttl, clock_ms)
+        self._pusher = push.Pusher(settings) if settings.websocket_endpoint else None
+
+    @property
+    def pusher(self) -> push.Pusher | None:
+        """What posts to WebSocket connections; None while push is off."""
+        return self._pusher
 
     # ------------------------------------------------------------------------- reads
 
@@ -278,7 +286,18 @@ class ConversationStore:
             now=now,
             about=About(cid),
         )
-        return decode.put_result(conversation, reply)._replace(answered=answered)
+        put = decode.put_result(conversation, reply)
+        await self._push(
+            caller,
+            reply,
+            lambda _: [
+                push.conversation_event(
+                    cid, int(reply["version"]), "created" if put.created else "changed"
+                ),
+                *_evictions(put.evicted),
+            ],
+        )
+        return put._replace(answered=answered)
 
     async def delete_conversation(
         self, caller: Caller, conversation_id: str, *, if_match: str | None = None
@@ -288,12 +307,17 @@ class ConversationStore:
         The deletion stays: no later write brings the conversation back unless it says so.
         """
         keys = UserKeys(self._prefix, caller.user_id)
-        _, answered = await self._calls.run(
+        reply, answered = await self._calls.run(
             scripts.DELETE_CONVERSATION,
             caller,
             {**keys.user(), **keys.conversation(conversation_id)},
             {"cid": conversation_id, "if_match": if_match or ""},
             about=About(conversation_id),
+        )
+        await self._push(
+            caller,
+            reply,
+            lambda extra: [push.conversation_event(conversation_id, int(extra[0]), "deleted")],
         )
         return Done(answered)
 
@@ -327,6 +351,14 @@ class ConversationStore:
             about=About(conversation_id),
         )
         summary, etag = decode.conversation_update(conversation_id, reply)
+        change = "changed"
+        if given & {"title", "mcp_servers"} == set() and patch.archived is not None:
+            change = "archived" if patch.archived else "unarchived"
+        await self._push(
+            caller,
+            reply,
+            lambda _: [push.conversation_event(conversation_id, etags.version_of(etag), change)],
+        )
         return ConversationUpdate(summary, etag, answered)
 
     async def append_message(
@@ -368,6 +400,20 @@ class ConversationStore:
             about=About(conversation_id, message.id),
         )
         appended = decode.append_result(message, reply, self._stale(now))
+        version = int(reply["version"]) if reply.status == "created" else 0
+        await self._push(
+            caller,
+            reply,
+            lambda _: [
+                *(
+                    [push.conversation_event(conversation_id, version, "created")]
+                    if appended.conversation_created
+                    else []
+                ),
+                push.message_event(conversation_id, message.id, version, "appended"),
+                *_evictions(appended.evicted),
+            ],
+        )
         return appended._replace(answered=answered)
 
     async def update_message(
@@ -444,6 +490,13 @@ class ConversationStore:
         stored, etag = decode.message_update(
             message_id, reply, self._stale(now), returned=return_message
         )
+        await self._push(
+            caller,
+            reply,
+            lambda extra: _message_update_events(
+                conversation_id, message_id, int(reply["version"]), extra
+            ),
+        )
         return MessageUpdate(stored, etag, answered)
 
     async def delete_message(
@@ -461,6 +514,13 @@ class ConversationStore:
             self._conversation_keys(caller, conversation_id),
             {"cid": conversation_id, "mid": message_id, "if_match": if_match or ""},
             about=About(conversation_id, message_id),
+        )
+        await self._push(
+            caller,
+            reply,
+            lambda _: [
+                push.message_event(conversation_id, message_id, int(reply["version"]), "deleted")
+            ],
         )
         return MessageDeleted(etags.etag(reply["version"]), answered)
 
@@ -518,7 +578,23 @@ class ConversationStore:
             now=now,
             before=before,
         )
-        return decode.import_result(reply)._replace(answered=answered)
+        imported = decode.import_result(reply)
+        await self._push(
+            caller,
+            reply,
+            lambda extra: [
+                *(
+                    push.conversation_event(
+                        str(w["id"]),
+                        int(w["version"]),
+                        "created" if int(w["created"]) else "changed",
+                    )
+                    for w in scripts.WRITTEN.each(extra)
+                ),
+                *_evictions(imported.evicted),
+            ],
+        )
+        return imported._replace(answered=answered)
 
     async def erase_user(self, caller: Caller) -> Erased:
         """Delete every key of the user, and say how many conversations it had.
@@ -583,6 +659,91 @@ class ConversationStore:
             self, caller, anonymous, cursor=cursor, budget_seconds=budget_seconds
         )
 
+    # ------------------------------------------------------------------------- connections
+
+    async def connect(
+        self, user_id: str, connection_id: str, *, token_expires_ms: int, now_ms: int
+    ) -> None:
+        """Register a WebSocket connection of the user (docs/sync.md, "Live pushes")."""
+        await self._connection("connect", user_id, connection_id, token_expires_ms, now_ms)
+
+    async def connection_owner(self, connection_id: str) -> str | None:
+        """Whose connection ``connection_id`` is; None when it is not (or no longer) registered."""
+        owner = connection_owner_key(self._prefix, connection_id)
+        return await self._upstash.get(owner)
+
+    async def connection_frame(
+        self,
+        user_id: str,
+        connection_id: str,
+        *,
+        now_ms: int,
+        watch: Sequence[str] | None = None,
+    ) -> Reply:
+        """A frame came from the connection: its entry lives on, watching ``watch`` when given.
+
+        The reply's status: ``ok`` (``watched``), ``gone`` or ``expired`` (its token).
+        """
+        watching = "-" if watch is None else " ".join(watch)
+        return await self._connection("frame", user_id, connection_id, 0, now_ms, watch=watching)
+
+    async def remove_connections(self, user_id: str, connection_ids: Sequence[str]) -> None:
+        """Forget connections of the user (closed, gone, or their token expired)."""
+        if connection_ids:
+            await self._connection(
+                "remove", user_id, connection_ids[0], 0, self._clock_ms(), rest=connection_ids[1:]
+            )
+
+    async def _connection(
+        self,
+        op: str,
+        user_id: str,
+        connection_id: str,
+        token_expires_ms: int,
+        now_ms: int,
+        *,
+        watch: str = "-",
+        rest: Sequence[str] = (),
+    ) -> Reply:
+        keys = UserKeys(self._prefix, user_id)
+        call = scripts.CONNECTION.call(
+            {"ws": keys.connections, "owner": connection_owner_key(self._prefix, connection_id)},
+            {
+                "now": now_ms,
+                "op": op,
+                "user": user_id,
+                "cid": connection_id,
+                "token_expires": token_expires_ms,
+                "max_ms": push.CONNECTION_MAX_MS,
+                "idle_ms": push.CONNECTION_IDLE_MS,
+                "watch": watch,
+                "cap": self._settings.websocket_max_connections,
+            },
+            rest_args=rest,
+        )
+        received = await self._upstash.run(call)
+        return scripts.CONNECTION.replies.decode(received.answer)
+
+    async def _push(
+        self,
+        caller: Caller,
+        reply: Reply,
+        events: Callable[[list[Any]], list[dict[str, Any]]],
+    ) -> None:
+        # After a committed write: its events to the user's other connections (the events are
+        # made only when there is someone to push to).
+        listeners: push.Listeners | None = reply.listeners
+        if self._pusher is None or listeners is None or not listeners.connections:
+            return
+        await self._pusher.push(
+            caller.user_id,
+            listeners,
+            events(listeners.extra),
+            skip=caller.connection_id,
+            now_ms=self._clock_ms(),
+            remove=self.remove_connections,
+        )
+
     # ------------------------------------------------------------------------- helpers
 
     async def _list(
@@ -635,3 +796,33 @@ class ConversationStore:
 
     def _stale(self, now_ms: int) -> Callable[[int], bool]:
         return lambda updated_ms: now_ms - updated_ms > self._stale_ms
+
+
+def _evictions(evicted: Sequence[str]) -> list[dict[str, Any]]:
+    # Conversations evicted over the cap: deleted for every device (version 0: the feed's
+    # tombstone says why).
+    return [push.conversation_event(cid, 0, "deleted") for cid in evicted]
+
+
+def _message_update_events(
+    conversation_id: str, message_id: str, version: int, extra: Sequence[Any]
+) -> list[dict[str, Any]]:
+    # update_message.lua's extra: whether the write is a change the feed reports, then, when it
+    # pushes a delta, its offset, text, streaming and whether the message has parts.
+    events = []
+    if int(extra[0]):
+        events.append(push.message_event(conversation_id, message_id, version, "changed"))
+    if len(extra) > 1:
+        delta = scripts.DELTA.named(extra[1:])
+        events.append(
+            push.delta_event(
+                conversation_id,
+                message_id,
+                version,
+                offset=int(delta["offset"]),
+                text=str(delta["text"]),
+                streaming=bool(int(delta["streaming"])),
+                parts=bool(int(delta["parts"])),
+            )
+        )
+    return events

@@ -22,6 +22,11 @@ def etag(tag: object) -> str:
     return f'"{tag}"'
 
 
+def version_of(tag: str) -> int:
+    """The version a conversation's entity tag (``etag``) names."""
+    return int(tag.strip('"'))
+
+
 def list_etag(kind: str, version: object, period: int) -> str:
     """A list's (or the totals') entity tag: ``kind``, the version, the expiry period."""
     return f'"{kind}{version}.{period}"'

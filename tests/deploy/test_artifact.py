@@ -36,7 +36,7 @@ from typing import IO, Any
 import pytest
 
 from devtools import package
-from functions import module_names
+from functions import function_names
 from tests.factories import (
     ANONYMOUS_SECRET,
     JWT_SECRET,
@@ -44,6 +44,7 @@ from tests.factories import (
     conversation,
     http_api_v2_event,
     token_for,
+    websocket_event,
 )
 
 IN_CI = bool(os.environ.get("CI"))
@@ -236,6 +237,13 @@ class Artifact:
         self.invoked.add(function.logical_id)
         return invocation
 
+    def socket(self, route_key: str, event: dict[str, Any]) -> Invocation:
+        """Invoke the function the template routes WebSocket route ``route_key`` to."""
+        function = self.function_for(route_key)
+        invocation = self.worker(function).invoke(event)
+        self.invoked.add(function.logical_id)
+        return invocation
+
     def close(self) -> None:
         for worker in self.workers.values():
             if worker.process.stdin is not None:
@@ -304,7 +312,7 @@ def deployed_functions(artifact_zip: Path) -> dict[str, DeployedFunction]:
     """The template's Lambda functions and the HTTP API routes wired to each."""
     resources: dict[str, Any] = json.loads(TEMPLATE.read_text())["Resources"]
     integrations = {
-        logical_id: resource["Properties"]["IntegrationUri"]["Fn::GetAtt"][0]
+        logical_id: _integrated_function(resource["Properties"]["IntegrationUri"])
         for logical_id, resource in resources.items()
         if resource["Type"] == "AWS::ApiGatewayV2::Integration"
     }
@@ -328,6 +336,15 @@ def deployed_functions(artifact_zip: Path) -> dict[str, DeployedFunction]:
                 routes=frozenset(routes.get(logical_id, ())),
             )
     return functions
+
+
+def _integrated_function(uri: dict[str, Any]) -> str:
+    # The HTTP API's integrations name the function's ARN; the WebSocket API's join it into
+    # an invocation URI.
+    if "Fn::GetAtt" in uri:
+        return str(uri["Fn::GetAtt"][0])
+    [function] = [part["Fn::GetAtt"][0] for part in uri["Fn::Join"][1] if "Fn::GetAtt" in part]
+    return str(function)
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +395,7 @@ def test_artifact_ships_each_module_once_as_bytecode(artifact_zip: Path) -> None
     assert package.shipped_twice(names) == []
     own = [n for n in names if n.startswith(("functions/", "shared/"))]
     assert not [n for n in own if n.endswith(".py")], "the project's modules ship compiled"
-    assert {f"functions/{module}.pyc" for module in module_names()} <= set(own)
+    assert {f"functions/{module}.pyc" for module in function_names()} <= set(own)
     assert {"functions/__init__.pyc", "shared/__init__.pyc"} <= set(own)
     store = {f"shared/store/{p.stem}.pyc" for p in package.ROOT.glob("shared/store/*.py")}
     assert "shared/store/__init__.pyc" in store
@@ -503,7 +520,7 @@ def test_template_has_one_function_per_module(
     deployed_functions: dict[str, DeployedFunction],
 ) -> None:
     handlers = sorted(f.handler for f in deployed_functions.values())
-    assert handlers == sorted(f"functions/{module}.handler" for module in module_names())
+    assert handlers == sorted(f"functions/{module}.handler" for module in function_names())
     assert {f.runtime for f in deployed_functions.values()} == {"python3.12"}
     assert all(f.routes for f in deployed_functions.values())
 
@@ -606,6 +623,27 @@ def test_every_function_serves_from_the_artifact(artifact: Artifact) -> None:
     left = artifact.call("GET", "/api/conversations", headers=token)
     assert left.json()["conversations"] == []
     assert artifact.call("DELETE", "/api/me", headers=signed_in).status == 204
+
+    # The WebSocket API's function: a connection opened with the bearer subprotocol, a ping
+    # answered through the route's response, a watch, the close.
+    protocols = f"chat-store, bearer.{token_for('artifact-user')}"
+    opened = artifact.socket(
+        "$connect",
+        websocket_event("$connect", "art1", headers={"Sec-WebSocket-Protocol": protocols}),
+    )
+    assert opened.status == 200, opened.response
+    assert opened.response["headers"] == {"Sec-WebSocket-Protocol": "chat-store"}
+    pong = artifact.socket("$default", websocket_event("$default", "art1", body='{"type":"ping"}'))
+    assert pong.json() == {"type": "pong", "connectionId": "art1"}
+    watching = artifact.socket(
+        "$default",
+        websocket_event("$default", "art1", body='{"type":"watch","conversationIds":["c2"]}'),
+    )
+    assert watching.json()["conversationIds"] == ["c2"]
+    closed = artifact.socket("$disconnect", websocket_event("$disconnect", "art1"))
+    assert closed.status == 200, closed.response
+    refused = artifact.socket("$connect", websocket_event("$connect", "art2", query={"token": "x"}))
+    assert refused.status == 401
 
     assert artifact.invoked == set(artifact.functions), "every function is invoked"
     for worker in artifact.workers.values():

@@ -71,6 +71,26 @@ local function text_of(value)
   return string.format('%.17g', value)
 end
 
+-- The end of `text` (UTF-8, `total` UTF-16 code units long, as JavaScript counts) after its
+-- first `after` units: the offset it starts at, and the text. Walks back from the end over the
+-- units wanted, so the cost is the new text, not the whole. A code point of four UTF-8 bytes is
+-- two UTF-16 units; an offset inside one starts the text at the code point. An `after` past the
+-- end (the content was replaced by a shorter one) answers all of it from 0.
+local function utf16_tail(text, total, after)
+  if after > total then return 0, text end
+  local offset, start = total, #text + 1
+  if after < total then
+    local units = 0
+    while units < total - after and start > 1 do
+      start = start - 1
+      local b = string.byte(text, start)
+      if b < 0x80 or b >= 0xC0 then units = units + (b >= 0xF0 and 2 or 1) end
+    end
+    offset = total - units
+  end
+  return offset, string.sub(text, start)
+end
+
 -- A running total as kept: never below zero, never past 2^53 - 1 (what JavaScript's
 -- JSON.parse reads exactly), whatever was added or taken.
 local MAX_TOTAL = 9007199254740991
