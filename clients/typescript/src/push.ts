@@ -183,6 +183,8 @@ export function reconnectDelayMs(attempt: number, baseMs: number, maxMs: number,
 export class PushChannel extends Emitter<PushChannelEvents> {
   readonly #url: string;
   readonly #getToken: () => Promise<string | null | undefined>;
+  readonly #client: ChatStoreClient | undefined;
+  #connectionId: string | undefined;
   readonly #WebSocket: WebSocketConstructor | undefined;
   readonly #pingIntervalMs: number;
   readonly #pongTimeoutMs: number;
@@ -207,6 +209,7 @@ export class PushChannel extends Emitter<PushChannelEvents> {
     super();
     this.#url = options.url;
     const { client, getToken } = options;
+    this.#client = client;
     this.#getToken = async () => (getToken ? await getToken() : await client?.transport.token());
     this.#WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.#pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
@@ -230,6 +233,15 @@ export class PushChannel extends Emitter<PushChannelEvents> {
   /** Whether {@link start} was called and {@link stop} not since. */
   get running(): boolean {
     return this.#running !== undefined;
+  }
+
+  /**
+   * The open socket's connection id, once the server named it (in its answer to a ping or a
+   * watch). Built with `client`, the channel hands it to the client, which sends it with its
+   * writes (`X-Connection-Id`): the server then pushes them to the user's other devices only.
+   */
+  get connectionId(): string | undefined {
+    return this.#connectionId;
   }
 
   /** The conversations this channel asks to watch: the newest {@link MAX_WATCHED} taken. */
@@ -355,6 +367,7 @@ export class PushChannel extends Emitter<PushChannelEvents> {
         if (this.#socket === socket) {
           this.#socket = undefined;
           this.#drop = undefined;
+          this.#setConnectionId(undefined);
         }
         resolve({ code, reason, opened });
       };
@@ -366,7 +379,8 @@ export class PushChannel extends Emitter<PushChannelEvents> {
         this.#frames = 0;
         this.#sent = undefined;
         this.#setState("open");
-        this.#sendWatch();
+        // The first frame asks the server to name the connection (it answers with its id).
+        if (!this.#sendWatch()) socket.send(JSON.stringify({ type: "ping" }));
         void this.#ping(socket, alive.signal);
         this.emit("open", { reconnected });
       };
@@ -415,6 +429,8 @@ export class PushChannel extends Emitter<PushChannelEvents> {
       return;
     }
     const type = (frame as { type?: unknown } | null)?.type;
+    const connectionId = (frame as { connectionId?: unknown } | null)?.connectionId;
+    if ((type === "pong" || type === "watching") && typeof connectionId === "string") this.#setConnectionId(connectionId);
     if (type === "pong") return;
     if (type === "watching") {
       const ids = (frame as { conversationIds?: unknown }).conversationIds;
@@ -435,14 +451,24 @@ export class PushChannel extends Emitter<PushChannelEvents> {
     });
   }
 
-  #sendWatch(): void {
-    if (this.#state !== "open" || this.#socket === undefined) return;
+  /** Sends the watch set when it changed on this socket; true when it did. */
+  #sendWatch(): boolean {
+    if (this.#state !== "open" || this.#socket === undefined) return false;
     const ids = this.watching;
     const frame = JSON.stringify([...ids].sort()); // a set: the same ids in another order are no change
     // A new socket watches nothing: an empty set need not be said.
-    if (frame === (this.#sent ?? "[]")) return;
+    if (frame === (this.#sent ?? "[]")) return false;
     this.#sent = frame;
     this.#socket.send(JSON.stringify({ type: "watch", conversationIds: ids }));
+    return true;
+  }
+
+  #setConnectionId(id: string | undefined): void {
+    const previous = this.#connectionId;
+    this.#connectionId = id;
+    const transport = this.#client?.transport;
+    // Cleared only when it is still this channel's: another channel of the client may own it now.
+    if (transport && (id !== undefined || transport.connectionId === previous)) transport.connectionId = id;
   }
 
   #setState(state: PushState): void {

@@ -82,10 +82,20 @@ describe("push: two devices on one token, polling off", { skip: WebSocketHere ==
     engine.on("error", ({ error }) => errors.push(error));
     push.on("error", ({ error }) => errors.push(error));
 
+    // A has a channel too: the server names its connection, and A's writes carry that name, so
+    // they are pushed to B and not back to A.
+    const pushA = new PushChannel({ url: pushUrl(api.baseUrl), client: a, WebSocket: WebSocketHere! });
+    const pushedToA: unknown[] = [];
+    pushA.on("push", (event) => pushedToA.push(event));
     const opened = next<PushChannelEvents, "open">(push, "open");
+    pushA.start();
     push.start();
     engine.start();
     await opened;
+    for (let waited = 0; a.transport.connectionId === undefined; waited += 20) {
+      assert.ok(waited < 5_000, "A's connection named within 5 s");
+      await pause(20);
+    }
     await engine.syncNow(); // the list, and the open's feed read: B is current
     const id = "chat-pushed";
 
@@ -148,6 +158,8 @@ describe("push: two devices on one token, polling off", { skip: WebSocketHere ==
 
     engine.stop();
     push.stop();
+    pushA.stop();
+    assert.deepEqual(pushedToA, [], "A's own writes were not pushed back to it");
     assert.deepEqual(errors, []);
   });
 });

@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { ChatStoreClient, PushChannel, pushUrl, reconnectDelayMs } from "../../src/index.js";
 import type { PushChannelEvents, PushChannelOptions } from "../../src/index.js";
 import { FakeClock, settle } from "../support/fake-clock.js";
+import { fakeFetch } from "../support/fake-fetch.js";
 import { fakeWebSocket } from "../support/fake-websocket.js";
 
 const URL_WS = "wss://push.test/prod";
@@ -47,7 +48,7 @@ describe("PushChannel", () => {
     assert.equal(channel.state, "open");
     assert.equal(channel.open, true);
     assert.deepEqual(events, [["open", { reconnected: false }]]);
-    assert.deepEqual(socket.sent, [], "nothing watched: no watch frame");
+    assert.deepEqual(socket.sent, [{ type: "ping" }], "nothing watched: a ping, whose answer names the connection");
     channel.stop();
     await clock.advance(0);
     assert.equal(channel.state, "closed");
@@ -74,13 +75,15 @@ describe("PushChannel", () => {
     await clock.advance(0);
     const socket = ws.last();
     socket.accept();
+    assert.equal(socket.sentOf("ping").length, 1, "the first, at once");
+    socket.receive({ type: "pong" });
     await clock.advance(299_999);
-    assert.deepEqual(socket.sentOf("ping"), []);
+    assert.equal(socket.sentOf("ping").length, 1);
     await clock.advance(1);
-    assert.deepEqual(socket.sentOf("ping"), [{ type: "ping" }]);
+    assert.equal(socket.sentOf("ping").length, 2);
     socket.receive({ type: "pong" });
     await clock.advance(300_000);
-    assert.equal(socket.sentOf("ping").length, 2);
+    assert.equal(socket.sentOf("ping").length, 3);
     assert.equal(channel.state, "open", "the first ping was answered");
     await clock.advance(29_999);
     assert.equal(channel.state, "open");
@@ -209,6 +212,27 @@ describe("PushChannel", () => {
     ws.last().drop(4401, "token expired");
     await clock.advance(750);
     assert.deepEqual(ws.last().protocols, ["chat-store", "bearer.t3"]);
+    channel.stop();
+  });
+
+  it("hands the connection id the server names to the client, which sends it with its writes only", async () => {
+    const fake = fakeFetch({ status: 200, body: { changes: [], nextCursor: "c", hasMore: false } }, { status: 204 });
+    const client = new ChatStoreClient({ baseUrl: "https://api.test", fetch: fake.fetch, getToken: () => "tok" });
+    const { clock, ws, channel } = setup({ client, getToken: undefined });
+    channel.start();
+    await clock.advance(0);
+    ws.last().accept();
+    ws.last().receive({ type: "pong", connectionId: "conn-1=" });
+    assert.equal(channel.connectionId, "conn-1=");
+    assert.equal(client.transport.connectionId, "conn-1=");
+    await client.listChanges({ since: "c" });
+    await client.deleteConversation("x");
+    assert.equal(fake.requests[0]!.headers.has("X-Connection-Id"), false, "a read: not sent");
+    assert.equal(fake.requests[1]!.headers.get("X-Connection-Id"), "conn-1=");
+    ws.last().drop(1006);
+    await clock.advance(0);
+    assert.equal(channel.connectionId, undefined);
+    assert.equal(client.transport.connectionId, undefined, "gone with its socket: writes are pushed to every connection");
     channel.stop();
   });
 
