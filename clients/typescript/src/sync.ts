@@ -226,6 +226,10 @@ export class SyncEngine extends Emitter<SyncEvents> {
   #pushedDuring = false;
   /** Feed reads in a row that did not yet show a pushed version (a replica behind). */
   #behind = 0;
+  /** Counts the sockets seen open (1 for one already open at start): which one is open now. */
+  #opened = 0;
+  /** The socket (by {@link #opened}) since whose opening a feed read succeeded; -1: none. */
+  #current = -1;
   /** The sync in flight, and the run it belongs to: a run after a stop never shares an aborted one. */
   #syncing: { promise: Promise<void>; run: AbortController | undefined } | undefined;
   #watched: Watched | undefined;
@@ -275,6 +279,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     const controller = new AbortController();
     this.#running = controller;
     this.#document?.addEventListener("visibilitychange", this.#onVisibility);
+    this.#opened++; // whatever socket is open now was opened before this run listened
     this.#holdPush();
     const pending = this.#watched?.pending;
     if (pending) {
@@ -498,9 +503,16 @@ export class SyncEngine extends Emitter<SyncEvents> {
       } catch {
         return; // stopped
       }
-      // An open push channel tells of every change: the tick has nothing to ask.
-      if (!this.#hidden() && this.#push?.open !== true) await this.syncNow();
+      // An open push channel tells of every change since the feed was read with it open: the
+      // tick has nothing to ask. (Started on an app's cursor with the socket already open, a
+      // push before the start went unheard: the first tick reads the feed.)
+      if (!this.#hidden() && !this.#pushCovers()) await this.syncNow();
     }
+  }
+
+  /** Whether the open socket has pushed all the feed has not shown: ticks need not read it. */
+  #pushCovers(): boolean {
+    return this.#push?.open === true && this.#current === this.#opened;
   }
 
   /** Listens to the push channel while running, and holds its watch of the watched conversation. */
@@ -511,7 +523,10 @@ export class SyncEngine extends Emitter<SyncEvents> {
       unsubscribe: [
         push.on("push", (event) => this.#onPush(event)),
         // Pushes sent before this socket opened went nowhere: the feed has them.
-        push.on("open", () => this.#catchUp()),
+        push.on("open", () => {
+          this.#opened++;
+          this.#catchUp();
+        }),
       ],
       release: undefined,
     };
@@ -617,8 +632,11 @@ export class SyncEngine extends Emitter<SyncEvents> {
 
   async #sync(): Promise<void> {
     const signal = this.#running?.signal;
+    // A read that starts with the socket open covers everything not pushed to this socket.
+    const socket = this.#push?.open === true ? this.#opened : undefined;
     try {
       const watchedChanged = this.cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
+      if (socket !== undefined && socket === this.#opened) this.#current = socket;
       const watched = this.#watched;
       if (watched && (watchedChanged || watched.unread)) await this.#refresh(signal);
     } catch (error) {

@@ -175,6 +175,28 @@ describe("SyncEngine with a push channel", () => {
     finish();
   });
 
+  it("started on the app's cursor with the socket already open, reads the feed at the first tick, then no more", async () => {
+    const { clock, engine, finish, push, ws, urls, changes } = setup([page("c1", upsert("x", 2))]);
+    push.start();
+    await clock.advance(0);
+    ws.last().accept();
+    await clock.advance(0);
+    // The app listed (the list's cursor is c0) while the socket was open, then starts the engine:
+    // a push in between went to nobody.
+    engine.start({ cursor: "c0" });
+    await clock.advance(0);
+    assert.deepEqual(urls(), [], "the app's list is current: nothing at once");
+    await clock.advance(30_000);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0"], "the first tick: the push it may have missed");
+    assert.deepEqual(
+      changes.map((c) => c.id),
+      ["x"],
+    );
+    await clock.advance(10 * 60_000);
+    assert.equal(urls().length, 1, "then the socket covers it");
+    finish();
+  });
+
   it("polls while the socket is down, and a change made meanwhile comes once, through the feed, on reconnect", async () => {
     const { clock, engine, finish, push, ws, urls, changes, begin } = setup([
       page("c1"),
