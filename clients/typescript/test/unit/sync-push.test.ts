@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ChatStoreClient, MemoryStorage, PushChannel, SYNC_STORAGE_KEY, SyncEngine } from "../../src/index.js";
+import { ChatStoreClient, HybridConversationStore, MemoryStorage, PushChannel, SYNC_STORAGE_KEY, SyncEngine } from "../../src/index.js";
 import type { Change, SyncEngineOptions, SyncEvents } from "../../src/index.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { fakeFetch, fakeSleep } from "../support/fake-fetch.js";
@@ -378,5 +378,38 @@ describe("SyncEngine with a push channel", () => {
     await clock.advance(5_000);
     assert.equal(requests.length, 9);
     finish();
+  });
+
+  it("a HybridConversationStore given the channel (sync: {push}) shows another device's conversation by push", async () => {
+    const clock = new FakeClock();
+    const fake = routedFetch({
+      conversation: [{ status: 200, body: { conversations: [], nextCursor: null, changesCursor: "c0" } }],
+      changes: [page("c1"), page("c2", upsert("x", 1))],
+    });
+    const client = new ChatStoreClient({ baseUrl: BASE, fetch: fake.fetch, sleep: fakeSleep().sleep, getToken: () => "tok" });
+    const ws = fakeWebSocket();
+    const push = new PushChannel({ url: "wss://push.test", client, WebSocket: ws.WebSocket, sleep: clock.sleep, pingIntervalMs: HOUR });
+    const store = new HybridConversationStore(client, {
+      storage: new MemoryStorage(),
+      schedule: () => () => undefined,
+      events: { addEventListener: () => undefined, removeEventListener: () => undefined },
+      sync: { document: null, sleep: clock.sleep, push },
+    });
+    push.start();
+    await clock.advance(0);
+    ws.last().accept();
+    await store.start({ after: store.getAllConversations() });
+    await clock.advance(30_000); // the first tick: the feed, once
+    assert.equal(fake.requests.length, 2);
+    ws.last().receive(conversationPush("x", 1, "created"));
+    await clock.advance(0);
+    assert.deepEqual(
+      store.getSnapshot().conversations.map((c) => c.id),
+      ["x"],
+    );
+    await clock.advance(10 * 60_000);
+    assert.equal(fake.requests.length, 3, "no polling while the socket is open");
+    store.dispose();
+    push.stop();
   });
 });
