@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools import redis_backend
-from devtools.bench import api, coldstart, peers, session
+from devtools.bench import api, coldstart, peers, push, session
 from devtools.bench.report import Table, count, ms, ratio, size
 from devtools.bench.standin import standin_process
 
@@ -37,7 +37,10 @@ READ_REGIONS = 2
 SESSIONS_PER_USER_MONTH = 10
 MONTHLY_USERS = (1_000, 10_000, 100_000)
 ROUND_TRIPS_MS = (5, 20)
-SECTIONS = ("endpoints", "growth", "overhead", "coldstart", "peers", "session")
+SECTIONS = ("endpoints", "growth", "overhead", "coldstart", "peers", "session", "push")
+# API Gateway WebSocket pricing (first billion): per message of up to 32 KB, per connection-minute.
+USD_PER_WS_MESSAGE = 1.00 / 1_000_000
+USD_PER_CONNECTION_MINUTE = 0.25 / 1_000_000
 PEER_PACKAGES = {
     peers.LANGCHAIN: ("langchain-community", "langchain-core"),
     peers.LLAMAINDEX: ("llama-index-storage-chat-store-upstash", "llama-index-core"),
@@ -886,6 +889,74 @@ def _cost_table(run: Run, results: list[session.SessionResult]) -> None:
     run.show(table)
 
 
+# ------------------------------------------------------------------------------ push
+
+
+def push_section(run: Run, redis_url: str | None) -> None:
+    """Live pushes: a write's added latency, a streamed reply's pushes, and the cost vs polling."""
+    progress("push: writes with 0, 1 and 5 other connections, then a streamed reply")
+    figures = push.measure(redis_url, run.args.iterations)
+    table = Table(
+        "Live pushes: an append's latency with push on (loopback, no simulated round trip)",
+        ["other connections", "p50", "p99"],
+    )
+    for others, (p50, p99) in figures.latency_ms.items():
+        table.add(others, f"{p50:.1f} ms", f"{p99:.1f} ms")
+    table.notes.append(
+        "Push on, each write's script also reads the user's connections (one command); the "
+        "write then posts to each other connection (boto3 to make dev's @connections, side by "
+        "side) before it answers. 0 connections: no post, boto3 not even imported."
+    )
+    run.show(table)
+    # Per idle hour: a ping every 5 minutes (and its pong), 60 connection-minutes; a frame is
+    # 2 Upstash requests, 6 commands. Polling: the feed every 30 s, 1 request of 4 commands.
+    idle_ws_messages, idle_ws_commands, idle_ws_requests = 24, 72, 24
+    idle_poll_requests, idle_poll_commands = 120, 480
+    push_idle = (
+        idle_ws_messages * USD_PER_WS_MESSAGE
+        + 60 * USD_PER_CONNECTION_MINUTE
+        + idle_ws_commands * USD_PER_COMMAND
+    )
+    poll_idle = idle_poll_commands * USD_PER_COMMAND
+    # A pushed event: one API Gateway message per listening connection, and the HGETALL its
+    # write adds (one command per write, however many it pushes to). Polled: the feed read
+    # that finds it (1 request, 4 commands) on each other device.
+    per_event_push = USD_PER_WS_MESSAGE + USD_PER_COMMAND
+    per_event_poll = 4 * USD_PER_COMMAND
+    cost = Table(
+        "Live pushes: messages and cost against polling",
+        ["what", "pushed", "polled"],
+    )
+    cost.add(
+        f"a streamed reply of {figures.deltas} deltas, 50 ms apart (to one watcher)",
+        f"{figures.reply_pushes} pushes, {size(figures.reply_bytes)}",
+        f"{math.ceil(figures.deltas * push.DELTA_INTERVAL_S)} polls a second apart",
+    )
+    cost.add(
+        "an idle device, per hour",
+        f"{idle_ws_messages} messages, 60 conn-min, {idle_ws_requests} req / "
+        f"{idle_ws_commands} cmd",
+        f"{idle_poll_requests} req / {idle_poll_commands} cmd",
+    )
+    cost.add("an idle device, $ per hour", f"${push_idle:.6f}", f"${poll_idle:.6f}")
+    cost.add(
+        "per million events reaching one other device",
+        f"${per_event_push * 1e6:.2f}",
+        f"${per_event_poll * 1e6:.2f} (the feed read per change, at best)",
+    )
+    cost.notes.append(
+        "API Gateway WebSocket: $1.00 per million messages (32 KB each), $0.25 per million "
+        "connection-minutes; Upstash: $0.20 per 100K commands (docs/storage-and-cost.md)."
+    )
+    run.show(cost)
+    run.data["push"] = {
+        "latency_ms": figures.latency_ms,
+        "reply": {"pushes": figures.reply_pushes, "bytes": figures.reply_bytes},
+        "idle_hour_usd": {"push": push_idle, "poll": poll_idle},
+        "per_million_events_usd": {"push": per_event_push * 1e6, "poll": per_event_poll * 1e6},
+    }
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -932,6 +1003,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if redis_url is None:
             progress("redis-server is not on PATH: fakeredis, billed commands are n/a")
         asyncio.run(run_async(run, redis_url))
+        if "push" in args.only:
+            push_section(run, redis_url)
     if "coldstart" in args.only:
         coldstart_section(run)
     run.data["seconds"] = round(time.perf_counter() - started, 1)

@@ -463,3 +463,102 @@ def test_commands_per_call_meet_their_target(
     for size in ("small", "large"):
         commands = costs[name][size][1]
         assert commands <= TARGETS[name], f"{name} ({size}): {commands} commands"
+
+
+# ------------------------------------------------------------------------------ push on
+
+# Each write the change feed reports, with push on (WEBSOCKET_ENDPOINT set): its script reads
+# the user's connections with one HGETALL, and a streamed delta keeps where its last push ended
+# in the message hash it writes anyway. Exactly one command more than with push off, still one
+# request; the pushes themselves go to API Gateway, not Upstash (none here: no connection).
+PUSH_WRITES = (
+    "put",
+    "append",
+    "append streaming",
+    "delta",
+    "finish",
+    "rename",
+    "archive",
+    "delete message",
+    "import",
+    "delete",
+)
+
+
+async def _push_costs(
+    settings: Settings, redis_url: str | None
+) -> dict[str, tuple[tuple[int, int | None], tuple[int, int | None]]]:
+    """Each write's (requests, commands) with push off and on, on the same data."""
+    now = time.time_ns() // 1_000_000
+    measured: dict[str, list[tuple[int, int | None]]] = {name: [] for name in PUSH_WRITES}
+    for push in (False, True):
+        changed = settings.model_copy(
+            update={"websocket_endpoint": "http://127.0.0.1:9" if push else None}
+        )
+        upstash = Upstash(changed)
+        store = ConversationStore(upstash, changed, clock_ms=lambda: now)
+        limits = RateLimits(upstash, changed)
+        meter = Meter(upstash, redis_url)
+        user = limits.caller(f"push-{push}")
+        stream = limits.caller(f"push-{push}", streaming=True)
+        reply = ConversationMessage(
+            id="r", type="assistant", content="", timestamp="2025-01-01T00:00:00.000Z",
+            streaming=True,
+        )  # fmt: skip
+        plain = reply.model_copy(update={"id": "u", "streaming": None})
+        archive = ConversationPatch(archived=True)
+        plain = reply.model_copy(update={"id": "u", "streaming": None})
+        archive = ConversationPatch(archived=True)
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "put": partial(store.put_conversation, user, _conversation("p", 2, 0)),
+            "append": partial(store.append_message, user, "p", plain),
+            "append streaming": partial(store.append_message, user, "p", reply),
+            "delta": partial(
+                store.update_message, stream, "p", "r",
+                MessagePatch(appendContent="Hello", sequence=1), return_message=False,
+            ),
+            "finish": partial(store.update_message, user, "p", "r", MessagePatch(streaming=False)),
+            "rename": partial(store.update_conversation, user, "p", ConversationPatch(title="R")),
+            "archive": partial(store.update_conversation, user, "p", archive),
+            "delete message": partial(store.delete_message, user, "p", "u"),
+            "import": partial(store.import_conversations, user, [_conversation("i", 2, 5)], None),
+            "delete": partial(store.delete_conversation, user, "p"),
+        }  # fmt: skip
+        try:
+            await store.put_conversation(user, _conversation("warm", 1, 0))  # (scripts loaded)
+            for name in PUSH_WRITES:
+                measured[name].append(await meter.measure(calls[name]))
+        finally:
+            await upstash.aclose()
+    return {name: (off, on) for name, (off, on) in measured.items()}
+
+
+@pytest.fixture(scope="module")
+def push_costs(
+    standin: Standin,
+) -> dict[str, tuple[tuple[int, int | None], tuple[int, int | None]]]:
+    return asyncio.run(_push_costs(make_settings(standin), standin.redis_url))
+
+
+def test_prints_push_cost_table(
+    push_costs: dict[str, tuple[tuple[int, int | None], tuple[int, int | None]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with capsys.disabled():
+        print("\n\nwrite with push off / on      requests  commands off  commands on")
+        for name, ((requests, off), (requests_on, on)) in push_costs.items():
+            print(f"{name:<28} {requests:>3} / {requests_on:<3}   {off!s:>10}  {on!s:>11}")
+
+
+@pytest.mark.parametrize("name", PUSH_WRITES)
+def test_push_on_costs_one_command_more_and_no_request(
+    push_costs: dict[str, tuple[tuple[int, int | None], tuple[int, int | None]]],
+    name: str,
+    standin: Standin,
+) -> None:
+    (requests_off, off), (requests_on, on) = push_costs[name]
+    assert requests_off == requests_on == 1
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    assert off is not None
+    assert on == off + 1, (name, off, on)
