@@ -23,6 +23,7 @@ export {
   ChatStoreTransport,
   DEFAULT_MAX_POLL_INTERVAL_MS,
   DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_SAFETY_POLL_INTERVAL_MS,
   bearerTokenOf,
   stopReply,
 } from "./ai-sdk/transport.js";

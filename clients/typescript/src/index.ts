@@ -68,6 +68,28 @@ export type {
   SyncStartOptions,
   VisibilityDocument,
 } from "./sync.js";
+// The push channel: other devices' writes as they commit, so the engine need not poll.
+export {
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PONG_TIMEOUT_MS,
+  DEFAULT_RECONNECT_BASE_MS,
+  DEFAULT_RECONNECT_MAX_MS,
+  MAX_WATCHED,
+  PushChannel,
+  pushUrl,
+  reconnectDelayMs,
+} from "./push.js";
+export type {
+  ConversationPush,
+  DeltaPush,
+  MessagePush,
+  PushChannelEvents,
+  PushChannelOptions,
+  PushEvent,
+  PushState,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./push.js";
 // Offline-capable conversation stores, their circuit breaker, and the localStorage migration.
 export type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
 export { CircuitBreaker, isUnreachable } from "./breaker.js";

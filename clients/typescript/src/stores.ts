@@ -430,7 +430,8 @@ export interface HybridStoreOptions {
   events?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
   /**
    * The store's sync engine (other devices' changes and replies, see {@link SyncEngine}): its
-   * intervals, the page whose visibility pauses it, its sleep for tests. `false`: none (a
+   * intervals, the page whose visibility pauses it, the push channel that spares it polling
+   * (`push`, see {@link SyncEngineOptions.push}), its sleep for tests. `false`: none (a
    * store that never syncs, or one whose app runs an engine of its own). It runs between
    * {@link HybridConversationStore.start} and `stop`.
    */
@@ -438,7 +439,7 @@ export interface HybridStoreOptions {
 }
 
 /** The sync engine options a {@link HybridConversationStore} passes on to the engine it owns. */
-export type HybridSyncOptions = Pick<SyncEngineOptions, "intervalMs" | "followIntervalMs" | "document" | "sleep">;
+export type HybridSyncOptions = Pick<SyncEngineOptions, "intervalMs" | "followIntervalMs" | "document" | "sleep" | "push">;
 
 /**
  * What the UI renders, as the store holds it now: {@link HybridConversationStore.subscribe}

@@ -8,11 +8,18 @@
  * sends nothing at all, the open conversation is refetched with `If-None-Match` and only when the
  * feed says its version moved, and a streamed reply is polled from the length already held,
  * with `If-None-Match`, so a poll with nothing new is a bodiless 304.
+ *
+ * With a push channel open, nothing is polled: a push newer than what the engine holds makes it
+ * read the feed (once per burst), and a followed reply grows by its delta pushes. While the
+ * channel is down, the engine polls as above; each time it opens, the feed is read once, for
+ * what was missed meanwhile.
  */
 import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
 import { STORAGE_PREFIX, etagVersion } from "./local.js";
+import { PushInbox } from "./push.js";
+import type { PushChannel, PushEvent } from "./push.js";
 import { MemoryStorage, browserStorage, readJson, writeJson } from "./storage.js";
 import type { StorageLike } from "./storage.js";
 import { streamingStaleMs } from "./stream.js";
@@ -113,6 +120,15 @@ export interface SyncEngineOptions {
   onChange?: (change: Change) => void;
   /** Injectable for tests: the wait between syncs and between polls. */
   sleep?: Sleep;
+  /**
+   * A push channel (started by the app, or shared with `ChatStoreTransport`). While it is open
+   * the engine does not poll: it reads the feed when it opens and when a push tells of a
+   * version newer than it holds, and follows a reply by its delta pushes (a poll only every
+   * stale limit, 15 s, without one, to see a reply whose writer went away). While it is down,
+   * the engine polls every `intervalMs` as without one. The watched conversation is the
+   * channel's watch while the engine runs.
+   */
+  push?: PushChannel;
 }
 
 /** Options of {@link SyncEngine.followMessage}. */
@@ -198,7 +214,22 @@ export class SyncEngine extends Emitter<SyncEvents> {
   readonly #document: VisibilityDocument | undefined;
   readonly #onChange: ((change: Change) => void) | undefined;
   readonly #sleep: Sleep;
+  readonly #push: PushChannel | undefined;
   #running: AbortController | undefined;
+  /** What the running engine holds of the push channel: its listeners, and its watch. */
+  #pushHold: { unsubscribe: (() => void)[]; release: (() => void) | undefined } | undefined;
+  /** The socket opened while a sync ran, which may have read the feed before it: sync again. */
+  #again = false;
+  /** Versions pushes told of that the feed has not shown yet, per conversation. */
+  readonly #pushed = new Map<string, number>();
+  /** One of them came while a sync ran: if that read does not show it, it may have asked too early. */
+  #pushedDuring = false;
+  /** Feed reads in a row that did not yet show a pushed version (a replica behind). */
+  #behind = 0;
+  /** Counts the sockets seen open (1 for one already open at start): which one is open now. */
+  #opened = 0;
+  /** The socket (by {@link #opened}) since whose opening a feed read succeeded; -1: none. */
+  #current = -1;
   /** The sync in flight, and the run it belongs to: a run after a stop never shares an aborted one. */
   #syncing: { promise: Promise<void>; run: AbortController | undefined } | undefined;
   #watched: Watched | undefined;
@@ -218,6 +249,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
       options.document === null ? undefined : (options.document ?? (globalThis as { document?: VisibilityDocument }).document);
     this.#onChange = options.onChange;
     this.#sleep = options.sleep ?? abortableSleep;
+    this.#push = options.push;
   }
 
   /** The changes cursor the next sync starts from; undefined until the first list. */
@@ -247,6 +279,8 @@ export class SyncEngine extends Emitter<SyncEvents> {
     const controller = new AbortController();
     this.#running = controller;
     this.#document?.addEventListener("visibilitychange", this.#onVisibility);
+    this.#opened++; // whatever socket is open now was opened before this run listened
+    this.#holdPush();
     const pending = this.#watched?.pending;
     if (pending) {
       this.#watched!.pending = undefined;
@@ -259,7 +293,15 @@ export class SyncEngine extends Emitter<SyncEvents> {
   stop(): void {
     this.#running?.abort();
     this.#running = undefined;
+    this.#again = false;
+    this.#pushedDuring = false;
+    this.#pushed.clear();
     this.#document?.removeEventListener("visibilitychange", this.#onVisibility);
+    if (this.#pushHold) {
+      for (const unsubscribe of this.#pushHold.unsubscribe) unsubscribe();
+      this.#pushHold.release?.();
+      this.#pushHold = undefined;
+    }
     this.#stopFollowing();
   }
 
@@ -274,6 +316,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
         run,
         promise: this.#sync().finally(() => {
           if (this.#syncing === syncing) this.#syncing = undefined;
+          if (run !== undefined && run === this.#running) this.#afterSync();
         }),
       };
       this.#syncing = syncing;
@@ -297,6 +340,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     this.#stopFollowing();
     if (conversationId === null) {
       this.#watched = undefined;
+      this.#watchPush();
       return;
     }
     const etag = held?.etag;
@@ -305,6 +349,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     const unread = (etag === undefined && held?.conversation === undefined) || behind;
     const watched: Watched = { id: conversationId, etag, unread, pending: undefined, following: undefined };
     this.#watched = watched;
+    this.#watchPush();
     if (unread) {
       if (this.#running && !this.#hidden()) {
         void this.#refresh(this.#running.signal).catch((error: unknown) => this.#report(error));
@@ -325,6 +370,11 @@ export class SyncEngine extends Emitter<SyncEvents> {
    * finished, or interrupted (its writer sent nothing for the server's stale limit). A poll
    * that brings nothing (a 304, a writer's empty keep-alive, no answer) doubles the wait, up
    * to `maxFollowIntervalMs`; new text or tools bring it back to `followIntervalMs`.
+   *
+   * With the engine's push channel open, it watches the conversation and polls no more: each
+   * delta push that goes on from the text held is applied as it is; one with parts, one that
+   * skips ahead (pushes missed), the reply's end, or a stale limit without any push costs one
+   * poll, as above. While the channel is down it polls; when it opens again, one poll catches up.
    */
   async *followMessage(
     conversationId: string,
@@ -334,53 +384,94 @@ export class SyncEngine extends Emitter<SyncEvents> {
     let after = options.after ?? 0;
     let content = options.content ?? "";
     let etag = options.etag;
+    // The conversation version the text held is at: a delta not newer is one a poll already brought.
+    let version = etagVersion(etag) ?? -1;
     let wait = etag !== undefined;
     let interval = this.#followIntervalMs;
     let tools = "";
-    for (;;) {
-      if (wait) {
-        try {
-          await this.#sleep(interval, options.signal);
-        } catch {
-          return; // aborted
+    let toolExecutions: MessageProgress["toolExecutions"] = [];
+    // A poll the pushes asked for that a hidden page put off.
+    let owed = false;
+    const inbox = this.#push ? new PushInbox(this.#push, conversationId, messageId) : undefined;
+    try {
+      for (;;) {
+        const live = inbox?.open === true;
+        if (wait) {
+          // Live, a wait ends with a push or the stale limit, whichever comes first.
+          const ms = live ? streamingStaleMs(this.#client) : interval;
+          const going = inbox ? await inbox.wait(ms, this.#sleep, options.signal) : await this.#wait(ms, options.signal);
+          if (!going) return;
         }
-      }
-      wait = true;
-      if (this.#hidden()) continue;
-      // Doubled now, and reset below only by a poll that brings something.
-      interval = Math.min(interval * 2, this.#followCap());
-      let answer;
-      try {
-        answer = await this.#client.getMessage(conversationId, messageId, { after }, { ifNoneMatch: etag, signal: options.signal });
-      } catch (error) {
-        if (options.signal?.aborted) return;
-        if (error instanceof ChatStoreError && error.retryable) {
-          options.onError?.(error);
-          continue;
+        wait = true;
+        let grew = false;
+        let poll = !(inbox?.open === true);
+        if (inbox) {
+          const deltas = inbox.take();
+          // Woken without a delta: the stale limit passed, the channel opened or closed, or the
+          // message changed otherwise: only a poll can tell.
+          if (deltas.length === 0) poll = true;
+          for (const delta of deltas) {
+            if (delta.version <= version) continue; // a poll already brought it
+            if (delta.parts === true || !delta.streaming || delta.offset > after) {
+              poll = true; // parts, the end (and whether it was interrupted), or text missed
+              continue;
+            }
+            content = content.slice(0, delta.offset) + delta.text;
+            after = content.length;
+            version = delta.version;
+            grew = true;
+          }
         }
-        throw error;
+        owed = owed || poll;
+        if (owed && !this.#hidden()) {
+          owed = false;
+          if (!live) interval = Math.min(interval * 2, this.#followCap()); // reset below by news
+          let answer;
+          try {
+            answer = await this.#client.getMessage(conversationId, messageId, { after }, { ifNoneMatch: etag, signal: options.signal });
+          } catch (error) {
+            if (options.signal?.aborted) return;
+            if (error instanceof ChatStoreError && error.retryable) {
+              options.onError?.(error);
+              answer = undefined;
+            } else {
+              throw error;
+            }
+          }
+          if (answer !== undefined && !answer.notModified) {
+            const tail = answer.data;
+            etag = answer.etag;
+            version = etagVersion(etag) ?? version;
+            const streaming = tail.streaming === true;
+            const toolsNow = JSON.stringify(tail.toolExecutions ?? []);
+            // A new version with no new text nor tools (the writer's keep-alive) is nothing to show.
+            if (!(streaming && tail.content === "" && tail.offset === after && toolsNow === tools)) {
+              // `offset` is `after`, or 0 when the text was replaced and came back whole.
+              content = content.slice(0, tail.offset) + tail.content;
+              after = tail.length;
+              tools = toolsNow;
+              toolExecutions = tail.toolExecutions ?? [];
+              interval = this.#followIntervalMs;
+              yield { conversationId, messageId, content, streaming, interrupted: tail.interrupted === true, toolExecutions };
+              if (!streaming) return;
+              continue;
+            }
+          }
+        }
+        if (grew) yield { conversationId, messageId, content, streaming: true, interrupted: false, toolExecutions };
       }
-      if (answer.notModified) continue;
-      const tail = answer.data;
-      etag = answer.etag;
-      const streaming = tail.streaming === true;
-      const toolsNow = JSON.stringify(tail.toolExecutions ?? []);
-      // A new version with no new text nor tools (the writer's keep-alive) is nothing to show.
-      if (streaming && tail.content === "" && tail.offset === after && toolsNow === tools) continue;
-      // `offset` is `after`, or 0 when the text was replaced and came back whole.
-      content = content.slice(0, tail.offset) + tail.content;
-      after = tail.length;
-      tools = toolsNow;
-      interval = this.#followIntervalMs;
-      yield {
-        conversationId,
-        messageId,
-        content,
-        streaming,
-        interrupted: tail.interrupted === true,
-        toolExecutions: tail.toolExecutions ?? [],
-      };
-      if (!streaming) return;
+    } finally {
+      inbox?.close();
+    }
+  }
+
+  /** Waits `ms`; false when `signal` aborted first. */
+  async #wait(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.#sleep(ms, signal);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -412,14 +503,140 @@ export class SyncEngine extends Emitter<SyncEvents> {
       } catch {
         return; // stopped
       }
-      if (!this.#hidden()) await this.syncNow();
+      // An open push channel tells of every change since the feed was read with it open: the
+      // tick has nothing to ask. (Started on an app's cursor with the socket already open, a
+      // push before the start went unheard: the first tick reads the feed.)
+      if (!this.#hidden() && !this.#pushCovers()) await this.syncNow();
     }
+  }
+
+  /** Whether the open socket has pushed all the feed has not shown: ticks need not read it. */
+  #pushCovers(): boolean {
+    return this.#push?.open === true && this.#current === this.#opened;
+  }
+
+  /** Listens to the push channel while running, and holds its watch of the watched conversation. */
+  #holdPush(): void {
+    const push = this.#push;
+    if (!push) return;
+    this.#pushHold = {
+      unsubscribe: [
+        push.on("push", (event) => this.#onPush(event)),
+        // Pushes sent before this socket opened went nowhere: the feed has them.
+        push.on("open", () => {
+          this.#opened++;
+          this.#catchUp();
+        }),
+      ],
+      release: undefined,
+    };
+    this.#watchPush();
+    // Already open before this run: the run's first sync covers what came before.
+  }
+
+  /** Makes the channel's watch follow the watched conversation. */
+  #watchPush(): void {
+    const hold = this.#pushHold;
+    if (!hold || !this.#push) return;
+    const previous = hold.release;
+    hold.release = this.#watched ? this.#push.watch(this.#watched.id) : undefined;
+    previous?.();
+  }
+
+  /**
+   * A push of a conversation or message change at a version newer than the engine holds: the
+   * feed is read for it. A push names no summary, which the app's list needs, and the feed's
+   * cursor is what keeps a change from coming twice; so a burst of pushes costs one feed read,
+   * as one poll would have, and a push at a version already held (its own write seen through
+   * the feed, a push repeated) costs nothing. Deltas are the followed reply's.
+   */
+  #onPush(event: PushEvent): void {
+    if (event.type === "delta") return;
+    const held = this.#held(event.conversationId);
+    // A deletion is read whatever its version: an eviction over the cap is pushed at version 0.
+    const deleted = event.type === "conversation" && event.change === "deleted";
+    if (deleted) {
+      // Its tombstone is the feed's; nothing to wait for in versions (a repeated one reads an empty page).
+      this.#catchUp();
+      return;
+    }
+    if (held !== undefined && event.version <= held) return;
+    this.#pushed.set(event.conversationId, Math.max(event.version, this.#pushed.get(event.conversationId) ?? 0));
+    this.#catchUpPushed();
+  }
+
+  /** The newest version of a conversation the engine holds: the feed's or the watched read's. */
+  #held(conversationId: string): number | undefined {
+    const fed = this.#versions.get(conversationId);
+    const read = this.#watched?.id === conversationId ? etagVersion(this.#watched.etag) : undefined;
+    if (fed === undefined) return read;
+    return read === undefined ? fed : Math.max(fed, read);
+  }
+
+  /**
+   * Reads the feed now, or, when a read is under way (it may have asked before the change
+   * committed), once more right after it. A hidden page waits for visibilitychange's sync.
+   */
+  #catchUp(): void {
+    if (!this.#running || this.#hidden()) return;
+    if (this.#syncing !== undefined && this.#syncing.run === this.#running) {
+      this.#again = true;
+      return;
+    }
+    void this.syncNow();
+  }
+
+  /** A push newer than held: the feed is read for it (see {@link #afterSync} for a read under way). */
+  #catchUpPushed(): void {
+    if (this.#syncing !== undefined && this.#syncing.run === this.#running) {
+      this.#pushedDuring = true;
+      return;
+    }
+    this.#catchUp();
+  }
+
+  /**
+   * After a feed read: forgets the pushed versions it showed. One it did not show was either
+   * pushed while it ran (it may have asked before the write: read again at once) or before it
+   * (an Upstash read replica a moment behind the write: read again a little later, a few times;
+   * after that the next push, reconnect or poll brings it).
+   */
+  #afterSync(): void {
+    for (const [id, version] of this.#pushed) {
+      const held = this.#held(id);
+      if (held !== undefined && held >= version) this.#pushed.delete(id);
+    }
+    const again = this.#again || (this.#pushedDuring && this.#pushed.size > 0);
+    this.#again = false;
+    this.#pushedDuring = false;
+    if (again) {
+      void this.syncNow();
+      return;
+    }
+    if (this.#pushed.size === 0) {
+      this.#behind = 0;
+      return;
+    }
+    if (++this.#behind > 3) {
+      this.#pushed.clear();
+      this.#behind = 0;
+      return;
+    }
+    const run = this.#running;
+    if (!run) return;
+    void this.#sleep(this.#followIntervalMs, run.signal).then(
+      () => this.#catchUp(),
+      () => undefined, // stopped
+    );
   }
 
   async #sync(): Promise<void> {
     const signal = this.#running?.signal;
+    // A read that starts with the socket open covers everything not pushed to this socket.
+    const socket = this.#push?.open === true ? this.#opened : undefined;
     try {
       const watchedChanged = this.cursor === undefined ? await this.#list(signal) : await this.#changes(signal);
+      if (socket !== undefined && socket === this.#opened) this.#current = socket;
       const watched = this.#watched;
       if (watched && (watchedChanged || watched.unread)) await this.#refresh(signal);
     } catch (error) {
@@ -472,6 +689,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     const watched = this.#watched?.id === change.id ? this.#watched : undefined;
     if (change.type === "tombstone") {
       this.#versions.delete(change.id);
+      this.#pushed.delete(change.id); // a deleted conversation's push is answered by its tombstone
       this.emit("tombstone", { id: change.id, reason: change.reason });
       if (watched) {
         this.#stopFollowing();

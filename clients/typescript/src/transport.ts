@@ -16,6 +16,7 @@ export const HEADERS = {
   idempotencyKey: "Idempotency-Key",
   requestId: "X-Request-Id",
   syncToken: "Upstash-Sync-Token",
+  connectionId: "X-Connection-Id",
   ifMatch: "If-Match",
   ifNoneMatch: "If-None-Match",
   prefer: "Prefer",
@@ -196,6 +197,13 @@ export class Transport {
   }
 
   /**
+   * This device's push connection (a `PushChannel` built with this client sets it while its
+   * socket is open): sent with every write as `X-Connection-Id`, so the server pushes the write
+   * to the user's other connections and not back to the device that made it.
+   */
+  connectionId: string | undefined;
+
+  /**
    * Calls `listener` after every attempt with what it said about the API's reachability (see
    * {@link Reachability} for the rule), until the returned function is called. Every layer
    * built on this transport's client sees every layer's requests. With no listener, nothing
@@ -281,14 +289,25 @@ export class Transport {
     if (body !== undefined) headers.set("Content-Type", "application/json");
     if (idempotencyKey !== undefined) headers.set(HEADERS.idempotencyKey, idempotencyKey);
     if (this.#syncToken !== undefined) headers.set(HEADERS.syncToken, this.#syncToken);
+    // Writes only: a read has nothing to push, and its CORS preflight stays the one it was.
+    if (this.connectionId !== undefined && WRITES.has(spec.method)) headers.set(HEADERS.connectionId, this.connectionId);
     for (const [name, value] of Object.entries(spec.headers ?? {})) {
       if (value !== undefined) headers.set(name, value);
     }
-    if (spec.auth && this.#getToken) {
-      const token = await this.#getToken();
+    if (spec.auth) {
+      const token = await this.token();
       if (token) headers.set(HEADERS.authorization, `Bearer ${token}`);
     }
     return headers;
+  }
+
+  /**
+   * The bearer token a request would send now, from the provider the client was built with
+   * (asked afresh each call, so an expiring one is refreshed); undefined with none. The push
+   * channel authenticates with it.
+   */
+  async token(): Promise<string | undefined> {
+    return (await this.#getToken?.()) ?? undefined;
   }
 
   async #attempt(

@@ -2,13 +2,16 @@
  * `ChatStoreTransport`: `useChat`'s transport when the chat-store holds the chat. Sending goes to
  * the app's route (which stores the reply with `persistReply` as it streams); resuming reads the
  * reply from the store and follows it by polling, so a reload or another device picks up a reply
- * still being written, without pub/sub or a resumable-stream server.
+ * still being written, without pub/sub or a resumable-stream server. Given the page's push
+ * channel, it reads the reply when a push says it grew rather than polling it.
  */
 import { DefaultChatTransport } from "ai";
 import type { ChatRequestOptions, ChatTransport, HttpChatTransportInitOptions, UIMessage, UIMessageChunk } from "ai";
 
 import type { ChatStoreClient } from "../client.js";
 import { ChatStoreError } from "../errors.js";
+import { PushInbox } from "../push.js";
+import type { PushChannel } from "../push.js";
 import { DEFAULT_RETRY, backoffMs } from "../retry.js";
 import { abortableSleep } from "../transport.js";
 import type { Sleep, TokenProvider } from "../transport.js";
@@ -21,6 +24,11 @@ import { PartsReplay } from "./replay.js";
 export const DEFAULT_POLL_INTERVAL_MS = 300;
 /** The longest wait between two polls while the reply does not change, in ms. */
 export const DEFAULT_MAX_POLL_INTERVAL_MS = 2_000;
+/**
+ * With the push channel open, the longest wait without a push before the reply is read anyway,
+ * in ms: how a reply whose writer went away (pushed by nobody) is still seen to end.
+ */
+export const DEFAULT_SAFETY_POLL_INTERVAL_MS = 5_000;
 
 /** Options of {@link ChatStoreTransport}: `DefaultChatTransport`'s, and the store's. */
 export interface ChatStoreTransportOptions<UI_MESSAGE extends UIMessage>
@@ -37,6 +45,15 @@ export interface ChatStoreTransportOptions<UI_MESSAGE extends UIMessage>
   pollIntervalMs?: number;
   /** The longest wait, reached by backing off while the reply does not change. Default 2,000. */
   maxPollIntervalMs?: number;
+  /**
+   * The page's push channel (`PushChannel`, started by the app, shared with its sync engine).
+   * While it is open, a resumed reply is read (with `If-None-Match`) when a push says it grew,
+   * and otherwise only every `safetyPollIntervalMs`; while it is closed, it is polled as without
+   * one, and read once more when the channel opens again.
+   */
+  push?: PushChannel;
+  /** With `push` open, the longest wait without a push before the reply is read. Default 5,000. */
+  safetyPollIntervalMs?: number;
   /** Injectable for tests: the wait between polls. */
   sleep?: Sleep;
 }
@@ -51,7 +68,8 @@ export interface ChatStoreTransportOptions<UI_MESSAGE extends UIMessage>
  *   follows it by polling the message (`If-None-Match`, every `pollIntervalMs`, backing off to
  *   `maxPollIntervalMs` while it does not change), until it ends: a `finish` with its final
  *   metadata. A reply stopped or interrupted ends the same way, its partial parts shown as stored.
- *   Otherwise `null`.
+ *   Otherwise `null`. With `push` open, the message is read on each of its pushes instead (and
+ *   every `safetyPollIntervalMs` without one), not every `pollIntervalMs`.
  *
  * The replay is whole ({@link resumeStreamIsReplay} is `true`): `useChat` starts the reply
  * afresh at its `start` chunk and, its id being the stored reply's, puts it in place of the copy
@@ -72,15 +90,19 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
   readonly #http: DefaultChatTransport<UI_MESSAGE>;
   readonly #pollInterval: number;
   readonly #maxPollInterval: number;
+  readonly #push: PushChannel | undefined;
+  readonly #safetyPollInterval: number;
   readonly #sleep: Sleep;
 
   constructor(options: ChatStoreTransportOptions<UI_MESSAGE>) {
-    const { client, getToken, pollIntervalMs, maxPollIntervalMs, sleep, ...http } = options;
+    const { client, getToken, pollIntervalMs, maxPollIntervalMs, push, safetyPollIntervalMs, sleep, ...http } = options;
     this.#client = client;
     this.#getToken = getToken;
     this.#http = new DefaultChatTransport<UI_MESSAGE>(http);
     this.#pollInterval = pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#maxPollInterval = maxPollIntervalMs ?? DEFAULT_MAX_POLL_INTERVAL_MS;
+    this.#push = push;
+    this.#safetyPollInterval = safetyPollIntervalMs ?? DEFAULT_SAFETY_POLL_INTERVAL_MS;
     this.#sleep = sleep ?? abortableSleep;
   }
 
@@ -115,6 +137,9 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
     let interval = pollInterval;
     const maxInterval = this.#maxPollInterval;
     const sleep = this.#sleep;
+    const safetyInterval = this.#safetyPollInterval;
+    // Held from the start, so a push that comes while the stream waits for its reader is kept.
+    const inbox = this.#push ? new PushInbox(this.#push, chatId, reply.id) : undefined;
     let etag: string | undefined;
     // Content is read from where the last answer ended: parts come whole anyway.
     let after = reply.content.length;
@@ -131,10 +156,18 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
         for (;;) {
           if (stop.signal.aborted) return close(controller);
           if (!first) {
-            try {
-              await sleep(interval, stop.signal);
-            } catch {
-              return close(controller);
+            if (inbox) {
+              // Open: a push (or the safety interval) says when to read; closed: the poll's
+              // interval, cut short when the channel opens again (pushes were missed meanwhile).
+              const going = await inbox.wait(inbox.open ? safetyInterval : interval, sleep, stop.signal);
+              if (!going) return close(controller);
+              inbox.take();
+            } else {
+              try {
+                await sleep(interval, stop.signal);
+              } catch {
+                return close(controller);
+              }
             }
           }
           first = false;
@@ -150,6 +183,7 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
               continue;
             }
             abortSignal?.removeEventListener("abort", onAbort);
+            inbox?.close();
             throw error;
           }
           failures = 0;
@@ -175,6 +209,7 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
       cancel() {
         stop.abort();
         abortSignal?.removeEventListener("abort", onAbort);
+        inbox?.close();
       },
     });
 
@@ -185,6 +220,7 @@ export class ChatStoreTransport<UI_MESSAGE extends UIMessage = UIMessage> implem
 
     function close(controller: ReadableStreamDefaultController<UIMessageChunk>): void {
       abortSignal?.removeEventListener("abort", onAbort);
+      inbox?.close();
       controller.close();
     }
   }
