@@ -15,6 +15,7 @@ a request.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -188,8 +189,25 @@ class OperationRoute(Route):
     """A Starlette route built from an operation's declaration, holding it."""
 
     def __init__(self, operation: Operation[Any], endpoint: Callable[[Request], Any]) -> None:
-        """Serve ``operation`` with ``endpoint``: its path, its method (and HEAD for a GET)."""
-        super().__init__(operation.path, endpoint, methods=[operation.method])
+        """Serve ``operation`` with ``endpoint``: its path, its method (and HEAD for a GET).
+
+        A query parameter the operation does not declare is a 400: ignored, a misspelt
+        ``limt=5`` or an object sent where a number belongs would answer as if never sent.
+        """
+        declared = frozenset(query.name for query in operation.query)
+
+        @functools.wraps(endpoint)
+        async def checked(request: Request) -> Any:
+            if request.url.query:
+                unknown = sorted(set(request.query_params) - declared)
+                if unknown:
+                    known = ", ".join(sorted(declared)) or "none"
+                    name = unknown[0][:40]
+                    msg = f"unknown query parameter {name!r}: this operation takes {known}"
+                    raise InvalidRequest(msg)
+            return await endpoint(request)
+
+        super().__init__(operation.path, checked, methods=[operation.method])
         self.operation = operation
 
     @property

@@ -231,6 +231,25 @@ def test_bad_get_query(client: TestClient, query: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/conversations", "limt=5"),
+        # An object where limit's number belongs, as a form-encoded query spreads it.
+        ("/api/conversations", "a=1&b=2"),
+        ("/api/conversations/c1", "limit=5&after=3"),
+        ("/api/me", "x="),
+    ],
+)
+def test_a_query_parameter_the_operation_does_not_take_is_400(
+    client: TestClient, path: str, query: str
+) -> None:
+    put(client, conversation())
+    body = assert_problem(client.get(f"{path}?{query}", headers=auth()), 400, "invalid_request")
+    assert "unknown query parameter" in body["detail"]
+    assert client.get(path, headers=auth()).status_code == 200
+
+
 def test_not_found(client: TestClient) -> None:
     body = assert_problem(client.get("/api/conversations/nope", headers=auth()), 404, "not_found")
     assert "'nope'" in body["detail"]
