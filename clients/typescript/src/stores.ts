@@ -438,7 +438,10 @@ export interface HybridStoreOptions {
 }
 
 /** The sync engine options a {@link HybridConversationStore} passes on to the engine it owns. */
-export type HybridSyncOptions = Pick<SyncEngineOptions, "intervalMs" | "followIntervalMs" | "document" | "sleep">;
+export type HybridSyncOptions = Pick<
+  SyncEngineOptions,
+  "intervalMs" | "followIntervalMs" | "followReplies" | "document" | "sleep"
+>;
 
 /**
  * What the UI renders, as the store holds it now: {@link HybridConversationStore.subscribe}
