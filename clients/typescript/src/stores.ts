@@ -864,7 +864,12 @@ export class HybridConversationStore implements ConversationStore {
    */
   applyChange(change: Change): void {
     if (change.type === "tombstone") {
-      this.#copy.forget(change.id);
+      // Messages or edits still queued for it: the copy keeps what this device held until the
+      // flush meets the deletion, whose notice (deleted_elsewhere) names it and restores it
+      // with them. Forgotten now, the notice would know neither its title nor its messages.
+      const unsent = this.#copy.queue().some((q) => q.write.conversationId === change.id && q.write.op !== "delete");
+      if (unsent) void this.flush();
+      else this.#copy.forget(change.id);
     } else {
       this.#copy.upsertSummary(change.conversation);
       const cached = this.#copy.conversation(change.id);
