@@ -16,7 +16,7 @@ import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
-import { DEFAULT_TITLE } from "./title.js";
+import { DEFAULT_TITLE, messageText } from "./title.js";
 import { LocalCopy, applyToSummaries, applyWrite, etagVersion, summaryOf } from "./local.js";
 import type { QueuedWrite, Write } from "./local.js";
 import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
@@ -1266,10 +1266,12 @@ function isDeletedElsewhere(error: ChatStoreError, write: Write): boolean {
   return error.code === "conversation_deleted" || (error.status === 404 && write.op !== "delete");
 }
 
-/** A message as written here, as the copy shows it. */
+/**
+ * A message as written here, as the copy shows it. A message with parts and no content gets
+ * their text as its content, the server's rule, so a restore sending it back is taken.
+ */
 function shownMessage(message: MessageInput): ChatMessage {
-  const { content, ...rest } = message;
-  return { ...rest, content: content ?? "", timestamp: new Date(message.timestamp) } as ChatMessage;
+  return { ...message, content: messageText(message), timestamp: new Date(message.timestamp) } as ChatMessage;
 }
 
 /**

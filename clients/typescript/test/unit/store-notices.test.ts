@@ -174,6 +174,26 @@ describe("HybridConversationStore states", () => {
     assert.deepEqual(body.messages.map((m) => m.id), ["m1", "m2"], "what it held, then what was never sent");
   });
 
+  it("a restored message with parts and no content is sent with their text, as the server takes it", async () => {
+    const parts = [{ type: "step-start" }, { type: "text", text: "Pack " }, { type: "text", text: "the tent" }];
+    const typed = { id: "m2", type: "assistant", parts, timestamp: "2025-03-01T23:59:00.000Z" } as const;
+    const { store, notices, requests } = setup(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 409, body: problem(409, "conversation_deleted") },
+      { status: 201, body: { ...view(), evicted: [] }, headers: { ETag: '"1"' } },
+    );
+    await store.getConversation("c1");
+    await store.addMessage("c1", typed as Parameters<typeof store.addMessage>[1]);
+    const notice = notices[0]!;
+    assert.ok(notice.kind === "deleted_elsewhere");
+    assert.equal(notice.unsent[0]?.content, "Pack the tent");
+    await notice.restore();
+    await settle();
+    const body = requests[2]?.body as { messages: { id: string; content: string; parts?: unknown }[] };
+    assert.deepEqual(body.messages.map((m) => [m.id, m.content]), [["m1", "Hello"], ["m2", "Pack the tent"]]);
+    assert.deepEqual(body.messages[1]?.parts, parts);
+  });
+
   it("a tombstone with nothing of this device's queued for it drops the copy at once", async () => {
     const { store, lines } = setup({ status: 200, body: view(), headers: { ETag: '"3"' } });
     await store.getConversation("c1");
