@@ -27,9 +27,11 @@ export interface ChatPaneProps {
   tokenDelayMs: number;
   /** How often to poll a reply resumed from the store (ms). */
   followIntervalMs: number;
+  /** Browser tests only: passed to the route (see app/api/chat/route.ts). */
+  vanishAfterRequests?: number | undefined;
 }
 
-export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIntervalMs }: ChatPaneProps) {
+export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIntervalMs, vanishAfterRequests }: ChatPaneProps) {
   const stored = conversation?.messages;
   const transport = useMemo(
     () =>
@@ -38,10 +40,10 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         // The route acts as this user: the page's own token, fresh for every request.
         getToken: () => session.token(),
         api: "/api/chat",
-        body: { tokenDelayMs },
+        body: { tokenDelayMs, ...(vanishAfterRequests === undefined ? {} : { vanishAfterRequests }) },
         pollIntervalMs: followIntervalMs,
       }),
-    [session, tokenDelayMs, followIntervalMs],
+    [session, tokenDelayMs, followIntervalMs, vanishAfterRequests],
   );
   // The store's messages when the conversation opens; later ones come in by the effect below.
   const [initial] = useState(() => (stored ?? []).map((message) => toUIMessage(message)));
