@@ -54,7 +54,7 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   // From a reply's start here until the store has read it back (or kept it): the store's copy
   // meanwhile is older than what useChat shows, and must not replace it.
   const [settling, setSettling] = useState(false);
-  const { messages, setMessages, sendMessage, resumeStream, stop, status } = useChat({
+  const { messages, setMessages, sendMessage, resumeStream, stop, status, error, regenerate, clearError } = useChat({
     id: chatId,
     messages: initial,
     transport,
@@ -73,6 +73,11 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
     },
   });
   const replying = status === "submitted" || status === "streaming";
+  // The route could not be reached (this device offline) or failed: the page says so in words,
+  // with a way to try again; what went wrong is for the console.
+  useEffect(() => {
+    if (error !== undefined) console.error("chat route:", error);
+  }, [error]);
   useEffect(() => {
     if (replying) setSettling(true);
   }, [replying]);
@@ -177,6 +182,20 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
       />
+      {error === undefined ? null : (
+        <p className="notice" role="alert" data-testid="reply-failed">
+          The reply did not come through{session.state.online ? "" : ": you're offline"}.{" "}
+          <button
+            type="button"
+            onClick={() => {
+              clearError();
+              void regenerate();
+            }}
+          >
+            Try again
+          </button>
+        </p>
+      )}
       <Composer replying={replying} onSend={(text) => void send(text)} onStop={() => void stopReplying()} />
     </>
   );

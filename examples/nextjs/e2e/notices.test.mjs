@@ -149,3 +149,44 @@ test("deleted elsewhere: messages written offline restore the conversation with 
   await shots.take(page, "restored");
   await context.close();
 });
+
+test("a reply that cannot start (this device offline) says so, and Try again gets it once back", async () => {
+  const { stack, browser } = started;
+  const shots = new Screenshots("reply-failed");
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await context.newPage();
+  reportErrors(page, "app");
+  await openApp(page, appUrl(stack.app.origin, { syncMs: 500, tokenMs: 15 }));
+  const token = await appToken(page);
+
+  await context.setOffline(true);
+  await send(page, "Suggest a name for a grey cat");
+  const failed = page.getByTestId("reply-failed");
+  await failed.waitFor({ timeout: 15_000 });
+  assert.match(await failed.innerText(), /The reply did not come through/);
+  assert.deepEqual(await developerCodesShown(page), []);
+  await shots.take(page, "reply-failed");
+
+  await context.setOffline(false);
+  await waitFor(async () => !(await offlineBannerVisible(page)), { message: "back online" });
+  await failed.getByRole("button", { name: "Try again" }).click();
+  const reply = await finishedReply(page, 2);
+  assert.equal(await page.getByTestId("reply-failed").count(), 0);
+  const id = /** @type {string} */ (await page.evaluate(() => document.querySelector(".thread")?.getAttribute("data-conversation-id")));
+  const onServer = await waitFor(
+    async () => {
+      const conversation = await stack.api.conversation(id, token);
+      return conversation?.messages.length === 2 ? conversation : undefined;
+    },
+    { message: "the turn on the server" },
+  );
+  assert.deepEqual(
+    onServer.messages.map((/** @type {any} */ m) => [m.type, m.content]),
+    [
+      ["user", "Suggest a name for a grey cat"],
+      ["assistant", reply.content],
+    ],
+  );
+  await shots.take(page, "tried-again");
+  await context.close();
+});
