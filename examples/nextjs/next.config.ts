@@ -14,6 +14,9 @@ const config: NextConfig = {
   reactStrictMode: true,
   // No `X-Powered-By`: nothing the page needs.
   poweredByHeader: false,
+  // `next dev` serves its scripts and hot reload to these hosts only: open the app at
+  // http://localhost:3000 or http://127.0.0.1:3000 (what `make dev` prints), either works.
+  allowedDevOrigins: ["localhost", "127.0.0.1"],
   turbopack: { root: repositoryRoot },
   outputFileTracingRoot: repositoryRoot,
 };

@@ -16,7 +16,7 @@ import type { ChatStoreClient } from "./client.js";
 import { ChatStoreError } from "./errors.js";
 import { Emitter } from "./events.js";
 import { randomId } from "./ids.js";
-import { DEFAULT_TITLE } from "./title.js";
+import { DEFAULT_TITLE, messageText } from "./title.js";
 import { LocalCopy, applyToSummaries, applyWrite, etagVersion, summaryOf } from "./local.js";
 import type { QueuedWrite, Write } from "./local.js";
 import type { ChatMessage, Conversation, ConversationStore, MessageUpdate } from "./model.js";
@@ -439,7 +439,10 @@ export interface HybridStoreOptions {
 }
 
 /** The sync engine options a {@link HybridConversationStore} passes on to the engine it owns. */
-export type HybridSyncOptions = Pick<SyncEngineOptions, "intervalMs" | "followIntervalMs" | "document" | "sleep" | "push">;
+export type HybridSyncOptions = Pick<
+  SyncEngineOptions,
+  "intervalMs" | "followIntervalMs" | "followReplies" | "document" | "sleep" | "push"
+>;
 
 /**
  * What the UI renders, as the store holds it now: {@link HybridConversationStore.subscribe}
@@ -862,7 +865,12 @@ export class HybridConversationStore implements ConversationStore {
    */
   applyChange(change: Change): void {
     if (change.type === "tombstone") {
-      this.#copy.forget(change.id);
+      // Messages or edits still queued for it: the copy keeps what this device held until the
+      // flush meets the deletion, whose notice (deleted_elsewhere) names it and restores it
+      // with them. Forgotten now, the notice would know neither its title nor its messages.
+      const unsent = this.#copy.queue().some((q) => q.write.conversationId === change.id && q.write.op !== "delete");
+      if (unsent) void this.flush();
+      else this.#copy.forget(change.id);
     } else {
       this.#copy.upsertSummary(change.conversation);
       const cached = this.#copy.conversation(change.id);
@@ -1259,10 +1267,12 @@ function isDeletedElsewhere(error: ChatStoreError, write: Write): boolean {
   return error.code === "conversation_deleted" || (error.status === 404 && write.op !== "delete");
 }
 
-/** A message as written here, as the copy shows it. */
+/**
+ * A message as written here, as the copy shows it. A message with parts and no content gets
+ * their text as its content, the server's rule, so a restore sending it back is taken.
+ */
 function shownMessage(message: MessageInput): ChatMessage {
-  const { content, ...rest } = message;
-  return { ...rest, content: content ?? "", timestamp: new Date(message.timestamp) } as ChatMessage;
+  return { ...message, content: messageText(message), timestamp: new Date(message.timestamp) } as ChatMessage;
 }
 
 /**

@@ -111,6 +111,12 @@ export interface SyncEngineOptions {
    * most that long after the server calls it stale.
    */
   maxFollowIntervalMs?: number;
+  /**
+   * False: a reply streaming in the watched conversation is not followed; the conversation is
+   * still refetched when the feed moves it. For an app that follows such a reply itself (the AI
+   * SDK's `ChatStoreTransport` resuming it), so it is polled once, not twice. Default true.
+   */
+  followReplies?: boolean;
   /** The page whose visibility pauses the engine; default `globalThis.document`; null: none. */
   document?: VisibilityDocument | null;
   /**
@@ -211,6 +217,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
   readonly #intervalMs: number;
   readonly #followIntervalMs: number;
   readonly #maxFollowIntervalMs: number | undefined;
+  readonly #followReplies: boolean;
   readonly #document: VisibilityDocument | undefined;
   readonly #onChange: ((change: Change) => void) | undefined;
   readonly #sleep: Sleep;
@@ -245,6 +252,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     this.#intervalMs = options.intervalMs ?? 30_000;
     this.#followIntervalMs = options.followIntervalMs ?? 1_000;
     this.#maxFollowIntervalMs = options.maxFollowIntervalMs;
+    this.#followReplies = options.followReplies ?? true;
     this.#document =
       options.document === null ? undefined : (options.document ?? (globalThis as { document?: VisibilityDocument }).document);
     this.#onChange = options.onChange;
@@ -357,7 +365,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
       return;
     }
     const last = held?.conversation?.messages.at(-1);
-    if (last?.streaming !== true) return;
+    if (last?.streaming !== true || !this.#followReplies) return;
     if (this.#running) this.#follow(watched, last.id, last.content, etag);
     else watched.pending = { messageId: last.id, content: last.content };
   }
@@ -726,7 +734,7 @@ export class SyncEngine extends Emitter<SyncEvents> {
     watched.etag = answer.etag;
     this.emit("conversation", { conversation: answer.data, etag: answer.etag });
     const last = answer.data.messages.at(-1);
-    if (last?.streaming && watched.following?.messageId !== last.id) {
+    if (this.#followReplies && last?.streaming && watched.following?.messageId !== last.id) {
       this.#follow(watched, last.id, last.content, answer.etag);
     }
   }

@@ -5,32 +5,39 @@
  * itself never scrolls: the sidebar and the thread each scroll in their own pane.
  */
 import { useEffect, useState } from "react";
-import { ChatSession, newId } from "@/lib/chat";
-import type { ChatState } from "@/lib/chat";
+import { newId, sessionFor } from "@/lib/chat";
+import type { ChatSession, ChatState } from "@/lib/chat";
 import { ChatPane } from "./ChatPane";
-import { OfflineBanner } from "./OfflineBanner";
+import { ConnectionBanner } from "./ConnectionBanner";
+import { MigrationNotice } from "./MigrationNotice";
+import { Notices } from "./Notices";
 import { Sidebar } from "./Sidebar";
 
 /** What the server page decides per request. */
 export interface ChatAppProps {
+  /** Where the browser reaches the API: `/store` (this app's own origin) or another origin. */
   apiUrl: string;
   syncIntervalMs: number;
   followIntervalMs: number;
   tokenDelayMs: number;
+  /** Browser tests only: the route's writer goes away after this many requests (see the route). */
+  vanishAfterRequests?: number;
 }
 
-export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs }: ChatAppProps) {
+export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs, vanishAfterRequests }: ChatAppProps) {
   const [session, setSession] = useState<ChatSession | null>(null);
   const [state, setState] = useState<ChatState | null>(null);
   // The id a new chat gets when its first message is sent.
   const [draftId, setDraftId] = useState(() => newId("conv"));
 
+  // One session per page load, however often React mounts this (strict mode: twice): start and
+  // stop only start and stop its sync engine; it loads once and issues one token.
   useEffect(() => {
-    const created = new ChatSession({ apiUrl, syncIntervalMs, followIntervalMs });
+    const created = sessionFor({ apiUrl, syncIntervalMs, followIntervalMs });
     const off = created.onState(setState);
     setSession(created);
     setState(created.state);
-    void created.start();
+    created.start();
     return () => {
       off();
       created.stop();
@@ -42,7 +49,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
   }
   const chatId = state.current?.id ?? draftId;
   return (
-    <div className="app" data-ready="true" data-online={state.online} data-queued={state.queued}>
+    <div className="app" data-ready="true" data-online={state.online} data-connection={state.connection.state} data-queued={state.queued}>
       <Sidebar
         conversations={state.conversations}
         currentId={state.current?.id ?? null}
@@ -55,10 +62,17 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
         onDelete={(id) => void session.remove(id)}
       />
       <main className="main">
-        {state.online ? null : <OfflineBanner queued={state.queued} />}
-        {state.error === null ? null : (
-          <p className="notice" role="status">
-            {state.error}
+        <ConnectionBanner connection={state.connection} queued={state.queued} />
+        <Notices notices={state.notices} onAnswer={(notice, choice) => void session.answer(notice, choice)} />
+        {state.migration === null ? null : (
+          <MigrationNotice notice={state.migration} onDismiss={() => session.dismissMigration()} />
+        )}
+        {state.problem === null ? null : (
+          <p className="notice" role="alert" data-testid="problem">
+            {state.problem}{" "}
+            <button type="button" onClick={() => session.dismissProblem()}>
+              Dismiss
+            </button>
           </p>
         )}
         <ChatPane
@@ -67,6 +81,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
           chatId={chatId}
           conversation={state.current}
           tokenDelayMs={tokenDelayMs}
+          vanishAfterRequests={vanishAfterRequests}
           followIntervalMs={followIntervalMs}
         />
       </main>

@@ -27,9 +27,11 @@ export interface ChatPaneProps {
   tokenDelayMs: number;
   /** How often to poll a reply resumed from the store (ms). */
   followIntervalMs: number;
+  /** Browser tests only: passed to the route (see app/api/chat/route.ts). */
+  vanishAfterRequests?: number | undefined;
 }
 
-export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIntervalMs }: ChatPaneProps) {
+export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIntervalMs, vanishAfterRequests }: ChatPaneProps) {
   const stored = conversation?.messages;
   const transport = useMemo(
     () =>
@@ -38,10 +40,10 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         // The route acts as this user: the page's own token, fresh for every request.
         getToken: () => session.token(),
         api: "/api/chat",
-        body: { tokenDelayMs },
+        body: { tokenDelayMs, ...(vanishAfterRequests === undefined ? {} : { vanishAfterRequests }) },
         pollIntervalMs: followIntervalMs,
       }),
-    [session, tokenDelayMs, followIntervalMs],
+    [session, tokenDelayMs, followIntervalMs, vanishAfterRequests],
   );
   // The store's messages when the conversation opens; later ones come in by the effect below.
   const [initial] = useState(() => (stored ?? []).map((message) => toUIMessage(message)));
@@ -52,7 +54,7 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
   // From a reply's start here until the store has read it back (or kept it): the store's copy
   // meanwhile is older than what useChat shows, and must not replace it.
   const [settling, setSettling] = useState(false);
-  const { messages, setMessages, sendMessage, resumeStream, stop, status } = useChat({
+  const { messages, setMessages, sendMessage, resumeStream, stop, status, error, regenerate, clearError } = useChat({
     id: chatId,
     messages: initial,
     transport,
@@ -71,6 +73,11 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
     },
   });
   const replying = status === "submitted" || status === "streaming";
+  // The route could not be reached (this device offline) or failed: the page says so in words,
+  // with a way to try again; what went wrong is for the console.
+  useEffect(() => {
+    if (error !== undefined) console.error("chat route:", error);
+  }, [error]);
   useEffect(() => {
     if (replying) setSettling(true);
   }, [replying]);
@@ -175,6 +182,20 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
       />
+      {error === undefined ? null : (
+        <p className="notice" role="alert" data-testid="reply-failed">
+          The reply did not come through{session.state.online ? "" : ": you're offline"}.{" "}
+          <button
+            type="button"
+            onClick={() => {
+              clearError();
+              void regenerate();
+            }}
+          >
+            Try again
+          </button>
+        </p>
+      )}
       <Composer replying={replying} onSend={(text) => void send(text)} onStop={() => void stopReplying()} />
     </>
   );

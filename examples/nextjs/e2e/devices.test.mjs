@@ -82,7 +82,7 @@ test("a second device follows the first: new conversation, streamed reply, delet
   });
   const page2 = await device2.newPage();
   reportErrors(page2, "device 2");
-  const meter = await NetworkMeter.attach(page2, stack.api.baseUrl);
+  const meter = await NetworkMeter.attach(page2, stack.app.storeUrl);
   const loadFrom = Date.now();
   await openApp(page2, url);
   // A first load lists once: the sync engine follows the feed from the list's changesCursor.
@@ -188,6 +188,17 @@ test("a second device follows the first: new conversation, streamed reply, delet
   const final = (await finalOnDevice1).content;
   await meter.settle();
   const follow = meter.between(followFrom, followTo);
+
+  // Followed once: by the transport that shows it (the store's engine leaves it to it), so no
+  // more than one poll of the reply per FOLLOW_MS (two followers made about twice that), and on
+  // the page's own origin, no preflight.
+  const replyPolls = follow.filter((r) => r.method === "GET" && /\/messages\/[^/]+$/.test(r.path.split("?")[0] ?? ""));
+  assert.ok(
+    replyPolls.length <= Math.ceil((followTo - followFrom) / FOLLOW_MS) + 2,
+    `${replyPolls.length} polls of the reply in ${followTo - followFrom} ms`,
+  );
+  assert.equal(follow.filter((r) => r.preflight).length, 0, "no preflight");
+  assert.equal(meter.preflights, 0, "no preflight at all");
 
   const partials = seen.filter((text) => text !== "" && text !== final && final.startsWith(text));
   // Growing, as the follow polls show it: every FOLLOW_MS over a reply of about 6 s, so many

@@ -4,11 +4,13 @@
  * (`conversations`, `currentConversationId`) is in localStorage before the first load; after
  * it, the sidebar lists every conversation, the one they had open is open, and the server
  * holds all of them with every message (read over HTTP with the app's own token). A reload
- * does not import again.
+ * does not import again. A history with entries that are no conversation (the `null` that
+ * `delete arr[i]` leaves, an entry without an id) moves everything else, and the page names
+ * what it could not move, by title or position, until the user dismisses it, never after.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { openApp, sidebar, thread } from "./support/app.mjs";
+import { developerCodesShown, openApp, sidebar, thread } from "./support/app.mjs";
 import { Screenshots, appToken, appUrl, useStack, waitFor } from "./support/harness.mjs";
 
 /** @param {number} minutesAgo */
@@ -91,7 +93,7 @@ test("the old localStorage history moves to the server on first load, once", asy
   /** @type {string[]} */
   const imports = [];
   page.on("request", (request) => {
-    if (request.method() === "POST" && new URL(request.url()).pathname === "/api/import") imports.push(request.url());
+    if (request.method() === "POST" && new URL(request.url()).pathname.endsWith("/api/import")) imports.push(request.url());
   });
 
   await openApp(page, appUrl(stack.app.origin));
@@ -141,5 +143,54 @@ test("the old localStorage history moves to the server on first load, once", asy
   assert.equal(imports.length, 1, "no second import after a reload");
   assert.equal((await stack.api.conversations(token)).length, legacy.length);
   await shots.take(page, "after-reload");
+  await context.close();
+});
+
+test("a history with a null entry moves everything else and says once what it could not move", async () => {
+  const { stack, browser } = started;
+  const shots = new Screenshots("migration-null-entry");
+  const [lisbon, , haiku] = legacy;
+  assert.ok(lisbon && haiku);
+  // What `delete conversations[1]` then `JSON.stringify` leaves, and an entry that lost its id.
+  const damaged = [lisbon, null, { title: "Recipe ideas", messages: [] }, haiku];
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  await context.addInitScript((conversations) => {
+    if (localStorage.getItem("conversations") === null) localStorage.setItem("conversations", conversations);
+  }, JSON.stringify(damaged));
+  const page = await context.newPage();
+  /** @type {string[]} */
+  const imports = [];
+  page.on("request", (request) => {
+    if (request.method() === "POST" && new URL(request.url()).pathname.endsWith("/api/import")) imports.push(request.url());
+  });
+
+  await openApp(page, appUrl(stack.app.origin));
+  const moved = [haiku, lisbon].map(({ id, title }) => ({ id, title }));
+  await waitFor(async () => JSON.stringify(await sidebar(page)) === JSON.stringify(moved), {
+    message: "the sidebar to list the two good conversations",
+  });
+  const notice = page.getByTestId("migration-notice");
+  await notice.waitFor();
+  const items = await notice.locator("li").allInnerTexts();
+  assert.deepEqual(items, [
+    "Conversation #2: empty or damaged, nothing to move",
+    "“Recipe ideas” (#3): it has no identifier",
+  ]);
+  assert.deepEqual(await developerCodesShown(page), []);
+  const token = await appToken(page);
+  assert.deepEqual((await stack.api.conversations(token)).map((c) => c.id).sort(), [haiku.id, lisbon.id].sort());
+  await shots.take(page, "not-moved-notice");
+
+  // Dismissed, it never shows again; nothing is imported again.
+  await notice.getByRole("button", { name: "Dismiss" }).click();
+  await notice.waitFor({ state: "detached" });
+  await page.reload();
+  await page.locator('.app[data-ready="true"]').waitFor();
+  await waitFor(async () => JSON.stringify(await sidebar(page)) === JSON.stringify(moved), {
+    message: "the same sidebar after a reload",
+  });
+  assert.equal(await page.getByTestId("migration-notice").count(), 0, "dismissed for good");
+  assert.equal(imports.length, 1, "one import, not one per load");
+  await shots.take(page, "after-dismiss-reload");
   await context.close();
 });

@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  connectionBanner,
+  developerCodesShown,
   finishedReply,
   offlineBannerVisible,
   openApp,
@@ -45,6 +47,8 @@ test("offline: the app works from localStorage, then the server catches up with 
   // The API goes away: the next sync notices, the banner shows.
   await stack.api.stop();
   await waitFor(() => offlineBannerVisible(page), { message: "the offline banner" });
+  assert.match((await connectionBanner(page))?.text ?? "", /You're offline/);
+  assert.deepEqual(await developerCodesShown(page), []);
   await shots.take(page, "offline-banner");
 
   // Offline, a message (and its reply) and a rename still work.

@@ -14,27 +14,40 @@
  *   follows the feed from the cursor of the store's list (a first load lists once) and watches
  *   a conversation from the store's read of it (opening one is one GET).
  *
- * The UI renders the store's snapshot (the list, the open conversation, online, queued) with
- * the little this session adds (`ready`, `error`), and calls its verbs (`open`, `begin`, `keep`,
- * `refresh`, `older`, `rename`, `remove`). It keeps no list of its own.
+ * The UI renders the store's snapshot (the list, the open conversation, the connection's state,
+ * queued) with the little this session adds (`ready`, the store's notices until answered, the
+ * migration's notice until dismissed, a `problem` in plain words), and calls its verbs (`open`,
+ * `begin`, `keep`, `refresh`, `older`, `rename`, `remove`, `answer`, `dismissMigration`). It
+ * keeps no list of its own. Developer codes and texts go to the console, never to the page.
  */
 import {
   ChatStoreClient,
   ChatStoreError,
   Emitter,
   HybridConversationStore,
+  anonymousToken,
   browserStorage,
   defaultTitle,
+  dismissMigrationNotice,
   isUnreachable,
   migrateFromLocalStorage,
+  migrationNotice,
   readJson,
-  writeJson,
 } from "@chat-store/client";
-import type { ChatMessage, Conversation, ConversationSummary, StorageLike, StoreSnapshot } from "@chat-store/client";
+import type {
+  ChatMessage,
+  ConnectionState,
+  Conversation,
+  ConversationSummary,
+  MigrationNotice,
+  StorageLike,
+  StoreNotice,
+  StoreSnapshot,
+} from "@chat-store/client";
 import { fromUIMessage } from "@chat-store/client/ai-sdk";
 import type { UIMessage } from "ai";
 
-export type { ChatMessage, Conversation, ConversationSummary };
+export type { ChatMessage, ConnectionState, Conversation, ConversationSummary, MigrationNotice, StoreNotice };
 
 /**
  * Where the app keeps its anonymous token (`{token, expiresAt}` JSON). A second tab or a test
@@ -69,50 +82,64 @@ export interface ChatState {
   conversations: ConversationSummary[];
   /** The open conversation, with its messages (a reply as it streams); `null` for a new chat. */
   current: Conversation | null;
-  /** False while the API is unreachable: the offline banner. */
+  /** False while the API is unreachable or refuses more for now. */
   online: boolean;
+  /** Why, when not online (offline, rate limited, its storage down): the banner's words. */
+  connection: ConnectionState;
   /** Writes made offline, waiting for the API. */
   queued: number;
-  /** The last thing that went wrong, for a small notice. */
-  error: string | null;
+  /** Writes that did not go as made (a conflict, a deletion elsewhere, a refusal), until answered. */
+  notices: StoreNotice[];
+  /** The old history's entries that could not be moved, until dismissed (once, ever). */
+  migration: MigrationNotice | null;
+  /**
+   * Something else that went wrong, in the user's words (the developer's code and text go to
+   * the console); null when nothing did.
+   */
+  problem: string | null;
 }
 
 /** What the session adds to the store's snapshot. */
-type SessionState = Pick<ChatState, "ready" | "error">;
+type SessionState = Pick<ChatState, "ready" | "notices" | "migration" | "problem">;
 
 interface SessionEvents {
   state: ChatState;
 }
 
-interface StoredToken {
-  token: string;
-  expiresAt: string;
-}
-
-/** One user's chat on this device. Create it in an effect; `stop()` in its cleanup. */
+/**
+ * One user's chat on this device, for the page's life: {@link sessionFor} gives the page's one
+ * session, and an effect calls `start()` on mount and `stop()` in its cleanup, as often as React
+ * mounts it (twice under strict mode): the loading (migration, list, open conversation) runs
+ * once, one anonymous token is issued, and one sync engine runs.
+ */
 export class ChatSession {
   readonly #events = new Emitter<SessionEvents>();
-  readonly #options: ChatSessionOptions;
   readonly #storage: StorageLike;
   readonly #client: ChatStoreClient;
   readonly #store: HybridConversationStore;
-  readonly #unsubscribe: (() => void)[] = [];
+  readonly #token: () => Promise<string>;
+  #loading: Promise<void> | undefined;
   #catchingUp = false;
-  #session: SessionState = { ready: false, error: null };
+  #session: SessionState = { ready: false, notices: [], migration: null, problem: null };
   #state: ChatState;
 
   constructor(options: ChatSessionOptions) {
-    this.#options = options;
     this.#storage = options.storage ?? browserStorage() ?? fail("localStorage is not available");
-    this.#client = new ChatStoreClient({
-      baseUrl: options.apiUrl,
-      getToken: () => this.#token(),
+    // One issue in flight per storage and key, however many callers ask before it is kept: the
+    // first list, the sync engine and the route's transport all act as one visitor.
+    this.#token = anonymousToken({
+      storage: this.#storage,
+      key: TOKEN_KEY,
+      issue: () => this.#client.issueAnonymousToken(),
     });
+    this.#client = new ChatStoreClient({ baseUrl: options.apiUrl, getToken: this.#token });
     // The store owns the sync engine and shares the client with it: the engine's polls tell the
-    // store when the API leaves (the banner) and when it is back (the queue goes at once).
+    // store when the API leaves (the banner) and when it is back (the queue goes at once). A
+    // reply another device streams is followed by the page's transport (ChatPane resumes it
+    // with its parts), so the engine leaves it alone: one poll per interval, not two.
     this.#store = new HybridConversationStore(this.#client, {
       storage: this.#storage,
-      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs },
+      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs, followReplies: false },
     });
     this.#state = this.#compose(this.#store.getSnapshot());
   }
@@ -127,23 +154,39 @@ export class ChatSession {
     return this.#events.on("state", listener);
   }
 
-  /** Migrates (once), shows the list and the last open conversation, starts syncing. */
-  async start(): Promise<void> {
-    this.#wire();
-    const legacyCurrent = await this.#migrate();
-    const conversations = await this.#store.getAllConversations();
-    this.#set({ ready: true });
-    const open = legacyCurrent ?? this.#storage.getItem(OPEN_KEY);
-    if (open !== null && conversations.some((c) => c.id === open)) await this.open(open);
-    // The list just read came with its changesCursor: the store's engine follows the feed
-    // from there instead of reading the list again.
-    this.#store.start();
+  /**
+   * Loads (once per session: migrates, shows the list and the last open conversation), then
+   * syncs. A `stop()` before the loading settles keeps the engine stopped; start, stop and
+   * start in any order leave one engine running (the store's `start({ after })`).
+   */
+  start(): void {
+    this.#loading ??= this.#load();
+    void this.#store.start({ after: this.#loading });
   }
 
-  /** Stops syncing and listening; the session is done. */
+  /** Stops syncing (the page unmounts, or strict mode's first cleanup); `start()` resumes. */
   stop(): void {
+    this.#store.stop();
+  }
+
+  /** Stops for good: listeners, the engine, a scheduled flush. */
+  dispose(): void {
     this.#store.dispose();
-    for (const off of this.#unsubscribe.splice(0)) off();
+  }
+
+  async #load(): Promise<void> {
+    this.#wire();
+    const legacyCurrent = await this.#migrate();
+    try {
+      const conversations = await this.#store.getAllConversations();
+      this.#set({ ready: true });
+      const open = legacyCurrent ?? this.#storage.getItem(OPEN_KEY);
+      if (open !== null && conversations.some((c) => c.id === open)) await this.open(open);
+    } catch (error) {
+      // A refusal of the list itself: the page opens empty rather than loading forever.
+      this.#fail("Your conversations could not be loaded.", error);
+      this.#set({ ready: true });
+    }
   }
 
   /** Opens a conversation (`null`: a new chat). */
@@ -168,6 +211,33 @@ export class ChatSession {
     return this.#token();
   }
 
+  /** Answers a notice: `keep` (my version / restore with my messages), or `discard`. */
+  async answer(notice: StoreNotice, choice: "keep" | "discard"): Promise<void> {
+    this.#set({ notices: this.#session.notices.filter((n) => n.id !== notice.id) });
+    if (notice.kind === "refused") return;
+    if (choice === "discard") {
+      notice.discard();
+      return;
+    }
+    if (notice.kind === "conflict") {
+      await this.#guard(notice.keepMine(), "Your change could not be sent again.");
+      return;
+    }
+    await this.#guard(notice.restore(), "The conversation could not be restored.");
+    await this.open(notice.conversationId);
+  }
+
+  /** The user read the migration notice: it is never shown again. */
+  dismissMigration(): void {
+    dismissMigrationNotice(this.#storage);
+    this.#set({ migration: null });
+  }
+
+  /** The user closed the problem line. */
+  dismissProblem(): void {
+    this.#set({ problem: null });
+  }
+
   /**
    * Makes `id` a conversation before its first message goes to the route: titled by
    * `firstText` (the API's rule), shown in the list at once and kept in the local copy (queued
@@ -187,7 +257,7 @@ export class ChatSession {
     this.#storage.setItem(OPEN_KEY, id);
     // Awaited: the route appends the user's message next, and a PUT arriving after it would
     // replace the conversation with this empty one.
-    await this.#guard(this.#store.saveConversation(conversation));
+    await this.#guard(this.#store.saveConversation(conversation), "Your new conversation could not be saved.");
     void this.#store.watch(id, { read: false });
   }
 
@@ -206,14 +276,17 @@ export class ChatSession {
         const { stored: _stored, ...metadata } = (message.metadata ?? {}) as Record<string, unknown>;
         const input = { ...fromUIMessage({ ...message, metadata }), streaming: false };
         const stopped = interrupted && message.role === "assistant";
-        return this.#guard(this.#store.addMessage(id, stopped ? { ...input, interrupted: true } : input));
+        return this.#guard(
+          this.#store.addMessage(id, stopped ? { ...input, interrupted: true } : input),
+          "A message could not be saved on this device.",
+        );
       });
     await Promise.all(writes);
   }
 
   /** Reads `id` again after a reply the route stored, so the list and the local copy hold it. */
   async refresh(id: string): Promise<void> {
-    await this.#guard(this.#store.getConversation(id));
+    await this.#guard(this.#store.getConversation(id), "This conversation could not be read again.");
   }
 
   /**
@@ -233,26 +306,35 @@ export class ChatSession {
     // The store's copy as the base, so the save it plans is the title alone.
     const conversation = this.#store.cachedConversation(id) ?? (await this.#store.getConversation(id));
     if (conversation === null) return;
-    await this.#guard(this.#store.saveConversation({ ...conversation, title: trimmed, updatedAt: new Date() }));
+    await this.#guard(
+      this.#store.saveConversation({ ...conversation, title: trimmed, updatedAt: new Date() }),
+      "The new title could not be saved.",
+    );
   }
 
   /** Deletes a conversation (on every device, at their next sync). */
   async remove(id: string): Promise<void> {
     if (this.#state.current?.id === id) await this.open(null);
-    await this.#guard(this.#store.deleteConversation(id));
+    await this.#guard(this.#store.deleteConversation(id), "The conversation could not be deleted.");
   }
 
   // --- Wiring -------------------------------------------------------------------------------
 
   #wire(): void {
-    this.#unsubscribe.push(
-      this.#store.subscribe((snapshot) => this.#publish(snapshot)),
-      this.#store.on("status", ({ online }) => {
-        // Back: the store is sending its queue; then show what the server holds.
-        if (online && !this.#state.online) void this.#catchUp();
-      }),
-      this.#store.on("revert", ({ error }) => this.#set({ error: describe(error) })),
-    );
+    this.#store.subscribe((snapshot) => this.#publish(snapshot));
+    this.#store.on("status", ({ online }) => {
+      // Back: the store is sending its queue; then show what the server holds.
+      if (online && !this.#state.online) void this.#catchUp();
+    });
+    // The developer's reason goes to the console; the page words the state (ConnectionBanner).
+    this.#store.on("connection", (connection) => {
+      if (connection.state === "online") console.info("chat-store: online");
+      else console.warn(`chat-store: ${connection.state} (${connection.code})`);
+    });
+    this.#store.on("notice", (notice) => {
+      console.warn(`chat-store: ${notice.kind} on ${notice.conversationId}: ${notice.code}: ${notice.detail}`);
+      this.#set({ notices: [...this.#session.notices, notice] });
+    });
   }
 
   // --- Catching up ------------------------------------------------------------------------
@@ -266,44 +348,47 @@ export class ChatSession {
       const current = this.#state.current;
       if (current !== null) await this.#store.getConversation(current.id);
     } catch (error) {
-      this.#set({ error: describe(error) });
+      this.#fail("Your conversations could not be read again.", error);
     } finally {
       this.#catchingUp = false;
     }
   }
 
+  /**
+   * Moves the old history once; its entries that could not be moved are told until the user
+   * dismisses the notice (the client keeps the report with the migration's progress).
+   */
   async #migrate(): Promise<string | null> {
     if (this.#storage.getItem(LEGACY_KEY) === null) return null;
     try {
       const report = await migrateFromLocalStorage({ client: this.#client, storage: this.#storage });
-      if (report.rejected.length > 0) {
-        this.#set({ error: `${report.rejected.length} old conversation(s) could not be moved` });
+      for (const entry of report.notMoved) {
+        console.warn(`chat-store: old conversation #${entry.position} not moved: ${entry.code}: ${entry.detail}`);
       }
+      this.#set({ migration: migrationNotice(this.#storage) });
       if (!report.done) return null;
       const current = readJson(this.#storage, LEGACY_CURRENT_KEY);
       return typeof current === "string" ? current : null;
     } catch (error) {
       // Offline at first load: the migration resumes on a later load.
-      if (!isUnreachable(error)) this.#set({ error: describe(error) });
+      if (!isUnreachable(error)) this.#fail("Your old conversations could not be moved yet; they will be tried again.", error);
       return null;
     }
   }
 
-  async #token(): Promise<string> {
-    const stored = readJson(this.#storage, TOKEN_KEY) as StoredToken | undefined;
-    // A minute of margin: a token that expires mid-request is a 401.
-    if (stored !== undefined && Date.parse(stored.expiresAt) - Date.now() > 60_000) return stored.token;
-    const { data } = await this.#client.issueAnonymousToken();
-    writeJson(this.#storage, TOKEN_KEY, { token: data.token, expiresAt: data.expiresAt.toISOString() });
-    return data.token;
-  }
-
-  async #guard(work: Promise<unknown>): Promise<void> {
+  async #guard(work: Promise<unknown>, words: string): Promise<void> {
     try {
       await work;
     } catch (error) {
-      this.#set({ error: describe(error) });
+      this.#fail(words, error);
     }
+  }
+
+  /** `words` for the page, the error for the developer's console. */
+  #fail(words: string, error: unknown): void {
+    if (error instanceof ChatStoreError) console.error(`chat-store: ${error.code}: ${error.detail}`, error);
+    else console.error("chat-store:", error);
+    this.#set({ problem: words });
   }
 
   // --- State --------------------------------------------------------------------------------
@@ -319,21 +404,33 @@ export class ChatSession {
   }
 
   /** The store's snapshot as the UI reads it, with what the session adds. */
-  #compose({ conversations, watched, online, queued }: StoreSnapshot): ChatState {
-    return { ...this.#session, conversations, current: watched, online, queued };
+  #compose({ conversations, watched, online, connection, queued }: StoreSnapshot): ChatState {
+    return { ...this.#session, conversations, current: watched, online, connection, queued };
   }
 }
 
 // --- Helpers ----------------------------------------------------------------------------------
 
+/** The page's one session per set of options, made on first use in the browser. */
+let pageSession: { key: string; session: ChatSession } | undefined;
+
+/**
+ * The page's session: the same one for every mount of the page (React strict mode mounts twice),
+ * so one page load loads once and issues one token; new options (never, in this app, without a
+ * new page load) dispose the old one.
+ */
+export function sessionFor(options: Omit<ChatSessionOptions, "storage">): ChatSession {
+  const key = JSON.stringify([options.apiUrl, options.syncIntervalMs, options.followIntervalMs]);
+  if (pageSession?.key !== key) {
+    pageSession?.session.dispose();
+    pageSession = { key, session: new ChatSession(options) };
+  }
+  return pageSession.session;
+}
+
 /** A new id for a conversation or message, as the API takes them. */
 export function newId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof ChatStoreError) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
 }
 
 function fail(message: string): never {

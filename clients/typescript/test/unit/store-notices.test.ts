@@ -147,6 +147,61 @@ describe("HybridConversationStore states", () => {
     assert.deepEqual(store.cachedConversation("c1")?.messages.map((m) => m.id), ["m1", "m2"]);
   });
 
+  it("deleted elsewhere, the feed's tombstone first: the notice still names it and restores what it held", async () => {
+    const typed = { id: "m2", type: "user", content: "Written offline", timestamp: "2025-03-01T23:59:00.000Z" } as const;
+    const { store, notices, lines, requests } = setup(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { throws: new TypeError("fetch failed") },
+      { status: 409, body: problem(409, "conversation_deleted") },
+      { status: 201, body: { ...view(), evicted: [] }, headers: { ETag: '"1"' } },
+    );
+    await store.getConversation("c1");
+    await store.addMessage("c1", typed); // offline: queued
+    // Back online, the change feed tells of the deletion before the queue is sent.
+    store.applyChange({ type: "tombstone", id: "c1", reason: "deleted", at: new Date(NOW) });
+    await settle();
+    assert.deepEqual(lines(), ["GET /api/conversations/c1?limit=100", "POST /api/conversations/c1/messages", "POST /api/conversations/c1/messages"]);
+    assert.equal(store.cachedConversation("c1"), null, "the copy shows the deletion once the queue met it");
+    assert.equal(notices.length, 1);
+    const notice = notices[0]!;
+    assert.ok(notice.kind === "deleted_elsewhere");
+    assert.equal(notice.title, "Trip plans");
+    assert.deepEqual(notice.unsent.map((m) => m.id), ["m2"]);
+    await notice.restore();
+    await settle();
+    const body = requests[3]?.body as { title: string; messages: { id: string }[] };
+    assert.equal(body.title, "Trip plans");
+    assert.deepEqual(body.messages.map((m) => m.id), ["m1", "m2"], "what it held, then what was never sent");
+  });
+
+  it("a restored message with parts and no content is sent with their text, as the server takes it", async () => {
+    const parts = [{ type: "step-start" }, { type: "text", text: "Pack " }, { type: "text", text: "the tent" }];
+    const typed = { id: "m2", type: "assistant", parts, timestamp: "2025-03-01T23:59:00.000Z" } as const;
+    const { store, notices, requests } = setup(
+      { status: 200, body: view(), headers: { ETag: '"3"' } },
+      { status: 409, body: problem(409, "conversation_deleted") },
+      { status: 201, body: { ...view(), evicted: [] }, headers: { ETag: '"1"' } },
+    );
+    await store.getConversation("c1");
+    await store.addMessage("c1", typed as Parameters<typeof store.addMessage>[1]);
+    const notice = notices[0]!;
+    assert.ok(notice.kind === "deleted_elsewhere");
+    assert.equal(notice.unsent[0]?.content, "Pack the tent");
+    await notice.restore();
+    await settle();
+    const body = requests[2]?.body as { messages: { id: string; content: string; parts?: unknown }[] };
+    assert.deepEqual(body.messages.map((m) => [m.id, m.content]), [["m1", "Hello"], ["m2", "Pack the tent"]]);
+    assert.deepEqual(body.messages[1]?.parts, parts);
+  });
+
+  it("a tombstone with nothing of this device's queued for it drops the copy at once", async () => {
+    const { store, lines } = setup({ status: 200, body: view(), headers: { ETag: '"3"' } });
+    await store.getConversation("c1");
+    store.applyChange({ type: "tombstone", id: "c1", reason: "deleted", at: new Date(NOW) });
+    assert.equal(store.cachedConversation("c1"), null);
+    assert.deepEqual(lines(), ["GET /api/conversations/c1?limit=100"]);
+  });
+
   it("another refusal is a plain notice, its developer code apart", async () => {
     const { store, notices } = setup({ status: 413, body: problem(413, "payload_too_large") });
     await store.addMessage("c9", { id: "m1", type: "user", content: "x", timestamp: T0 });

@@ -466,6 +466,31 @@ describe("SyncEngine", () => {
     engine.stop();
   });
 
+  it("with followReplies false, polls no reply streaming in the watched conversation, held or read", async () => {
+    const streaming = [{ id: "a1", type: "assistant", content: "Hel", streaming: true, timestamp: T }];
+    const upsert = { type: "upsert", id: "w", version: 6, conversation: summary("w") };
+    const { clock, engine, urls, events } = setup(
+      [
+        emptyPage("c1"),
+        { status: 200, body: { changes: [upsert], nextCursor: "c2", hasMore: false } },
+        { status: 200, body: conversation("w", streaming), headers: { ETag: '"6"' } },
+        emptyPage("c3"),
+      ],
+      { stored: "c0", followIntervalMs: 1_000, followReplies: false },
+    );
+    engine.watch("w", { etag: '"5"', conversation: conversation("w", streaming) });
+    engine.start();
+    await clock.advance(29_999);
+    assert.deepEqual(urls(), ["GET /api/changes?since=c0"], "the held reply is not polled");
+    await clock.advance(1);
+    assert.deepEqual(urls().slice(1), ["GET /api/changes?since=c1", "GET /api/conversations/w"]);
+    assert.equal(events.filter(([name]) => name === "conversation").length, 1, "the feed's move is still read");
+    await clock.advance(30_000);
+    assert.deepEqual(urls().slice(3), ["GET /api/changes?since=c2"], "nor the reply the read shows");
+    assert.equal(events.filter(([name]) => name === "message").length, 0);
+    engine.stop();
+  });
+
   it("starts from the app's cursor when it keeps none: no list, the feed from it at the first tick", async () => {
     const { clock, engine, requests, urls, events, storage } = setup([emptyPage("k2")]);
     engine.start({ cursor: "k1" });

@@ -19,7 +19,7 @@ import {
   useRemoteThreadListRuntime,
 } from "@assistant-ui/react";
 import type { ChatModelAdapter } from "@assistant-ui/react";
-import { ChatStoreClient, MemoryStorage, SyncEngine, readJson, writeJson } from "@chat-store/client";
+import { ChatStoreClient, MemoryStorage, SyncEngine, anonymousToken } from "@chat-store/client";
 import { ChatStoreThreadListAdapter } from "@chat-store/client/assistant-ui";
 import { useEffect, useState } from "react";
 import { TOKEN_KEY } from "@/lib/chat";
@@ -33,24 +33,11 @@ const echo: ChatModelAdapter = {
   },
 };
 
-interface StoredToken {
-  token: string;
-  expiresAt: string;
-}
-
-/** The anonymous token the main page keeps, or a new one kept the same way. */
-async function token(client: ChatStoreClient): Promise<string> {
-  const kept = readJson(localStorage, TOKEN_KEY) as StoredToken | undefined;
-  // A minute of margin: a token that expires mid-request is a 401.
-  if (kept !== undefined && Date.parse(kept.expiresAt) - Date.now() > 60_000) return kept.token;
-  const { data } = await client.issueAnonymousToken();
-  writeJson(localStorage, TOKEN_KEY, { token: data.token, expiresAt: data.expiresAt.toISOString() });
-  return data.token;
-}
-
 /** The client, its sync engine and the adapter: made once, in the browser. */
 function connect(apiUrl: string, syncIntervalMs: number) {
-  const client: ChatStoreClient = new ChatStoreClient({ baseUrl: apiUrl, getToken: () => token(client) });
+  // The main page's visitor: its token, kept under its key, issued once however many ask.
+  const token = anonymousToken({ storage: localStorage, key: TOKEN_KEY, issue: () => client.issueAnonymousToken() });
+  const client: ChatStoreClient = new ChatStoreClient({ baseUrl: apiUrl, getToken: token });
   // The engine's cursor in memory: this page lists at load, so it starts from a fresh list.
   const sync = new SyncEngine({ client, intervalMs: syncIntervalMs, storage: new MemoryStorage() });
   const adapter = new ChatStoreThreadListAdapter(client, { sync, useAui });

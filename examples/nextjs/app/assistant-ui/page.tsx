@@ -5,6 +5,7 @@
  * (`CHAT_STORE_API_URL`, `CHAT_STORE_SYNC_INTERVAL_MS`) and the query string (`?syncMs=`).
  */
 import { connection } from "next/server";
+import { browserApiUrl } from "@/lib/api-url";
 import { AssistantUiChat } from "./AssistantUiChat";
 
 type SearchParams = Record<string, string | string[] | undefined>;
@@ -18,7 +19,7 @@ function milliseconds(value: string | string[] | undefined, fallback: number, mi
 export default async function Page({ searchParams }: { searchParams: Promise<SearchParams> }) {
   await connection(); // read the environment per request, never at build time
   const params = await searchParams;
-  const apiUrl = process.env.CHAT_STORE_API_URL ?? "http://127.0.0.1:8000";
+  const apiUrl = browserApiUrl();
   const defaultSync = milliseconds(process.env.CHAT_STORE_SYNC_INTERVAL_MS, 30_000, 100, 3_600_000);
   return <AssistantUiChat apiUrl={apiUrl} syncIntervalMs={milliseconds(params.syncMs, defaultSync, 100, 3_600_000)} />;
 }

@@ -123,5 +123,60 @@ export async function openConversation(page, id) {
  * @param {Page} page
  */
 export function offlineBannerVisible(page) {
-  return page.locator('[data-testid="offline-banner"]').isVisible();
+  return page.locator('[data-testid="connection-banner"][data-state="offline"]').isVisible();
+}
+
+/**
+ * The API's and the client's error codes, and the protocol's words: developer text that must
+ * never reach the page, whatever happens.
+ */
+export const DEVELOPER_CODES = [
+  "precondition_failed",
+  "conversation_deleted",
+  "rate_limited",
+  "validation_failed",
+  "store_unavailable",
+  "not_found",
+  "network_error",
+  "bad_gateway",
+  "gateway_timeout",
+  "circuit_open",
+  "not_a_conversation",
+  "payload_too_large",
+  "sequence_gap",
+  "message_finished",
+  "If-Match",
+  "If-None-Match",
+  "ETag",
+];
+
+/**
+ * The developer codes the page shows (its text and its controls' labels): none, ever.
+ * @param {Page} page
+ * @returns {Promise<string[]>}
+ */
+export async function developerCodesShown(page) {
+  const text = await page.evaluate(() => document.body.innerText);
+  return DEVELOPER_CODES.filter((code) => text.includes(code));
+}
+
+/**
+ * The connection banner's state (`offline`, `rate_limited`, `store_down`) and words, or null
+ * when it does not show.
+ * @param {Page} page
+ * @returns {Promise<{ state: string, text: string } | null>}
+ */
+export async function connectionBanner(page) {
+  const banner = page.locator('[data-testid="connection-banner"]');
+  if ((await banner.count()) === 0) return null;
+  return { state: (await banner.getAttribute("data-state")) ?? "", text: await banner.innerText() };
+}
+
+/**
+ * The notice of `kind` (`conflict`, `deleted_elsewhere`, `refused`) the page shows, as a locator.
+ * @param {Page} page
+ * @param {string} kind
+ */
+export function notice(page, kind) {
+  return page.locator(`[data-testid="notice"][data-kind="${kind}"]`);
 }

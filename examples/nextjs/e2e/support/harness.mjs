@@ -32,7 +32,8 @@ export const RESULTS_DIR = join(APP_DIR, "test-results");
 export const TOKEN_KEY = "chat-store-example:token";
 
 const ANONYMOUS_TOKEN_SECRET = "browser-tests-anonymous-secret-0123456789abcdef";
-const START_DEADLINE_MS = 30_000;
+// `next dev` compiles the page on its first visit: on two busy cores, tens of seconds.
+const START_DEADLINE_MS = 60_000;
 const STOP_DEADLINE_MS = 10_000;
 
 /** @returns {Promise<number>} a port nobody listens on now */
@@ -148,19 +149,21 @@ export class Api {
   #child;
 
   /**
-   * @param {{ port: number, dataDir: string, corsOrigin: string }} options
+   * @param {{ port: number, dataDir: string, corsOrigin: string, env?: Record<string, string> }} options
+   * `env`: settings of this API (e.g. `RATE_LIMIT_USER_REQUESTS`, `STREAMING_STALE_SECONDS`).
    */
-  constructor({ port, dataDir, corsOrigin }) {
+  constructor({ port, dataDir, corsOrigin, env = {} }) {
     this.port = port;
     this.dataDir = dataDir;
     this.corsOrigin = corsOrigin;
+    this.env = env;
     this.baseUrl = `http://127.0.0.1:${port}`;
   }
 
   /** Starts it on a free port with a new temporary data folder. */
-  static async create(/** @type {{ corsOrigin: string }} */ { corsOrigin }) {
+  static async create(/** @type {{ corsOrigin: string, env?: Record<string, string> }} */ { corsOrigin, env }) {
     const dataDir = mkdtempSync(join(tmpdir(), "chat-store-browser-"));
-    const api = new Api({ port: await freePort(), dataDir, corsOrigin });
+    const api = new Api({ port: await freePort(), dataDir, corsOrigin, env });
     await api.start();
     return api;
   }
@@ -175,10 +178,12 @@ export class Api {
       CORS_ALLOW_ORIGINS: this.corsOrigin,
       LOG_LEVEL: "WARNING",
     };
-    // The embedded stand-in, whatever the developer's shell points at.
+    // The embedded stand-in, whatever the developer's shell points at, unless this scenario
+    // names another (see UpstashStandIn).
     for (const name of ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "REDIS_URL", "AUTH_JWKS_URL"]) {
       delete env[name];
     }
+    Object.assign(env, this.env);
     const args = ["-m", "devtools.dev_server", "--host", "127.0.0.1", "--port", String(this.port)];
     const { child, output } = launch(python, [...args, "--data-dir", this.dataDir], { cwd: this.dataDir, env });
     this.#child = child;
@@ -231,6 +236,39 @@ export class Api {
   }
 
   /**
+   * Renames conversation `id` as another device does: read at its current version, then a
+   * `PATCH` with `If-Match` that version.
+   * @param {string} id
+   * @param {string} title
+   * @param {string} token
+   */
+  async rename(id, title, token) {
+    const url = `${this.baseUrl}/api/conversations/${encodeURIComponent(id)}`;
+    const read = await fetch(`${url}?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+    const etag = read.headers.get("etag");
+    if (read.status !== 200 || etag === null) throw new Error(`GET ${id}: ${read.status}`);
+    const response = await fetch(url, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "if-match": etag },
+      body: JSON.stringify({ title }),
+    });
+    if (response.status !== 200) throw new Error(`PATCH ${id}: ${response.status} ${await response.text()}`);
+  }
+
+  /**
+   * Deletes conversation `id` as another device does.
+   * @param {string} id
+   * @param {string} token
+   */
+  async delete(id, token) {
+    const response = await fetch(`${this.baseUrl}/api/conversations/${encodeURIComponent(id)}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (response.status !== 204 && response.status !== 200) throw new Error(`DELETE ${id}: ${response.status}`);
+  }
+
+  /**
    * Every conversation summary of the token's user.
    * @param {string} token
    * @returns {Promise<any[]>}
@@ -264,6 +302,58 @@ export class Api {
   }
 }
 
+/**
+ * The Upstash stand-in (devtools/upstash_local.py, an in-memory fakeredis) as a process of its
+ * own, for an API told to use it (`apiEnv: standIn.env`): stopping it is the store going down
+ * under a running API, which then answers 503 `store_unavailable`. Its data does not survive
+ * a stop.
+ */
+export class UpstashStandIn {
+  /** @type {import("node:child_process").ChildProcess | undefined} */
+  #child;
+  #token = "browser-tests-upstash-token";
+
+  /** @param {number} port */
+  constructor(port) {
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+    /** What the API needs to use it. */
+    this.env = { UPSTASH_REDIS_REST_URL: this.url, UPSTASH_REDIS_REST_TOKEN: this.#token };
+  }
+
+  static async create() {
+    const standIn = new UpstashStandIn(await freePort());
+    await standIn.start();
+    return standIn;
+  }
+
+  async start() {
+    const python = process.env["PYTHON"] ?? join(REPO, ".venv", "bin", "python");
+    const script =
+      "import sys, uvicorn; from devtools import upstash_local; " +
+      "uvicorn.run(upstash_local.create_app(token=sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')";
+    const { child, output } = launch(python, ["-c", script, this.#token, String(this.port)], {
+      cwd: REPO,
+      env: { ...process.env, PYTHONPATH: REPO },
+    });
+    this.#child = child;
+    // Any answer will do: it serves POSTs of commands, not pages.
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}:\n${output()}`);
+        await fetch(this.url, { signal: AbortSignal.timeout(2000) });
+        return true;
+      },
+      { timeoutMs: START_DEADLINE_MS, message: `the Upstash stand-in at ${this.url}` },
+    );
+  }
+
+  async stop() {
+    if (this.#child) await terminate(this.#child);
+    this.#child = undefined;
+  }
+}
+
 /** `next start` of the built app on a free port, pointed at `apiUrl`. */
 export class NextApp {
   /** @type {import("node:child_process").ChildProcess | undefined} */
@@ -273,6 +363,8 @@ export class NextApp {
   constructor(port) {
     this.port = port;
     this.origin = `http://127.0.0.1:${port}`;
+    /** Where the page calls the API: this app's own origin (app/store/api/[...path]/route.ts). */
+    this.storeUrl = `${this.origin}/store`;
   }
 
   /** @param {number} port */
@@ -280,16 +372,36 @@ export class NextApp {
     return new NextApp(port);
   }
 
-  /** @param {string} apiUrl */
-  async start(apiUrl) {
+  /**
+   * @param {string} apiUrl
+   * @param {Record<string, string>} [env] more of `next start`'s environment (`CHAT_EXAMPLE_FAULTS`)
+   */
+  async start(apiUrl, env = {}) {
     if (!existsSync(join(APP_DIR, ".next", "BUILD_ID"))) {
       throw new Error("no build of the app: run `npm run build` in examples/nextjs (make test-browser does)");
     }
+    await this.#launch("start", apiUrl, env);
+  }
+
+  /**
+   * `next dev` instead (React strict mode: every effect mounts, unmounts and mounts again). It
+   * builds into `.next/dev`, beside the production build, and compiles a page on its first visit.
+   * @param {string} apiUrl
+   */
+  async startDev(apiUrl) {
+    await this.#launch("dev", apiUrl, {});
+  }
+
+  /**
+   * @param {"start" | "dev"} command
+   * @param {string} apiUrl
+   * @param {Record<string, string>} env
+   */
+  async #launch(command, apiUrl, env) {
     const next = join(APP_DIR, "node_modules", "next", "dist", "bin", "next");
-    const env = { ...process.env, CHAT_STORE_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1" };
-    const { child, output } = launch(process.execPath, [next, "start", "-H", "127.0.0.1", "-p", String(this.port)], {
+    const { child, output } = launch(process.execPath, [next, command, "-H", "127.0.0.1", "-p", String(this.port)], {
       cwd: APP_DIR,
-      env,
+      env: { ...process.env, CHAT_STORE_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1", ...env },
     });
     this.#child = child;
     await answers(`${this.origin}/`, child, output);
@@ -302,14 +414,22 @@ export class NextApp {
 }
 
 /**
- * The API and the app for one scenario: the API allows the app's origin (CORS).
+ * @typedef {object} StackOptions
+ * @property {Record<string, string>} [apiEnv] the API's settings for this scenario (an Upstash URL too)
+ * @property {Record<string, string>} [appEnv] `next start`'s environment for this scenario
+ */
+
+/**
+ * The API and the app for one scenario: the API allows the app's origin (CORS), for a page
+ * told to call it cross-origin; by default the page calls it through the app's own origin.
+ * @param {StackOptions} [options]
  * @returns {Promise<{ api: Api, app: NextApp, stop: () => Promise<void> }>}
  */
-export async function startStack() {
+export async function startStack({ apiEnv, appEnv } = {}) {
   const app = new NextApp(await freePort());
-  const api = await Api.create({ corsOrigin: app.origin });
+  const api = await Api.create({ corsOrigin: app.origin, env: apiEnv });
   try {
-    await app.start(api.baseUrl);
+    await app.start(api.baseUrl, appEnv);
   } catch (error) {
     await api.dispose();
     throw error;
@@ -327,15 +447,16 @@ export async function startStack() {
 /**
  * The stack and a browser for one test file: started before its tests, stopped after them.
  * Read `stack` and `browser` inside a test (they exist once `before` has run).
+ * @param {StackOptions} [options]
  * @returns {{ readonly stack: Awaited<ReturnType<typeof startStack>>, readonly browser: import("playwright-core").Browser }}
  */
-export function useStack() {
+export function useStack(options = {}) {
   /** @type {Awaited<ReturnType<typeof startStack>> | undefined} */
   let stack;
   /** @type {import("playwright-core").Browser | undefined} */
   let browser;
   before(async () => {
-    stack = await startStack();
+    stack = await startStack(options);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -452,20 +573,30 @@ export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40 } = 
 
 /**
  * Every request a page makes to the API, with its bytes (Playwright's request events, and the
- * DevTools protocol for CORS preflights, which Playwright does not report).
+ * DevTools protocol for CORS preflights, which Playwright does not report). `apiBase` is where
+ * the page calls the API (`stack.app.storeUrl`, or the API's origin when cross-origin); paths
+ * are recorded as the API's (`/api/...`). `preflights` counts every OPTIONS the page sent,
+ * to any URL.
  */
 export class NetworkMeter {
   /** @type {MeteredRequest[]} */
   requests = [];
   /** @type {Promise<void>[]} */
   #pending = [];
+  /** CORS preflights the page sent, to any URL. */
+  preflights = 0;
+  /** The path `apiBase` puts before the API's own (`/store`, or none). */
+  prefix = "";
 
   /**
    * @param {import("playwright-core").Page} page
-   * @param {string} apiOrigin
+   * @param {string} apiBase
    */
-  static async attach(page, apiOrigin) {
+  static async attach(page, apiBase) {
+    const apiOrigin = apiBase;
+    const prefix = new URL(apiBase).pathname.replace(/\/+$/, "");
     const meter = new NetworkMeter();
+    meter.prefix = prefix;
     page.on("requestfinished", (request) => meter.#record(request, apiOrigin, false));
     page.on("requestfailed", (request) => meter.#record(request, apiOrigin, true));
     const cdp = await page.context().newCDPSession(page);
@@ -473,13 +604,14 @@ export class NetworkMeter {
     const preflights = new Map();
     // Chromium reports a CORS preflight as an OPTIONS request of type "Other".
     cdp.on("Network.requestWillBeSent", (event) => {
+      if (event.request.method === "OPTIONS") meter.preflights += 1;
       if (event.request.method !== "OPTIONS" || !event.request.url.startsWith(apiOrigin)) return;
       const url = new URL(event.request.url);
       const headers = Object.entries(event.request.headers);
       const entry = {
         at: Date.now(),
         method: "OPTIONS",
-        path: url.pathname + url.search,
+        path: url.pathname.slice(prefix.length) + url.search,
         status: 0,
         // The request line and headers as sent (approximately: HTTP/1.1 framing).
         requestBytes: `OPTIONS ${url.pathname}${url.search} HTTP/1.1\r\n`.length +
@@ -522,7 +654,7 @@ export class NetworkMeter {
       this.requests.push({
         at,
         method: request.method(),
-        path: url.pathname + url.search,
+        path: url.pathname.slice(this.prefix.length) + url.search,
         status: response?.status() ?? 0,
         requestBytes: sizes ? sizes.requestHeadersSize + sizes.requestBodySize : 0,
         responseBytes: sizes ? sizes.responseHeadersSize + sizes.responseBodySize : 0,

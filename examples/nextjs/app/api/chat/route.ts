@@ -22,13 +22,20 @@ interface ChatRequest {
   id: string;
   messages: UIMessage[];
   tokenDelayMs?: unknown;
+  /** Browser tests only (`CHAT_EXAMPLE_FAULTS=1`): see {@link vanishingFetch}. */
+  vanishAfterRequests?: unknown;
 }
 
 export async function POST(request: Request): Promise<Response> {
   const token = bearerTokenOf(request);
   if (token === undefined) return Response.json({ error: "a bearer token is needed" }, { status: 401 });
   const body = (await request.json()) as ChatRequest;
-  const client = new ChatStoreClient({ baseUrl: apiUrl(), getToken: () => token });
+  const vanishAfter = faultsAllowed() ? count(body.vanishAfterRequests) : undefined;
+  const client = new ChatStoreClient({
+    baseUrl: apiUrl(),
+    getToken: () => token,
+    ...(vanishAfter === undefined ? {} : { fetch: vanishingFetch(vanishAfter) }),
+  });
   const tools = { [TOOL_NAME]: searchNotes };
   // Not the request's signal: a reload mid-reply must not end it (the reloaded page resumes it
   // from the store). This one is aborted when the reply is stopped, from whichever device.
@@ -82,6 +89,31 @@ function tellStored(stored: () => boolean): TransformStream<UIMessageChunk, UIMe
       if (finish !== undefined) controller.enqueue(finish);
     },
   });
+}
+
+/** Whether the browser tests may inject faults: only with `CHAT_EXAMPLE_FAULTS=1` in the server's environment. */
+function faultsAllowed(): boolean {
+  return process.env.CHAT_EXAMPLE_FAULTS === "1";
+}
+
+/**
+ * A writer that goes away mid-reply, as a crashed server would: the first `allowed` requests to
+ * the API go, every later one is never sent and never answered (until its caller gives up).
+ * The reply stays `streaming` in the store with no more deltas nor keep-alives, which is what
+ * followers must read as interrupted within the API's stale limit.
+ */
+function vanishingFetch(allowed: number): typeof fetch {
+  let sent = 0;
+  return (input, init) => {
+    if (sent++ < allowed) return fetch(input, init);
+    return new Promise((_resolve, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal?.reason), { once: true });
+    });
+  };
+}
+
+function count(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
 
 /** The model's pace per chunk: the page's `?tokenMs=`, within bounds, else 60 ms. */

@@ -1,0 +1,70 @@
+// @ts-check
+/**
+ * Rate limited: with a small per-user limit (40 requests in 10 s), the same user's requests
+ * from elsewhere use it up; the page says so in words, with the seconds left counting down
+ * (never "offline", never the API's code), and carries on by itself once the window has passed.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { connectionBanner, developerCodesShown, openApp } from "./support/app.mjs";
+import { Screenshots, appToken, appUrl, reportErrors, useStack, waitFor } from "./support/harness.mjs";
+
+const started = useStack({
+  apiEnv: { RATE_LIMIT_USER_REQUESTS: "40", RATE_LIMIT_USER_WINDOW_SECONDS: "10" },
+});
+
+test("rate limited: the time left, counting down, then back by itself", async () => {
+  const { stack, browser } = started;
+  const shots = new Screenshots("rate-limit");
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await context.newPage();
+  reportErrors(page, "app");
+  await openApp(page, appUrl(stack.app.origin, { syncMs: 1000 }));
+  const token = await appToken(page);
+
+  // The same user elsewhere (a script, another tab) uses up the limit.
+  await waitFor(
+    async () => {
+      const response = await fetch(`${stack.api.baseUrl}/api/conversations?limit=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await response.arrayBuffer();
+      return response.status === 429;
+    },
+    { intervalMs: 0, message: "the user's limit used up" },
+  );
+
+  const first = await waitFor(
+    async () => {
+      const banner = await connectionBanner(page);
+      const seconds = banner?.state === "rate_limited" ? /continue in (\d+) s/.exec(banner.text)?.[1] : undefined;
+      return seconds === undefined ? undefined : { seconds: Number(seconds), text: banner?.text ?? "" };
+    },
+    { message: "the rate-limit banner with the seconds left" },
+  );
+  assert.match(first.text, /Too many requests for now/);
+  assert.doesNotMatch(first.text, /offline/i);
+  assert.deepEqual(await developerCodesShown(page), []);
+  await shots.take(page, "rate-limited");
+
+  // The count goes down, once a second.
+  await waitFor(
+    async () => {
+      const banner = await connectionBanner(page);
+      const seconds = /continue in (\d+) s/.exec(banner?.text ?? "")?.[1];
+      return seconds !== undefined && Number(seconds) < first.seconds;
+    },
+    { timeoutMs: 5_000, message: `fewer than ${first.seconds} s left` },
+  );
+  await shots.take(page, "counting-down");
+
+  // Once the window has passed, the next poll gets an answer and the banner goes.
+  await waitFor(async () => (await connectionBanner(page)) === null, {
+    timeoutMs: 30_000,
+    message: "the banner gone once the limit allows again",
+  });
+  assert.equal(await page.locator(".app").getAttribute("data-connection"), "online");
+  assert.deepEqual(await developerCodesShown(page), []);
+  await shots.take(page, "back");
+  await context.close();
+});
