@@ -251,6 +251,12 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
   readonly #client: ChatStoreClient;
   readonly #thread: () => HistoryThread;
   readonly #pageSize: number | undefined;
+  /**
+   * The appends sent so far, settled or not. assistant-ui hands over a turn's user message and
+   * its reply without waiting for the first to be stored; the API keeps messages in the order
+   * they arrive, so each append waits for the one before it.
+   */
+  #appending: Promise<unknown> = Promise.resolve();
 
   /**
    * @param thread the thread to read and write, asked at every call (assistant-ui's
@@ -274,8 +280,19 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
   }
 
   async append(item: ExportedMessageRepositoryItem): Promise<void> {
-    const { remoteId } = await this.#thread().initialize();
-    await this.#client.appendMessage(remoteId, fromUIMessage(uiMessageOf(item.message), { timestamp: item.message.createdAt }));
+    // Mapped before queueing: a part the API cannot keep throws now, not behind other appends.
+    const message = fromUIMessage(uiMessageOf(item.message), { timestamp: item.message.createdAt });
+    await this.#inOrder(async () => {
+      const { remoteId } = await this.#thread().initialize();
+      await this.#client.appendMessage(remoteId, message);
+    });
+  }
+
+  /** Runs `task` once every append before it has settled. */
+  #inOrder(task: () => Promise<void>): Promise<void> {
+    const run = this.#appending.then(task);
+    this.#appending = run.catch(() => undefined);
+    return run;
   }
 
   withFormat<TMessage, TStorageFormat extends Record<string, unknown>>(
@@ -298,9 +315,12 @@ export class ChatStoreHistoryAdapter implements ThreadHistoryAdapter {
         return { headId: parentId, messages: items };
       },
       append: async (item: MessageFormatItem<TMessage>): Promise<void> => {
-        const { remoteId } = await this.#thread().initialize();
         const message = { ...format.encode(item), id: format.getId(item.message) } as unknown as UIMessage;
-        await this.#client.appendMessage(remoteId, fromUIMessage(message));
+        const body = fromUIMessage(message);
+        await this.#inOrder(async () => {
+          const { remoteId } = await this.#thread().initialize();
+          await this.#client.appendMessage(remoteId, body);
+        });
       },
     };
   }

@@ -305,6 +305,35 @@ describe("ChatStoreHistoryAdapter", () => {
     });
   });
 
+  it("stores a turn's messages in the order assistant-ui hands them over, each after the one before", async () => {
+    // assistant-ui appends the reply without waiting for the user's message to be stored; the
+    // API keeps messages in the order they arrive, so the second must not overtake the first.
+    const sent: string[] = [];
+    const releases: (() => void)[] = [];
+    const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+      sent.push((JSON.parse(init.body as string) as { id: string }).id);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return new Response(JSON.stringify({ id: "x", type: "user", content: "", timestamp: T }), {
+        status: 201,
+        headers: { "Content-Type": "application/json" },
+      });
+    };
+    const client = new ChatStoreClient({ baseUrl: BASE, fetch, sleep: fakeSleep().sleep, getToken: () => "tok" });
+    const history = new ChatStoreHistoryAdapter(client, () => thread("c1").item);
+    const user = threadMessage({ id: "u1", role: "user", createdAt: new Date(T), content: [{ type: "text", text: "Hi" }] });
+    const reply = threadMessage({ id: "a1", role: "assistant", createdAt: new Date(T), content: [{ type: "text", text: "Yo" }] });
+    const first = history.append({ parentId: null, message: user });
+    const second = history.append({ parentId: "u1", message: reply });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(sent, ["u1"], "the reply waits for the user's message");
+    releases.shift()?.();
+    await first;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(sent, ["u1", "a1"]);
+    releases.shift()?.();
+    await second;
+  });
+
   it("refuses a part the API cannot keep rather than dropping it", async () => {
     const { client, requests } = setup();
     const message = threadMessage({ role: "user", content: [{ type: "audio", audio: { data: "AAAA", format: "mp3" } }] });
