@@ -16,17 +16,19 @@ export interface ChatAppProps {
   apiUrl: string;
   syncIntervalMs: number;
   followIntervalMs: number;
+  /** The push channel's WebSocket URL; null: polling alone (lib/push.ts). */
+  pushUrl: string | null;
   tokenDelayMs: number;
 }
 
-export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs }: ChatAppProps) {
+export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, pushUrl, tokenDelayMs }: ChatAppProps) {
   const [session, setSession] = useState<ChatSession | null>(null);
   const [state, setState] = useState<ChatState | null>(null);
   // The id a new chat gets when its first message is sent.
   const [draftId, setDraftId] = useState(() => newId("conv"));
 
   useEffect(() => {
-    const created = new ChatSession({ apiUrl, syncIntervalMs, followIntervalMs });
+    const created = new ChatSession({ apiUrl, syncIntervalMs, followIntervalMs, pushUrl });
     const off = created.onState(setState);
     setSession(created);
     setState(created.state);
@@ -35,7 +37,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
       off();
       created.stop();
     };
-  }, [apiUrl, syncIntervalMs, followIntervalMs]);
+  }, [apiUrl, syncIntervalMs, followIntervalMs, pushUrl]);
 
   if (session === null || state === null || !state.ready) {
     return <main className="loading" aria-busy="true">Loading your conversations…</main>;

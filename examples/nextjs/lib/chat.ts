@@ -30,9 +30,17 @@ import {
   readJson,
   writeJson,
 } from "@chat-store/client";
-import type { ChatMessage, Conversation, ConversationSummary, StorageLike, StoreSnapshot } from "@chat-store/client";
+import type {
+  ChatMessage,
+  Conversation,
+  ConversationSummary,
+  PushChannel,
+  StorageLike,
+  StoreSnapshot,
+} from "@chat-store/client";
 import { fromUIMessage } from "@chat-store/client/ai-sdk";
 import type { UIMessage } from "ai";
+import { pushChannel } from "./push";
 
 export type { ChatMessage, Conversation, ConversationSummary };
 
@@ -57,6 +65,8 @@ export interface ChatSessionOptions {
   syncIntervalMs: number;
   /** How often to poll a reply another device is streaming (ms). */
   followIntervalMs: number;
+  /** The push channel's WebSocket URL (lib/push.ts); null or absent: polling alone. */
+  pushUrl?: string | null;
   /** Defaults to `localStorage`. */
   storage?: StorageLike;
 }
@@ -96,6 +106,7 @@ export class ChatSession {
   readonly #storage: StorageLike;
   readonly #client: ChatStoreClient;
   readonly #store: HybridConversationStore;
+  readonly #push: PushChannel | undefined;
   readonly #unsubscribe: (() => void)[] = [];
   #catchingUp = false;
   #session: SessionState = { ready: false, error: null };
@@ -108,11 +119,14 @@ export class ChatSession {
       baseUrl: options.apiUrl,
       getToken: () => this.#token(),
     });
+    // One channel for the page: the store's engine syncs by it and the transport follows
+    // replies by it (`push`), so neither polls while it is open.
+    this.#push = pushChannel(options.pushUrl, this.#client);
     // The store owns the sync engine and shares the client with it: the engine's polls tell the
     // store when the API leaves (the banner) and when it is back (the queue goes at once).
     this.#store = new HybridConversationStore(this.#client, {
       storage: this.#storage,
-      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs },
+      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs, push: this.#push },
     });
     this.#state = this.#compose(this.#store.getSnapshot());
   }
@@ -136,12 +150,14 @@ export class ChatSession {
     const open = legacyCurrent ?? this.#storage.getItem(OPEN_KEY);
     if (open !== null && conversations.some((c) => c.id === open)) await this.open(open);
     // The list just read came with its changesCursor: the store's engine follows the feed
-    // from there instead of reading the list again.
+    // from there instead of reading the list again (and once more when the socket opens).
     this.#store.start();
+    this.#push?.start();
   }
 
   /** Stops syncing and listening; the session is done. */
   stop(): void {
+    this.#push?.stop();
     this.#store.dispose();
     for (const off of this.#unsubscribe.splice(0)) off();
   }
@@ -161,6 +177,11 @@ export class ChatSession {
   /** The client, for the route's transport and for reading older messages. */
   get client(): ChatStoreClient {
     return this.#client;
+  }
+
+  /** The page's push channel, for the transport that follows replies; none when push is off. */
+  get push(): PushChannel | undefined {
+    return this.#push;
   }
 
   /** The bearer token the route acts with: the same user as this page. */
