@@ -280,13 +280,16 @@ export class NextApp {
     return new NextApp(port);
   }
 
-  /** @param {string} apiUrl */
-  async start(apiUrl) {
+  /**
+   * @param {string} apiUrl
+   * @param {Record<string, string>} [extraEnv] more of the app's configuration (e.g. `CHAT_STORE_PUSH_URL`)
+   */
+  async start(apiUrl, extraEnv = {}) {
     if (!existsSync(join(APP_DIR, ".next", "BUILD_ID"))) {
       throw new Error("no build of the app: run `npm run build` in examples/nextjs (make test-browser does)");
     }
     const next = join(APP_DIR, "node_modules", "next", "dist", "bin", "next");
-    const env = { ...process.env, CHAT_STORE_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1" };
+    const env = { ...process.env, CHAT_STORE_API_URL: apiUrl, NEXT_TELEMETRY_DISABLED: "1", ...extraEnv };
     const { child, output } = launch(process.execPath, [next, "start", "-H", "127.0.0.1", "-p", String(this.port)], {
       cwd: APP_DIR,
       env,
@@ -431,12 +434,13 @@ export async function appToken(page) {
 }
 
 /**
- * The app's URL with fast test intervals.
+ * The app's URL with fast test intervals. Push is off unless `push` (`?push=off`): the other
+ * scenarios show and meter the polling a device falls back to; push.test.mjs turns it on.
  * @param {string} origin
- * @param {{ syncMs?: number, followMs?: number, tokenMs?: number }} [intervals]
+ * @param {{ syncMs?: number, followMs?: number, tokenMs?: number, push?: boolean }} [intervals]
  */
-export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40 } = {}) {
-  return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}`;
+export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40, push = false } = {}) {
+  return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}${push ? "" : "&push=off"}`;
 }
 
 /**
