@@ -178,11 +178,13 @@ class LocalWebSocketApi:
             await socket.websocket.close(code=CLOSE_UNAUTHORIZED, reason="token expired")
             return Response(status_code=204)
         if request.method == "GET":
+            # The wire names of GetConnection's output (botocore's service model maps them to
+            # ConnectedAt, Identity.SourceIp, ...): camelCase, timestamps ISO 8601.
             return JSONResponse(
                 {
-                    "ConnectedAt": socket.connected_at.isoformat(timespec="milliseconds"),
-                    "Identity": {"SourceIp": socket.source_ip, "UserAgent": socket.user_agent},
-                    "LastActiveAt": socket.last_active_at.isoformat(timespec="milliseconds"),
+                    "connectedAt": socket.connected_at.isoformat(timespec="milliseconds"),
+                    "identity": {"sourceIp": socket.source_ip, "userAgent": socket.user_agent},
+                    "lastActiveAt": socket.last_active_at.isoformat(timespec="milliseconds"),
                 }
             )
         return JSONResponse({"message": "method not allowed"}, status_code=405)

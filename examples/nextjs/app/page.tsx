@@ -10,13 +10,15 @@
  * - `CHAT_STORE_SYNC_INTERVAL_MS` or `?syncMs=`: how often to ask for other devices' changes
  *   (default 30 s, docs/sync.md's advice; tests use less).
  * - `?followMs=`: how often to poll a reply another device is streaming (default 1 s).
+ * - `CHAT_STORE_PUSH_URL` or `?push=off`: the push channel (lib/push.ts; default the API's `/ws`).
  * - `?tokenMs=`: the mock model's pace (default 60 ms a chunk), passed to the route with each message.
  * - `?vanishAfter=`: browser tests only; the route honours it with `CHAT_EXAMPLE_FAULTS=1` (a
  *   writer that goes away after that many requests to the API).
  */
 import { connection } from "next/server";
 import { ChatApp } from "@/components/ChatApp";
-import { browserApiUrl } from "@/lib/api-url";
+import { apiUrl, browserApiUrl } from "@/lib/api-url";
+import { pushUrlFor } from "@/lib/push";
 
 type SearchParams = Record<string, string | string[] | undefined>;
 
@@ -42,6 +44,8 @@ export default async function Page({ searchParams }: { searchParams: Promise<Sea
       apiUrl={api}
       syncIntervalMs={milliseconds(params.syncMs, defaultSync, 100, 3_600_000)}
       followIntervalMs={milliseconds(params.followMs, 1_000, 100, 60_000)}
+      // The socket goes to the API itself: the same-origin pass-through serves HTTP only.
+      pushUrl={pushUrlFor(apiUrl(), params.push)}
       tokenDelayMs={milliseconds(params.tokenMs, 60, 0, 5_000)}
       vanishAfterRequests={process.env.CHAT_EXAMPLE_FAULTS === "1" ? whole(params.vanishAfter) : undefined}
     />

@@ -19,12 +19,14 @@ export interface ChatAppProps {
   apiUrl: string;
   syncIntervalMs: number;
   followIntervalMs: number;
+  /** The push channel's WebSocket URL; null: polling alone (lib/push.ts). */
+  pushUrl: string | null;
   tokenDelayMs: number;
   /** Browser tests only: the route's writer goes away after this many requests (see the route). */
   vanishAfterRequests?: number;
 }
 
-export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs, vanishAfterRequests }: ChatAppProps) {
+export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, pushUrl, tokenDelayMs, vanishAfterRequests }: ChatAppProps) {
   const [session, setSession] = useState<ChatSession | null>(null);
   const [state, setState] = useState<ChatState | null>(null);
   // The id a new chat gets when its first message is sent.
@@ -33,7 +35,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
   // One session per page load, however often React mounts this (strict mode: twice): start and
   // stop only start and stop its sync engine; it loads once and issues one token.
   useEffect(() => {
-    const created = sessionFor({ apiUrl, syncIntervalMs, followIntervalMs });
+    const created = sessionFor({ apiUrl, syncIntervalMs, followIntervalMs, pushUrl });
     const off = created.onState(setState);
     setSession(created);
     setState(created.state);
@@ -42,7 +44,7 @@ export function ChatApp({ apiUrl, syncIntervalMs, followIntervalMs, tokenDelayMs
       off();
       created.stop();
     };
-  }, [apiUrl, syncIntervalMs, followIntervalMs]);
+  }, [apiUrl, syncIntervalMs, followIntervalMs, pushUrl]);
 
   if (session === null || state === null || !state.ready) {
     return <main className="loading" aria-busy="true">Loading your conversations…</main>;

@@ -42,6 +42,8 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         api: "/api/chat",
         body: { tokenDelayMs, ...(vanishAfterRequests === undefined ? {} : { vanishAfterRequests }) },
         pollIntervalMs: followIntervalMs,
+        // The session's channel: a resumed reply is read when a push says it grew.
+        push: session.push,
       }),
     [session, tokenDelayMs, followIntervalMs, vanishAfterRequests],
   );

@@ -40,12 +40,14 @@ import type {
   Conversation,
   ConversationSummary,
   MigrationNotice,
+  PushChannel,
   StorageLike,
   StoreNotice,
   StoreSnapshot,
 } from "@chat-store/client";
 import { fromUIMessage } from "@chat-store/client/ai-sdk";
 import type { UIMessage } from "ai";
+import { pushChannel } from "./push";
 
 export type { ChatMessage, ConnectionState, Conversation, ConversationSummary, MigrationNotice, StoreNotice };
 
@@ -70,6 +72,8 @@ export interface ChatSessionOptions {
   syncIntervalMs: number;
   /** How often to poll a reply another device is streaming (ms). */
   followIntervalMs: number;
+  /** The push channel's WebSocket URL (lib/push.ts); null or absent: polling alone. */
+  pushUrl?: string | null;
   /** Defaults to `localStorage`. */
   storage?: StorageLike;
 }
@@ -118,6 +122,7 @@ export class ChatSession {
   readonly #client: ChatStoreClient;
   readonly #store: HybridConversationStore;
   readonly #token: () => Promise<string>;
+  readonly #push: PushChannel | undefined;
   #loading: Promise<void> | undefined;
   #catchingUp = false;
   #session: SessionState = { ready: false, notices: [], migration: null, problem: null };
@@ -133,13 +138,21 @@ export class ChatSession {
       issue: () => this.#client.issueAnonymousToken(),
     });
     this.#client = new ChatStoreClient({ baseUrl: options.apiUrl, getToken: this.#token });
+    // One channel for the page: the store's engine syncs by it and the transport follows
+    // replies by it (`push`), so neither polls while it is open.
+    this.#push = pushChannel(options.pushUrl, this.#client);
     // The store owns the sync engine and shares the client with it: the engine's polls tell the
     // store when the API leaves (the banner) and when it is back (the queue goes at once). A
     // reply another device streams is followed by the page's transport (ChatPane resumes it
     // with its parts), so the engine leaves it alone: one poll per interval, not two.
     this.#store = new HybridConversationStore(this.#client, {
       storage: this.#storage,
-      sync: { intervalMs: options.syncIntervalMs, followIntervalMs: options.followIntervalMs, followReplies: false },
+      sync: {
+        intervalMs: options.syncIntervalMs,
+        followIntervalMs: options.followIntervalMs,
+        followReplies: false,
+        push: this.#push,
+      },
     });
     this.#state = this.#compose(this.#store.getSnapshot());
   }
@@ -157,20 +170,23 @@ export class ChatSession {
   /**
    * Loads (once per session: migrates, shows the list and the last open conversation), then
    * syncs. A `stop()` before the loading settles keeps the engine stopped; start, stop and
-   * start in any order leave one engine running (the store's `start({ after })`).
+   * start in any order leave one engine running (the store's `start({ after })`) and one socket.
    */
   start(): void {
     this.#loading ??= this.#load();
     void this.#store.start({ after: this.#loading });
+    this.#push?.start();
   }
 
   /** Stops syncing (the page unmounts, or strict mode's first cleanup); `start()` resumes. */
   stop(): void {
     this.#store.stop();
+    this.#push?.stop();
   }
 
-  /** Stops for good: listeners, the engine, a scheduled flush. */
+  /** Stops for good: listeners, the engine, the socket, a scheduled flush. */
   dispose(): void {
+    this.#push?.stop();
     this.#store.dispose();
   }
 
@@ -204,6 +220,11 @@ export class ChatSession {
   /** The client, for the route's transport and for reading older messages. */
   get client(): ChatStoreClient {
     return this.#client;
+  }
+
+  /** The page's push channel, for the transport that follows replies; none when push is off. */
+  get push(): PushChannel | undefined {
+    return this.#push;
   }
 
   /** The bearer token the route acts with: the same user as this page. */
@@ -420,7 +441,7 @@ let pageSession: { key: string; session: ChatSession } | undefined;
  * new page load) dispose the old one.
  */
 export function sessionFor(options: Omit<ChatSessionOptions, "storage">): ChatSession {
-  const key = JSON.stringify([options.apiUrl, options.syncIntervalMs, options.followIntervalMs]);
+  const key = JSON.stringify([options.apiUrl, options.syncIntervalMs, options.followIntervalMs, options.pushUrl]);
   if (pageSession?.key !== key) {
     pageSession?.session.dispose();
     pageSession = { key, session: new ChatSession(options) };

@@ -374,7 +374,8 @@ export class NextApp {
 
   /**
    * @param {string} apiUrl
-   * @param {Record<string, string>} [env] more of `next start`'s environment (`CHAT_EXAMPLE_FAULTS`)
+   * @param {Record<string, string>} [env] more of `next start`'s environment (`CHAT_EXAMPLE_FAULTS`,
+   *   `CHAT_STORE_PUSH_URL`)
    */
   async start(apiUrl, env = {}) {
     if (!existsSync(join(APP_DIR, ".next", "BUILD_ID"))) {
@@ -552,12 +553,13 @@ export async function appToken(page) {
 }
 
 /**
- * The app's URL with fast test intervals.
+ * The app's URL with fast test intervals. Push is off unless `push` (`?push=off`): the other
+ * scenarios show and meter the polling a device falls back to; push.test.mjs turns it on.
  * @param {string} origin
- * @param {{ syncMs?: number, followMs?: number, tokenMs?: number }} [intervals]
+ * @param {{ syncMs?: number, followMs?: number, tokenMs?: number, push?: boolean }} [intervals]
  */
-export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40 } = {}) {
-  return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}`;
+export function appUrl(origin, { syncMs = 500, followMs = 300, tokenMs = 40, push = false } = {}) {
+  return `${origin}/?syncMs=${syncMs}&followMs=${followMs}&tokenMs=${tokenMs}${push ? "" : "&push=off"}`;
 }
 
 /**
