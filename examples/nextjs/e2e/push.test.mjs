@@ -139,7 +139,7 @@ test("with polling off, two devices see each other's conversations, messages and
   const shots = new Screenshots("push-live");
   const url = appUrl(stack.app.origin, { syncMs: 3_600_000, followMs: 60_000, tokenMs: 100, push: true });
   const { page1, page2, close } = await twoDevices(browser, url);
-  const meter = await NetworkMeter.attach(page2, stack.api.baseUrl);
+  const meter = await NetworkMeter.attach(page2, stack.app.storeUrl);
 
   // Device 1 starts a conversation: device 2 lists it, and shows its first message, live.
   const first = "Plan a weekend in Lisbon";
@@ -275,8 +275,8 @@ test("a dropped socket falls back to polling and recovers without loss or duplic
   const { stack, browser } = started;
   const shots = new Screenshots("push-drop");
   const SYNC_MS = 300;
-  // The app again, its push channel through the proxy (its HTTP calls straight to the API), on
-  // the same port: the origin the API allows (CORS).
+  // The app again, its push channel through the proxy (its HTTP calls through its own /store
+  // pass-through, as always), on the same port: the origin the API allows (CORS).
   const proxy = await cuttableProxy(stack.api.port);
   await stack.app.stop();
   const served = new NextApp(stack.app.port);
@@ -286,7 +286,7 @@ test("a dropped socket falls back to polling and recovers without loss or duplic
     const url = appUrl(served.origin, { syncMs: SYNC_MS, followMs: 300, tokenMs: 40, push: true });
     const { token, page1, page2, sockets2, close } = await twoDevices(browser, url);
     closeDevices = close;
-    const meter = await NetworkMeter.attach(page2, stack.api.baseUrl);
+    const meter = await NetworkMeter.attach(page2, served.storeUrl);
 
     await send(page1, "Three things to see in Porto");
     await finishedReply(page1, 2);
