@@ -178,6 +178,15 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "key with another request is 422 `idempotency_key_reused`.",
         "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
     },
+    "XConnectionId": {
+        "name": "X-Connection-Id",
+        "in": "header",
+        "description": "The device's own push connection (the `connectionId` its WebSocket's "
+        "`pong` or `watching` named): the write is pushed to the user's other connections, not "
+        "back to it. A value that can name none (over 128 characters, or not printable ASCII) "
+        "is ignored, and every connection is pushed to.",
+        "schema": {"type": "string"},
+    },
     "UpstashSyncToken": {
         "name": "Upstash-Sync-Token",
         "in": "header",
@@ -353,6 +362,8 @@ def _operation(
     if method in _WRITE_METHODS:
         headers.append("IdempotencyKey")
     if spec.auth:
+        if method in _WRITE_METHODS:
+            headers.append("XConnectionId")
         headers.append("UpstashSyncToken")
     headers.append("XRequestId")
     parameters.extend(_ref(name, "parameters") for name in headers)

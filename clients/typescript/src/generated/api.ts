@@ -2460,6 +2460,8 @@ export interface components {
         Prefer: string;
         /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
         UpstashSyncToken: string;
+        /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+        XConnectionId: string;
         /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
         XRequestId: string;
     };
@@ -3063,6 +3065,8 @@ export interface operations {
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -3299,6 +3303,8 @@ export interface operations {
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -3477,6 +3483,8 @@ export interface operations {
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -3699,6 +3707,8 @@ export interface operations {
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -4121,6 +4131,8 @@ export interface operations {
                 "If-Match"?: components["parameters"]["IfMatch"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -4308,6 +4320,8 @@ export interface operations {
                 Prefer?: components["parameters"]["Prefer"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -4627,6 +4641,8 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -4972,6 +4988,8 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -5107,6 +5125,8 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -5282,6 +5302,8 @@ export interface operations {
             header?: {
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
+                "X-Connection-Id"?: components["parameters"]["XConnectionId"];
                 /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
                 "Upstash-Sync-Token"?: components["parameters"]["UpstashSyncToken"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
