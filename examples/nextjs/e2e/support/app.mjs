@@ -167,9 +167,13 @@ export async function developerCodesShown(page) {
  * @returns {Promise<{ state: string, text: string } | null>}
  */
 export async function connectionBanner(page) {
-  const banner = page.locator('[data-testid="connection-banner"]');
-  if ((await banner.count()) === 0) return null;
-  return { state: (await banner.getAttribute("data-state")) ?? "", text: await banner.innerText() };
+  // Read in one step in the page: a locator would wait (30 s) for a banner that went away
+  // between counting it and reading it, which is what a banner does when the page recovers.
+  return page.evaluate(() => {
+    const banner = document.querySelector('[data-testid="connection-banner"]');
+    if (!(banner instanceof HTMLElement)) return null;
+    return { state: banner.getAttribute("data-state") ?? "", text: banner.innerText };
+  });
 }
 
 /**
