@@ -652,7 +652,8 @@ export class NetworkMeter {
     const url = new URL(request.url());
     const done = (async () => {
       const sizes = failed ? undefined : await request.sizes().catch(() => undefined);
-      const response = failed ? null : await request.response();
+      // (A request still in flight when its page closes has no response: recorded as failed.)
+      const response = failed ? null : await request.response().catch(() => null);
       this.requests.push({
         at,
         method: request.method(),
