@@ -154,12 +154,16 @@ def ip_rate_limit_key(prefix: str, client_ip: str) -> str:
     return f"{prefix}:rl:" + "{ip:" + quote(client_ip, safe="") + "}"
 
 
-def ip_idempotency_key(prefix: str, client_ip: str, key: str | None) -> str:
-    """Where an anonymous sign-up from ``client_ip`` keeps what it answered Idempotency-Key ``key``.
+def ip_idempotency_key(prefix: str, client_ip: str, key: str | None, request_id: str = "") -> str:
+    """Where an anonymous sign-up from ``client_ip`` keeps what it answered.
 
+    Under the request's Idempotency-Key ``key``; without one, under the request's own
+    ``request_id``, for the Upstash client's re-send of a sign-up whose answer was lost.
     Beside the IP's window, under the same hash tag, so that one script reads and writes both;
     per IP, so that the same key sent from another address is another request and never gets
-    the token minted for this one. (None: a sign-up that sent no key, whose script still names
-    a key, never touched.)
+    the token minted for this one. (Neither: a sign-up whose script names a key it never
+    touches.)
     """
+    if key is None and request_id:
+        return f"{ip_rate_limit_key(prefix, client_ip)}:rid:" + request_id
     return f"{ip_rate_limit_key(prefix, client_ip)}:idem:" + quote(key or "", safe="")

@@ -10,6 +10,7 @@ that tell a script about it, and what the script's answer means for the response
 from __future__ import annotations
 
 import math
+import secrets
 from typing import NamedTuple
 
 from shared.context import Caller
@@ -148,23 +149,27 @@ class RateLimits:
 
         With ``idempotency_key`` (and the request's ``fingerprint``), a retry gets the user and
         instant the key first got, without counting again, and a key sent with another request
-        is ``IdempotencyKeyReused``. One Upstash request; none when the limit is off and no key
-        was sent.
+        is ``IdempotencyKeyReused``. Without one, the sign-up is counted under an id of its
+        own, so that the Upstash client's re-send of a sign-up whose answer was lost answers
+        what the first run answered instead of counting it twice. One Upstash request; none
+        when the limit is off and no key was sent (then nothing is written).
         """
         budget = self.anonymous
         minted = AnonymousSignup(None, user_id, issued_at)
         if budget.off and idempotency_key is None:
             return minted
+        request_id = "" if idempotency_key is not None else secrets.token_urlsafe(12)
         call = ANONYMOUS_SIGNUP.call(
             {
                 "window": ip_rate_limit_key(self._prefix, client_ip),
-                "idem": ip_idempotency_key(self._prefix, client_ip, idempotency_key),
+                "idem": ip_idempotency_key(self._prefix, client_ip, idempotency_key, request_id),
             },
             {
                 "now": now_ms,
                 "rl_max": budget.requests,
                 "rl_window": budget.window_ms,
-                "idem_fp": fingerprint if idempotency_key is not None else "",
+                "idem_fp": fingerprint if idempotency_key is not None else "request",
+                "rid": request_id,
                 "user_id": user_id,
                 "iat": issued_at,
             },

@@ -936,7 +936,7 @@ CONNECTION = ScriptSpec(
 ANONYMOUS_SIGNUP = ScriptSpec(
     "anonymous_signup",
     keys=("window", "idem"),
-    args=("now", "rl_max", "rl_window", "idem_fp", "user_id", "iat"),
+    args=("now", "rl_max", "rl_window", "idem_fp", "rid", "user_id", "iat"),
     replies=Replies({"ok": ("user_id", "iat")}, refusals=("idempotency_mismatch",)),
 )
 

@@ -200,6 +200,11 @@ def test_an_anonymous_key_is_kept_per_ip_without_the_token(
         assert first.json()["token"] not in value
         assert other.json()["token"] not in value
         assert all(part not in value for part in first.json()["token"].split("."))
+    # A sign-up without a key is kept under its own id only while a re-send may come.
+    plain = client.post("/api/auth/anonymous")
+    [resent] = raw.keys(f"{settings.key_prefix}:rl:*:rid:*")
+    assert 0 < raw.pttl(resent) <= 300_000
+    assert plain.json()["token"] not in raw.get(resent)
     # Every sign-up key expires, the windows included.
     assert all(raw.pttl(key) > 0 for key in raw.keys(f"{settings.key_prefix}:rl:*"))
 

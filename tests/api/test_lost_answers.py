@@ -51,6 +51,18 @@ SCENARIOS = {
         [("PUT", "/api/conversations/c1", conversation())],
         ("PATCH", "/api/conversations/c1", {"title": "Renamed"}),
     ),
+    "archive": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        ("PATCH", "/api/conversations/c1", {"archived": True}),
+    ),
+    "change the MCP servers": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        (
+            "PATCH",
+            "/api/conversations/c1",
+            {"mcpServers": {"docs": {"command": "npx", "enabled": True}}},
+        ),
+    ),
     "delete a conversation": Scenario(
         [("PUT", "/api/conversations/c1", conversation())],
         ("DELETE", "/api/conversations/c1", None),
@@ -95,6 +107,43 @@ SCENARIOS = {
                 "sequence": 2,
                 "streaming": False,
                 "metadata": {"model": "m"},
+            },
+        ),
+    ),
+    "a tool part upserted": Scenario(
+        [("POST", "/api/conversations/c1/messages", REPLY_WITH_PARTS)],
+        (
+            "PATCH",
+            "/api/conversations/c1/messages/r1",
+            {
+                "partChanges": [
+                    {
+                        "part": {
+                            "type": "tool-search",
+                            "toolCallId": "t1",
+                            "state": "input-available",
+                            "input": {"q": "x"},
+                        }
+                    }
+                ],
+                "sequence": 1,
+            },
+        ),
+    ),
+    "stop a reply": Scenario(
+        [("POST", "/api/conversations/c1/messages", STREAMING)],
+        ("PATCH", "/api/conversations/c1/messages/r1", {"interrupted": True}),
+    ),
+    "append with parts": Scenario(
+        [("PUT", "/api/conversations/c1", conversation())],
+        (
+            "POST",
+            "/api/conversations/c1/messages",
+            {
+                "id": "m9",
+                "type": "user",
+                "timestamp": "2025-03-01T09:00:00.000Z",
+                "parts": [{"type": "text", "text": "With parts"}],
             },
         ),
     ),
@@ -325,3 +374,31 @@ def test_a_claim_whose_import_answer_is_lost_reports_what_it_moved(
 
     assert claims("unlucky", lose=True) == claims("calm", lose=False)
     assert _state(client, "unlucky") == _state(client, "calm")
+
+
+def test_a_sign_up_whose_answer_is_lost_is_counted_once(
+    make_client: ClientFactory, fault_proxy: FaultProxy
+) -> None:
+    # No Idempotency-Key: the re-sent sign-up answers the visitor the first run counted, and
+    # the IP's budget of two is spent by two sign-ups, not by one answer lost and re-sent.
+    client = make_client(
+        upstash_redis_rest_url=fault_proxy.url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0,
+        rate_limit_anonymous_requests=2,
+    )
+    signup_sha = scripts.ANONYMOUS_SIGNUP.write.sha
+    try:
+        fault_proxy.inject(Fault("lose_answer"), match=lambda c: signup_sha in c[:2])
+        first = client.post("/api/auth/anonymous")
+        assert fault_proxy.pending() == 0, "the sign-up never reached the proxy"
+        assert first.status_code == 201, first.text
+        assert first.headers["ratelimit-remaining"] == "1"
+        second = client.post("/api/auth/anonymous")
+        assert second.status_code == 201, second.text
+        assert second.json()["userId"] != first.json()["userId"]
+        assert client.post("/api/auth/anonymous").status_code == 429
+        visitor = bearer(first.json()["token"])
+        assert client.get("/api/me", headers=visitor).json()["userId"] == first.json()["userId"]
+    finally:
+        fault_proxy.calm()

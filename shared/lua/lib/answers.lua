@@ -10,8 +10,7 @@
 -- nothing. The answer is kept in the summary hash as 'r|<rid>', read by the HMGET a write
 -- starts with and written by the HSET it ends with: keeping it costs no command. '#rr' lists
 -- the ids kept, each with when it may go ('<rid> <until ms>' pairs, oldest first).
--- How long an answer is kept: far past the longest a call may take (the function's timeout).
-local RESENT_MS = 300000
+-- The answer is kept RESENT_MS (idempotency.lua).
 
 -- Answers past their time leave with the next HDEL the summary hash gets anyway, or, so that
 -- one HDEL of their own is rare, once this many have piled up.

@@ -5,6 +5,10 @@
 -- How long an answer is kept for its Idempotency-Key (24 hours, the IETF draft's advice).
 local IDEMPOTENCY_MS = 86400000
 
+-- How long an answer is kept for a re-send of a request that sent no Idempotency-Key (under
+-- an id of its own): far past the longest a call may take (the function's timeout).
+local RESENT_MS = 300000
+
 -- The answer stored for this request's Idempotency-Key ('idem' in KEYS; A.idem_fp, the
 -- request's fingerprint, '' when it sent none): nil when there is none, 'mismatch' when the
 -- key was used for another request. An answer is stored as '<fingerprint>\n<JSON>'.
