@@ -7,6 +7,7 @@ its text lowercased, punctuation dropped, each space a hyphen, and -1, -2, ... a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -131,3 +132,37 @@ def test_the_endpoint_tables_name_every_route_once(page: str) -> None:
     assert len(rows) == len(set(rows)), f"{page}: a route is listed twice"
     assert not operations - set(rows), f"{page}'s endpoint table lacks these routes"
     assert not set(rows) - operations, f"{page}'s endpoint table has routes the API lacks"
+
+
+def _document_codes(*, retry_after: bool, statuses: tuple[str, ...]) -> set[str]:
+    """The problem codes the OpenAPI document declares under ``statuses``, by Retry-After."""
+    document = json.loads((ROOT / "openapi.json").read_text("utf-8"))
+    found: set[str] = set()
+    for item in document["paths"].values():
+        for operation in item.values():
+            for status, answer in operation.get("responses", {}).items():
+                if status not in statuses or ("Retry-After" in answer.get("headers", {})) is not (
+                    retry_after
+                ):
+                    continue
+                problem = answer["content"].get("application/problem+json")
+                if problem is None:
+                    continue  # (health's own 503 body)
+                schema = problem["schema"]
+                found.update(schema["allOf"][1]["properties"]["code"]["enum"])
+    return found
+
+
+def test_readme_says_to_retry_exactly_what_the_api_answers_with_retry_after() -> None:
+    text = (ROOT / "README.md").read_text("utf-8")
+    section = text[text.index("## Errors and retries") : text.index("### Upstash's answers")]
+    bullets = {line[4:].split("**")[0]: line for line in section.splitlines() if line[:3] == "- *"}
+    [retried] = [head for head in bullets if head.startswith("429")]
+    all_errors = [str(s) for s in range(400, 600)]
+    assert set(re.findall(r"`([a-z_]+)`", retried)) == _document_codes(
+        retry_after=True, statuses=tuple(all_errors)
+    )
+    [bug] = [head for head in bullets if head.startswith("500")]
+    assert set(re.findall(r"`([a-z_]+)`", bug)) == _document_codes(
+        retry_after=False, statuses=tuple(s for s in all_errors if s >= "500")
+    )

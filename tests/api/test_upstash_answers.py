@@ -31,8 +31,8 @@ def test_every_row_has_a_text_it_matches_and_no_other_row_takes_it() -> None:
 
 
 def test_docs_table_every_row_as_the_code_answers_it() -> None:
-    # The "Upstash's answers" table of docs/operations.md.
-    page = (Path(__file__).parents[2] / "docs" / "operations.md").read_text("utf-8")
+    # The "Upstash's answers" table of the README.
+    page = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
     answers = {
         "busy": "503 `store_unavailable`, `Retry-After: 1`",
         "plan_limit": "503 `store_unavailable`, `Retry-After: 60`",
@@ -43,7 +43,7 @@ def test_docs_table_every_row_as_the_code_answers_it() -> None:
     }
     for row in REFUSALS:
         line = next((x for x in page.splitlines() if x.startswith(f"| {row.name} (")), None)
-        assert line is not None, f"docs/operations.md has no row for {row.name!r}"
+        assert line is not None, f"README.md has no row for {row.name!r}"
         assert answers[row.kind] in line, line
         assert str(row.retry_after) in line or row.kind in ("too_large", "bug", "noscript")
 
