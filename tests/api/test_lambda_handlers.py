@@ -417,3 +417,32 @@ def test_the_largest_body_fits_the_event_however_it_is_escaped(
     event["body"] = base64.b64encode(text.encode()).decode()
     event["isBase64Encoded"] = True
     assert len(json.dumps(event)) <= LAMBDA_PAYLOAD
+
+
+def test_pages_of_messages_with_parts_and_metadata_fit_lambda(
+    handlers: dict[str, Any], client: TestClient
+) -> None:
+    # A message's parts carry its text again beside its content, and its metadata: a page
+    # counts all three as Lambda returns them, so the heaviest messages still page.
+    user = "lambda-parts"
+    token = {"authorization": f"Bearer {token_for(user)}"}
+    for i in range(8):
+        item = {
+            "id": f"p{i}",
+            "type": "assistant",
+            "timestamp": "2025-03-01T09:00:00.000Z",
+            "parts": [
+                {"type": "reasoning", "text": QUOTES[:40_000]},
+                {"type": "text", "text": QUOTES},
+            ],
+            "metadata": {"note": "\x01" * 2_000},
+        }
+        written = client.post("/api/conversations/p1/messages", json=item, headers=auth(user))
+        assert written.status_code == 201, written.text
+    assert _all_messages(handlers, token, "p1", None) == [QUOTES] * 8
+    answer = invoke(
+        handlers["export_conversations"],
+        http_api_v2_event("GET", "/api/me/export", route_key="GET /api/me/export", headers=token),
+    )
+    assert answer["statusCode"] == 200
+    assert len(json.dumps(answer)) <= LAMBDA_PAYLOAD
