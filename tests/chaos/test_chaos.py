@@ -1,13 +1,15 @@
 """Realistic writes under every fault Upstash can show, checked against a ledger.
 
 Eight users each keep a conversation: create it, append ten messages, stream a reply in ten
-pieces and finish it, rename it, delete a message, import another, half of them with an
-Idempotency-Key and half without. Between the API (served over HTTP, one container) and the
-stand-in, the fault proxy loses answers after the script ran, resets connections, holds
-requests past the client's timeout (they arrive after their re-send), makes Upstash forget its
-scripts, answers every refusal text Upstash sends, and stops listening for a second, which
-opens the circuit breaker. The users act like the TypeScript client: they wait out 503 and 429,
-re-send a keyed write with its key, and read back what a 503 left unknown.
+pieces and finish it, stream another into its parts as an AI SDK route does (reasoning, a tool
+call through two states, text in ten pieces, finished with metadata), rename it, archive it,
+delete a message, import another, half of them with an Idempotency-Key and half without.
+Between the API (served over HTTP, one container) and the stand-in, the fault proxy loses
+answers after the script ran, resets connections, holds requests past the client's timeout
+(they arrive after their re-send), makes Upstash forget its scripts, answers every refusal text
+Upstash sends, and stops listening for a second, which opens the circuit breaker. The users act
+like the TypeScript client: they wait out 503 and 429, re-send a keyed write with its key, and
+read back what a 503 left unknown.
 
 Then, past the proxy: every acknowledged write is there once (each write moves the version by
 one, so the versions count them), nothing came back 500, every key has a TTL, the totals agree,
@@ -137,6 +139,22 @@ class User:
                 self.version = version
                 return
 
+    async def stream_parts(self, messages: str) -> None:
+        """A reply as an AI SDK route stores it: reasoning, a tool call, then text, finished."""
+        reply = {**message("r2", "", "assistant", streaming=True), "parts": []}
+        del reply["content"]
+        await self.write("POST", messages, reply, 201)
+        changes: list[list[dict[str, Any]]] = [[{"append": "thinking", "type": "reasoning"}]]
+        tool = {"type": "tool-search", "toolCallId": "t1", "input": {"q": self.name}}
+        changes.append([{"part": {**tool, "state": "input-available"}}])
+        changes.append([{"part": {**tool, "state": "output-available", "output": {"n": 1}}}])
+        changes += [[{"append": f"part {k}; ", "type": "text"}] for k in range(PIECES)]
+        for sequence, change in enumerate(changes, 1):
+            body = {"partChanges": change, "sequence": sequence}
+            await self.write("PATCH", f"{messages}/r2", body, 200)
+        finish = {"streaming": False, "metadata": {"model": "m", "user": self.name}}
+        await self.write("PATCH", f"{messages}/r2", finish, 200)
+
     async def act(self) -> None:
         cid = f"{self.name}-c"
         base = f"/api/conversations/{cid}"
@@ -150,7 +168,9 @@ class User:
             await self.write("PATCH", f"{base}/messages/r1", {"appendContent": piece}, 200)
             self.pieces.append(piece)
         await self.write("PATCH", f"{base}/messages/r1", {"streaming": False}, 200)
+        await self.stream_parts(f"{base}/messages")
         await self.write("PATCH", base, {"title": f"Title {self.name}"}, 200)
+        await self.write("PATCH", base, {"archived": True}, 200)
         await self.write("DELETE", f"{base}/messages/m2", None, 204)
         # An import, judged by what it reports rather than by a version.
         other = f"{self.name}-x"
@@ -171,13 +191,28 @@ class User:
         assert stored.status_code == 200
         assert stored.headers["etag"] == f'"{self.version}"'
         body = stored.json()
-        ids = ["m0", "m1", *(f"m{j}" for j in range(3, 2 + MESSAGES)), "r1"]
+        ids = ["m0", "m1", *(f"m{j}" for j in range(3, 2 + MESSAGES)), "r1", "r2"]
         assert [m["id"] for m in body["messages"]] == ids
-        reply = body["messages"][-1]
+        reply = body["messages"][-2]
         assert reply["content"] == "".join(self.pieces)
         assert reply.get("streaming") is not True
+        text = "".join(f"part {k}; " for k in range(PIECES))
+        assert body["messages"][-1]["content"] == text
+        assert body["messages"][-1]["parts"] == [
+            {"type": "reasoning", "text": "thinking", "state": "done"},
+            {
+                "type": "tool-search",
+                "toolCallId": "t1",
+                "input": {"q": self.name},
+                "state": "output-available",
+                "output": {"n": 1},
+            },
+            {"type": "text", "text": text, "state": "done"},
+        ]
+        assert body["messages"][-1]["metadata"] == {"model": "m", "user": self.name}
         assert body["title"] == f"Title {self.name}"
-        for m in body["messages"][2:-1]:
+        assert body["archived"] is True
+        for m in body["messages"][2:-2]:
             assert m["content"] == f"text {m['id'][1:]}"
         me = (await self.read("/api/me")).json()
         assert me["conversationCount"] == 2
