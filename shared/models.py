@@ -387,24 +387,35 @@ class MessagePatch(_Model):
     part_changes: Annotated[list[PartChange], Field(min_length=1, max_length=64)] | None = None
     interrupted: bool | None = None
 
-    # A null field is one left as it is; a patch whose every field is (or {}) changes nothing.
+    # A null field is one left as it is, ``sequence`` only numbers a delta, and ``interrupted:
+    # false`` stops nothing: a patch of nothing else (or {}) changes nothing.
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
         defer_build=True,
         json_schema_extra={
             "minProperties": 1,
-            "not": {"additionalProperties": {"type": "null"}},
-            "$comment": "At least one field, and not every one null.",
+            "not": {
+                "properties": {"sequence": {}, "interrupted": {"enum": [False, None]}},
+                "additionalProperties": {"type": "null"},
+            },
+            "$comment": "At least one field that changes something: not every one null, and "
+            "not only sequence or interrupted: false.",
         },
     )
 
     @model_validator(mode="after")
     def _changes_something(self) -> "MessagePatch":
-        if all(getattr(self, name) is None for name in self.model_fields_set):
+        if all(
+            getattr(self, name) is None
+            or name == "sequence"
+            or (name == "interrupted" and self.interrupted is False)
+            for name in self.model_fields_set
+        ):
             raise _changes_nothing(
                 "content, appendContent, streaming, tokens, editable, toolExecutions, parts, "
-                "metadata, partChanges, interrupted (null leaves a field as it is)"
+                "metadata, partChanges, interrupted: true (null leaves a field as it is; "
+                "sequence numbers a delta)"
             )
         if self.parts is not None:
             if self.append_content is not None:

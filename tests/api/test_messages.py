@@ -199,6 +199,10 @@ def test_patch_validation(client: TestClient) -> None:
         dict.fromkeys(
             ["content", "appendContent", "streaming", "tokens", "editable", "toolExecutions"]
         ),
+        # A number for no delta, and a stop that stops nothing.
+        {"sequence": 1},
+        {"interrupted": False},
+        {"sequence": 3, "interrupted": False, "parts": None},
     ],
 )
 def test_a_message_patch_that_changes_nothing_is_422_whatever_its_shape(

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from functions import all_routes, openapi_document
@@ -188,7 +191,28 @@ def test_the_patch_schemas_refuse_what_the_server_refuses() -> None:
     assert "default" not in conversation_patch["properties"]["title"]
     message_patch = schemas["MessagePatch"]
     assert message_patch["minProperties"] == 1
-    assert message_patch["not"] == {"additionalProperties": {"type": "null"}}
+    # The document takes what the server takes and refuses a patch that changes nothing.
+    document = openapi_document()
+    registry = Registry().with_resource("urn:api", Resource.from_contents(document, DRAFT202012))
+    validator = Draft202012Validator(
+        {"$ref": "urn:api#/components/schemas/MessagePatch"}, registry=registry
+    )
+    for nothing in (
+        {},
+        {"content": None},
+        {"sequence": 1},
+        {"interrupted": False},
+        {"sequence": 2, "interrupted": None, "parts": None},
+    ):
+        assert not validator.is_valid(nothing), nothing
+    for change in (
+        {"content": "x"},
+        {"appendContent": "", "sequence": 1},
+        {"interrupted": True},
+        {"interrupted": False, "streaming": False},
+        {"streaming": False, "sequence": 4},
+    ):
+        assert validator.is_valid(change), change
 
 
 @pytest.mark.parametrize(
