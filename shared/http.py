@@ -214,10 +214,10 @@ def query_int(request: Request, name: str, *, default: int, minimum: int, maximu
     """An integer query parameter within bounds, or 400 ``invalid_request``.
 
     Only ASCII digits count as a number: ``limit=²`` and ``limit=٣`` are refused like
-    ``limit=abc``.
+    ``limit=abc``, and so is ``limit=`` (a number left out is the parameter left out).
     """
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not _ascii_digits(raw) or len(raw) > _MAX_DIGITS or not minimum <= int(raw) <= maximum:
         raise InvalidRequest(

@@ -350,6 +350,7 @@ PAGED_PATHS = ["/api/conversations", "/api/conversations/c1", "/api/me/export"]
         "5.0",
         "1" * 5000,  # over int()'s own digit limit
         "0" * 30 + "5",
+        "",  # no number: the document's integer, as an empty archived is not a word
     ],
 )
 @pytest.mark.parametrize("signed_in", [True, False])
