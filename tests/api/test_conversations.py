@@ -135,6 +135,55 @@ def test_list_cursor_is_stable_across_ties(client: TestClient) -> None:
     assert len(seen) == len(ids)
 
 
+def _listed_by_update(client: TestClient) -> list[tuple[str, str]]:
+    page = client.get("/api/conversations", headers=auth()).json()
+    return [(c["id"], c["updatedAt"]) for c in page["conversations"]]
+
+
+def _append(client: TestClient, cid: str) -> None:
+    body = {"id": "new", "type": "user", "content": "hi", "timestamp": "2025-03-01T09:00:00.000Z"}
+    answer = client.post(f"/api/conversations/{cid}/messages", json=body, headers=auth())
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_conversation_written_after_an_import_of_several_moves_to_its_place(
+    client: TestClient,
+) -> None:
+    # An import writes several conversations in one call: the newest of them, not the last one
+    # written, is the top of the list, so a message to the older one moves it up (to now).
+    imported = client.post(
+        "/api/import",
+        json={
+            "conversations": [
+                conversation("future", updated="2099-01-01T00:00:00.000Z"),
+                conversation("old", updated="2001-01-01T00:00:00.000Z"),
+            ]
+        },
+        headers=auth(),
+    )
+    assert imported.json()["imported"] == 2, imported.text
+    _append(client, "old")
+    put(client, conversation("middle", updated="2020-01-01T00:00:00.000Z"))
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["future", "old", "middle"], listed
+
+
+def test_a_conversation_updated_in_the_future_comes_down_to_the_clock_when_written(
+    client: TestClient,
+) -> None:
+    # The top of the list, imported with a future updatedAt, written at the clock: it goes
+    # below a conversation updated later than now.
+    for cid, updated in (
+        ("future", "2099-01-02T00:00:00.000Z"),
+        ("later", "2099-01-01T00:00:00.000Z"),
+    ):
+        body = {"conversations": [conversation(cid, updated=updated)]}
+        assert client.post("/api/import", json=body, headers=auth()).status_code == 200
+    _append(client, "future")
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["later", "future"], listed
+
+
 def test_list_pages_through_any_year_a_timestamp_can_name(client: TestClient) -> None:
     # The list position is updatedAt in ms: negative before 1970, 15 digits in 9999. Every
     # cursor the API issues for them is one it takes back, for the list and for export.

@@ -18,9 +18,11 @@ end
 --
 -- '#top' names the conversation with the highest score in the index and '#tops' that score:
 -- while a reply streams into the most recent conversation, a write at the caller's clock leaves
--- its order unchanged, and its ZADD is skipped. Every index write goes through here, so the
--- pair stays true: whatever scores higher takes it over, and a top conversation written with a
--- lower score (a PUT of an older updatedAt) or removed gives it up.
+-- its order unchanged, and its ZADD is skipped (not when the clock is behind its score: an
+-- updatedAt from the future, imported, comes down to the clock). Every index write goes through
+-- here, S included (a call may write several conversations), so the pair stays true: whatever
+-- scores higher takes it over, and a top conversation written with a lower score (a PUT of an
+-- older updatedAt) or removed gives it up.
 --
 -- Without `score` (and `updated_at`) the conversation keeps its updatedAt and its place in the
 -- list: a write that files it away (archiving) is a change to follow, not news to put on top.
@@ -41,13 +43,17 @@ local function touch_conversation(S, id, score, updated_at, change)
     S['#c~now'] = tostring(index_size(S) + 1)
   end
   local top_score = tonumber(S['#tops'])
-  if score and not (S['#top'] == id and score == A.now) then
+  local on_top = score and top_score and tonumber(score) >= top_score
+  if score and not (S['#top'] == id and score == A.now and on_top) then
     redis.call('ZADD', K.idx, score, id)
-    if not top_score or tonumber(score) >= top_score then
+    -- (S follows, so that the next conversation a call writes is compared with this one.)
+    if not top_score or on_top then
       hset(K.sum, '#top', id)
       hset(K.sum, '#tops', score)
+      S['#top'], S['#tops'] = id, text_of(score)
     elseif S['#top'] == id then
       hdel(K.sum, '#top')
+      S['#top'] = nil
     end
   end
   if S['w|' .. id] ~= A.epoch then
