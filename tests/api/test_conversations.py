@@ -295,3 +295,40 @@ def test_a_conversation_without_total_tokens_is_what_the_document_takes(
     del body["totalTokens"]
     assert put(client, body).status_code == 201
     assert client.get("/api/conversations/c1", headers=auth()).json()["totalTokens"] == 3
+
+
+def _import(client: TestClient, cid: str, updated: str) -> dict[str, Any]:
+    body = {"conversations": [conversation(cid, updated=updated)]}
+    answer = client.post("/api/import", json=body, headers=auth())
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_the_top_conversation_written_at_the_clock_keeps_its_place_above_older_ones(
+    client: TestClient,
+) -> None:
+    # The top of the list, written at the clock (a reply streamed into it, a rename), is
+    # updated now: a conversation updated earlier goes below it, and a tie with its old
+    # updatedAt puts nothing above it.
+    _import(client, "tied", "2001-01-01T00:00:00.000Z")
+    _import(client, "top", "2001-01-01T00:00:00.000Z")
+    renamed = client.patch("/api/conversations/top", json={"title": "Now"}, headers=auth())
+    assert renamed.status_code == 200, renamed.text
+    _append(client, "top")
+    put(client, conversation("middle", updated="2020-01-01T00:00:00.000Z"))
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["top", "middle", "tied"], listed
+
+
+def test_an_import_compares_with_the_top_conversations_updated_at_as_written(
+    client: TestClient,
+) -> None:
+    # Written at the clock after an import, the top is newer than a copy from 2020: the copy
+    # is skipped, and so is it when a claim brings it.
+    _import(client, "top", "2001-01-01T00:00:00.000Z")
+    _append(client, "top")
+    again = _import(client, "top", "2020-01-01T00:00:00.000Z")
+    assert (again["updated"], again["skipped"]) == (0, 1), again
+    got = client.get("/api/conversations/top", headers=auth()).json()
+    assert [m["id"] for m in got["messages"]] == ["m0", "m1", "new"]
