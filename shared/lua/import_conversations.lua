@@ -39,7 +39,7 @@ if #ids > 0 then
     append_all(scores, redis.call('ZMSCORE', K.idx, unpack(ids, i, math.min(i + CHUNK - 1, #ids))))
   end
   for i, r in ipairs(records) do
-    if is_live(S, r.id) then stored[r.id] = tonumber(scores[i]) or 0 end
+    if is_live(S, r.id) then stored[r.id] = top_score_of(S, r.id, tonumber(scores[i]) or 0) end
   end
 end
 local updated, skipped, fresh = {}, 0, {}
@@ -71,7 +71,7 @@ if over > 0 then
   for i = 1, #oldest, 2 do
     local id = oldest[i]
     if not gone[id] then
-      local score = tonumber(oldest[i + 1])
+      local score = top_score_of(S, id, tonumber(oldest[i + 1]))
       if updated[id] then score = updated[id].score end
       candidates[#candidates + 1] = {id = id, score = score, new = false}
     end

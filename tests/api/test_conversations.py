@@ -135,6 +135,55 @@ def test_list_cursor_is_stable_across_ties(client: TestClient) -> None:
     assert len(seen) == len(ids)
 
 
+def _listed_by_update(client: TestClient) -> list[tuple[str, str]]:
+    page = client.get("/api/conversations", headers=auth()).json()
+    return [(c["id"], c["updatedAt"]) for c in page["conversations"]]
+
+
+def _append(client: TestClient, cid: str) -> None:
+    body = {"id": "new", "type": "user", "content": "hi", "timestamp": "2025-03-01T09:00:00.000Z"}
+    answer = client.post(f"/api/conversations/{cid}/messages", json=body, headers=auth())
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_conversation_written_after_an_import_of_several_moves_to_its_place(
+    client: TestClient,
+) -> None:
+    # An import writes several conversations in one call: the newest of them, not the last one
+    # written, is the top of the list, so a message to the older one moves it up (to now).
+    imported = client.post(
+        "/api/import",
+        json={
+            "conversations": [
+                conversation("future", updated="2099-01-01T00:00:00.000Z"),
+                conversation("old", updated="2001-01-01T00:00:00.000Z"),
+            ]
+        },
+        headers=auth(),
+    )
+    assert imported.json()["imported"] == 2, imported.text
+    _append(client, "old")
+    put(client, conversation("middle", updated="2020-01-01T00:00:00.000Z"))
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["future", "old", "middle"], listed
+
+
+def test_a_conversation_updated_in_the_future_comes_down_to_the_clock_when_written(
+    client: TestClient,
+) -> None:
+    # The top of the list, imported with a future updatedAt, written at the clock: it goes
+    # below a conversation updated later than now.
+    for cid, updated in (
+        ("future", "2099-01-02T00:00:00.000Z"),
+        ("later", "2099-01-01T00:00:00.000Z"),
+    ):
+        body = {"conversations": [conversation(cid, updated=updated)]}
+        assert client.post("/api/import", json=body, headers=auth()).status_code == 200
+    _append(client, "future")
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["later", "future"], listed
+
+
 def test_list_pages_through_any_year_a_timestamp_can_name(client: TestClient) -> None:
     # The list position is updatedAt in ms: negative before 1970, 15 digits in 9999. Every
     # cursor the API issues for them is one it takes back, for the list and for export.
@@ -246,3 +295,40 @@ def test_a_conversation_without_total_tokens_is_what_the_document_takes(
     del body["totalTokens"]
     assert put(client, body).status_code == 201
     assert client.get("/api/conversations/c1", headers=auth()).json()["totalTokens"] == 3
+
+
+def _import(client: TestClient, cid: str, updated: str) -> dict[str, Any]:
+    body = {"conversations": [conversation(cid, updated=updated)]}
+    answer = client.post("/api/import", json=body, headers=auth())
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_the_top_conversation_written_at_the_clock_keeps_its_place_above_older_ones(
+    client: TestClient,
+) -> None:
+    # The top of the list, written at the clock (a reply streamed into it, a rename), is
+    # updated now: a conversation updated earlier goes below it, and a tie with its old
+    # updatedAt puts nothing above it.
+    _import(client, "tied", "2001-01-01T00:00:00.000Z")
+    _import(client, "top", "2001-01-01T00:00:00.000Z")
+    renamed = client.patch("/api/conversations/top", json={"title": "Now"}, headers=auth())
+    assert renamed.status_code == 200, renamed.text
+    _append(client, "top")
+    put(client, conversation("middle", updated="2020-01-01T00:00:00.000Z"))
+    listed = _listed_by_update(client)
+    assert [cid for cid, _ in listed] == ["top", "middle", "tied"], listed
+
+
+def test_an_import_compares_with_the_top_conversations_updated_at_as_written(
+    client: TestClient,
+) -> None:
+    # Written at the clock after an import, the top is newer than a copy from 2020: the copy
+    # is skipped, and so is it when a claim brings it.
+    _import(client, "top", "2001-01-01T00:00:00.000Z")
+    _append(client, "top")
+    again = _import(client, "top", "2020-01-01T00:00:00.000Z")
+    assert (again["updated"], again["skipped"]) == (0, 1), again
+    got = client.get("/api/conversations/top", headers=auth()).json()
+    assert [m["id"] for m in got["messages"]] == ["m0", "m1", "new"]

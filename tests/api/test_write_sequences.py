@@ -1,17 +1,29 @@
 """Any sequence of writes through the API keeps the store whole (hypothesis, stateful).
 
 A ``RuleBasedStateMachine`` drives one user through every write route -- PUT a conversation
-(with or without messages, reviving a deleted one), PATCH it, DELETE it, append, PATCH (replace,
-streamed deltas with their sequence, finish) and DELETE messages (the last one included),
-import, set the current conversation, erase -- with the clock moving on by whole epoch steps,
-so that expiries move on and conversations expire. After every step:
+(with or without messages, some with UIMessage parts, archived or not, reviving a deleted one),
+PATCH it (rename; archive and unarchive, alone or with a rename), DELETE it, append (plain,
+with text parts, or a reply started with ``parts: []`` and ``streaming: true``), PATCH messages
+(replace, streamed ``appendContent`` deltas with their sequence, ``partChanges`` -- text appends
+and tool-call upserts -- numbered the same way, retries of either, finish with metadata, stop
+with ``interrupted``) and DELETE them (the last one included), import, set the current
+conversation, erase -- and a second, anonymous user (``POST /api/auth/anonymous``) who PUTs
+conversations of its own, which the first user claims (``POST /api/me/claim``), with the clock
+moving on by whole epoch steps, so that expiries move on and conversations expire (and the keys
+whose expiry the clock passed are dropped, as Redis would have dropped them meanwhile). After
+every step:
 
-* every key of the user has a Redis expiry (PTTL > 0), and no key a live conversation needs
+* every key of either user has a Redis expiry (PTTL > 0), and no key a live conversation needs
   expires before the conversation does;
-* ``GET /api/me`` counts, ``GET /api/conversations`` lists and ``GET /api/conversations/{id}``
-  holds what the model says was written;
+* ``GET /api/me`` counts, ``GET /api/conversations`` lists (``updatedAt`` included, newest
+  first; and with ``?archived=true`` / ``false``, every page followed, exactly the archived /
+  not archived ones) and ``GET /api/conversations/{id}`` holds what the model says was written:
+  each message's content and its parts (their kinds, text and tool calls), and whether the
+  conversation is archived; the anonymous user's count and list too;
 * the change feed, followed from the last step's cursor, names every conversation the step
-  changed, and nothing it did not (but conversations that expired meanwhile).
+  changed (archiving included: its upsert's summary carries ``archived``), and nothing it did
+  not (but conversations that expired meanwhile); it answers 410 only once it lapsed with the
+  user's data, never while a conversation lives.
 
 Needs a real redis-server (PTTL and PEXPIRETIME as Redis keeps them). Bounded and
 deterministic (``derandomize``): it runs in well under a minute.
@@ -19,9 +31,10 @@ deterministic (``derandomize``): it runs in well under a minute.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,21 +54,51 @@ from hypothesis.stateful import (
 from shared.keys import UserKeys
 from shared.settings import Settings
 from shared.ttl_policy import TtlPolicy
-from tests.factories import ClientFactory, Clock, Standin, auth
+from tests.factories import ClientFactory, Clock, Standin, auth, bearer
 
 # Few ids, so that steps meet: a cap of 3 among 5 ids evicts.
 CONVERSATIONS = ["c0", "c1", "c2", "c3", "c4"]
 CAP = 3
 # A TTL of ten hours: its epoch step is one hour, and a few clock steps expire a conversation.
 TTL_SECONDS = 10 * 3600
+# Far in the future (2099): later than any clock of the run, so always the newer copy.
+FUTURE_MS = 4_070_908_800_000
+# Long before any clock of the run: always the older copy.
+PAST_MS = 978_307_200_000  # 2001-01-01
 SEQUENCES = settings(
     max_examples=40,
-    stateful_step_count=25,
+    stateful_step_count=40,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 _USERS = itertools.count()
+
+
+@dataclass
+class Part:
+    """A UIMessage part as the model expects it back: a text part or a tool call."""
+
+    type: str
+    text: str = ""
+    call: str = ""  # a tool call's toolCallId
+    # Started by a partChanges append and still streaming: the next append goes on with it.
+    appending: bool = False
+
+    def body(self) -> dict[str, Any]:
+        if self.call:
+            return {"type": self.type, "toolCallId": self.call, "state": "input-available"} | {
+                "input": {}
+            }
+        return {"type": self.type, "text": self.text}
+
+    def seen(self) -> tuple[str, str]:
+        return (self.type, self.call or self.text)
+
+
+def _seen(part: dict[str, Any]) -> tuple[str, str]:
+    """What the model compares of a part read back: its kind, and its text or tool call."""
+    return (part["type"], part.get("toolCallId") or part.get("text", ""))
 
 
 @dataclass
@@ -68,22 +111,53 @@ class Message:
     tokens: int = 0
     streaming: bool | None = None
     sequence: int = 0
+    # None: written without parts (content alone); else its parts.
+    parts: list[Part] | None = None
+
+    def rejoin(self) -> None:
+        """The content of a message with parts: its text parts joined."""
+        assert self.parts is not None
+        self.content = "".join(p.text for p in self.parts if p.type == "text")
+
+    def settle(self) -> None:
+        """A reply that ends: the parts an append started are done."""
+        for part in self.parts or []:
+            part.appending = False
 
 
 @dataclass
 class Conversation:
-    """A live conversation: its messages and its last write epoch (what expiry counts from)."""
+    """A live conversation, its messages and when it was last written.
+
+    ``epoch`` is its last write epoch (what expiry counts from), ``updated`` its ``updatedAt``
+    in ms (what the list orders by and a claim or an import compares).
+    """
 
     messages: list[Message]
     epoch: int
+    updated: int = 0
+    archived: bool = False
 
     @property
     def tokens(self) -> int:
         return sum(m.tokens for m in self.messages)
 
 
+@dataclass
+class Anonymous:
+    """The anonymous visitor: its token, its keys and its live conversations."""
+
+    token: str
+    keys: UserKeys
+    live: dict[str, Conversation] = field(default_factory=dict)
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _ms(iso: str) -> int:
+    return round(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
 def _message_body(m: Message) -> dict[str, Any]:
@@ -97,11 +171,15 @@ def _message_body(m: Message) -> dict[str, Any]:
         body["tokens"] = {"input": 1, "output": m.tokens - 1, "total": m.tokens}
     if m.streaming is not None:
         body["streaming"] = m.streaming
+    if m.parts is not None:
+        body["parts"] = [p.body() for p in m.parts]
     return body
 
 
-def _conversation_body(cid: str, messages: list[Message], updated: str) -> dict[str, Any]:
-    return {
+def _conversation_body(
+    cid: str, messages: list[Message], updated: str, *, archived: bool = False
+) -> dict[str, Any]:
+    body = {
         "id": cid,
         "title": f"Title of {cid}",
         "messages": [_message_body(m) for m in messages],
@@ -110,6 +188,9 @@ def _conversation_body(cid: str, messages: list[Message], updated: str) -> dict[
         # As the frontend keeps it: the sum of its messages' tokens.
         "totalTokens": sum(m.tokens for m in messages),
     }
+    if archived:
+        body["archived"] = True
+    return body
 
 
 def _messages_strategy() -> st.SearchStrategy[list[Message]]:
@@ -120,9 +201,37 @@ def _messages_strategy() -> st.SearchStrategy[list[Message]]:
         content=st.sampled_from(["hi", "hello there", ""]),
         tokens=st.sampled_from([0, 0, 7]),
     )
-    return st.lists(one, max_size=3).map(
-        lambda ms: [Message(f"m{i}", m.type, m.content, m.tokens) for i, m in enumerate(ms)]
-    )
+
+    def numbered(ms: list[tuple[Message, bool]]) -> list[Message]:
+        out = []
+        for i, (m, with_parts) in enumerate(ms):
+            # With parts, its content is their text: one text part, or none for "".
+            parts = ([Part("text", m.content)] if m.content else []) if with_parts else None
+            out.append(Message(f"m{i}", m.type, m.content, m.tokens, parts=parts))
+        return out
+
+    return st.lists(st.tuples(one, st.booleans()), max_size=3).map(numbered)
+
+
+def _read_all(client: Any, headers: dict[str, str], archived: str) -> list[dict[str, Any]]:
+    """Every conversation a list gives, page after page.
+
+    A filtered page may come back short, or empty, with a cursor.
+    """
+    got: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(20):
+        params: dict[str, Any] = {"limit": 100, "archived": archived}
+        if cursor:
+            params["cursor"] = cursor
+        answer = client.get("/api/conversations", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        got.extend(page["conversations"])
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return got
+    raise AssertionError(f"archived={archived}: more than 20 pages")
 
 
 @pytest.fixture
@@ -146,6 +255,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
         # Every call writes its rate-limit window (a key too), and none is refused.
         rate_limit_user_requests=10**9,
         rate_limit_stream_requests=10**9,
+        rate_limit_anonymous_requests=10**9,
     )
     policy = TtlPolicy(conversation_ttl_ms=TTL_SECONDS * 1000, session_ttl_ms=0)
 
@@ -165,14 +275,21 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             self.changed: set[str] = set()
             self.cursor = ""
             self.updates = itertools.count(1)
+            # The change feed's key lapsed (the user's data all expired) since the cursor.
+            self.feed_lapsed = False
+            # The anonymous visitor, once one has a token.
+            self.anonymous: Anonymous | None = None
 
         # -------------------------------------------------------------- helpers
 
         def send(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
             return client.request(method, path, json=body, headers={**self.headers, **headers})
 
-        def touch(self, cid: str) -> None:
+        def touch(self, cid: str, *, moves: bool = True) -> None:
+            """A write to ``cid``: its expiry counts from now; ``moves``: so does updatedAt."""
             self.live[cid].epoch = policy.write_epoch(clock.now)
+            if moves:
+                self.live[cid].updated = clock.now
 
         def evict(self, ids: list[str]) -> None:
             for cid in ids:
@@ -187,6 +304,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             self.cursor = listed.json()["changesCursor"]
             self.changed = set()
             self.expired = set()
+            self.feed_lapsed = False
 
         @initialize()
         def start(self) -> None:
@@ -198,10 +316,13 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             cid=st.sampled_from(CONVERSATIONS),
             messages=_messages_strategy(),
             revive=st.booleans(),
+            archived=st.sampled_from([False, False, True]),
         )
-        def put_conversation(self, cid: str, messages: list[Message], revive: bool) -> None:
+        def put_conversation(
+            self, cid: str, messages: list[Message], revive: bool, archived: bool
+        ) -> None:
             extra = {"If-None-Match": "*"} if revive else {}
-            body = _conversation_body(cid, messages, _iso(clock.now))
+            body = _conversation_body(cid, messages, _iso(clock.now), archived=archived)
             answer = self.send("PUT", f"/api/conversations/{cid}", body, **extra)
             if revive and cid in self.live:
                 assert answer.status_code == 412, answer.text
@@ -211,7 +332,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 return
             assert answer.status_code == (200 if cid in self.live else 201), answer.text
             self.deleted.discard(cid)
-            self.live[cid] = Conversation(messages, 0)
+            self.live[cid] = Conversation(messages, 0, archived=archived)
             self.touch(cid)
             self.changed.add(cid)
             self.evict(answer.json()["evicted"])
@@ -230,6 +351,22 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             self.changed.add(cid)
 
         @precondition(lambda self: self.live)
+        @rule(data=st.data(), archived=st.booleans(), renamed=st.sampled_from([False, False, True]))
+        def archive_conversation(self, data: st.DataObject, archived: bool, renamed: bool) -> None:
+            # Archiving (or unarchiving) an archived (or not) one is a write all the same.
+            cid = self._live(data)
+            patch: dict[str, Any] = {"archived": archived}
+            if renamed:
+                patch["title"] = "Filed"
+            answer = self.send("PATCH", f"/api/conversations/{cid}", patch)
+            assert answer.status_code == 200, answer.text
+            assert answer.json().get("archived", False) is archived, answer.text
+            self.live[cid].archived = archived
+            # Alone, it keeps updatedAt (and the place in the list); with a rename it moves.
+            self.touch(cid, moves=renamed)
+            self.changed.add(cid)
+
+        @precondition(lambda self: self.live)
         @rule(data=st.data())
         def delete_conversation(self, data: st.DataObject) -> None:
             cid = self._live(data)
@@ -245,8 +382,10 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             request=st.sampled_from(
                 [
                     ("PATCH", "", {"title": "A"}),
+                    ("PATCH", "", {"archived": True}),
                     ("DELETE", "", None),
                     ("PATCH", "/messages/m0", {"content": "x"}),
+                    ("PATCH", "/messages/m0", {"partChanges": [{"append": "x", "type": "text"}]}),
                     ("DELETE", "/messages/m0", None),
                 ]
             ),
@@ -267,6 +406,9 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             kind=st.sampled_from(["user", "assistant"]),
             tokens=st.sampled_from([0, 5]),
             streaming=st.sampled_from([None, True]),
+            # Without parts; with one text part (content sent or left out); a reply started
+            # with no parts yet, streaming.
+            shape=st.sampled_from(["plain", "plain", "text", "text-alone", "reply"]),
             revive=st.booleans(),
         )
         def append_message(
@@ -277,20 +419,28 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             kind: str,
             tokens: int,
             streaming: bool | None,
+            shape: str,
             revive: bool,
         ) -> None:
             # An id of the conversation's (a retry, or a conflict once edited) or a new one.
             known = [m.id for m in self.live[cid].messages] if cid in self.live else []
             mid = data.draw(st.sampled_from([*known, f"n{next(self.updates)}"]))
             stored = self._message(cid, mid)
-            new = Message(mid, kind, f"{mid} says hi", tokens, streaming)
-            if stored is not None:
-                new = Message(mid, stored.type, f"{mid} says hi", tokens, streaming)
+            kind = stored.type if stored is not None else kind
+            if shape == "reply":
+                new = Message(mid, kind, "", tokens, True, parts=[])
+            elif shape in ("text", "text-alone"):
+                text = f"{mid} says hi"
+                new = Message(mid, kind, text, tokens, streaming, parts=[Part("text", text)])
+            else:
+                new = Message(mid, kind, f"{mid} says hi", tokens, streaming)
+            body = _message_body(new)
+            if shape == "text-alone":
+                del body["content"]  # taken from the parts
             extra = {"If-None-Match": "*"} if revive else {}
-            answer = self.send(
-                "POST", f"/api/conversations/{cid}/messages", _message_body(new), **extra
-            )
+            answer = self.send("POST", f"/api/conversations/{cid}/messages", body, **extra)
             if stored is not None:
+                # A retry is recognised by its id, type and content.
                 same = stored.content == new.content
                 assert answer.status_code == (200 if same else 409), answer.text
                 return
@@ -298,6 +448,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 assert answer.json()["code"] == "conversation_deleted", answer.text
                 return
             assert answer.status_code == 201, answer.text
+            assert answer.json()["content"] == new.content, answer.text
             if cid not in self.live:
                 self.deleted.discard(cid)
                 self.live[cid] = Conversation([], 0)
@@ -316,6 +467,21 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
         def _live_message(self, data: st.DataObject) -> tuple[str, Message]:
             cid = self._live(data, with_messages=True)
             return cid, data.draw(st.sampled_from(self.live[cid].messages))
+
+        def _message_taking_parts(self, data: st.DataObject) -> tuple[str, Message]:
+            # Mostly a message with parts (or none yet, and no content: it takes them).
+            taking = sorted(
+                (cid, m.id)
+                for cid, c in self.live.items()
+                for m in c.messages
+                if m.parts is not None or not m.content
+            )
+            if not taking or data.draw(st.sampled_from([False, True, True, True])) is False:
+                return self._live_message(data)
+            cid, mid = data.draw(st.sampled_from(taking))
+            stored = self._message(cid, mid)
+            assert stored is not None
+            return cid, stored
 
         @precondition(lambda self: any(c.messages for c in self.live.values()))
         @rule(
@@ -341,9 +507,20 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 patch,
                 Prefer="return=minimal",
             )
-            appends = how == "delta" or (how == "retry" and stored.sequence == 0)
+            retried = how == "retry" and stored.sequence > 0
+            if retried:
+                # Applied already: answered as the first time, and nothing written.
+                assert answer.status_code == 204, answer.text
+                return
+            appends = how in ("delta", "retry")
+            if (appends or how == "replace") and stored.parts is not None:
+                # The content of a message with parts changes only with its parts.
+                assert answer.status_code == 409, answer.text
+                assert answer.json()["code"] == "message_has_parts", answer.text
+                return
             if appends and stored.streaming is False:
                 assert answer.status_code == 409, answer.text  # a finished reply takes no delta
+                assert answer.json()["code"] == "message_finished", answer.text
                 return
             assert answer.status_code == 204, answer.text
             if how == "replace":
@@ -353,11 +530,91 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 stored.sequence = sequence
             elif how == "finish":
                 stored.streaming, stored.tokens = False, 3
+                stored.settle()
             elif how == "stream":
                 stored.streaming = True
             self.touch(cid)
-            if how not in ("delta", "retry"):  # a delta alone is followed by offset instead
+            if not appends:  # a delta alone is followed by offset instead
                 self.changed.add(cid)
+
+        @precondition(lambda self: any(c.messages for c in self.live.values()))
+        @rule(
+            data=st.data(),
+            how=st.sampled_from(
+                ["text", "stop", "tool", "finish-with", "both", "retry", "finish", "text"]
+            ),
+            call=st.sampled_from(["t1", "t2"]),
+        )
+        def change_parts(self, data: st.DataObject, how: str, call: str) -> None:
+            # Streaming into parts: text appends and tool-call upserts, numbered as deltas are;
+            # a finish (with metadata, maybe a last change) or a stop settles what streams.
+            cid, stored = self._message_taking_parts(data)
+            text: dict[str, Any] = {"append": f"<{next(self.updates)}>", "type": "text"}
+            tool: dict[str, Any] = {"part": Part(f"tool-{call}", call=call).body()}
+            changes = {
+                "text": [text],
+                "tool": [tool],
+                "both": [text, tool],
+                "retry": [text],
+                "finish-with": [text],
+            }.get(how, [])
+            patch: dict[str, Any] = {}
+            if changes:
+                retried = how == "retry" and stored.sequence > 0
+                sequence = stored.sequence if retried else stored.sequence + 1
+                patch = {"partChanges": changes, "sequence": sequence}
+            if how in ("finish", "finish-with"):
+                patch |= {"streaming": False, "metadata": {"finish": how}}
+            elif how == "stop":
+                patch = {"interrupted": True}
+            answer = self.send(
+                "PATCH",
+                f"/api/conversations/{cid}/messages/{stored.id}",
+                patch,
+                Prefer="return=minimal",
+            )
+            if how == "retry" and stored.sequence > 0:
+                assert answer.status_code == 204, answer.text  # applied already: nothing
+                return
+            ends = how in ("finish", "finish-with", "stop")
+            appends = any("append" in c for c in changes)
+            if appends and stored.streaming is False:
+                assert answer.status_code == 409, answer.text
+                assert answer.json()["code"] == "message_finished", answer.text
+                return
+            if changes and stored.parts is None and stored.content:
+                # Content written before parts: its parts must be sent whole first.
+                assert answer.status_code == 409, answer.text
+                assert answer.json()["rule"] == "no_parts", answer.text
+                return
+            assert answer.status_code == 204, answer.text
+            if changes:
+                parts = stored.parts if stored.parts is not None else []
+                for change in changes:
+                    if "append" in change:
+                        last = parts[-1] if parts else None
+                        if last is not None and last.type == "text" and last.appending:
+                            last.text += change["append"]
+                        else:
+                            parts.append(Part("text", change["append"], appending=True))
+                    else:
+                        new = Part(f"tool-{call}", call=call)
+                        at = next((i for i, p in enumerate(parts) if p.call == call), None)
+                        if at is None:
+                            parts.append(new)
+                        else:
+                            parts[at] = new
+                stored.parts = parts
+                stored.rejoin()
+                stored.sequence = patch["sequence"]
+            # Changes alone to a streaming reply are a streamed delta (followed by offset, not
+            # the feed); to a finished one, or with the finish, they are an edit.
+            if ends or stored.streaming is not True:
+                self.changed.add(cid)
+            if ends:
+                stored.streaming = False
+                stored.settle()
+            self.touch(cid)
 
         def _delete_message(self, cid: str, stored: Message) -> None:
             answer = self.send("DELETE", f"/api/conversations/{cid}/messages/{stored.id}")
@@ -388,27 +645,16 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
 
         # -------------------------------------------------------------- the user
 
-        @rule(
-            records=st.lists(
-                st.tuples(st.sampled_from(CONVERSATIONS), _messages_strategy(), st.booleans()),
-                max_size=3,
-                unique_by=lambda r: r[0],
-            ),
-            current=st.sampled_from([None, *CONVERSATIONS]),
-        )
-        def import_conversations(
-            self, records: list[tuple[str, list[Message], bool]], current: str | None
-        ) -> None:
-            bodies, fresh, updated, skipped, rejected = [], set(), set(), 0, set()
-            for cid, messages, newer in records:
-                # Newer than anything stored (the far future, always later), or older.
-                stamp = (
-                    _iso(4_070_908_800_000 + next(self.updates)) if newer
-                    else "2001-01-01T00:00:00.000Z"
-                )  # fmt: skip
-                bodies.append(_conversation_body(cid, messages, stamp))
+        def _take(self, records: list[tuple[str, Conversation]], result: dict[str, Any]) -> None:
+            """Model what an import (or a claim, which imports) of ``records`` did.
+
+            A new conversation is imported, a stored one replaced by a newer copy, a deleted one
+            rejected, and the cap evicts the least recently updated.
+            """
+            fresh, updated, skipped, rejected = set(), set(), 0, set()
+            for cid, conversation in records:
                 if cid in self.live:
-                    if newer:
+                    if conversation.updated > self.live[cid].updated:
                         updated.add(cid)
                     else:
                         skipped += 1
@@ -416,23 +662,47 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                     rejected.add(cid)
                 else:
                     fresh.add(cid)
-            answer = self.send(
-                "POST", "/api/import", {"conversations": bodies, "currentConversationId": current}
-            )
-            assert answer.status_code == 200, answer.text
-            result = answer.json()
             evicted = set(result["evicted"])
             assert evicted <= set(self.live) | fresh, result
             assert {r["id"] for r in result["rejected"]} == rejected, result
+            assert {r["code"] for r in result["rejected"]} <= {"conversation_deleted"}, result
             assert result["imported"] == len(fresh - evicted), result
             assert result["updated"] == len(updated - evicted), result
             assert result["skipped"] == skipped, result
             self.evict([cid for cid in result["evicted"] if cid in self.live and cid not in fresh])
-            for cid, messages, _ in records:
+            for cid, conversation in records:
                 if cid in (fresh | updated) - evicted:
-                    self.live[cid] = Conversation(list(messages), 0)
-                    self.touch(cid)
+                    self.live[cid] = copy.deepcopy(conversation)
+                    self.touch(cid, moves=False)
                     self.changed.add(cid)
+
+        @rule(
+            records=st.lists(
+                st.tuples(
+                    st.sampled_from(CONVERSATIONS),
+                    _messages_strategy(),
+                    st.booleans(),
+                    st.sampled_from([False, False, True]),
+                ),
+                max_size=3,
+                unique_by=lambda r: r[0],
+            ),
+            current=st.sampled_from([None, *CONVERSATIONS]),
+        )
+        def import_conversations(
+            self, records: list[tuple[str, list[Message], bool, bool]], current: str | None
+        ) -> None:
+            bodies, modelled = [], []
+            for cid, messages, newer, archived in records:
+                # Newer than anything stored (the far future, always later), or older.
+                stamp = FUTURE_MS + next(self.updates) if newer else PAST_MS
+                bodies.append(_conversation_body(cid, messages, _iso(stamp), archived=archived))
+                modelled.append((cid, Conversation(messages, 0, stamp, archived)))
+            answer = self.send(
+                "POST", "/api/import", {"conversations": bodies, "currentConversationId": current}
+            )
+            assert answer.status_code == 200, answer.text
+            self._take(modelled, answer.json())
 
         @rule(cid=st.sampled_from([None, *CONVERSATIONS]))
         def set_current_conversation(self, cid: str | None) -> None:
@@ -447,8 +717,60 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 return
             assert self.send("DELETE", "/api/me").status_code == 204
             self.live, self.deleted = {}, set()
-            assert self.user_keys() == []
+            assert self.user_keys(self.keys) == []
             self.fresh_cursor()
+
+        # -------------------------------------------------------------- the anonymous visitor
+
+        @rule(
+            cid=st.sampled_from(CONVERSATIONS),
+            messages=_messages_strategy(),
+            # Now (as new as the user's newest write, which it loses a tie to), newer than
+            # anything, or older than anything.
+            stamp=st.sampled_from(["now", "future", "past"]),
+            archived=st.sampled_from([False, False, True]),
+        )
+        def anonymous_put(
+            self, cid: str, messages: list[Message], stamp: str, archived: bool
+        ) -> None:
+            if self.anonymous is None:
+                issued = client.post("/api/auth/anonymous")
+                assert issued.status_code == 201, issued.text
+                token, user_id = issued.json()["token"], issued.json()["userId"]
+                assert user_id.startswith("anon_"), user_id
+                self.anonymous = Anonymous(token, UserKeys(settings.key_prefix, user_id))
+            visitor = self.anonymous
+            updated = {
+                "now": clock.now,
+                "future": FUTURE_MS + next(self.updates),
+                "past": PAST_MS,
+            }[stamp]
+            body = _conversation_body(cid, messages, _iso(updated), archived=archived)
+            answer = client.put(
+                f"/api/conversations/{cid}", json=body, headers=bearer(visitor.token)
+            )
+            assert answer.status_code == (200 if cid in visitor.live else 201), answer.text
+            epoch = policy.write_epoch(clock.now)
+            visitor.live[cid] = Conversation(messages, epoch, updated, archived)
+            for gone in answer.json()["evicted"]:
+                assert gone in visitor.live, (gone, "evicted but not live")
+                del visitor.live[gone]
+            assert len(visitor.live) <= CAP
+
+        @precondition(lambda self: self.anonymous is not None and self.anonymous.live)
+        @rule(again=st.booleans())
+        def claim(self, again: bool) -> None:
+            # Every conversation of the visitor moves (the newer copy wins where both have one),
+            # then the visitor is erased: claiming again finds nothing.
+            visitor = self.anonymous
+            assert visitor is not None
+            for _ in range(2 if again else 1):
+                answer = self.send("POST", "/api/me/claim", {"anonymousToken": visitor.token})
+                assert answer.status_code == 200, answer.text
+                result = answer.json()
+                assert result["done"] is True, result
+                self._take(sorted(visitor.live.items()), result)
+                visitor.live = {}
 
         # One step moves every expiry on; eleven expire whatever was not written meanwhile.
         @rule(steps=st.sampled_from([1, 3, 11]))
@@ -460,29 +782,62 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 if conversation.epoch <= expired_before:
                     del self.live[cid]
                     self.expired.add(cid)
+            if self.anonymous is not None:
+                for cid, conversation in list(self.anonymous.live.items()):
+                    if conversation.epoch <= expired_before:
+                        del self.anonymous.live[cid]
+            self.reap()
+
+        def reap(self) -> None:
+            # Redis drops a key once its expiry has passed: the clock moved on by hours the
+            # redis-server did not live through, so the keys it would have dropped go here.
+            every = [self.keys] + ([self.anonymous.keys] if self.anonymous else [])
+            for keys in every:
+                found = self.user_keys(keys)
+                with redis_client.pipeline(transaction=False) as pipe:
+                    for key in found:
+                        pipe.pexpiretime(key)
+                    expiries = pipe.execute()
+                gone = [k for k, at in zip(found, expiries, strict=True) if 0 < at < clock.now]
+                if gone:
+                    redis_client.delete(*gone)
+                if keys is self.keys and keys.summaries in gone:
+                    # What the user deleted is remembered in the summary hash: it lapsed too.
+                    assert not self.live, ("the summaries lapsed before", self.live)
+                    self.deleted = set()
+                if keys is self.keys and keys.changes in gone:
+                    # The feed lapses with the user's data, never before it: a cursor from
+                    # before is then answered 410 and the device lists again (docs/sync.md).
+                    assert not self.live, ("the change feed lapsed before", self.live)
+                    self.feed_lapsed = True
 
         # -------------------------------------------------------------- invariants
 
-        def user_keys(self) -> list[str]:
-            pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.keys.base) + ":*"
+        def user_keys(self, keys: UserKeys) -> list[str]:
+            pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in keys.base) + ":*"
             return sorted(redis_client.scan_iter(match=pattern, count=1000))
+
+        def _keys_expire(self, keys: UserKeys, live: dict[str, Conversation]) -> None:
+            found = self.user_keys(keys)
+            with redis_client.pipeline(transaction=False) as pipe:
+                for key in found:
+                    pipe.pexpiretime(key)
+                expiries = dict(zip(found, pipe.execute(), strict=True))
+            assert not [k for k, at in expiries.items() if at < 0], ("no expiry", expiries)
+            # What a live conversation needs lives at least as long as the conversation does.
+            for cid, conversation in live.items():
+                until = conversation.epoch + policy.conversation_ttl_ms
+                needed = [keys.messages(cid), keys.summaries, keys.index]
+                if conversation.messages:
+                    needed.append(keys.order(cid))
+                for key in needed:
+                    assert expiries.get(key, 0) >= until, (cid, key, expiries.get(key), until)
 
         @invariant()
         def every_key_expires(self) -> None:
-            keys = self.user_keys()
-            with redis_client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.pexpiretime(key)
-                expiries = dict(zip(keys, pipe.execute(), strict=True))
-            assert not [k for k, at in expiries.items() if at < 0], ("no expiry", expiries)
-            # What a live conversation needs lives at least as long as the conversation does.
-            for cid, conversation in self.live.items():
-                until = conversation.epoch + policy.conversation_ttl_ms
-                needed = [self.keys.messages(cid), self.keys.summaries, self.keys.index]
-                if conversation.messages:
-                    needed.append(self.keys.order(cid))
-                for key in needed:
-                    assert expiries.get(key, 0) >= until, (cid, key, expiries.get(key), until)
+            self._keys_expire(self.keys, self.live)
+            if self.anonymous is not None:
+                self._keys_expire(self.anonymous.keys, self.anonymous.live)
 
         @invariant()
         def totals_agree(self) -> None:
@@ -496,32 +851,75 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             listed = self.send("GET", "/api/conversations?limit=100").json()
             summaries = {c["id"]: c for c in listed["conversations"]}
             assert sorted(summaries) == sorted(self.live), (summaries, self.live)
+            stamps = [_ms(c["updatedAt"]) for c in listed["conversations"]]
+            assert stamps == sorted(stamps, reverse=True), listed  # newest first
             for cid, conversation in self.live.items():
-                assert summaries[cid]["messageCount"] == len(conversation.messages), cid
-                assert summaries[cid]["totalTokens"] == conversation.tokens, cid
+                summary = summaries[cid]
+                assert summary["messageCount"] == len(conversation.messages), cid
+                assert summary["totalTokens"] == conversation.tokens, cid
+                assert _ms(summary["updatedAt"]) == conversation.updated, (cid, summary)
+                assert summary.get("archived", False) is conversation.archived, (cid, summary)
                 read = self.send("GET", f"/api/conversations/{cid}?limit=500").json()
+                assert read.get("archived", False) is conversation.archived, (cid, read)
                 got = [(m["id"], m["type"], m["content"]) for m in read["messages"]]
                 want = [(m.id, m.type, m.content) for m in conversation.messages]
                 assert got == want, cid
+                got_parts = [
+                    None if "parts" not in m else [_seen(p) for p in m["parts"]]
+                    for m in read["messages"]
+                ]
+                want_parts = [
+                    None if m.parts is None else [p.seen() for p in m.parts]
+                    for m in conversation.messages
+                ]
+                assert got_parts == want_parts, (cid, read["messages"])
+
+        @invariant()
+        def archived_filters_agree(self) -> None:
+            for archived in (True, False):
+                word = "true" if archived else "false"
+                ids = [c["id"] for c in _read_all(client, self.headers, word)]
+                want = {cid for cid, c in self.live.items() if c.archived is archived}
+                assert len(ids) == len(set(ids)), (archived, ids)
+                assert set(ids) == want, (archived, ids, want)
+
+        @invariant()
+        def anonymous_agrees(self) -> None:
+            if self.anonymous is None:
+                return
+            visitor = bearer(self.anonymous.token)
+            listed = _read_all(client, visitor, "any")
+            assert sorted(c["id"] for c in listed) == sorted(self.anonymous.live), listed
+            me = client.get("/api/me", headers=visitor).json()
+            assert me["conversationCount"] == len(self.anonymous.live), me
 
         @invariant()
         def change_feed_names_what_changed(self) -> None:
             if not self.cursor:
                 return
-            seen: dict[str, str] = {}
+            seen: dict[str, dict[str, Any]] = {}
             while True:
                 answer = self.send("GET", f"/api/changes?since={self.cursor}&limit=500")
+                if answer.status_code == 410 and self.feed_lapsed:
+                    assert answer.json()["code"] == "changes_reset", answer.text
+                    assert not (self.changed - self.expired), (self.changed, self.expired)
+                    self.fresh_cursor()
+                    return
                 assert answer.status_code == 200, answer.text
                 page = answer.json()
                 for change in page["changes"]:
-                    seen[change["id"]] = change["type"]
+                    seen[change["id"]] = change
                 self.cursor = page["nextCursor"]
                 if not page["hasMore"]:
                     break
             assert self.changed <= set(seen), (self.changed, seen)
             assert set(seen) <= self.changed | self.expired, (self.changed, seen)
-            for cid, kind in seen.items():
-                assert (kind == "upsert") == (cid in self.live), (cid, kind)
+            for cid, change in seen.items():
+                assert (change["type"] == "upsert") == (cid in self.live), (cid, change)
+                if cid in self.live:
+                    # The summary as it is now: archived or not included.
+                    archived = change["conversation"].get("archived", False)
+                    assert archived is self.live[cid].archived, (cid, change)
             self.changed = set()
 
     run_state_machine_as_test(WriteSequences, settings=SEQUENCES)

@@ -10,17 +10,58 @@ local function index_size(S)
   return tonumber(S['#c~now']) or num(S['#c'])
 end
 
+-- The pair '#top' (the conversation whose index score is above every other's) and '#tops'
+-- (its score) lets a write at the caller's clock to the top skip its ZADD: the order is
+-- unchanged. The index then holds a lower score for it than its updatedAt: '#topz' is that
+-- score, kept while the index lags, and '#tops' the true one. A write of another conversation
+-- at or above '#topz' first gives the top its true score (so that no other conversation goes
+-- above it wrongly), and whatever reads scores takes the top's from '#tops' (top_score_of).
+-- S follows every change, as a call may write several conversations.
+local function place_in_index(S, id, score)
+  local s, top_score, lag = tonumber(score), tonumber(S['#tops']), tonumber(S['#topz'])
+  local is_top = S['#top'] == id
+  if is_top and score == A.now and top_score and s >= top_score then
+    if s > top_score then
+      if not lag then
+        hset(K.sum, '#topz', S['#tops'])
+        S['#topz'] = S['#tops']
+      end
+      hset(K.sum, '#tops', score)
+      S['#tops'] = text_of(score)
+    end
+    return
+  end
+  if lag and (is_top or s >= lag) then
+    if not is_top then redis.call('ZADD', K.idx, S['#tops'], S['#top']) end
+    hdel(K.sum, '#topz')
+    S['#topz'] = nil
+  end
+  redis.call('ZADD', K.idx, score, id)
+  if not top_score or s > top_score or (is_top and s == top_score) then
+    hset(K.sum, '#top', id)
+    hset(K.sum, '#tops', score)
+    S['#top'], S['#tops'] = id, text_of(score)
+  elseif is_top or s == top_score then
+    -- The top written lower, or another level with it: none is above every other now.
+    hdel(K.sum, '#top')
+    S['#top'] = nil
+  end
+end
+
+-- The score conversation `id` has in the index, as the list orders it: the top's true score
+-- while the index lags behind it (place_in_index).
+local function top_score_of(S, id, score)
+  if S['#topz'] and S['#top'] == id then return tonumber(S['#tops']) end
+  return score
+end
+
 -- Record a write to conversation `id`: updatedAt, list order, version, write epoch (and its
 -- entry in the expiry index when the epoch moved on), the list version and, with `change`, the
 -- change feed; a tombstone of the id is lifted. Returns true when the conversation's own keys
 -- need their expiry re-sent. `S` holds no write epoch of an `id` not in the index (dropped
 -- by this call, or never written): it enters both indexes, and creates them when empty.
 --
--- '#top' names the conversation with the highest score in the index and '#tops' that score:
--- while a reply streams into the most recent conversation, a write at the caller's clock leaves
--- its order unchanged, and its ZADD is skipped. Every index write goes through here, so the
--- pair stays true: whatever scores higher takes it over, and a top conversation written with a
--- lower score (a PUT of an older updatedAt) or removed gives it up.
+-- Its place in the list: place_in_index.
 --
 -- Without `score` (and `updated_at`) the conversation keeps its updatedAt and its place in the
 -- list: a write that files it away (archiving) is a change to follow, not news to put on top.
@@ -40,16 +81,7 @@ local function touch_conversation(S, id, score, updated_at, change)
     if index_size(S) == 0 then expire_later({K.idx, K.exp}) end
     S['#c~now'] = tostring(index_size(S) + 1)
   end
-  local top_score = tonumber(S['#tops'])
-  if score and not (S['#top'] == id and score == A.now) then
-    redis.call('ZADD', K.idx, score, id)
-    if not top_score or tonumber(score) >= top_score then
-      hset(K.sum, '#top', id)
-      hset(K.sum, '#tops', score)
-    elseif S['#top'] == id then
-      hdel(K.sum, '#top')
-    end
-  end
+  if score then place_in_index(S, id, score) end
   if S['w|' .. id] ~= A.epoch then
     hset(K.sum, 'w|' .. id, A.epoch)
     redis.call('ZADD', K.exp, A.epoch, id)
@@ -98,7 +130,8 @@ local function drop_conversations(S, ids, kinds, deleted_now)
     end
     if S['#top'] == id then
       hdel(K.sum, '#top')
-      S['#top'] = nil
+      hdel(K.sum, '#topz')
+      S['#top'], S['#topz'] = nil, nil
     end
     if id ~= deleted_now then
       graveyard[#graveyard + 1] = S['e|' .. id] or '0'

@@ -5,11 +5,12 @@
 -- The user's own fields in the summary hash: conversation count (index entries, expired ones
 -- not yet removed included), message and token totals, the expiry last applied to the user's
 -- keys, the current conversation with the instant its pointer lapses ('' never), the most
--- recent conversation with its index score (touch_conversation), the change feed's generation,
--- last sequence number and floor (changes below it are forgotten), the number of tombstones
--- kept, and the list version (one more on every write a list or /api/me could show).
-local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx', '#top', '#tops', '#fid', '#fseq', '#ffl',
-  '#tc', '#lv'}
+-- recent conversation with its score and the index's lagging one (place_in_index), the change
+-- feed's generation, last sequence number and floor (changes below it are forgotten), the
+-- number of tombstones kept, and the list version (one more on every write a list or /api/me
+-- could show).
+local USER = {'#c', '#m', '#k', '#e', '#cur', '#curx', '#top', '#tops', '#topz', '#fid', '#fseq',
+  '#ffl', '#tc', '#lv'}
 
 -- One HMGET of the user's fields, the rate-limit window and `extra`: most scripts read
 -- everything they need from the summary hash with this one command.
