@@ -562,3 +562,78 @@ def test_push_on_costs_one_command_more_and_no_request(
         pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
     assert off is not None
     assert on == off + 1, (name, off, on)
+
+
+async def _moving_clock_costs(settings: Settings, redis_url: str | None) -> dict[str, int | None]:
+    """Commands of a reply streamed as a clock moves on, then of writes to other conversations.
+
+    The table above runs at one instant. Streaming runs on a clock that moves with every
+    delta: each delta moves the reply's conversation up (its updatedAt), which the index learns
+    only when another conversation is written at or above the score it still holds. Then notes
+    are appended to b, c, c again and b again, a millisecond apart.
+    """
+    upstash = Upstash(settings)
+    clock = [time.time_ns() // 1_000_000]
+    store = ConversationStore(upstash, settings, clock_ms=lambda: clock[0])
+    limits = RateLimits(upstash, settings)
+    meter = Meter(upstash, redis_url)
+    user = limits.caller("moving")
+    stream = limits.caller("moving", streaming=True)
+    measured: dict[str, int | None] = {}
+    try:
+        for cid in ("a", "b", "c"):
+            await store.put_conversation(user, _conversation(cid, 2, 0))
+        reply = ConversationMessage(
+            id="reply",
+            type="assistant",
+            content="",
+            timestamp="2025-01-01T00:00:00.000Z",
+            streaming=True,
+        )
+        note = ConversationMessage(
+            id="note", type="user", content="and then", timestamp="2025-01-01T00:00:00.000Z"
+        )
+        clock[0] += 1
+        await store.append_message(user, "a", reply)
+        for sequence in range(1, 4):
+            clock[0] += 250
+            patch = MessagePatch(appendContent=f"token {sequence} ", sequence=sequence)
+            delta = partial(store.update_message, stream, "a", "reply", patch, return_message=False)
+            measured[f"delta {sequence}"] = (await meter.measure(delta))[1]
+        clock[0] += 250
+        for name in ("b", "c", "c2", "b2"):
+            clock[0] += 1
+            written = note.model_copy(update={"id": f"note-{name}"})
+            append = partial(store.append_message, user, name[0], written)
+            measured[f"append to {name}"] = (await meter.measure(append))[1]
+        listed = await store.list_conversations(user, limit=20, cursor=None)
+        assert isinstance(listed, ConversationPage)
+        assert [s.id for s in listed.conversations] == ["b", "c", "a"]
+    finally:
+        await upstash.aclose()
+    return measured
+
+
+def test_a_reply_on_a_moving_clock_then_a_switch_of_conversation_cost_exactly(
+    costs: dict[str, dict[str, Any]], standin: Standin
+) -> None:
+    # Deltas cost what they cost at one instant. The first write to another conversation pays
+    # the reply's conversation its true place in the index (one ZADD); the next write, to the
+    # one now on top, skips its own ZADD, and a switch back pays that one again.
+    if standin.redis_url is None:
+        pytest.skip("command counts need a redis-server (fakeredis keeps no commandstats)")
+    settings = make_settings(
+        standin, rate_limit_user_requests=10**9, rate_limit_stream_requests=10**9
+    )
+    measured = asyncio.run(_moving_clock_costs(settings, standin.redis_url))
+    delta = costs["patch: delta 1"]["small"][1]
+    append = costs["append message"]["small"][1]
+    assert measured == {
+        "delta 1": delta,
+        "delta 2": delta,
+        "delta 3": delta,
+        "append to b": append + 1,
+        "append to c": append,
+        "append to c2": append - 1,
+        "append to b2": append + 1,
+    }

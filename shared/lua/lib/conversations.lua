@@ -13,7 +13,7 @@ end
 -- The pair '#top' (the conversation whose index score is above every other's) and '#tops'
 -- (its score) lets a write at the caller's clock to the top skip its ZADD: the order is
 -- unchanged. The index then holds a lower score for it than its updatedAt: '#topz' is that
--- score, kept while the index lags, and '#tops' the true one. A write of another conversation
+-- score, kept while the index lags ('' or none while it does not), and '#tops' the true one. A write of another conversation
 -- at or above '#topz' first gives the top its true score (so that no other conversation goes
 -- above it wrongly), and whatever reads scores takes the top's from '#tops' (top_score_of).
 -- S follows every change, as a call may write several conversations.
@@ -33,8 +33,10 @@ local function place_in_index(S, id, score)
   end
   if lag and (is_top or s >= lag) then
     if not is_top then redis.call('ZADD', K.idx, S['#tops'], S['#top']) end
-    hdel(K.sum, '#topz')
-    S['#topz'] = nil
+    -- Emptied rather than deleted: it goes with the HSET the write sends anyway, where an
+    -- HDEL would be a command of its own.
+    hset(K.sum, '#topz', '')
+    S['#topz'] = ''
   end
   redis.call('ZADD', K.idx, score, id)
   if not top_score or s > top_score or (is_top and s == top_score) then
@@ -51,7 +53,7 @@ end
 -- The score conversation `id` has in the index, as the list orders it: the top's true score
 -- while the index lags behind it (place_in_index).
 local function top_score_of(S, id, score)
-  if S['#topz'] and S['#top'] == id then return tonumber(S['#tops']) end
+  if tonumber(S['#topz']) and S['#top'] == id then return tonumber(S['#tops']) end
   return score
 end
 
