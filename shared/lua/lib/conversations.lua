@@ -13,10 +13,11 @@ end
 -- The pair '#top' (the conversation whose index score is above every other's) and '#tops'
 -- (its score) lets a write at the caller's clock to the top skip its ZADD: the order is
 -- unchanged. The index then holds a lower score for it than its updatedAt: '#topz' is that
--- score, kept while the index lags ('' or none while it does not), and '#tops' the true one. A write of another conversation
--- at or above '#topz' first gives the top its true score (so that no other conversation goes
--- above it wrongly), and whatever reads scores takes the top's from '#tops' (top_score_of).
--- S follows every change, as a call may write several conversations.
+-- score, kept while the index lags ('' or absent when it does not), and '#tops' the true one.
+-- A write of another conversation at or above '#topz' first gives the top its true score (so
+-- that no other conversation goes above it wrongly), and whatever reads scores takes the
+-- top's from '#tops' (top_score_of). S follows every change, as a call may write several
+-- conversations.
 local function place_in_index(S, id, score)
   local s, top_score, lag = tonumber(score), tonumber(S['#tops']), tonumber(S['#topz'])
   local is_top = S['#top'] == id
