@@ -659,8 +659,21 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             # One change of each kind, at no index (mostly) or any index up to one past the end.
             tag = next(self.updates)
             what = data.draw(
-                st.sampled_from(["text", "text", "reasoning", "put-text", "step", "tool", "tool"])
+                st.sampled_from(
+                    [
+                        "text",
+                        "text",
+                        "reasoning",
+                        "put-text",
+                        "put-reasoning",
+                        "step",
+                        "tool",
+                        "tool",
+                    ]
+                )
             )
+            # As often no index as any index (one past the end, too).
+            indices: list[int | None] = [None] * (len(parts) + 2) + list(range(len(parts) + 2))
             change: dict[str, Any]
             if what in ("text", "reasoning"):
                 change = {"append": f"<{tag}>", "type": what}
@@ -668,6 +681,8 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 # A text part sent whole, maybe still streaming: an append does not add to it.
                 extra = data.draw(st.sampled_from([{}, {"state": "streaming"}, {"state": "done"}]))
                 change = {"part": {"type": "text", "text": f"[{tag}]"} | extra}
+            elif what == "put-reasoning":
+                change = {"part": {"type": "reasoning", "text": f"[{tag}]", "state": "done"}}
             elif what == "step":
                 change = {"part": {"type": "step-start"}}
             else:
@@ -676,7 +691,9 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                     st.sampled_from(["input-streaming", "input-available", "output-available"])
                 )
                 change = {"part": _tool(call, state)}
-            index = data.draw(st.sampled_from([None, None, None, *range(len(parts) + 2)]))
+                # Its own index too, where it has one already (else another's, or the end).
+                indices += [i for i, p in enumerate(parts) if p.call == call] * 2
+            index = data.draw(st.sampled_from(indices))
             if index is not None:
                 change["index"] = index
             return change
@@ -685,12 +702,14 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
         @rule(data=st.data(), patches=st.sampled_from([1, 2, 3, 5]))
         def stream_into_parts(self, data: st.DataObject, patches: int) -> None:
             # Appends and whole parts (by index or not), numbered as deltas are, all or none;
-            # a few patches in a row to one message, the last maybe with the finish.
+            # a few patches in a row to one message, maybe with ``streaming: true`` (which
+            # reopens a finished reply), the last maybe with the finish.
             cid, stored = self._message_taking_parts(data)
             for n in range(patches):
-                last = n == patches - 1
-                how = data.draw(st.sampled_from(["changes", "finish-with"])) if last else "changes"
-                self._change_parts(data, how, cid, stored)
+                hows = ["changes", "changes", "stream-with"]
+                if n == patches - 1:
+                    hows.append("finish-with")
+                self._change_parts(data, data.draw(st.sampled_from(hows)), cid, stored)
 
         @precondition(lambda self: any(c.messages for c in self.live.values()))
         @rule(data=st.data(), how=st.sampled_from(["retry", "finish", "stop"]))
@@ -703,8 +722,8 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             changes: list[dict[str, Any]] = []
             if how == "retry":
                 changes = [{"append": f"<{next(self.updates)}>", "type": "text"}]
-            elif how in ("changes", "finish-with"):
-                for _ in range(data.draw(st.sampled_from([1, 1, 2, 3]))):
+            elif how in ("changes", "stream-with", "finish-with"):
+                for _ in range(data.draw(st.sampled_from([1, 1, 1, 2, 3]))):
                     changes.append(self._part_change(data, before))
             patch: dict[str, Any] = {}
             if changes:
@@ -715,6 +734,8 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 patch |= {"streaming": False, "metadata": {"finish": how}}
             elif how == "stop":
                 patch = {"interrupted": True}
+            elif how == "stream-with":
+                patch["streaming"] = True
             answer = self.send(
                 "PATCH",
                 f"/api/conversations/{cid}/messages/{stored.id}",
@@ -726,7 +747,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 return
             ends = how in ("finish", "finish-with", "stop")
             appends = any("append" in c for c in changes)
-            if appends and stored.streaming is False:
+            if appends and stored.streaming is False and how != "stream-with":
                 assert answer.status_code == 409, answer.text
                 assert answer.json()["code"] == "message_finished", answer.text
                 return
@@ -755,9 +776,11 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 stored.rejoin()
                 stored.sequence = patch["sequence"]
             # Changes alone to a streaming reply are a streamed delta (followed by offset, not
-            # the feed); to a finished one, or with the finish, they are an edit.
-            if ends or stored.streaming is not True:
+            # the feed); to a finished one, or with the finish or a reopening, they are an edit.
+            if ends or how == "stream-with" or stored.streaming is not True:
                 self.changed.add(cid)
+            if how == "stream-with":
+                stored.streaming, stored.interrupted = True, False
             if ends:
                 stored.streaming = False
                 stored.settle()
