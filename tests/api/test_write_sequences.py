@@ -703,12 +703,12 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
         def stream_into_parts(self, data: st.DataObject, patches: int) -> None:
             # Appends and whole parts (by index or not), numbered as deltas are, all or none;
             # a few patches in a row to one message, maybe with ``streaming: true`` (which
-            # reopens a finished reply), the last maybe with the finish.
+            # reopens a finished reply), the last maybe with the finish or a stop.
             cid, stored = self._message_taking_parts(data)
             for n in range(patches):
                 hows = ["changes", "changes", "stream-with"]
                 if n == patches - 1:
-                    hows.append("finish-with")
+                    hows += ["finish-with", "stop-with"]
                 self._change_parts(data, data.draw(st.sampled_from(hows)), cid, stored)
 
         @precondition(lambda self: any(c.messages for c in self.live.values()))
@@ -722,7 +722,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             changes: list[dict[str, Any]] = []
             if how == "retry":
                 changes = [{"append": f"<{next(self.updates)}>", "type": "text"}]
-            elif how in ("changes", "stream-with", "finish-with"):
+            elif how in ("changes", "stream-with", "finish-with", "stop-with"):
                 for _ in range(data.draw(st.sampled_from([1, 1, 1, 2, 3]))):
                     changes.append(self._part_change(data, before))
             patch: dict[str, Any] = {}
@@ -736,6 +736,8 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 patch = {"interrupted": True}
             elif how == "stream-with":
                 patch["streaming"] = True
+            elif how == "stop-with":
+                patch["interrupted"] = True
             answer = self.send(
                 "PATCH",
                 f"/api/conversations/{cid}/messages/{stored.id}",
@@ -745,7 +747,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             if how == "retry" and stored.sequence > 0:
                 assert answer.status_code == 204, answer.text  # applied already: nothing
                 return
-            ends = how in ("finish", "finish-with", "stop")
+            ends = how in ("finish", "finish-with", "stop", "stop-with")
             appends = any("append" in c for c in changes)
             if appends and stored.streaming is False and how != "stream-with":
                 assert answer.status_code == 409, answer.text
@@ -784,7 +786,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             if ends:
                 stored.streaming = False
                 stored.settle()
-            if how == "stop":
+            if how in ("stop", "stop-with"):
                 stored.interrupted = True
             stored.written = clock.now
             self.touch(cid)
