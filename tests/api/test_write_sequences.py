@@ -4,13 +4,18 @@ A ``RuleBasedStateMachine`` drives one user through every write route -- PUT a c
 (with or without messages, some with UIMessage parts, archived or not, reviving a deleted one),
 PATCH it (rename; archive and unarchive, alone or with a rename), DELETE it, append (plain,
 with text parts, or a reply started with ``parts: []`` and ``streaming: true``), PATCH messages
-(replace, streamed ``appendContent`` deltas with their sequence, ``partChanges`` -- text appends
-and tool-call upserts -- numbered the same way, retries of either, finish with metadata, stop
-with ``interrupted``) and DELETE them (the last one included), import, set the current
-conversation, erase -- and a second, anonymous user (``POST /api/auth/anonymous``) who PUTs
-conversations of its own, which the first user claims (``POST /api/me/claim``), with the clock
-moving on by whole epoch steps, so that expiries move on and conversations expire (and the keys
-whose expiry the clock passed are dropped, as Redis would have dropped them meanwhile). After
+(replace, streamed ``appendContent`` deltas with their sequence, ``partChanges`` numbered the
+same way -- text and reasoning appends and whole parts (text, a step, tool calls moving through
+their states), with an ``index`` or without, one past the end included, several in one patch,
+all or none, refused with their ``part_conflict`` rule -- retries of either, finish with
+metadata, stop with ``interrupted``, reopen a finished reply with its parts whole and
+``streaming: true``, its deltas numbered from 1 again) and DELETE them (the last one included),
+import, set the current conversation, erase -- and a second, anonymous user
+(``POST /api/auth/anonymous``) who PUTs conversations of its own, which the first user claims
+(``POST /api/me/claim``), with the clock moving on by whole epoch steps, so that expiries move
+on, conversations expire (and the keys whose expiry the clock passed are dropped, as Redis
+would have dropped them meanwhile) and replies left streaming go stale (the stale limit is two
+clock steps: two steps later a reply still streams, three later it reads interrupted). After
 every step:
 
 * every key of either user has a Redis expiry (PTTL > 0), and no key a live conversation needs
@@ -18,8 +23,10 @@ every step:
 * ``GET /api/me`` counts, ``GET /api/conversations`` lists (``updatedAt`` included, newest
   first; and with ``?archived=true`` / ``false``, every page followed, exactly the archived /
   not archived ones) and ``GET /api/conversations/{id}`` holds what the model says was written:
-  each message's content and its parts (their kinds, text and tool calls), and whether the
-  conversation is archived; the anonymous user's count and list too;
+  each message's content, its ``streaming`` and ``interrupted``, and its parts exactly (the
+  JSON, ``state`` and key order included; settled -- text and reasoning ``done``, waiting tool
+  calls ``output-error`` -- once the reply stopped or went stale), and whether the conversation
+  is archived; the anonymous user's count and list too;
 * the change feed, followed from the last step's cursor, names every conversation the step
   changed (archiving included: its upsert's summary carries ``archived``), and nothing it did
   not (but conversations that expired meanwhile); it answers 410 only once it lapsed with the
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,30 +83,117 @@ SEQUENCES = settings(
 _USERS = itertools.count()
 
 
+# Replies left streaming this long without a write read as interrupted, their parts settled:
+# two clock steps (an hour each), so two steps are not yet stale and three are.
+STALE_SECONDS = 2 * 3600
+INTERRUPTED_TOOL = "The response was interrupted before this tool call finished."
+
+
 @dataclass
 class Part:
-    """A UIMessage part as the model expects it back: a text part or a tool call."""
+    """A UIMessage part as the model expects it stored: its JSON, key order included."""
 
-    type: str
-    text: str = ""
-    call: str = ""  # a tool call's toolCallId
+    json: dict[str, Any]
     # Started by a partChanges append and still streaming: the next append goes on with it.
     appending: bool = False
 
-    def body(self) -> dict[str, Any]:
-        if self.call:
-            return {"type": self.type, "toolCallId": self.call, "state": "input-available"} | {
-                "input": {}
-            }
-        return {"type": self.type, "text": self.text}
+    @property
+    def kind(self) -> str:
+        """What a change may put over it: text, reasoning, a tool call, or any other part."""
+        kind = str(self.json["type"])
+        if kind.startswith("tool-") or kind == "dynamic-tool":
+            return "tool"
+        return kind if kind in ("text", "reasoning") else "other"
 
-    def seen(self) -> tuple[str, str]:
-        return (self.type, self.call or self.text)
+    @property
+    def call(self) -> str:
+        """A tool call's toolCallId ("" for any other part)."""
+        return str(self.json["toolCallId"]) if self.kind == "tool" else ""
 
 
-def _seen(part: dict[str, Any]) -> tuple[str, str]:
-    """What the model compares of a part read back: its kind, and its text or tool call."""
-    return (part["type"], part.get("toolCallId") or part.get("text", ""))
+def _text(text: str) -> Part:
+    return Part({"type": "text", "text": text})
+
+
+def _tool(call: str, state: str) -> dict[str, Any]:
+    """A tool call's part in ``state``, as the SDK moves it through them."""
+    part: dict[str, Any] = {"type": f"tool-{call}", "toolCallId": call, "state": state}
+    part["input"] = {"q": "pa"} if state == "input-streaming" else {"q": "paris"}
+    if state == "output-available":
+        part["output"] = {"ok": True}
+    return part
+
+
+def _settled(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parts as a reply whose stream stopped reads them (docs/api.md, Messages with parts).
+
+    Text and reasoning still streaming are done; a tool call still waiting for its input or
+    its output failed (a streaming input dropped); anything else is as stored.
+    """
+    out = []
+    for stored in parts:
+        part = dict(stored)
+        state = part.get("state")
+        if part["type"] in ("text", "reasoning") and state == "streaming":
+            part["state"] = "done"
+        elif state in ("input-streaming", "input-available") and "toolCallId" in part:
+            if state == "input-streaming":
+                del part["input"]
+            part["state"] = "output-error"
+            part["errorText"] = INTERRUPTED_TOOL
+        out.append(part)
+    return out
+
+
+def _apply(parts: list[Part], change: dict[str, Any]) -> str | None:
+    """Apply one partChanges entry to ``parts`` (docs/api.md, Streaming into parts).
+
+    Returns the rule it breaks (``parts`` then half changed), or None.
+    """
+    count, at = len(parts), change.get("index")
+    if "part" in change:
+        new = Part(copy.deepcopy(change["part"]))
+        target: int | None
+        if new.kind == "tool":
+            # Wherever its toolCallId is; a new call goes at the end (or its index, the end).
+            target = next((i for i, p in enumerate(parts) if p.call == new.call), None)
+            if target is not None and at is not None and at != target:
+                return "tool_index"
+            if target is None:
+                if at is not None and at > count:
+                    return "past_end"
+                if at is not None and at < count:
+                    return "tool_index" if parts[at].kind == "tool" else "other_kind"
+                target = count
+        else:
+            target = count if at is None else at
+            if target > count:
+                return "past_end"
+            if target < count and parts[target].kind != new.kind:
+                return "other_kind"
+        if target == count:
+            parts.append(new)
+        else:
+            parts[target] = new
+        return None
+    kind, text = change["type"], change["append"]
+    if at is None:
+        # The last part when an append started it, it still streams and is of this type.
+        last = parts[-1] if parts else None
+        target = count - 1 if last and last.appending and last.kind == kind else count
+    else:
+        target = at
+        if target > count:
+            return "past_end"
+        if target < count and parts[target].kind != kind:
+            return "other_kind"
+        if target < count and not parts[target].appending:
+            return "not_appendable"
+    if target == count:
+        parts.append(Part({"type": kind, "text": text, "state": "streaming"}, appending=True))
+    else:
+        parts[target].json["text"] += text
+    return None
 
 
 @dataclass
@@ -113,16 +208,36 @@ class Message:
     sequence: int = 0
     # None: written without parts (content alone); else its parts.
     parts: list[Part] | None = None
+    # Stopped (``interrupted: true``) and not reopened since.
+    interrupted: bool = False
+    # When it was last written (what its staleness counts from).
+    written: int = 0
 
     def rejoin(self) -> None:
         """The content of a message with parts: its text parts joined."""
         assert self.parts is not None
-        self.content = "".join(p.text for p in self.parts if p.type == "text")
+        self.content = "".join(p.json["text"] for p in self.parts if p.kind == "text")
 
     def settle(self) -> None:
         """A reply that ends: the parts an append started are done."""
         for part in self.parts or []:
-            part.appending = False
+            if part.appending:
+                part.json["state"] = "done"
+                part.appending = False
+
+    def stale(self, now: int) -> bool:
+        """Left streaming, and not written for longer than the stale limit."""
+        return self.streaming is True and now - self.written > STALE_SECONDS * 1000
+
+    def shown(self, now: int) -> dict[str, Any]:
+        """What a read of it at ``now`` answers of its streaming, interruption and parts."""
+        stopped = self.interrupted or self.stale(now)
+        parts = None if self.parts is None else [p.json for p in self.parts]
+        return {
+            "streaming": None if self.streaming is None else self.streaming and not stopped,
+            "interrupted": True if stopped else None,
+            "parts": _settled(parts) if stopped and parts is not None else parts,
+        }
 
 
 @dataclass
@@ -172,7 +287,7 @@ def _message_body(m: Message) -> dict[str, Any]:
     if m.streaming is not None:
         body["streaming"] = m.streaming
     if m.parts is not None:
-        body["parts"] = [p.body() for p in m.parts]
+        body["parts"] = [p.json for p in m.parts]
     return body
 
 
@@ -206,7 +321,7 @@ def _messages_strategy() -> st.SearchStrategy[list[Message]]:
         out = []
         for i, (m, with_parts) in enumerate(ms):
             # With parts, its content is their text: one text part, or none for "".
-            parts = ([Part("text", m.content)] if m.content else []) if with_parts else None
+            parts = ([_text(m.content)] if m.content else []) if with_parts else None
             out.append(Message(f"m{i}", m.type, m.content, m.tokens, parts=parts))
         return out
 
@@ -252,6 +367,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
         clock=clock,
         conversation_ttl_seconds=TTL_SECONDS,
         max_conversations_per_user=CAP,
+        streaming_stale_seconds=STALE_SECONDS,
         # Every call writes its rate-limit window (a key too), and none is refused.
         rate_limit_user_requests=10**9,
         rate_limit_stream_requests=10**9,
@@ -408,7 +524,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             streaming=st.sampled_from([None, True]),
             # Without parts; with one text part (content sent or left out); a reply started
             # with no parts yet, streaming.
-            shape=st.sampled_from(["plain", "plain", "text", "text-alone", "reply"]),
+            shape=st.sampled_from(["plain", "plain", "text", "text-alone", "reply", "reply"]),
             revive=st.booleans(),
         )
         def append_message(
@@ -431,7 +547,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 new = Message(mid, kind, "", tokens, True, parts=[])
             elif shape in ("text", "text-alone"):
                 text = f"{mid} says hi"
-                new = Message(mid, kind, text, tokens, streaming, parts=[Part("text", text)])
+                new = Message(mid, kind, text, tokens, streaming, parts=[_text(text)])
             else:
                 new = Message(mid, kind, f"{mid} says hi", tokens, streaming)
             body = _message_body(new)
@@ -452,6 +568,7 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             if cid not in self.live:
                 self.deleted.discard(cid)
                 self.live[cid] = Conversation([], 0)
+            new.written = clock.now
             self.live[cid].messages.append(new)
             self.touch(cid)
             self.changed.add(cid)
@@ -532,32 +649,82 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 stored.streaming, stored.tokens = False, 3
                 stored.settle()
             elif how == "stream":
-                stored.streaming = True
+                stored.streaming, stored.interrupted = True, False
+            stored.written = clock.now
             self.touch(cid)
             if not appends:  # a delta alone is followed by offset instead
                 self.changed.add(cid)
 
+        def _part_change(self, data: st.DataObject, parts: list[Part]) -> dict[str, Any]:
+            # One change of each kind, at no index (mostly) or any index up to one past the end.
+            tag = next(self.updates)
+            what = data.draw(
+                st.sampled_from(
+                    [
+                        "text",
+                        "text",
+                        "reasoning",
+                        "put-text",
+                        "put-reasoning",
+                        "step",
+                        "tool",
+                        "tool",
+                    ]
+                )
+            )
+            # As often no index as any index (one past the end, too).
+            indices: list[int | None] = [None] * (len(parts) + 2) + list(range(len(parts) + 2))
+            change: dict[str, Any]
+            if what in ("text", "reasoning"):
+                change = {"append": f"<{tag}>", "type": what}
+            elif what == "put-text":
+                # A text part sent whole, maybe still streaming: an append does not add to it.
+                extra = data.draw(st.sampled_from([{}, {"state": "streaming"}, {"state": "done"}]))
+                change = {"part": {"type": "text", "text": f"[{tag}]"} | extra}
+            elif what == "put-reasoning":
+                change = {"part": {"type": "reasoning", "text": f"[{tag}]", "state": "done"}}
+            elif what == "step":
+                change = {"part": {"type": "step-start"}}
+            else:
+                call = data.draw(st.sampled_from(["t1", "t2"]))
+                state = data.draw(
+                    st.sampled_from(["input-streaming", "input-available", "output-available"])
+                )
+                change = {"part": _tool(call, state)}
+                # Its own index too, where it has one already (else another's, or the end).
+                indices += [i for i, p in enumerate(parts) if p.call == call] * 2
+            index = data.draw(st.sampled_from(indices))
+            if index is not None:
+                change["index"] = index
+            return change
+
         @precondition(lambda self: any(c.messages for c in self.live.values()))
-        @rule(
-            data=st.data(),
-            how=st.sampled_from(
-                ["text", "stop", "tool", "finish-with", "both", "retry", "finish", "text"]
-            ),
-            call=st.sampled_from(["t1", "t2"]),
-        )
-        def change_parts(self, data: st.DataObject, how: str, call: str) -> None:
-            # Streaming into parts: text appends and tool-call upserts, numbered as deltas are;
-            # a finish (with metadata, maybe a last change) or a stop settles what streams.
+        @rule(data=st.data(), patches=st.sampled_from([1, 2, 3, 5]))
+        def stream_into_parts(self, data: st.DataObject, patches: int) -> None:
+            # Appends and whole parts (by index or not), numbered as deltas are, all or none;
+            # a few patches in a row to one message, maybe with ``streaming: true`` (which
+            # reopens a finished reply), the last maybe with the finish or a stop.
             cid, stored = self._message_taking_parts(data)
-            text: dict[str, Any] = {"append": f"<{next(self.updates)}>", "type": "text"}
-            tool: dict[str, Any] = {"part": Part(f"tool-{call}", call=call).body()}
-            changes = {
-                "text": [text],
-                "tool": [tool],
-                "both": [text, tool],
-                "retry": [text],
-                "finish-with": [text],
-            }.get(how, [])
+            for n in range(patches):
+                hows = ["changes", "changes", "stream-with"]
+                if n == patches - 1:
+                    hows += ["finish-with", "stop-with"]
+                self._change_parts(data, data.draw(st.sampled_from(hows)), cid, stored)
+
+        @precondition(lambda self: any(c.messages for c in self.live.values()))
+        @rule(data=st.data(), how=st.sampled_from(["retry", "finish", "stop"]))
+        def end_or_retry_parts(self, data: st.DataObject, how: str) -> None:
+            # A retried append, or a finish (with metadata) or a stop, which settle what streams.
+            self._change_parts(data, how, *self._message_taking_parts(data))
+
+        def _change_parts(self, data: st.DataObject, how: str, cid: str, stored: Message) -> None:
+            before = copy.deepcopy(stored.parts) if stored.parts is not None else []
+            changes: list[dict[str, Any]] = []
+            if how == "retry":
+                changes = [{"append": f"<{next(self.updates)}>", "type": "text"}]
+            elif how in ("changes", "stream-with", "finish-with", "stop-with"):
+                for _ in range(data.draw(st.sampled_from([1, 1, 1, 2, 3]))):
+                    changes.append(self._part_change(data, before))
             patch: dict[str, Any] = {}
             if changes:
                 retried = how == "retry" and stored.sequence > 0
@@ -567,6 +734,10 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 patch |= {"streaming": False, "metadata": {"finish": how}}
             elif how == "stop":
                 patch = {"interrupted": True}
+            elif how == "stream-with":
+                patch["streaming"] = True
+            elif how == "stop-with":
+                patch["interrupted"] = True
             answer = self.send(
                 "PATCH",
                 f"/api/conversations/{cid}/messages/{stored.id}",
@@ -576,45 +747,77 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
             if how == "retry" and stored.sequence > 0:
                 assert answer.status_code == 204, answer.text  # applied already: nothing
                 return
-            ends = how in ("finish", "finish-with", "stop")
+            ends = how in ("finish", "finish-with", "stop", "stop-with")
             appends = any("append" in c for c in changes)
-            if appends and stored.streaming is False:
+            if appends and stored.streaming is False and how != "stream-with":
                 assert answer.status_code == 409, answer.text
                 assert answer.json()["code"] == "message_finished", answer.text
                 return
+            broken: tuple[str, int] | None = None
             if changes and stored.parts is None and stored.content:
                 # Content written before parts: its parts must be sent whole first.
+                broken = ("no_parts", 0)
+            parts = copy.deepcopy(before)
+            for at, change in enumerate(changes):
+                rule = None if broken else _apply(parts, change)
+                if rule is not None:
+                    broken = (rule, at)
+            if broken is not None:
+                # All or none: nothing is written, the sequence number not used up either.
                 assert answer.status_code == 409, answer.text
-                assert answer.json()["rule"] == "no_parts", answer.text
+                refused = answer.json()
+                assert (refused["code"], refused["rule"]) == ("part_conflict", broken[0]), (
+                    changes,
+                    refused,
+                )
+                assert refused["detail"].startswith(f"partChanges[{broken[1]}] "), refused
                 return
-            assert answer.status_code == 204, answer.text
+            assert answer.status_code == 204, (changes, answer.text)
             if changes:
-                parts = stored.parts if stored.parts is not None else []
-                for change in changes:
-                    if "append" in change:
-                        last = parts[-1] if parts else None
-                        if last is not None and last.type == "text" and last.appending:
-                            last.text += change["append"]
-                        else:
-                            parts.append(Part("text", change["append"], appending=True))
-                    else:
-                        new = Part(f"tool-{call}", call=call)
-                        at = next((i for i, p in enumerate(parts) if p.call == call), None)
-                        if at is None:
-                            parts.append(new)
-                        else:
-                            parts[at] = new
                 stored.parts = parts
                 stored.rejoin()
                 stored.sequence = patch["sequence"]
             # Changes alone to a streaming reply are a streamed delta (followed by offset, not
-            # the feed); to a finished one, or with the finish, they are an edit.
-            if ends or stored.streaming is not True:
+            # the feed); to a finished one, or with the finish or a reopening, they are an edit.
+            if ends or how == "stream-with" or stored.streaming is not True:
                 self.changed.add(cid)
+            if how == "stream-with":
+                stored.streaming, stored.interrupted = True, False
             if ends:
                 stored.streaming = False
                 stored.settle()
+            if how in ("stop", "stop-with"):
+                stored.interrupted = True
+            stored.written = clock.now
             self.touch(cid)
+
+        @precondition(lambda self: any(c.messages for c in self.live.values()))
+        @rule(data=st.data(), step=st.booleans())
+        def reopen_reply(self, data: st.DataObject, step: bool) -> None:
+            # A turn continued after a tool approval: the reply sent back whole as read (settled
+            # when it stopped), maybe with a step more, and streaming again; its deltas are
+            # numbered from 1 again.
+            cid, stored = self._message_taking_parts(data)
+            if stored.parts is None:
+                sent = [_text(stored.content).json] if stored.content else []
+            else:
+                sent = copy.deepcopy(stored.shown(clock.now)["parts"])
+            if step:
+                sent.append({"type": "step-start"})
+            answer = self.send(
+                "PATCH",
+                f"/api/conversations/{cid}/messages/{stored.id}",
+                {"parts": sent, "streaming": True},
+                Prefer="return=minimal",
+            )
+            assert answer.status_code == 204, answer.text
+            # Stored as sent: none of its parts was started by an append.
+            stored.parts = [Part(part) for part in sent]
+            stored.rejoin()
+            stored.streaming, stored.interrupted, stored.sequence = True, False, 0
+            stored.written = clock.now
+            self.touch(cid)
+            self.changed.add(cid)
 
         def _delete_message(self, cid: str, stored: Message) -> None:
             answer = self.send("DELETE", f"/api/conversations/{cid}/messages/{stored.id}")
@@ -864,15 +1067,13 @@ def test_any_sequence_of_writes_keeps_keys_expiring_and_totals_true(
                 got = [(m["id"], m["type"], m["content"]) for m in read["messages"]]
                 want = [(m.id, m.type, m.content) for m in conversation.messages]
                 assert got == want, cid
-                got_parts = [
-                    None if "parts" not in m else [_seen(p) for p in m["parts"]]
+                # Parts whole (state included, key order too), settled once a reply stopped.
+                got_shown = [
+                    json.dumps({k: m.get(k) for k in ("streaming", "interrupted", "parts")})
                     for m in read["messages"]
                 ]
-                want_parts = [
-                    None if m.parts is None else [p.seen() for p in m.parts]
-                    for m in conversation.messages
-                ]
-                assert got_parts == want_parts, (cid, read["messages"])
+                want_shown = [json.dumps(m.shown(clock.now)) for m in conversation.messages]
+                assert got_shown == want_shown, (cid, read["messages"])
 
         @invariant()
         def archived_filters_agree(self) -> None:
