@@ -59,6 +59,17 @@ def _conversation(
     )
 
 
+def _streaming_reply(mid: str) -> ConversationMessage:
+    """An assistant reply appended empty, to be streamed into."""
+    return ConversationMessage(
+        id=mid,
+        type="assistant",
+        content="",
+        timestamp="2025-01-01T00:00:00.000Z",
+        streaming=True,
+    )
+
+
 class Meter:
     """Counts Upstash HTTP requests and (with redis-server) billed Redis commands."""
 
@@ -166,13 +177,7 @@ async def _costs(settings: Settings, redis_url: str | None) -> dict[str, dict[st
                 table.setdefault(name, {})[size] = await meter.measure(call)
 
             # A streamed reply: what the first and the 200th delta cost.
-            reply = ConversationMessage(
-                id="reply",
-                type="assistant",
-                content="",
-                timestamp="2025-01-01T00:00:00.000Z",
-                streaming=True,
-            )
+            reply = _streaming_reply("reply")
             table.setdefault("append message", {})[size] = await meter.measure(
                 partial(store.append_message, user, "target", reply)
             )
@@ -501,12 +506,7 @@ async def _push_costs(
         meter = Meter(upstash, redis_url)
         user = limits.caller(f"push-{push}")
         stream = limits.caller(f"push-{push}", streaming=True)
-        reply = ConversationMessage(
-            id="r", type="assistant", content="", timestamp="2025-01-01T00:00:00.000Z",
-            streaming=True,
-        )  # fmt: skip
-        plain = reply.model_copy(update={"id": "u", "streaming": None})
-        archive = ConversationPatch(archived=True)
+        reply = _streaming_reply("r")
         plain = reply.model_copy(update={"id": "u", "streaming": None})
         archive = ConversationPatch(archived=True)
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -583,13 +583,7 @@ async def _moving_clock_costs(settings: Settings, redis_url: str | None) -> dict
     try:
         for cid in ("a", "b", "c"):
             await store.put_conversation(user, _conversation(cid, 2, 0))
-        reply = ConversationMessage(
-            id="reply",
-            type="assistant",
-            content="",
-            timestamp="2025-01-01T00:00:00.000Z",
-            streaming=True,
-        )
+        reply = _streaming_reply("reply")
         note = ConversationMessage(
             id="note", type="user", content="and then", timestamp="2025-01-01T00:00:00.000Z"
         )
