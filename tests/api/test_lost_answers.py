@@ -176,18 +176,23 @@ SCENARIOS = {
 }
 
 
+def _proxied(make_client: ClientFactory, fault_proxy: FaultProxy, **settings: Any) -> TestClient:
+    """A client whose Upstash calls go through the fault_proxy, re-sent once as in production."""
+    return make_client(
+        upstash_redis_rest_url=fault_proxy.url,
+        upstash_retries=1,
+        upstash_retry_interval_seconds=0,
+        **settings,
+    )
+
+
 @pytest.fixture
 def through_proxy(
     make_client: ClientFactory, fault_proxy: FaultProxy
 ) -> Iterator[tuple[TestClient, Clock]]:
     """A client whose Upstash calls go through the fault_proxy, re-sent once as in production."""
     clock = Clock()
-    client = make_client(
-        clock=clock,
-        upstash_redis_rest_url=fault_proxy.url,
-        upstash_retries=1,
-        upstash_retry_interval_seconds=0,
-    )
+    client = _proxied(make_client, fault_proxy, clock=clock)
     yield client, clock
     fault_proxy.calm()
 
@@ -242,12 +247,7 @@ def test_an_attempt_that_arrives_after_its_resend_writes_nothing(
 ) -> None:
     # The first attempt is held past the client's timeout and reaches Upstash after the
     # re-send has run: it must find the re-send's answer and leave the text as it is.
-    client = make_client(
-        upstash_redis_rest_url=fault_proxy.url,
-        upstash_retries=1,
-        upstash_retry_interval_seconds=0,
-        upstash_timeout_seconds=0.3,
-    )
+    client = _proxied(make_client, fault_proxy, upstash_timeout_seconds=0.3)
     try:
         created = _send(client, "alice", ("POST", "/api/conversations/c1/messages", STREAMING))
         assert created.status_code == 201, created.text
@@ -278,12 +278,7 @@ APPEND: Call = ("POST", "/api/conversations/c1/messages", message("m9", "And the
 
 
 def _settling_client(make_client: ClientFactory, fault_proxy: FaultProxy) -> TestClient:
-    return make_client(
-        upstash_redis_rest_url=fault_proxy.url,
-        upstash_retries=1,
-        upstash_retry_interval_seconds=0,
-        upstash_timeout_seconds=0.3,
-    )
+    return _proxied(make_client, fault_proxy, upstash_timeout_seconds=0.3)
 
 
 def _ids(client: TestClient) -> list[str]:
@@ -381,12 +376,7 @@ def test_a_sign_up_whose_answer_is_lost_is_counted_once(
 ) -> None:
     # No Idempotency-Key: the re-sent sign-up answers the visitor the first run counted, and
     # the IP's budget of two is spent by two sign-ups, not by one answer lost and re-sent.
-    client = make_client(
-        upstash_redis_rest_url=fault_proxy.url,
-        upstash_retries=1,
-        upstash_retry_interval_seconds=0,
-        rate_limit_anonymous_requests=2,
-    )
+    client = _proxied(make_client, fault_proxy, rate_limit_anonymous_requests=2)
     signup_sha = scripts.ANONYMOUS_SIGNUP.write.sha
     try:
         fault_proxy.inject(Fault("lose_answer"), match=lambda c: signup_sha in c[:2])
