@@ -20,6 +20,9 @@ import type { HeldPart, PartChange } from "./part-changes.js";
 /** How often a reply's changes are sent while it streams, by default: ms between PATCHes. */
 export const DEFAULT_THROTTLE_MS = 250;
 
+/** Messages read to find the replies a regenerate replaces: the newest page, which holds them. */
+const REPLACED_PAGE = 20;
+
 /** Options of {@link persistReply}. */
 export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   /** A client acting for the user whose chat it is (e.g. built with the request's token). */
@@ -27,9 +30,10 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
   /** The conversation: `useChat`'s `id`, as the request's body carries it. */
   chatId: string;
   /**
-   * The messages the request carried. Its last user message is stored first (an append of a
-   * message already stored answers 200 and stores nothing, so a regenerate or a retry is fine);
-   * the conversation is created when it does not exist yet.
+   * The messages the request carried. Its last user message is stored first; the conversation
+   * is created when it does not exist yet. When the request ends with a user message already
+   * stored (a regenerate, an edit of it, the request sent again), the stored one takes its
+   * parts as sent and the replies stored right after it are deleted, as the browser dropped them.
    */
   messages: readonly UI_MESSAGE[];
   /** The reply: `streamText(...).toUIMessageStream(...)` (or `createUIMessageStream`'s). */
@@ -83,7 +87,8 @@ type PartsPatch = MessagePatch;
  * answer with (`createUIMessageStreamResponse({ stream })`).
  *
  * Requests, in order: the request's last user message (`POST .../messages`, which creates the
- * conversation), the reply (`POST`, empty, `streaming: true`), then PATCHes of `partChanges`
+ * conversation; on a regenerate or an edit, then a `GET` of the newest page and a `DELETE` of
+ * each reply it replaces), the reply (`POST`, empty, `streaming: true`), then PATCHes of `partChanges`
  * numbered by `sequence` 1, 2, 3... with `Prefer: return=minimal`, at most one in flight and one
  * per `throttleMs`; an unanswered one (no answer, timeout, 429, 502-504) is sent again byte for
  * byte. The last PATCH finishes it: `{streaming: false, metadata, tokens}` (the metadata the
@@ -279,15 +284,51 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
     }
   }
 
+  /**
+   * Stores the request's last user message. A request that ends with a user message the store
+   * already holds is a regenerate, an edit of that message, or the same request sent again: the
+   * browser dropped whatever followed it. Then the stored message takes the parts as sent, and
+   * the replies stored right after it are deleted, so a reload shows the chat as the browser
+   * holds it.
+   */
   async #appendUserMessage(): Promise<void> {
-    const user = [...this.#options.messages].reverse().find((message) => message.role === "user");
+    const { client, chatId, messages } = this.#options;
+    const user = [...messages].reverse().find((message) => message.role === "user");
     if (user === undefined) return;
+    let edited = false;
     try {
-      await this.#options.client.appendMessage(this.#options.chatId, fromUIMessage(user));
+      const { status } = await client.appendMessage(chatId, fromUIMessage(user));
+      if (status === 201) return;
     } catch (error) {
-      // The id is taken by a message of other content (the user edited it): the stored one stays.
-      if (error instanceof ChatStoreError && error.code === "conflict") return;
-      throw error;
+      // The id is taken by a message of other content: the user edited it.
+      if (!(error instanceof ChatStoreError && error.code === "conflict")) throw error;
+      edited = true;
+    }
+    if (messages.at(-1) !== user) return;
+    if (edited) await client.updateMessage(chatId, user.id, { parts: wireParts(user.parts) }, { returnMinimal: true });
+    await this.#deleteRepliesAfter(user.id);
+  }
+
+  /**
+   * Deletes the replies stored right after the message `id`, up to the next user message: a
+   * turn another device added meanwhile is kept. Only the newest page is read (a regenerate
+   * replaces the last turn); a message not on it has nothing after it to delete.
+   */
+  async #deleteRepliesAfter(id: string): Promise<void> {
+    const { client, chatId } = this.#options;
+    const view = await client.getConversation(chatId, { limit: REPLACED_PAGE });
+    if (view.notModified) return;
+    const stored = view.data.messages;
+    const at = stored.findIndex((message) => message.id === id);
+    if (at === -1) return;
+    for (const message of stored.slice(at + 1)) {
+      if (message.type === "user") return;
+      try {
+        await client.deleteMessage(chatId, message.id);
+      } catch (error) {
+        // Deleted meanwhile (another request replaced it too): what was wanted.
+        if (!(error instanceof ChatStoreError && error.code === "not_found")) throw error;
+      }
     }
   }
 

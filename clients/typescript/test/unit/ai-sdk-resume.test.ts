@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { AbstractChat, readUIMessageStream, validateUIMessages } from "ai";
-import type { ChatInit, ChatState, ChatStatus, UIMessage, UIMessageChunk } from "ai";
+import { readUIMessageStream, validateUIMessages } from "ai";
+import type { UIMessage, UIMessageChunk } from "ai";
 
 import { ChatStoreTransport, bearerTokenOf, loadChat, persistReply, stopReply } from "../../src/ai-sdk.js";
 import { ChatStoreClient } from "../../src/index.js";
+import { TestChat } from "../support/chat.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { FakePartsApi } from "../support/fake-parts-api.js";
 import { AFTER_RESUME, BEFORE_RESUME, builtFrom as built } from "../support/ui-chunks.js";
@@ -31,28 +32,6 @@ function route() {
   const answered = stream.pipeTo(new WritableStream());
   const transport = new ChatStoreTransport({ client, sleep: clock.sleep });
   return { api, clock, client, transport, answered, send: (chunks: UIMessageChunk[]) => chunks.forEach((c) => controller.enqueue(c)), end: () => controller.close() };
-}
-
-class TestState implements ChatState<UIMessage> {
-  status: ChatStatus = "ready";
-  error: Error | undefined = undefined;
-  constructor(public messages: UIMessage[]) {}
-  pushMessage = (message: UIMessage): void => void (this.messages = [...this.messages, message]);
-  popMessage = (): void => void (this.messages = this.messages.slice(0, -1));
-  replaceMessage = (index: number, message: UIMessage): void => {
-    this.messages = this.messages.map((m, i) => (i === index ? message : m));
-  };
-  snapshot = <T>(thing: T): T => structuredClone(thing);
-}
-
-/** `useChat`'s chat, without React. */
-class TestChat extends AbstractChat<UIMessage> {
-  constructor(init: ChatInit<UIMessage>) {
-    super({ ...init, state: new TestState(init.messages ?? []) });
-  }
-  get all(): UIMessage[] {
-    return this.messages;
-  }
 }
 
 describe("ChatStoreTransport.reconnectToStream", () => {
