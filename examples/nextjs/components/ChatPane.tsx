@@ -183,6 +183,7 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         status={status}
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
+        onRegenerate={() => void regenerate()}
       />
       {error === undefined ? null : (
         <p className="notice" role="alert" data-testid="reply-failed">

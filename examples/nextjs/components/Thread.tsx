@@ -26,12 +26,14 @@ export interface ThreadProps {
   /** Messages older than the first shown exist. */
   hasOlder: boolean;
   onLoadOlder: () => Promise<void>;
+  /** Asks for the last reply again (useChat's `regenerate`); the new one replaces it, here and in the store. */
+  onRegenerate: () => void;
 }
 
 /** How close to an edge (px) counts as being there. */
 const EDGE = 120;
 
-export function Thread({ chatId, title, messages, info, status, hasOlder, onLoadOlder }: ThreadProps) {
+export function Thread({ chatId, title, messages, info, status, hasOlder, onLoadOlder, onRegenerate }: ThreadProps) {
   const waiting = status === "submitted";
   const pane = useRef<HTMLElement>(null);
   const atBottom = useRef(true);
@@ -41,6 +43,9 @@ export function Thread({ chatId, title, messages, info, status, hasOlder, onLoad
   const firstId = messages[0]?.id;
   const last = messages.at(-1);
   const lastUserId = useRef<string | undefined>(undefined);
+  // Only a finished last reply can be asked for again: one still streaming (here or on another
+  // device) is not done yet.
+  const regenerable = status === "ready" && last?.role === "assistant" && !(info.get(last.id)?.streaming ?? false);
 
   useLayoutEffect(() => {
     const element = pane.current;
@@ -108,7 +113,12 @@ export function Thread({ chatId, title, messages, info, status, hasOlder, onLoad
       ) : null}
       {messages.length === 0 ? <p className="hint">Start a new conversation below.</p> : null}
       {messages.map((message) => (
-        <Message key={message.id} message={message} info={info.get(message.id)} />
+        <Message
+          key={message.id}
+          message={message}
+          info={info.get(message.id)}
+          onRegenerate={regenerable && message === last ? onRegenerate : undefined}
+        />
       ))}
       {waiting ? (
         <p className="waiting" aria-live="polite">
@@ -119,7 +129,14 @@ export function Thread({ chatId, title, messages, info, status, hasOlder, onLoad
   );
 }
 
-function Message({ message, info }: { message: UIMessage; info: MessageInfo | undefined }) {
+interface MessageProps {
+  message: UIMessage;
+  info: MessageInfo | undefined;
+  /** Given to the last reply once it is finished. */
+  onRegenerate: (() => void) | undefined;
+}
+
+function Message({ message, info, onRegenerate }: MessageProps) {
   const streaming = info?.streaming ?? false;
   const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
   const timestamp = info?.timestamp ?? createdAt(message);
@@ -167,6 +184,11 @@ function Message({ message, info }: { message: UIMessage; info: MessageInfo | un
           Stopped: this reply was cut short.
         </p>
       ) : null}
+      {onRegenerate === undefined ? null : (
+        <button type="button" className="regenerate" onClick={onRegenerate}>
+          Regenerate
+        </button>
+      )}
     </article>
   );
 }

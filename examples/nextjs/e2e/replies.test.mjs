@@ -260,3 +260,74 @@ test("Stop keeps the partial reply, marked on every device, and the next turn wo
   await one.context.close();
   await two.context.close();
 });
+
+test("Regenerate replaces the last reply: on the server, after a reload and on another device", async () => {
+  const { stack, browser } = started;
+  const shots = new Screenshots("regenerate");
+  const url = appUrl(stack.app.origin, { tokenMs: 10 });
+  const one = await device(browser, null, "device 1");
+  await openApp(one.page, url);
+  const token = await appToken(one.page);
+  const stored = /** @type {string} */ (await one.page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY));
+  const prompt = "Name a river in Portugal";
+  await send(one.page, prompt);
+  const first = await finishedReply(one.page, 2);
+  const id = await openConversationId(one.page);
+  assert.ok(id);
+  const two = await device(browser, stored, "device 2");
+  await openApp(two.page, url);
+  await waitFor(async () => (await two.page.$$('[data-testid="conversation-item"]')).length > 0, { message: "device 2's list" });
+  await openConversation(two.page, id);
+  await waitFor(async () => (await thread(two.page)).at(-1)?.id === first.id, { message: "device 2 shows the first reply" });
+  await shots.take(one.page, "first-reply");
+
+  await one.page.getByRole("button", { name: "Regenerate" }).click();
+  const second = await waitFor(
+    async () => {
+      const messages = await thread(one.page);
+      const last = messages.at(-1);
+      return messages.length === 2 && last?.type === "assistant" && last.id !== first.id && !last.streaming && last.content !== ""
+        ? last
+        : undefined;
+    },
+    { timeoutMs: 30_000, message: "a new reply in place of the first" },
+  );
+  assert.equal(second.content, answer(prompt));
+  await shots.take(one.page, "regenerated");
+
+  // The server holds the question and the new reply only.
+  const onServer = await waitFor(
+    async () => {
+      const conversation = await stack.api.conversation(id, token);
+      return conversation?.messages.at(-1)?.streaming === false ? conversation : undefined;
+    },
+    { message: "the new reply finished on the server" },
+  );
+  assert.deepEqual(
+    onServer.messages.map((/** @type {any} */ m) => [m.type, m.id]),
+    [
+      ["user", (await thread(one.page))[0]?.id],
+      ["assistant", second.id],
+    ],
+  );
+
+  // So does every view of it: a reload, and the other device.
+  await one.page.reload();
+  await waitFor(
+    async () => {
+      const messages = await thread(one.page);
+      return messages.length === 2 && messages[1]?.id === second.id;
+    },
+    { message: "the reloaded page shows the new reply alone" },
+  );
+  await waitFor(
+    async () => {
+      const messages = await thread(two.page);
+      return messages.length === 2 && messages[1]?.id === second.id && !messages[1].streaming;
+    },
+    { timeoutMs: 20_000, message: "device 2 shows the new reply in place of the first" },
+  );
+  await shots.take(two.page, "device2-regenerated");
+  await one.context.close();
+  await two.context.close();
+});
