@@ -55,6 +55,29 @@ async function device(browser, stored, name) {
   return { context, page };
 }
 
+/**
+ * A first exchange on device 1 (a new user), then device 2 of the same user with it open.
+ * @param {import("playwright-core").Browser} browser
+ * @param {string} url
+ * @param {string} prompt
+ */
+async function exchangeOnTwoDevices(browser, url, prompt) {
+  const one = await device(browser, null, "device 1");
+  await openApp(one.page, url);
+  const token = await appToken(one.page);
+  const stored = /** @type {string} */ (await one.page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY));
+  await send(one.page, prompt);
+  const reply = await finishedReply(one.page, 2);
+  const id = await openConversationId(one.page);
+  assert.ok(id);
+  const two = await device(browser, stored, "device 2");
+  await openApp(two.page, url);
+  await waitFor(async () => (await two.page.$$('[data-testid="conversation-item"]')).length > 0, { message: "device 2's list" });
+  await openConversation(two.page, id);
+  await waitFor(async () => (await thread(two.page)).at(-1)?.id === reply.id, { message: "device 2 shows the first exchange" });
+  return { one, two, token, id, reply };
+}
+
 /** The reply's parts on the server. */
 function kinds(/** @type {any} */ message) {
   return message.parts.map((/** @type {any} */ part) => (part.type === "text" || part.type === "reasoning" ? `${part.type}:${part.state}` : part.type.startsWith("tool-") ? `${part.type}:${part.state}` : part.type));
@@ -147,20 +170,7 @@ test("a second device follows the same reply live, reasoning and tool call inclu
   const { stack, browser } = started;
   const shots = new Screenshots("follow-reply");
   const url = appUrl(stack.app.origin, { tokenMs: 80 });
-  const one = await device(browser, null, "device 1");
-  await openApp(one.page, url);
-  await appToken(one.page);
-  const stored = /** @type {string} */ (await one.page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY));
-  await send(one.page, "Name three lakes near Annecy");
-  await finishedReply(one.page, 2);
-  const id = await openConversationId(one.page);
-  assert.ok(id);
-
-  const two = await device(browser, stored, "device 2");
-  await openApp(two.page, url);
-  await waitFor(async () => (await two.page.$$('[data-testid="conversation-item"]')).length > 0, { message: "device 2's list" });
-  await openConversation(two.page, id);
-  await waitFor(async () => (await thread(two.page)).length === 2, { message: "device 2 shows the first exchange" });
+  const { one, two, id } = await exchangeOnTwoDevices(browser, url, "Name three lakes near Annecy");
 
   const prompt = "Which one is warmest in June?";
   await send(one.page, prompt);
@@ -196,19 +206,7 @@ test("Stop keeps the partial reply, marked on every device, and the next turn wo
   const { stack, browser } = started;
   const shots = new Screenshots("stop");
   const url = appUrl(stack.app.origin, { tokenMs: 100 });
-  const one = await device(browser, null, "device 1");
-  await openApp(one.page, url);
-  const token = await appToken(one.page);
-  const stored = /** @type {string} */ (await one.page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY));
-  await send(one.page, "Describe the coast of Brittany");
-  await finishedReply(one.page, 2);
-  const id = await openConversationId(one.page);
-  assert.ok(id);
-  const two = await device(browser, stored, "device 2");
-  await openApp(two.page, url);
-  await waitFor(async () => (await two.page.$$('[data-testid="conversation-item"]')).length > 0, { message: "device 2's list" });
-  await openConversation(two.page, id);
-  await waitFor(async () => (await thread(two.page)).length === 2, { message: "device 2 shows the first exchange" });
+  const { one, two, token, id } = await exchangeOnTwoDevices(browser, url, "Describe the coast of Brittany");
 
   const prompt = "And its best harbours?";
   await send(one.page, prompt);
@@ -265,20 +263,8 @@ test("Regenerate replaces the last reply: on the server, after a reload and on a
   const { stack, browser } = started;
   const shots = new Screenshots("regenerate");
   const url = appUrl(stack.app.origin, { tokenMs: 10 });
-  const one = await device(browser, null, "device 1");
-  await openApp(one.page, url);
-  const token = await appToken(one.page);
-  const stored = /** @type {string} */ (await one.page.evaluate((key) => localStorage.getItem(key), TOKEN_KEY));
   const prompt = "Name a river in Portugal";
-  await send(one.page, prompt);
-  const first = await finishedReply(one.page, 2);
-  const id = await openConversationId(one.page);
-  assert.ok(id);
-  const two = await device(browser, stored, "device 2");
-  await openApp(two.page, url);
-  await waitFor(async () => (await two.page.$$('[data-testid="conversation-item"]')).length > 0, { message: "device 2's list" });
-  await openConversation(two.page, id);
-  await waitFor(async () => (await thread(two.page)).at(-1)?.id === first.id, { message: "device 2 shows the first reply" });
+  const { one, two, token, id, reply: first } = await exchangeOnTwoDevices(browser, url, prompt);
   await shots.take(one.page, "first-reply");
 
   await one.page.getByRole("button", { name: "Regenerate" }).click();
