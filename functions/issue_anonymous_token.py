@@ -2,6 +2,7 @@
 
 Safe to retry with an ``Idempotency-Key``: the same key from the same client IP, with the same
 request, answers the same token for 24 hours and counts against the IP's sign-up budget once.
+Behind a trusted proxy the client IP is the one it names (``shared/proxy.py``).
 """
 
 import time
@@ -16,14 +17,17 @@ from shared.context import request_fingerprint
 from shared.errors import NotFound
 from shared.http import body_digest, json_response, request_line
 from shared.operation import Answer, Operation
+from shared.proxy import client_ip
 
 operation = Operation(
     "POST",
     "/api/auth/anonymous",
     "Issue a token for a visitor who has not signed in",
     tag="account",
-    description="Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS).",
+    description="Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS): the caller's, or "
+    "behind a proxy holding TRUSTED_PROXY_SECRET the visitor's it names.",
     auth=False,
+    headers=("XProxySecret", "XClientIp"),
     answers=(
         Answer(
             201,
@@ -38,6 +42,8 @@ operation = Operation(
         ),
     ),
     errors={
+        400: ("invalid_request",),
+        403: ("proxy_refused",),
         404: ("not_found",),
         429: ("rate_limited",),
         503: ("store_unavailable",),
@@ -50,15 +56,15 @@ async def issue_anonymous_token(request: Request) -> Response:
     svc = services(request)
     if not svc.identity.anonymous_enabled:
         raise NotFound("anonymous tokens are not enabled on this deployment")
+    address = client_ip(request, svc.settings.trusted_proxy_secret)
     key = idempotency_key(request)
     fingerprint = ""
     if key is not None:
         digest = await body_digest(request, max_bytes=svc.settings.max_body_bytes)
         fingerprint = request_fingerprint(request_line(request), digest)
-    client_ip = request.client.host if request.client else "unknown"
     minted = svc.identity.issue_anonymous_token()
     signup = await svc.rate_limits.anonymous_signup(
-        client_ip,
+        address,
         time.time_ns() // 1_000_000,
         user_id=minted.user_id,
         issued_at=minted.issued_at,

@@ -113,6 +113,14 @@ class CorsRefused(ApiError):
     title = "CORS preflight refused"
 
 
+class ProxyRefused(ApiError):
+    """An ``X-Proxy-Secret`` that is not ``TRUSTED_PROXY_SECRET``, or sent when none is set."""
+
+    status = 403
+    code = "proxy_refused"
+    title = "Proxy not trusted"
+
+
 class Conflict(ApiError):
     """The write contradicts what is stored (same message id, other content)."""
 

@@ -64,6 +64,7 @@ SERVERS = [
 _ERROR_DESCRIPTIONS = {
     400: "The request could not be read (its `code` says what).",
     401: "No usable bearer token.",
+    403: "A proxy's `X-Proxy-Secret` this deployment does not trust.",
     404: "Absent, expired or another user's.",
     409: "The write contradicts what is stored.",
     410: "The changes cursor is too old: list again.",
@@ -186,6 +187,24 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "back to it. A value that can name none (over 128 characters, or not printable ASCII) "
         "is ignored, and every connection is pushed to.",
         "schema": {"type": "string"},
+    },
+    "XProxySecret": {
+        "name": "X-Proxy-Secret",
+        "in": "header",
+        "description": "Sent by a proxy in front of the API (a backend-for-frontend route passing "
+        "the browser's calls on) with the deployment's `TRUSTED_PROXY_SECRET`, so that its "
+        "`X-Client-IP` is believed. Any other value, or any value when no proxy is trusted: 403 "
+        "`proxy_refused`.",
+        "schema": {"type": "string"},
+    },
+    "XClientIp": {
+        "name": "X-Client-IP",
+        "in": "header",
+        "description": "The visitor's address as the proxy saw it (one IPv4 or IPv6 address), "
+        "counted by the per-IP limit instead of the proxy's own. Believed only beside the right "
+        "`X-Proxy-Secret` (there, anything but one address is 400 `invalid_request`); ignored "
+        "without it.",
+        "schema": {"type": "string", "examples": ["203.0.113.7", "2001:db8::7"]},
     },
     "UpstashSyncToken": {
         "name": "Upstash-Sync-Token",

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     rate_limit_stream_window_seconds: int = Field(default=60, gt=0)
     rate_limit_anonymous_requests: int = Field(default=20, ge=0)
     rate_limit_anonymous_window_seconds: int = Field(default=3600, gt=0)
+    # A proxy in front of the API (a backend-for-frontend route) makes every visitor arrive from
+    # its own address; one holding this secret says whose request it passes on (shared/proxy.py),
+    # so the per-IP limit counts visitors, not the proxy. Long enough not to be guessed.
+    trusted_proxy_secret: SecretStr | None = Field(default=None, min_length=32)
 
     # Live pushes over the WebSocket API (docs/sync.md, "Live pushes"): off unless set. The
     # @connections management endpoint, https://<api id>.execute-api.<region>.amazonaws.com/<stage>

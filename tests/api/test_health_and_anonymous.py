@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 import respx
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from tests.factories import ClientFactory, conversation
@@ -67,6 +68,73 @@ def test_anonymous_sign_up_is_rate_limited_per_ip(make_client: ClientFactory) ->
     limited = client.post("/api/auth/anonymous")
     assert limited.json()["code"] == "rate_limited"
     assert limited.headers["retry-after"]
+
+
+PROXY_SECRET = "a-proxy-secret-of-at-least-32-characters"
+
+
+def _sign_up(client: TestClient, **headers: str) -> int:
+    return client.post("/api/auth/anonymous", headers=headers).status_code
+
+
+def test_behind_a_trusted_proxy_each_visitor_it_names_has_a_budget(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(
+        rate_limit_anonymous_requests=1, trusted_proxy_secret=SecretStr(PROXY_SECRET)
+    )
+    one = {"X-Proxy-Secret": PROXY_SECRET, "X-Client-IP": "203.0.113.7"}
+    two = {"X-Proxy-Secret": PROXY_SECRET, "X-Client-IP": "2001:db8::7"}
+    assert [_sign_up(client, **one), _sign_up(client, **two)] == [201, 201]
+    assert [_sign_up(client, **one), _sign_up(client, **two)] == [429, 429]
+    # The proxy's own requests (no visitor named) count against its own address.
+    assert _sign_up(client, **{"X-Proxy-Secret": PROXY_SECRET}) == 201
+    assert _sign_up(client) == 429
+
+
+def test_a_client_ip_without_the_proxy_secret_is_not_believed(make_client: ClientFactory) -> None:
+    client = make_client(
+        rate_limit_anonymous_requests=1, trusted_proxy_secret=SecretStr(PROXY_SECRET)
+    )
+    assert _sign_up(client, **{"X-Client-IP": "203.0.113.7"}) == 201
+    assert _sign_up(client, **{"X-Client-IP": "203.0.113.8"}) == 429
+
+
+def test_a_wrong_proxy_secret_is_403_and_counts_nothing(make_client: ClientFactory) -> None:
+    client = make_client(
+        rate_limit_anonymous_requests=1, trusted_proxy_secret=SecretStr(PROXY_SECRET)
+    )
+    refused = client.post(
+        "/api/auth/anonymous",
+        headers={"X-Proxy-Secret": PROXY_SECRET[:-1] + "!", "X-Client-IP": "203.0.113.7"},
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "proxy_refused"
+    assert PROXY_SECRET not in refused.text
+    assert _sign_up(client) == 201
+
+
+def test_a_proxy_secret_sent_where_no_proxy_is_trusted_is_403(make_client: ClientFactory) -> None:
+    client = make_client(rate_limit_anonymous_requests=1)
+    refused = client.post("/api/auth/anonymous", headers={"X-Proxy-Secret": PROXY_SECRET})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "proxy_refused"
+    assert "TRUSTED_PROXY_SECRET is unset" in refused.json()["detail"]
+
+
+def test_a_trusted_proxy_naming_no_address_is_400(make_client: ClientFactory) -> None:
+    client = make_client(
+        rate_limit_anonymous_requests=1, trusted_proxy_secret=SecretStr(PROXY_SECRET)
+    )
+    for bad in ("203.0.113.7, 10.0.0.1", "not an address", ""):
+        refused = client.post(
+            "/api/auth/anonymous", headers={"X-Proxy-Secret": PROXY_SECRET, "X-Client-IP": bad}
+        )
+        assert refused.status_code == 400, bad
+        assert refused.json()["code"] == "invalid_request"
+        assert "X-Client-IP" in refused.json()["detail"]
+    assert _sign_up(client) == 201
 
 
 def test_cors_preflight_and_simple_requests(make_client: ClientFactory) -> None:

@@ -59,6 +59,7 @@ def test_reads_the_environment(env: pytest.MonkeyPatch) -> None:
         ("CONVERSATION_TTL_SECONDS", "-1"),
         ("UPSTASH_TIMEOUT_SECONDS", "0"),
         ("MAX_BODY_BYTES", "lots"),
+        ("TRUSTED_PROXY_SECRET", "short-enough-to-guess"),
     ],
 )
 def test_invalid_values_stop_the_start(env: pytest.MonkeyPatch, name: str, value: str) -> None:

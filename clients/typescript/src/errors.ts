@@ -24,6 +24,7 @@ export type ErrorCode =
   | "id_mismatch"
   | "unauthorized"
   | "cors_refused"
+  | "proxy_refused"
   | "not_found"
   | "method_not_allowed"
   | "conflict"

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Issue a token for a visitor who has not signed in
-         * @description Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS).
+         * @description Rate-limited per client IP (RATE_LIMIT_ANONYMOUS_REQUESTS): the caller's, or behind a proxy holding TRUSTED_PROXY_SECRET the visitor's it names.
          */
         post: operations["issue_anonymous_token"];
         delete?: never;
@@ -2460,8 +2460,12 @@ export interface components {
         Prefer: string;
         /** @description The last response's `Upstash-Sync-Token`: read at least what it wrote. Opaque; a value Upstash cannot have issued (over 256 characters, or not printable ASCII) is ignored, not refused: that request then reads without the guarantee. */
         UpstashSyncToken: string;
+        /** @description The visitor's address as the proxy saw it (one IPv4 or IPv6 address), counted by the per-IP limit instead of the proxy's own. Believed only beside the right `X-Proxy-Secret` (there, anything but one address is 400 `invalid_request`); ignored without it. */
+        XClientIp: string;
         /** @description The device's own push connection (the `connectionId` its WebSocket's `pong` or `watching` named): the write is pushed to the user's other connections, not back to it. A value that can name none (over 128 characters, or not printable ASCII) is ignored, and every connection is pushed to. */
         XConnectionId: string;
+        /** @description Sent by a proxy in front of the API (a backend-for-frontend route passing the browser's calls on) with the deployment's `TRUSTED_PROXY_SECRET`, so that its `X-Client-IP` is believed. Any other value, or any value when no proxy is trusted: 403 `proxy_refused`. */
+        XProxySecret: string;
         /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
         XRequestId: string;
     };
@@ -2498,6 +2502,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Sent by a proxy in front of the API (a backend-for-frontend route passing the browser's calls on) with the deployment's `TRUSTED_PROXY_SECRET`, so that its `X-Client-IP` is believed. Any other value, or any value when no proxy is trusted: 403 `proxy_refused`. */
+                "X-Proxy-Secret"?: components["parameters"]["XProxySecret"];
+                /** @description The visitor's address as the proxy saw it (one IPv4 or IPv6 address), counted by the per-IP limit instead of the proxy's own. Believed only beside the right `X-Proxy-Secret` (there, anything but one address is 400 `invalid_request`); ignored without it. */
+                "X-Client-IP"?: components["parameters"]["XClientIp"];
                 /** @description A retried request with the same key answers as the first did; the same key with another request is 422 `idempotency_key_reused`. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The request's id in the log (1-128 printable characters), outside API Gateway. */
@@ -2532,6 +2540,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
                         code?: "invalid_request";
+                    };
+                };
+            };
+            /** @description A proxy's `X-Proxy-Secret` this deployment does not trust. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "proxy_refused";
                     };
                 };
             };
