@@ -14,6 +14,7 @@
  * fixed time to let something happen.
  */
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -428,9 +429,12 @@ export class NextApp {
  */
 export async function startStack({ apiEnv, appEnv } = {}) {
   const app = new NextApp(await freePort());
-  const api = await Api.create({ corsOrigin: app.origin, env: apiEnv });
+  // The pass-through speaks for its visitors as a deployment would have it (a secret of its own
+  // per stack), so every sign-up in these tests goes the trusted proxy's way.
+  const proxySecret = `${randomUUID()}${randomUUID()}`;
+  const api = await Api.create({ corsOrigin: app.origin, env: { TRUSTED_PROXY_SECRET: proxySecret, ...apiEnv } });
   try {
-    await app.start(api.baseUrl, appEnv);
+    await app.start(api.baseUrl, { CHAT_STORE_PROXY_SECRET: proxySecret, ...appEnv });
   } catch (error) {
     await api.dispose();
     throw error;

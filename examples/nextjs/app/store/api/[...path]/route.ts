@@ -8,6 +8,10 @@
  * came; the answer comes back with its status and headers (ETags, `Retry-After`, problem+json
  * bodies, 304s). When the API does not answer, this answers 502 `bad_gateway`, which the client
  * reads as offline, the same as no answer at all.
+ *
+ * Every visitor reaches the API from this server's address; with `CHAT_STORE_PROXY_SECRET` (the
+ * API's `TRUSTED_PROXY_SECRET`) it also says whose request it passes on, so the API's per-IP
+ * sign-up limit counts visitors, not this server.
  */
 import { apiUrl } from "@/lib/api-url";
 
@@ -28,6 +32,8 @@ const HOP_BY_HOP = [
  * request any more), nor its cookies, and fetch negotiates its own encoding.
  */
 const BROWSER_ONLY = ["origin", "referer", "cookie", "accept-encoding"];
+/** Only this route may speak for the visitor: the browser's own copies never go on. */
+const PROXY_ONLY = ["x-proxy-secret", "x-client-ip"];
 /** fetch has decoded the body already: its encoding and length no longer describe it. */
 const DECODED = ["content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"];
 
@@ -38,7 +44,8 @@ async function forward(request: Request, { params }: Context): Promise<Response>
   const target = new URL(`${apiUrl().replace(/\/+$/, "")}/api/${path.map(encodeURIComponent).join("/")}`);
   target.search = new URL(request.url).search;
   const headers = new Headers(request.headers);
-  for (const name of [...HOP_BY_HOP, ...BROWSER_ONLY]) headers.delete(name);
+  for (const name of [...HOP_BY_HOP, ...BROWSER_ONLY, ...PROXY_ONLY]) headers.delete(name);
+  vouchForVisitor(request, headers);
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   let answer: Response;
   try {
@@ -61,6 +68,21 @@ async function forward(request: Request, { params }: Context): Promise<Response>
   for (const name of DECODED) out.delete(name);
   const empty = answer.status === 204 || answer.status === 304 || request.method === "HEAD";
   return new Response(empty ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: out });
+}
+
+/**
+ * With `CHAT_STORE_PROXY_SECRET`, the secret and the visitor's address as the host vouches for
+ * it: `x-real-ip`, else the last `x-forwarded-for` entry (the one the nearest proxy appended).
+ * Run it where the platform or a load balancer sets them (Vercel does): under a bare
+ * `next start` they are whatever the browser sent.
+ */
+function vouchForVisitor(request: Request, headers: Headers): void {
+  const secret = process.env.CHAT_STORE_PROXY_SECRET;
+  if (!secret) return;
+  headers.set("x-proxy-secret", secret);
+  const address =
+    request.headers.get("x-real-ip")?.trim() || request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
+  if (address) headers.set("x-client-ip", address);
 }
 
 export const GET = forward;
