@@ -184,6 +184,7 @@ export function ChatPane({ session, chatId, conversation, tokenDelayMs, followIn
         hasOlder={typeof cursor === "string"}
         onLoadOlder={loadOlder}
         onRegenerate={() => void regenerate()}
+        onEdit={(messageId, text) => void sendMessage({ text, messageId, metadata: { createdAt: new Date().toISOString() } })}
       />
       {error === undefined ? null : (
         <p className="notice" role="alert" data-testid="reply-failed">

@@ -6,7 +6,8 @@
  * page, to the first one, keeping what the user was reading in place.
  */
 import type { UIMessage } from "ai";
-import { useEffect, useLayoutEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
+import type { FormEvent, KeyboardEvent } from "react";
 
 /** What the thread shows of a message beyond its parts. */
 export interface MessageInfo {
@@ -28,12 +29,14 @@ export interface ThreadProps {
   onLoadOlder: () => Promise<void>;
   /** Asks for the last reply again (useChat's `regenerate`); the new one replaces it, here and in the store. */
   onRegenerate: () => void;
+  /** Sends the last user message again, edited (useChat's `sendMessage` with its id); its reply is replaced. */
+  onEdit: (messageId: string, text: string) => void;
 }
 
 /** How close to an edge (px) counts as being there. */
 const EDGE = 120;
 
-export function Thread({ chatId, title, messages, info, status, hasOlder, onLoadOlder, onRegenerate }: ThreadProps) {
+export function Thread({ chatId, title, messages, info, status, hasOlder, onLoadOlder, onRegenerate, onEdit }: ThreadProps) {
   const waiting = status === "submitted";
   const pane = useRef<HTMLElement>(null);
   const atBottom = useRef(true);
@@ -46,6 +49,9 @@ export function Thread({ chatId, title, messages, info, status, hasOlder, onLoad
   // Only a finished last reply can be asked for again: one still streaming (here or on another
   // device) is not done yet.
   const regenerable = status === "ready" && last?.role === "assistant" && !(info.get(last.id)?.streaming ?? false);
+  // Likewise the last question, once its answer is done (or there is none).
+  const lastQuestion = [...messages].reverse().find((message) => message.role === "user");
+  const editable = status === "ready" && !messages.some((message) => info.get(message.id)?.streaming ?? false);
 
   useLayoutEffect(() => {
     const element = pane.current;
@@ -118,6 +124,7 @@ export function Thread({ chatId, title, messages, info, status, hasOlder, onLoad
           message={message}
           info={info.get(message.id)}
           onRegenerate={regenerable && message === last ? onRegenerate : undefined}
+          onEdit={editable && message === lastQuestion ? (text) => onEdit(message.id, text) : undefined}
         />
       ))}
       {waiting ? (
@@ -134,11 +141,29 @@ interface MessageProps {
   info: MessageInfo | undefined;
   /** Given to the last reply once it is finished. */
   onRegenerate: (() => void) | undefined;
+  /** Given to the last user message while nothing streams. */
+  onEdit: ((text: string) => void) | undefined;
 }
 
-function Message({ message, info, onRegenerate }: MessageProps) {
+function Message({ message, info, onRegenerate, onEdit }: MessageProps) {
   const streaming = info?.streaming ?? false;
   const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
+  const [draft, setDraft] = useState<string | null>(null);
+  if (draft !== null && onEdit !== undefined) {
+    return (
+      <article className={`message ${message.role} editing`} data-testid="message-editor" data-id={message.id}>
+        <EditForm
+          text={draft}
+          onChange={setDraft}
+          onSave={(edited) => {
+            setDraft(null);
+            if (edited !== text) onEdit(edited);
+          }}
+          onCancel={() => setDraft(null)}
+        />
+      </article>
+    );
+  }
   const timestamp = info?.timestamp ?? createdAt(message);
   return (
     <article
@@ -185,11 +210,49 @@ function Message({ message, info, onRegenerate }: MessageProps) {
         </p>
       ) : null}
       {onRegenerate === undefined ? null : (
-        <button type="button" className="regenerate" onClick={onRegenerate}>
+        <button type="button" className="action" onClick={onRegenerate}>
           Regenerate
         </button>
       )}
+      {onEdit === undefined ? null : (
+        <button type="button" className="action" onClick={() => setDraft(text)}>
+          Edit
+        </button>
+      )}
     </article>
+  );
+}
+
+interface EditFormProps {
+  text: string;
+  onChange: (text: string) => void;
+  onSave: (text: string) => void;
+  onCancel: () => void;
+}
+
+/** The last question, open for editing: Enter (or Save) sends it again, Escape puts it back. */
+function EditForm({ text, onChange, onSave, onCancel }: EditFormProps) {
+  const trimmed = text.trim();
+  function save(event?: FormEvent): void {
+    event?.preventDefault();
+    if (trimmed !== "") onSave(trimmed);
+  }
+  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>): void {
+    if (event.key === "Enter" && !event.shiftKey) save(event);
+    if (event.key === "Escape") onCancel();
+  }
+  return (
+    <form className="edit" onSubmit={save}>
+      <textarea aria-label="Edit message" rows={2} value={text} autoFocus onChange={(event) => onChange(event.target.value)} onKeyDown={onKeyDown} />
+      <div className="actions">
+        <button type="submit" disabled={trimmed === ""}>
+          Save
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
 

@@ -259,7 +259,7 @@ test("Stop keeps the partial reply, marked on every device, and the next turn wo
   await two.context.close();
 });
 
-test("Regenerate replaces the last reply: on the server, after a reload and on another device", async () => {
+test("Regenerate and Edit replace the last turn: on the server, after a reload and on another device", async () => {
   const { stack, browser } = started;
   const shots = new Screenshots("regenerate");
   const url = appUrl(stack.app.origin, { tokenMs: 10 });
@@ -267,53 +267,72 @@ test("Regenerate replaces the last reply: on the server, after a reload and on a
   const { one, two, token, id, reply: first } = await exchangeOnTwoDevices(browser, url, prompt);
   await shots.take(one.page, "first-reply");
 
+  /** A finished reply, the second message, other than `replaced`, on device 1. */
+  const replyOtherThan = (/** @type {{ id: string }} */ replaced) =>
+    waitFor(
+      async () => {
+        const messages = await thread(one.page);
+        const last = messages.at(-1);
+        return messages.length === 2 && last?.type === "assistant" && last.id !== replaced.id && !last.streaming && last.content !== ""
+          ? last
+          : undefined;
+      },
+      { timeoutMs: 30_000, message: `a new reply in place of ${replaced.id}` },
+    );
+
+  /**
+   * The server holds `question` and `reply` alone, and so does every view of it: device 1
+   * after a reload, and device 2, which had the turn before open.
+   * @param {string} question
+   * @param {{ id: string, content: string }} reply
+   */
+  const heldEverywhere = async (question, reply) => {
+    const onServer = await waitFor(
+      async () => {
+        const conversation = await stack.api.conversation(id, token);
+        return conversation?.messages.at(-1)?.id === reply.id && conversation.messages.at(-1).streaming === false
+          ? conversation
+          : undefined;
+      },
+      { message: "the new reply finished on the server" },
+    );
+    assert.deepEqual(
+      onServer.messages.map((/** @type {any} */ m) => [m.type, m.content]),
+      [
+        ["user", question],
+        ["assistant", reply.content],
+      ],
+    );
+    await one.page.reload();
+    for (const [name, page] of /** @type {const} */ ([["device 1, reloaded", one.page], ["device 2", two.page]])) {
+      await waitFor(
+        async () => {
+          const messages = await thread(page);
+          return messages.length === 2 && messages[0]?.content === question && messages[1]?.id === reply.id && !messages[1].streaming;
+        },
+        { timeoutMs: 20_000, message: `${name} to show the new turn alone` },
+      );
+    }
+  };
+
   await one.page.getByRole("button", { name: "Regenerate" }).click();
-  const second = await waitFor(
-    async () => {
-      const messages = await thread(one.page);
-      const last = messages.at(-1);
-      return messages.length === 2 && last?.type === "assistant" && last.id !== first.id && !last.streaming && last.content !== ""
-        ? last
-        : undefined;
-    },
-    { timeoutMs: 30_000, message: "a new reply in place of the first" },
-  );
+  const second = await replyOtherThan(first);
   assert.equal(second.content, answer(prompt));
   await shots.take(one.page, "regenerated");
-
-  // The server holds the question and the new reply only.
-  const onServer = await waitFor(
-    async () => {
-      const conversation = await stack.api.conversation(id, token);
-      return conversation?.messages.at(-1)?.streaming === false ? conversation : undefined;
-    },
-    { message: "the new reply finished on the server" },
-  );
-  assert.deepEqual(
-    onServer.messages.map((/** @type {any} */ m) => [m.type, m.id]),
-    [
-      ["user", (await thread(one.page))[0]?.id],
-      ["assistant", second.id],
-    ],
-  );
-
-  // So does every view of it: a reload, and the other device.
-  await one.page.reload();
-  await waitFor(
-    async () => {
-      const messages = await thread(one.page);
-      return messages.length === 2 && messages[1]?.id === second.id;
-    },
-    { message: "the reloaded page shows the new reply alone" },
-  );
-  await waitFor(
-    async () => {
-      const messages = await thread(two.page);
-      return messages.length === 2 && messages[1]?.id === second.id && !messages[1].streaming;
-    },
-    { timeoutMs: 20_000, message: "device 2 shows the new reply in place of the first" },
-  );
+  await heldEverywhere(prompt, second);
   await shots.take(two.page, "device2-regenerated");
+
+  // Edit: the question sent again under its id, its old reply replaced.
+  const edited = "Name a river in Spain";
+  await one.page.getByRole("button", { name: "Edit" }).click();
+  await one.page.getByLabel("Edit message").fill(edited);
+  await shots.take(one.page, "editing");
+  await one.page.getByRole("button", { name: "Save" }).click();
+  const third = await replyOtherThan(second);
+  assert.equal(third.content, answer(edited));
+  await shots.take(one.page, "edited");
+  await heldEverywhere(edited, third);
+  await shots.take(two.page, "device2-edited");
   await one.context.close();
   await two.context.close();
 });
