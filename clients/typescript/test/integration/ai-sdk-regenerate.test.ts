@@ -4,7 +4,7 @@
  * chat as the browser holds it, the replaced reply gone, and a turn another device added kept.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { convertToModelMessages, simulateReadableStream, streamText } from "ai";
 import type { ChatTransport, UIMessage } from "ai";
@@ -14,22 +14,11 @@ import { loadChat, persistReply } from "../../src/ai-sdk.js";
 import { ChatStoreClient } from "../../src/index.js";
 import type { FetchLike } from "../../src/index.js";
 import { TestChat } from "../support/chat.js";
-import { startApi } from "../support/server.js";
-import type { ApiServer } from "../support/server.js";
+import { useApiUser } from "../support/server.js";
 
 type ModelPart = Awaited<ReturnType<MockLanguageModelV3["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 
-let api: ApiServer;
-let token: string;
-
-before(async () => {
-  api = await startApi();
-  token = (await new ChatStoreClient({ baseUrl: api.baseUrl }).issueAnonymousToken()).data.token;
-});
-
-after(async () => {
-  await api?.stop();
-});
+const local = useApiUser();
 
 /** A client of the user's; `requests` gets each request it sends, as "METHOD path". */
 function device(requests: string[] = []): ChatStoreClient {
@@ -37,7 +26,7 @@ function device(requests: string[] = []): ChatStoreClient {
     requests.push(`${init.method ?? "GET"} ${new URL(url).pathname}`);
     return fetch(url, init);
   };
-  return new ChatStoreClient({ baseUrl: api.baseUrl, getToken: () => token, timeoutMs: 5_000, fetch: recording });
+  return new ChatStoreClient({ baseUrl: local.api.baseUrl, getToken: () => local.token, timeoutMs: 5_000, fetch: recording });
 }
 
 /** A model that answers `text`, whole, at once. */

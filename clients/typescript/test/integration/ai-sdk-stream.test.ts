@@ -4,7 +4,7 @@
  * reply, and stopped from that device.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { readUIMessageStream, validateUIMessages } from "ai";
 import type { UIMessage, UIMessageChunk } from "ai";
@@ -12,21 +12,10 @@ import type { UIMessage, UIMessageChunk } from "ai";
 import { ChatStoreTransport, loadChat, persistReply, stopReply } from "../../src/ai-sdk.js";
 import { ChatStoreClient } from "../../src/index.js";
 import type { FetchLike } from "../../src/index.js";
-import { startApi } from "../support/server.js";
-import type { ApiServer } from "../support/server.js";
+import { useApiUser } from "../support/server.js";
 import { AFTER_RESUME, BEFORE_RESUME, builtFrom, streamOf as streamOfChunks } from "../support/ui-chunks.js";
 
-let api: ApiServer;
-let token: string;
-
-before(async () => {
-  api = await startApi();
-  token = (await new ChatStoreClient({ baseUrl: api.baseUrl }).issueAnonymousToken()).data.token;
-});
-
-after(async () => {
-  await api?.stop();
-});
+const local = useApiUser();
 
 /** A deep copy through JSON, as messages travel. */
 const wire = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
@@ -37,7 +26,7 @@ function device(bodies: unknown[] = []): ChatStoreClient {
     if (init.method === "PATCH" && typeof init.body === "string") bodies.push(JSON.parse(init.body));
     return fetch(url, init);
   };
-  return new ChatStoreClient({ baseUrl: api.baseUrl, getToken: () => token, timeoutMs: 5_000, fetch: recording });
+  return new ChatStoreClient({ baseUrl: local.api.baseUrl, getToken: () => local.token, timeoutMs: 5_000, fetch: recording });
 }
 
 /** A reply source the test writes chunk by chunk. */

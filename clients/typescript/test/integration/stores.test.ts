@@ -4,7 +4,7 @@
  * and replays its queue so the server holds each message once.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import {
   ChatStoreClient,
@@ -17,35 +17,24 @@ import {
   migrationNotice,
 } from "../../src/index.js";
 import type { FetchLike, StoreNotice } from "../../src/index.js";
-import { startApi } from "../support/server.js";
-import type { ApiServer } from "../support/server.js";
+import { useApiUser } from "../support/server.js";
 
-let api: ApiServer;
-let token: string;
-
-before(async () => {
-  api = await startApi();
-  token = (await new ChatStoreClient({ baseUrl: api.baseUrl }).issueAnonymousToken()).data.token;
-});
-
-after(async () => {
-  await api?.stop();
-});
+const local = useApiUser();
 
 /** How the switchable fetch behaves: through, at a port nobody listens on, or answer lost. */
 type Network = "up" | "down" | "lose-answer";
 
 function client(network: () => Network = () => "up", seen: string[] = []): ChatStoreClient {
   const fetch: FetchLike = async (url, init) => {
-    seen.push(`${init.method} ${url.slice(api.baseUrl.length)}`);
+    seen.push(`${init.method} ${url.slice(local.api.baseUrl.length)}`);
     const mode = network();
     // Port 1 on loopback: nothing listens there, so the connection is refused for real.
-    if (mode === "down") return globalThis.fetch(url.replace(api.baseUrl, "http://127.0.0.1:1"), init);
+    if (mode === "down") return globalThis.fetch(url.replace(local.api.baseUrl, "http://127.0.0.1:1"), init);
     const response = await globalThis.fetch(url, init);
     if (mode === "lose-answer") throw new TypeError("the connection dropped before the answer");
     return response;
   };
-  return new ChatStoreClient({ baseUrl: api.baseUrl, getToken: () => token, fetch, retry: { retries: 0 }, timeoutMs: 5_000 });
+  return new ChatStoreClient({ baseUrl: local.api.baseUrl, getToken: () => local.token, fetch, retry: { retries: 0 }, timeoutMs: 5_000 });
 }
 
 const at = (second: number): string => new Date(Date.UTC(2025, 2, 1, 9, 0, second)).toISOString();

@@ -12,7 +12,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
+
+import { ChatStoreClient } from "../../src/index.js";
 
 /** The repository's top folder (this file is build/test/support/server.js when run). */
 const REPO = resolve(fileURLToPath(import.meta.url), "../../../../../..");
@@ -113,4 +116,30 @@ export async function startApi(): Promise<ApiServer> {
     }
     await new Promise((r) => setTimeout(r, 50)); // poll interval, not a wait for readiness
   }
+}
+
+/**
+ * The API and an anonymous user of it for one test file: started before its tests, stopped
+ * after them. Read `api` and `token` inside a test (they exist once `before` has run).
+ */
+export function useApiUser(): { readonly api: ApiServer; readonly token: string } {
+  let api: ApiServer | undefined;
+  let token: string | undefined;
+  before(async () => {
+    api = await startApi();
+    token = (await new ChatStoreClient({ baseUrl: api.baseUrl }).issueAnonymousToken()).data.token;
+  });
+  after(async () => {
+    await api?.stop();
+  });
+  return {
+    get api() {
+      if (api === undefined) throw new Error("the API starts in before()");
+      return api;
+    },
+    get token() {
+      if (token === undefined) throw new Error("the user signs up in before()");
+      return token;
+    },
+  };
 }
