@@ -27,8 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -38,6 +36,8 @@ import jwt
 from shared.errors import ApiError, Unauthorized
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from pydantic import SecretStr
 
     from shared.settings import Settings
@@ -155,6 +155,9 @@ class Identity:
                 raise ValueError(msg)
             # A fetch left behind by its deadline still holds a worker until urllib gives up,
             # so there are a few: a stuck one does not make the next request wait behind it.
+            # Imported here: only a deployment with a JWKS URL needs threads (and their import).
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
             self._jwks_fetcher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jwks")
             self._jwks = jwt.PyJWKClient(
                 jwks_url, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS
@@ -317,7 +320,7 @@ class Identity:
         try:
             fetch = self._jwks_fetcher.submit(self._jwks.get_signing_key, kid)
             signing_key = fetch.result(timeout=JWKS_TIMEOUT_SECONDS)
-        except FutureTimeout:
+        except TimeoutError:  # what Future.result raises (concurrent.futures' alias of it)
             logger.warning("JWKS fetch took longer than %s s", JWKS_TIMEOUT_SECONDS)
             detail = "the identity provider's signing keys could not be fetched in time"
             raise IdentityProviderUnavailable(detail) from None
