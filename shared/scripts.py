@@ -346,7 +346,8 @@ def lua_fingerprint() -> str:
 
 def _already_checked() -> bool:
     try:
-        return CHECKED_STAMP.read_text("ascii") == lua_fingerprint()
+        # A hex digest, read as UTF-8 like the Lua: the ascii codec would be one more import.
+        return CHECKED_STAMP.read_text("utf-8") == lua_fingerprint()
     except FileNotFoundError:
         return False
 
