@@ -287,9 +287,9 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
   /**
    * Stores the request's last user message. A request that ends with a user message the store
    * already holds is a regenerate, an edit of that message, or the same request sent again: the
-   * browser dropped whatever followed it. Then the stored message takes the parts as sent, and
-   * the replies stored right after it are deleted, so a reload shows the chat as the browser
-   * holds it.
+   * browser dropped whatever followed it. Then the stored message takes the parts (and the
+   * metadata) as sent, and the replies stored right after it are deleted, so a reload shows the
+   * chat as the browser holds it.
    */
   async #appendUserMessage(): Promise<void> {
     const { client, chatId, messages } = this.#options;
@@ -305,7 +305,12 @@ class ReplyWriter<UI_MESSAGE extends UIMessage> {
       edited = true;
     }
     if (messages.at(-1) !== user) return;
-    if (edited) await client.updateMessage(chatId, user.id, { parts: wireParts(user.parts) }, { returnMinimal: true });
+    if (edited) {
+      // Its metadata as sent too (a PATCH replaces it whole), so a reload reads what the browser holds.
+      const { metadata } = user;
+      const patch: PartsPatch = { parts: wireParts(user.parts), ...(isObject(metadata) && { metadata }) };
+      await client.updateMessage(chatId, user.id, patch, { returnMinimal: true });
+    }
     await this.#deleteRepliesAfter(user.id);
   }
 

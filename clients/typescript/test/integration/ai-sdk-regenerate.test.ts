@@ -100,15 +100,17 @@ describe("a regenerate and an edit against the local API", () => {
 
   it("an edited last message is stored as edited, and its old reply goes", async () => {
     const chat = new TestChat({ id: "edit", transport: route(device(), ["About cats", "About dogs"]) });
-    await chat.sendMessage({ text: "Tell me about cats" });
+    await chat.sendMessage({ text: "Tell me about cats", metadata: { createdAt: "2026-12-01T10:00:00.000Z" } });
     const [asked] = chat.all;
     assert.ok(asked !== undefined);
 
     // useChat's edit: the message sent again under its id, with what follows it dropped.
-    await chat.sendMessage({ text: "Tell me about dogs", messageId: asked.id });
+    const editedAt = { createdAt: "2026-12-01T10:05:00.000Z" };
+    await chat.sendMessage({ text: "Tell me about dogs", messageId: asked.id, metadata: editedAt });
     assert.deepEqual(texts(chat.all), ["Tell me about dogs", "About dogs"]);
     const loaded = await loadChat(device(), "edit");
     assert.deepEqual(shape(loaded), shape(chat.all));
+    assert.deepEqual(loaded[0]?.metadata, editedAt);
     const stored = await device().getConversation("edit");
     assert.ok(!stored.notModified);
     assert.equal(stored.data.messages[0]?.content, "Tell me about dogs");
