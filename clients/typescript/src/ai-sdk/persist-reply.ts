@@ -33,7 +33,8 @@ export interface PersistReplyOptions<UI_MESSAGE extends UIMessage = UIMessage> {
    * The messages the request carried. Its last user message is stored first; the conversation
    * is created when it does not exist yet. When the request ends with a user message already
    * stored (a regenerate, an edit of it, the request sent again), the stored one takes its
-   * parts as sent and the replies stored right after it are deleted, as the browser dropped them.
+   * parts and metadata as sent and the replies stored right after it are deleted, as the
+   * browser dropped them.
    */
   messages: readonly UI_MESSAGE[];
   /** The reply: `streamText(...).toUIMessageStream(...)` (or `createUIMessageStream`'s). */
@@ -87,14 +88,14 @@ type PartsPatch = MessagePatch;
  * answer with (`createUIMessageStreamResponse({ stream })`).
  *
  * Requests, in order: the request's last user message (`POST .../messages`, which creates the
- * conversation; on a regenerate or an edit, then a `GET` of the newest page and a `DELETE` of
- * each reply it replaces), the reply (`POST`, empty, `streaming: true`), then PATCHes of `partChanges`
- * numbered by `sequence` 1, 2, 3... with `Prefer: return=minimal`, at most one in flight and one
- * per `throttleMs`; an unanswered one (no answer, timeout, 429, 502-504) is sent again byte for
- * byte. The last PATCH finishes it: `{streaming: false, metadata, tokens}` (the metadata the
- * stream gave the message, `tokens` from its `usage`), or, when the stream was aborted or
- * failed, `{streaming: false, interrupted: true}`, keeping the partial reply. Nothing waits for
- * `onFinish`.
+ * conversation; on an edit, a `PATCH` of it; on a regenerate or an edit, a `GET` of the newest
+ * page and a `DELETE` of each reply it replaces), the reply (`POST`, empty, `streaming: true`),
+ * then PATCHes of `partChanges` numbered by `sequence` 1, 2, 3... with `Prefer: return=minimal`,
+ * at most one in flight and one per `throttleMs`; an unanswered one (no answer, timeout, 429,
+ * 502-504) is sent again byte for byte. The last PATCH finishes it: `{streaming: false,
+ * metadata, tokens}` (the metadata the stream gave the message, `tokens` from its `usage`), or,
+ * when the stream was aborted or failed, `{streaming: false, interrupted: true}`, keeping the
+ * partial reply. Nothing waits for `onFinish`.
  *
  * The stream handed back closes once the reply is stored. When the browser goes away the reply
  * is still read and stored to its end (pass {@link PersistReplyOptions.waitUntil}); pass the
